@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { $, fs } from 'zx';
+import { loadToolchain, toolchainEnv } from './toolchain/index.js';
+import { UserError } from './ui.js';
+
+export const projectDir = path.resolve(import.meta.dirname, '../..');
+
+/** Settings of one stack instance; they become main.ts's environment. */
+export interface StackSettings {
+  readonly prefix: string;
+  readonly certLifetime?: string;
+  readonly minCertLifetime?: string;
+  readonly maxCertLifetime?: string;
+  readonly caPort?: number;
+  readonly servicePort?: number;
+  readonly clientRate?: number;
+  readonly extraAllowedIdentities?: readonly string[];
+}
+
+export interface WorkloadOutput {
+  readonly name: string;
+  readonly container: string;
+  readonly renewer: string;
+  readonly volume: string;
+  readonly dns_name: string;
+  readonly uri: string;
+}
+
+export interface StackOutputs {
+  readonly prefix: string;
+  readonly ca_url: string;
+  readonly ca_host_url: string;
+  readonly ca_container: string;
+  readonly service_host_url: string;
+  readonly workloads: WorkloadOutput[];
+}
+
+export function stackDirs(prefix: string) {
+  const out = path.join(projectDir, 'cdktf.out', prefix);
+  return {
+    synthOut: out,
+    workDir: path.join(out, 'stacks', prefix),
+    stateDir: path.join(projectDir, '.state', prefix),
+    outputsFile: path.join(projectDir, '.state', prefix, 'outputs.json'),
+  };
+}
+
+function settingsEnv(s: StackSettings): Record<string, string> {
+  const e: Record<string, string> = { MTLS_PREFIX: s.prefix };
+  if (s.certLifetime) e.MTLS_CERT_LIFETIME = s.certLifetime;
+  if (s.minCertLifetime) e.MTLS_MIN_CERT_LIFETIME = s.minCertLifetime;
+  if (s.maxCertLifetime) e.MTLS_MAX_CERT_LIFETIME = s.maxCertLifetime;
+  if (s.caPort) e.MTLS_CA_PORT = String(s.caPort);
+  if (s.servicePort) e.MTLS_SERVICE_PORT = String(s.servicePort);
+  if (s.clientRate) e.MTLS_CLIENT_RATE = String(s.clientRate);
+  if (s.extraAllowedIdentities?.length) e.MTLS_EXTRA_ALLOWED_IDENTITIES = s.extraAllowedIdentities.join(',');
+  return e;
+}
+
+/** Bundles services/ into the workload image's build context. */
+export async function buildServices(): Promise<void> {
+  const out = await $({ cwd: projectDir, quiet: true, nothrow: true })`npx tsx services/build.ts`;
+  if (out.exitCode !== 0) throw new UserError(`bundling services failed:\n${out.stderr.trim()}`);
+}
+
+/**
+ * Runs a cdktf command for one stack with the toolchain's environment. Each
+ * prefix synthesizes into its own directory, so stacks can be deployed side by
+ * side without sharing cdktf.out.
+ */
+export async function cdktf(
+  verb: 'deploy' | 'destroy' | 'synth' | 'diff',
+  settings: StackSettings,
+  opts: { quiet?: boolean; extraEnv?: Record<string, string> } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const tc = await loadToolchain();
+  const dirs = stackDirs(settings.prefix);
+  await fs.mkdirp(dirs.stateDir);
+  const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0' };
+  const args = ['--output', dirs.synthOut];
+  if (verb === 'deploy') args.push('--auto-approve', '--outputs-file', dirs.outputsFile);
+  if (verb === 'destroy') args.push('--auto-approve');
+  const run = $({ cwd: projectDir, env, nothrow: true, quiet: opts.quiet ?? false, timeout: '30m' });
+  const out = await run`npx cdktf ${verb} ${args}`;
+  if (out.exitCode !== 0) {
+    throw new UserError(`cdktf ${verb} of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stdout + out.stderr, 40)}`);
+  }
+  return { stdout: out.stdout, stderr: out.stderr };
+}
+
+/** Runs terraform directly in the synthesized stack dir (plan checks, outputs). */
+export async function terraform(prefix: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const tc = await loadToolchain();
+  const env = { ...toolchainEnv(tc), FORCE_COLOR: '0' };
+  const out = await $({ cwd: stackDirs(prefix).workDir, env, nothrow: true, quiet: true, timeout: '20m' })`${tc.terraform.binary} ${args}`;
+  return { exitCode: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr };
+}
+
+export async function readOutputs(prefix: string): Promise<StackOutputs> {
+  const file = stackDirs(prefix).outputsFile;
+  if (!(await fs.pathExists(file))) {
+    throw new UserError(`stack "${prefix}" has no outputs (${path.relative(projectDir, file)} missing). Deploy it first: npm run deploy (MTLS_PREFIX=${prefix}).`);
+  }
+  const all = (await fs.readJson(file)) as Record<string, StackOutputs>;
+  const outputs = all[prefix];
+  if (!outputs) throw new UserError(`${file} has no outputs for stack "${prefix}"; redeploy it.`);
+  return outputs;
+}
+
+function tail(text: string, lines: number): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}

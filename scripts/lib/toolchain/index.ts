@@ -1,0 +1,123 @@
+import { fs } from 'zx';
+import { DOCKER_PROVIDER } from '../../../stack/versions.js';
+import { cachePaths, type CachePaths } from '../cache.js';
+import { UserError, type Ui } from '../ui.js';
+import { detectMode, type Mode } from './connectivity.js';
+import { engineStatus, ensureEngine } from './docker-engine.js';
+import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
+import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
+
+/** What the toolchain resolved; other scripts turn it into cdktf's environment. */
+export interface Toolchain {
+  readonly mode: Mode;
+  readonly modeReason: string;
+  readonly cacheDir: string;
+  readonly terraform: TerraformCli;
+  readonly terraformCliConfig: string;
+  readonly baseImages: BaseImages;
+  readonly dockerServerVersion: string;
+}
+
+export interface StepReport {
+  readonly step: string;
+  readonly status: 'ok' | 'built' | 'started' | 'missing';
+  readonly detail: string;
+  readonly seconds: number;
+}
+
+async function timed<T>(reports: StepReport[], step: string, ui: Ui, work: () => Promise<{ value: T; status: StepReport['status']; detail: string }>): Promise<T> {
+  const started = Date.now();
+  const { value, status, detail } = await ui.step(step, work);
+  reports.push({ step, status, detail, seconds: (Date.now() - started) / 1000 });
+  return value;
+}
+
+/**
+ * Brings up everything the stack needs, idempotently: a Docker engine, a
+ * Terraform CLI, the docker provider, step binaries and base images. With
+ * `check` it only reports what is present or missing and changes nothing.
+ */
+export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: CachePaths } = {}): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
+  const paths = opts.paths ?? cachePaths();
+  const build = !opts.check;
+  const reports: StepReport[] = [];
+  const { mode, why } = await detectMode();
+  const offline = mode === 'offline';
+  reports.push({ step: 'mode', status: 'ok', detail: `${mode} (${why})`, seconds: 0 });
+
+  const engine = await timed(reports, 'Docker engine', ui, async () => {
+    if (!build) {
+      const s = await engineStatus();
+      return { value: s, status: s.running ? 'ok' : 'missing', detail: s.running ? `server ${s.serverVersion}, API ${s.apiVersion}` : 'no engine answers' };
+    }
+    const s = await ensureEngine(paths, { offline });
+    return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
+  });
+
+  const terraform = await timed(reports, 'Terraform CLI', ui, async () => {
+    const tf = await findTerraform(paths, { build });
+    if (!tf) return { value: undefined, status: 'missing', detail: 'no terraform >= 1.5 on PATH and no OpenTofu built yet' };
+    return { value: tf, status: tf.built ? 'built' : 'ok', detail: `${tf.flavour} ${tf.version} (${tf.binary})` };
+  });
+
+  await timed(reports, `${DOCKER_PROVIDER.source} ${DOCKER_PROVIDER.version} provider`, ui, async () => {
+    if (!offline) return { value: undefined, status: 'ok', detail: 'installed by terraform init from the public registry' };
+    const p = await ensureProviderMirror(paths, { build });
+    return { value: undefined, status: p.present ? (p.built ? 'built' : 'ok') : 'missing', detail: `filesystem mirror ${paths.terraformMirror}` };
+  });
+
+  const cliConfig = build ? await writeCliConfig(paths, { offline }) : paths.terraformCliConfig;
+
+  await timed(reports, 'step-ca and step binaries', ui, async () => {
+    if (!offline) return { value: undefined, status: 'ok', detail: 'provided by the official smallstep/step-ca image' };
+    const s = await ensureStepBinaries(paths, { build });
+    return { value: undefined, status: !s.present ? 'missing' : s.built.length ? 'built' : 'ok', detail: `${s.stepCa}, ${s.step}` };
+  });
+
+  const images = await timed(reports, 'base images', ui, async () => {
+    if (!engine.running) return { value: undefined, status: 'missing', detail: 'needs a Docker engine' };
+    const r = await ensureBaseImages(paths, { offline, build });
+    const status = r.missing.length ? 'missing' : r.built.length ? 'built' : 'ok';
+    return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node}` };
+  });
+
+  if (!build) return { reports };
+  if (!terraform || !images || !engine.serverVersion) throw new UserError('toolchain incomplete; see the steps above');
+  const toolchain: Toolchain = {
+    mode,
+    modeReason: why,
+    cacheDir: paths.root,
+    terraform,
+    terraformCliConfig: cliConfig,
+    baseImages: images,
+    dockerServerVersion: engine.serverVersion,
+  };
+  await fs.mkdirp(paths.root);
+  await fs.writeJson(paths.resolved, toolchain, { spaces: 2 });
+  return { toolchain, reports };
+}
+
+/** Reads what the last toolchain run resolved, or says to run it. */
+export async function loadToolchain(paths: CachePaths = cachePaths()): Promise<Toolchain> {
+  if (!(await fs.pathExists(paths.resolved))) {
+    throw new UserError(`the toolchain has not been set up on this machine (${paths.resolved} is missing). Run \`npm run toolchain\` first.`);
+  }
+  return (await fs.readJson(paths.resolved)) as Toolchain;
+}
+
+/**
+ * The environment cdktf (and Terraform under it) needs: the project's CLI
+ * config instead of ~/.terraformrc, the chosen binary, no telemetry, the
+ * classic builder (no buildx on the Debian engine), and the base images.
+ */
+export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    TF_CLI_CONFIG_FILE: tc.terraformCliConfig,
+    TERRAFORM_BINARY_NAME: tc.terraform.binary,
+    CHECKPOINT_DISABLE: '1',
+    DOCKER_BUILDKIT: '0',
+    MTLS_STEP_CA_BASE_IMAGE: base.MTLS_STEP_CA_BASE_IMAGE ?? tc.baseImages.stepCa,
+    MTLS_NODE_BASE_IMAGE: base.MTLS_NODE_BASE_IMAGE ?? tc.baseImages.node,
+  };
+}

@@ -1,0 +1,80 @@
+#!/bin/bash
+# CA entrypoint. Honours the official smallstep/step-ca image's env contract
+# (DOCKER_STEPCA_INIT_NAME, _DNS_NAMES, _PROVISIONER_NAME, _ADDRESS,
+# _PASSWORD_FILE, _PASSWORD, DOCKER_STEPCA_PASSWORD_FILE) and $STEPPATH layout,
+# with two deliberate differences:
+#   * generated passwords are never printed: they stay in $STEPPATH/secrets,
+#     mode 0600, inside the CA volume, and are used there (tokens are minted
+#     with `docker exec`, so the provisioner password never leaves the volume);
+#   * provisioner claims (certificate lifetimes) are applied on every start
+#     from MTLS_CA_{MIN,DEFAULT,MAX}_TLS_CERT_DURATION, so the stack's props
+#     stay the single source of truth.
+set -euo pipefail
+umask 077
+
+export STEPPATH="${STEPPATH:-/home/step}"
+CONFIGPATH="${CONFIGPATH:-$STEPPATH/config/ca.json}"
+PWDPATH="${PWDPATH:-$STEPPATH/secrets/password}"
+PROVISIONER_PWDPATH="$STEPPATH/secrets/provisioner_password"
+PROVISIONER="${DOCKER_STEPCA_INIT_PROVISIONER_NAME:-admin}"
+
+log() { printf '{"ts":"%s","level":"info","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*"; }
+die() { printf '{"ts":"%s","level":"error","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*" >&2; exit 1; }
+
+random_password() {
+  # 40 alphanumerics from the kernel CSPRNG; `head` closing the pipe is expected.
+  set +o pipefail
+  tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40
+  set -o pipefail
+}
+
+init_ca() {
+  [ -n "${DOCKER_STEPCA_INIT_NAME:-}" ] || die "no ca.json and DOCKER_STEPCA_INIT_NAME is unset: set DOCKER_STEPCA_INIT_NAME and DOCKER_STEPCA_INIT_DNS_NAMES, or mount an initialised \$STEPPATH"
+  [ -n "${DOCKER_STEPCA_INIT_DNS_NAMES:-}" ] || die "no ca.json and DOCKER_STEPCA_INIT_DNS_NAMES is unset"
+  mkdir -p "$STEPPATH/secrets"
+  if [ -n "${DOCKER_STEPCA_INIT_PASSWORD_FILE:-}" ] && [ -f "$DOCKER_STEPCA_INIT_PASSWORD_FILE" ]; then
+    cp "$DOCKER_STEPCA_INIT_PASSWORD_FILE" "$PWDPATH"
+    cp "$DOCKER_STEPCA_INIT_PASSWORD_FILE" "$PROVISIONER_PWDPATH"
+  elif [ -n "${DOCKER_STEPCA_INIT_PASSWORD:-}" ]; then
+    printf '%s' "$DOCKER_STEPCA_INIT_PASSWORD" >"$PWDPATH"
+    printf '%s' "$DOCKER_STEPCA_INIT_PASSWORD" >"$PROVISIONER_PWDPATH"
+  else
+    random_password >"$PWDPATH"
+    random_password >"$PROVISIONER_PWDPATH"
+  fi
+  chmod 600 "$PWDPATH" "$PROVISIONER_PWDPATH"
+  log "initialising CA '$DOCKER_STEPCA_INIT_NAME' for ${DOCKER_STEPCA_INIT_DNS_NAMES}"
+  step ca init \
+    --name "$DOCKER_STEPCA_INIT_NAME" \
+    --dns "$DOCKER_STEPCA_INIT_DNS_NAMES" \
+    --provisioner "$PROVISIONER" \
+    --password-file "$PWDPATH" \
+    --provisioner-password-file "$PROVISIONER_PWDPATH" \
+    --address "${DOCKER_STEPCA_INIT_ADDRESS:-:9000}" \
+    --deployment-type standalone >/dev/null
+  log "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
+}
+
+apply_claims() {
+  local args=()
+  [ -n "${MTLS_CA_MIN_TLS_CERT_DURATION:-}" ] && args+=(--x509-min-dur "$MTLS_CA_MIN_TLS_CERT_DURATION")
+  [ -n "${MTLS_CA_MAX_TLS_CERT_DURATION:-}" ] && args+=(--x509-max-dur "$MTLS_CA_MAX_TLS_CERT_DURATION")
+  [ -n "${MTLS_CA_DEFAULT_TLS_CERT_DURATION:-}" ] && args+=(--x509-default-dur "$MTLS_CA_DEFAULT_TLS_CERT_DURATION")
+  [ ${#args[@]} -eq 0 ] && return 0
+  step ca provisioner update "$PROVISIONER" --ca-config "$CONFIGPATH" "${args[@]}" >/dev/null 2>&1 \
+    || die "could not apply claims ${args[*]} to provisioner $PROVISIONER (min <= default <= max is required)"
+  log "provisioner $PROVISIONER claims: ${args[*]}"
+}
+
+if [ ! -f "$CONFIGPATH" ]; then
+  init_ca
+fi
+if [ -n "${DOCKER_STEPCA_PASSWORD_FILE:-}" ] && [ -f "$DOCKER_STEPCA_PASSWORD_FILE" ]; then
+  PWDPATH="$DOCKER_STEPCA_PASSWORD_FILE"
+fi
+apply_claims
+
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi
+exec step-ca --password-file "$PWDPATH" "$CONFIGPATH"

@@ -1,0 +1,31 @@
+import { PROJECT } from './versions.js';
+
+/**
+ * Labels on every resource the stack creates: they let scripts find a stack's
+ * workloads and let setup code find (and remove) leftovers of earlier runs.
+ */
+export const LABEL = {
+  project: `io.${PROJECT}.project`,
+  prefix: `io.${PROJECT}.prefix`,
+  role: `io.${PROJECT}.role`,
+  workload: `io.${PROJECT}.workload`,
+  dnsName: `io.${PROJECT}.identity.dns`,
+  uri: `io.${PROJECT}.identity.uri`,
+} as const;
+
+export type Role = 'ca' | 'server' | 'client' | 'renewer';
+
+export function stackLabels(prefix: string): Record<string, string> {
+  return { [LABEL.project]: PROJECT, [LABEL.prefix]: prefix };
+}
+
+export function baseLabels(prefix: string, role: Role, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...stackLabels(prefix), [LABEL.role]: role, ...extra };
+}
+
+/** In the shape the docker provider wants for containers, networks and volumes. */
+export function labelBlocks(labels: Record<string, string>): Array<{ label: string; value: string }> {
+  return Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([label, value]) => ({ label, value }));
+}

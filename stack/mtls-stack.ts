@@ -1,0 +1,136 @@
+import path from 'node:path';
+import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
+import { LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
+import type { Construct } from 'constructs';
+import { stackLabels } from './labels.js';
+import { Mesh } from './mesh.js';
+import { MtlsWorkload } from './mtls-workload.js';
+import { ServiceImage } from './service-image.js';
+import { StepCa } from './step-ca.js';
+import { DOCKER_PROVIDER } from './versions.js';
+
+export interface MtlsStackProps {
+  /** Prefix of every resource name; lets two stacks run side by side. */
+  readonly namePrefix: string;
+  /** Base image of the CA and renewer images (official or locally built). */
+  readonly stepCaBaseImage: string;
+  /** Base image of the Node workload image (official or locally built). */
+  readonly nodeBaseImage: string;
+  /** Repository root; build contexts are resolved under services/. */
+  readonly projectDir: string;
+  /** Where Terraform keeps this stack's state. @default `.state/<prefix>/terraform.tfstate` */
+  readonly statePath?: string;
+  /** @default '1m' */
+  readonly minCertLifetime?: string;
+  /** @default '5m' */
+  readonly defaultCertLifetime?: string;
+  /** @default '24h' */
+  readonly maxCertLifetime?: string;
+  /** @default 9000 */
+  readonly caHostPort?: number;
+  /** @default 8443 */
+  readonly serviceHostPort?: number;
+  /** Requests per second the client sends. @default 5 */
+  readonly clientRequestRate?: number;
+  /** Identities (DNS or URI SANs) the server accepts, besides the client's. @default [] */
+  readonly extraAllowedIdentities?: readonly string[];
+}
+
+const SERVICE_PORT = 8443;
+
+/** The whole environment: a CA, an mTLS server and an mTLS client. */
+export class MtlsStack extends TerraformStack {
+  public readonly ca: StepCa;
+  public readonly server: MtlsWorkload;
+  public readonly client: MtlsWorkload;
+
+  constructor(scope: Construct, id: string, props: MtlsStackProps) {
+    super(scope, id);
+    if (!/^[a-z][a-z0-9-]{1,23}$/.test(props.namePrefix)) {
+      throw new Error(`namePrefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "${props.namePrefix}"`);
+    }
+    const prefix = props.namePrefix;
+    new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
+    new DockerProvider(this, 'docker', {});
+    // The prebuilt bindings target an older provider release; pin the one the
+    // toolchain builds (offline) or Terraform downloads (connected).
+    this.addOverride('terraform.required_providers.docker', { source: DOCKER_PROVIDER.source, version: DOCKER_PROVIDER.version });
+
+    const labels = stackLabels(prefix);
+    const services = path.join(props.projectDir, 'services');
+    const caImage = new ServiceImage(this, 'ca-image', {
+      name: `${prefix}-step-ca:local`,
+      contextDir: path.join(services, 'step-ca'),
+      buildArgs: { STEP_CA_IMAGE: props.stepCaBaseImage },
+      labels,
+    });
+    const workloadImage = new ServiceImage(this, 'workload-image', {
+      name: `${prefix}-workload:local`,
+      contextDir: path.join(services, 'workload'),
+      buildArgs: { NODE_IMAGE: props.nodeBaseImage },
+      labels,
+    });
+
+    const mesh = new Mesh(this, 'mesh', { namePrefix: prefix });
+    this.ca = new StepCa(this, 'ca', {
+      namePrefix: prefix,
+      mesh,
+      image: caImage.imageId,
+      minCertLifetime: props.minCertLifetime,
+      defaultCertLifetime: props.defaultCertLifetime,
+      maxCertLifetime: props.maxCertLifetime,
+      hostPort: props.caHostPort,
+    });
+
+    const clientIdentity = { dnsName: `client.${mesh.domain}`, uri: `spiffe://${mesh.domain}/client` };
+    const serverIdentity = { dnsName: `server.${mesh.domain}`, uri: `spiffe://${mesh.domain}/server` };
+    const serviceHostPort = props.serviceHostPort ?? 8443;
+
+    this.server = new MtlsWorkload(this, 'server', {
+      namePrefix: prefix,
+      name: 'server',
+      role: 'server',
+      identity: serverIdentity,
+      mesh,
+      appImage: workloadImage.imageId,
+      renewerImage: caImage.imageId,
+      caUrl: this.ca.caUrl,
+      publish: { containerPort: SERVICE_PORT, hostPort: serviceHostPort },
+      appEnv: {
+        LISTEN_PORT: String(SERVICE_PORT),
+        ALLOWED_IDENTITIES: [clientIdentity.uri, ...(props.extraAllowedIdentities ?? [])].join(','),
+      },
+    });
+    this.client = new MtlsWorkload(this, 'client', {
+      namePrefix: prefix,
+      name: 'client',
+      role: 'client',
+      identity: clientIdentity,
+      mesh,
+      appImage: workloadImage.imageId,
+      renewerImage: caImage.imageId,
+      caUrl: this.ca.caUrl,
+      appEnv: {
+        TARGET_URL: `https://${serverIdentity.dnsName}:${SERVICE_PORT}/`,
+        EXPECTED_SERVER_IDENTITY: serverIdentity.uri,
+        REQUEST_RATE: String(props.clientRequestRate ?? 5),
+      },
+    });
+
+    new TerraformOutput(this, 'prefix', { value: prefix });
+    new TerraformOutput(this, 'ca_url', { value: this.ca.caUrl });
+    new TerraformOutput(this, 'ca_host_url', { value: this.ca.hostCaUrl });
+    new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });
+    new TerraformOutput(this, 'service_host_url', { value: `https://127.0.0.1:${serviceHostPort}/` });
+    new TerraformOutput(this, 'workloads', {
+      value: [this.server, this.client].map((w) => ({
+        name: w.name,
+        container: w.containerName,
+        renewer: w.renewerContainerName,
+        volume: w.volumeName,
+        dns_name: w.identity.dnsName,
+        uri: w.identity.uri ?? '',
+      })),
+    });
+  }
+}

@@ -1,0 +1,119 @@
+import { Container } from '@cdktf/provider-docker/lib/container/index.js';
+import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
+import { Construct } from 'constructs';
+import { hardenedContainer } from './hardening.js';
+import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
+import type { Mesh } from './mesh.js';
+import { validatePort } from './step-ca.js';
+
+export interface WorkloadIdentity {
+  /** DNS SAN, also the workload's name in the mesh, e.g. `client.mesh.internal`. */
+  readonly dnsName: string;
+  /** Optional URI SAN, e.g. `spiffe://mesh.internal/client`. */
+  readonly uri?: string;
+}
+
+export interface MtlsWorkloadProps {
+  readonly namePrefix: string;
+  /** Short name, unique in the stack: `server`, `client`. */
+  readonly name: string;
+  readonly role: 'server' | 'client';
+  readonly identity: WorkloadIdentity;
+  readonly mesh: Mesh;
+  /** The Node image (services/workload/Dockerfile). */
+  readonly appImage: string;
+  /** The step image that runs the renewer sidecar (services/step-ca/Dockerfile). */
+  readonly renewerImage: string;
+  /** CA URL in the mesh, used by the renewer. */
+  readonly caUrl: string;
+  /** Environment of the app process (its own configuration). */
+  readonly appEnv?: Record<string, string>;
+  /** Publish this container port on 127.0.0.1:hostPort. @default no port published */
+  readonly publish?: { readonly containerPort: number; readonly hostPort: number };
+}
+
+export const CERT_DIR = '/var/run/step';
+
+/**
+ * An mTLS workload: the app container and a renewer sidecar sharing a certs
+ * volume. The renewer owns the volume (read-write) and keeps the certificate
+ * fresh; the app mounts it read-only and reloads when the files change. The
+ * private key is created in this volume by enrollment and never leaves it.
+ */
+export class MtlsWorkload extends Construct {
+  public readonly containerName: string;
+  public readonly renewerContainerName: string;
+  public readonly volumeName: string;
+  public readonly identity: WorkloadIdentity;
+  public readonly name: string;
+
+  constructor(scope: Construct, id: string, props: MtlsWorkloadProps) {
+    super(scope, id);
+    if (!/^[a-z][a-z0-9-]{0,30}$/.test(props.name)) throw new Error(`workload name must be lower-case letters, digits and dashes, got "${props.name}"`);
+    if (!props.identity.dnsName.endsWith(`.${props.mesh.domain}`)) {
+      throw new Error(`identity.dnsName must be under the mesh domain ${props.mesh.domain}, got "${props.identity.dnsName}"`);
+    }
+    if (props.identity.uri !== undefined && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(props.identity.uri)) {
+      throw new Error(`identity.uri must be an absolute URI such as spiffe://mesh.internal/${props.name}, got "${props.identity.uri}"`);
+    }
+    if (props.publish) validatePort('publish.hostPort', props.publish.hostPort);
+    this.identity = props.identity;
+    this.name = props.name;
+
+    const identityLabels = {
+      [LABEL.workload]: props.name,
+      [LABEL.dnsName]: props.identity.dnsName,
+      ...(props.identity.uri ? { [LABEL.uri]: props.identity.uri } : {}),
+    };
+
+    const volume = new Volume(this, 'certs', {
+      name: `${props.namePrefix}-${props.name}-certs`,
+      labels: labelBlocks({ ...stackLabels(props.namePrefix), [LABEL.workload]: props.name }),
+    });
+    this.volumeName = volume.name;
+
+    const networks = [
+      { name: props.mesh.meshNetworkName, aliases: [props.identity.dnsName] },
+      ...(props.publish ? [{ name: props.mesh.edgeNetworkName }] : []),
+    ];
+
+    const app = new Container(this, 'app', {
+      name: `${props.namePrefix}-${props.name}`,
+      image: props.appImage,
+      hostname: props.identity.dnsName,
+      command: ['node', `/app/${props.role}.mjs`],
+      ...hardenedContainer({ memoryMb: 192 }),
+      env: Object.entries({ CERT_DIR, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
+      volumes: [{ volumeName: volume.name, containerPath: CERT_DIR, readOnly: true }],
+      networksAdvanced: networks,
+      ports: props.publish ? [{ internal: props.publish.containerPort, external: props.publish.hostPort, ip: '127.0.0.1', protocol: 'tcp' }] : [],
+      // Health is answered on a loopback-only admin port inside the container
+      // (see services/probe): it never needs a client certificate, and the
+      // mTLS port never has to accept a request without one.
+      healthcheck: { test: ['CMD', 'node', '/app/probe.mjs', 'health'], interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 },
+      stopTimeout: 15,
+      wait: true,
+      waitTimeout: 120,
+      labels: labelBlocks(baseLabels(props.namePrefix, props.role, identityLabels)),
+    });
+    this.containerName = app.name;
+
+    const renewer = new Container(this, 'renewer', {
+      name: `${props.namePrefix}-${props.name}-renewer`,
+      image: props.renewerImage,
+      entrypoint: ['/usr/local/bin/mtls-renewer'],
+      ...hardenedContainer({ memoryMb: 96 }),
+      // The step image declares VOLUME /home/step; a tmpfs there keeps Docker
+      // from creating an anonymous volume that would outlive the stack.
+      tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=16m', '/home/step': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000' },
+      env: [`CA_URL=${props.caUrl}`, `CERT_DIR=${CERT_DIR}`],
+      volumes: [{ volumeName: volume.name, containerPath: CERT_DIR }],
+      networksAdvanced: [{ name: props.mesh.meshNetworkName }],
+      healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], interval: '10s', timeout: '5s', startPeriod: '5s', retries: 3 },
+      wait: true,
+      waitTimeout: 60,
+      labels: labelBlocks(baseLabels(props.namePrefix, 'renewer', identityLabels)),
+    });
+    this.renewerContainerName = renewer.name;
+  }
+}
