@@ -27,7 +27,7 @@ await main(async () => {
   }
   const ui = createUi();
   await ensureToolchain(createUi({ quiet: true }));
-  if (verb !== 'destroy') await ui.step('bundle services', buildServices);
+  if (verb === 'deploy' || verb === 'diff') await ui.step('bundle services', buildServices);
   const prefix = values.prefix ?? process.env.MTLS_PREFIX ?? 'mtls';
   await cdktf(verb, { prefix });
 });

@@ -76,10 +76,14 @@ export async function cdktf(
   const tc = await loadToolchain();
   const dirs = stackDirs(settings.prefix);
   await fs.mkdirp(dirs.stateDir);
+  await fs.mkdirp(path.dirname(dirs.synthOut)); // cdktf creates only the last level
   const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0' };
   const args = ['--output', dirs.synthOut];
   if (verb === 'deploy') args.push('--auto-approve', '--outputs-file', dirs.outputsFile);
   if (verb === 'destroy') args.push('--auto-approve');
+  // cdktf runs `terraform providers lock` against the public registry after
+  // init; offline, the lock file written by init from the mirror is the lock.
+  if (verb !== 'synth' && tc.mode === 'offline') args.push('--skip-provider-lock');
   const run = $({ cwd: projectDir, env, nothrow: true, quiet: opts.quiet ?? false, timeout: '30m' });
   const out = await run`npx cdktf ${verb} ${args}`;
   if (out.exitCode !== 0) {

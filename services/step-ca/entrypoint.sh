@@ -44,14 +44,20 @@ init_ca() {
   fi
   chmod 600 "$PWDPATH" "$PROVISIONER_PWDPATH"
   log "initialising CA '$DOCKER_STEPCA_INIT_NAME' for ${DOCKER_STEPCA_INIT_DNS_NAMES}"
-  step ca init \
+  # step prints a banner and colours; keep the log readable and print its
+  # output only when init fails (it never contains the passwords).
+  local out
+  if ! out=$(step ca init \
     --name "$DOCKER_STEPCA_INIT_NAME" \
     --dns "$DOCKER_STEPCA_INIT_DNS_NAMES" \
     --provisioner "$PROVISIONER" \
     --password-file "$PWDPATH" \
     --provisioner-password-file "$PROVISIONER_PWDPATH" \
     --address "${DOCKER_STEPCA_INIT_ADDRESS:-:9000}" \
-    --deployment-type standalone >/dev/null
+    --deployment-type standalone 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "step ca init failed"
+  fi
   log "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
 }
 
