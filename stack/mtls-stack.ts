@@ -121,6 +121,8 @@ export class MtlsStack extends TerraformStack {
     new TerraformOutput(this, 'ca_url', { value: this.ca.caUrl });
     new TerraformOutput(this, 'ca_host_url', { value: this.ca.hostCaUrl });
     new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });
+    new TerraformOutput(this, 'provisioner', { value: this.ca.provisionerName });
+    new TerraformOutput(this, 'cert_lifetimes', { value: this.ca.lifetimes });
     new TerraformOutput(this, 'service_host_url', { value: `https://127.0.0.1:${serviceHostPort}/` });
     new TerraformOutput(this, 'workloads', {
       value: [this.server, this.client].map((w) => ({

@@ -31,6 +31,8 @@ export interface StackOutputs {
   readonly ca_url: string;
   readonly ca_host_url: string;
   readonly ca_container: string;
+  readonly provisioner: string;
+  readonly cert_lifetimes: { readonly min: string; readonly default: string; readonly max: string };
   readonly service_host_url: string;
   readonly workloads: WorkloadOutput[];
 }

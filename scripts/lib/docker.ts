@@ -1,0 +1,105 @@
+import { $, type Duration, type ProcessOutput } from 'zx';
+import { LABEL } from '../../stack/labels.js';
+import { UserError } from './ui.js';
+
+/** One typed function per docker verb the scripts use; nothing else shells out to docker. */
+const run = $({ quiet: true, nothrow: true, timeout: '60s' });
+
+export interface ExecOptions {
+  /** Written to the process's stdin (secrets go here, never into argv). */
+  readonly input?: string;
+  readonly timeout?: Duration;
+}
+
+export async function exec(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<ProcessOutput> {
+  const p = $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '60s', input: opts.input });
+  return opts.input === undefined ? p`docker exec ${container} ${args}` : p`docker exec -i ${container} ${args}`;
+}
+
+/** exec that must succeed; the error names the container and the command. */
+export async function execOk(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<string> {
+  const out = await exec(container, args, opts);
+  if (out.exitCode !== 0) {
+    const why = (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n');
+    throw new UserError(`\`${args.slice(0, 4).join(' ')} …\` failed in container ${container} (exit ${out.exitCode}):\n${why}`);
+  }
+  return out.stdout;
+}
+
+export async function readFile(container: string, file: string): Promise<string | undefined> {
+  const out = await exec(container, ['cat', file]);
+  return out.exitCode === 0 ? out.stdout : undefined;
+}
+
+/**
+ * Writes a file inside a container atomically (temp file, then rename), so a
+ * watcher never sees it half-written.
+ */
+export async function writeFile(container: string, file: string, content: string, mode = '0644'): Promise<void> {
+  const script = 'set -e; tmp="$1.tmp.$$"; cat >"$tmp"; chmod "$2" "$tmp"; mv -f "$tmp" "$1"';
+  await execOk(container, ['sh', '-c', script, 'write-file', file, mode], { input: content });
+}
+
+export async function fileMode(container: string, file: string): Promise<string | undefined> {
+  const out = await exec(container, ['stat', '-c', '%a', file]);
+  return out.exitCode === 0 ? out.stdout.trim() : undefined;
+}
+
+export async function health(container: string): Promise<string> {
+  const out = await run`docker inspect --format ${'{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'} ${container}`;
+  return out.exitCode === 0 ? out.stdout.trim() : 'missing';
+}
+
+export async function restart(container: string): Promise<void> {
+  const out = await run`docker restart --time 10 ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not restart ${container}: ${out.stderr.trim()}`);
+}
+
+export async function stop(container: string): Promise<void> {
+  const out = await run`docker stop --time 10 ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not stop ${container}: ${out.stderr.trim()}`);
+}
+
+export async function start(container: string): Promise<void> {
+  const out = await run`docker start ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not start ${container}: ${out.stderr.trim()}`);
+}
+
+export async function logs(container: string): Promise<string> {
+  const out = await run`docker logs ${container}`;
+  return out.stdout + out.stderr;
+}
+
+export type ObjectKind = 'container' | 'network' | 'volume' | 'image';
+
+/** Names of every object of a kind carrying this project's label (optionally one prefix's). */
+export async function listLabelled(kind: ObjectKind, prefix?: string): Promise<string[]> {
+  const filters = ['--filter', `label=${LABEL.project}`, ...(prefix ? ['--filter', `label=${LABEL.prefix}=${prefix}`] : [])];
+  const format = kind === 'image' ? '{{.Repository}}:{{.Tag}}' : '{{.Name}}';
+  const cmd = kind === 'container' ? ['ps', '-a'] : kind === 'image' ? ['image', 'ls'] : [kind, 'ls'];
+  const out = await run`docker ${cmd} ${filters} --format ${format}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
+  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Removes every object of this project for a prefix (leftovers of an earlier run). */
+export async function removeLabelled(prefix: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const c of await listLabelled('container', prefix)) {
+    if ((await run`docker rm -f -v ${c}`).exitCode === 0) removed.push(`container ${c}`);
+  }
+  for (const n of await listLabelled('network', prefix)) {
+    if ((await run`docker network rm ${n}`).exitCode === 0) removed.push(`network ${n}`);
+  }
+  for (const v of await listLabelled('volume', prefix)) {
+    if ((await run`docker volume rm -f ${v}`).exitCode === 0) removed.push(`volume ${v}`);
+  }
+  return removed;
+}
+
+/** Prefixes of every stack with objects on this engine. */
+export async function labelledPrefixes(): Promise<string[]> {
+  const out = await run`docker ps -a --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
+  const vols = await run`docker volume ls --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
+  return [...new Set((out.stdout + '\n' + vols.stdout).split('\n').map((s) => s.trim()).filter(Boolean))];
+}

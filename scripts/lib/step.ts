@@ -1,0 +1,90 @@
+import { execOk, exec } from './docker.js';
+import { UserError } from './ui.js';
+
+/**
+ * The step CLI, always run inside a container: the CA's own tools (the admin
+ * channel is the Docker API) or a workload's renewer. Secrets are passed on
+ * stdin and never appear in argv or on the host.
+ */
+const STEPPATH = '/home/step';
+const CA_ROOT = `${STEPPATH}/certs/root_ca.crt`;
+const PROVISIONER_PASSWORD = `${STEPPATH}/secrets/provisioner_password`;
+/** Inside the CA container the CA listens on its own loopback. */
+const CA_LOCAL_URL = 'https://127.0.0.1:9000';
+
+export interface CaRef {
+  readonly container: string;
+  readonly provisioner: string;
+}
+
+export async function rootFingerprint(ca: CaRef): Promise<string> {
+  return (await execOk(ca.container, ['step', 'certificate', 'fingerprint', CA_ROOT])).trim();
+}
+
+/** The root as the CA has it on disk (admin channel). */
+export async function rootPem(ca: CaRef): Promise<string> {
+  return execOk(ca.container, ['cat', CA_ROOT]);
+}
+
+/**
+ * Mints a one-time token for `subject` and its SANs inside the CA container:
+ * the provisioner's key and password never leave the CA volume.
+ */
+export async function caToken(ca: CaRef, opts: { subject: string; sans: readonly string[]; notAfter?: string }): Promise<string> {
+  const args = ['step', 'ca', 'token', opts.subject, ...opts.sans.flatMap((s) => ['--san', s])];
+  args.push('--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT);
+  if (opts.notAfter) args.push('--not-after', opts.notAfter);
+  const token = (await execOk(ca.container, args)).trim();
+  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new UserError(`step ca token in ${ca.container} did not return a token`);
+  return token;
+}
+
+export interface CertificateRequest {
+  readonly renewer: string;
+  readonly subject: string;
+  readonly token: string;
+  readonly caUrl: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly rootFile: string;
+  /** Certificate lifetime, within the provisioner's claims. @default the CA's default */
+  readonly lifetime?: string;
+}
+
+/**
+ * Exchanges a token for a certificate inside the workload's renewer: the key
+ * pair and CSR are generated there and the key is written 0600 into the
+ * workload's volume. The token goes in on stdin.
+ */
+export async function caCertificate(req: CertificateRequest): Promise<{ ok: boolean; error: string }> {
+  const script = 'token="$(cat)"; exec step ca certificate "$@" --token "$token"';
+  const args = ['bash', '-c', script, 'ca-certificate', req.subject, req.certFile, req.keyFile, '--ca-url', req.caUrl, '--root', req.rootFile, '--force', '--kty', 'EC', '--curve', 'P-256'];
+  if (req.lifetime) args.push('--not-after', req.lifetime);
+  const out = await exec(req.renewer, args, { input: req.token });
+  return { ok: out.exitCode === 0, error: lastMeaningfulLine(out.stderr) };
+}
+
+/** Asks the CA to renew a certificate (mTLS with the current one) without writing it. */
+export async function tryRenew(renewer: string, opts: { caUrl: string; certFile: string; keyFile: string; rootFile: string }): Promise<{ ok: boolean; error: string }> {
+  const out = await exec(renewer, ['step', 'ca', 'renew', opts.certFile, opts.keyFile, '--ca-url', opts.caUrl, '--root', opts.rootFile, '--out', '/tmp/renew-probe.crt', '--force']);
+  await exec(renewer, ['rm', '-f', '/tmp/renew-probe.crt']);
+  return { ok: out.exitCode === 0, error: lastMeaningfulLine(out.stderr) };
+}
+
+/** Passive revocation (step-ca's default): the CA refuses to renew the serial. */
+export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<void> {
+  const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
+  await execOk(ca.container, [
+    'step', 'ca', 'revoke', serialDecimal, '--reason', reason,
+    '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT,
+  ]);
+}
+
+function lastMeaningfulLine(text: string): string {
+  const lines = text
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('Re-run with STEPDEBUG') && !l.startsWith('✔'));
+  return lines.slice(-2).join(' ');
+}

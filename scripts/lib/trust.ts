@@ -1,0 +1,34 @@
+import path from 'node:path';
+import { fs } from 'zx';
+import { fetchPinnedRoot } from './ca-api.js';
+import * as docker from './docker.js';
+import { normaliseFingerprint } from './pki.js';
+import { stackDirs } from './stack.js';
+import { rootFingerprint } from './step.js';
+import { createUi } from './ui.js';
+import { FILES, loadStack } from './workloads.js';
+
+/**
+ * Trust bootstrap: fingerprint over the admin channel (or pinned by the
+ * caller), root through the CA's API, accepted only when the two agree, then
+ * written to every workload volume and to the host state dir in the layout
+ * the step CLI uses (config/defaults.json, certs/root_ca.crt).
+ */
+export async function bootstrapTrust(prefix: string, opts: { fingerprint?: string; json?: boolean; quiet?: boolean } = {}) {
+  const ui = createUi({ json: opts.json, quiet: opts.quiet });
+  const stack = await loadStack(prefix);
+  const fingerprint = normaliseFingerprint(opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))));
+  const rootPem = await ui.step(`fetch the root from ${stack.outputs.ca_host_url} and verify its SHA-256`, () =>
+    fetchPinnedRoot(stack.outputs.ca_host_url, fingerprint),
+  );
+  // Verified: from here on, writing is safe.
+  await ui.step('distribute root.crt to every workload volume', () =>
+    Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, rootPem, '0644'))),
+  );
+  const stepPath = path.join(stackDirs(prefix).stateDir, 'step');
+  const rootFile = path.join(stepPath, 'certs', 'root_ca.crt');
+  await fs.outputFile(rootFile, rootPem);
+  await fs.outputJson(path.join(stepPath, 'config', 'defaults.json'), { 'ca-url': stack.outputs.ca_host_url, fingerprint, root: rootFile }, { spaces: 2 });
+  return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: stepPath, workloads: stack.workloads.map((w) => w.name) };
+}
+
