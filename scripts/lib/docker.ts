@@ -75,7 +75,7 @@ export type ObjectKind = 'container' | 'network' | 'volume' | 'image';
 /** Names of every object of a kind carrying this project's label (optionally one prefix's). */
 export async function listLabelled(kind: ObjectKind, prefix?: string): Promise<string[]> {
   const filters = ['--filter', `label=${LABEL.project}`, ...(prefix ? ['--filter', `label=${LABEL.prefix}=${prefix}`] : [])];
-  const format = kind === 'image' ? '{{.Repository}}:{{.Tag}}' : '{{.Name}}';
+  const format = kind === 'image' ? '{{.Repository}}:{{.Tag}}' : kind === 'container' ? '{{.Names}}' : '{{.Name}}';
   const cmd = kind === 'container' ? ['ps', '-a'] : kind === 'image' ? ['image', 'ls'] : [kind, 'ls'];
   const out = await run`docker ${cmd} ${filters} --format ${format}`;
   if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);

@@ -1,0 +1,79 @@
+import path from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { fs } from 'zx';
+import { httpsGet } from '../../scripts/lib/ca-api.js';
+import * as docker from '../../scripts/lib/docker.js';
+import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js';
+import { createRootCa } from '../unit/services/helpers/pki.js';
+import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+describe('happy path', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  let rootPem: string;
+  let operator: IssuedCredential;
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    rootPem = await fs.readFile(path.join(ctx.hostStepPath, 'certs', 'root_ca.crt'), 'utf8');
+    operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+      commonName: 'operator.mesh.internal',
+      uris: [ctx.operatorUri],
+    });
+  });
+
+  it('serves step-ca /health over TLS verified against the bootstrapped root', async () => {
+    const res = await httpsGet(`${ctx.outputs.ca_host_url}/health`, { ca: rootPem });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
+    // ... and the same URL is refused when verified against any other root.
+    const other = await createRootCa('Unrelated Root');
+    await expect(httpsGet(`${ctx.outputs.ca_host_url}/health`, { ca: other.certPem })).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+  });
+
+  it('wrote step-style defaults for the host', async () => {
+    const defaults = await fs.readJson(path.join(ctx.hostStepPath, 'config', 'defaults.json'));
+    expect(defaults['ca-url']).toBe(ctx.outputs.ca_host_url);
+    expect(defaults.fingerprint).toBe(ctx.fingerprint);
+    expect(defaults.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('runs every container healthy', async () => {
+    const names = await docker.listLabelled('container', ctx.prefix);
+    expect(names.sort()).toEqual(
+      [ctx.outputs.ca_container, ...ctx.outputs.workloads.flatMap((w) => [w.container, w.renewer])].sort(),
+    );
+    for (const name of names) {
+      await waitFor(`${name} healthy`, async () => ((await docker.health(name)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+    }
+  });
+
+  it('client → server returns 200 and the server reports the client identity', async () => {
+    const client = stack.workloads.find((w) => w.name === 'client')!;
+    const stats = await waitFor('client success', async () => {
+      const s = await appStats(client);
+      return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
+    }, { timeoutMs: 60_000 });
+    const last = stats.lastResponse as { status: number; body: { identity: string; clientSerial: string } };
+    expect(last.status).toBe(200);
+    expect(last.body.identity).toBe(client.uri);
+    expect(last.body.clientSerial).toBe(stats.credentials?.serial);
+  });
+
+  it('the host operator identity is served with its own identity; an unlisted identity gets 403', async () => {
+    const ok = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+    expect(ok.status).toBe(200);
+    expect(ok.json?.identity).toBe(ctx.operatorUri);
+    expect(ok.json?.clientSerial).toBe(operator.serial);
+
+    const intruder = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+      commonName: 'intruder.mesh.internal',
+      uris: ['spiffe://mesh.internal/intruder'],
+    });
+    const denied = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: intruder.certPem, key: intruder.keyPem });
+    expect(denied.status).toBe(403);
+    expect(denied.json?.error).toBe('forbidden');
+    expect(JSON.stringify(denied.json?.identity)).toContain('spiffe://mesh.internal/intruder');
+  });
+});

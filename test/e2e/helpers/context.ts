@@ -1,0 +1,22 @@
+import type { StackOutputs } from '../../../scripts/lib/stack.js';
+
+/** What globalSetup hands to the e2e tests (vitest provide/inject). */
+export interface E2eContext {
+  readonly prefix: string;
+  readonly outputs: StackOutputs;
+  readonly fingerprint: string;
+  readonly hostStepPath: string;
+  readonly caPort: number;
+  readonly servicePort: number;
+  /** Lifetimes the CA was deployed with (Go durations). */
+  readonly certLifetime: string;
+  readonly minCertLifetime: string;
+  /** The identity the host enrolls for itself, on the server's allow-list. */
+  readonly operatorUri: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    e2e: E2eContext;
+  }
+}
