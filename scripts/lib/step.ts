@@ -71,13 +71,21 @@ export async function tryRenew(renewer: string, opts: { caUrl: string; certFile:
   return { ok: out.exitCode === 0, error: lastMeaningfulLine(out.stderr) };
 }
 
-/** Passive revocation (step-ca's default): the CA refuses to renew the serial. */
+/**
+ * Passive revocation (step-ca's default): the CA refuses to renew the serial.
+ * A revocation token for that serial is minted with the provisioner, then
+ * spent, both inside the CA container.
+ */
 export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<void> {
   const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
-  await execOk(ca.container, [
-    'step', 'ca', 'revoke', serialDecimal, '--reason', reason,
-    '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT,
-  ]);
+  const token = (
+    await execOk(ca.container, [
+      'step', 'ca', 'token', serialDecimal, '--revoke',
+      '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT,
+    ])
+  ).trim();
+  const script = 'token="$(cat)"; exec step ca revoke "$@" --token "$token"';
+  await execOk(ca.container, ['bash', '-c', script, 'ca-revoke', serialDecimal, '--reason', reason, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT], { input: token });
 }
 
 function lastMeaningfulLine(text: string): string {
