@@ -6,7 +6,7 @@ import { stackLabels } from './labels.js';
 import { Mesh } from './mesh.js';
 import { MtlsWorkload } from './mtls-workload.js';
 import { ServiceImage } from './service-image.js';
-import { StepCa } from './step-ca.js';
+import { StepCa, validatePort } from './step-ca.js';
 import { DOCKER_PROVIDER } from './versions.js';
 
 export interface MtlsStackProps {
@@ -71,6 +71,7 @@ export class MtlsStack extends TerraformStack {
       labels,
     });
 
+    validatePort('caHostPort', props.caHostPort ?? 9000);
     const mesh = new Mesh(this, 'mesh', { namePrefix: prefix });
     this.ca = new StepCa(this, 'ca', {
       namePrefix: prefix,
@@ -85,6 +86,13 @@ export class MtlsStack extends TerraformStack {
     const clientIdentity = { dnsName: `client.${mesh.domain}`, uri: `spiffe://${mesh.domain}/client` };
     const serverIdentity = { dnsName: `server.${mesh.domain}`, uri: `spiffe://${mesh.domain}/server` };
     const serviceHostPort = props.serviceHostPort ?? 8443;
+    validatePort('serviceHostPort', serviceHostPort);
+    if (serviceHostPort === this.ca.hostPort) {
+      throw new Error(`serviceHostPort must differ from caHostPort, got ${serviceHostPort} for both`);
+    }
+    for (const id of props.extraAllowedIdentities ?? []) {
+      if (!id || /[\s,]/.test(id)) throw new Error(`extraAllowedIdentities entries must be non-empty with no commas or spaces, got "${id}"`);
+    }
 
     this.server = new MtlsWorkload(this, 'server', {
       namePrefix: prefix,
