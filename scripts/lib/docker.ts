@@ -65,8 +65,10 @@ export async function start(container: string): Promise<void> {
   if (out.exitCode !== 0) throw new UserError(`could not start ${container}: ${out.stderr.trim()}`);
 }
 
-export async function logs(container: string): Promise<string> {
-  const out = await run`docker logs ${container}`;
+/** A container's log (stdout and stderr); `since` is an RFC 3339 time. */
+export async function logs(container: string, opts: { since?: string } = {}): Promise<string> {
+  const since = opts.since ? ['--since', opts.since] : [];
+  const out = await run`docker logs ${since} ${container}`;
   return out.stdout + out.stderr;
 }
 

@@ -30,10 +30,14 @@ export async function rootPem(ca: CaRef): Promise<string> {
  * Mints a one-time token for `subject` and its SANs inside the CA container:
  * the provisioner's key and password never leave the CA volume.
  */
-export async function caToken(ca: CaRef, opts: { subject: string; sans: readonly string[]; notAfter?: string }): Promise<string> {
+export async function caToken(
+  ca: CaRef,
+  opts: { subject: string; sans: readonly string[]; /** token validity start (RFC 3339 or duration) */ tokenNotBefore?: string; /** token expiry; step's default is 5m */ tokenNotAfter?: string },
+): Promise<string> {
   const args = ['step', 'ca', 'token', opts.subject, ...opts.sans.flatMap((s) => ['--san', s])];
   args.push('--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT);
-  if (opts.notAfter) args.push('--not-after', opts.notAfter);
+  if (opts.tokenNotBefore) args.push('--not-before', opts.tokenNotBefore);
+  if (opts.tokenNotAfter) args.push('--not-after', opts.tokenNotAfter);
   const token = (await execOk(ca.container, args)).trim();
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new UserError(`step ca token in ${ca.container} did not return a token`);
   return token;

@@ -61,7 +61,7 @@ export interface AppStats {
   readonly role: 'server' | 'client';
   readonly state?: string;
   readonly credentials?: { state: string; serial?: string; notBefore?: string; notAfter?: string; reloads?: number; failedReloads?: number; lastReloadAt?: string | null };
-  readonly requests?: { successes?: number; failures?: number; failuresByReason?: Record<string, number>; total?: number; byStatus?: Record<string, number> };
+  readonly requests?: { successes?: number; failures?: number; consecutiveFailures?: number; failuresByReason?: Record<string, number>; total?: number; byStatus?: Record<string, number> };
   readonly serverSerials?: string[];
   readonly [k: string]: unknown;
 }

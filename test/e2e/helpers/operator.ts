@@ -85,6 +85,8 @@ export interface MtlsResponse {
   readonly json?: Record<string, unknown>;
   readonly reusedSocket: boolean;
   readonly localPort?: number;
+  /** Serial of the certificate the server presented on this connection. */
+  readonly peerSerial?: string;
 }
 
 /**
@@ -120,7 +122,8 @@ export function mtlsRequest(
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, body, json, reusedSocket: req.reusedSocket, localPort: res.socket?.localPort });
+          const peer = (res.socket as import('node:tls').TLSSocket).getPeerCertificate?.();
+          resolve({ status: res.statusCode ?? 0, body, json, reusedSocket: req.reusedSocket, localPort: res.socket?.localPort, peerSerial: peer?.serialNumber?.toUpperCase() });
         });
       },
     );

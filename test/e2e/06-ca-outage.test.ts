@@ -1,0 +1,46 @@
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import * as docker from '../../scripts/lib/docker.js';
+import { observeRotations } from '../../scripts/lib/rotation.js';
+import { rootFingerprint } from '../../scripts/lib/step.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { workload } from './helpers/fixtures.js';
+import { waitFor } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+describe('a short CA outage during traffic', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+  });
+
+  it('drops no request; renewals resume after the restart; the root is unchanged', async () => {
+    const client = workload(stack, 'client');
+    const before = (await appStats(client))?.requests;
+    const down = Date.now();
+    await docker.stop(stack.ca.container);
+    try {
+      // Keep the CA down until a renewer has actually tried and failed, which
+      // proves the outage overlapped a renewal (certificates renew every ~20 s
+      // here), but well within the remaining lifetime (~40 s).
+      await waitFor('a renewal attempt to fail against the stopped CA', async () => {
+        for (const w of stack.workloads) {
+          if (/error|fail/i.test(await docker.logs(w.renewer, { since: new Date(down).toISOString() }))) return true;
+        }
+        return undefined;
+      }, { timeoutMs: 30_000, intervalMs: 1000 });
+    } finally {
+      await docker.start(stack.ca.container);
+    }
+    const outageSeconds = (Date.now() - down) / 1000;
+    expect(outageSeconds).toBeLessThan(40);
+    await waitFor('the CA to be healthy again', async () => ((await docker.health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+
+    const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000 });
+    expect(report.problems).toEqual([]);
+    const after = (await appStats(client))?.requests;
+    expect((after?.failures ?? 0) - (before?.failures ?? 0)).toBe(0);
+    expect((after?.successes ?? 0) - (before?.successes ?? 0)).toBeGreaterThan(50);
+    expect(await rootFingerprint(stack.ca)).toBe(ctx.fingerprint);
+  });
+});

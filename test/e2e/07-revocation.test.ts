@@ -1,0 +1,45 @@
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { $ } from 'zx';
+import * as docker from '../../scripts/lib/docker.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
+import { projectDir } from '../../scripts/lib/stack.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { workload } from './helpers/fixtures.js';
+import { waitFor } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+describe('revocation', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+  });
+
+  it('a revoked certificate cannot be renewed, and once it expires the workload fails clearly; re-enrollment recovers', async () => {
+    const client = workload(stack, 'client');
+    const since = new Date().toISOString();
+    const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
+    expect(out.exitCode, out.stderr).toBe(0);
+    const result = JSON.parse(out.stdout) as { serial: string; notAfter: string; renewalRefused: boolean };
+    expect(result.renewalRefused).toBe(true);
+    expect(await docker.logs(stack.ca.container, { since })).toMatch(/revoked/i);
+
+    // The renew daemon keeps failing; the certificate runs out; requests stop.
+    const expiry = Date.parse(result.notAfter);
+    const failing = await waitFor('client requests to fail after expiry', async () => {
+      const s = await appStats(client);
+      return Date.now() > expiry && (s?.requests?.consecutiveFailures ?? 0) >= 2 ? s : undefined;
+    }, { timeoutMs: 150_000, intervalMs: 2000 });
+    expect(failing.credentials?.serial).toBe(result.serial);
+    expect(failing.credentials?.state).toBe('expired');
+    expect(await docker.health(client.container)).not.toBe('starting');
+    await waitFor('the renewer to report unhealthy', async () => ((await docker.health(client.renewer)) === 'unhealthy' ? true : undefined), { timeoutMs: 60_000 });
+
+    // A new identity document through the normal path brings it back.
+    assertEnrolled(await enrollAll(stack, [client], { force: true }));
+    await waitFor('client requests to succeed again', async () => {
+      const s = await appStats(client);
+      return s && s.credentials?.serial !== result.serial && s.requests?.consecutiveFailures === 0 && s.requests?.successes ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000 });
+  });
+});

@@ -1,0 +1,66 @@
+import path from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { $, fs, glob } from 'zx';
+import * as docker from '../../scripts/lib/docker.js';
+import { stackDirs } from '../../scripts/lib/stack.js';
+import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+
+const ctx = inject('e2e');
+/** A PEM private key with a body, in any of the usual encodings. */
+const PEM_KEY = /-----BEGIN (?:EC |RSA |ENCRYPTED |OPENSSH )?PRIVATE KEY-----\s*[A-Za-z0-9+/]/;
+
+describe('secret hygiene', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  let passwords: string[];
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    // Read inside the test process only, to search for them; never printed.
+    passwords = await Promise.all(
+      ['password', 'provisioner_password'].map(async (f) => (await docker.readFile(stack.ca.container, `/home/step/secrets/${f}`))!.trim()),
+    );
+    for (const p of passwords) expect(p.length).toBeGreaterThanOrEqual(32);
+  });
+
+  const clean = (text: string, where: string) => {
+    expect(PEM_KEY.test(text), `PEM private key in ${where}`).toBe(false);
+    for (const p of passwords) expect(text.includes(p), `CA password in ${where}`).toBe(false);
+  };
+
+  it('keys in the volumes exist and are mode 0600', async () => {
+    for (const w of stack.workloads) {
+      expect(await docker.fileMode(w.renewer, FILES.key), w.name).toBe('600');
+      expect(PEM_KEY.test((await docker.readFile(w.renewer, FILES.key)) ?? ''), `${w.name} key is a PEM key`).toBe(true);
+    }
+    const secrets = await docker.exec(stack.ca.container, ['sh', '-c', 'stat -c "%a %n" /home/step/secrets/*']);
+    const lines = secrets.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const line of lines) expect(line, line).toMatch(/^600 /);
+  });
+
+  it('the Terraform state holds no key and no password', async () => {
+    const state = await fs.readFile(path.join(stackDirs(ctx.prefix).stateDir, 'terraform.tfstate'), 'utf8');
+    expect(state).toContain(stack.ca.container); // it is the real state
+    clean(state, 'terraform state');
+  });
+
+  it('the host state dir holds the root and no key', async () => {
+    const files = await glob('**/*', { cwd: stackDirs(ctx.prefix).stateDir, absolute: true, onlyFiles: true });
+    expect(files.some((f) => f.endsWith('root_ca.crt'))).toBe(true);
+    for (const f of files) clean(await fs.readFile(f, 'utf8'), f);
+  });
+
+  it('container logs hold no key and no password', async () => {
+    for (const c of await docker.listLabelled('container', ctx.prefix)) clean(await docker.logs(c), `logs of ${c}`);
+  });
+
+  it('the images the stack built hold no private key and no CA password', async () => {
+    const images = await docker.listLabelled('image', ctx.prefix);
+    expect(images.length).toBe(2);
+    for (const image of images) {
+      const layers = await $({ quiet: true, timeout: '120s' })`docker save ${image} | tar -xOf - --wildcards '*/layer.tar' | tar -xOf - 2>/dev/null || true`;
+      expect(layers.stdout.length, image).toBeGreaterThan(1000);
+      clean(layers.stdout, `image ${image}`);
+    }
+  });
+});

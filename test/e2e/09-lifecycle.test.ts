@@ -1,0 +1,62 @@
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { fs } from 'zx';
+import * as docker from '../../scripts/lib/docker.js';
+import { cdktf, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
+import { freePort } from './global-setup.js';
+import { waitFor } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+async function containerIds(prefix: string): Promise<string[]> {
+  const names = await docker.listLabelled('container', prefix);
+  const out = await Promise.all(names.map(async (n) => (await import('zx')).$({ quiet: true })`docker inspect --format ${'{{.Id}}'} ${n}`));
+  return out.map((o) => o.stdout.trim()).sort();
+}
+
+describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 600_000 }, () => {
+  // A second stack next to the suite's own; the name keeps the e2e stem so an
+  // interrupted run's leftovers are removed by the next setup.
+  const settings: StackSettings = { prefix: `${ctx.prefix}b`, certLifetime: '5m' };
+  let deployed = false;
+
+  afterAll(async () => {
+    if (deployed) await cdktf('destroy', settings, { quiet: true }).catch(() => docker.removeLabelled(settings.prefix));
+    await fs.remove(stackDirs(settings.prefix).stateDir);
+    await fs.remove(stackDirs(settings.prefix).synthOut);
+  });
+
+  it('a second stack with another prefix runs beside the first, all containers healthy', async () => {
+    const s = { ...settings, caPort: await freePort(), servicePort: await freePort() };
+    Object.assign(settings, s);
+    deployed = true;
+    await cdktf('deploy', settings, { quiet: true });
+    const outputs = await readOutputs(settings.prefix);
+    const names = await docker.listLabelled('container', settings.prefix);
+    expect(names.sort()).toEqual([outputs.ca_container, ...outputs.workloads.flatMap((w) => [w.container, w.renewer])].sort());
+    for (const n of [...names, ...(await docker.listLabelled('container', ctx.prefix))]) {
+      await waitFor(`${n} healthy`, async () => ((await docker.health(n)) === 'healthy' ? true : undefined), { timeoutMs: 90_000 });
+    }
+    const first = await docker.listLabelled('volume', ctx.prefix);
+    const second = await docker.listLabelled('volume', settings.prefix);
+    expect(first.filter((v) => second.includes(v))).toEqual([]);
+  });
+
+  it('a second deploy changes nothing', async () => {
+    const before = await containerIds(settings.prefix);
+    await cdktf('deploy', settings, { quiet: true });
+    expect(await containerIds(settings.prefix)).toEqual(before);
+    const plan = await terraform(settings.prefix, ['plan', '-detailed-exitcode', '-input=false', '-no-color']);
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).toContain('No changes');
+  });
+
+  it('destroy leaves no container, network, volume or image of that stack, and the first stack untouched', async () => {
+    const firstBefore = await containerIds(ctx.prefix);
+    await cdktf('destroy', settings, { quiet: true });
+    deployed = false;
+    for (const kind of ['container', 'network', 'volume', 'image'] as const) {
+      expect(await docker.listLabelled(kind, settings.prefix), kind).toEqual([]);
+    }
+    expect(await containerIds(ctx.prefix)).toEqual(firstBefore);
+  });
+});
