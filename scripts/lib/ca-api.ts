@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import { fingerprintOf, normaliseFingerprint } from './pki.js';
+import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
 import { UserError } from './ui.js';
 
 /**
@@ -39,8 +39,16 @@ export async function fetchPinnedRoot(caUrl: string, fingerprint: string): Promi
   if (res.status !== 200) throw new UserError(`the CA at ${caUrl} answered ${res.status} for /root/${fp}: ${res.body.slice(0, 200)}`);
   let pem: string;
   try {
-    pem = (JSON.parse(res.body) as { ca: string }).ca;
-    const actual = fingerprintOf(new X509Certificate(pem));
+    const served = (JSON.parse(res.body) as { ca: string }).ca;
+    // X509Certificate reads only the first PEM block: anything after it would
+    // ride along unverified, so a bundle is refused outright.
+    const blocks = splitPem(served);
+    if (blocks.length > 1) {
+      throw new UserError(`the CA at ${caUrl} served ${blocks.length} certificates for /root/${fp}; expected exactly one. Nothing was written.`);
+    }
+    const cert = new X509Certificate(served);
+    pem = `${blocks[0]}\n`;
+    const actual = fingerprintOf(cert);
     if (actual !== fp) {
       throw new UserError(`fingerprint mismatch: the CA at ${caUrl} served a root with SHA-256 ${actual}, expected ${fp}. Nothing was written. Check the fingerprint; if it is right, the CA is not the one you think.`);
     }

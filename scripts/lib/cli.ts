@@ -43,7 +43,7 @@ export function positiveInt(name: string, raw: unknown, fallback: number): numbe
   return n;
 }
 
-/** Go-style duration (90s, 5m, 1h) → seconds, with the flag's name in the error. */
+/** A Go-style duration flag (90s, 5m, 1h), validated and returned as given; the flag's name is in the error. */
 export function durationFlag(name: string, raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
   const text = String(raw);

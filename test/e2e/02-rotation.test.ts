@@ -16,6 +16,7 @@ async function freshServerSerial(rootPem: string, op: IssuedCredential): Promise
       res.resume();
       res.on('end', () => resolve(serial));
     });
+    req.setTimeout(5000, () => req.destroy(new Error('fresh connection timed out')));
     req.on('error', reject);
     req.end();
   });

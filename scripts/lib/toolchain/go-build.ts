@@ -11,6 +11,8 @@ import { UserError } from '../ui.js';
 export function goEnv(paths: CachePaths): NodeJS.ProcessEnv {
   return {
     ...process.env,
+    // GOPATH too: Go keeps its checksum-database state under $GOPATH/pkg/sumdb.
+    GOPATH: path.dirname(paths.goModCache),
     GOMODCACHE: paths.goModCache,
     GOCACHE: paths.goBuildCache,
     GOFLAGS: '-buildvcs=false -trimpath',

@@ -114,6 +114,8 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
   return {
     ...base,
     TF_CLI_CONFIG_FILE: tc.terraformCliConfig,
+    // cdktf otherwise points Terraform's plugin cache at ~/.terraform.d.
+    TF_PLUGIN_CACHE_DIR: cachePaths(tc.cacheDir).terraformPluginCache,
     TERRAFORM_BINARY_NAME: tc.terraform.binary,
     CHECKPOINT_DISABLE: '1',
     DOCKER_BUILDKIT: '0',

@@ -1,0 +1,263 @@
+// The mTLS client: a steady request loop against one server, with its own
+// certificate hot-reloaded (new agent per rotation), the server's identity
+// pinned, and exponential backoff while things fail.
+import type { Agent } from 'node:https';
+import { get } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
+import { backoffDelay } from '../lib/backoff.js';
+import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
+import { CredentialWatcher } from '../lib/credential-watcher.js';
+import type { Credentials } from '../lib/credentials.js';
+import { parseIdentity, type Identity } from '../lib/identity.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { TIMEOUT_CODE, classifyRequestFailure, codedError } from '../lib/tls-errors.js';
+import { createAgent } from './agent.js';
+import { RequestTracker, type LastError, type LastResponse } from './tracker.js';
+
+export interface MtlsClientOptions {
+  /** Directory with root.crt, site.crt, site.key; the files may appear later. */
+  readonly certDir: string;
+  /** An https URL, e.g. `https://server.mesh.internal:8443/`. */
+  readonly targetUrl: string | URL;
+  /** DNS name or URI SAN the server must present. */
+  readonly expectedServerIdentity: string;
+  /** Requests per second while healthy. @default 5 */
+  readonly requestRate?: number;
+  /** Deadline for one request, handshake included. @default 5_000 */
+  readonly requestTimeoutMs?: number;
+  /** Loopback admin port; 0 picks a free port. @default 9100 */
+  readonly adminPort?: number;
+  /** @default 250 */
+  readonly reloadDebounceMs?: number;
+  /** @default 10_000 */
+  readonly reloadPollIntervalMs?: number;
+  /** @default [500, 1000, 2000, 4000, 8000] */
+  readonly reloadRetryDelaysMs?: readonly number[];
+  /** First delay after a failure; doubles per consecutive failure. @default 250 */
+  readonly backoffInitialMs?: number;
+  /** @default 5_000 */
+  readonly backoffMaxMs?: number;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+export interface ClientStats {
+  readonly role: 'client';
+  readonly state: 'waiting' | 'running' | 'stopping';
+  readonly startedAt: string;
+  readonly target: string;
+  readonly expectedServerIdentity: string;
+  readonly credentials: CredentialStats;
+  readonly agentGeneration: number;
+  readonly requests: {
+    readonly successes: number;
+    readonly failures: number;
+    readonly consecutiveFailures: number;
+    readonly failuresByReason: Record<string, number>;
+  };
+  readonly lastSuccessAt: string | null;
+  readonly lastError: LastError | null;
+  readonly lastResponse: LastResponse | null;
+  readonly serverSerial: string | null;
+  readonly serverSerials: readonly string[];
+}
+
+interface AgentSlot {
+  readonly agent: Agent;
+  readonly generation: number;
+  inFlight: number;
+  retired: boolean;
+}
+
+type Outcome =
+  | { readonly ok: true; readonly status: number; readonly body: string; readonly serverSerial: string | undefined }
+  | { readonly ok: false; readonly error: NodeJS.ErrnoException; readonly reusedSocket: boolean };
+
+export class MtlsClient {
+  readonly credentials: CredentialWatcher;
+  readonly tracker: RequestTracker;
+  private readonly target: URL;
+  private readonly expected: Identity;
+  private readonly logger: Logger;
+  private readonly startedAt = new Date();
+  private slot: AgentSlot | undefined;
+  private generation = 0;
+  private admin: AdminServer | undefined;
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: MtlsClientOptions) {
+    this.target = new URL(options.targetUrl);
+    if (this.target.protocol !== 'https:') throw new Error(`target url must use https, got ${JSON.stringify(this.target.href)}`);
+    if (!((options.requestRate ?? 5) > 0)) throw new Error(`request rate must be positive, got ${options.requestRate}`);
+    this.expected = parseIdentity(options.expectedServerIdentity);
+    this.logger = options.logger ?? silentLogger;
+    this.credentials = new CredentialWatcher({
+      dir: options.certDir,
+      debounceMs: options.reloadDebounceMs,
+      pollIntervalMs: options.reloadPollIntervalMs,
+      retryDelaysMs: options.reloadRetryDelaysMs,
+      logger: this.logger.child({ component: 'credentials' }),
+    });
+    this.tracker = new RequestTracker(this.credentials, this.logger);
+    this.credentials.on('reload', (current) => this.useCredentials(current));
+  }
+
+  async start(): Promise<void> {
+    this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), logger: this.logger });
+    await this.credentials.start();
+    this.loop = this.run();
+  }
+
+  get adminPort(): number {
+    if (!this.admin) throw new Error('the client is not started');
+    return this.admin.port;
+  }
+
+  /** Lets the request in flight finish (bounded by its timeout), then releases everything. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.credentials.stop();
+    await this.loop;
+    this.slot?.agent.destroy();
+    await this.admin?.close();
+  }
+
+  stats(): ClientStats {
+    const t = this.tracker;
+    return {
+      role: 'client',
+      state: this.stopped ? 'stopping' : this.slot ? 'running' : 'waiting',
+      startedAt: this.startedAt.toISOString(),
+      target: this.target.href,
+      expectedServerIdentity: this.expected.value,
+      credentials: credentialStats(this.credentials),
+      agentGeneration: this.generation,
+      requests: { successes: t.successes, failures: t.failures, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
+      lastSuccessAt: t.lastSuccessAt?.toISOString() ?? null,
+      lastError: t.lastError ?? null,
+      lastResponse: t.lastResponse ?? null,
+      serverSerial: t.serverSerial ?? null,
+      serverSerials: [...t.serverSerials],
+    };
+  }
+
+  private endpoints(): Endpoints {
+    return {
+      // Failing requests do not make the CLIENT unhealthy: the server being
+      // down is the server's health problem, and /stats shows it here.
+      '/healthz': () => {
+        const health = credentialHealth(this.credentials);
+        const healthy = health.healthy && !this.stopped;
+        return jsonResponse(healthy ? 200 : 503, { status: this.stopped ? 'stopping' : health.status, role: 'client', serial: this.credentials.current?.serial ?? null });
+      },
+      '/metrics': () => metricsResponse(this.tracker.registry.render()),
+      '/stats': () => jsonResponse(200, this.stats()),
+    };
+  }
+
+  private useCredentials(credentials: Credentials): void {
+    const previous = this.slot;
+    this.generation += 1;
+    this.slot = { agent: createAgent(credentials, this.expected), generation: this.generation, inFlight: 0, retired: false };
+    this.tracker.agentsBuilt.inc();
+    this.logger.info('new https agent', { generation: this.generation, serial: credentials.serial });
+    if (previous) this.retire(previous);
+    this.wake?.(); // no need to sit out a backoff that our old certificate may have caused
+  }
+
+  private retire(slot: AgentSlot): void {
+    slot.retired = true;
+    if (slot.inFlight === 0) slot.agent.destroy();
+  }
+
+  private async run(): Promise<void> {
+    const intervalMs = 1000 / (this.options.requestRate ?? 5);
+    while (!this.stopped) {
+      if (!this.slot) {
+        await this.sleep(undefined); // until credentials arrive
+        continue;
+      }
+      const started = Date.now();
+      const ok = await this.attempt(this.slot);
+      const delay = ok
+        ? Math.max(0, intervalMs - (Date.now() - started))
+        : Math.max(intervalMs, backoffDelay(this.tracker.consecutiveFailures, { initialMs: this.options.backoffInitialMs, maxMs: this.options.backoffMaxMs }));
+      await this.sleep(delay);
+    }
+  }
+
+  private async attempt(slot: AgentSlot): Promise<boolean> {
+    let outcome = await this.request(slot);
+    // The server may close an idle keep-alive connection just as we reuse it.
+    // Node's documented remedy: retry once on a fresh connection (GET is idempotent).
+    if (!outcome.ok && outcome.reusedSocket && outcome.error.code === 'ECONNRESET') {
+      outcome = await this.request(this.slot ?? slot);
+    }
+    if (!outcome.ok) {
+      this.tracker.failure(classifyRequestFailure(outcome.error), outcome.error.message);
+      return false;
+    }
+    const response = { status: outcome.status, body: parseBody(outcome.body) };
+    if (outcome.status === 200) this.tracker.success(outcome.serverSerial, response);
+    else this.tracker.failure(`http_${outcome.status}`, `server answered ${outcome.status}`, response);
+    return outcome.status === 200;
+  }
+
+  private request(slot: AgentSlot): Promise<Outcome> {
+    const timeoutMs = this.options.requestTimeoutMs ?? 5_000;
+    slot.inFlight += 1;
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const finish = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        slot.inFlight -= 1;
+        if (slot.retired && slot.inFlight === 0) slot.agent.destroy();
+        resolve(outcome);
+      };
+      const req = get(this.target, { agent: slot.agent, headers: { accept: 'application/json' } }, (res) => {
+        // The certificate the server presented on THIS connection.
+        const serverSerial = (res.socket as TLSSocket).getPeerCertificate().serialNumber?.toUpperCase();
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => finish({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), serverSerial }));
+        res.on('close', () => {
+          if (!res.complete) finish({ ok: false, error: codedError('ECONNRESET', 'response aborted'), reusedSocket: req.reusedSocket });
+        });
+      });
+      const timer = setTimeout(() => req.destroy(codedError(TIMEOUT_CODE, `no response within ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (error: NodeJS.ErrnoException) => finish({ ok: false, error, reusedSocket: req.reusedSocket }));
+    });
+  }
+
+  /** Waits `ms` (forever when undefined) or until woken by a reload or stop(). */
+  private sleep(ms: number | undefined): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => done(), ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = done;
+    });
+  }
+}
+
+function parseBody(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return body.slice(0, 500);
+  }
+}
+
+export function createMtlsClient(options: MtlsClientOptions): MtlsClient {
+  return new MtlsClient(options);
+}

@@ -1,0 +1,101 @@
+// Outcome bookkeeping for the client: counters for /stats and /metrics, and
+// log lines on state CHANGES only (first success, recovery, a new failure
+// reason, a new server certificate) — never one line per request.
+import { registerCredentialMetrics } from '../lib/credential-status.js';
+import type { CredentialWatcher } from '../lib/credential-watcher.js';
+import type { Logger } from '../lib/logger.js';
+import { Registry, type Counter, type Gauge } from '../lib/metrics.js';
+import type { RequestFailureReason } from '../lib/tls-errors.js';
+
+const KNOWN_REASONS: readonly RequestFailureReason[] = ['identity_mismatch', 'tls', 'timeout', 'connection', 'other'];
+
+export interface LastError {
+  readonly at: string;
+  readonly reason: RequestFailureReason;
+  readonly message: string;
+}
+
+export interface LastResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export class RequestTracker {
+  readonly registry = new Registry();
+  successes = 0;
+  failures = 0;
+  consecutiveFailures = 0;
+  readonly failuresByReason: Record<string, number> = {};
+  lastSuccessAt: Date | undefined;
+  lastError: LastError | undefined;
+  lastResponse: LastResponse | undefined;
+  /** Distinct server certificate serials, in the order first seen. */
+  readonly serverSerials: string[] = [];
+  serverSerial: string | undefined;
+
+  private readonly requests: Counter;
+  private readonly failureReasons: Counter;
+  private readonly consecutive: Gauge;
+  private readonly lastSuccess: Gauge;
+  private readonly serverCertificate: Gauge;
+  private readonly serialsSeen: Gauge;
+  readonly agentsBuilt: Counter;
+
+  constructor(
+    watcher: CredentialWatcher,
+    private readonly logger: Logger,
+  ) {
+    const r = this.registry;
+    this.requests = r.counter('mtls_client_requests_total', 'Requests sent, by result (success, failure)', ['result']);
+    this.failureReasons = r.counter('mtls_client_request_failures_total', 'Failed requests by reason', ['reason']);
+    this.consecutive = r.gauge('mtls_client_consecutive_failures', 'Failures since the last success');
+    this.lastSuccess = r.gauge('mtls_client_last_success_timestamp_seconds', 'Time of the last successful request (unix seconds, 0 = never)');
+    this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', ['serial']);
+    this.serialsSeen = r.gauge('mtls_client_server_serials_seen', 'Distinct server certificate serials seen since start');
+    this.agentsBuilt = r.counter('mtls_client_agents_built_total', 'HTTPS agents built (one per own credential generation)');
+    for (const result of ['success', 'failure']) this.requests.inc({ result }, 0);
+    for (const reason of KNOWN_REASONS) this.failureReasons.inc({ reason }, 0);
+    this.consecutive.set({}, 0);
+    this.lastSuccess.set({}, 0);
+    this.serialsSeen.set({}, 0);
+    registerCredentialMetrics(r, watcher);
+  }
+
+  success(serverSerial: string | undefined, response: LastResponse): void {
+    if (this.successes === 0) this.logger.info('first successful request', { serverSerial, response: response.body });
+    else if (this.consecutiveFailures > 0) this.logger.info('requests succeed again', { after: this.consecutiveFailures, serverSerial });
+    this.successes += 1;
+    this.consecutiveFailures = 0;
+    this.lastSuccessAt = new Date();
+    this.lastResponse = response;
+    this.requests.inc({ result: 'success' });
+    this.consecutive.set({}, 0);
+    this.lastSuccess.set({}, Math.floor(this.lastSuccessAt.getTime() / 1000));
+    if (serverSerial) this.sawServerSerial(serverSerial);
+  }
+
+  failure(reason: RequestFailureReason, message: string, response?: LastResponse): void {
+    // Log the first failure of a streak and any change of reason, not each retry.
+    if (this.consecutiveFailures === 0 || this.lastError?.reason !== reason) {
+      this.logger.warn('request failed', { reason, message, consecutiveFailures: this.consecutiveFailures + 1 });
+    }
+    this.failures += 1;
+    this.consecutiveFailures += 1;
+    this.failuresByReason[reason] = (this.failuresByReason[reason] ?? 0) + 1;
+    this.lastError = { at: new Date().toISOString(), reason, message };
+    if (response) this.lastResponse = response;
+    this.requests.inc({ result: 'failure' });
+    this.failureReasons.inc({ reason });
+    this.consecutive.set({}, this.consecutiveFailures);
+  }
+
+  private sawServerSerial(serial: string): void {
+    if (serial === this.serverSerial) return;
+    if (this.serverSerial !== undefined) this.logger.info('server presents a new certificate', { serial, previousSerial: this.serverSerial });
+    this.serverSerial = serial;
+    if (!this.serverSerials.includes(serial)) this.serverSerials.push(serial);
+    this.serverCertificate.reset();
+    this.serverCertificate.set({ serial }, 1);
+    this.serialsSeen.set({}, this.serverSerials.length);
+  }
+}

@@ -1,0 +1,86 @@
+// The admin listener: plain HTTP on 127.0.0.1 only.
+//
+// Why a second listener: the Docker health check runs INSIDE the container
+// (`node /app/probe.mjs health`), i.e. in the container's own network
+// namespace, where 127.0.0.1 is the container itself. Binding the admin port
+// to loopback makes it unreachable from the mesh network and from the host, so
+// health and metrics need no client certificate and the mTLS port never has to
+// accept an unauthenticated caller. Nothing here can change state.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { silentLogger, type Logger } from './logger.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
+
+/** Loopback only; deliberately not configurable. */
+export const ADMIN_HOST = '127.0.0.1';
+
+export interface EndpointResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/** Path → response; shared by the admin listener and the mTLS server's /metrics. */
+export type Endpoints = Readonly<Record<string, () => EndpointResponse>>;
+
+export function jsonResponse(status: number, value: unknown): EndpointResponse {
+  return { status, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(value)}\n` };
+}
+
+export function metricsResponse(body: string): EndpointResponse {
+  return { status: 200, contentType: METRICS_CONTENT_TYPE, body };
+}
+
+export function send(res: ServerResponse, response: EndpointResponse): void {
+  res.writeHead(response.status, {
+    'content-type': response.contentType,
+    'content-length': Buffer.byteLength(response.body),
+    'cache-control': 'no-store',
+  });
+  res.end(response.body);
+}
+
+export interface AdminServer {
+  /** The address actually bound (always 127.0.0.1). */
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface AdminServerOptions {
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  readonly endpoints: Endpoints;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const logger = options.logger ?? silentLogger;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://admin').pathname;
+    const endpoint = options.endpoints[path];
+    if (req.method !== 'GET' && req.method !== 'HEAD') send(res, jsonResponse(405, { error: 'method not allowed' }));
+    else if (!endpoint) send(res, jsonResponse(404, { error: 'not found', paths: Object.keys(options.endpoints) }));
+    else send(res, endpoint());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, ADMIN_HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { address: host, port } = server.address() as AddressInfo;
+  logger.info('admin listener ready', { host, port, paths: Object.keys(options.endpoints) });
+  return {
+    host,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Probes and scrapers hold no state worth waiting for.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,237 @@
+// Keeps a process's credentials current without restarting it.
+//
+// Watch the DIRECTORY, not the files: renewers may replace a file (new inode)
+// and a watch on the old inode would go quiet. fs.watch can also miss events
+// on Docker volumes and bind mounts, so a slow stat() poll backs it up. Events
+// are debounced because `step ca renew` rewrites the files in place, not
+// atomically; a load that still catches a half-written file is rejected (the
+// old credentials stay in use) and retried with backoff, so the rotation is
+// picked up even if the writer's last event was coalesced away.
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  CREDENTIAL_FILES,
+  CredentialError,
+  describeCredentials,
+  digestOf,
+  readCredentialFiles,
+  validateCredentials,
+  type CredentialProblem,
+  type Credentials,
+} from './credentials.js';
+import { silentLogger, type Logger } from './logger.js';
+
+export interface CredentialWatcherOptions {
+  /** Directory holding root.crt, site.crt and site.key. */
+  readonly dir: string;
+  /** Quiet time after the last file event before reading. @default 250 */
+  readonly debounceMs?: number;
+  /** Fallback stat() poll for missed events. @default 10_000 */
+  readonly pollIntervalMs?: number;
+  /** Re-checks after a rejected load, for writers still busy. @default [500, 1000, 2000, 4000, 8000] */
+  readonly retryDelaysMs?: readonly number[];
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+export interface CredentialFailure {
+  readonly at: Date;
+  readonly problem: CredentialProblem;
+  readonly message: string;
+}
+
+type Events = {
+  /** New credentials are in use; `previous` is undefined for the first load. */
+  reload: [current: Credentials, previous: Credentials | undefined];
+  /** A load was refused; the current credentials (if any) stay in use. */
+  rejected: [error: CredentialError];
+};
+
+type Outcome = 'loaded' | 'unchanged' | 'waiting' | 'rejected' | 'rejected-again';
+
+export class CredentialWatcher extends EventEmitter<Events> {
+  current: Credentials | undefined;
+  reloads = 0;
+  failedReloads = 0;
+  lastReloadAt: Date | undefined;
+  lastFailure: CredentialFailure | undefined;
+
+  private readonly dir: string;
+  private readonly debounceMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly retryDelaysMs: readonly number[];
+  private readonly logger: Logger;
+  private watcher: FSWatcher | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private retryIndex = 0;
+  private running: Promise<void> | undefined;
+  private rerun = false;
+  private stopped = false;
+  private lastRejection: string | undefined;
+  private waitingLogged = false;
+  private pollSignature = '';
+
+  constructor(options: CredentialWatcherOptions) {
+    super();
+    this.dir = options.dir;
+    this.debounceMs = options.debounceMs ?? 250;
+    this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
+    this.retryDelaysMs = options.retryDelaysMs ?? [500, 1000, 2000, 4000, 8000];
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get state(): 'waiting' | 'loaded' {
+    return this.current ? 'loaded' : 'waiting';
+  }
+
+  /** Loads whatever is there now (missing files are fine), then starts watching. */
+  async start(): Promise<void> {
+    // Watch first, so a file written during the initial load is not missed.
+    this.startWatching();
+    this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs).unref();
+    await this.check();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    clearTimeout(this.debounceTimer);
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pollTimer);
+  }
+
+  /** Loads now, bypassing the debounce; resolves when that load is done. */
+  check(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.rerun = false;
+        this.afterLoad(await this.load());
+      } while (this.rerun && !this.stopped);
+    })()
+      // Only a bug (e.g. a throwing 'reload' listener) gets here; never crash the workload over it.
+      .catch((error: unknown) => this.logger.error('credential check failed unexpectedly', { error }))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private startWatching(): void {
+    try {
+      this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
+      this.watcher.on('error', (error) => {
+        this.logger.warn('directory watch failed; relying on the poll', { dir: this.dir, error });
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (error) {
+      this.logger.warn('cannot watch the credential directory; relying on the poll', { dir: this.dir, error });
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => void this.check(), this.debounceMs).unref();
+  }
+
+  /** A changed size or mtime counts as a file event; the debounce applies as usual. */
+  private async poll(): Promise<void> {
+    const parts = await Promise.all(
+      Object.values(CREDENTIAL_FILES).map(async (name) => {
+        const info = await stat(join(this.dir, name)).catch(() => undefined);
+        return info ? `${info.size}:${info.mtimeMs}:${info.ino}` : '-';
+      }),
+    );
+    const signature = parts.join('|');
+    if (signature !== this.pollSignature) {
+      this.pollSignature = signature;
+      this.schedule();
+    }
+  }
+
+  private afterLoad(outcome: Outcome): void {
+    clearTimeout(this.retryTimer);
+    if (outcome === 'rejected') this.retryIndex = 0;
+    if (outcome !== 'rejected' && outcome !== 'rejected-again') return;
+    const delay = this.retryDelaysMs[this.retryIndex++];
+    // Retries exhausted: the files are really broken; the next event or poll tries again.
+    if (delay === undefined || this.stopped) return;
+    this.retryTimer = setTimeout(() => void this.check(), delay).unref();
+  }
+
+  private async load(): Promise<Outcome> {
+    let files;
+    try {
+      files = await readCredentialFiles(this.dir);
+    } catch (error) {
+      if (!(error instanceof CredentialError)) throw error;
+      if (error.problem === 'missing' && !this.current) return this.waiting(error);
+      return this.reject(error, `${error.problem}:${error.message}`);
+    }
+    const digest = digestOf(files);
+    if (digest === this.current?.digest || this.stopped) return 'unchanged';
+    let credentials: Credentials;
+    try {
+      credentials = validateCredentials(files);
+    } catch (error) {
+      if (!(error instanceof CredentialError)) throw error;
+      // A not-yet-valid certificate can become valid without changing, so it is never "seen already".
+      return this.reject(error, error.problem === 'not_yet_valid' ? undefined : digest);
+    }
+    return this.accept(credentials);
+  }
+
+  private waiting(error: CredentialError): Outcome {
+    if (!this.waitingLogged) {
+      this.logger.info('waiting for certificate', { dir: this.dir, reason: error.message });
+      this.waitingLogged = true;
+    }
+    return 'waiting';
+  }
+
+  private accept(credentials: Credentials): Outcome {
+    const previous = this.current;
+    this.current = credentials;
+    this.lastRejection = undefined;
+    this.lastReloadAt = new Date();
+    if (previous) {
+      this.reloads += 1;
+      this.logger.info('credentials reloaded', {
+        ...describeCredentials(credentials),
+        previousSerial: previous.serial,
+        previousNotAfter: previous.notAfter.toISOString(),
+      });
+    } else {
+      this.logger.info('credentials loaded', describeCredentials(credentials));
+    }
+    this.emit('reload', credentials, previous);
+    return 'loaded';
+  }
+
+  /** `key` identifies the rejected content, so a retry over the same bytes is not reported twice. */
+  private reject(error: CredentialError, key: string | undefined): Outcome {
+    if (key !== undefined && key === this.lastRejection) return 'rejected-again';
+    this.lastRejection = key;
+    this.failedReloads += 1;
+    this.lastFailure = { at: new Date(), problem: error.problem, message: error.message };
+    const fields = {
+      problem: error.problem,
+      reason: error.message,
+      rejectedSerial: error.certificate?.serial,
+      rejectedNotAfter: error.certificate?.notAfter.toISOString(),
+      currentSerial: this.current?.serial,
+      currentNotAfter: this.current?.notAfter.toISOString(),
+    };
+    this.logger.error(this.current ? 'credentials rejected; keeping the current ones' : 'credentials rejected', fields);
+    this.emit('rejected', error);
+    return 'rejected';
+  }
+}

@@ -1,0 +1,185 @@
+// Reads and validates the three credential files. Validation happens BEFORE a
+// credential is used, because `step ca renew` rewrites files in place and a
+// reader can catch a half-written certificate or a new cert next to the old
+// key. Anything that would make TLS fail later is rejected here instead.
+import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { formatIdentities, identitiesFromSubjectAltName, type Identity } from './identity.js';
+
+/** Fixed, boring names (the autocert convention): the renewer writes them, we read them. */
+export const CREDENTIAL_FILES = { root: 'root.crt', cert: 'site.crt', key: 'site.key' } as const;
+
+export interface CredentialFiles {
+  /** The private root(s) we trust. */
+  readonly rootPem: string;
+  /** Leaf followed by its intermediate(s). */
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface Credentials extends CredentialFiles {
+  readonly leaf: X509Certificate;
+  /** Upper-case hex, as OpenSSL prints it. */
+  readonly serial: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly identities: readonly Identity[];
+  /** SHA-256 over all three files: tells "same content again" from a real change. */
+  readonly digest: string;
+}
+
+export type CredentialProblem =
+  | 'missing'
+  | 'unreadable'
+  | 'malformed'
+  | 'key_mismatch'
+  | 'no_identity'
+  | 'untrusted'
+  | 'not_yet_valid'
+  | 'expired'
+  | 'unusable';
+
+/** Why a set of files was refused; `certificate` is set when the leaf could be parsed. */
+export class CredentialError extends Error {
+  override readonly name = 'CredentialError';
+
+  constructor(
+    readonly problem: CredentialProblem,
+    message: string,
+    readonly certificate?: { readonly serial: string; readonly notAfter: Date },
+  ) {
+    super(message);
+  }
+}
+
+export async function readCredentialFiles(dir: string): Promise<CredentialFiles> {
+  const read = async (name: string): Promise<string> => {
+    try {
+      return await readFile(join(dir, name), 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new CredentialError('missing', `${name} does not exist in ${dir}`);
+      throw new CredentialError('unreadable', `cannot read ${name}: ${code ?? String(error)}`);
+    }
+  };
+  const [rootPem, certPem, keyPem] = await Promise.all([
+    read(CREDENTIAL_FILES.root),
+    read(CREDENTIAL_FILES.cert),
+    read(CREDENTIAL_FILES.key),
+  ]);
+  return { rootPem, certPem, keyPem };
+}
+
+export function digestOf(files: CredentialFiles): string {
+  return createHash('sha256').update(files.rootPem).update('\0').update(files.certPem).update('\0').update(files.keyPem).digest('hex');
+}
+
+export function validateCredentials(files: CredentialFiles, now: Date = new Date()): Credentials {
+  const roots = parseCertificates(files.rootPem, CREDENTIAL_FILES.root);
+  const [leaf, ...intermediates] = parseCertificates(files.certPem, CREDENTIAL_FILES.cert);
+  if (!leaf) throw new CredentialError('malformed', `${CREDENTIAL_FILES.cert} holds no certificate`);
+  const serial = leaf.serialNumber.toUpperCase();
+  const notBefore = new Date(leaf.validFrom);
+  const notAfter = new Date(leaf.validTo);
+  const fail = (problem: CredentialProblem, message: string): CredentialError =>
+    new CredentialError(problem, message, { serial, notAfter });
+
+  if (!leaf.checkPrivateKey(parseKey(files.keyPem, fail))) {
+    throw fail('key_mismatch', `${CREDENTIAL_FILES.key} does not match the certificate ${serial} in ${CREDENTIAL_FILES.cert}`);
+  }
+  const identities = identitiesFromSubjectAltName(leaf.subjectAltName);
+  if (identities.length === 0) throw fail('no_identity', `certificate ${serial} has no DNS or URI subject alternative name`);
+
+  const path = chainToRoot(leaf, intermediates, roots, fail);
+  if (now < notBefore) throw fail('not_yet_valid', `certificate ${serial} is not valid before ${notBefore.toISOString()}`);
+  if (now > notAfter) throw fail('expired', `certificate ${serial} expired at ${notAfter.toISOString()}`);
+  for (const issuer of path) {
+    if (now < new Date(issuer.validFrom) || now > new Date(issuer.validTo)) {
+      throw fail('expired', `issuer ${issuer.subject.replace(/\n/g, ', ')} is outside its validity period`);
+    }
+  }
+  try {
+    // Last gate: OpenSSL's own policy (e.g. minimum key sizes) is applied when a
+    // context is built. Failing here keeps the old context; failing inside
+    // setSecureContext() would leave the process half-switched.
+    createSecureContext({ ca: files.rootPem, cert: files.certPem, key: files.keyPem, minVersion: 'TLSv1.2' });
+  } catch (error) {
+    throw fail('unusable', `OpenSSL refuses these credentials: ${(error as Error).message}`);
+  }
+  return { ...files, leaf, serial, notBefore, notAfter, identities, digest: digestOf(files) };
+}
+
+/** Convenience for logs and /stats. */
+export function describeCredentials(credentials: Credentials) {
+  return {
+    serial: credentials.serial,
+    notBefore: credentials.notBefore.toISOString(),
+    notAfter: credentials.notAfter.toISOString(),
+    identities: formatIdentities(credentials.identities),
+  };
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+function parseCertificates(text: string, file: string): X509Certificate[] {
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  // A BEGIN without its END is the signature of a file caught mid-write.
+  const begins = text.match(/-----BEGIN /g)?.length ?? 0;
+  if (begins !== blocks.length) throw new CredentialError('malformed', `${file} ends in a truncated PEM block`);
+  if (blocks.length === 0) throw new CredentialError('malformed', `${file} holds no PEM certificate`);
+  return blocks.map((block, index) => {
+    if (block[1] !== 'CERTIFICATE') {
+      throw new CredentialError('malformed', `${file} block ${index + 1} is a ${block[1]}, not a CERTIFICATE`);
+    }
+    try {
+      return new X509Certificate(block[0]);
+    } catch {
+      throw new CredentialError('malformed', `${file} block ${index + 1} is not a valid certificate`);
+    }
+  });
+}
+
+function parseKey(pem: string, fail: (problem: CredentialProblem, message: string) => CredentialError): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (error) {
+    // OpenSSL's message names the decoder that failed, never key bytes.
+    throw fail('malformed', `${CREDENTIAL_FILES.key} is not a usable private key (${(error as Error).message})`);
+  }
+}
+
+function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return issuer.ca && cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+/**
+ * Walks leaf → intermediates → a root from root.crt, checking each signature.
+ * Returns the issuers on the path (intermediates and the root). The same walk
+ * happens again in every TLS handshake; doing it here means a bad bundle is
+ * refused at reload instead of breaking every new connection.
+ */
+function chainToRoot(
+  leaf: X509Certificate,
+  intermediates: readonly X509Certificate[],
+  roots: readonly X509Certificate[],
+  fail: (problem: CredentialProblem, message: string) => CredentialError,
+): X509Certificate[] {
+  const path: X509Certificate[] = [];
+  const unused = [...intermediates];
+  let current = leaf;
+  for (;;) {
+    const root = roots.find((candidate) => issuedBy(current, candidate));
+    if (root) return [...path, root];
+    const next = unused.findIndex((candidate) => issuedBy(current, candidate));
+    const issuer = unused[next];
+    if (!issuer) {
+      const which = current === leaf ? 'the certificate' : `intermediate ${current.subject.replace(/\n/g, ', ')}`;
+      throw fail('untrusted', `${which} is not signed by ${CREDENTIAL_FILES.root} or by an intermediate in ${CREDENTIAL_FILES.cert}`);
+    }
+    unused.splice(next, 1);
+    path.push(issuer);
+    current = issuer;
+  }
+}

@@ -1,0 +1,242 @@
+// The mTLS server: one https listener that only talks to clients holding a
+// certificate from our private root, authorises them by identity, and swaps
+// its own certificate in place when the renewer rotates it.
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { startAdminServer, jsonResponse, metricsResponse, type AdminServer, type Endpoints } from '../lib/admin.js';
+import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
+import { CredentialWatcher } from '../lib/credential-watcher.js';
+import type { Credentials } from '../lib/credentials.js';
+import { AllowList, formatIdentities } from '../lib/identity.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { classifyHandshakeFailure } from '../lib/tls-errors.js';
+import { ServerMetrics } from './metrics.js';
+import { handleRequest } from './routes.js';
+
+export interface MtlsServerOptions {
+  /** Directory with root.crt, site.crt, site.key; the files may appear later. */
+  readonly certDir: string;
+  /** DNS names and/or URIs of the clients that may call us. */
+  readonly allowedIdentities: readonly string[];
+  /** @default '0.0.0.0' */
+  readonly listenHost?: string;
+  /** 0 picks a free port. @default 8443 */
+  readonly listenPort?: number;
+  /** Loopback admin port (health, metrics, stats); 0 picks a free port. @default 9100 */
+  readonly adminPort?: number;
+  /** @default 250 */
+  readonly reloadDebounceMs?: number;
+  /** Fallback poll of the certificate directory. @default 10_000 */
+  readonly reloadPollIntervalMs?: number;
+  /** Re-checks after a rejected reload. @default [500, 1000, 2000, 4000, 8000] */
+  readonly reloadRetryDelaysMs?: readonly number[];
+  /** How long in-flight requests may take to finish on shutdown. @default 10_000 */
+  readonly shutdownGraceMs?: number;
+  /**
+   * Keep-alive connections older than this are closed after their next
+   * response, so clients re-handshake and pick up a rotated certificate (a busy
+   * connection would otherwise keep the old one forever). @default 60_000
+   */
+  readonly maxConnectionAgeMs?: number;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+export type ServerState = 'waiting' | 'serving' | 'failed' | 'stopping';
+
+export interface ServerStats {
+  readonly role: 'server';
+  readonly state: ServerState;
+  readonly startedAt: string;
+  readonly listen: { readonly host: string; readonly port: number } | null;
+  readonly allowedIdentities: readonly string[];
+  readonly credentials: CredentialStats;
+  readonly requests: { readonly total: number; readonly byIdentity: Record<string, Record<string, number>> };
+  readonly handshakeFailures: Record<string, number>;
+}
+
+/** A TLS handshake must finish quickly; Node's default (120 s) invites slow-loris. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Prefer TLS 1.3: OpenSSL negotiates the highest version both sides support
+ * (Node's default maximum is 1.3), and the floor keeps out 1.0/1.1.
+ */
+function secureContextOptions(credentials: Credentials): SecureContextOptions {
+  // `ca` is the private root ONLY: trusting public CAs here would let any
+  // publicly issued certificate through the handshake.
+  return { ca: credentials.rootPem, cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' };
+}
+
+export class MtlsServer {
+  readonly credentials: CredentialWatcher;
+  readonly metrics: ServerMetrics;
+  private readonly allowList: AllowList;
+  private readonly logger: Logger;
+  private readonly startedAt = new Date();
+  private readonly sockets = new Set<Socket>();
+  private readonly connectedAt = new WeakMap<TLSSocket, number>();
+  private readonly servingPromise: Promise<AddressInfo>;
+  private resolveServing: (address: AddressInfo) => void = () => undefined;
+  private rejectServing: (error: Error) => void = () => undefined;
+  private https: Server | undefined;
+  private admin: AdminServer | undefined;
+  private state: ServerState = 'waiting';
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: MtlsServerOptions) {
+    this.allowList = new AllowList(options.allowedIdentities);
+    this.logger = options.logger ?? silentLogger;
+    this.credentials = new CredentialWatcher({
+      dir: options.certDir,
+      debounceMs: options.reloadDebounceMs,
+      pollIntervalMs: options.reloadPollIntervalMs,
+      retryDelaysMs: options.reloadRetryDelaysMs,
+      logger: this.logger.child({ component: 'credentials' }),
+    });
+    this.metrics = new ServerMetrics(this.credentials);
+    this.credentials.on('reload', (current) => this.useCredentials(current));
+    this.servingPromise = new Promise<AddressInfo>((resolve, reject) => {
+      this.resolveServing = resolve;
+      this.rejectServing = reject;
+    });
+    this.servingPromise.catch(() => undefined); // reported through the log and /healthz as well
+  }
+
+  /** Starts the admin listener and loads credentials; the mTLS port opens once they are valid. */
+  async start(): Promise<void> {
+    this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), logger: this.logger });
+    await this.credentials.start();
+  }
+
+  /** Resolves with the mTLS address once it listens; rejects if it cannot. */
+  serving(): Promise<AddressInfo> {
+    return this.servingPromise;
+  }
+
+  get adminPort(): number {
+    return this.adminAddress.port;
+  }
+
+  get adminAddress(): { readonly host: string; readonly port: number } {
+    if (!this.admin) throw new Error('the server is not started');
+    return { host: this.admin.host, port: this.admin.port };
+  }
+
+  /** Stops accepting, lets in-flight requests finish (bounded), closes idle keep-alive connections. */
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  stats(): ServerStats {
+    const address = this.https?.address() as AddressInfo | null | undefined;
+    return {
+      role: 'server',
+      state: this.state,
+      startedAt: this.startedAt.toISOString(),
+      listen: address ? { host: address.address, port: address.port } : null,
+      allowedIdentities: formatIdentities(this.allowList.identities),
+      credentials: credentialStats(this.credentials),
+      requests: { total: this.metrics.totalRequests(), byIdentity: this.metrics.requestsByIdentity() },
+      handshakeFailures: this.metrics.handshakeFailuresByReason(),
+    };
+  }
+
+  private endpoints(): Endpoints {
+    return {
+      '/healthz': () => {
+        const credentials = credentialHealth(this.credentials);
+        const healthy = credentials.healthy && (this.state === 'waiting' || this.state === 'serving');
+        const status = this.state === 'serving' ? credentials.status : this.state;
+        return jsonResponse(healthy ? 200 : 503, { status, role: 'server', serial: this.credentials.current?.serial ?? null });
+      },
+      '/metrics': () => metricsResponse(this.metrics.registry.render()),
+      '/stats': () => jsonResponse(200, this.stats()),
+    };
+  }
+
+  private useCredentials(credentials: Credentials): void {
+    if (this.state === 'stopping' || this.state === 'failed') return;
+    if (!this.https) {
+      this.listen(credentials);
+      return;
+    }
+    // New handshakes use the new context; established connections keep the
+    // one they negotiated, so nothing in flight is interrupted.
+    this.https.setSecureContext(secureContextOptions(credentials));
+    this.logger.info('serving new certificate to new connections', { serial: credentials.serial, notAfter: credentials.notAfter.toISOString() });
+  }
+
+  private listen(credentials: Credentials): void {
+    const server = createServer(
+      { ...secureContextOptions(credentials), requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+      (req, res) =>
+        handleRequest(req, res, {
+          allowList: this.allowList,
+          metrics: this.metrics,
+          metricsEndpoint: () => metricsResponse(this.metrics.registry.render()),
+          shouldClose: (socket) => this.shouldClose(socket),
+          logger: this.logger,
+        }),
+    );
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('secureConnection', (socket: TLSSocket) => this.connectedAt.set(socket, Date.now()));
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const reason = classifyHandshakeFailure(error, socket.authorizationError);
+      this.metrics.countHandshakeFailure(reason);
+      this.logger.warn('tls handshake failed', {
+        reason,
+        code: error.code,
+        verifyError: socket.authorizationError ?? undefined,
+        remoteAddress: socket.remoteAddress,
+      });
+    });
+    server.once('error', (error) => {
+      this.state = 'failed';
+      this.logger.error('mTLS listener failed', { error });
+      this.rejectServing(error);
+    });
+    const host = this.options.listenHost ?? '0.0.0.0';
+    server.listen(this.options.listenPort ?? 8443, host, () => {
+      const address = server.address() as AddressInfo;
+      this.state = 'serving';
+      this.logger.info('serving mTLS', { host: address.address, port: address.port, serial: credentials.serial });
+      this.resolveServing(address);
+    });
+    this.https = server;
+  }
+
+  private shouldClose(socket: TLSSocket): boolean {
+    if (this.state === 'stopping') return true;
+    const connectedAt = this.connectedAt.get(socket) ?? Date.now();
+    return Date.now() - connectedAt > (this.options.maxConnectionAgeMs ?? 60_000);
+  }
+
+  private async drain(): Promise<void> {
+    this.state = 'stopping';
+    this.credentials.stop();
+    const server = this.https;
+    if (server?.listening) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Busy connections get `Connection: close` on their last response (shouldClose).
+      server.closeIdleConnections();
+      const grace = this.options.shutdownGraceMs ?? 10_000;
+      const force = setTimeout(() => {
+        this.logger.warn('grace period over; closing remaining connections', { connections: this.sockets.size });
+        for (const socket of this.sockets) socket.destroy();
+      }, grace);
+      await closed;
+      clearTimeout(force);
+    }
+    await this.admin?.close();
+  }
+}
+
+export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
+  return new MtlsServer(options);
+}

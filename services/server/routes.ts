@@ -1,0 +1,84 @@
+// Request handling on the mTLS port: identify the caller from its verified
+// certificate, authorise it against the allow-list, then route.
+import type { X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
+import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
+import type { Logger } from '../lib/logger.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface RouteContext {
+  readonly allowList: AllowList;
+  readonly metrics: ServerMetrics;
+  readonly metricsEndpoint: () => EndpointResponse;
+  /** True when this connection should close after the response (draining, or too old). */
+  readonly shouldClose: (socket: TLSSocket) => boolean;
+  readonly logger: Logger;
+}
+
+interface Peer {
+  readonly certificate: X509Certificate;
+  readonly identities: readonly Identity[];
+}
+
+// The peer certificate cannot change during a connection: parse it once.
+const peers = new WeakMap<TLSSocket, Peer>();
+
+function peerOf(socket: TLSSocket): Peer | undefined {
+  let peer = peers.get(socket);
+  if (!peer) {
+    const certificate = socket.getPeerX509Certificate();
+    if (!certificate) return undefined;
+    peer = { certificate, identities: identitiesFromSubjectAltName(certificate.subjectAltName) };
+    peers.set(socket, peer);
+  }
+  return peer;
+}
+
+export function handleRequest(req: IncomingMessage, res: ServerResponse, context: RouteContext): void {
+  const socket = req.socket as TLSSocket;
+  if (context.shouldClose(socket)) res.setHeader('connection', 'close');
+
+  // rejectUnauthorized already refused unverified peers during the handshake;
+  // checking again costs nothing and keeps this handler safe if reused.
+  const peer = socket.authorized ? peerOf(socket) : undefined;
+  if (!peer) {
+    context.logger.warn('request without a verified client certificate', { remoteAddress: socket.remoteAddress });
+    socket.destroy();
+    return;
+  }
+
+  const presented = formatIdentities(peer.identities);
+  const matched = context.allowList.match(peer.identities);
+  if (!matched) {
+    const reason = 'none of the identities in the client certificate is on the allow-list';
+    context.logger.warn('forbidden', { identities: presented, clientSerial: peer.certificate.serialNumber, path: req.url });
+    context.metrics.countRequest(presented[0] ?? 'none', 403);
+    send(res, jsonResponse(403, { error: 'forbidden', identity: presented, reason }));
+    return;
+  }
+
+  const response = route(req, socket, peer, matched, context);
+  context.metrics.countRequest(matched.value, response.status);
+  send(res, response);
+}
+
+function route(req: IncomingMessage, socket: TLSSocket, peer: Peer, matched: Identity, context: RouteContext): EndpointResponse {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return jsonResponse(405, { error: 'method not allowed' });
+  const path = new URL(req.url ?? '/', 'https://server').pathname;
+  if (path === '/metrics') return context.metricsEndpoint();
+  if (path !== '/') return jsonResponse(404, { error: 'not found' });
+
+  // The certificate THIS connection was handshaked with: after a reload, old
+  // keep-alive connections still report the previous serial, new ones the new.
+  const served = socket.getX509Certificate();
+  return jsonResponse(200, {
+    identity: matched.value,
+    identities: formatIdentities(peer.identities),
+    clientSerial: peer.certificate.serialNumber,
+    serverSerial: served?.serialNumber ?? null,
+    serverNotAfter: served ? new Date(served.validTo).toISOString() : null,
+    tlsVersion: socket.getProtocol(),
+  });
+}

@@ -1,0 +1,111 @@
+// A stand-in for step-ca's HTTPS API, in process on 127.0.0.1:0: just the two
+// routes the trust bootstrap uses (`/root/<sha256>` and `/health`). Its TLS
+// certificate carries an IP SAN, which the shared PKI helper does not issue,
+// so the leaf is minted here from a helper-made issuer. Keys stay in memory.
+import '../../services/helpers/reflect-shim.js';
+import * as x509 from '@peculiar/x509';
+import { randomBytes, webcrypto } from 'node:crypto';
+import https from 'node:https';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Issuer } from '../../services/helpers/pki.js';
+
+export interface TlsIdentity {
+  /** Leaf + the issuer's intermediates, as a server presents it. */
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** A server leaf for `https://127.0.0.1` (SAN IP 127.0.0.1, DNS localhost). */
+export async function issueLoopbackLeaf(issuer: Issuer): Promise<TlsIdentity> {
+  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const serial = randomBytes(16);
+  serial[0] = ((serial[0] ?? 1) & 0x7f) | 0x10;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial.toString('hex'),
+    subject: 'CN=ca.test',
+    issuer: issuer.cert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 24 * 3600_000),
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'ip', value: '127.0.0.1' },
+        { type: 'dns', value: 'localhost' },
+      ]),
+    ],
+  });
+  const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
+  return { certPem: `${cert.toString('pem')}\n${issuer.chainPem}`, keyPem };
+}
+
+export interface FakeCaOptions {
+  readonly tls: TlsIdentity;
+  /** Body of `GET /root/<fp>`, per requested fingerprint; undefined → 404. */
+  rootFor(fingerprint: string): { status: number; body: string } | undefined;
+  /** @default 200 {"status":"ok"} */
+  readonly health?: { status: number; body: string };
+}
+
+export interface FakeCa {
+  readonly url: string;
+  /** Every request path, in arrival order. */
+  readonly requests: string[];
+  /** TCP connections accepted (a request that never started still counts). */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export async function startFakeCa(opts: FakeCaOptions): Promise<FakeCa> {
+  const requests: string[] = [];
+  let connections = 0;
+  const server = https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' }, (req, res) => {
+    const url = req.url ?? '';
+    requests.push(url);
+    const reply = (status: number, body: string) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(body);
+    };
+    const root = /^\/root\/([^/]+)$/.exec(url);
+    if (req.method === 'GET' && root) {
+      const answer = opts.rootFor(root[1]!);
+      return answer ? reply(answer.status, answer.body) : reply(404, '{"status":404,"message":"Not Found"}');
+    }
+    if (req.method === 'GET' && url === '/health') {
+      const health = opts.health ?? { status: 200, body: '{"status":"ok"}' };
+      return reply(health.status, health.body);
+    }
+    reply(404, '{"status":404,"message":"Not Found"}');
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    requests,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // The client's global agent keeps sockets alive; don't wait for them.
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A loopback port that was just bound and released: connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `{ "ca": "<pem>" }`, as step-ca answers `/root/<sha256>`. */
+export const rootBody = (pem: string) => ({ status: 200, body: JSON.stringify({ ca: pem }) });

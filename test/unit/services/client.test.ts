@@ -1,0 +1,210 @@
+// The mTLS client against the real server, in-process: server identity
+// pinning, failure reasons, own-certificate rotation with a new agent,
+// observing server rotation, waiting for enrollment, metrics.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CLIENT_DNS,
+  SERVER_URI,
+  createCertDir,
+  createTestPki,
+  startClient,
+  startServer,
+  type CertDir,
+  type RunningClient,
+  type RunningServer,
+  type TestPki,
+} from './helpers/fixtures.js';
+import { adminGet, sample, waitFor } from './helpers/harness.js';
+import type { Leaf } from './helpers/pki.js';
+
+let pki: TestPki;
+let serverLeaf: Leaf;
+let serverDir: CertDir;
+let server: RunningServer;
+let targetUrl: string;
+const cleanups: Array<() => Promise<void>> = [];
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  serverLeaf = await pki.serverLeaf();
+  serverDir = await createCertDir(pki, 'client-suite-server');
+  await serverDir.write(serverLeaf);
+  server = await startServer(serverDir.path, { maxConnectionAgeMs: 200 });
+  targetUrl = `https://127.0.0.1:${await server.port()}/`;
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await serverDir?.remove();
+});
+
+/** A client with its own cert dir, stopped and removed after the test. */
+async function runClient(leaf: Leaf | undefined, options: Parameters<typeof startClient>[1] = { targetUrl: '' }): Promise<{ running: RunningClient; dir: CertDir }> {
+  const dir = await createCertDir(pki, 'client');
+  if (leaf) await dir.write(leaf);
+  const running = await startClient(dir.path, { ...options, targetUrl: options.targetUrl || targetUrl });
+  cleanups.push(async () => {
+    await running.stop();
+    await dir.remove();
+  });
+  return { running, dir };
+}
+
+describe('server identity', () => {
+  it('succeeds against the expected DNS identity and records what it saw', async () => {
+    const leaf = await pki.clientLeaf();
+    const { running } = await runClient(leaf);
+    await waitFor(() => running.client.tracker.successes >= 3, 'three successes');
+    const stats = running.client.stats();
+    expect(stats).toMatchObject({
+      role: 'client',
+      state: 'running',
+      expectedServerIdentity: 'server.mesh.internal',
+      serverSerial: serverLeaf.serial,
+      serverSerials: [serverLeaf.serial],
+      agentGeneration: 1,
+      credentials: { state: 'loaded', serial: leaf.serial },
+      requests: { failures: 0, consecutiveFailures: 0 },
+      lastResponse: { status: 200, body: { identity: CLIENT_DNS, clientSerial: leaf.serial, serverSerial: serverLeaf.serial } },
+      lastError: null,
+    });
+    expect(Date.parse(stats.lastSuccessAt ?? '')).toBeGreaterThan(Date.now() - 5_000);
+    expect(running.logs.filter((line) => line.msg === 'first successful request')).toHaveLength(1);
+  });
+
+  it('succeeds against the expected URI identity', async () => {
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', expectedServerIdentity: SERVER_URI });
+    await waitFor(() => running.client.tracker.successes >= 1, 'a success');
+    expect(running.client.tracker.failures).toBe(0);
+  });
+
+  it('refuses a server that is not the expected identity, even with a valid chain', async () => {
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', expectedServerIdentity: 'other.mesh.internal' });
+    await waitFor(() => running.client.tracker.failures >= 3, 'three failures');
+    const stats = running.client.stats();
+    expect(stats.requests.successes).toBe(0);
+    expect(stats.requests.failuresByReason).toEqual({ identity_mismatch: stats.requests.failures });
+    expect(stats.lastError?.reason).toBe('identity_mismatch');
+    expect(stats.lastError?.message).toContain('expected other.mesh.internal');
+    expect(stats.serverSerials).toEqual([]);
+    // Logged once for the streak, not per request.
+    expect(running.logs.filter((line) => line.msg === 'request failed')).toHaveLength(1);
+  });
+
+  it('reports http_403 when the server does not allow its identity', async () => {
+    const stranger = await pki.mesh.issue({ commonName: 'stranger', dns: ['stranger.mesh.internal'] });
+    const { running } = await runClient(stranger);
+    await waitFor(() => running.client.tracker.failures >= 2, 'failures');
+    expect(running.client.stats()).toMatchObject({
+      requests: { successes: 0, failuresByReason: { http_403: running.client.tracker.failures } },
+      lastResponse: { status: 403, body: { error: 'forbidden', identity: ['stranger.mesh.internal'] } },
+    });
+  });
+
+  it('reports a TLS failure for a server from another CA', async () => {
+    const otherDir = await createCertDir(pki, 'foreign-server');
+    await otherDir.write(await pki.other.issue({ commonName: 'server', dns: ['server.mesh.internal'] }), pki.other.root.certPem);
+    const foreign = await startServer(otherDir.path);
+    cleanups.push(async () => {
+      await foreign.stop();
+      await otherDir.remove();
+    });
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await foreign.port()}/` });
+    await waitFor(() => running.client.tracker.failures >= 2, 'failures');
+    expect(running.client.tracker.successes).toBe(0);
+    expect(running.client.stats().lastError?.reason).toBe('tls');
+  });
+
+  it('reports connection failures and backs off', async () => {
+    const { freePort } = await import('./helpers/harness.js');
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400 });
+    await waitFor(() => running.client.tracker.failures >= 3, 'failures', 5_000);
+    const startedAt = Date.parse(running.client.stats().startedAt);
+    const elapsed = Date.now() - startedAt;
+    expect(running.client.stats().lastError?.reason).toBe('connection');
+    // At 50 req/s without backoff this would be ~elapsed/20 failures.
+    expect(running.client.tracker.failures).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 1);
+  });
+});
+
+describe('rotation', () => {
+  it('builds a new agent when its own certificate rotates, and the server sees the new serial', async () => {
+    const first = await pki.clientLeaf();
+    const { running, dir } = await runClient(first);
+    await waitFor(() => running.client.tracker.successes >= 1, 'first success');
+
+    const second = await pki.clientLeaf();
+    await dir.write(second);
+    await waitFor(() => running.client.stats().credentials.serial === second.serial, 'client reload');
+    expect(running.client.stats().agentGeneration).toBe(2);
+    await waitFor(() => (running.client.stats().lastResponse?.body as { clientSerial?: string }).clientSerial === second.serial, 'server sees the new client serial');
+    expect(running.client.tracker.failures).toBe(0);
+    expect(running.logs.filter((line) => line.msg === 'new https agent').map((line) => line['serial'])).toEqual([first.serial, second.serial]);
+  });
+
+  it('observes the server rotating its certificate without a failed request', async () => {
+    const rotatingDir = await createCertDir(pki, 'rotating-server');
+    await rotatingDir.write(serverLeaf);
+    const rotating = await startServer(rotatingDir.path, { maxConnectionAgeMs: 200 });
+    cleanups.push(async () => {
+      await rotating.stop();
+      await rotatingDir.remove();
+    });
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await rotating.port()}/` });
+    await waitFor(() => running.client.tracker.successes >= 1, 'first success');
+
+    const next = await pki.serverLeaf();
+    await rotatingDir.write(next);
+    await waitFor(() => running.client.stats().serverSerial === next.serial, 'client sees the new server certificate');
+    expect(running.client.stats().serverSerials).toEqual([serverLeaf.serial, next.serial]);
+    expect(running.client.tracker.failures).toBe(0);
+  });
+});
+
+describe('lifecycle and metrics', () => {
+  it('refuses a plain-http target and an invalid expected identity', async () => {
+    const { createMtlsClient } = await import('../../../services/client/app.js');
+    expect(() => createMtlsClient({ certDir: '/nonexistent', targetUrl: 'http://server:8443/', expectedServerIdentity: 'server.mesh.internal' })).toThrow(/must use https/);
+    expect(() => createMtlsClient({ certDir: '/nonexistent', targetUrl: targetUrl, expectedServerIdentity: '*.mesh.internal' })).toThrow(/wildcard/);
+  });
+
+  it('waits for its certificate, then starts sending', async () => {
+    const { running, dir } = await runClient(undefined);
+    expect(running.client.stats().state).toBe('waiting');
+    expect((await adminGet(running.client.adminPort, '/healthz')).body).toMatchObject({ status: 'waiting' });
+    expect(running.client.tracker.successes + running.client.tracker.failures).toBe(0);
+    await dir.write(await pki.clientLeaf());
+    await waitFor(() => running.client.tracker.successes >= 1, 'a success after enrollment');
+    expect(running.client.stats().state).toBe('running');
+  });
+
+  it('exposes counters that match its stats in Prometheus text', async () => {
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', requestRate: 20 });
+    await waitFor(() => running.client.tracker.successes >= 3, 'successes');
+    await running.stop();
+    const stats = running.client.stats();
+    const metrics = running.client.tracker.registry.render();
+    expect(sample(metrics, 'mtls_client_requests_total{result="success"}')).toBe(stats.requests.successes);
+    expect(sample(metrics, 'mtls_client_requests_total{result="failure"}')).toBe(0);
+    expect(sample(metrics, 'mtls_client_request_failures_total{reason="identity_mismatch"}')).toBe(0);
+    expect(sample(metrics, `mtls_client_server_certificate_info{serial="${serverLeaf.serial}"}`)).toBe(1);
+    expect(sample(metrics, 'mtls_client_server_serials_seen')).toBe(1);
+    expect(sample(metrics, 'mtls_client_agents_built_total')).toBe(1);
+    expect(sample(metrics, `mtls_certificate_info{serial="${stats.credentials.serial}"}`)).toBe(1);
+    expect(sample(metrics, 'mtls_client_last_success_timestamp_seconds')).toBe(Math.floor(Date.parse(stats.lastSuccessAt ?? '') / 1000));
+  });
+
+  it('serves /stats and /metrics on its admin listener', async () => {
+    const { running } = await runClient(await pki.clientLeaf());
+    await waitFor(() => running.client.tracker.successes >= 1, 'a success');
+    const stats = await adminGet(running.client.adminPort, '/stats');
+    expect(stats.body).toMatchObject({ role: 'client', serverSerial: serverLeaf.serial });
+    const metrics = await adminGet(running.client.adminPort, '/metrics');
+    expect(metrics.text).toContain('# TYPE mtls_client_requests_total counter');
+    expect((await adminGet(running.client.adminPort, '/healthz')).status).toBe(200);
+  });
+});

@@ -1,0 +1,123 @@
+// Shared test plumbing: log capture, condition polling, HTTPS calls with
+// explicit TLS options, free ports.
+import { request as httpRequest } from 'node:http';
+import { request, type Agent } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createLogger, type Logger } from '../../../../services/lib/logger.js';
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+export function captureLogs(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { lines, logger: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as LogLine) }) };
+}
+
+/** Polls until `probe` returns a truthy value; never a fixed sleep. */
+export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 5_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export interface TlsClientOptions {
+  readonly port: number;
+  readonly ca: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly agent?: Agent;
+  readonly path?: string;
+  /** Which DNS SAN the default hostname check expects. @default 'server.mesh.internal' */
+  readonly servername?: string;
+}
+
+export interface TlsResponse {
+  readonly status: number;
+  readonly text: string;
+  readonly body: any;
+  readonly socket: TLSSocket;
+  readonly reusedSocket: boolean;
+  /** Serial of the certificate the server presented on this connection. */
+  readonly peerSerial: string;
+}
+
+/** One GET over TLS; rejects on handshake or socket errors. */
+export function httpsGet(options: TlsClientOptions): Promise<TlsResponse> {
+  return new Promise((resolve, reject) => {
+    const tls = options.agent
+      ? { agent: options.agent }
+      : { agent: false as const, ca: options.ca, cert: options.cert, key: options.key };
+    const req = request(
+      { host: '127.0.0.1', port: options.port, path: options.path ?? '/', servername: options.servername ?? 'server.mesh.internal', ...tls },
+      (res) => {
+        const socket = res.socket as TLSSocket;
+        const peerSerial = socket.getPeerCertificate().serialNumber;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          let body: unknown = undefined;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON (e.g. /metrics)
+          }
+          resolve({ status: res.statusCode ?? 0, text, body, socket, reusedSocket: req.reusedSocket, peerSerial });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** GET on a loopback admin listener. */
+export function adminGet(port: number, path: string): Promise<{ status: number; text: string; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, text, body });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A port that was free a moment ago (for child processes that need a fixed one). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The value of one sample line in Prometheus text, or undefined. */
+export function sample(metricsText: string, series: string): number | undefined {
+  const line = metricsText.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}

@@ -1,0 +1,257 @@
+// The mTLS server end to end, in-process: handshake policy, identity-based
+// authorisation, metrics, admin listener, waiting for enrollment.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ALLOWED, CLIENT_DNS, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
+import type { Leaf } from './helpers/pki.js';
+
+let pki: TestPki;
+let serverLeaf: Leaf;
+let dir: CertDir;
+let running: RunningServer;
+let port: number;
+
+beforeAll(async () => {
+  pki = await createTestPki();
+  serverLeaf = await pki.serverLeaf();
+  dir = await createCertDir(pki, 'server');
+  await dir.write(serverLeaf);
+  running = await startServer(dir.path);
+  port = await running.port();
+});
+
+afterAll(async () => {
+  await running?.stop();
+  await dir?.remove();
+});
+
+const ca = () => pki.mesh.root.certPem;
+const call = (leaf: Leaf | undefined, path = '/') =>
+  httpsGet({ port, ca: ca(), cert: leaf?.bundlePem, key: leaf?.keyPem, path });
+const handshakeFailures = (reason: string) => running.server.metrics.handshakeFailures.get({ reason });
+
+describe('authorised clients', () => {
+  it('answers 200 with the DNS identity, both serials, and the TLS version', async () => {
+    const client = await pki.clientLeaf();
+    const response = await call(client);
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      identity: CLIENT_DNS,
+      identities: [CLIENT_DNS, 'spiffe://mesh.internal/client'],
+      clientSerial: client.serial,
+      serverSerial: serverLeaf.serial,
+      serverNotAfter: expect.any(String),
+      tlsVersion: 'TLSv1.3',
+    });
+    expect(response.peerSerial).toBe(serverLeaf.serial);
+  });
+
+  it('matches a URI SAN when no DNS SAN is allowed', async () => {
+    const client = await pki.mesh.issue({ commonName: 'uri-client', dns: ['unlisted.mesh.internal'], uris: ['spiffe://mesh.internal/uri-only-client'] });
+    const response = await call(client);
+    expect(response.status).toBe(200);
+    expect(response.body.identity).toBe('spiffe://mesh.internal/uri-only-client');
+    expect(response.body.identities).toEqual(['unlisted.mesh.internal', 'spiffe://mesh.internal/uri-only-client']);
+  });
+
+  it('refuses a verified client whose identity is not allowed with 403 and the refused identity', async () => {
+    const intruder = await pki.mesh.issue({ commonName: 'intruder', dns: ['intruder.mesh.internal'], uris: ['spiffe://mesh.internal/intruder'] });
+    const before = running.server.metrics.requests.get({ identity: 'intruder.mesh.internal', status: '403' });
+    const response = await call(intruder);
+    expect(response.status).toBe(403);
+    expect(response.body).toEqual({
+      error: 'forbidden',
+      identity: ['intruder.mesh.internal', 'spiffe://mesh.internal/intruder'],
+      reason: expect.stringContaining('allow-list'),
+    });
+    // The 403 must not leak what IS allowed.
+    expect(response.text).not.toContain(ALLOWED[0]);
+    expect(running.server.metrics.requests.get({ identity: 'intruder.mesh.internal', status: '403' })).toBe(before + 1);
+  });
+
+  it('does not serve /metrics to a forbidden identity', async () => {
+    const intruder = await pki.mesh.issue({ commonName: 'intruder', dns: ['intruder.mesh.internal'] });
+    const response = await call(intruder, '/metrics');
+    expect(response.status).toBe(403);
+    expect(response.text).not.toContain('mtls_server_requests_total');
+  });
+});
+
+describe('handshake policy', () => {
+  it('fails the handshake without a client certificate and counts no_certificate', async () => {
+    const before = handshakeFailures('no_certificate');
+    await expect(call(undefined)).rejects.toMatchObject({ code: expect.stringMatching(/^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET)$/) });
+    await waitFor(() => handshakeFailures('no_certificate') === before + 1, 'no_certificate counted');
+  });
+
+  it('fails the handshake for a certificate from another CA and counts unknown_ca', async () => {
+    const before = handshakeFailures('unknown_ca');
+    const stranger = await pki.other.issue({ commonName: 'client', dns: [CLIENT_DNS] });
+    await expect(call(stranger)).rejects.toThrow();
+    await waitFor(() => handshakeFailures('unknown_ca') === before + 1, 'unknown_ca counted');
+  });
+
+  it('fails the handshake for a self-signed certificate (unknown_ca)', async () => {
+    const before = handshakeFailures('unknown_ca');
+    await expect(call(await pki.selfSignedClientLeaf())).rejects.toThrow();
+    await waitFor(() => handshakeFailures('unknown_ca') === before + 1, 'unknown_ca counted');
+  });
+
+  it('fails the handshake for an expired client certificate and counts expired', async () => {
+    const before = handshakeFailures('expired');
+    await expect(call(await pki.expiredClientLeaf())).rejects.toThrow();
+    await waitFor(() => handshakeFailures('expired') === before + 1, 'expired counted');
+    const line = running.logs.find((entry) => entry.msg === 'tls handshake failed' && entry['reason'] === 'expired');
+    expect(line?.['verifyError']).toBe('CERT_HAS_EXPIRED');
+  });
+});
+
+describe('metrics and admin listener', () => {
+  it('reports exact request and handshake counts in Prometheus text, on mTLS and on the admin port', async () => {
+    // A fresh server so the counts are exactly what this test did.
+    const own = await createCertDir(pki, 'metrics');
+    await own.write(serverLeaf);
+    const fresh = await startServer(own.path);
+    const freshPort = await fresh.port();
+    try {
+      const client = await pki.clientLeaf();
+      const intruder = await pki.mesh.issue({ commonName: 'intruder', dns: ['intruder.mesh.internal'] });
+      await httpsGet({ port: freshPort, ca: ca(), cert: client.bundlePem, key: client.keyPem });
+      await httpsGet({ port: freshPort, ca: ca(), cert: client.bundlePem, key: client.keyPem });
+      await httpsGet({ port: freshPort, ca: ca(), cert: intruder.bundlePem, key: intruder.keyPem });
+      await expect(httpsGet({ port: freshPort, ca: ca() })).rejects.toThrow();
+      await waitFor(() => fresh.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 1, 'handshake failure counted');
+
+      const overMtls = await httpsGet({ port: freshPort, ca: ca(), cert: client.bundlePem, key: client.keyPem, path: '/metrics' });
+      expect(overMtls.status).toBe(200);
+      const admin = await adminGet(fresh.server.adminPort, '/metrics');
+      expect(admin.status).toBe(200);
+      // The mTLS /metrics call is counted once answered: the admin scrape after it sees 3.
+      for (const [text, answered] of [[overMtls.text, 2], [admin.text, 3]] as const) {
+        expect(sample(text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`)).toBe(answered);
+        expect(sample(text, 'mtls_server_requests_total{identity="intruder.mesh.internal",status="403"}')).toBe(1);
+        expect(sample(text, 'mtls_server_handshake_failures_total{reason="no_certificate"}')).toBe(1);
+        expect(sample(text, 'mtls_server_handshake_failures_total{reason="unknown_ca"}')).toBe(0);
+        expect(sample(text, `mtls_certificate_info{serial="${serverLeaf.serial}"}`)).toBe(1);
+        expect(sample(text, 'mtls_certificate_not_after_seconds')).toBe(Math.floor(fresh.server.credentials.current!.notAfter.getTime() / 1000));
+        expect(sample(text, 'mtls_credentials_loaded')).toBe(1);
+        expect(sample(text, 'mtls_credential_reloads_total')).toBe(0);
+        expect(sample(text, 'mtls_credential_reload_failures_total')).toBe(0);
+        expect(text).toContain('# TYPE mtls_server_requests_total counter');
+      }
+    } finally {
+      await fresh.stop();
+      await own.remove();
+    }
+  });
+
+  it('serves /healthz and /stats on 127.0.0.1 only', async () => {
+    const health = await adminGet(running.server.adminPort, '/healthz');
+    expect(health).toMatchObject({ status: 200, body: { status: 'ok', role: 'server', serial: serverLeaf.serial } });
+    const stats = await adminGet(running.server.adminPort, '/stats');
+    expect(stats.body).toMatchObject({
+      role: 'server',
+      state: 'serving',
+      listen: { host: '127.0.0.1', port },
+      allowedIdentities: ALLOWED,
+      credentials: { state: 'loaded', serial: serverLeaf.serial, reloads: 0, failedReloads: 0, identities: ['server.mesh.internal', 'spiffe://mesh.internal/server'] },
+    });
+    expect(stats.body.requests.byIdentity[CLIENT_DNS]['200']).toBeGreaterThan(0);
+    // Bound to loopback only: unreachable from the mesh network and the host.
+    expect(running.server.adminAddress.host).toBe('127.0.0.1');
+  });
+});
+
+describe('before enrollment', () => {
+  let empty: CertDir;
+  afterEach(async () => empty?.remove());
+
+  it('starts without certificates, reports waiting, then serves once the files appear', async () => {
+    empty = await createCertDir(pki, 'empty');
+    const waiting = await startServer(empty.path);
+    try {
+      expect(waiting.logs.some((line) => line.msg === 'waiting for certificate')).toBe(true);
+      const health = await adminGet(waiting.server.adminPort, '/healthz');
+      expect(health).toMatchObject({ status: 200, body: { status: 'waiting', serial: null } });
+      expect((await adminGet(waiting.server.adminPort, '/metrics')).text).toContain('mtls_credentials_loaded 0');
+      expect(waiting.server.stats().listen).toBeNull();
+
+      await empty.write(serverLeaf);
+      const address = await waiting.server.serving();
+      const client = await pki.clientLeaf();
+      const response = await httpsGet({ port: address.port, ca: ca(), cert: client.bundlePem, key: client.keyPem });
+      expect(response.status).toBe(200);
+      expect(response.body.serverSerial).toBe(serverLeaf.serial);
+      expect((await adminGet(waiting.server.adminPort, '/healthz')).body.status).toBe('ok');
+    } finally {
+      await waiting.stop();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  /**
+   * A verified TLS connection that has had one response. With `inFlight`, the
+   * same write also starts a second (pipelined) request without its final
+   * CRLF: once the first response is back, the server has certainly parsed
+   * the start of the second, so the connection is busy rather than idle.
+   */
+  async function connection(targetPort: number, inFlight: boolean) {
+    const { connect } = await import('node:tls');
+    const client = await pki.clientLeaf();
+    const socket = connect({ host: '127.0.0.1', port: targetPort, ca: ca(), cert: client.bundlePem, key: client.keyPem, servername: 'server.mesh.internal' });
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const request = 'GET / HTTP/1.1\r\nHost: server.mesh.internal\r\n';
+    socket.write(`${request}\r\n${inFlight ? request : ''}`);
+    await waitFor(() => received.includes('"identity"'), 'first response');
+    received = '';
+    return { socket, closed, received: () => received };
+  }
+
+  it('finishes an in-flight request with Connection: close, closes idle connections, then stops', async () => {
+    const own = await createCertDir(pki, 'shutdown');
+    await own.write(serverLeaf);
+    const stopping = await startServer(own.path);
+    const stoppingPort = await stopping.port();
+    try {
+      const idle = await connection(stoppingPort, false);
+      const busy = await connection(stoppingPort, true);
+
+      let stopped = false;
+      const stop = stopping.stop().then(() => (stopped = true));
+      await idle.closed; // the idle keep-alive connection is closed right away
+      expect(stopped).toBe(false); // the busy one is still in flight
+      busy.socket.write('\r\n');
+      await stop;
+      await busy.closed;
+      expect(busy.received()).toMatch(/^HTTP\/1\.1 200 OK/);
+      expect(busy.received().toLowerCase()).toContain('connection: close');
+      expect(stopping.server.stats().state).toBe('stopping');
+      await expect(httpsGet({ port: stoppingPort, ca: ca() })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await stopping.stop();
+      await own.remove();
+    }
+  });
+
+  it('cuts connections that are still busy when the grace period ends', async () => {
+    const own = await createCertDir(pki, 'grace');
+    await own.write(serverLeaf);
+    const stopping = await startServer(own.path, { shutdownGraceMs: 200 });
+    try {
+      const stuck = await connection(await stopping.port(), true);
+      const started = Date.now();
+      await stopping.stop();
+      await stuck.closed;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(stuck.received()).toBe('');
+      expect(stopping.logs.some((line) => line.msg === 'grace period over; closing remaining connections')).toBe(true);
+    } finally {
+      await own.remove();
+    }
+  });
+});
