@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { ByFileName } from './test/e2e/helpers/sequencer.js';
 
 // Two projects: `unit` runs in-process (synthesized stack, services with
 // in-process certificates); `e2e` drives the real containers and owns one
@@ -18,6 +19,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
+          sequence: { sequencer: ByFileName },
           testTimeout: 300_000,
           hookTimeout: 900_000,
           pool: 'forks',

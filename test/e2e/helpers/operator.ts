@@ -112,6 +112,11 @@ export function mtlsRequest(
         timeout: 5000,
       },
       (res) => {
+        // Read the connection's details now: with a keep-alive agent the
+        // socket goes back to the pool (res.socket = null) once the body ends.
+        const socket = res.socket as import('node:tls').TLSSocket;
+        const localPort = socket.localPort;
+        const peerSerial = socket.getPeerCertificate().serialNumber?.toUpperCase();
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -122,12 +127,15 @@ export function mtlsRequest(
           } catch {
             json = undefined;
           }
-          const peer = (res.socket as import('node:tls').TLSSocket).getPeerCertificate?.();
-          resolve({ status: res.statusCode ?? 0, body, json, reusedSocket: req.reusedSocket, localPort: res.socket?.localPort, peerSerial: peer?.serialNumber?.toUpperCase() });
+          resolve({ status: res.statusCode ?? 0, body, json, reusedSocket: req.reusedSocket, localPort, peerSerial });
         });
       },
     );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
+    // A request queued in an agent has no socket, so no socket timeout can
+    // fire: bound the whole exchange as well.
+    const deadline = setTimeout(() => req.destroy(new Error('no response within 10 s')), 10_000);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', reject);
     req.end();
   });
