@@ -6,6 +6,9 @@ import { ByFileName } from './test/e2e/helpers/sequencer.js';
 // shared, uniquely prefixed stack through globalSetup.
 export default defineConfig({
   test: {
+    // Only honoured at the root: e2e files share one stack and must run in
+    // name order (01-…, 02-…); unit files do not care.
+    sequence: { sequencer: ByFileName },
     projects: [
       {
         test: {
@@ -19,7 +22,6 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
-          sequence: { sequencer: ByFileName },
           testTimeout: 300_000,
           hookTimeout: 900_000,
           pool: 'forks',

@@ -16,6 +16,8 @@ export function hardenedContainer(opts: { memoryMb: number; init?: boolean }): P
     tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=16m' },
     restart: 'unless-stopped',
     memory: opts.memoryMb,
+    // Equal to memory: no swap, and Docker's default (2x) would show as drift on every plan.
+    memorySwap: opts.memoryMb,
     // Docker's init (tini) reaps zombies and forwards SIGTERM to the process.
     init: opts.init ?? true,
     logOpts: { 'max-size': '10m', 'max-file': '3' },

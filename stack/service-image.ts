@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Construct } from 'constructs';
+import { LABEL } from './labels.js';
 
 export interface ServiceImageProps {
   /** Image name, including the stack prefix so two stacks never share one. */
@@ -13,6 +14,7 @@ export interface ServiceImageProps {
   readonly dockerfile?: string;
   /** Base images and other build args (official images or locally built ones). */
   readonly buildArgs?: Record<string, string>;
+  /** Project and prefix labels (stackLabels); the Dockerfile applies them. */
   readonly labels?: Record<string, string>;
 }
 
@@ -31,14 +33,14 @@ export class ServiceImage extends Construct {
     if (!path.isAbsolute(props.contextDir)) throw new Error(`contextDir must be absolute, got "${props.contextDir}"`);
     this.name = props.name;
     this.contentHash = hashTree(props.contextDir);
+    const buildArgs = { ...props.buildArgs, ...labelArgs(props.labels ?? {}), MTLS_CONTENT_HASH: this.contentHash };
     const image = new Image(this, 'image', {
       name: props.name,
       keepLocally: false,
       buildAttribute: {
         context: props.contextDir,
         dockerfile: props.dockerfile ?? 'Dockerfile',
-        buildArgs: props.buildArgs,
-        label: { ...props.labels, 'io.mtls-reference.content-hash': this.contentHash },
+        buildArgs,
         // Intermediate containers of a failed build are not left behind.
         forceRemove: true,
         remove: true,
@@ -47,6 +49,17 @@ export class ServiceImage extends Construct {
     });
     this.imageId = image.imageId;
   }
+}
+
+/**
+ * The Dockerfiles turn these build args into LABELs: the provider's classic
+ * builder drops build labels, and leftovers must be findable by label.
+ */
+function labelArgs(labels: Record<string, string>): Record<string, string> {
+  return {
+    MTLS_PROJECT: labels[LABEL.project] ?? '',
+    MTLS_PREFIX: labels[LABEL.prefix] ?? '',
+  };
 }
 
 /** sha256 over relative paths and contents, in a stable order. */

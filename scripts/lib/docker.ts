@@ -96,6 +96,9 @@ export async function removeLabelled(prefix: string): Promise<string[]> {
   for (const v of await listLabelled('volume', prefix)) {
     if ((await run`docker volume rm -f ${v}`).exitCode === 0) removed.push(`volume ${v}`);
   }
+  for (const i of await listLabelled('image', prefix)) {
+    if ((await run`docker image rm -f ${i}`).exitCode === 0) removed.push(`image ${i}`);
+  }
   return removed;
 }
 
@@ -103,5 +106,8 @@ export async function removeLabelled(prefix: string): Promise<string[]> {
 export async function labelledPrefixes(): Promise<string[]> {
   const out = await run`docker ps -a --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
   const vols = await run`docker volume ls --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
-  return [...new Set((out.stdout + '\n' + vols.stdout).split('\n').map((s) => s.trim()).filter(Boolean))];
+  const images = await run`docker image ls --filter ${`label=${LABEL.project}`} --format ${`{{.Repository}}`}`;
+  // Images have no .Label in `ls` formatting; their names start with the prefix.
+  const imagePrefixes = images.stdout.split('\n').map((r) => r.trim().replace(/-(step-ca|workload)$/, ''));
+  return [...new Set([...(out.stdout + '\n' + vols.stdout).split('\n'), ...imagePrefixes].map((s) => s.trim()).filter(Boolean))];
 }

@@ -198,7 +198,14 @@ export class MtlsClient {
       outcome = await this.request(this.slot ?? slot);
     }
     if (!outcome.ok) {
-      this.tracker.failure(classifyRequestFailure(outcome.error), outcome.error.message);
+      // Our own expired certificate is the likeliest cause of a refused
+      // handshake, and the server's refusal arrives as a bare reset: say so.
+      const own = this.credentials.current;
+      if (own && new Date() > own.notAfter) {
+        this.tracker.failure('own_certificate_expired', `our certificate ${own.serial} expired at ${own.notAfter.toISOString()}: ${outcome.error.message}`);
+      } else {
+        this.tracker.failure(classifyRequestFailure(outcome.error), outcome.error.message);
+      }
       return false;
     }
     const response = { status: outcome.status, body: parseBody(outcome.body) };

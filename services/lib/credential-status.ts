@@ -27,7 +27,8 @@ export function registerCredentialMetrics(registry: Registry, watcher: Credentia
 }
 
 export interface CredentialStats {
-  readonly state: 'waiting' | 'loaded';
+  /** `expired`: loaded, but past notAfter (the renewer has stopped keeping it fresh). */
+  readonly state: 'waiting' | 'loaded' | 'expired';
   readonly serial: string | null;
   readonly notBefore: string | null;
   readonly notAfter: string | null;
@@ -41,8 +42,9 @@ export interface CredentialStats {
 export function credentialStats(watcher: CredentialWatcher): CredentialStats {
   const current = watcher.current ? describeCredentials(watcher.current) : undefined;
   const failure = watcher.lastFailure;
+  const expired = watcher.current !== undefined && new Date() > watcher.current.notAfter;
   return {
-    state: watcher.state,
+    state: expired ? 'expired' : watcher.state,
     serial: current?.serial ?? null,
     notBefore: current?.notBefore ?? null,
     notAfter: current?.notAfter ?? null,

@@ -58,7 +58,7 @@ export const IDENTITY_MISMATCH_CODE = 'ERR_MTLS_IDENTITY_MISMATCH';
 /** Set by the client when a request exceeds its deadline. */
 export const TIMEOUT_CODE = 'ERR_MTLS_TIMEOUT';
 
-export type RequestFailureReason = 'identity_mismatch' | 'tls' | 'timeout' | 'connection' | 'other' | `http_${number}`;
+export type RequestFailureReason = 'identity_mismatch' | 'own_certificate_expired' | 'tls' | 'timeout' | 'connection' | 'other' | `http_${number}`;
 
 /** Client side: why a request failed before an HTTP status arrived. */
 export function classifyRequestFailure(error: NodeJS.ErrnoException): RequestFailureReason {

@@ -32,8 +32,12 @@ describe('revocation', { timeout: 300_000 }, () => {
     }, { timeoutMs: 150_000, intervalMs: 2000 });
     expect(failing.credentials?.serial).toBe(result.serial);
     expect(failing.credentials?.state).toBe('expired');
-    expect(await docker.health(client.container)).not.toBe('starting');
-    await waitFor('the renewer to report unhealthy', async () => ((await docker.health(client.renewer)) === 'unhealthy' ? true : undefined), { timeoutMs: 60_000 });
+    expect(failing.requests?.failuresByReason?.own_certificate_expired ?? 0).toBeGreaterThanOrEqual(2);
+    expect((failing.lastError as { reason?: string } | null)?.reason).toBe('own_certificate_expired');
+    // Both containers say so to Docker, too.
+    for (const c of [client.container, client.renewer]) {
+      await waitFor(`${c} to report unhealthy`, async () => ((await docker.health(c)) === 'unhealthy' ? true : undefined), { timeoutMs: 60_000 });
+    }
 
     // A new identity document through the normal path brings it back.
     assertEnrolled(await enrollAll(stack, [client], { force: true }));
