@@ -200,9 +200,8 @@ export class MtlsClient {
     if (!outcome.ok) {
       // Our own expired certificate is the likeliest cause of a refused
       // handshake, and the server's refusal arrives as a bare reset: say so.
-      const own = this.credentials.current;
-      if (own && new Date() > own.notAfter) {
-        this.tracker.failure('own_certificate_expired', `our certificate ${own.serial} expired at ${own.notAfter.toISOString()}: ${outcome.error.message}`);
+      if (this.ownCertificateExpired()) {
+        this.tracker.failure('own_certificate_expired', `${this.expiredMessage()}: ${outcome.error.message}`);
       } else {
         this.tracker.failure(classifyRequestFailure(outcome.error), outcome.error.message);
       }
@@ -210,8 +209,19 @@ export class MtlsClient {
     }
     const response = { status: outcome.status, body: parseBody(outcome.body) };
     if (outcome.status === 200) this.tracker.success(outcome.serverSerial, response);
+    else if (this.ownCertificateExpired()) this.tracker.failure('own_certificate_expired', `server answered ${outcome.status}: ${this.expiredMessage()}`, response);
     else this.tracker.failure(`http_${outcome.status}`, `server answered ${outcome.status}`, response);
     return outcome.status === 200;
+  }
+
+  private ownCertificateExpired(): boolean {
+    const own = this.credentials.current;
+    return own !== undefined && new Date() > own.notAfter;
+  }
+
+  private expiredMessage(): string {
+    const own = this.credentials.current!;
+    return `our certificate ${own.serial} expired at ${own.notAfter.toISOString()}`;
   }
 
   private request(slot: AgentSlot): Promise<Outcome> {

@@ -50,6 +50,18 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   }
 
   const presented = formatIdentities(peer.identities);
+  // The handshake checked validity once. A keep-alive connection, or a TLS
+  // session resumed from a ticket, can outlive the client certificate: check
+  // it on every request, and end the connection when it has run out.
+  const now = Date.now();
+  if (now > Date.parse(peer.certificate.validTo) || now < Date.parse(peer.certificate.validFrom)) {
+    const reason = `client certificate ${peer.certificate.serialNumber} is not valid now (valid ${new Date(peer.certificate.validFrom).toISOString()} to ${new Date(peer.certificate.validTo).toISOString()})`;
+    context.logger.warn('expired client certificate', { identities: presented, clientSerial: peer.certificate.serialNumber });
+    context.metrics.countRequest(presented[0] ?? 'none', 401);
+    res.setHeader('connection', 'close');
+    send(res, jsonResponse(401, { error: 'certificate_expired', identity: presented, reason }));
+    return;
+  }
   const matched = context.allowList.match(peer.identities);
   if (!matched) {
     const reason = 'none of the identities in the client certificate is on the allow-list';

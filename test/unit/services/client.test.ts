@@ -105,6 +105,16 @@ describe('server identity', () => {
     });
   });
 
+  it('names its own expired certificate as the reason once it runs out, and stats say expired', async () => {
+    // Valid for two more seconds: loaded normally, then it expires in use.
+    const shortLived = await pki.mesh.issue({ commonName: CLIENT_DNS, dns: [CLIENT_DNS], notAfter: new Date(Date.now() + 2_000) });
+    const { running } = await runClient(shortLived);
+    await waitFor(() => running.client.tracker.successes >= 1, 'a success while valid');
+    await waitFor(() => (running.client.stats().requests.failuresByReason['own_certificate_expired'] ?? 0) >= 1, 'a failure after expiry', 10_000);
+    expect(running.client.stats().credentials.state).toBe('expired');
+    expect(running.client.stats().lastError?.message).toContain(`our certificate ${shortLived.serial} expired`);
+  });
+
   it('reports a TLS failure for a server from another CA', async () => {
     const otherDir = await createCertDir(pki, 'foreign-server');
     await otherDir.write(await pki.other.issue({ commonName: 'server', dns: ['server.mesh.internal'] }), pki.other.root.certPem);

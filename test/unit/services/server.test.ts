@@ -1,5 +1,6 @@
 // The mTLS server end to end, in-process: handshake policy, identity-based
 // authorisation, metrics, admin listener, waiting for enrollment.
+import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOWED, CLIENT_DNS, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
@@ -107,6 +108,23 @@ describe('handshake policy', () => {
 });
 
 describe('metrics and admin listener', () => {
+  it('refuses requests with 401 once the client certificate has expired on a connection that outlived it', async () => {
+    const { Agent } = await import('node:https');
+    const shortLived = await pki.mesh.issue({ commonName: CLIENT_DNS, dns: [CLIENT_DNS], notAfter: new Date(Date.now() + 1_500) });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca(), cert: shortLived.bundlePem, key: shortLived.keyPem });
+    try {
+      const first = await httpsGet({ port, ca: ca(), cert: shortLived.bundlePem, key: shortLived.keyPem, agent });
+      expect(first.status).toBe(200);
+      await waitFor(() => Date.now() > Date.parse(new X509Certificate(shortLived.certPem).validTo) + 200, 'expiry', 5_000);
+      const after = await httpsGet({ port, ca: ca(), cert: shortLived.bundlePem, key: shortLived.keyPem, agent });
+      expect(after.reusedSocket).toBe(true);
+      expect(after.status).toBe(401);
+      expect(after.body).toMatchObject({ error: 'certificate_expired', identity: [CLIENT_DNS] });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('reports exact request and handshake counts in Prometheus text, on mTLS and on the admin port', async () => {
     // A fresh server so the counts are exactly what this test did.
     const own = await createCertDir(pki, 'metrics');

@@ -1,0 +1,145 @@
+import { httpsGet } from '../scripts/lib/ca-api.js';
+import { cdktf, type StackSettings } from '../scripts/lib/stack.js';
+import { appStats, loadStack } from '../scripts/lib/workloads.js';
+import { benchSettings, bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
+import type { BenchContext, BenchResult } from './lib/context.js';
+import { plainStackFromSynth, startPlainStack, writeOutputs, type PlainStack } from './lib/plain-docker.js';
+import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+
+/** One bring-up, from nothing to the client's first 200 over mTLS. */
+export interface BringUp {
+  readonly totalSeconds: number;
+  /** cdktf deploy, or creating networks, volumes and containers with docker. */
+  readonly infraSeconds: number;
+  /** Part of infraSeconds spent building images (cdktf only; from Terraform's log). */
+  readonly imageBuildSeconds?: number;
+  readonly bootstrapEnrollSeconds: number;
+  readonly firstRequestSeconds: number;
+}
+
+const since = (t: number) => (Date.now() - t) / 1000;
+
+/** Waits for the stack's client to count its first successful request (a 200 over mTLS). */
+async function firstClientSuccess(prefix: string, timeoutMs = 120_000): Promise<void> {
+  const stack = await loadStack(prefix);
+  const client = stack.workloads.find((w) => w.name === 'client')!;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (((await appStats(client))?.requests?.successes ?? 0) > 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the client of ${prefix} made no successful request within ${timeoutMs / 1000} s; see docker logs ${client.container}`);
+}
+
+async function afterInfra(prefix: string, t0: number, infraSeconds: number, imageBuildSeconds?: number): Promise<BringUp> {
+  const t1 = Date.now();
+  await bootstrapAndEnroll(prefix);
+  const bootstrapEnrollSeconds = since(t1);
+  const t2 = Date.now();
+  await firstClientSuccess(prefix);
+  return { totalSeconds: since(t0), infraSeconds, imageBuildSeconds, bootstrapEnrollSeconds, firstRequestSeconds: since(t2) };
+}
+
+/** Warm `cdktf deploy` (base images and layers cached) → bootstrap → enroll → first 200. */
+export async function bringUpWithCdktf(settings: StackSettings): Promise<BringUp> {
+  const t0 = Date.now();
+  const out = await cdktf('deploy', settings, { quiet: true });
+  const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[\w-]+: Creation complete after (?:(\d+)m)?(\d+)s/g)].map((m) => Number(m[1] ?? 0) * 60 + Number(m[2]));
+  return afterInfra(settings.prefix, t0, since(t0), builds.length ? Math.max(...builds) : 0);
+}
+
+/** The same containers with plain docker commands (images already built) → bootstrap → enroll → first 200. */
+async function bringUpWithDocker(settings: StackSettings, plain: PlainStack): Promise<BringUp> {
+  const t0 = Date.now();
+  await startPlainStack(plain);
+  await writeOutputs(settings.prefix, plain.outputs);
+  // No health gating: wait for exactly what the next step needs, the CA's API.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const up = await httpsGet(`${plain.outputs.ca_host_url}/health`, { timeoutMs: 1000 }).then((r) => r.status === 200, () => false);
+    if (up) break;
+    if (Date.now() > deadline) throw new Error(`the CA of ${settings.prefix} did not answer within 60 s; see docker logs ${plain.outputs.ca_container}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return afterInfra(settings.prefix, t0, since(t0));
+}
+
+export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }): Promise<BenchResult> {
+  const main = ctx.settings.prefix;
+  const settings = await benchSettings(`${main}-b1`);
+  const problems: string[] = [];
+  // The baseline's specs come from this stack's own synthesized JSON; its
+  // images are the bench stack's, already built (same Dockerfiles, same tree).
+  await ctx.ui.step(`B1: synthesize ${settings.prefix} for the docker-run baseline`, () => cdktf('synth', settings, { quiet: true }));
+  const plain = await plainStackFromSynth(settings.prefix, (name) => name.replace(new RegExp(`^${settings.prefix}-`), `${main}-`));
+  let samples: { cdktf: BringUp[]; docker: BringUp[] };
+  try {
+    if (ctx.smoke) {
+      // One of each: the bench stack's own deploy is the cdktf sample.
+      const docker = await ctx.ui.step('B1: docker run bring-up', async () => {
+        try {
+          return await bringUpWithDocker(settings, plain);
+        } finally {
+          problems.push(...(await teardown(settings, { viaCdktf: false })));
+        }
+      });
+      samples = { cdktf: [opts.mainDeploy], docker: [docker] };
+    } else {
+      samples = await alternate(ctx.rounds, {
+        cdktf: (r) =>
+          ctx.ui.step(`B1 round ${r + 1}: cdktf deploy bring-up (${ctx.elapsed()})`, async () => {
+            try {
+              return await bringUpWithCdktf(settings);
+            } finally {
+              problems.push(...(await teardown(settings, { viaCdktf: true })));
+            }
+          }),
+        docker: (r) =>
+          ctx.ui.step(`B1 round ${r + 1}: docker run bring-up`, async () => {
+            try {
+              return await bringUpWithDocker(settings, plain);
+            } finally {
+              problems.push(...(await teardown(settings, { viaCdktf: false })));
+            }
+          }),
+      });
+    }
+  } finally {
+    await teardown(settings, { viaCdktf: false });
+  }
+  const total = (xs: BringUp[]) => xs.map((x) => x.totalSeconds);
+  const ratio = pairedRatio(total(samples.cdktf), total(samples.docker));
+  const cdktfTotal = summarize(total(samples.cdktf));
+  const dockerTotal = summarize(total(samples.docker));
+  const cdktfInfra = summarize(samples.cdktf.map((x) => x.infraSeconds));
+  const cdktfImages = summarize(samples.cdktf.map((x) => x.imageBuildSeconds ?? 0));
+  const dockerInfra = summarize(samples.docker.map((x) => x.infraSeconds));
+  const enroll = summarize([...samples.cdktf, ...samples.docker].map((x) => x.bootstrapEnrollSeconds + x.firstRequestSeconds));
+  return {
+    id: 'b1',
+    title: 'B1 bring-up: warm cdktf deploy vs plain docker run, until the first mTLS 200',
+    method:
+      `Per round, from nothing to the stack's client counting its first successful mTLS request: (a) \`cdktf deploy\` of a fresh prefix ` +
+      `(${ctx.smoke ? 'the bench stack itself' : settings.prefix}; base images and Docker layer cache warm, the prefix's own images rebuilt from cache) → bootstrapTrust → enrollAll → first client 200; ` +
+      `(b) the same networks, volumes and containers created with \`docker network/volume create\` + \`docker create/network connect/start\`, flags derived from the stack's cdk.tf.json, ` +
+      `using the bench stack's already-built images, then waiting only for the CA API to answer → the same bootstrap, enroll, first 200. ` +
+      `Rounds alternate (ABBA…); each stack is destroyed between rounds (not timed).`,
+    limits: [
+      'cdktf deploy includes synth (a Node process), terraform init/plan/apply and the provider waiting for every container to turn healthy (first health check after its interval, 5 s for the CA and apps); the baseline waits only for the CA API — most of the gap is that gating, not Docker work.',
+      'The cdktf variant rebuilds its prefix-specific images from the layer cache; the baseline reuses built images. The image share is reported separately.',
+      'Bootstrap + enrollment + the first request are identical code in both variants and dominate the baseline.',
+      ctx.smoke ? 'Smoke: one sample each, not a measurement.' : `${ctx.rounds} rounds per variant on a shared 2-core machine.`,
+    ],
+    rows: [
+      { metric: 'bring-up time ratio cdktf / docker run', value: formatRatio(ratio) },
+      { metric: 'cdktf: deploy → first 200', value: formatSummary(cdktfTotal, 's') },
+      { metric: 'cdktf: of which `cdktf deploy`', value: formatSummary(cdktfInfra, 's') },
+      { metric: 'cdktf: of which image builds (from cache)', value: formatSummary(cdktfImages, 's') },
+      { metric: 'docker run: create → first 200', value: formatSummary(dockerTotal, 's') },
+      { metric: 'docker run: of which containers up + CA answering', value: formatSummary(dockerInfra, 's') },
+      { metric: 'bootstrap + enroll + first request (both)', value: formatSummary(enroll, 's') },
+    ],
+    data: { ratio, cdktfTotal, dockerTotal, cdktfInfra, cdktfImages, dockerInfra, samples, prefix: settings.prefix },
+    problems,
+  };
+}

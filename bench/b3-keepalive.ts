@@ -1,0 +1,79 @@
+import { freePort } from './lib/bench-stack.js';
+import { load, type LoadResult } from './lib/autocannon.js';
+import type { BenchContext, BenchResult } from './lib/context.js';
+import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
+import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+
+const SERVER_NAME = 'server.mesh.internal';
+
+export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
+  const seconds = ctx.smoke ? 1 : 10;
+  const connections = ctx.smoke ? 2 : 10;
+  const prefix = ctx.settings.prefix;
+  const server = ctx.stack.workloads.find((w) => w.name === 'server')!;
+  const common = { prefix, image: `${prefix}-workload:local`, network: `${prefix}-edge`, certVolume: server.volume };
+  const started: RunningServer[] = [];
+  const problems: string[] = [];
+  try {
+    const mtls = await fixtureInContainer({ ...common, name: `${prefix}-b3-mtls`, hostPort: await freePort(), mode: 'mtls' });
+    started.push(mtls);
+    const tls = await fixtureInContainer({ ...common, name: `${prefix}-b3-tls`, hostPort: await freePort(), mode: 'tls' });
+    started.push(tls);
+    const targets = {
+      mtls: { url: `https://127.0.0.1:${mtls.port}/`, identity: ctx.operator },
+      tls: { url: `https://127.0.0.1:${tls.port}/`, identity: undefined },
+      real: { url: ctx.stack.outputs.service_host_url, identity: ctx.operator },
+    };
+    const run = (k: keyof typeof targets, duration: number) =>
+      load({ url: targets[k].url, connections, duration, identity: targets[k].identity, rootPem: ctx.rootPem, servername: SERVER_NAME });
+    // JIT and TLS session caches warm before anything is recorded.
+    await ctx.ui.step('B3: warm-up', async () => {
+      for (const k of ['mtls', 'tls', 'real'] as const) await run(k, 1);
+    });
+    const check = (k: string) => (r: LoadResult) => {
+      if (r.failures) problems.push(`B3 ${k}: ${r.failures} failed request(s) (errors ${r.errors}, timeouts ${r.timeouts}, non-2xx ${r.non2xx})`);
+      if (!r.ok) problems.push(`B3 ${k}: no successful request`);
+      return r;
+    };
+    const samples = await alternate(ctx.rounds, {
+      mtls: (r) => ctx.ui.step(`B3 round ${r + 1}: fixture, mTLS (${seconds} s)`, () => run('mtls', seconds).then(check('mtls'))),
+      tls: (r) => ctx.ui.step(`B3 round ${r + 1}: fixture, server-only TLS (${seconds} s)`, () => run('tls', seconds).then(check('tls'))),
+      real: (r) => ctx.ui.step(`B3 round ${r + 1}: the project's server, mTLS (${seconds} s)`, () => run('real', seconds).then(check('real'))),
+    });
+    const rps = (xs: LoadResult[]) => xs.map((x) => x.requestsPerSecond);
+    const p = (xs: LoadResult[], q: 'p50' | 'p99') => summarize(xs.map((x) => x.latencyMs[q]));
+    const ratio = pairedRatio(rps(samples.mtls), rps(samples.tls));
+    const realRatio = pairedRatio(rps(samples.real), rps(samples.mtls));
+    const strip = (xs: LoadResult[]) => xs.map(({ timeline: _t, ...rest }) => rest);
+    return {
+      id: 'b3',
+      title: 'B3 keep-alive serving: mTLS vs server-only TLS (requests/s, latency)',
+      method:
+        `autocannon (npm) on the host, ${connections} keep-alive connections, ${seconds} s per round, GET / against 127.0.0.1 published ports; ` +
+        `client certificate = the host's operator identity (spiffe://mesh.internal/operator) from the stack's CA via a one-time token (enrollHostIdentity), server verified against the private root as ${SERVER_NAME}. ` +
+        `The project's server has no option to skip client certificates, so the compared pair is bench/fixtures/tls-server.mjs — one node:https server, MODE=mtls (requestCert + rejectUnauthorized) vs MODE=tls (no client certificate) — ` +
+        `each in a container from the stack's workload image (same Node), hardened like the stack's containers, serving the server's own certificate from its volume (read-only). ` +
+        `The stack's real server (allow-list, metrics, JSON logs) runs the same load as a third variant. Rounds alternate the order; 1 s warm-up per variant first.`,
+      limits: [
+        'Load generator and servers share the same 2 cores: absolute requests/s are bounded by autocannon\'s own CPU as much as by the server.',
+        'Over keep-alive, the client certificate is only checked at the handshake: this ratio measures per-request cost, expected ≈1; handshake cost is B4.',
+        'Traffic crosses Docker\'s port publishing (docker-proxy/iptables) the same way for all variants.',
+        ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
+      ],
+      rows: [
+        { metric: 'throughput ratio mTLS / server-only TLS (fixture)', value: formatRatio(ratio) },
+        { metric: 'fixture mTLS: requests/s', value: formatSummary(summarize(rps(samples.mtls)), 'req/s') },
+        { metric: 'fixture server-only TLS: requests/s', value: formatSummary(summarize(rps(samples.tls)), 'req/s') },
+        { metric: 'fixture mTLS: latency p50 / p99', value: `${formatSummary(p(samples.mtls, 'p50'), 'ms')} / ${formatSummary(p(samples.mtls, 'p99'), 'ms')}` },
+        { metric: 'fixture TLS: latency p50 / p99', value: `${formatSummary(p(samples.tls, 'p50'), 'ms')} / ${formatSummary(p(samples.tls, 'p99'), 'ms')}` },
+        { metric: "project's server (mTLS): requests/s", value: formatSummary(summarize(rps(samples.real)), 'req/s') },
+        { metric: "project's server: latency p50 / p99", value: `${formatSummary(p(samples.real, 'p50'), 'ms')} / ${formatSummary(p(samples.real, 'p99'), 'ms')}` },
+        { metric: "throughput ratio project's server / fixture mTLS", value: formatRatio(realRatio) },
+      ],
+      data: { connections, seconds, ratio, realRatio, mtls: strip(samples.mtls), tls: strip(samples.tls), real: strip(samples.real), where: 'containers from the workload image' },
+      problems,
+    };
+  } finally {
+    for (const s of started) await s.stop();
+  }
+}

@@ -1,0 +1,72 @@
+import net from 'node:net';
+import path from 'node:path';
+import { fs } from 'zx';
+import * as docker from '../../scripts/lib/docker.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
+import { cdktf, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
+import { bootstrapTrust } from '../../scripts/lib/trust.js';
+import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
+
+/** The identity the host's load generators present; the bench stack allow-lists it. */
+export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Settings of a benchmark stack: free 127.0.0.1 ports, short certificates, the operator allowed. */
+export async function benchSettings(prefix: string): Promise<StackSettings> {
+  const caPort = await freePort();
+  let servicePort = await freePort();
+  while (servicePort === caPort) servicePort = await freePort();
+  return {
+    prefix,
+    // Workload certificates outlive the CPU-bound benchmarks (no rotation
+    // in the middle of B3/B4); B5 re-enrolls with the CA's shortest lifetime.
+    certLifetime: '30m',
+    minCertLifetime: '20s',
+    maxCertLifetime: '1h',
+    caPort,
+    servicePort,
+    clientRate: 5,
+    extraAllowedIdentities: [OPERATOR_URI],
+  };
+}
+
+/** After deploy: trust bootstrapped, workloads enrolled; the same steps as the demo and the e2e setup. */
+export async function bootstrapAndEnroll(prefix: string): Promise<{ stack: Stack; rootPem: string }> {
+  const trust = await bootstrapTrust(prefix, { quiet: true });
+  const stack = await loadStack(prefix);
+  assertEnrolled(await enrollAll(stack, stack.workloads));
+  const rootPem = await fs.readFile(path.join(trust.hostStepPath, 'certs', 'root_ca.crt'), 'utf8');
+  return { stack, rootPem };
+}
+
+/**
+ * Takes a benchmark stack down however far it got: cdktf destroy, then
+ * anything left by label (and the plain-docker baseline, which Terraform
+ * never knew), then its state and synth output.
+ */
+export async function teardown(settings: StackSettings, opts: { viaCdktf: boolean }): Promise<string[]> {
+  const problems: string[] = [];
+  if (opts.viaCdktf) {
+    await cdktf('destroy', settings, { quiet: true }).catch((err: Error) => problems.push(`cdktf destroy ${settings.prefix}: ${err.message.split('\n')[0]}`));
+  }
+  await docker.removeLabelled(settings.prefix).catch((err: Error) => problems.push(`removing ${settings.prefix} by label: ${err.message}`));
+  const dirs = stackDirs(settings.prefix);
+  await fs.remove(dirs.stateDir);
+  await fs.remove(dirs.synthOut);
+  return problems;
+}
+
+export const benchDirs = (smoke: boolean) => ({
+  results: path.join(projectDir, 'bench', smoke ? 'tmp' : 'results'),
+  scratch: path.join(projectDir, 'bench', 'tmp', 'scratch'),
+});

@@ -1,0 +1,37 @@
+import type { StackSettings } from '../../scripts/lib/stack.js';
+import type { Ui } from '../../scripts/lib/ui.js';
+import type { Stack } from '../../scripts/lib/workloads.js';
+import type { HostIdentity } from './host-identity.js';
+
+/** What every benchmark gets: the deployed bench stack and the host's credentials. */
+export interface BenchContext {
+  readonly smoke: boolean;
+  /** Rounds per compared pair (alternated); 1 in smoke mode. */
+  readonly rounds: number;
+  readonly ui: Ui;
+  readonly settings: StackSettings;
+  readonly stack: Stack;
+  readonly rootPem: string;
+  /** spiffe://mesh.internal/operator: allow-listed by the bench stack's server. */
+  readonly operator: HostIdentity;
+  /** Scratch directory under bench/tmp (git-ignored), removed at the end. */
+  readonly scratch: string;
+  /** Seconds the benchmark has taken so far, for progress lines. */
+  readonly elapsed: () => string;
+}
+
+export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6';
+
+/** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
+export interface BenchResult {
+  readonly id: BenchId;
+  readonly title: string;
+  /** How it was measured, exactly enough to repeat it. */
+  readonly method: string;
+  /** What limits the figures. */
+  readonly limits: readonly string[];
+  readonly rows: ReadonlyArray<{ readonly metric: string; readonly value: string }>;
+  readonly data: Record<string, unknown>;
+  /** Checks that failed (the run exits non-zero if any benchmark has one). */
+  readonly problems: readonly string[];
+}
