@@ -44,7 +44,7 @@ async function afterInfra(prefix: string, t0: number, infraSeconds: number, imag
 export async function bringUpWithCdktf(settings: StackSettings): Promise<BringUp> {
   const t0 = Date.now();
   const out = await cdktf('deploy', settings, { quiet: true });
-  const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[\w-]+: Creation complete after (?:(\d+)m)?(\d+)s/g)].map((m) => Number(m[1] ?? 0) * 60 + Number(m[2]));
+  const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[^\n]*?Creation complete after (?:(\d+)m)?(\d+)s/g)].map((m) => Number(m[1] ?? 0) * 60 + Number(m[2]));
   return afterInfra(settings.prefix, t0, since(t0), builds.length ? Math.max(...builds) : 0);
 }
 
@@ -127,7 +127,7 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
     limits: [
       'cdktf deploy includes synth (a Node process), terraform init/plan/apply and the provider waiting for every container to turn healthy (first health check after its interval, 5 s for the CA and apps); the baseline waits only for the CA API — most of the gap is that gating, not Docker work.',
       'The cdktf variant rebuilds its prefix-specific images from the layer cache; the baseline reuses built images. The image share is reported separately.',
-      'Bootstrap + enrollment + the first request are identical code in both variants and dominate the baseline.',
+      'Bootstrap + enrollment + the first request are the same code in both variants (scripts/lib/trust.ts, enrollment.ts); only the infrastructure step differs.',
       ctx.smoke ? 'Smoke: one sample each, not a measurement.' : `${ctx.rounds} rounds per variant on a shared 2-core machine.`,
     ],
     rows: [

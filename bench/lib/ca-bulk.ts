@@ -1,3 +1,4 @@
+import type { Duration } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import type { CaRef } from '../../scripts/lib/step.js';
 import { UserError } from '../../scripts/lib/ui.js';
@@ -16,7 +17,7 @@ const CA_LOCAL_URL = 'https://127.0.0.1:9000';
  * Mints one token per subject inside the CA container, `parallel` at a time
  * (xargs -P), in one exec; tokens come back in subject order.
  */
-export async function mintTokens(ca: CaRef, subjects: readonly string[], opts: { parallel?: number; timeout?: string } = {}): Promise<string[]> {
+export async function mintTokens(ca: CaRef, subjects: readonly string[], opts: { parallel?: number; timeout?: Duration } = {}): Promise<string[]> {
   const script =
     'p="$1"; shift; printf "%s\\n" "$@" | xargs -P "$p" -I{} sh -c ' +
     `'printf "%s %s\\n" "$1" "$(step ca token "$1" --provisioner ${ca.provisioner} --password-file ${PROVISIONER_PASSWORD} --ca-url ${CA_LOCAL_URL} --root ${CA_ROOT} 2>/dev/null)"' mint {}`;

@@ -70,12 +70,12 @@ export function fmt(v: number): string {
  * (ABBA…) so neither variant always goes first on a warming or cooling
  * machine. Returns the samples per variant, in round order.
  */
-export async function alternate<K extends string, T>(
+export async function alternate<V extends Record<string, unknown>>(
   rounds: number,
-  variants: Record<K, (round: number) => Promise<T>>,
-): Promise<Record<K, T[]>> {
-  const keys = Object.keys(variants) as K[];
-  const out = Object.fromEntries(keys.map((k) => [k, [] as T[]])) as Record<K, T[]>;
+  variants: { [K in keyof V]: (round: number) => Promise<V[K]> },
+): Promise<{ [K in keyof V]: Array<V[K]> }> {
+  const keys = Object.keys(variants) as Array<keyof V>;
+  const out = Object.fromEntries(keys.map((k) => [k, []])) as unknown as { [K in keyof V]: Array<V[K]> };
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? keys : [...keys].reverse();
     for (const k of order) out[k].push(await variants[k](r));

@@ -54,9 +54,6 @@ export async function enrollWorkload(stack: Stack, w: Workload, opts: { force?: 
   if (!check.ok) return { ...base, action: 'failed', error: `the issued certificate does not verify: ${check.reason}` };
   const keyMode = await docker.fileMode(w.renewer, FILES.key);
   if (keyMode !== '600') return { ...base, action: 'failed', error: `site.key has mode ${keyMode ?? 'unknown'}, expected 600` };
-  // A renew daemon that is already running keeps renewing what it loaded;
-  // restarting the sidecar makes it follow the new certificate.
-  if (existing) await docker.restart(w.renewer);
   return { ...base, action: 'issued', serial: check.leaf.serial, notAfter: check.leaf.notAfter.toISOString(), keyMode };
 }
 

@@ -1,0 +1,78 @@
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './lib/bench-stack.js';
+import type { BenchContext, BenchResult } from './lib/context.js';
+import { fixtureOnHost, type RunningServer } from './lib/fixture-server.js';
+import { hostIdentity } from './lib/host-identity.js';
+import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
+import { sTime, type STimeResult } from './lib/openssl.js';
+import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+
+export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
+  const seconds = ctx.smoke ? 1 : 5;
+  const processes = ctx.smoke ? 1 : 2;
+  const nginxVersion = await ctx.ui.step('B4: nginx (Debian nginx-light) present', ensureNginx);
+  // The host servers get their own certificate for the server's identity from
+  // the same CA: keys stay where they were made (the server's stays in its volume).
+  const serverId = await hostIdentity(ctx.stack, ctx.rootPem, path.join(ctx.scratch, 'b4-server'), {
+    commonName: 'server.mesh.internal',
+    dns: ['server.mesh.internal'],
+    uris: ['spiffe://mesh.internal/server'],
+    notAfter: '30m',
+  });
+  const stoppers: Array<NginxServer | RunningServer> = [];
+  const problems: string[] = [];
+  try {
+    const nginxAll = await startNginx({ dir: path.join(ctx.scratch, 'nginx-auto'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: os.availableParallelism() });
+    stoppers.push(nginxAll);
+    const nginxOne = await startNginx({ dir: path.join(ctx.scratch, 'nginx-one'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: 1 });
+    stoppers.push(nginxOne);
+    const node = await fixtureOnHost({ certDir: serverId.dir, port: await freePort(), mode: 'mtls' });
+    stoppers.push(node);
+    const realPort = Number(new URL(ctx.stack.outputs.service_host_url).port);
+    const op = ctx.operator.files;
+    const run = (port: number, s = seconds) => sTime({ port, cert: op.leaf, key: op.key, caFile: op.chainAndRoot, seconds: s, processes });
+    await ctx.ui.step('B4: warm-up', async () => {
+      for (const port of [node.port, nginxAll.port, nginxOne.port, realPort]) await run(port, 1);
+    });
+    const samples = await alternate(ctx.rounds, {
+      node: (r) => ctx.ui.step(`B4 round ${r + 1}: Node (host) full handshakes`, () => run(node.port)),
+      nginxAll: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, ${os.availableParallelism()} workers) full handshakes`, () => run(nginxAll.port)),
+      nginxOne: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, 1 worker) full handshakes`, () => run(nginxOne.port)),
+      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container) full handshakes`, () => run(realPort)),
+    });
+    const hs = (xs: STimeResult[]) => xs.map((x) => x.handshakesPerSecond);
+    const vsAll = pairedRatio(hs(samples.node), hs(samples.nginxAll));
+    const vsOne = pairedRatio(hs(samples.node), hs(samples.nginxOne));
+    const realVsNode = pairedRatio(hs(samples.real), hs(samples.node));
+    return {
+      id: 'b4',
+      title: 'B4 new connections: full mTLS handshakes/s, Node vs nginx',
+      method:
+        `openssl s_time -new -www / (${processes} s_time process${processes > 1 ? 'es' : ''} side by side, ${seconds} s per round): every connection is a full TLS handshake ` +
+        `(no resumption) presenting the operator's client certificate and fetching / (so the server must accept it), total connections over wall time. ` +
+        `Servers on the host, 127.0.0.1, same server certificate (server.mesh.internal from the stack's CA) and client root: ` +
+        `Node ${process.version} running bench/fixtures/tls-server.mjs (MODE=mtls, one process), nginx ${nginxVersion.replace(/^nginx version:\s*/, '')} (ssl_verify_client on; session cache and tickets off) ` +
+        `with worker_processes = nproc and = 1. The project's server (container, published port) runs the same load for reference. Rounds alternate.`,
+      limits: [
+        's_time clients and the servers share 2 cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.',
+        'Node is one process (one core); nginx with nproc workers may use both cores — the 1-worker row is the per-core comparison.',
+        'The host Node (for the fixture) is not the container\'s Node; the container row adds Docker port publishing and the real server\'s allow-list and logging.',
+        ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
+      ],
+      rows: [
+        { metric: 'handshake rate ratio Node / nginx (nproc workers)', value: formatRatio(vsAll) },
+        { metric: 'handshake rate ratio Node / nginx (1 worker)', value: formatRatio(vsOne) },
+        { metric: 'Node (host, fixture): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.node)), '/s') },
+        { metric: 'nginx (nproc workers): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxAll)), '/s') },
+        { metric: 'nginx (1 worker): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxOne)), '/s') },
+        { metric: "project's server (container): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.real)), '/s') },
+        { metric: "ratio project's server / Node fixture", value: formatRatio(realVsNode) },
+      ],
+      data: { seconds, processes, nginxVersion, vsNginxAuto: vsAll, vsNginxOneWorker: vsOne, realVsNode, samples },
+      problems,
+    };
+  } finally {
+    for (const s of stoppers) await s.stop();
+  }
+}

@@ -1,0 +1,62 @@
+import * as docker from '../../scripts/lib/docker.js';
+import { FILES } from '../../scripts/lib/workloads.js';
+import { streamExec } from './docker-run.js';
+
+/**
+ * When each new site.crt was written (its mtime, seen from inside the
+ * renewer) and when the app logged "credentials reloaded": the difference is
+ * the reload latency (file written → new serial served to new connections).
+ */
+export interface FileWrite {
+  readonly at: number;
+}
+
+/** Streams site.crt's mtime changes for `seconds` (one exec; the loop ends by itself). */
+export function watchCertWrites(renewer: string, seconds: number): { writes: FileWrite[]; stop: () => void } {
+  const writes: FileWrite[] = [];
+  const script =
+    'f="$1"; end=$(( $(date +%s) + $2 )); last=""; ' +
+    'while [ "$(date +%s)" -lt "$end" ]; do m=$(stat -c %.Y "$f" 2>/dev/null || true); ' +
+    'if [ -n "$m" ] && [ "$m" != "$last" ]; then echo "$m"; last="$m"; fi; sleep 0.05; done';
+  const s = streamExec(renewer, ['bash', '-c', script, 'watch-cert', FILES.cert, String(Math.ceil(seconds))], (line) => {
+    const at = Number(line.trim()) * 1000;
+    if (Number.isFinite(at)) writes.push({ at });
+  });
+  return { writes, stop: s.stop };
+}
+
+export interface Reload {
+  readonly at: number;
+  readonly serial: string;
+}
+
+/** "credentials reloaded" lines of an app's JSON log since `sinceIso`. */
+export async function reloadsFromLog(container: string, sinceIso: string): Promise<Reload[]> {
+  const text = await docker.logs(container, { since: sinceIso });
+  const out: Reload[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.includes('"credentials reloaded"')) continue;
+    try {
+      const j = JSON.parse(line) as { ts: string; serial: string };
+      out.push({ at: Date.parse(j.ts), serial: j.serial });
+    } catch {
+      // not one of ours
+    }
+  }
+  return out;
+}
+
+/**
+ * Pairs every write with the first reload at or after it (and before the
+ * next write): milliseconds from file written to new certificate in use.
+ * The file's mtime is the end of the renewer's write.
+ */
+export function reloadLatencies(writes: readonly FileWrite[], reloads: readonly Reload[]): Array<{ writtenAt: number; reloadedAt: number; serial: string; ms: number }> {
+  const out: Array<{ writtenAt: number; reloadedAt: number; serial: string; ms: number }> = [];
+  writes.forEach((w, i) => {
+    const nextWrite = writes[i + 1]?.at ?? Infinity;
+    const r = reloads.find((x) => x.at >= w.at - 5 && x.at < nextWrite + 5_000);
+    if (r) out.push({ writtenAt: w.at, reloadedAt: r.at, serial: r.serial, ms: Math.max(0, r.at - w.at) });
+  });
+  return out;
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env tsx
+/**
+ * The benchmark suite (bench/): deploys its own stack (prefix "bench"),
+ * measures B1–B6 with side-by-side variants, writes bench/results/ (or
+ * bench/tmp/ with --smoke) and always destroys what it deployed.
+ */
+import path from 'node:path';
+import { fs } from 'zx';
+import { b1BringUp, bringUpWithCdktf } from '../bench/b1-bringup.js';
+import { b2Enrollment } from '../bench/b2-enrollment.js';
+import { b3KeepAlive } from '../bench/b3-keepalive.js';
+import { b4Handshakes } from '../bench/b4-handshakes.js';
+import { b5Rotation } from '../bench/b5-rotation.js';
+import { b6CaCapacity } from '../bench/b6-ca-capacity.js';
+import { requireAutocannon } from '../bench/lib/autocannon.js';
+import { benchDirs, benchSettings, OPERATOR_URI, teardown } from '../bench/lib/bench-stack.js';
+import type { BenchContext, BenchId, BenchResult } from '../bench/lib/context.js';
+import { containersNamed } from '../bench/lib/docker-run.js';
+import { hostIdentity } from '../bench/lib/host-identity.js';
+import { describeMachine } from '../bench/lib/machine.js';
+import { ensureNginx } from '../bench/lib/nginx.js';
+import { writeReport, type Report } from '../bench/lib/report.js';
+import { rotationSvg, type RotationChart } from '../bench/lib/svg.js';
+import { parseCli, positiveInt } from './lib/cli.js';
+import { buildServices, stackDirs } from './lib/stack.js';
+import { ensureToolchain } from './lib/toolchain/index.js';
+import { createUi, main, seconds, table, UserError } from './lib/ui.js';
+import { loadStack } from './lib/workloads.js';
+
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
+
+const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--json]
+
+Measures the system against plain alternatives, side by side in one run:
+  B1 bring-up: warm cdktf deploy vs plain docker run, until the first mTLS 200
+  B2 enrollment: N workloads through the project's path vs a raw step loop
+  B3 keep-alive serving: mTLS vs server-only TLS (autocannon)
+  B4 new connections: full mTLS handshakes/s, Node vs nginx (openssl s_time)
+  B5 rotation under load: failures (must be 0), reload latency, SVG chart
+  B6 CA capacity: renewals/s, signs/s, implied fleet size
+
+Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
+127.0.0.1 ports and destroys it at the end, whatever happens. Installs
+nginx-light with apt-get when missing (root on Debian). Full run: ~15-20 min,
+results in bench/results/ (results.json, README.md, b5-rotation.svg).
+
+  --smoke        tiny sizes (~2-4 min): every code path, nothing measured;
+                 results in bench/tmp/ (git-ignored). Fails if anything failed.
+  --only LIST    comma-separated subset of ${ALL.join(',')}
+  --rounds N     rounds per compared pair (default 3; 1 with --smoke)
+  --prefix NAME  stack prefix (default bench / bench-smoke)
+  --json         the results document on stdout
+  -h, --help     this text`;
+
+await main(async () => {
+  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' } }, HELP);
+  if (cli.help) return void console.log(HELP);
+  const smoke = Boolean(cli.values.smoke);
+  const only = cli.values.only ? String(cli.values.only).split(',').map((s) => s.trim().toLowerCase()) : ALL;
+  const unknown = only.filter((x) => !ALL.includes(x as BenchId));
+  if (unknown.length) throw new UserError(`--only: unknown benchmark(s) ${unknown.join(', ')}; choose from ${ALL.join(', ')}`);
+  const selected = new Set(only as BenchId[]);
+  const rounds = smoke ? 1 : positiveInt('rounds', cli.values.rounds, 3);
+  const prefix = (cli.values.prefix as string | undefined) ?? (smoke ? 'bench-smoke' : 'bench');
+  const ui = createUi({ json: cli.json });
+  const started = Date.now();
+  const startedAt = new Date().toISOString();
+  const dirs = benchDirs(smoke);
+
+  // Fail before deploying anything if a load generator is missing.
+  if (['b3', 'b5', 'b6'].some((id) => selected.has(id as BenchId))) requireAutocannon();
+  await ensureToolchain(ui);
+  if (selected.has('b4')) await ui.step('nginx (Debian nginx-light) for B4', ensureNginx);
+  const machine = await describeMachine();
+
+  const settings = await benchSettings(prefix);
+  const results: BenchResult[] = [];
+  const problems: string[] = [];
+  let chart: RotationChart | undefined;
+  await ui.step(`remove leftovers of earlier ${prefix} runs`, async () => {
+    await teardown(settings, { viaCdktf: false });
+    await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
+  });
+  await fs.remove(dirs.scratch);
+  await fs.mkdirp(dirs.scratch);
+  try {
+    await ui.step('bundle services', buildServices);
+    const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () => bringUpWithCdktf(settings));
+    const stack = await loadStack(prefix);
+    const rootPem = await fs.readFile(path.join(stackDirs(prefix).stateDir, 'step', 'certs', 'root_ca.crt'), 'utf8');
+    const operator = await ui.step('host identity spiffe://mesh.internal/operator from the CA (one-time token)', () =>
+      hostIdentity(stack, rootPem, path.join(dirs.scratch, 'operator'), { commonName: 'operator.mesh.internal', uris: [OPERATOR_URI], notAfter: '50m' }),
+    );
+    const ctx: BenchContext = { smoke, rounds, ui, settings, stack, rootPem, operator, scratch: dirs.scratch, elapsed: () => seconds(started) };
+    // B5 re-enrolls with short certificates, so it runs after the CPU-bound
+    // benchmarks; B1 brings up whole stacks of its own, so it runs last.
+    const plan: Array<[BenchId, () => Promise<BenchResult>]> = [
+      ['b2', () => b2Enrollment(ctx)],
+      ['b3', () => b3KeepAlive(ctx)],
+      ['b4', () => b4Handshakes(ctx)],
+      ['b6', () => b6CaCapacity(ctx)],
+      ['b5', async () => {
+        const r = await b5Rotation(ctx);
+        chart = r.chart;
+        const { chart: _c, ...rest } = r;
+        return rest;
+      }],
+      ['b1', () => b1BringUp(ctx, { mainDeploy })],
+    ];
+    for (const [id, run] of plan) {
+      if (!selected.has(id)) continue;
+      try {
+        const r = await run();
+        results.push(r);
+        problems.push(...r.problems.map((p) => `${id.toUpperCase()}: ${p}`));
+        if (!cli.json) process.stderr.write(`\n${r.title}\n${table(r.rows.map((x) => ({ metric: x.metric, value: x.value })))}\n\n`);
+      } catch (err) {
+        // One broken benchmark must not hide the others' results; the run still fails.
+        problems.push(`${id.toUpperCase()} crashed: ${(err as Error).message}`);
+        ui.warn(`${id.toUpperCase()} failed: ${(err as Error).message}`);
+      }
+    }
+    results.sort((a, b) => a.id.localeCompare(b.id));
+  } finally {
+    problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: true }))));
+    await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
+    await fs.remove(dirs.scratch);
+    const left = await containersNamed(`${prefix}-`);
+    if (left.length) problems.push(`containers left behind: ${left.join(', ')} (remove them with docker rm -f)`);
+  }
+
+  const report: Report = {
+    mode: smoke ? 'smoke' : 'full',
+    machine,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    totalSeconds: (Date.now() - started) / 1000,
+    stack: { prefix, certLifetime: settings.certLifetime, minCertLifetime: settings.minCertLifetime, maxCertLifetime: settings.maxCertLifetime, clientRate: settings.clientRate },
+    benchmarks: results,
+    problems,
+  };
+  const written = await writeReport(dirs.results, report);
+  if (chart) await fs.writeFile(path.join(dirs.results, 'b5-rotation.svg'), rotationSvg(chart, `B5: rotation under load (${smoke ? 'smoke' : 'full'} run, ${startedAt.slice(0, 16)}Z)`));
+  if (cli.json) console.log(JSON.stringify(report, null, 2));
+  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${chart ? ', b5-rotation.svg' : ''} (${seconds(started)})`);
+  if (problems.length) {
+    throw new UserError(`the benchmark finished with ${problems.length} problem(s):\n- ${problems.join('\n- ')}\nThe partial results are in ${path.relative(process.cwd(), dirs.results)}. Fix the first problem (its message says where to look) and run again; --only ${'<id>'} reruns one benchmark.`);
+  }
+});
