@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
-import { CredentialWatcher } from '../lib/credential-watcher.js';
+import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
 import { parseIdentity, type Identity } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -94,13 +94,7 @@ export class MtlsClient {
     if (!((options.requestRate ?? 5) > 0)) throw new Error(`request rate must be positive, got ${options.requestRate}`);
     this.expected = parseIdentity(options.expectedServerIdentity);
     this.logger = options.logger ?? silentLogger;
-    this.credentials = new CredentialWatcher({
-      dir: options.certDir,
-      debounceMs: options.reloadDebounceMs,
-      pollIntervalMs: options.reloadPollIntervalMs,
-      retryDelaysMs: options.reloadRetryDelaysMs,
-      logger: this.logger.child({ component: 'credentials' }),
-    });
+    this.credentials = watchCredentials(options, this.logger);
     this.tracker = new RequestTracker(this.credentials, this.logger);
     this.credentials.on('reload', (current) => this.useCredentials(current));
   }

@@ -235,3 +235,22 @@ export class CredentialWatcher extends EventEmitter<Events> {
     return 'rejected';
   }
 }
+
+/** The reload settings both roles take, in their own option names. */
+export interface ReloadOptions {
+  readonly certDir: string;
+  readonly reloadDebounceMs?: number;
+  readonly reloadPollIntervalMs?: number;
+  readonly reloadRetryDelaysMs?: readonly number[];
+}
+
+/** A watcher for a role's cert directory, logging under `component: credentials`. */
+export function watchCredentials(options: ReloadOptions, logger: Logger): CredentialWatcher {
+  return new CredentialWatcher({
+    dir: options.certDir,
+    debounceMs: options.reloadDebounceMs,
+    pollIntervalMs: options.reloadPollIntervalMs,
+    retryDelaysMs: options.reloadRetryDelaysMs,
+    logger: logger.child({ component: 'credentials' }),
+  });
+}

@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { startAdminServer, jsonResponse, metricsResponse, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
-import { CredentialWatcher } from '../lib/credential-watcher.js';
+import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
 import { AllowList, formatIdentities } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -88,13 +88,7 @@ export class MtlsServer {
   constructor(private readonly options: MtlsServerOptions) {
     this.allowList = new AllowList(options.allowedIdentities);
     this.logger = options.logger ?? silentLogger;
-    this.credentials = new CredentialWatcher({
-      dir: options.certDir,
-      debounceMs: options.reloadDebounceMs,
-      pollIntervalMs: options.reloadPollIntervalMs,
-      retryDelaysMs: options.reloadRetryDelaysMs,
-      logger: this.logger.child({ component: 'credentials' }),
-    });
+    this.credentials = watchCredentials(options, this.logger);
     this.metrics = new ServerMetrics(this.credentials);
     this.credentials.on('reload', (current) => this.useCredentials(current));
     this.servingPromise = new Promise<AddressInfo>((resolve, reject) => {
