@@ -2,7 +2,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { cdktf, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
-import { freePort } from './global-setup.js';
+import { freePort } from '../../scripts/lib/net.js';
 import { waitFor } from './helpers/operator.js';
 
 const ctx = inject('e2e');

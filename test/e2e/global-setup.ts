@@ -1,7 +1,7 @@
-import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
+import { freePort } from '../../scripts/lib/net.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { buildServices, cdktf, readOutputs, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
@@ -12,17 +12,6 @@ import type { E2eContext } from './helpers/context.js';
 
 /** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
 export const E2E_PREFIX_STEM = 'e2e';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** Removes stacks of earlier, interrupted runs (by label) and their state. */
 export async function removeLeftovers(log: (s: string) => void): Promise<void> {
