@@ -41,19 +41,20 @@ Measures the system against plain alternatives, side by side in one run:
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
-nginx-light with apt-get when missing (root on Debian). Full run: ~15-20 min,
+nginx-light with apt-get when missing (root on Debian). Full run: ~10-15 min,
 results in bench/results/ (results.json, README.md, b5-rotation.svg).
 
-  --smoke        tiny sizes (~2-4 min): every code path, nothing measured;
+  --smoke        tiny sizes (~1.5-3 min): every code path, nothing measured;
                  results in bench/tmp/ (git-ignored). Fails if anything failed.
   --only LIST    comma-separated subset of ${ALL.join(',')}
   --rounds N     rounds per compared pair (default 3; 1 with --smoke)
+  --out DIR      write the results there instead (e.g. a partial --only run)
   --prefix NAME  stack prefix (default bench / bench-smoke)
   --json         the results document on stdout
   -h, --help     this text`;
 
 await main(async () => {
-  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' } }, HELP);
+  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } }, HELP);
   if (cli.help) return void console.log(HELP);
   const smoke = Boolean(cli.values.smoke);
   const only = cli.values.only ? String(cli.values.only).split(',').map((s) => s.trim().toLowerCase()) : ALL;
@@ -65,7 +66,7 @@ await main(async () => {
   const ui = createUi({ json: cli.json });
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const dirs = benchDirs(smoke);
+  const dirs = { ...benchDirs(smoke), ...(cli.values.out ? { results: path.resolve(String(cli.values.out)) } : {}) };
 
   // Fail before deploying anything if a load generator is missing.
   if (['b3', 'b5', 'b6'].some((id) => selected.has(id as BenchId))) requireAutocannon();
@@ -83,6 +84,13 @@ await main(async () => {
   });
   await fs.remove(dirs.scratch);
   await fs.mkdirp(dirs.scratch);
+  // Interrupted (Ctrl-C, CI timeout): take the stacks down before exiting.
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: destroying the bench stacks before exiting…\n`);
+    void Promise.allSettled([teardown(settings, { viaCdktf: true }), teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }), fs.remove(dirs.scratch)]).then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await ui.step('bundle services', buildServices);
     const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () => bringUpWithCdktf(settings));

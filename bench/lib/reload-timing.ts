@@ -11,23 +11,38 @@ export interface FileWrite {
   readonly at: number;
 }
 
-/** Streams site.crt's mtime changes for `seconds` (one exec; the loop ends by itself). */
-export function watchCertWrites(renewer: string, seconds: number): { writes: FileWrite[]; stop: () => void } {
+/**
+ * Streams site.crt's mtime changes (one exec). The loop ends by itself after
+ * `seconds`, or at stop(), which drops a stop file: killing the docker exec
+ * client would leave the loop running inside the container.
+ */
+export function watchCertWrites(renewer: string, seconds: number): { writes: FileWrite[]; stop: () => Promise<void> } {
   const writes: FileWrite[] = [];
+  const stopFile = `/tmp/bench-watch-stop-${process.pid}-${Date.now()}`;
   const script =
-    'f="$1"; end=$(( $(date +%s) + $2 )); last=""; ' +
-    'while [ "$(date +%s)" -lt "$end" ]; do m=$(stat -c %.Y "$f" 2>/dev/null || true); ' +
-    'if [ -n "$m" ] && [ "$m" != "$last" ]; then echo "$m"; last="$m"; fi; sleep 0.05; done';
-  const s = streamExec(renewer, ['bash', '-c', script, 'watch-cert', FILES.cert, String(Math.ceil(seconds))], (line) => {
+    'f="$1"; end=$(( $(date +%s) + $2 )); stop="$3"; last=""; ' +
+    'while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$stop" ]; do m=$(stat -c %.Y "$f" 2>/dev/null || true); ' +
+    'if [ -n "$m" ] && [ "$m" != "$last" ]; then echo "$m"; last="$m"; fi; sleep 0.05; done; rm -f "$stop"';
+  const s = streamExec(renewer, ['bash', '-c', script, 'watch-cert', FILES.cert, String(Math.ceil(seconds)), stopFile], (line) => {
     const at = Number(line.trim()) * 1000;
     if (Number.isFinite(at)) writes.push({ at });
   });
-  return { writes, stop: s.stop };
+  return {
+    writes,
+    stop: async () => {
+      await docker.exec(renewer, ['touch', stopFile]);
+      const exited = new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r())));
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      s.stop();
+    },
+  };
 }
 
 export interface Reload {
   readonly at: number;
   readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
 }
 
 /** "credentials reloaded" lines of an app's JSON log since `sinceIso`. */
@@ -37,8 +52,8 @@ export async function reloadsFromLog(container: string, sinceIso: string): Promi
   for (const line of text.split('\n')) {
     if (!line.includes('"credentials reloaded"')) continue;
     try {
-      const j = JSON.parse(line) as { ts: string; serial: string };
-      out.push({ at: Date.parse(j.ts), serial: j.serial });
+      const j = JSON.parse(line) as { ts: string; serial: string; notBefore: string; notAfter: string };
+      out.push({ at: Date.parse(j.ts), serial: j.serial, notBefore: Date.parse(j.notBefore), notAfter: Date.parse(j.notAfter) });
     } catch {
       // not one of ours
     }

@@ -62,6 +62,6 @@ export function renderMarkdown(r: Report): string {
     lines.push(`## ${b.title}`, '', `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '');
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
   }
-  lines.push('## Reproduce', '', '```sh', 'npm ci', 'npm run bench            # full run, ~15-20 min, writes bench/results/', 'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/', '```', '');
+  lines.push('## Reproduce', '', '```sh', 'npm ci', 'npm run bench            # full run, ~10-15 min, writes bench/results/', 'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/', '```', '');
   return lines.join('\n');
 }

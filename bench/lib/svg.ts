@@ -23,10 +23,14 @@ const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd'];
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
 export function rotationSvg(c: RotationChart, title: string): string {
-  const certs = c.workloads.flatMap((w) => w.certificates);
-  const t0 = Math.min(c.startedAt, ...certs.map((x) => x.notBefore));
-  const t1 = Math.max(c.endedAt, ...certs.map((x) => x.notAfter));
-  const x = (t: number) => LEFT + ((t - t0) / Math.max(1, t1 - t0)) * (W - LEFT - RIGHT);
+  // The axis spans the observation window; validity bars are clipped to it
+  // (their full range is in each bar's tooltip), or rotations every few
+  // seconds would vanish next to 2-minute validity windows.
+  const pad = Math.max(3000, (c.endedAt - c.startedAt) * 0.08);
+  const t0 = c.startedAt - pad;
+  const t1 = c.endedAt + pad;
+  const clip = (t: number) => Math.min(t1, Math.max(t0, t));
+  const x = (t: number) => LEFT + ((clip(t) - t0) / Math.max(1, t1 - t0)) * (W - LEFT - RIGHT);
   const parts: string[] = [];
   let y = 40;
   parts.push(`<text x="${LEFT}" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`);
@@ -75,12 +79,13 @@ export function rotationSvg(c: RotationChart, title: string): string {
 
   // Time axis, seconds relative to the start of the load.
   const axisY = panelTop + panelH + 16;
-  const step = (t1 - t0) / 1000 > 240 ? 60 : 30;
+  const span = (t1 - t0) / 1000;
+  const step = span > 240 ? 60 : span > 90 ? 30 : span > 30 ? 10 : span > 12 ? 5 : 1;
   for (let s = Math.ceil((t0 - c.startedAt) / 1000 / step) * step; c.startedAt + s * 1000 <= t1; s += step) {
     const px = x(c.startedAt + s * 1000);
     parts.push(`<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${laneTop}" y2="${axisY - 10}" stroke="#eee"/><text x="${px.toFixed(1)}" y="${axisY}" font-size="10" text-anchor="middle">${s}s</text>`);
   }
-  parts.push(`<text x="${LEFT}" y="${axisY + 16}" font-size="10" fill="#555">time relative to the start of the load (${new Date(c.startedAt).toISOString()}); bars: certificate validity (notBefore is backdated 1 min by step-ca); dashed: site.crt written; solid: app reloaded (rotation)</text>`);
+  parts.push(`<text x="${LEFT}" y="${axisY + 16}" font-size="10" fill="#555">time relative to the start of the load (${new Date(c.startedAt).toISOString()}); bars: certificate validity, clipped to the window (full range in tooltips; step-ca backdates notBefore 1 min); dashed: site.crt written; solid: app reloaded</text>`);
   const H = axisY + 26;
   // Gridlines first so everything else draws over them.
   const grid = parts.filter((p) => p.includes('stroke="#eee"'));

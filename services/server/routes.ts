@@ -20,6 +20,9 @@ export interface RouteContext {
 interface Peer {
   readonly certificate: X509Certificate;
   readonly identities: readonly Identity[];
+  /** Validity in epoch ms, parsed once per connection. */
+  readonly validFrom: number;
+  readonly validTo: number;
 }
 
 // The peer certificate cannot change during a connection: parse it once.
@@ -30,7 +33,12 @@ function peerOf(socket: TLSSocket): Peer | undefined {
   if (!peer) {
     const certificate = socket.getPeerX509Certificate();
     if (!certificate) return undefined;
-    peer = { certificate, identities: identitiesFromSubjectAltName(certificate.subjectAltName) };
+    peer = {
+      certificate,
+      identities: identitiesFromSubjectAltName(certificate.subjectAltName),
+      validFrom: Date.parse(certificate.validFrom),
+      validTo: Date.parse(certificate.validTo),
+    };
     peers.set(socket, peer);
   }
   return peer;
@@ -54,8 +62,8 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   // session resumed from a ticket, can outlive the client certificate: check
   // it on every request, and end the connection when it has run out.
   const now = Date.now();
-  if (now > Date.parse(peer.certificate.validTo) || now < Date.parse(peer.certificate.validFrom)) {
-    const reason = `client certificate ${peer.certificate.serialNumber} is not valid now (valid ${new Date(peer.certificate.validFrom).toISOString()} to ${new Date(peer.certificate.validTo).toISOString()})`;
+  if (now > peer.validTo || now < peer.validFrom) {
+    const reason = `client certificate ${peer.certificate.serialNumber} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
     context.logger.warn('expired client certificate', { identities: presented, clientSerial: peer.certificate.serialNumber });
     context.metrics.countRequest(presented[0] ?? 'none', 401);
     res.setHeader('connection', 'close');

@@ -42,8 +42,9 @@ trap 'log info "stopping"; exit 0' TERM INT
 backoff=1
 while true; do
   # Renew once 62-66% of the lifetime has passed (the threshold is drawn anew
-  # at every check: that is the jitter).
-  if step certificate needs-renewal "$CERT" --expires-in "$((34 + RANDOM % 5))%" >/dev/null 2>&1; then
+  # at every check: that is the jitter). needs-renewal's percentage is the
+  # share of the lifetime already ELAPSED (its default is 66%).
+  if step certificate needs-renewal "$CERT" --expires-in "$((62 + RANDOM % 5))%" >/dev/null 2>&1; then
     if out=$(step ca renew --force --ca-url "$CA_URL" --root "$ROOT" "$CERT" "$KEY" 2>&1); then
       log info "certificate renewed; $(step certificate inspect "$CERT" --format json | grep -o '"serial_number": *"[0-9]*"' | tr -d '"' | tr -s ' ')"
       backoff=1
