@@ -1,5 +1,5 @@
 import { mtlsRequest, waitFor } from '../test/e2e/helpers/operator.js';
-import { freePort } from './lib/bench-stack.js';
+import { freePort } from '../scripts/lib/net.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';

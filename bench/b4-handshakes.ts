@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './lib/bench-stack.js';
+import { freePort } from '../scripts/lib/net.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { fixtureOnHost, type RunningServer } from './lib/fixture-server.js';
 import { hostIdentity } from './lib/host-identity.js';

@@ -1,7 +1,7 @@
-import net from 'node:net';
 import path from 'node:path';
 import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
+import { freePort } from '../../scripts/lib/net.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { cdktf, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
 import { bootstrapTrust } from '../../scripts/lib/trust.js';
@@ -9,17 +9,6 @@ import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 
 /** The identity the host's load generators present; the bench stack allow-lists it. */
 export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** Settings of a benchmark stack: free 127.0.0.1 ports, short certificates, the operator allowed. */
 export async function benchSettings(prefix: string): Promise<StackSettings> {
