@@ -66,6 +66,16 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
       expect(w.notAfterMonotonic, w.workload).toBe(true);
       expect(new Set(w.timeline.map((e) => e.serial)).size).toBe(w.timeline.length);
     }
+    // Each rotation happened at about 2/3 of the old certificate's lifetime
+    // (62-66 % plus polling delay): not too early, not too late.
+    for (const w of report.workloads) {
+      for (let i = 1; i < w.timeline.length; i++) {
+        const old = w.timeline[i - 1]!;
+        const elapsed = (Date.parse(w.timeline[i]!.seenAt) - Date.parse(old.notBefore)) / (Date.parse(old.notAfter) - Date.parse(old.notBefore));
+        expect(elapsed, `${w.workload} rotation ${i} at ${(elapsed * 100).toFixed(0)} % of the lifetime`).toBeGreaterThan(0.6);
+        expect(elapsed, `${w.workload} rotation ${i} at ${(elapsed * 100).toFixed(0)} % of the lifetime`).toBeLessThan(0.85);
+      }
+    }
     expect(report.traffic.failures).toBe(0);
     expect(report.traffic.successes).toBeGreaterThan(ROTATIONS * 10);
 
