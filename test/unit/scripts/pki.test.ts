@@ -1,6 +1,6 @@
 // Certificate facts and chain checks the operator scripts rely on, against an
 // in-process PKI (root → intermediate → leaf) and an independent second CA.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certInfo, fingerprintOf, formatDuration, normaliseFingerprint, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
 import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
@@ -8,6 +8,9 @@ import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
 const MINUTE = 60_000;
 /** Whole seconds: certificates carry no sub-second precision. */
 const wholeSecond = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+
+/** A real private key, made at run time: a bundle holding only a key has no certificate. */
+const keyOnlyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 function derOf(pem: string): Buffer {
   return Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, ''), 'base64');
@@ -116,7 +119,7 @@ describe('verifyBundle', () => {
   it.each([
     ['empty', ''],
     ['garbage text', 'this is not a certificate'],
-    ['a private key only', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'],
+    ['a private key only', keyOnlyPem],
   ])('refuses a bundle with no certificate (%s)', (_, bundle) => {
     expect(verifyBundle(bundle, mesh.root.certPem)).toEqual({ ok: false, reason: 'no certificate in the bundle' });
   });
