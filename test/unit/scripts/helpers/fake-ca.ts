@@ -1,14 +1,11 @@
 // A stand-in for step-ca's HTTPS API, in process on 127.0.0.1:0: just the two
 // routes the trust bootstrap uses (`/root/<sha256>` and `/health`). Its TLS
-// certificate carries an IP SAN, which the shared PKI helper does not issue,
-// so the leaf is minted here from a helper-made issuer. Keys stay in memory.
-import '../../services/helpers/reflect-shim.js';
-import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto } from 'node:crypto';
+// certificate carries an IP SAN (127.0.0.1), issued by the shared PKI helper.
+// Keys stay in memory.
 import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Issuer } from '../../services/helpers/pki.js';
+import { issueLeaf, type Issuer } from '../../services/helpers/pki.js';
 
 export interface TlsIdentity {
   /** Leaf + the issuer's intermediates, as a server presents it. */
@@ -18,30 +15,8 @@ export interface TlsIdentity {
 
 /** A server leaf for `https://127.0.0.1` (SAN IP 127.0.0.1, DNS localhost). */
 export async function issueLoopbackLeaf(issuer: Issuer): Promise<TlsIdentity> {
-  const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const serial = randomBytes(16);
-  serial[0] = ((serial[0] ?? 1) & 0x7f) | 0x10;
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial.toString('hex'),
-    subject: 'CN=ca.test',
-    issuer: issuer.cert.subject,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 24 * 3600_000),
-    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    publicKey: keys.publicKey,
-    signingKey: issuer.keys.privateKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([
-        { type: 'ip', value: '127.0.0.1' },
-        { type: 'dns', value: 'localhost' },
-      ]),
-    ],
-  });
-  const keyPem = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
-  return { certPem: `${cert.toString('pem')}\n${issuer.chainPem}`, keyPem };
+  const leaf = await issueLeaf(issuer, { commonName: 'ca.test', dns: ['localhost'], ips: ['127.0.0.1'] });
+  return { certPem: leaf.bundlePem, keyPem: leaf.keyPem };
 }
 
 export interface FakeCaOptions {

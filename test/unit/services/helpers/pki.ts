@@ -38,6 +38,8 @@ export interface LeafOptions {
   readonly commonName: string;
   readonly dns?: readonly string[];
   readonly uris?: readonly string[];
+  /** IP SANs, e.g. 127.0.0.1 for a server reached by address. */
+  readonly ips?: readonly string[];
   /** @default one minute ago */
   readonly notBefore?: Date;
   /** @default one day from now */
@@ -110,6 +112,7 @@ function leafExtensions(options: LeafOptions): x509.Extension[] {
   const names = [
     ...(options.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+    ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
   return [
     new x509.BasicConstraintsExtension(false, undefined, true),
