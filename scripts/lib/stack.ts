@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
+import { buildServices as bundleServices } from '../../services/build.js';
 import { loadToolchain, toolchainEnv } from './toolchain/index.js';
 import { UserError } from './ui.js';
 
@@ -61,8 +62,11 @@ function settingsEnv(s: StackSettings): Record<string, string> {
 
 /** Bundles services/ into the workload image's build context. */
 export async function buildServices(): Promise<void> {
-  const out = await $({ cwd: projectDir, quiet: true, nothrow: true })`npx tsx services/build.ts`;
-  if (out.exitCode !== 0) throw new UserError(`bundling services failed:\n${out.stderr.trim()}`);
+  try {
+    await bundleServices();
+  } catch (err) {
+    throw new UserError(`bundling services failed: ${(err as Error).message}`);
+  }
 }
 
 /**
