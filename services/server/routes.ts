@@ -23,9 +23,13 @@ interface Peer {
   /** Validity in epoch ms, parsed once per connection. */
   readonly validFrom: number;
   readonly validTo: number;
+  readonly presented: string[];
+  /** The certificate THIS connection was handshaked with (ours): fixed for its lifetime. */
+  readonly serverSerial: string | null;
+  readonly serverNotAfter: string | null;
 }
 
-// The peer certificate cannot change during a connection: parse it once.
+// Neither certificate can change during a connection: parse both once.
 const peers = new WeakMap<TLSSocket, Peer>();
 
 function peerOf(socket: TLSSocket): Peer | undefined {
@@ -33,11 +37,16 @@ function peerOf(socket: TLSSocket): Peer | undefined {
   if (!peer) {
     const certificate = socket.getPeerX509Certificate();
     if (!certificate) return undefined;
+    const identities = identitiesFromSubjectAltName(certificate.subjectAltName);
+    const served = socket.getX509Certificate();
     peer = {
       certificate,
-      identities: identitiesFromSubjectAltName(certificate.subjectAltName),
+      identities,
       validFrom: Date.parse(certificate.validFrom),
       validTo: Date.parse(certificate.validTo),
+      presented: formatIdentities(identities),
+      serverSerial: served?.serialNumber ?? null,
+      serverNotAfter: served ? new Date(served.validTo).toISOString() : null,
     };
     peers.set(socket, peer);
   }
@@ -57,7 +66,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
     return;
   }
 
-  const presented = formatIdentities(peer.identities);
+  const presented = peer.presented;
   // The handshake checked validity once. A keep-alive connection, or a TLS
   // session resumed from a ticket, can outlive the client certificate: check
   // it on every request, and end the connection when it has run out.
@@ -90,15 +99,14 @@ function route(req: IncomingMessage, socket: TLSSocket, peer: Peer, matched: Ide
   if (path === '/metrics') return context.metricsEndpoint();
   if (path !== '/') return jsonResponse(404, { error: 'not found' });
 
-  // The certificate THIS connection was handshaked with: after a reload, old
-  // keep-alive connections still report the previous serial, new ones the new.
-  const served = socket.getX509Certificate();
+  // After a reload, old keep-alive connections still report the previous
+  // serial, new ones the new.
   return jsonResponse(200, {
     identity: matched.value,
-    identities: formatIdentities(peer.identities),
+    identities: peer.presented,
     clientSerial: peer.certificate.serialNumber,
-    serverSerial: served?.serialNumber ?? null,
-    serverNotAfter: served ? new Date(served.validTo).toISOString() : null,
+    serverSerial: peer.serverSerial,
+    serverNotAfter: peer.serverNotAfter,
     tlsVersion: socket.getProtocol(),
   });
 }
