@@ -50,11 +50,6 @@ export async function health(container: string): Promise<string> {
   return out.exitCode === 0 ? out.stdout.trim() : 'missing';
 }
 
-export async function restart(container: string): Promise<void> {
-  const out = await run`docker restart --time 10 ${container}`;
-  if (out.exitCode !== 0) throw new UserError(`could not restart ${container}: ${out.stderr.trim()}`);
-}
-
 export async function stop(container: string): Promise<void> {
   const out = await run`docker stop --time 10 ${container}`;
   if (out.exitCode !== 0) throw new UserError(`could not stop ${container}: ${out.stderr.trim()}`);
