@@ -31,8 +31,8 @@ export async function buildServices(options: BuildServicesOptions = {}): Promise
     bundle: true,
     platform: 'node',
     format: 'esm',
-    // The offline base image ships Debian's Node 18.
-    target: 'node18',
+    // Both base images (official and offline) run Node 24 LTS.
+    target: 'node24',
     sourcemap: false,
     minify: false,
     legalComments: 'none',

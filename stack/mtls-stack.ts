@@ -52,9 +52,9 @@ export class MtlsStack extends TerraformStack {
     const prefix = props.namePrefix;
     new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
     new DockerProvider(this, 'docker', {});
-    // The prebuilt bindings target an older provider release; pin the one the
-    // toolchain builds (offline) or Terraform downloads (connected).
-    this.addOverride('terraform.required_providers.docker', { source: DOCKER_PROVIDER.source, version: DOCKER_PROVIDER.version });
+    // The prebuilt bindings target an older provider release; ask for the 4.x
+    // line, which the published releases and the offline build both satisfy.
+    this.addOverride('terraform.required_providers.docker', { source: DOCKER_PROVIDER.source, version: DOCKER_PROVIDER.constraint });
 
     const labels = stackLabels(prefix);
     const services = path.join(props.projectDir, 'services');

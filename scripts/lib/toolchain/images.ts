@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { LOCAL_IMAGES, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION } from '../../../stack/versions.js';
+import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION } from '../../../stack/versions.js';
 import type { CachePaths } from '../cache.js';
 import { UserError } from '../ui.js';
+import { aptInstall } from './docker-engine.js';
 import { goBuildInModule } from './go-build.js';
+import { ensureNodeBinary, nodeBinaryPath } from './node-runtime.js';
 
 /** Base images the stack's Dockerfiles are built FROM (their build args). */
 export interface BaseImages {
@@ -53,7 +55,7 @@ export async function ensureStepBinaries(paths: CachePaths, opts: { build: boole
 /**
  * A Debian bookworm root filesystem from Debian's own mirror (the sources the
  * host already uses), imported as an image: the offline replacement for
- * pulling debian/node images from a registry.
+ * pulling a debian image from a registry.
  */
 async function importDebian(ref: string, packages: string[], paths: CachePaths): Promise<void> {
   const sources = (await fs.pathExists('/etc/apt/sources.list.d/debian.sources'))
@@ -74,35 +76,100 @@ async function importDebian(ref: string, packages: string[], paths: CachePaths):
  * version), size and mtime — hashing 120 MB of binaries on every warm run
  * would be most of its time.
  */
-async function contextHash(sources: string[], binaries: string[]): Promise<string> {
+async function contextHash(sources: string[], binaries: string[], extra: string[] = []): Promise<string> {
   const h = createHash('sha256');
   for (const f of sources) h.update(path.basename(f)).update(await fs.readFile(f));
   for (const f of binaries) {
     const st = await fs.stat(f);
     h.update(`${f}\0${st.size}\0${st.mtimeMs}`);
   }
+  for (const e of extra) h.update(`\0${e}`);
   return h.digest('hex').slice(0, 16);
 }
 
 const INPUTS_LABEL = 'io.mtls-reference.inputs';
 
-async function buildLocalStepCa(paths: CachePaths, debianImage: string): Promise<boolean> {
-  const bins = stepBinaries(paths);
-  const src = path.join(repoRoot, 'services', 'step-ca');
-  const files = [path.join(src, 'Dockerfile.base'), path.join(src, 'entrypoint.sh')];
-  const inputs = await contextHash(files, [bins.step, bins.stepCa]);
-  if ((await imageLabel(LOCAL_IMAGES.stepCa, INPUTS_LABEL)) === inputs) return false;
-  const ctx = path.join(paths.imageContexts, 'step-ca');
+/** The Dockerfiles of the stand-ins for the official images. */
+export const BASE_IMAGE_DIRS = {
+  stepCa: path.join(repoRoot, 'services', 'base-images', 'step-ca'),
+  node: path.join(repoRoot, 'services', 'base-images', 'node'),
+} as const;
+
+interface StandInBuild {
+  readonly ref: string;
+  readonly dir: string;
+  /** Binaries copied into the context (their identity goes into the label). */
+  readonly binaries: string[];
+  readonly buildArgs: Record<string, string>;
+  /** Adds generated files to the context before the build. */
+  readonly prepare?: (ctx: string) => Promise<void>;
+}
+
+/** Builds a stand-in image unless one with the same inputs exists. */
+async function buildStandIn(paths: CachePaths, b: StandInBuild): Promise<boolean> {
+  const files = (await fs.readdir(b.dir)).sort().map((f: string) => path.join(b.dir, f));
+  const args = Object.entries(b.buildArgs).map(([k, v]) => `${k}=${v}`);
+  const inputs = await contextHash(files, b.binaries, args);
+  if ((await imageLabel(b.ref, INPUTS_LABEL)) === inputs) return false;
+  const ctx = path.join(paths.imageContexts, path.basename(b.dir));
   await fs.emptyDir(ctx);
-  for (const f of [...files, bins.step, bins.stepCa]) await fs.copy(f, path.join(ctx, path.basename(f)));
-  const out = await docker`docker build --quiet -f ${path.join(ctx, 'Dockerfile.base')} --build-arg ${`DEBIAN_IMAGE=${debianImage}`} --label ${`${INPUTS_LABEL}=${inputs}`} -t ${LOCAL_IMAGES.stepCa} ${ctx}`;
-  if (out.exitCode !== 0) throw new UserError(`docker build of ${LOCAL_IMAGES.stepCa} failed:\n${out.stderr.trim()}`);
+  for (const f of [...files, ...b.binaries]) await fs.copy(f, path.join(ctx, path.basename(f)));
+  await b.prepare?.(ctx);
+  const buildArgs = args.flatMap((a) => ['--build-arg', a]);
+  const out = await docker`docker build --quiet ${buildArgs} --label ${`${INPUTS_LABEL}=${inputs}`} -t ${b.ref} ${ctx}`;
+  if (out.exitCode !== 0) throw new UserError(`docker build of ${b.ref} failed:\n${out.stderr.trim()}`);
   return true;
 }
 
 /**
- * Connected: the official images (pulled once). Offline: a Debian base, a Node
- * base (Debian's nodejs) and a local step-ca image, each built once and reused.
+ * The upstream image runs `setcap CAP_NET_BIND_SERVICE=+eip` on step-ca. The
+ * stand-in carries the same file capability: set on the host (root), packed
+ * with its security.capability xattr, applied by the Dockerfile's ADD.
+ */
+async function packStepCaWithCapability(paths: CachePaths, ctx: string): Promise<void> {
+  const stage = path.join(paths.imageContexts, 'step-ca-rootfs');
+  const bin = path.join(stage, 'usr', 'local', 'bin', 'step-ca');
+  await fs.emptyDir(stage);
+  await fs.copy(stepBinaries(paths).stepCa, bin);
+  await fs.chmod(bin, 0o755);
+  const sh = $({ quiet: true, nothrow: true, timeout: '2m' });
+  const setcap = await sh`setcap cap_net_bind_service=+eip ${bin}`;
+  if (setcap.exitCode !== 0) {
+    throw new UserError(`setcap on the stand-in step-ca failed (${setcap.stderr.trim()}); it needs root and libcap2-bin.`);
+  }
+  const tar = await sh`tar --xattrs --xattrs-include=security.capability --owner=0 --group=0 --numeric-owner -cf ${path.join(ctx, 'step-ca.tar')} -C ${stage} usr`;
+  await fs.remove(stage);
+  if (tar.exitCode !== 0) throw new UserError(`packing step-ca failed: ${tar.stderr.trim()}`);
+}
+
+/** The offline stand-ins for the official images, built on the Debian base. */
+export async function buildStandIns(paths: CachePaths): Promise<string[]> {
+  const built: string[] = [];
+  const bins = stepBinaries(paths);
+  const debian = { DEBIAN_IMAGE: LOCAL_IMAGES.debian };
+  if (await buildStandIn(paths, {
+    ref: LOCAL_IMAGES.stepCa,
+    dir: BASE_IMAGE_DIRS.stepCa,
+    binaries: [bins.step, bins.stepCa],
+    buildArgs: debian,
+    prepare: async (ctx) => {
+      await fs.remove(path.join(ctx, 'step-ca')); // goes in through the tar only
+      await packStepCaWithCapability(paths, ctx);
+    },
+  })) built.push(LOCAL_IMAGES.stepCa);
+  if (await buildStandIn(paths, {
+    ref: LOCAL_IMAGES.node,
+    dir: BASE_IMAGE_DIRS.node,
+    binaries: [nodeBinaryPath(paths)],
+    buildArgs: { ...debian, NODE_VERSION: NODE_RUNTIME.version },
+  })) built.push(LOCAL_IMAGES.node);
+  return built;
+}
+
+/**
+ * Connected: the official images (pulled once). Offline: a Debian base and
+ * stand-ins for the official step-ca and node images on it, each built once
+ * and reused.
  */
 export async function ensureBaseImages(
   paths: CachePaths,
@@ -120,20 +187,21 @@ export async function ensureBaseImages(
     }
     return { images: { stepCa: OFFICIAL_IMAGES.stepCa, node: OFFICIAL_IMAGES.node }, built, missing };
   }
-  const bases: Array<[string, string[]]> = [
-    [LOCAL_IMAGES.debian, []],
-    [LOCAL_IMAGES.node, ['nodejs', 'ca-certificates']],
-  ];
-  for (const [ref, packages] of bases) {
-    if (await imageExists(ref)) continue;
-    if (!opts.build) { missing.push(ref); continue; }
-    await importDebian(ref, packages, paths);
-    built.push(ref);
+  if (!(await imageExists(LOCAL_IMAGES.debian))) {
+    if (opts.build) {
+      await importDebian(LOCAL_IMAGES.debian, [], paths);
+      built.push(LOCAL_IMAGES.debian);
+    } else {
+      missing.push(LOCAL_IMAGES.debian);
+    }
   }
   if (opts.build) {
-    if (await buildLocalStepCa(paths, LOCAL_IMAGES.debian)) built.push(LOCAL_IMAGES.stepCa);
-  } else if (!(await imageExists(LOCAL_IMAGES.stepCa))) {
-    missing.push(LOCAL_IMAGES.stepCa);
+    await aptInstall(['libcap2-bin'], paths); // setcap, for the step-ca stand-in
+    const node = await ensureNodeBinary(paths, { build: true });
+    if (node.fetched) built.push(`node ${NODE_RUNTIME.version}`);
+    built.push(...(await buildStandIns(paths)));
+  } else {
+    for (const ref of [LOCAL_IMAGES.stepCa, LOCAL_IMAGES.node]) if (!(await imageExists(ref))) missing.push(ref);
   }
   return { images: { stepCa: LOCAL_IMAGES.stepCa, node: LOCAL_IMAGES.node }, built, missing };
 }

@@ -60,7 +60,7 @@ export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: C
     return { value: tf, status: tf.built ? 'built' : 'ok', detail: `${tf.flavour} ${tf.version} (${tf.binary})` };
   });
 
-  await timed(reports, `${DOCKER_PROVIDER.source} ${DOCKER_PROVIDER.version} provider`, ui, async () => {
+  await timed(reports, `${DOCKER_PROVIDER.source} provider`, ui, async () => {
     if (!offline) return { value: undefined, status: 'ok', detail: 'installed by terraform init from the public registry' };
     const p = await ensureProviderMirror(paths, { build });
     return { value: undefined, status: p.present ? (p.built ? 'built' : 'ok') : 'missing', detail: `filesystem mirror ${paths.terraformMirror}` };

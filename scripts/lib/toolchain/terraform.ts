@@ -62,7 +62,7 @@ async function goPlatform(): Promise<string> {
 }
 
 export function providerMirrorFile(paths: CachePaths, host: string, platform: string): string {
-  const v = DOCKER_PROVIDER.version;
+  const v = DOCKER_PROVIDER.mirrorVersion;
   return path.join(paths.terraformMirror, host, DOCKER_PROVIDER.source, v, platform, `terraform-provider-docker_v${v}`);
 }
 

@@ -10,7 +10,7 @@ import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } fr
 import { freePort, waitFor, type LogLine } from './helpers/harness.js';
 import { makeTempDir } from './helpers/pki.js';
 
-// The image may run Debian's Node 18; point BUNDLE_NODE at such a binary to
+// The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
 // run the bundles with it (the default is the Node running the tests).
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
 

@@ -6,9 +6,25 @@ import { buildStack } from './fixtures.js';
 describe('provider', () => {
   const { json, raw } = buildStack({ namePrefix: 'prov' });
 
-  it('pins kreuzwerker/docker to the version in versions.ts', () => {
-    expect(json.terraform?.required_providers?.['docker']).toEqual({ source: 'kreuzwerker/docker', version: DOCKER_PROVIDER.version });
+  it('constrains kreuzwerker/docker to the range in versions.ts', () => {
+    expect(json.terraform?.required_providers?.['docker']).toEqual({ source: 'kreuzwerker/docker', version: DOCKER_PROVIDER.constraint });
     expect(DOCKER_PROVIDER.source).toBe('kreuzwerker/docker');
+  });
+
+  // A connected machine gets a published release from the public registry;
+  // offline, the mirror's build is installed as mirrorVersion. The one
+  // constraint must accept both, or one of the two paths cannot init.
+  it('accepts the newest published release and the offline mirror build', () => {
+    const m = /^~> (\d+)\.(\d+)$/.exec(DOCKER_PROVIDER.constraint);
+    expect(m, `constraint ${DOCKER_PROVIDER.constraint} is a ~> X.Y range`).not.toBeNull();
+    const [major, minor] = [Number(m![1]), Number(m![2])];
+    const satisfies = (v: string) => {
+      const [a, b] = v.split('.').map(Number) as [number, number];
+      return a === major && b >= minor;
+    };
+    expect(satisfies('4.5.0'), 'v4.5.0, the newest published tag').toBe(true);
+    expect(satisfies(DOCKER_PROVIDER.mirrorVersion), `mirror build ${DOCKER_PROVIDER.mirrorVersion}`).toBe(true);
+    expect(satisfies('5.0.0')).toBe(false);
   });
 
   it('configures the docker provider', () => {
