@@ -88,8 +88,8 @@ export async function cdktf(
   if (verb === 'deploy') args.push('--auto-approve', '--outputs-file', dirs.outputsFile);
   if (verb === 'destroy') args.push('--auto-approve');
   // cdktf runs `terraform providers lock` against the public registry after
-  // init; offline, the lock file written by init from the mirror is the lock.
-  if (verb !== 'synth' && tc.mode === 'offline') args.push('--skip-provider-lock');
+  // init; with the provider from the mirror, the lock file init wrote is the lock.
+  if (verb !== 'synth' && (tc.providerSource ?? (tc.mode === 'offline' ? 'mirror' : 'registry')) === 'mirror') args.push('--skip-provider-lock');
   const run = $({ cwd: projectDir, env, nothrow: true, quiet: opts.quiet ?? false, timeout: '30m' });
   const out = await run`npx cdktf ${verb} ${args}`;
   if (out.exitCode !== 0) {

@@ -10,11 +10,50 @@ export interface EngineStatus {
   readonly serverVersion?: string;
   readonly apiVersion?: string;
   readonly startedByUs?: boolean;
+  /** Why no engine answered, from the CLI's own error. */
+  readonly problem?: EngineProblem;
+  /** The CLI's error text, as it printed it. */
+  readonly error?: string;
+}
+
+export type EngineProblem = 'no-cli' | 'permission' | 'not-running' | 'other';
+
+/** Classifies the docker CLI's failure; the permission case must not read as "no engine". */
+export function classifyEngineError(exitCode: number | null, stderr: string): EngineProblem {
+  if (exitCode === 127 || /command not found|not found: docker|ENOENT/i.test(stderr)) return 'no-cli';
+  if (/permission denied/i.test(stderr)) return 'permission';
+  if (/cannot connect to the docker daemon|is the docker daemon running|connection refused|no such file or directory|error during connect|pipe.*not found/i.test(stderr)) return 'not-running';
+  return 'other';
+}
+
+/** What to tell the user, per problem and platform (Linux, macOS). */
+export function engineAdvice(status: EngineStatus, platform: NodeJS.Platform): string {
+  const said = status.error ? ` The docker CLI said: ${status.error.split('\n')[0]}` : '';
+  const mac = platform === 'darwin';
+  switch (status.problem) {
+    case 'no-cli':
+      return mac
+        ? 'no docker CLI found. Install Docker Desktop (https://docs.docker.com/desktop/setup/install/mac-install/), start it, and run this again.'
+        : 'no docker CLI found. Install Docker Engine (https://docs.docker.com/engine/install/), start it, and run this again. As root on Debian this script installs docker.io itself.';
+    case 'permission':
+      return mac
+        ? `a Docker engine is there but refuses this user (permission denied on its socket).${said} Restart Docker Desktop, check \`docker context ls\` points at desktop-linux, and run this again.`
+        : `a Docker engine is there but refuses this user (permission denied on its socket).${said} Add yourself to the docker group (\`sudo usermod -aG docker $USER\`, then log out and in, or \`newgrp docker\`), or use rootless Docker (\`dockerd-rootless-setuptool.sh install\`, then \`docker context use rootless\`), and run this again.`;
+    case 'not-running':
+      return mac
+        ? `no Docker engine answers.${said} Start Docker Desktop (\`open -a Docker\`), wait until \`docker version\` shows a Server, and run this again.`
+        : `no Docker engine answers.${said} Start it (\`sudo systemctl start docker\`, or \`systemctl --user start docker\` for rootless Docker), check \`docker context ls\`, and run this again.`;
+    default:
+      return `the docker CLI cannot reach an engine.${said} Check \`docker version\` and \`docker context ls\`, and run this again.`;
+  }
 }
 
 export async function engineStatus(): Promise<EngineStatus> {
   const out = await quiet`docker version --format ${'{{.Server.Version}} {{.Server.APIVersion}}'}`;
-  if (out.exitCode !== 0) return { running: false };
+  if (out.exitCode !== 0) {
+    const error = out.stderr.trim();
+    return { running: false, problem: classifyEngineError(out.exitCode, error), error };
+  }
   const [serverVersion, apiVersion] = out.stdout.trim().split(' ');
   return { running: true, serverVersion, apiVersion };
 }
@@ -26,17 +65,9 @@ export async function engineStatus(): Promise<EngineStatus> {
 export async function ensureEngine(paths: CachePaths, opts: { offline: boolean }): Promise<EngineStatus> {
   const status = await engineStatus();
   if (status.running) return status;
-  const cli = await quiet`command -v docker`;
   const isRoot = process.getuid?.() === 0;
   const isDebian = await fs.pathExists('/etc/debian_version');
-  if (!isRoot || !isDebian) {
-    throw new UserError(
-      cli.exitCode === 0
-        ? 'a docker CLI is installed but no Docker engine answers. Start Docker (Docker Desktop, or `sudo systemctl start docker`) and run this again.'
-        : 'no Docker engine found. Install Docker Engine or Docker Desktop (https://docs.docker.com/engine/install/), start it, and run this again. ' +
-          'As root on Debian this script installs docker.io itself.',
-    );
-  }
+  if (!isRoot || !isDebian || status.problem === 'permission') throw new UserError(engineAdvice(status, process.platform));
   const packages = ['docker.io', ...(opts.offline ? ['mmdebstrap'] : [])];
   await aptInstall(packages, paths);
   await startDockerd(paths);
@@ -51,6 +82,9 @@ export async function aptInstall(packages: string[], paths: CachePaths): Promise
     if (!q.stdout.includes('install ok installed')) missing.push(pkg);
   }
   if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) {
+    throw new UserError(`${missing.join(', ')} must be installed, which needs root: run \`sudo apt-get install ${missing.join(' ')}\` and run this again.`);
+  }
   await fs.mkdirp(paths.logs);
   const log = `${paths.logs}/apt.log`;
   const apt = $({ quiet: true, nothrow: true, timeout: '15m', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });

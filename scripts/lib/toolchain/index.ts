@@ -2,8 +2,9 @@ import { fs } from 'zx';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
-import { detectMode, type Mode } from './connectivity.js';
-import { engineStatus, ensureEngine } from './docker-engine.js';
+import { detectMode, type Mode, type ProviderSource } from './connectivity.js';
+import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
+import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
 import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
 
@@ -11,11 +12,15 @@ import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli 
 export interface Toolchain {
   readonly mode: Mode;
   readonly modeReason: string;
+  /** Where Terraform installs the docker provider from. */
+  readonly providerSource: ProviderSource;
   readonly cacheDir: string;
   readonly terraform: TerraformCli;
   readonly terraformCliConfig: string;
   readonly baseImages: BaseImages;
   readonly dockerServerVersion: string;
+  /** The docker CLI's endpoint, handed to the provider (which ignores contexts). */
+  readonly dockerEndpoint?: DockerEndpoint;
 }
 
 export interface StepReport {
@@ -41,14 +46,21 @@ export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: C
   const paths = opts.paths ?? cachePaths();
   const build = !opts.check;
   const reports: StepReport[] = [];
-  const { mode, why } = await detectMode();
+  const { mode, why, providers } = await detectMode();
   const offline = mode === 'offline';
+  const fromMirror = providers === 'mirror';
   reports.push({ step: 'mode', status: 'ok', detail: `${mode} (${why})`, seconds: 0 });
+  if (offline && build && !(process.platform === 'linux' && (await fs.pathExists('/etc/debian_version')))) {
+    throw new UserError(
+      `offline mode (${why}) builds the toolchain from Debian packages and the Go module proxy, which needs a Debian or Ubuntu host (and root). ` +
+        'If this machine reaches Docker Hub and registry.terraform.io (directly or through a proxy), run with MTLS_OFFLINE=0.',
+    );
+  }
 
   const engine = await timed(reports, 'Docker engine', ui, async () => {
     if (!build) {
       const s = await engineStatus();
-      return { value: s, status: s.running ? 'ok' : 'missing', detail: s.running ? `server ${s.serverVersion}, API ${s.apiVersion}` : 'no engine answers' };
+      return { value: s, status: s.running ? 'ok' : 'missing', detail: s.running ? `server ${s.serverVersion}, API ${s.apiVersion}` : engineAdvice(s, process.platform) };
     }
     const s = await ensureEngine(paths, { offline });
     return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
@@ -61,12 +73,12 @@ export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: C
   });
 
   await timed(reports, `${DOCKER_PROVIDER.source} provider`, ui, async () => {
-    if (!offline) return { value: undefined, status: 'ok', detail: 'installed by terraform init from the public registry' };
+    if (!fromMirror) return { value: undefined, status: 'ok', detail: `${DOCKER_PROVIDER.constraint}, installed by terraform init from the public registry` };
     const p = await ensureProviderMirror(paths, { build });
-    return { value: undefined, status: p.present ? (p.built ? 'built' : 'ok') : 'missing', detail: `filesystem mirror ${paths.terraformMirror}` };
+    return { value: undefined, status: p.present ? (p.built ? 'built' : 'ok') : 'missing', detail: `${DOCKER_PROVIDER.mirrorVersion} in the filesystem mirror ${paths.terraformMirror}` };
   });
 
-  const cliConfig = build ? await writeCliConfig(paths, { offline }) : paths.terraformCliConfig;
+  const cliConfig = build ? await writeCliConfig(paths, { offline: fromMirror }) : paths.terraformCliConfig;
 
   await timed(reports, 'step-ca and step binaries', ui, async () => {
     if (!offline) return { value: undefined, status: 'ok', detail: 'provided by the official smallstep/step-ca image' };
@@ -81,16 +93,23 @@ export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: C
     return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node}` };
   });
 
+  const endpoint = await timed(reports, 'engine endpoint for Terraform', ui, async () => {
+    const e = await resolveDockerEndpoint();
+    return { value: e, status: 'ok', detail: e.host ? `DOCKER_HOST=${e.host} (${e.why})` : e.why };
+  });
+
   if (!build) return { reports };
   if (!terraform || !images || !engine.serverVersion) throw new UserError('toolchain incomplete; see the steps above');
   const toolchain: Toolchain = {
     mode,
     modeReason: why,
+    providerSource: providers,
     cacheDir: paths.root,
     terraform,
     terraformCliConfig: cliConfig,
     baseImages: images,
     dockerServerVersion: engine.serverVersion,
+    dockerEndpoint: endpoint,
   };
   await fs.mkdirp(paths.root);
   await fs.writeJson(paths.resolved, toolchain, { spaces: 2 });
@@ -108,7 +127,8 @@ export async function loadToolchain(paths: CachePaths = cachePaths()): Promise<T
 /**
  * The environment cdktf (and Terraform under it) needs: the project's CLI
  * config instead of ~/.terraformrc, the chosen binary, no telemetry, the
- * classic builder (no buildx on the Debian engine), and the base images.
+ * classic builder (no buildx on the Debian engine), the base images, and the
+ * engine endpoint of the docker CLI's context.
  */
 export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return {
@@ -121,5 +141,7 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     DOCKER_BUILDKIT: '0',
     MTLS_STEP_CA_BASE_IMAGE: base.MTLS_STEP_CA_BASE_IMAGE ?? tc.baseImages.stepCa,
     MTLS_NODE_BASE_IMAGE: base.MTLS_NODE_BASE_IMAGE ?? tc.baseImages.node,
+    // The provider reads DOCKER_HOST, not the CLI's context; one the user set wins.
+    ...(base.DOCKER_HOST ? {} : providerEnv(tc.dockerEndpoint)),
   };
 }
