@@ -27,7 +27,7 @@ export async function removeLeftovers(log: (s: string) => void): Promise<void> {
 export default async function setup(project: TestProject) {
   const log = (s: string) => process.stderr.write(`[e2e setup] ${s}\n`);
   const ui = createUi({ quiet: true });
-  await ensureToolchain(ui);
+  const { toolchain } = await ensureToolchain(ui);
   await removeLeftovers(log);
   await buildServices();
 
@@ -56,6 +56,7 @@ export default async function setup(project: TestProject) {
     }
   };
   try {
+    log(`${toolchain!.mode} mode (${toolchain!.modeReason}); base images ${toolchain!.baseImages.stepCa}, ${toolchain!.baseImages.node}`);
     log(`deploying ${prefix} (CA on 127.0.0.1:${settings.caPort}, service on 127.0.0.1:${settings.servicePort})`);
     deployed = true;
     await cdktf('deploy', settings, { quiet: true });
@@ -72,6 +73,8 @@ export default async function setup(project: TestProject) {
       certLifetime: settings.certLifetime!,
       minCertLifetime: settings.minCertLifetime!,
       operatorUri: 'spiffe://mesh.internal/operator',
+      mode: toolchain!.mode,
+      baseImages: toolchain!.baseImages,
     };
     project.provide('e2e', context);
     log(`ready: ${prefix}`);

@@ -2,7 +2,7 @@ import { fs } from 'zx';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
-import { detectMode, type Mode, type ProviderSource } from './connectivity.js';
+import { detectMode, type Mode, type ModeDecision, type ProviderSource } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
@@ -42,11 +42,14 @@ async function timed<T>(reports: StepReport[], step: string, ui: Ui, work: () =>
  * Terraform CLI, the docker provider, step binaries and base images. With
  * `check` it only reports what is present or missing and changes nothing.
  */
-export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: CachePaths } = {}): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
+export async function ensureToolchain(
+  ui: Ui,
+  opts: { check?: boolean; paths?: CachePaths; mode?: ModeDecision } = {},
+): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
   const paths = opts.paths ?? cachePaths();
   const build = !opts.check;
   const reports: StepReport[] = [];
-  const { mode, why, providers } = await detectMode();
+  const { mode, why, providers } = opts.mode ?? (await detectMode());
   const offline = mode === 'offline';
   const fromMirror = providers === 'mirror';
   reports.push({ step: 'mode', status: 'ok', detail: `${mode} (${why})`, seconds: 0 });

@@ -1,4 +1,6 @@
 import type { StackOutputs } from '../../../scripts/lib/stack.js';
+import type { Mode } from '../../../scripts/lib/toolchain/connectivity.js';
+import type { BaseImages } from '../../../scripts/lib/toolchain/images.js';
 
 /** What globalSetup hands to the e2e tests (vitest provide/inject). */
 export interface E2eContext {
@@ -13,6 +15,9 @@ export interface E2eContext {
   readonly minCertLifetime: string;
   /** The identity the host enrolls for itself, on the server's allow-list. */
   readonly operatorUri: string;
+  /** The toolchain's mode and the base images the stack was built from. */
+  readonly mode: Mode;
+  readonly baseImages: BaseImages;
 }
 
 declare module 'vitest' {

@@ -1,0 +1,81 @@
+/**
+ * The pure half of the registry mirror that stands in for Docker Hub when
+ * the connected path is tested: which names it serves, where, and the edits
+ * it makes to the engine's daemon.json (additive, and undone exactly).
+ */
+import { LOCAL_IMAGES, OFFICIAL_IMAGES } from '../../../stack/versions.js';
+
+/** Loopback only: the mirror is never reachable from another host. */
+export const MIRROR_HOST = '127.0.0.1';
+export const DEFAULT_MIRROR_PORT = 5000;
+
+export const mirrorUrl = (port: number) => `http://${MIRROR_HOST}:${port}`;
+
+/** Each official image and the local stand-in published under its name. */
+export const SERVED_IMAGES = [
+  { official: OFFICIAL_IMAGES.stepCa, standIn: LOCAL_IMAGES.stepCa },
+  { official: OFFICIAL_IMAGES.node, standIn: LOCAL_IMAGES.node },
+] as const;
+
+/**
+ * The repository path and tag a Docker Hub name has on a registry: official
+ * images live under library/ (`node:24` → `library/node`, tag `24`).
+ */
+export function registryPath(ref: string): { repository: string; tag: string } {
+  const at = ref.lastIndexOf(':');
+  const slash = ref.lastIndexOf('/');
+  const [name, tag] = at > slash ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+  if (/^[^/]+\.[^/]+\//.test(name) || name.startsWith('localhost/')) throw new Error(`${ref} names a registry; only Docker Hub names are mirrored`);
+  if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(name) || !/^[\w][\w.-]{0,127}$/.test(tag)) {
+    throw new Error(`"${ref}" is not a valid image reference`);
+  }
+  return { repository: name.includes('/') ? name : `library/${name}`, tag };
+}
+
+/** distribution's configuration: filesystem storage, loopback listener, no auth. */
+export function registryConfig(opts: { port: number; storageDir: string }): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  accesslog:',
+    '    disabled: false',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${JSON.stringify(opts.storageDir)}`,
+    'http:',
+    `  addr: ${MIRROR_HOST}:${opts.port}`,
+    '',
+  ].join('\n');
+}
+
+export type DaemonConfig = Record<string, unknown> & { 'registry-mirrors'?: string[] };
+
+/** Adds the mirror to daemon.json's registry-mirrors, keeping every other setting. */
+export function withMirror(config: DaemonConfig, url: string): DaemonConfig {
+  const mirrors = Array.isArray(config['registry-mirrors']) ? config['registry-mirrors'] : [];
+  if (mirrors.includes(url)) return config;
+  return { ...config, 'registry-mirrors': [...mirrors, url] };
+}
+
+/** Removes only what withMirror added; an emptied list goes with it. */
+export function withoutMirror(config: DaemonConfig, url: string): DaemonConfig {
+  const mirrors = Array.isArray(config['registry-mirrors']) ? config['registry-mirrors'] : undefined;
+  if (!mirrors?.includes(url)) return config;
+  const { 'registry-mirrors': _dropped, ...rest } = config;
+  const left = mirrors.filter((m) => m !== url);
+  return left.length ? { ...rest, 'registry-mirrors': left } : rest;
+}
+
+/** Parses daemon.json text; an absent file is an empty config, anything but an object is refused. */
+export function parseDaemonConfig(text: string | undefined, file: string): DaemonConfig {
+  if (text === undefined || text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}); fix it before adding a registry mirror`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${file} is not a JSON object`);
+  return parsed as DaemonConfig;
+}
