@@ -41,13 +41,17 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
     expect(ctx.baseImages).toEqual(ctx.mode === 'connected' ? { stepCa: OFFICIAL_IMAGES.stepCa, node: OFFICIAL_IMAGES.node } : { stepCa: LOCAL_IMAGES.stepCa, node: LOCAL_IMAGES.node });
   });
 
-  it('connected: each base was pulled from a registry by its official name', async () => {
+  it('connected: each base was pulled by its official name; offline: built by the toolchain', async () => {
     for (const ref of Object.values(ctx.baseImages)) {
-      const digests = JSON.parse((await inspect`docker image inspect --format ${'{{json .RepoDigests}}'} ${ref}`).stdout) as string[] | null;
-      const repo = ref.slice(0, ref.lastIndexOf(':'));
-      // Only a pull (or push) records a repository digest; a local build or tag has none.
-      if (ctx.mode === 'connected') expect(digests, ref).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${repo}@sha256:[0-9a-f]{64}$`))]));
-      else expect(digests ?? [], ref).toEqual([]);
+      const out = await inspect`docker image inspect --format ${'{{json .RepoDigests}} {{json .Config.Labels}}'} ${ref}`;
+      const [digests, labels] = out.stdout.trim().split(' ').map((j) => JSON.parse(j) as unknown) as [string[] | null, Record<string, string> | null];
+      if (ctx.mode === 'connected') {
+        // Only a pull by that name records <name>@sha256:… (a build, tag or push to another name does not).
+        const repo = ref.slice(0, ref.lastIndexOf(':'));
+        expect(digests ?? [], ref).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${repo}@sha256:[0-9a-f]{64}$`))]));
+      } else {
+        expect(labels?.['io.mtls-reference.inputs'], `${ref} carries the toolchain's inputs label`).toMatch(/^[0-9a-f]{16}$/);
+      }
     }
   });
 
