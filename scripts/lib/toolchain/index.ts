@@ -91,7 +91,11 @@ export async function ensureToolchain(
 
   const images = await timed(reports, 'base images', ui, async () => {
     if (!engine.running) return { value: undefined, status: 'missing', detail: 'needs a Docker engine' };
-    const r = await ensureBaseImages(paths, { offline, build });
+    const r = await ensureBaseImages(paths, { offline, build }).catch((err: unknown) => {
+      // A failed pull is most often a wrong guess of the mode: say how it was made.
+      if (err instanceof UserError && !offline) throw new UserError(`${err.message} (connected mode: ${why})`);
+      throw err;
+    });
     const status = r.missing.length ? 'missing' : r.built.length ? 'built' : 'ok';
     return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node}` };
   });
