@@ -21,7 +21,9 @@ const HELP = `Usage: tsx scripts/toolchain.ts [--check] [--json] [--quiet] [--pr
   --print-env  print shell exports (TF_CLI_CONFIG_FILE, TERRAFORM_BINARY_NAME, ...)
 
 Environment: MTLS_OFFLINE=1|0 forces offline/connected mode (default: offline
-when the public registries' names do not resolve); MTLS_CACHE_DIR moves the cache.`;
+when the public registries' names do not resolve and no proxy is set);
+MTLS_PROVIDER_MIRROR=1 takes the docker provider from the project's mirror in
+connected mode too; MTLS_CACHE_DIR moves the cache.`;
 
 await main(async () => {
   const { values } = parseArgs({
