@@ -11,6 +11,8 @@ export const LABEL = {
   workload: `io.${PROJECT}.workload`,
   dnsName: `io.${PROJECT}.identity.dns`,
   uri: `io.${PROJECT}.identity.uri`,
+  /** The run that owns a throw-away stack (the e2e suite's `host/pid/run`): its leftovers are removed only once that run is gone. */
+  owner: `io.${PROJECT}.owner`,
 } as const;
 
 export type Role = 'ca' | 'server' | 'client' | 'renewer';

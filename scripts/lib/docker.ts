@@ -1,5 +1,6 @@
 import { $, type Duration, type ProcessOutput } from 'zx';
 import { LABEL } from '../../stack/labels.js';
+import type { LabelledObject } from './ownership.js';
 import { UserError } from './ui.js';
 
 /** One typed function per docker verb the scripts use; nothing else shells out to docker. */
@@ -95,6 +96,29 @@ export async function removeLabelled(prefix: string): Promise<string[]> {
     if ((await run`docker image rm -f ${i}`).exitCode === 0) removed.push(`image ${i}`);
   }
   return removed;
+}
+
+/**
+ * Every container, network and volume of the project with its prefix and
+ * owner labels, and every image (whose prefix is in its name: `docker image
+ * ls` cannot format labels, and images carry no owner).
+ */
+export async function labelledObjects(): Promise<LabelledObject[]> {
+  const objects: LabelledObject[] = [];
+  const fields = `\t{{.Label "${LABEL.prefix}"}}\t{{.Label "${LABEL.owner}"}}`;
+  for (const kind of ['container', 'network', 'volume'] as const) {
+    const cmd = kind === 'container' ? ['ps', '-a'] : [kind, 'ls'];
+    const out = await run`docker ${cmd} --filter ${`label=${LABEL.project}`} --format ${`{{${kind === 'container' ? '.Names' : '.Name'}}}${fields}`}`;
+    if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
+    for (const line of out.stdout.split('\n').filter(Boolean)) {
+      const [name = '', prefix = '', owner = ''] = line.split('\t');
+      if (prefix) objects.push({ kind, name, prefix, owner: owner || undefined });
+    }
+  }
+  for (const image of await listLabelled('image')) {
+    objects.push({ kind: 'image', name: image, prefix: image.replace(/:[^:]*$/, '').replace(/-(step-ca|workload)$/, '') });
+  }
+  return objects;
 }
 
 /** Prefixes of every stack with objects on this engine. */

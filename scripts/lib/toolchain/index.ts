@@ -1,4 +1,5 @@
 import { fs } from 'zx';
+import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
@@ -6,6 +7,9 @@ import { detectMode, type Mode } from './connectivity.js';
 import { engineStatus, ensureEngine } from './docker-engine.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
 import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
+
+/** The report step naming the IaC engine in use (`npm run toolchain -- --check`). */
+export const ENGINE_STEP = 'IaC engine';
 
 /** What the toolchain resolved; other scripts turn it into cdktf's environment. */
 export interface Toolchain {
@@ -37,7 +41,10 @@ async function timed<T>(reports: StepReport[], step: string, ui: Ui, work: () =>
  * Terraform CLI, the docker provider, step binaries and base images. With
  * `check` it only reports what is present or missing and changes nothing.
  */
-export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: CachePaths } = {}): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
+export async function ensureToolchain(
+  ui: Ui,
+  opts: { check?: boolean; paths?: CachePaths; /** MTLS_IAC, read by the caller. */ engine?: IacEngine } = {},
+): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
   const paths = opts.paths ?? cachePaths();
   const build = !opts.check;
   const reports: StepReport[] = [];
@@ -54,10 +61,10 @@ export async function ensureToolchain(ui: Ui, opts: { check?: boolean; paths?: C
     return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
   });
 
-  const terraform = await timed(reports, 'Terraform CLI', ui, async () => {
-    const tf = await findTerraform(paths, { build });
-    if (!tf) return { value: undefined, status: 'missing', detail: 'no terraform >= 1.5 on PATH and no OpenTofu built yet' };
-    return { value: tf, status: tf.built ? 'built' : 'ok', detail: `${tf.flavour} ${tf.version} (${tf.binary})` };
+  const terraform = await timed(reports, ENGINE_STEP, ui, async () => {
+    const { cli, choice } = await findTerraform(paths, { build, requested: opts.engine });
+    if (!cli) return { value: undefined, status: 'missing', detail: `${choice.engine}: not built yet (${choice.why})` };
+    return { value: cli, status: cli.built ? 'built' : 'ok', detail: `${cli.flavour} ${cli.version} (${cli.binary}); ${choice.why}` };
   });
 
   await timed(reports, `${DOCKER_PROVIDER.source} ${DOCKER_PROVIDER.version} provider`, ui, async () => {
@@ -117,6 +124,8 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     // cdktf otherwise points Terraform's plugin cache at ~/.terraform.d.
     TF_PLUGIN_CACHE_DIR: cachePaths(tc.cacheDir).terraformPluginCache,
     TERRAFORM_BINARY_NAME: tc.terraform.binary,
+    // main.ts records the engine in the stack's state (output iac_engine).
+    MTLS_IAC: tc.terraform.flavour,
     CHECKPOINT_DISABLE: '1',
     DOCKER_BUILDKIT: '0',
     MTLS_STEP_CA_BASE_IMAGE: base.MTLS_STEP_CA_BASE_IMAGE ?? tc.baseImages.stepCa,

@@ -1,4 +1,5 @@
 import type { StackOutputs } from '../../../scripts/lib/stack.js';
+import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
 
 /** What globalSetup hands to the e2e tests (vitest provide/inject). */
 export interface E2eContext {
@@ -13,6 +14,10 @@ export interface E2eContext {
   readonly minCertLifetime: string;
   /** The identity the host enrolls for itself, on the server's allow-list. */
   readonly operatorUri: string;
+  /** Owner label of this run's stacks: give it to every stack a test deploys, so leftovers can be removed. */
+  readonly owner: string;
+  /** The engine the suite's stack was deployed with. */
+  readonly engine: TerraformCli;
 }
 
 declare module 'vitest' {
