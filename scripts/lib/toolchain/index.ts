@@ -1,8 +1,10 @@
+import path from 'node:path';
 import { fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
+import { cdktfPtyStatus } from './cdktf-pty.js';
 import { detectMode, type Mode } from './connectivity.js';
 import { engineStatus, ensureEngine } from './docker-engine.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
@@ -67,6 +69,11 @@ export async function ensureToolchain(
     return { value: cli, status: cli.built ? 'built' : 'ok', detail: `${cli.flavour} ${cli.version} (${cli.binary}); ${choice.why}` };
   });
 
+  const pty = await timed(reports, 'cdktf terminal (node-pty)', ui, async () => {
+    const s = cdktfPtyStatus(path.resolve(import.meta.dirname, '../../..'));
+    return { value: s.ok, status: s.ok ? 'ok' : 'missing', detail: s.detail };
+  });
+
   await timed(reports, `${DOCKER_PROVIDER.source} ${DOCKER_PROVIDER.version} provider`, ui, async () => {
     if (!offline) return { value: undefined, status: 'ok', detail: 'installed by terraform init from the public registry' };
     const p = await ensureProviderMirror(paths, { build });
@@ -89,6 +96,7 @@ export async function ensureToolchain(
   });
 
   if (!build) return { reports };
+  if (!pty) throw new UserError(reports.find((r) => r.step === 'cdktf terminal (node-pty)')!.detail);
   if (!terraform || !images || !engine.serverVersion) throw new UserError('toolchain incomplete; see the steps above');
   const toolchain: Toolchain = {
     mode,
