@@ -25,6 +25,11 @@ export async function engineReport(prefix: string): Promise<EngineReport> {
 
 export function engineLine(r: EngineReport): string {
   const inUse = r.inUse ? `${r.inUse.engine} ${r.inUse.version}${r.inUse.chosenBy ? ` (${r.inUse.chosenBy})` : ''}` : 'unknown (run npm run toolchain)';
-  const recorded = r.recorded ? `${r.recorded.engine ?? 'not recorded'}${r.recorded.version ? ` ${r.recorded.version}` : ''}` : 'no state';
+  const version = r.recorded?.version ? ` ${r.recorded.version}` : '';
+  const recorded = !r.recorded
+    ? 'nothing (not deployed)'
+    : r.recorded.engine
+      ? `${r.recorded.engine}${version}`
+      : `no engine (written by${version || ' an unknown version'}; the next deploy records it)`;
   return `engine: ${inUse}; the stack's state records ${recorded}${r.warning ? `\n! ${r.warning}` : ''}`;
 }

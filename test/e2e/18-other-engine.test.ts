@@ -81,6 +81,20 @@ describe(`a stack on the other engine (${other})`, { timeout: 600_000 }, () => {
     expect(plan.stdout).toContain('No changes');
   });
 
+  it(`switching on purpose (MTLS_IAC_SWITCH) to ${ctx.engine.flavour} and back keeps every container and rewrites the record`, async () => {
+    const before = await containerIds(settings.prefix);
+    await cdktf('deploy', settings, { quiet: true, engine: ctx.engine, allowEngineSwitch: true });
+    expect(await containerIds(settings.prefix)).toEqual(before);
+    expect(await stackEngine(settings.prefix)).toMatchObject({ engine: ctx.engine.flavour, version: ctx.engine.version });
+    const plan = await terraform(settings.prefix, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], { engine: ctx.engine });
+    expect(plan.exitCode, plan.stdout + plan.stderr).toBe(0);
+    // Now the other engine is the one refused, until it is allowed back.
+    await expect(cdktf('deploy', settings, { quiet: true, engine })).rejects.toThrow(`is managed by ${ctx.engine.flavour} ${ctx.engine.version}`);
+    await cdktf('deploy', settings, { quiet: true, engine, allowEngineSwitch: true });
+    expect(await containerIds(settings.prefix)).toEqual(before);
+    expect(await stackEngine(settings.prefix)).toMatchObject({ engine: other, version: engine.version });
+  });
+
   it(`destroy with ${other} leaves no container, network, volume or image of that stack`, async () => {
     await cdktf('destroy', settings, { quiet: true, engine });
     deployed = false;

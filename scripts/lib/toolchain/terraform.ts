@@ -20,8 +20,9 @@ async function versionOf(binary: string): Promise<string | undefined> {
   }
 }
 
+/** A release build (no `-dev` in its version): the state records the version it reports. */
 export function tofuPath(paths: CachePaths): string {
-  return path.join(paths.bin, `tofu-${OPENTOFU.version}`, 'tofu');
+  return path.join(paths.bin, `opentofu-${OPENTOFU.version}`, 'tofu');
 }
 
 /** Versions of `terraform` and `tofu` on PATH. */
@@ -49,7 +50,15 @@ export async function engineCli(
   let built = false;
   if (!(await fs.pathExists(tofu))) {
     if (!opts.build) return undefined;
-    await goBuildInModule(paths, { module: OPENTOFU.goModule, version: OPENTOFU.version, pkg: './cmd/tofu', output: tofu, logName: 'build-opentofu' });
+    await goBuildInModule(paths, {
+      module: OPENTOFU.goModule,
+      version: OPENTOFU.version,
+      pkg: './cmd/tofu',
+      output: tofu,
+      logName: 'build-opentofu',
+      // As OpenTofu's release builds do; otherwise it reports `1.10.10-dev`.
+      ldflags: `-X ${OPENTOFU.goModule}/version.dev=no`,
+    });
     built = true;
   }
   return { binary: tofu, flavour: 'tofu', version: (await versionOf(tofu)) ?? OPENTOFU.version.replace(/^v/, ''), built, chosenBy: opts.chosenBy };
