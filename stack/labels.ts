@@ -1,3 +1,4 @@
+import { validatePrefix } from './names.js';
 import { PROJECT } from './versions.js';
 
 /**
@@ -17,7 +18,13 @@ export const LABEL = {
 
 export type Role = 'ca' | 'server' | 'client' | 'renewer';
 
+/**
+ * Every construct labels its resources with its prefix through this function,
+ * so this is also where each of them (CA, workload, mesh, stack) validates
+ * its `namePrefix` with the one rule in names.ts.
+ */
 export function stackLabels(prefix: string): Record<string, string> {
+  validatePrefix(prefix, 'namePrefix');
   return { [LABEL.project]: PROJECT, [LABEL.prefix]: prefix };
 }
 
