@@ -120,13 +120,3 @@ export async function labelledObjects(): Promise<LabelledObject[]> {
   }
   return objects;
 }
-
-/** Prefixes of every stack with objects on this engine. */
-export async function labelledPrefixes(): Promise<string[]> {
-  const out = await run`docker ps -a --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
-  const vols = await run`docker volume ls --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
-  const images = await run`docker image ls --filter ${`label=${LABEL.project}`} --format ${`{{.Repository}}`}`;
-  // Images have no .Label in `ls` formatting; their names start with the prefix.
-  const imagePrefixes = images.stdout.split('\n').map((r) => r.trim().replace(/-(step-ca|workload)$/, ''));
-  return [...new Set([...(out.stdout + '\n' + vols.stdout).split('\n'), ...imagePrefixes].map((s) => s.trim()).filter(Boolean))];
-}
