@@ -53,9 +53,9 @@ export function chooseEngine(requested: IacEngine | undefined, onPath: EnginesOn
     );
   }
   if (requested === 'tofu') return { engine: 'tofu', fromPath: Boolean(tofu), why: 'MTLS_IAC=tofu' };
-  if (tofu) return { engine: 'tofu', fromPath: true, why: 'tofu on PATH (MTLS_IAC unset)' };
-  if (terraform) return { engine: 'terraform', fromPath: true, why: 'terraform on PATH, no tofu (MTLS_IAC unset)' };
-  return { engine: 'tofu', fromPath: false, why: `neither tofu nor terraform >= ${MIN_TERRAFORM_VERSION} on PATH (MTLS_IAC unset)` };
+  if (tofu) return { engine: 'tofu', fromPath: true, why: 'tofu on PATH; MTLS_IAC unset' };
+  if (terraform) return { engine: 'terraform', fromPath: true, why: 'terraform on PATH, no tofu; MTLS_IAC unset' };
+  return { engine: 'tofu', fromPath: false, why: `neither tofu nor terraform >= ${MIN_TERRAFORM_VERSION} on PATH; MTLS_IAC unset` };
 }
 
 /** The engine that is not `engine`. */

@@ -6,11 +6,11 @@ import { UserError } from '../../../scripts/lib/ui.js';
 
 describe('chooseEngine', () => {
   it('with nothing chosen, prefers tofu on PATH over terraform on PATH', () => {
-    expect(chooseEngine(undefined, { tofu: '1.10.6', terraform: '1.11.4' })).toEqual({ engine: 'tofu', fromPath: true, why: 'tofu on PATH (MTLS_IAC unset)' });
+    expect(chooseEngine(undefined, { tofu: '1.10.6', terraform: '1.11.4' })).toEqual({ engine: 'tofu', fromPath: true, why: 'tofu on PATH; MTLS_IAC unset' });
   });
 
   it('with nothing chosen and only terraform on PATH, uses terraform', () => {
-    expect(chooseEngine(undefined, { terraform: '1.11.4' })).toMatchObject({ engine: 'terraform', fromPath: true });
+    expect(chooseEngine(undefined, { terraform: '1.11.4' })).toEqual({ engine: 'terraform', fromPath: true, why: 'terraform on PATH, no tofu; MTLS_IAC unset' });
   });
 
   it('with nothing usable on PATH, builds OpenTofu (an old terraform does not count)', () => {
