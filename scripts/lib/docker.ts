@@ -110,13 +110,22 @@ export async function labelledObjects(): Promise<LabelledObject[]> {
     const cmd = kind === 'container' ? ['ps', '-a'] : [kind, 'ls'];
     const out = await run`docker ${cmd} --filter ${`label=${LABEL.project}`} --format ${`{{${kind === 'container' ? '.Names' : '.Name'}}}${fields}`}`;
     if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
-    for (const line of out.stdout.split('\n').filter(Boolean)) {
-      const [name = '', prefix = '', owner = ''] = line.split('\t');
-      if (prefix) objects.push({ kind, name, prefix, owner: owner || undefined });
-    }
+    objects.push(...parseLabelledLines(kind, out.stdout));
   }
-  for (const image of await listLabelled('image')) {
-    objects.push({ kind: 'image', name: image, prefix: image.replace(/:[^:]*$/, '').replace(/-(step-ca|workload)$/, '') });
-  }
+  for (const image of await listLabelled('image')) objects.push(imageObject(image));
   return objects;
+}
+
+/** `name<TAB>prefix<TAB>owner` lines, as labelledObjects formats them; lines without a prefix are skipped. */
+export function parseLabelledLines(kind: 'container' | 'network' | 'volume', stdout: string): LabelledObject[] {
+  return stdout
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([name, prefix]) => Boolean(name?.trim() && prefix?.trim()))
+    .map(([name = '', prefix = '', owner = '']) => ({ kind, name: name.trim(), prefix: prefix.trim(), owner: owner.trim() || undefined }));
+}
+
+/** A stack image is named `<prefix>-step-ca:<tag>` or `<prefix>-workload:<tag>`. */
+export function imageObject(image: string): LabelledObject {
+  return { kind: 'image', name: image, prefix: image.replace(/:[^:/]*$/, '').replace(/-(step-ca|workload)$/, '') };
 }

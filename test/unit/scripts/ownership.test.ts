@@ -3,6 +3,7 @@
 // (a person's) stacks are kept.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { imageObject, parseLabelledLines } from '../../../scripts/lib/docker.js';
 import { ownerValue, parseOwner, processRunning, selectLeftovers, type LabelledObject } from '../../../scripts/lib/ownership.js';
 
 const HOST = 'ci-runner-1';
@@ -69,5 +70,20 @@ describe('processRunning', () => {
     const pid = child.pid!;
     await new Promise((resolve) => child.on('exit', resolve));
     expect(processRunning(pid)).toBe(false);
+  });
+});
+
+describe('reading labelled objects from docker output', () => {
+  it('parses name, prefix and owner; an empty owner is no owner; lines without a prefix are skipped', () => {
+    const out = 'e2eab-ca\te2eab\thost/12/run\ne2ecd-ca\te2ecd\t\nstray\t\t\n\n';
+    expect(parseLabelledLines('container', out)).toEqual([
+      { kind: 'container', name: 'e2eab-ca', prefix: 'e2eab', owner: 'host/12/run' },
+      { kind: 'container', name: 'e2ecd-ca', prefix: 'e2ecd', owner: undefined },
+    ]);
+  });
+
+  it('takes an image\'s prefix from its name', () => {
+    expect(imageObject('e2eab-step-ca:local')).toEqual({ kind: 'image', name: 'e2eab-step-ca:local', prefix: 'e2eab' });
+    expect(imageObject('e2e-x-workload:local').prefix).toBe('e2e-x');
   });
 });
