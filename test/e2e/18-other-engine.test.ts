@@ -71,9 +71,10 @@ describe(`a stack on the other engine (${other})`, { timeout: 600_000 }, () => {
   });
 
   it(`a second deploy with ${other} plans no changes`, async () => {
-    const before = await containerIds(settings.prefix);
     const outputs = await readOutputs(settings.prefix);
-    expect(before).toHaveLength(1 + 2 * outputs.workloads.length); // the CA, each workload and its renewer
+    const expected = [outputs.ca_container, ...outputs.workloads.flatMap((w) => [w.container, w.renewer])];
+    expect(await docker.listLabelled('container', settings.prefix)).toEqual(expect.arrayContaining(expected));
+    const before = await containerIds(settings.prefix);
     await cdktf('deploy', settings, { quiet: true, engine });
     expect(await containerIds(settings.prefix)).toEqual(before);
     const plan = await terraform(settings.prefix, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], { engine });
