@@ -5,6 +5,7 @@
  */
 import { App } from 'cdktf';
 import { MtlsStack } from './stack/mtls-stack.js';
+import { parseIacEngine, resolvePrefix } from './stack/names.js';
 import { OFFICIAL_IMAGES } from './stack/versions.js';
 
 const env = process.env;
@@ -16,7 +17,7 @@ const int = (name: string): number | undefined => {
   return n;
 };
 
-const prefix = env.MTLS_PREFIX || 'mtls';
+const prefix = resolvePrefix(undefined, env.MTLS_PREFIX);
 const app = new App();
 new MtlsStack(app, prefix, {
   namePrefix: prefix,
@@ -30,5 +31,8 @@ new MtlsStack(app, prefix, {
   serviceHostPort: int('MTLS_SERVICE_PORT'),
   clientRequestRate: int('MTLS_CLIENT_RATE'),
   extraAllowedIdentities: env.MTLS_EXTRA_ALLOWED_IDENTITIES?.split(',').filter(Boolean),
+  // Set by the scripts to the engine they run (recorded in the state).
+  iacEngine: parseIacEngine(env.MTLS_IAC),
+  owner: env.MTLS_OWNER || undefined,
 });
 app.synth();

@@ -21,7 +21,7 @@ import { describeMachine } from '../bench/lib/machine.js';
 import { ensureNginx } from '../bench/lib/nginx.js';
 import { writeReport, type Report } from '../bench/lib/report.js';
 import { rotationSvg, type RotationChart } from '../bench/lib/svg.js';
-import { parseCli, positiveInt } from './lib/cli.js';
+import { engineSettings, parseCli, positiveInt } from './lib/cli.js';
 import { buildServices, stackDirs } from './lib/stack.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
 import { createUi, main, seconds, table, UserError } from './lib/ui.js';
@@ -70,7 +70,7 @@ await main(async () => {
 
   // Fail before deploying anything if a load generator is missing.
   if (['b3', 'b5', 'b6'].some((id) => selected.has(id as BenchId))) requireAutocannon();
-  await ensureToolchain(ui);
+  await ensureToolchain(ui, { engine: engineSettings(process.env).engine });
   if (selected.has('b4')) await ui.step('nginx (Debian nginx-light) for B4', ensureNginx);
   const machine = await describeMachine();
 

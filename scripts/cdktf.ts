@@ -6,28 +6,44 @@
  *   tsx scripts/cdktf.ts deploy|destroy|synth|diff
  */
 import { parseArgs } from 'node:util';
+import { resolvePrefix } from '../stack/names.js';
+import { engineSettings } from './lib/cli.js';
 import { buildServices, cdktf } from './lib/stack.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
 import { createUi, main, UserError } from './lib/ui.js';
 
-const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME]
+const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME] [--allow-engine-switch]
 
 Runs cdktf for one stack with the toolchain's environment (installing the
-toolchain first if needed). The prefix defaults to $MTLS_PREFIX or "mtls".`;
+toolchain first if needed). The prefix defaults to $MTLS_PREFIX or "mtls".
+
+The engine is MTLS_IAC=terraform|tofu (default: tofu on PATH, then terraform
+on PATH, else OpenTofu built by the toolchain). A stack whose state records the
+other engine is refused unless --allow-engine-switch (or MTLS_IAC_SWITCH=1).`;
 
 await main(async () => {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { prefix: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      prefix: { type: 'string' },
+      'allow-engine-switch': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) return void console.log(HELP);
   const verb = positionals[0];
   if (verb !== 'deploy' && verb !== 'destroy' && verb !== 'synth' && verb !== 'diff') {
     throw new UserError(`unknown command "${verb ?? ''}"; expected deploy, destroy, synth or diff.\n\n${HELP}`);
   }
+  let prefix: string;
+  try {
+    prefix = resolvePrefix(values.prefix, process.env.MTLS_PREFIX);
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+  const { engine, allowEngineSwitch } = engineSettings(process.env, { allowEngineSwitch: values['allow-engine-switch'] });
   const ui = createUi();
-  await ensureToolchain(createUi({ quiet: true }));
+  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine });
   if (verb === 'deploy' || verb === 'diff') await ui.step('bundle services', buildServices);
-  const prefix = values.prefix ?? process.env.MTLS_PREFIX ?? 'mtls';
-  await cdktf(verb, { prefix });
+  await cdktf(verb, { prefix }, { engine: toolchain!.terraform, allowEngineSwitch });
 });

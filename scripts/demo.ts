@@ -5,7 +5,7 @@
  * was proven. Leaves the stack running; `npm run destroy` takes it down.
  */
 import { parseDuration } from '../stack/duration.js';
-import { COMMON_HELP, parseCli } from './lib/cli.js';
+import { COMMON_HELP, engineSettings, parseCli } from './lib/cli.js';
 import { assertEnrolled, enrollAll } from './lib/enrollment.js';
 import { observeRotations } from './lib/rotation.js';
 import { buildServices, cdktf, type StackSettings } from './lib/stack.js';
@@ -29,17 +29,19 @@ await main(async () => {
   const ui = createUi({ json: cli.json });
   const say = (s: string) => { if (!cli.json) console.log(s); };
 
-  say('1/6 toolchain: Docker engine, Terraform, provider, step, base images');
-  await ensureToolchain(ui);
+  say('1/6 toolchain: Docker engine, Terraform or OpenTofu, provider, step, base images');
+  const { engine, allowEngineSwitch } = engineSettings(process.env);
+  const { toolchain } = await ensureToolchain(ui, { engine });
+  const iac = toolchain!.terraform;
 
   const settings: StackSettings = {
     prefix: cli.prefix,
     certLifetime: process.env.MTLS_CERT_LIFETIME ?? '2m',
     minCertLifetime: process.env.MTLS_MIN_CERT_LIFETIME ?? '1m',
   };
-  say(`2/6 deploy stack "${settings.prefix}" with cdktf (CA, server, client, renewers)`);
+  say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (CA, server, client, renewers)`);
   await ui.step('bundle services', buildServices);
-  await ui.step('cdktf deploy', () => cdktf('deploy', settings, { quiet: true }));
+  await ui.step('cdktf deploy', () => cdktf('deploy', settings, { quiet: true, engine: iac, allowEngineSwitch }));
 
   say('3/6 bootstrap trust: root fingerprint over the admin channel, root over the CA API, compared');
   const trust = await bootstrapTrust(settings.prefix, { json: cli.json });

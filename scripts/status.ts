@@ -1,6 +1,7 @@
 #!/usr/bin/env tsx
 /** Status of every workload: identity, certificate, time left, next renewal, reloads, traffic. */
 import { COMMON_HELP, parseCli } from './lib/cli.js';
+import { engineLine, engineReport } from './lib/engine-report.js';
 import { stackStatus, statusRows } from './lib/status.js';
 import { main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
@@ -13,8 +14,9 @@ await main(async () => {
   const cli = parseCli(process.argv.slice(2), {}, HELP);
   if (cli.help) return void console.log(HELP);
   const stack = await loadStack(cli.prefix);
-  const rows = await stackStatus(stack);
-  if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, workloads: rows }, null, 2));
+  const [rows, engine] = await Promise.all([stackStatus(stack), engineReport(stack.prefix)]);
+  if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, engine, workloads: rows }, null, 2));
   console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, service ${stack.outputs.service_host_url}`);
+  console.log(engineLine(engine));
   console.log(table(statusRows(rows)));
 });

@@ -10,6 +10,7 @@
  *   npm run toolchain -- --print-env # shell exports for running cdktf by hand
  */
 import { parseArgs } from 'node:util';
+import { engineSettings } from './lib/cli.js';
 import { ensureToolchain, loadToolchain, toolchainEnv } from './lib/toolchain/index.js';
 import { createUi, main, seconds, table } from './lib/ui.js';
 
@@ -20,7 +21,9 @@ const HELP = `Usage: tsx scripts/toolchain.ts [--check] [--json] [--quiet] [--pr
   --quiet      print nothing but errors
   --print-env  print shell exports (TF_CLI_CONFIG_FILE, TERRAFORM_BINARY_NAME, ...)
 
-Environment: MTLS_OFFLINE=1|0 forces offline/connected mode (default: offline
+Environment: MTLS_IAC=terraform|tofu chooses the engine (default: tofu on
+PATH, then terraform on PATH, else OpenTofu built from the Go module proxy);
+MTLS_OFFLINE=1|0 forces offline/connected mode (default: offline
 when the public registries' names do not resolve and no proxy is set);
 MTLS_PROVIDER_MIRROR=1 takes the docker provider from the project's mirror in
 connected mode too; MTLS_CACHE_DIR moves the cache.`;
@@ -44,7 +47,7 @@ await main(async () => {
   const started = Date.now();
   // In --check mode the table is the whole story; per-step ticks would suggest work was done.
   const ui = createUi({ json: values.json, quiet: values.quiet || values.check });
-  const { reports } = await ensureToolchain(ui, { check: values.check });
+  const { reports } = await ensureToolchain(ui, { check: values.check, engine: engineSettings(process.env).engine });
   const missing = reports.filter((r) => r.status === 'missing');
   if (values.json) {
     console.log(JSON.stringify({ ok: missing.length === 0, totalSeconds: (Date.now() - started) / 1000, steps: reports }, null, 2));

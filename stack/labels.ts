@@ -1,3 +1,4 @@
+import { validatePrefix } from './names.js';
 import { PROJECT } from './versions.js';
 
 /**
@@ -11,11 +12,19 @@ export const LABEL = {
   workload: `io.${PROJECT}.workload`,
   dnsName: `io.${PROJECT}.identity.dns`,
   uri: `io.${PROJECT}.identity.uri`,
+  /** The run that owns a throw-away stack (the e2e suite's `host/pid/run`): its leftovers are removed only once that run is gone. */
+  owner: `io.${PROJECT}.owner`,
 } as const;
 
 export type Role = 'ca' | 'server' | 'client' | 'renewer';
 
+/**
+ * Every construct labels its resources with its prefix through this function,
+ * so this is also where each of them (CA, workload, mesh, stack) validates
+ * its `namePrefix` with the one rule in names.ts.
+ */
 export function stackLabels(prefix: string): Record<string, string> {
+  validatePrefix(prefix, 'namePrefix');
   return { [LABEL.project]: PROJECT, [LABEL.prefix]: prefix };
 }
 

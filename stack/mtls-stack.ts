@@ -1,10 +1,12 @@
 import path from 'node:path';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
-import { LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
+import { Aspects, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { stackLabels } from './labels.js';
 import { Mesh } from './mesh.js';
 import { MtlsWorkload } from './mtls-workload.js';
+import { IAC_ENGINE_OUTPUT, IAC_ENGINES, validatePrefix, type IacEngine } from './names.js';
+import { OwnerLabel } from './owner.js';
 import { ServiceImage } from './service-image.js';
 import { StepCa, validatePort } from './step-ca.js';
 import { DOCKER_PROVIDER } from './versions.js';
@@ -34,6 +36,14 @@ export interface MtlsStackProps {
   readonly clientRequestRate?: number;
   /** Identities (DNS or URI SANs) the server accepts, besides the client's. @default [] */
   readonly extraAllowedIdentities?: readonly string[];
+  /**
+   * The engine that applies this stack; recorded in the state as the output
+   * `iac_engine`, so a later run with the other engine can be refused.
+   * @default none recorded
+   */
+  readonly iacEngine?: IacEngine;
+  /** Owner label on every container, network and volume (throw-away stacks of a test run). @default none */
+  readonly owner?: string;
 }
 
 const SERVICE_PORT = 8443;
@@ -46,10 +56,11 @@ export class MtlsStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, props: MtlsStackProps) {
     super(scope, id);
-    if (!/^[a-z][a-z0-9-]{1,23}$/.test(props.namePrefix)) {
-      throw new Error(`namePrefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "${props.namePrefix}"`);
+    const prefix = validatePrefix(props.namePrefix);
+    if (props.iacEngine !== undefined && !IAC_ENGINES.includes(props.iacEngine)) {
+      throw new Error(`iacEngine must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(props.iacEngine)}`);
     }
-    const prefix = props.namePrefix;
+    if (props.owner !== undefined) Aspects.of(this).add(new OwnerLabel(props.owner));
     new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
     new DockerProvider(this, 'docker', {});
     // The prebuilt bindings target an older provider release; ask for the 4.x
@@ -126,6 +137,7 @@ export class MtlsStack extends TerraformStack {
     });
 
     new TerraformOutput(this, 'prefix', { value: prefix });
+    if (props.iacEngine) new TerraformOutput(this, IAC_ENGINE_OUTPUT, { value: props.iacEngine });
     new TerraformOutput(this, 'ca_url', { value: this.ca.caUrl });
     new TerraformOutput(this, 'ca_host_url', { value: this.ca.hostCaUrl });
     new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });

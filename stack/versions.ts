@@ -58,10 +58,11 @@ export const DOCKER_PROVIDER = {
   goModuleVersion: 'v0.0.0-20260916201441-96d331c98ff4',
 } as const;
 
-/** Built only when no `terraform` (>= 1.5) is on PATH. */
+/** Built (and cached by version) when OpenTofu is the engine and no `tofu` is on PATH. */
 export const OPENTOFU = {
   goModule: 'github.com/opentofu/opentofu',
   version: 'v1.10.10',
 } as const;
 
 export const MIN_TERRAFORM_VERSION = '1.5.0';
+export const MIN_OPENTOFU_VERSION = '1.6.0';

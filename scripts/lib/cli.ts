@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseIacEngine, resolvePrefix, type IacEngine } from '../../stack/names.js';
 import { UserError } from './ui.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -25,13 +26,30 @@ export function parseCli<O extends Options>(argv: string[], options: O, help: st
     return {
       values: parsed.values,
       positionals: parsed.positionals,
-      prefix: (values.prefix as string | undefined) ?? process.env.MTLS_PREFIX ?? 'mtls',
+      // The same rule as main.ts: the prefix names directories under .state/.
+      prefix: resolvePrefix(values.prefix as string | undefined, process.env.MTLS_PREFIX),
       json: Boolean(values.json),
       help: Boolean(values.help),
       helpText: help,
     };
   } catch (err) {
     throw new UserError(`${(err as Error).message}\n\n${help}`);
+  }
+}
+
+/**
+ * The engine settings of one invocation, from the environment (read by each
+ * entry point and passed down): MTLS_IAC chooses terraform or tofu,
+ * MTLS_IAC_SWITCH=1 (or the flag --allow-engine-switch) lets this run take
+ * over a stack whose state records the other engine.
+ */
+export function engineSettings(env: NodeJS.ProcessEnv, flags: { allowEngineSwitch?: boolean } = {}): { engine?: IacEngine; allowEngineSwitch: boolean } {
+  try {
+    const sw = env.MTLS_IAC_SWITCH;
+    if (sw !== undefined && sw !== '' && sw !== '0' && sw !== '1') throw new Error(`MTLS_IAC_SWITCH must be 1 or 0, got ${JSON.stringify(sw)}`);
+    return { engine: parseIacEngine(env.MTLS_IAC), allowEngineSwitch: Boolean(flags.allowEngineSwitch) || sw === '1' };
+  } catch (err) {
+    throw new UserError((err as Error).message);
   }
 }
 

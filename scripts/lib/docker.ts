@@ -1,5 +1,6 @@
 import { $, type Duration, type ProcessOutput } from 'zx';
 import { LABEL } from '../../stack/labels.js';
+import type { LabelledObject } from './ownership.js';
 import { UserError } from './ui.js';
 
 /** One typed function per docker verb the scripts use; nothing else shells out to docker. */
@@ -97,12 +98,34 @@ export async function removeLabelled(prefix: string): Promise<string[]> {
   return removed;
 }
 
-/** Prefixes of every stack with objects on this engine. */
-export async function labelledPrefixes(): Promise<string[]> {
-  const out = await run`docker ps -a --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
-  const vols = await run`docker volume ls --filter ${`label=${LABEL.project}`} --format ${`{{.Label "${LABEL.prefix}"}}`}`;
-  const images = await run`docker image ls --filter ${`label=${LABEL.project}`} --format ${`{{.Repository}}`}`;
-  // Images have no .Label in `ls` formatting; their names start with the prefix.
-  const imagePrefixes = images.stdout.split('\n').map((r) => r.trim().replace(/-(step-ca|workload)$/, ''));
-  return [...new Set([...(out.stdout + '\n' + vols.stdout).split('\n'), ...imagePrefixes].map((s) => s.trim()).filter(Boolean))];
+/**
+ * Every container, network and volume of the project with its prefix and
+ * owner labels, and every image (whose prefix is in its name: `docker image
+ * ls` cannot format labels, and images carry no owner).
+ */
+export async function labelledObjects(): Promise<LabelledObject[]> {
+  const objects: LabelledObject[] = [];
+  const fields = `\t{{.Label "${LABEL.prefix}"}}\t{{.Label "${LABEL.owner}"}}`;
+  for (const kind of ['container', 'network', 'volume'] as const) {
+    const cmd = kind === 'container' ? ['ps', '-a'] : [kind, 'ls'];
+    const out = await run`docker ${cmd} --filter ${`label=${LABEL.project}`} --format ${`{{${kind === 'container' ? '.Names' : '.Name'}}}${fields}`}`;
+    if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
+    objects.push(...parseLabelledLines(kind, out.stdout));
+  }
+  for (const image of await listLabelled('image')) objects.push(imageObject(image));
+  return objects;
+}
+
+/** `name<TAB>prefix<TAB>owner` lines, as labelledObjects formats them; lines without a prefix are skipped. */
+export function parseLabelledLines(kind: 'container' | 'network' | 'volume', stdout: string): LabelledObject[] {
+  return stdout
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([name, prefix]) => Boolean(name?.trim() && prefix?.trim()))
+    .map(([name = '', prefix = '', owner = '']) => ({ kind, name: name.trim(), prefix: prefix.trim(), owner: owner.trim() || undefined }));
+}
+
+/** A stack image is named `<prefix>-step-ca:<tag>` or `<prefix>-workload:<tag>`. */
+export function imageObject(image: string): LabelledObject {
+  return { kind: 'image', name: image, prefix: image.replace(/:[^:/]*$/, '').replace(/-(step-ca|workload)$/, '') };
 }

@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { buildServices as bundleServices } from '../../services/build.js';
-import { loadToolchain, toolchainEnv } from './toolchain/index.js';
+import { validatePrefix } from '../../stack/names.js';
+import { checkEngine, readEngineRecord } from './engine-record.js';
+import type { TerraformCli } from './toolchain/engine.js';
+import { loadToolchain, toolchainEnv, type Toolchain } from './toolchain/index.js';
 import { UserError } from './ui.js';
 
 export const projectDir = path.resolve(import.meta.dirname, '../..');
@@ -16,6 +19,16 @@ export interface StackSettings {
   readonly servicePort?: number;
   readonly clientRate?: number;
   readonly extraAllowedIdentities?: readonly string[];
+  /** Owner label of a throw-away stack (the e2e suite's run); see scripts/lib/ownership.ts. */
+  readonly owner?: string;
+}
+
+/** How cdktf and terraform run: which engine, and whether it may take over a stack another engine manages. */
+export interface EngineOptions {
+  /** @default the engine the last toolchain run resolved */
+  readonly engine?: TerraformCli;
+  /** MTLS_IAC_SWITCH=1. @default false */
+  readonly allowEngineSwitch?: boolean;
 }
 
 export interface WorkloadOutput {
@@ -39,12 +52,19 @@ export interface StackOutputs {
 }
 
 export function stackDirs(prefix: string) {
+  // The prefix becomes a path below .state/ and cdktf.out/: never `..` or a separator.
+  try {
+    validatePrefix(prefix, 'prefix');
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
   const out = path.join(projectDir, 'cdktf.out', prefix);
   return {
     synthOut: out,
     workDir: path.join(out, 'stacks', prefix),
     stateDir: path.join(projectDir, '.state', prefix),
     outputsFile: path.join(projectDir, '.state', prefix, 'outputs.json'),
+    stateFile: path.join(projectDir, '.state', prefix, 'terraform.tfstate'),
   };
 }
 
@@ -57,6 +77,7 @@ function settingsEnv(s: StackSettings): Record<string, string> {
   if (s.servicePort) e.MTLS_SERVICE_PORT = String(s.servicePort);
   if (s.clientRate) e.MTLS_CLIENT_RATE = String(s.clientRate);
   if (s.extraAllowedIdentities?.length) e.MTLS_EXTRA_ALLOWED_IDENTITIES = s.extraAllowedIdentities.join(',');
+  if (s.owner) e.MTLS_OWNER = s.owner;
   return e;
 }
 
@@ -77,10 +98,10 @@ export async function buildServices(): Promise<void> {
 export async function cdktf(
   verb: 'deploy' | 'destroy' | 'synth' | 'diff',
   settings: StackSettings,
-  opts: { quiet?: boolean; extraEnv?: Record<string, string> } = {},
+  opts: { quiet?: boolean; extraEnv?: Record<string, string> } & EngineOptions = {},
 ): Promise<{ stdout: string; stderr: string }> {
-  const tc = await loadToolchain();
   const dirs = stackDirs(settings.prefix);
+  const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
   await fs.mkdirp(dirs.stateDir);
   await fs.mkdirp(path.dirname(dirs.synthOut)); // cdktf creates only the last level
   const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0' };
@@ -98,9 +119,30 @@ export async function cdktf(
   return { stdout: out.stdout, stderr: out.stderr };
 }
 
-/** Runs terraform directly in the synthesized stack dir (plan checks, outputs). */
-export async function terraform(prefix: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const tc = await loadToolchain();
+/**
+ * The toolchain with the engine this run uses; refuses (UserError) when the
+ * stack's state records another engine and no switch was allowed.
+ */
+async function engineToolchain(prefix: string, opts: EngineOptions, touchesState: boolean): Promise<Toolchain> {
+  const loaded = await loadToolchain();
+  const tc = opts.engine ? { ...loaded, terraform: opts.engine } : loaded;
+  if (touchesState) {
+    const { stateFile } = stackDirs(prefix);
+    const record = await readEngineRecord(stateFile);
+    const using = { engine: tc.terraform.flavour, version: tc.terraform.version };
+    checkEngine(record, using, { prefix, stateFile: path.relative(projectDir, stateFile), allowSwitch: opts.allowEngineSwitch ?? false });
+  }
+  return tc;
+}
+
+/** The engine a stack's state records (undefined: not deployed, destroyed, or not recorded). */
+export async function stackEngine(prefix: string) {
+  return readEngineRecord(stackDirs(prefix).stateFile);
+}
+
+/** Runs terraform (or tofu) directly in the synthesized stack dir (plan checks, outputs). */
+export async function terraform(prefix: string, args: string[], opts: EngineOptions = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const tc = await engineToolchain(prefix, opts, true);
   const env = { ...toolchainEnv(tc), FORCE_COLOR: '0' };
   const out = await $({ cwd: stackDirs(prefix).workDir, env, nothrow: true, quiet: true, timeout: '20m' })`${tc.terraform.binary} ${args}`;
   return { exitCode: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr };

@@ -14,9 +14,9 @@ async function containerIds(prefix: string): Promise<string[]> {
 }
 
 describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 600_000 }, () => {
-  // A second stack next to the suite's own; the name keeps the e2e stem so an
-  // interrupted run's leftovers are removed by the next setup.
-  const settings: StackSettings = { prefix: `${ctx.prefix}b`, certLifetime: '5m' };
+  // A second stack next to the suite's own; the e2e stem and the run's owner
+  // label let a later setup remove it if this run is interrupted.
+  const settings: StackSettings = { prefix: `${ctx.prefix}b`, certLifetime: '5m', owner: ctx.owner };
   let deployed = false;
 
   afterAll(async () => {

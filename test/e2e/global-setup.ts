@@ -1,68 +1,54 @@
+import os from 'node:os';
 import type { TestProject } from 'vitest/node';
-import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
-import { freePort } from '../../scripts/lib/net.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
-import { buildServices, cdktf, readOutputs, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
+import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/ownership.js';
+import { buildServices, readOutputs } from '../../scripts/lib/stack.js';
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
-import { bootstrapTrust } from '../../scripts/lib/trust.js';
 import { createUi } from '../../scripts/lib/ui.js';
-import { loadStack } from '../../scripts/lib/workloads.js';
+import { parseIacEngine } from '../../stack/names.js';
 import type { E2eContext } from './helpers/context.js';
+import { downTestStack, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 
-/** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
-export const E2E_PREFIX_STEM = 'e2e';
+export { E2E_PREFIX_STEM };
 
-/** Removes stacks of earlier, interrupted runs (by label) and their state. */
+/**
+ * Removes the stacks of earlier e2e runs that are no longer running (by their
+ * owner label), and their local state. Stacks of a run that is still going
+ * (another suite on the same engine) and stacks without an owner label (a
+ * person's) are left alone.
+ */
 export async function removeLeftovers(log: (s: string) => void): Promise<void> {
-  for (const prefix of await docker.labelledPrefixes()) {
-    if (!prefix.startsWith(E2E_PREFIX_STEM)) continue;
+  const decisions = selectLeftovers(await docker.labelledObjects(), { stem: E2E_PREFIX_STEM, host: os.hostname(), isRunning: processRunning });
+  for (const { prefix, remove, why } of decisions) {
+    if (!remove) {
+      log(`kept ${prefix}: ${why}`);
+      continue;
+    }
     const removed = await docker.removeLabelled(prefix);
-    await fs.remove(stackDirs(prefix).stateDir);
-    await fs.remove(stackDirs(prefix).synthOut);
-    log(`removed leftovers of ${prefix}: ${removed.length} object(s)`);
+    await removeLocalState(prefix);
+    log(`removed leftovers of ${prefix} (${why}): ${removed.length} object(s)`);
   }
 }
 
 export default async function setup(project: TestProject) {
   const log = (s: string) => process.stderr.write(`[e2e setup] ${s}\n`);
-  const ui = createUi({ quiet: true });
-  const { toolchain } = await ensureToolchain(ui);
+  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine: parseIacEngine(process.env.MTLS_IAC) });
+  const engine = toolchain!.terraform;
   await removeLeftovers(log);
   await buildServices();
 
+  // This process owns every stack of the run (the test files run in a child process).
+  const owner = ownerValue({ host: os.hostname(), pid: process.pid, run: Date.now().toString(36) });
   const prefix = `${E2E_PREFIX_STEM}${Date.now().toString(36).slice(-5)}`;
-  const settings: StackSettings = {
-    prefix,
-    certLifetime: '1m',
-    minCertLifetime: '20s',
-    maxCertLifetime: '1h',
-    caPort: await freePort(),
-    servicePort: await freePort(),
-    clientRate: 10,
-    extraAllowedIdentities: ['spiffe://mesh.internal/operator'],
-  };
-  let deployed = false;
+  const settings = await testStackSettings(prefix, owner);
   const teardown = async () => {
-    if (!deployed) return;
     log(`destroying ${prefix}`);
-    try {
-      await cdktf('destroy', settings, { quiet: true });
-    } finally {
-      // Whatever Terraform could not remove goes by label.
-      await docker.removeLabelled(prefix);
-      await fs.remove(stackDirs(prefix).stateDir);
-      await fs.remove(stackDirs(prefix).synthOut);
-    }
+    await downTestStack(settings, engine);
   };
   try {
     log(`${toolchain!.mode} mode (${toolchain!.modeReason}); base images ${toolchain!.baseImages.stepCa}, ${toolchain!.baseImages.node}`);
-    log(`deploying ${prefix} (CA on 127.0.0.1:${settings.caPort}, service on 127.0.0.1:${settings.servicePort})`);
-    deployed = true;
-    await cdktf('deploy', settings, { quiet: true });
-    const trust = await bootstrapTrust(prefix, { quiet: true });
-    const stack = await loadStack(prefix);
-    assertEnrolled(await enrollAll(stack, stack.workloads));
+    log(`deploying ${prefix} with ${engine.flavour} ${engine.version} (CA on 127.0.0.1:${settings.caPort}, service on 127.0.0.1:${settings.servicePort})`);
+    const { trust } = await upTestStack(settings, engine);
     const context: E2eContext = {
       prefix,
       outputs: await readOutputs(prefix),
@@ -72,7 +58,9 @@ export default async function setup(project: TestProject) {
       servicePort: settings.servicePort!,
       certLifetime: settings.certLifetime!,
       minCertLifetime: settings.minCertLifetime!,
-      operatorUri: 'spiffe://mesh.internal/operator',
+      operatorUri: OPERATOR_URI,
+      owner,
+      engine,
       mode: toolchain!.mode,
       baseImages: toolchain!.baseImages,
     };

@@ -48,14 +48,15 @@ export async function goModDownload(paths: CachePaths, module: string, version: 
  */
 export async function goBuildInModule(
   paths: CachePaths,
-  opts: { module: string; version: string; pkg: string; output: string; logName: string },
+  opts: { module: string; version: string; pkg: string; output: string; logName: string; ldflags?: string },
 ): Promise<void> {
   const dir = await goModDownload(paths, opts.module, opts.version);
   await fs.mkdirp(path.dirname(opts.output));
   await fs.mkdirp(paths.logs);
   const partial = `${opts.output}.partial-${process.pid}`;
   const log = path.join(paths.logs, `${opts.logName}.log`);
-  const build = await $({ quiet: true, nothrow: true, cwd: dir, env: goEnv(paths), timeout: '40m' })`go build -o ${partial} ${opts.pkg}`;
+  const ldflags = opts.ldflags ? ['-ldflags', opts.ldflags] : [];
+  const build = await $({ quiet: true, nothrow: true, cwd: dir, env: goEnv(paths), timeout: '40m' })`go build ${ldflags} -o ${partial} ${opts.pkg}`;
   await fs.writeFile(log, build.stdout + build.stderr);
   if (build.exitCode !== 0) {
     await fs.remove(partial);

@@ -1,12 +1,18 @@
+import path from 'node:path';
 import { fs } from 'zx';
+import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
+import { cdktfPtyStatus } from './cdktf-pty.js';
 import { detectMode, type Mode, type ModeDecision, type ProviderSource } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
 import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
+
+/** The report step naming the IaC engine in use (`npm run toolchain -- --check`). */
+export const ENGINE_STEP = 'IaC engine';
 
 /** What the toolchain resolved; other scripts turn it into cdktf's environment. */
 export interface Toolchain {
@@ -44,7 +50,7 @@ async function timed<T>(reports: StepReport[], step: string, ui: Ui, work: () =>
  */
 export async function ensureToolchain(
   ui: Ui,
-  opts: { check?: boolean; paths?: CachePaths; mode?: ModeDecision } = {},
+  opts: { check?: boolean; paths?: CachePaths; mode?: ModeDecision; /** MTLS_IAC, read by the caller. */ engine?: IacEngine } = {},
 ): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
   const paths = opts.paths ?? cachePaths();
   const build = !opts.check;
@@ -69,10 +75,15 @@ export async function ensureToolchain(
     return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
   });
 
-  const terraform = await timed(reports, 'Terraform CLI', ui, async () => {
-    const tf = await findTerraform(paths, { build });
-    if (!tf) return { value: undefined, status: 'missing', detail: 'no terraform >= 1.5 on PATH and no OpenTofu built yet' };
-    return { value: tf, status: tf.built ? 'built' : 'ok', detail: `${tf.flavour} ${tf.version} (${tf.binary})` };
+  const terraform = await timed(reports, ENGINE_STEP, ui, async () => {
+    const { cli, choice } = await findTerraform(paths, { build, requested: opts.engine });
+    if (!cli) return { value: undefined, status: 'missing', detail: `${choice.engine}: not built yet (${choice.why})` };
+    return { value: cli, status: cli.built ? 'built' : 'ok', detail: `${cli.flavour} ${cli.version} (${cli.binary}); ${choice.why}` };
+  });
+
+  const pty = await timed(reports, 'cdktf terminal (node-pty)', ui, async () => {
+    const s = cdktfPtyStatus(path.resolve(import.meta.dirname, '../../..'));
+    return { value: s.ok, status: s.ok ? 'ok' : 'missing', detail: s.detail };
   });
 
   await timed(reports, `${DOCKER_PROVIDER.source} provider`, ui, async () => {
@@ -106,6 +117,7 @@ export async function ensureToolchain(
   });
 
   if (!build) return { reports };
+  if (!pty) throw new UserError(reports.find((r) => r.step === 'cdktf terminal (node-pty)')!.detail);
   if (!terraform || !images || !engine.serverVersion) throw new UserError('toolchain incomplete; see the steps above');
   const toolchain: Toolchain = {
     mode,
@@ -144,6 +156,8 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     // cdktf otherwise points Terraform's plugin cache at ~/.terraform.d.
     TF_PLUGIN_CACHE_DIR: cachePaths(tc.cacheDir).terraformPluginCache,
     TERRAFORM_BINARY_NAME: tc.terraform.binary,
+    // main.ts records the engine in the stack's state (output iac_engine).
+    MTLS_IAC: tc.terraform.flavour,
     CHECKPOINT_DISABLE: '1',
     DOCKER_BUILDKIT: '0',
     MTLS_STEP_CA_BASE_IMAGE: base.MTLS_STEP_CA_BASE_IMAGE ?? tc.baseImages.stepCa,

@@ -1,55 +1,77 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { DOCKER_PROVIDER, MIN_TERRAFORM_VERSION, OPENTOFU } from '../../../stack/versions.js';
+import type { IacEngine } from '../../../stack/names.js';
+import { DOCKER_PROVIDER, OPENTOFU } from '../../../stack/versions.js';
 import type { CachePaths } from '../cache.js';
+import { chooseEngine, usable, type EngineChoice, type EnginesOnPath, type TerraformCli } from './engine.js';
 import { goBuildInModule } from './go-build.js';
 
-export interface TerraformCli {
-  /** Absolute path or bare command name handed to cdktf as TERRAFORM_BINARY_NAME. */
-  readonly binary: string;
-  readonly flavour: 'terraform' | 'tofu';
-  readonly version: string;
-  readonly built: boolean;
-}
-
-export function compareVersions(a: string, b: string): number {
-  const pa = a.replace(/^v/, '').split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.replace(/^v/, '').split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
+export { compareVersions } from './versions.js';
+export type { TerraformCli } from './engine.js';
 
 async function versionOf(binary: string): Promise<string | undefined> {
   const out = await $({ quiet: true, nothrow: true, timeout: '20s' })`${binary} version -json`;
   if (out.exitCode !== 0) return undefined;
   try {
+    // OpenTofu keeps Terraform's key in `version -json`.
     return (JSON.parse(out.stdout) as { terraform_version?: string }).terraform_version;
   } catch {
     return undefined;
   }
 }
 
+/** A release build (no `-dev` in its version): the state records the version it reports. */
 export function tofuPath(paths: CachePaths): string {
-  return path.join(paths.bin, `tofu-${OPENTOFU.version}`, 'tofu');
+  return path.join(paths.bin, `opentofu-${OPENTOFU.version}`, 'tofu');
 }
 
-/** Finds terraform >= 1.5 on PATH, else a cached OpenTofu; builds one if asked. */
-export async function findTerraform(paths: CachePaths, opts: { build: boolean }): Promise<TerraformCli | undefined> {
-  const onPath = await versionOf('terraform');
-  if (onPath && compareVersions(onPath, MIN_TERRAFORM_VERSION) >= 0) {
-    return { binary: 'terraform', flavour: 'terraform', version: onPath, built: false };
-  }
+/** Versions of `terraform` and `tofu` on PATH. */
+export async function enginesOnPath(): Promise<EnginesOnPath> {
+  const [terraform, tofu] = await Promise.all([versionOf('terraform'), versionOf('tofu')]);
+  return { terraform, tofu };
+}
+
+/**
+ * The CLI of one engine: the PATH's when it is new enough; for OpenTofu
+ * otherwise the toolchain's cached build, built from the Go module proxy if
+ * `build` (about 4 minutes cold, then cached by version). Undefined when
+ * absent and not built.
+ */
+export async function engineCli(
+  paths: CachePaths,
+  engine: IacEngine,
+  opts: { build: boolean; onPath?: EnginesOnPath; chosenBy?: string },
+): Promise<TerraformCli | undefined> {
+  const onPath = opts.onPath ?? (await enginesOnPath());
+  const version = usable(engine, onPath);
+  if (version) return { binary: engine, flavour: engine, version, built: false, chosenBy: opts.chosenBy };
+  if (engine === 'terraform') return undefined;
   const tofu = tofuPath(paths);
   let built = false;
   if (!(await fs.pathExists(tofu))) {
     if (!opts.build) return undefined;
-    await goBuildInModule(paths, { module: OPENTOFU.goModule, version: OPENTOFU.version, pkg: './cmd/tofu', output: tofu, logName: 'build-opentofu' });
+    await goBuildInModule(paths, {
+      module: OPENTOFU.goModule,
+      version: OPENTOFU.version,
+      pkg: './cmd/tofu',
+      output: tofu,
+      logName: 'build-opentofu',
+      // As OpenTofu's release builds do; otherwise it reports `1.10.10-dev`.
+      ldflags: `-X ${OPENTOFU.goModule}/version.dev=no`,
+    });
     built = true;
   }
-  return { binary: tofu, flavour: 'tofu', version: (await versionOf(tofu)) ?? OPENTOFU.version, built };
+  return { binary: tofu, flavour: 'tofu', version: (await versionOf(tofu)) ?? OPENTOFU.version.replace(/^v/, ''), built, chosenBy: opts.chosenBy };
+}
+
+/** The engine chosen by MTLS_IAC (`requested`) or by what is on PATH; see chooseEngine. */
+export async function findTerraform(
+  paths: CachePaths,
+  opts: { build: boolean; requested?: IacEngine },
+): Promise<{ cli?: TerraformCli; choice: EngineChoice }> {
+  const onPath = await enginesOnPath();
+  const choice = chooseEngine(opts.requested, onPath);
+  return { cli: await engineCli(paths, choice.engine, { build: opts.build, onPath, chosenBy: choice.why }), choice };
 }
 
 /** Terraform names the registry host in the mirror layout; OpenTofu uses its own. */

@@ -1,6 +1,7 @@
 import type { StackOutputs } from '../../../scripts/lib/stack.js';
 import type { Mode } from '../../../scripts/lib/toolchain/connectivity.js';
 import type { BaseImages } from '../../../scripts/lib/toolchain/images.js';
+import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
 
 /** What globalSetup hands to the e2e tests (vitest provide/inject). */
 export interface E2eContext {
@@ -18,6 +19,10 @@ export interface E2eContext {
   /** The toolchain's mode and the base images the stack was built from. */
   readonly mode: Mode;
   readonly baseImages: BaseImages;
+  /** Owner label of this run's stacks: give it to every stack a test deploys, so leftovers can be removed. */
+  readonly owner: string;
+  /** The engine the suite's stack was deployed with. */
+  readonly engine: TerraformCli;
 }
 
 declare module 'vitest' {

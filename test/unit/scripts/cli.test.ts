@@ -1,7 +1,9 @@
 // Flag parsing shared by every operator script: unknown flags are errors that
 // carry the help text, and value checks name the flag they refuse.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { COMMON_HELP, durationFlag, parseCli, positiveInt } from '../../../scripts/lib/cli.js';
+import path from 'node:path';
+import { COMMON_HELP, durationFlag, engineSettings, parseCli, positiveInt } from '../../../scripts/lib/cli.js';
+import { projectDir, stackDirs } from '../../../scripts/lib/stack.js';
 import { UserError } from '../../../scripts/lib/ui.js';
 
 const HELP = `usage: enroll [flags] <workload>\n  --count N  how many\n${COMMON_HELP}`;
@@ -63,6 +65,44 @@ describe('parseCli', () => {
   it('falls back to "mtls" without flag or environment', () => {
     vi.stubEnv('MTLS_PREFIX', undefined);
     expect(parseCli([], OPTIONS, HELP).prefix).toBe('mtls');
+  });
+
+  it('treats an empty MTLS_PREFIX as unset, as main.ts does (the same stack for both)', () => {
+    vi.stubEnv('MTLS_PREFIX', '');
+    expect(parseCli([], OPTIONS, HELP).prefix).toBe('mtls');
+  });
+
+  it.each(['--prefix=../x', '--prefix=../../tmp/y', '--prefix=', '--prefix=a/b'])('refuses a prefix that is not a plain name: %s', (flag) => {
+    const error = userErrorOf(() => parseCli([flag], OPTIONS, HELP));
+    expect(error.message).toMatch(/^--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "/);
+    expect(error.message).toContain(HELP);
+  });
+
+  it('refuses a path-like MTLS_PREFIX, naming the variable', () => {
+    vi.stubEnv('MTLS_PREFIX', '../x');
+    expect(userErrorOf(() => parseCli([], OPTIONS, HELP)).message).toMatch(/^MTLS_PREFIX must be .*, got "\.\.\/x"/);
+  });
+});
+
+describe('stackDirs', () => {
+  it('builds paths below .state/ and cdktf.out/ only for a valid prefix', () => {
+    expect(path.relative(projectDir, stackDirs('blue').stateDir)).toBe(path.join('.state', 'blue'));
+    const error = userErrorOf(() => stackDirs('../x'));
+    expect(error.message).toBe('prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../x"');
+  });
+});
+
+describe('engineSettings', () => {
+  it('reads MTLS_IAC and MTLS_IAC_SWITCH, or the flag', () => {
+    expect(engineSettings({})).toEqual({ engine: undefined, allowEngineSwitch: false });
+    expect(engineSettings({ MTLS_IAC: 'tofu', MTLS_IAC_SWITCH: '1' })).toEqual({ engine: 'tofu', allowEngineSwitch: true });
+    expect(engineSettings({ MTLS_IAC: 'terraform', MTLS_IAC_SWITCH: '0' })).toEqual({ engine: 'terraform', allowEngineSwitch: false });
+    expect(engineSettings({ MTLS_IAC: '' }, { allowEngineSwitch: true })).toEqual({ engine: undefined, allowEngineSwitch: true });
+  });
+
+  it('refuses values it does not know, as UserErrors', () => {
+    expect(userErrorOf(() => engineSettings({ MTLS_IAC: 'opentofu' })).message).toBe('MTLS_IAC must be terraform or tofu, got "opentofu"');
+    expect(userErrorOf(() => engineSettings({ MTLS_IAC_SWITCH: 'yes' })).message).toBe('MTLS_IAC_SWITCH must be 1 or 0, got "yes"');
   });
 });
 

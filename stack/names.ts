@@ -1,0 +1,45 @@
+/**
+ * Names that come from the command line or the environment: the stack prefix
+ * and the IaC engine. One rule each, shared by main.ts, the scripts and the
+ * constructs. No imports: anything may depend on this module.
+ *
+ * A prefix names Docker objects (`<prefix>-ca`) and local directories
+ * (`.state/<prefix>`, `cdktf.out/<prefix>`), so it must be a plain name: a
+ * value such as `../x` would otherwise read and write outside `.state/`.
+ */
+export const DEFAULT_PREFIX = 'mtls';
+
+const PREFIX_RULE = /^[a-z][a-z0-9-]{1,23}$/;
+const PREFIX_RULE_TEXT = '2-24 lower-case letters, digits or dashes, starting with a letter';
+
+/** The prefix if it is valid; otherwise an error that names where it came from and shows the value. */
+export function validatePrefix(value: string, source = 'namePrefix'): string {
+  if (!PREFIX_RULE.test(value)) throw new Error(`${source} must be ${PREFIX_RULE_TEXT}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * The stack prefix for one invocation: an explicit flag wins, then the
+ * environment variable, then the default. An empty environment variable
+ * counts as unset (as for every other MTLS_* setting); an empty flag is an
+ * error, since someone typed it.
+ */
+export function resolvePrefix(flag: string | undefined, envValue: string | undefined): string {
+  if (flag !== undefined) return validatePrefix(flag, '--prefix');
+  if (envValue !== undefined && envValue !== '') return validatePrefix(envValue, 'MTLS_PREFIX');
+  return DEFAULT_PREFIX;
+}
+
+/** The infrastructure-as-code engines the project runs under cdktf. */
+export const IAC_ENGINES = ['terraform', 'tofu'] as const;
+export type IacEngine = (typeof IAC_ENGINES)[number];
+
+/** The stack output that records, in the state, which engine applied it. */
+export const IAC_ENGINE_OUTPUT = 'iac_engine';
+
+/** MTLS_IAC (or a flag that sets it): undefined when unset or empty, else one of IAC_ENGINES. */
+export function parseIacEngine(value: string | undefined, source = 'MTLS_IAC'): IacEngine | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((IAC_ENGINES as readonly string[]).includes(value)) return value as IacEngine;
+  throw new Error(`${source} must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(value)}`);
+}

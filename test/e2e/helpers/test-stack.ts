@@ -1,0 +1,58 @@
+import { fs } from 'zx';
+import * as docker from '../../../scripts/lib/docker.js';
+import { assertEnrolled, enrollAll } from '../../../scripts/lib/enrollment.js';
+import { freePort } from '../../../scripts/lib/net.js';
+import { cdktf, stackDirs, type StackSettings } from '../../../scripts/lib/stack.js';
+import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
+import { bootstrapTrust } from '../../../scripts/lib/trust.js';
+import { loadStack } from '../../../scripts/lib/workloads.js';
+
+/** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
+export const E2E_PREFIX_STEM = 'e2e';
+
+/** The host's operator identity, on the server's allow-list of every test stack. */
+export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
+
+/** Settings of a test stack: short certificates, free 127.0.0.1 ports, the run's owner label. */
+export async function testStackSettings(prefix: string, owner: string): Promise<StackSettings> {
+  return {
+    prefix,
+    certLifetime: '1m',
+    minCertLifetime: '20s',
+    maxCertLifetime: '1h',
+    caPort: await freePort(),
+    servicePort: await freePort(),
+    clientRate: 10,
+    extraAllowedIdentities: [OPERATOR_URI],
+    owner,
+  };
+}
+
+/**
+ * Brings a test stack up the way an operator does: deploy with `engine`,
+ * bootstrap trust, enroll every workload. The caller destroys it with
+ * `downTestStack`, also when this fails halfway.
+ */
+export async function upTestStack(settings: StackSettings, engine: TerraformCli) {
+  await cdktf('deploy', settings, { quiet: true, engine });
+  const trust = await bootstrapTrust(settings.prefix, { quiet: true });
+  const stack = await loadStack(settings.prefix);
+  assertEnrolled(await enrollAll(stack, stack.workloads));
+  return { trust, stack };
+}
+
+/** Destroys a test stack with `engine`; whatever Terraform could not remove goes by label, then the local state. */
+export async function downTestStack(settings: StackSettings, engine: TerraformCli): Promise<void> {
+  try {
+    await cdktf('destroy', settings, { quiet: true, engine });
+  } finally {
+    await docker.removeLabelled(settings.prefix);
+    await removeLocalState(settings.prefix);
+  }
+}
+
+/** The stack's state and synth output on the host. */
+export async function removeLocalState(prefix: string): Promise<void> {
+  await fs.remove(stackDirs(prefix).stateDir);
+  await fs.remove(stackDirs(prefix).synthOut);
+}
