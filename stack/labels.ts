@@ -13,7 +13,7 @@ export const LABEL = {
   uri: `io.${PROJECT}.identity.uri`,
 } as const;
 
-export type Role = 'ca' | 'server' | 'client' | 'renewer';
+export type Role = 'ca' | 'ca-init' | 'server' | 'client' | 'renewer';
 
 export function stackLabels(prefix: string): Record<string, string> {
   return { [LABEL.project]: PROJECT, [LABEL.prefix]: prefix };
