@@ -1,7 +1,7 @@
 #!/usr/bin/env tsx
 /** Status of every workload: identity, certificate, time left, next renewal, reloads, traffic. */
 import { COMMON_HELP, parseCli } from './lib/cli.js';
-import { stackStatus, statusRows } from './lib/status.js';
+import { renewerNotes, stackStatus, statusRows } from './lib/status.js';
 import { main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
 
@@ -14,7 +14,10 @@ await main(async () => {
   if (cli.help) return void console.log(HELP);
   const stack = await loadStack(cli.prefix);
   const rows = await stackStatus(stack);
+  // A renewer that cannot renew without an operator is a failure to report.
+  if (rows.some((r) => r.renewer?.verdict === 'unusable')) process.exitCode = 1;
   if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, workloads: rows }, null, 2));
   console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, service ${stack.outputs.service_host_url}`);
   console.log(table(statusRows(rows)));
+  for (const note of renewerNotes(rows)) console.log(note);
 });
