@@ -109,11 +109,11 @@ export async function tryRenew(renewer: string, opts: { caUrl: string; certFile:
 }
 
 /**
- * Passive revocation (step-ca's default): the CA refuses to renew the serial.
- * A revocation token for that serial is minted with the provisioner, then
- * spent, both inside the CA container.
+ * Passive revocation (step-ca's default): the CA refuses to renew or rekey
+ * the serial. A revocation token for that serial is minted with the
+ * provisioner, then spent, both inside the CA container.
  */
-export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<void> {
+export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<'revoked' | 'already revoked'> {
   const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
   const token = (
     await execOk(ca.container, [
@@ -122,7 +122,10 @@ export async function revoke(ca: CaRef, serialHex: string, reason: string): Prom
     ])
   ).trim();
   const cmd = revokeCommand(serialDecimal, reason, token);
-  await execOk(ca.container, cmd.args, { input: cmd.input });
+  const out = await exec(ca.container, cmd.args, { input: cmd.input });
+  if (out.exitCode === 0) return 'revoked';
+  if (/already revoked/i.test(out.stderr + out.stdout)) return 'already revoked';
+  throw new UserError(`revoking serial ${serialHex} failed in ${ca.container} (exit ${out.exitCode}): ${lastMeaningfulLine(out.stderr || out.stdout)}`);
 }
 
 function lastMeaningfulLine(text: string): string {
