@@ -76,8 +76,6 @@ if [ "${1:-}" = health ]; then
   exit 0
 fi
 
-: "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
-
 set_state() { printf '%s\n' "$*" >"$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE"; }
 
 # Finishes a commit a crash interrupted, or discards an unfinished renewal.
@@ -110,6 +108,10 @@ rekey() {
   mv -f "$STAGED_KEY" "$NEXT_KEY" && mv -f "$STAGED_CERT" "$NEXT_CERT" || { echo "could not stage the new pair in $CERT_DIR"; return 1; }
   mv -f "$NEXT_KEY" "$KEY" && mv -f "$NEXT_CERT" "$CERT" || { echo "could not install the new pair in $CERT_DIR"; return 1; }
 }
+
+# `mtls-renewer recover`: only the crash recovery the loop runs at start.
+if [ "${1:-}" = recover ]; then recover; exit; fi
+: "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
 
 serial_of() { step certificate inspect "$1" --format json 2>/dev/null | grep -o '"serial_number": *"[0-9]*"' | grep -o '[0-9]*' | head -n 1; }
 
