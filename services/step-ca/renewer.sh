@@ -144,6 +144,7 @@ succeed() {
   backoff=1
   set_state "$1"
 }
+renewed_at=
 
 while true; do
   recover || { fail "could not finish an interrupted renewal in $CERT_DIR"; continue; }
@@ -160,7 +161,8 @@ while true; do
       log error "$problem; rekeying with the last good certificate"
       if why=$(rekey "$LAST_GOOD"); then
         log info "replaced the damaged certificate; serial $(serial_of "$CERT")"
-        succeed "renewed at $(date -u +%FT%TZ)"
+        renewed_at=$(date -u +%FT%TZ)
+        succeed "renewed at $renewed_at"
         continue
       fi
       fail "$problem; rekeying with the last good certificate failed: $why"
@@ -180,13 +182,14 @@ while true; do
   out=$(step certificate needs-renewal "$CERT" --expires-in "$((62 + RANDOM % 5))%" 2>&1)
   rc=$?
   case "$rc" in
-    1) [ -n "$failing" ] || set_state "ok"; pause "$CHECK_INTERVAL_SECONDS"; continue ;;
+    1) [ -n "$failing" ] || set_state "ok${renewed_at:+; last renewed at $renewed_at}"; pause "$CHECK_INTERVAL_SECONDS"; continue ;;
     0) ;;
-    *) checked=""; fail "needs-renewal exited $rc: $(reason_of "$out")"; continue ;;
+    *) checked=""; reason=$(reason_of "$out"); fail "needs-renewal exited $rc${reason:+: $reason}"; continue ;;
   esac
   if why=$(rekey "$CERT"); then
     log info "certificate rekeyed; serial $(serial_of "$CERT")"
-    succeed "renewed at $(date -u +%FT%TZ)"
+    renewed_at=$(date -u +%FT%TZ)
+    succeed "renewed at $renewed_at"
   else
     checked=""
     fail "renewal failed: $why"
