@@ -72,7 +72,7 @@ if [ "${1:-}" = health ]; then
   if [ ! -e "$CERT" ] && [ ! -e "$KEY" ]; then echo "waiting for enrollment"; exit 0; fi
   if ! problem=$(check_pair "$CERT" "$KEY"); then echo "unusable: $problem"; exit 1; fi
   state=$(cat "$STATE_FILE" 2>/dev/null || true)
-  echo "ok${state:+; $state}"
+  case "$state" in ok*) echo "$state" ;; failing*|renewed*) echo "ok; $state" ;; *) echo ok ;; esac
   exit 0
 fi
 
