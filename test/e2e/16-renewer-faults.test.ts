@@ -56,7 +56,8 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
     try {
       const loop = await waitFor('a rekey in flight in the server renewer', async () => {
         const ps = await processes(server.renewer);
-        return ps.some((p) => p.cmdline.startsWith('step ca rekey ')) ? ps.find((p) => p.cmdline === '/bin/bash /usr/local/bin/mtls-renewer') : undefined;
+        // The loop itself is the child of Docker's init (pid 1); its subshells share its command line.
+        return ps.some((p) => p.cmdline.startsWith('step ca rekey ')) ? ps.find((p) => p.ppid === '1' && p.cmdline === '/bin/bash /usr/local/bin/mtls-renewer') : undefined;
       }, { timeoutMs: 40_000, intervalMs: 200 });
       // bash's own kill: the image has no kill binary.
       const kill = await docker.exec(server.renewer, ['bash', '-c', 'kill -KILL "$1"', 'kill', loop.pid]);

@@ -37,14 +37,19 @@ export async function restartCount(container: string): Promise<number> {
   return Number((await sh`docker inspect -f ${'{{.RestartCount}}'} ${container}`).stdout.trim());
 }
 
-/** Command lines of the processes in a container, one per line, arguments joined by spaces. */
-export async function processes(container: string): Promise<Array<{ pid: string; cmdline: string }>> {
-  const script = 'for f in /proc/[0-9]*/cmdline; do mapfile -d "" -t a <"$f" 2>/dev/null || continue; p=${f#/proc/}; printf "%s %s\\n" "${p%/cmdline}" "${a[*]}"; done';
+/** The processes in a container: pid, parent pid, and arguments joined by spaces. */
+export async function processes(container: string): Promise<Array<{ pid: string; ppid: string; cmdline: string }>> {
+  // stat's 4th field is the parent pid (the 2nd, the name in parentheses, has no spaces here).
+  const script =
+    'for d in /proc/[0-9]*; do mapfile -d "" -t a <"$d/cmdline" 2>/dev/null || continue; read -r _ _ _ ppid _ <"$d/stat" 2>/dev/null || continue; printf "%s %s %s\\n" "${d#/proc/}" "$ppid" "${a[*]}"; done';
   const out = await docker.exec(container, ['bash', '-c', script]);
   return out.stdout
     .split('\n')
     .filter(Boolean)
-    .map((l) => ({ pid: l.slice(0, l.indexOf(' ')), cmdline: l.slice(l.indexOf(' ') + 1) }));
+    .map((l) => {
+      const [pid = '', ppid = '', ...rest] = l.split(' ');
+      return { pid, ppid, cmdline: rest.join(' ') };
+    });
 }
 
 /** Every container of the stack healthy again (the state the next test file expects). */
