@@ -182,7 +182,13 @@ while true; do
   out=$(step certificate needs-renewal "$CERT" --expires-in "$((62 + RANDOM % 5))%" 2>&1)
   rc=$?
   case "$rc" in
-    1) [ -n "$failing" ] || set_state "ok${renewed_at:+; last renewed at $renewed_at}"; pause "$CHECK_INTERVAL_SECONDS"; continue ;;
+    1)
+      # A check that failed before now reads the file: that failure is over.
+      # (A failed renewal is over only when a renewal succeeds.)
+      if [[ "$failing" == needs-renewal* ]]; then succeed "ok"; fi
+      [ -n "$failing" ] || set_state "ok${renewed_at:+; last renewed at $renewed_at}"
+      pause "$CHECK_INTERVAL_SECONDS"
+      continue ;;
     0) ;;
     *) checked=""; reason=$(reason_of "$out"); fail "needs-renewal exited $rc${reason:+: $reason}"; continue ;;
   esac
