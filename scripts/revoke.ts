@@ -1,8 +1,10 @@
 #!/usr/bin/env tsx
 /**
- * Revoke a workload's certificate and show that its renewal is refused. With
- * passive revocation the certificate stays usable until it expires — which is
- * why certificates here are short-lived. Re-enroll with `enroll --force`.
+ * Revoke every unexpired certificate the CA issued for a workload's identity
+ * (found in the CA's request log and the workload's volume), and show that
+ * renewal is refused. With passive revocation each certificate stays usable
+ * until it expires — which is why certificates here are short-lived.
+ * Re-enroll with `enroll --force`.
  */
 import { COMMON_HELP, parseCli } from './lib/cli.js';
 import { revokeWorkload } from './lib/revocation.js';
@@ -22,8 +24,18 @@ await main(async () => {
   const result = await revokeWorkload(stack, w!, (cli.values.reason as string | undefined) ?? 'revoked by operator');
   if (cli.json) console.log(JSON.stringify(result, null, 2));
   else {
-    console.log(table([{ workload: result.workload, serial: result.serial, 'valid until': result.notAfter, renewal: result.renewalRefused ? 'refused' : 'ACCEPTED' }]));
-    if (result.renewalRefused) console.log(`the CA refuses to renew it: ${result.renewalError}\nit stops working at ${result.notAfter}; re-enroll with: npm run enroll -- ${result.workload} --force`);
+    console.log(table(result.revoked.map((r) => ({ workload: result.workload, serial: r.serial, 'valid until': r.notAfter, 'found in': r.source, outcome: r.outcome }))));
+    console.log(
+      result.logComplete
+        ? `the CA's log reaches back to ${result.logSince} (its start, or past the longest lifetime): every unexpired certificate for ${result.workload} is revoked`
+        : `INCOMPLETE: the CA's log only reaches back to ${result.logSince ?? '(empty)'}; a certificate issued before then for ${result.workload} and still valid was not found and is not revoked`,
+    );
+    if (result.renewalRefused) console.log(`the CA refuses to renew them: ${result.renewalError}\nthey stop working at their notAfter (latest ${latest(result.revoked)}); re-enroll with: npm run enroll -- ${result.workload} --force --prefix ${stack.prefix}`);
+    else console.log(`the CA still ACCEPTED a renewal of ${result.serial}`);
   }
   if (!result.renewalRefused) process.exitCode = 1;
 });
+
+function latest(revoked: readonly { notAfter: string }[]): string {
+  return revoked.map((r) => r.notAfter).sort().at(-1) ?? '';
+}

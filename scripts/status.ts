@@ -2,7 +2,7 @@
 /** Status of every workload: identity, certificate, time left, next renewal, reloads, traffic. */
 import { COMMON_HELP, parseCli } from './lib/cli.js';
 import { engineLine, engineReport } from './lib/engine-report.js';
-import { stackStatus, statusRows } from './lib/status.js';
+import { renewerNotes, stackStatus, statusRows } from './lib/status.js';
 import { main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
 
@@ -15,8 +15,11 @@ await main(async () => {
   if (cli.help) return void console.log(HELP);
   const stack = await loadStack(cli.prefix);
   const [rows, engine] = await Promise.all([stackStatus(stack), engineReport(stack.prefix)]);
+  // A renewer that cannot renew without an operator is a failure to report.
+  if (rows.some((r) => r.renewer?.verdict === 'unusable')) process.exitCode = 1;
   if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, engine, workloads: rows }, null, 2));
   console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, service ${stack.outputs.service_host_url}`);
   console.log(engineLine(engine));
   console.log(table(statusRows(rows)));
+  for (const note of renewerNotes(rows)) console.log(note);
 });

@@ -16,7 +16,7 @@ export const LABEL = {
   owner: `io.${PROJECT}.owner`,
 } as const;
 
-export type Role = 'ca' | 'server' | 'client' | 'renewer';
+export type Role = 'ca' | 'ca-init' | 'server' | 'client' | 'renewer';
 
 /**
  * Every construct labels its resources with its prefix through this function,

@@ -29,11 +29,15 @@ export interface StepCaProps {
 
 const CA_PORT = 9000;
 const STEPPATH = '/home/step';
+/** Where the init container mounts the root-key volume (made uid 1000's in services/step-ca/Dockerfile). */
+export const ROOT_KEY_DIR = '/var/lib/step-ca-root';
 
 /**
- * smallstep step-ca in a container. It initialises itself on first start
- * (the official image's env contract); its passwords are generated inside
- * the CA volume by the entrypoint, so they never pass through Terraform.
+ * smallstep step-ca in a container. A short-lived init container initialises
+ * it on first deploy (the official image's env contract), then moves the root
+ * key out of the CA volume into a root-key volume that the serving container
+ * never mounts. Passwords are generated inside the CA volume by the
+ * entrypoint, so they never pass through Terraform.
  */
 export class StepCa extends Construct {
   /** CA URL as workloads in the mesh reach it. */
@@ -43,6 +47,9 @@ export class StepCa extends Construct {
   public readonly dnsName: string;
   public readonly containerName: string;
   public readonly volumeName: string;
+  /** Holds the root key (0600); mounted only by the init container. */
+  public readonly rootKeyVolumeName: string;
+  public readonly initContainerName: string;
   public readonly provisionerName: string;
   public readonly hostPort: number;
   public readonly lifetimes: { readonly min: string; readonly default: string; readonly max: string };
@@ -71,16 +78,51 @@ export class StepCa extends Construct {
     });
     this.volumeName = volume.name;
 
-    const container = new Container(this, 'container', {
-      name: `${props.namePrefix}-ca`,
+    // The root key, out of the serving CA. Stateful like the CA volume (its
+    // construct id is pinned by a unit test too): losing it means the next
+    // intermediate rotation needs a new root.
+    this.rootKeyVolumeName = `${props.namePrefix}-ca-root-key`;
+    const rootKeyVolume = new Volume(this, 'root-key', {
+      name: this.rootKeyVolumeName,
+      labels: labelBlocks(stackLabels(props.namePrefix)),
+    });
+
+    this.initContainerName = `${props.namePrefix}-ca-init`;
+    // Runs once per deploy that (re)creates it, before the CA: `step ca init`
+    // when the CA volume is empty, then the root key moves to its own volume.
+    // It has no network, and it exits; Terraform waits for that (attach).
+    const init = new Container(this, 'init', {
+      name: this.initContainerName,
       image: props.image,
-      hostname: this.dnsName,
+      command: ['init'],
       ...hardenedContainer({ memoryMb: 256, init: true }),
+      restart: 'on-failure',
+      maxRetryCount: 3,
+      mustRun: false,
+      attach: true,
+      networkMode: 'none',
       env: [
         `DOCKER_STEPCA_INIT_NAME=${props.caName ?? 'mTLS Reference CA'}`,
         `DOCKER_STEPCA_INIT_DNS_NAMES=${[this.dnsName, 'localhost', '127.0.0.1'].join(',')}`,
         `DOCKER_STEPCA_INIT_PROVISIONER_NAME=${this.provisionerName}`,
         `DOCKER_STEPCA_INIT_ADDRESS=:${CA_PORT}`,
+        `MTLS_CA_ROOT_KEY_DIR=${ROOT_KEY_DIR}`,
+      ],
+      volumes: [
+        { volumeName: volume.name, containerPath: STEPPATH },
+        { volumeName: rootKeyVolume.name, containerPath: ROOT_KEY_DIR },
+      ],
+      labels: labelBlocks(baseLabels(props.namePrefix, 'ca-init')),
+    });
+
+    const container = new Container(this, 'container', {
+      name: `${props.namePrefix}-ca`,
+      image: props.image,
+      hostname: this.dnsName,
+      dependsOn: [init],
+      ...hardenedContainer({ memoryMb: 256, init: true }),
+      env: [
+        `MTLS_CA_PROVISIONER_NAME=${this.provisionerName}`,
         `MTLS_CA_MIN_TLS_CERT_DURATION=${this.lifetimes.min}`,
         `MTLS_CA_DEFAULT_TLS_CERT_DURATION=${this.lifetimes.default}`,
         `MTLS_CA_MAX_TLS_CERT_DURATION=${this.lifetimes.max}`,

@@ -61,10 +61,10 @@ export async function start(container: string): Promise<void> {
   if (out.exitCode !== 0) throw new UserError(`could not start ${container}: ${out.stderr.trim()}`);
 }
 
-/** A container's log (stdout and stderr); `since` is an RFC 3339 time. */
-export async function logs(container: string, opts: { since?: string } = {}): Promise<string> {
-  const since = opts.since ? ['--since', opts.since] : [];
-  const out = await run`docker logs ${since} ${container}`;
+/** A container's log (stdout and stderr); `since` is an RFC 3339 time; `timestamps` prefixes each line with Docker's. */
+export async function logs(container: string, opts: { since?: string; timestamps?: boolean } = {}): Promise<string> {
+  const flags = [...(opts.since ? ['--since', opts.since] : []), ...(opts.timestamps ? ['--timestamps'] : [])];
+  const out = await run`docker logs ${flags} ${container}`;
   return out.stdout + out.stderr;
 }
 

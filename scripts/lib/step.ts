@@ -3,8 +3,12 @@ import { UserError } from './ui.js';
 
 /**
  * The step CLI, always run inside a container: the CA's own tools (the admin
- * channel is the Docker API) or a workload's renewer. Secrets are passed on
- * stdin and never appear in argv or on the host.
+ * channel is the Docker API) or a workload's renewer. Secrets never appear in
+ * any process's argv (/proc/<pid>/cmdline is readable by every local user):
+ * a token goes in on stdin, and a fixed shell line moves it into the
+ * environment of the one step process that needs it (step reads every flag
+ * from STEP_<FLAG>, here STEP_TOKEN; /proc/<pid>/environ is readable only by
+ * that process's user and root).
  */
 const STEPPATH = '/home/step';
 const CA_ROOT = `${STEPPATH}/certs/root_ca.crt`;
@@ -58,14 +62,43 @@ export interface CertificateRequest {
 /**
  * Exchanges a token for a certificate inside the workload's renewer: the key
  * pair and CSR are generated there and the key is written 0600 into the
- * workload's volume. The token goes in on stdin.
+ * workload's volume. The token goes in on stdin, then into step's environment.
  */
 export async function caCertificate(req: CertificateRequest): Promise<{ ok: boolean; error: string }> {
-  const script = 'token="$(cat)"; exec step ca certificate "$@" --token "$token"';
-  const args = ['bash', '-c', script, 'ca-certificate', req.subject, req.certFile, req.keyFile, '--ca-url', req.caUrl, '--root', req.rootFile, '--force', '--kty', 'EC', '--curve', 'P-256'];
-  if (req.lifetime) args.push('--not-after', req.lifetime);
-  const out = await exec(req.renewer, args, { input: req.token });
+  const cmd = certificateCommand(req);
+  const out = await exec(req.renewer, cmd.args, { input: cmd.input });
   return { ok: out.exitCode === 0, error: lastMeaningfulLine(out.stderr) };
+}
+
+/** A command to run with `docker exec -i`: argv (no secrets) and what goes to stdin. */
+export interface SecretCommand {
+  readonly args: readonly string[];
+  readonly input: string;
+}
+
+/**
+ * Reads one line from stdin into STEP_TOKEN and execs `step <verb> "$@"` with
+ * it in its environment only. The line is fixed: the token is never part of
+ * any argv, neither bash's nor step's.
+ */
+const WITH_TOKEN_FROM_STDIN =
+  'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; exec step "$@"';
+
+function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string): SecretCommand {
+  if (!token || /[\r\n]/.test(token)) throw new UserError(`${name}: a token must be a single non-empty line`);
+  return { args: ['bash', '-c', WITH_TOKEN_FROM_STDIN, name, ...stepArgs], input: token };
+}
+
+/** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
+export function certificateCommand(req: CertificateRequest): SecretCommand {
+  const args = ['ca', 'certificate', req.subject, req.certFile, req.keyFile, '--ca-url', req.caUrl, '--root', req.rootFile, '--force', '--kty', 'EC', '--curve', 'P-256'];
+  if (req.lifetime) args.push('--not-after', req.lifetime);
+  return withTokenFromStdin('ca-certificate', args, req.token);
+}
+
+/** `step ca revoke` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
+export function revokeCommand(serialDecimal: string, reason: string, token: string): SecretCommand {
+  return withTokenFromStdin('ca-revoke', ['ca', 'revoke', serialDecimal, '--reason', reason, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT], token);
 }
 
 /** Asks the CA to renew a certificate (mTLS with the current one) without writing it. */
@@ -76,11 +109,11 @@ export async function tryRenew(renewer: string, opts: { caUrl: string; certFile:
 }
 
 /**
- * Passive revocation (step-ca's default): the CA refuses to renew the serial.
- * A revocation token for that serial is minted with the provisioner, then
- * spent, both inside the CA container.
+ * Passive revocation (step-ca's default): the CA refuses to renew or rekey
+ * the serial. A revocation token for that serial is minted with the
+ * provisioner, then spent, both inside the CA container.
  */
-export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<void> {
+export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<'revoked' | 'already revoked'> {
   const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
   const token = (
     await execOk(ca.container, [
@@ -88,8 +121,11 @@ export async function revoke(ca: CaRef, serialHex: string, reason: string): Prom
       '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT,
     ])
   ).trim();
-  const script = 'token="$(cat)"; exec step ca revoke "$@" --token "$token"';
-  await execOk(ca.container, ['bash', '-c', script, 'ca-revoke', serialDecimal, '--reason', reason, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT], { input: token });
+  const cmd = revokeCommand(serialDecimal, reason, token);
+  const out = await exec(ca.container, cmd.args, { input: cmd.input });
+  if (out.exitCode === 0) return 'revoked';
+  if (/already revoked/i.test(out.stderr + out.stdout)) return 'already revoked';
+  throw new UserError(`revoking serial ${serialHex} failed in ${ca.container} (exit ${out.exitCode}): ${lastMeaningfulLine(out.stderr || out.stdout)}`);
 }
 
 function lastMeaningfulLine(text: string): string {

@@ -8,7 +8,13 @@
 #     with `docker exec`, so the provisioner password never leaves the volume);
 #   * provisioner claims (certificate lifetimes) are applied on every start
 #     from MTLS_CA_{MIN,DEFAULT,MAX}_TLS_CERT_DURATION, so the stack's props
-#     stay the single source of truth.
+#     stay the single source of truth;
+#   * initialisation is a separate step, `entrypoint.sh init`, run in its own
+#     short-lived container that also mounts the root-key volume at
+#     $MTLS_CA_ROOT_KEY_DIR: `step ca init` writes the root key into
+#     $STEPPATH/secrets, and this step moves it out to that volume (kept for a
+#     later intermediate rotation). The serving CA never mounts that volume,
+#     and refuses to start while a root key is in $STEPPATH.
 set -euo pipefail
 umask 077
 
@@ -16,7 +22,9 @@ export STEPPATH="${STEPPATH:-/home/step}"
 CONFIGPATH="${CONFIGPATH:-$STEPPATH/config/ca.json}"
 PWDPATH="${PWDPATH:-$STEPPATH/secrets/password}"
 PROVISIONER_PWDPATH="$STEPPATH/secrets/provisioner_password"
-PROVISIONER="${DOCKER_STEPCA_INIT_PROVISIONER_NAME:-admin}"
+# The serving container names it in MTLS_CA_PROVISIONER_NAME (it has no init env).
+PROVISIONER="${DOCKER_STEPCA_INIT_PROVISIONER_NAME:-${MTLS_CA_PROVISIONER_NAME:-admin}}"
+ROOT_KEY="$STEPPATH/secrets/root_ca_key"
 
 log() { printf '{"ts":"%s","level":"info","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*"; }
 die() { printf '{"ts":"%s","level":"error","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*" >&2; exit 1; }
@@ -72,9 +80,37 @@ apply_claims() {
   log "provisioner $PROVISIONER claims: ${args[*]}"
 }
 
-if [ ! -f "$CONFIGPATH" ]; then
-  init_ca
+# Moves the root key out of $STEPPATH into the root-key volume: copy under a
+# temporary name, rename (atomic), then delete the original. A kept key is
+# never overwritten by a different one.
+move_root_key_offline() {
+  local dir="${MTLS_CA_ROOT_KEY_DIR:?init needs MTLS_CA_ROOT_KEY_DIR: the mount point of the root-key volume}"
+  [ -d "$dir" ] && [ -w "$dir" ] || die "$dir (the root-key volume) is not a writable directory"
+  if [ -f "$ROOT_KEY" ]; then
+    if [ -f "$dir/root_ca_key" ] && ! cmp -s "$ROOT_KEY" "$dir/root_ca_key"; then
+      die "$dir/root_ca_key holds a different root key than $ROOT_KEY: refusing to overwrite it; resolve by hand"
+    fi
+    cp "$ROOT_KEY" "$dir/root_ca_key.tmp"
+    chmod 600 "$dir/root_ca_key.tmp"
+    mv -f "$dir/root_ca_key.tmp" "$dir/root_ca_key"
+    cp "$STEPPATH/certs/root_ca.crt" "$dir/root_ca.crt.tmp" && mv -f "$dir/root_ca.crt.tmp" "$dir/root_ca.crt"
+    rm -f "$ROOT_KEY"
+    log "root key moved out of the CA volume into the root-key volume"
+  elif [ -f "$dir/root_ca_key" ]; then
+    log "root key already kept in the root-key volume"
+  else
+    log "no root key in the CA volume or the root-key volume: an intermediate rotation will need a new root"
+  fi
+}
+
+if [ "${1:-}" = init ]; then
+  [ -f "$CONFIGPATH" ] || init_ca
+  move_root_key_offline
+  exit 0
 fi
+
+[ -f "$CONFIGPATH" ] || die "the CA is not initialised (no $CONFIGPATH): run this image with the argument init first (the stack's <prefix>-ca-init container does)"
+[ ! -e "$ROOT_KEY" ] || die "the root key is in $ROOT_KEY, inside the serving CA: run this image with the argument init and the root-key volume mounted, which moves it out"
 if [ -n "${DOCKER_STEPCA_PASSWORD_FILE:-}" ] && [ -f "$DOCKER_STEPCA_PASSWORD_FILE" ]; then
   PWDPATH="$DOCKER_STEPCA_PASSWORD_FILE"
 fi

@@ -157,6 +157,11 @@ export interface DockerContainerJson {
   readonly ports?: ReadonlyArray<{ readonly internal: number; readonly external?: number; readonly ip?: string; readonly protocol?: string }>;
   readonly networks_advanced?: ReadonlyArray<{ readonly name: string; readonly aliases?: readonly string[] }>;
   readonly volumes?: ReadonlyArray<{ readonly volume_name?: string; readonly container_path: string; readonly read_only?: boolean }>;
+  readonly network_mode?: string;
+  readonly command?: readonly string[];
+  readonly depends_on?: readonly string[];
+  readonly must_run?: boolean;
+  readonly attach?: boolean;
 }
 
 export interface DockerNetworkJson {

@@ -1,6 +1,6 @@
 // The status table's rows from already-gathered facts (no Docker involved).
 import { describe, expect, it } from 'vitest';
-import { statusRows, type WorkloadStatus } from '../../../scripts/lib/status.js';
+import { enrollCommand, renewerNotes, renewerState, statusRows, type WorkloadStatus } from '../../../scripts/lib/status.js';
 import { table } from '../../../scripts/lib/ui.js';
 
 const now = new Date('2030-01-01T12:00:00.000Z');
@@ -51,6 +51,7 @@ describe('statusRows', () => {
         workload: 'server',
         identity: 'server.mesh.internal spiffe://mesh.internal/server',
         health: 'healthy',
+        renewer: 'healthy',
         serial: '4F1A2B3C4D5E…',
         notAfter: '2030-01-01T13:30:00.000Z',
         left: '1h30m',
@@ -78,6 +79,7 @@ describe('statusRows', () => {
         workload: 'fresh',
         identity: '',
         health: 'missing',
+        renewer: 'missing',
         serial: '(none)',
         notAfter: '',
         left: '',
@@ -96,8 +98,38 @@ describe('statusRows', () => {
   it('renders as one table row per workload', () => {
     const lines = table(statusRows([server, client, unknown], now)).split('\n');
     expect(lines).toHaveLength(5);
-    expect(lines[0]).toMatch(/^workload\s+identity\s+health\s+serial\s+notAfter\s+left\s+next renewal\s+reloads\s+requests$/);
+    expect(lines[0]).toMatch(/^workload\s+identity\s+health\s+renewer\s+serial\s+notAfter\s+left\s+next renewal\s+reloads\s+requests$/);
     expect(lines[2]).toContain('42 served');
-    expect(lines[4]).toMatch(/^fresh\s+missing\s+\(none\)\s+0\s+0 ok \/ 0 failed$/);
+    expect(lines[4]).toMatch(/^fresh\s+missing\s+missing\s+\(none\)\s+0\s+0 ok \/ 0 failed$/);
+  });
+});
+
+describe('renewer state (from its health check)', () => {
+  const recovery = enrollCommand('e2eabc', 'server');
+
+  it('names the exact re-enrollment command for this stack', () => {
+    expect(recovery).toBe('npm run enroll -- server --force --prefix e2eabc');
+  });
+
+  it('an unusable pair needs an operator, with the command that recovers it', () => {
+    const state = renewerState(1, 'unusable: site.crt is unusable: /var/run/step/site.crt contains an invalid PEM block\n', recovery);
+    expect(state).toEqual({ verdict: 'unusable', detail: 'unusable: site.crt is unusable: /var/run/step/site.crt contains an invalid PEM block', action: recovery });
+    const row: WorkloadStatus = { ...server, renewer: state };
+    expect(statusRows([row], now)[0]!.renewer).toBe('UNUSABLE');
+    expect(renewerNotes([row])).toEqual([`server: ${state.detail}\n  recover with: ${recovery}`]);
+  });
+
+  it('failing renewals with a usable pair are reported without an operator command', () => {
+    const state = renewerState(0, 'ok; failing since 2030-01-01T12:00:00Z: renewal failed: connection refused', recovery);
+    expect(state).toEqual({ verdict: 'failing', detail: 'ok; failing since 2030-01-01T12:00:00Z: renewal failed: connection refused' });
+    expect(renewerNotes([{ ...server, renewer: state }])).toEqual([`server: ${state.detail}`]);
+  });
+
+  it('ok, waiting and a check that could not run', () => {
+    expect(renewerState(0, 'ok; renewed at 2030-01-01T12:00:00Z', recovery).verdict).toBe('ok');
+    expect(renewerState(0, 'waiting for enrollment', recovery).verdict).toBe('waiting');
+    expect(renewerState(1, 'Error response from daemon: container is not running', recovery)).toEqual({ verdict: 'unknown', detail: 'Error response from daemon: container is not running' });
+    expect(renewerState(126, '', recovery)).toEqual({ verdict: 'unknown', detail: 'health check exited 126' });
+    expect(renewerNotes([{ ...server, renewer: renewerState(0, 'ok', recovery) }])).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@ const byName = (name: string): DockerContainerJson => {
 };
 
 const EXPECTED_ROLES: Record<string, string> = {
+  [`${prefix}-ca-init`]: 'ca-init',
   [`${prefix}-ca`]: 'ca',
   [`${prefix}-server`]: 'server',
   [`${prefix}-server-renewer`]: 'renewer',
@@ -24,7 +25,7 @@ const EXPECTED_ROLES: Record<string, string> = {
 };
 
 describe('containers', () => {
-  it('are the CA, the server, the client and their renewers', () => {
+  it('are the CA (and its init step), the server, the client and their renewers', () => {
     expect(containers.map((c) => c.name).sort()).toEqual(Object.keys(EXPECTED_ROLES).sort());
   });
 
@@ -91,7 +92,7 @@ describe('containers', () => {
 
   it('the matcher adapter fails on a property no container has', () => {
     expect(raw).not.toHaveResourceWithProperties(Container, { name: `${prefix}-ca`, user: 'root' });
-    expect(raw).toHaveResourceWithProperties(Container, { name: `${prefix}-ca`, env: expect.arrayContaining(['DOCKER_STEPCA_INIT_ADDRESS=:9000']) });
+    expect(raw).toHaveResourceWithProperties(Container, { name: `${prefix}-ca-init`, env: expect.arrayContaining(['DOCKER_STEPCA_INIT_ADDRESS=:9000']) });
   });
 
   it('renewers reach the CA at its mesh URL and share the workload cert volume', () => {
@@ -106,6 +107,6 @@ describe('containers', () => {
       expect(renewer.volumes?.[0]?.volume_name).toBe(app.volumes?.[0]?.volume_name);
       expect(renewer.volumes?.[0]?.read_only ?? false).toBe(false);
     }
-    expect(Object.keys(all)).toHaveLength(5);
+    expect(Object.keys(all)).toHaveLength(6);
   });
 });

@@ -36,10 +36,16 @@ describe('networks', () => {
     expect(net && labelsOf(net)).toMatchObject({ [LABEL.project]: PROJECT, [LABEL.prefix]: prefix });
   });
 
-  it('every container is on the internal mesh network', () => {
-    for (const c of containers) {
+  it('every long-running container is on the internal mesh network', () => {
+    for (const c of containers.filter((x) => x.name !== `${prefix}-ca-init`)) {
       expect(networksOf(c).map((n) => n.name), c.name).toContain(`${prefix}-mesh`);
     }
+  });
+
+  it('the CA init step has no network at all', () => {
+    const init = containers.find((c) => c.name === `${prefix}-ca-init`);
+    expect(init?.network_mode).toBe('none');
+    expect(init?.networks_advanced ?? []).toEqual([]);
   });
 
   it('containers that publish ports are also on a non-internal network', () => {
@@ -58,8 +64,8 @@ describe('networks', () => {
 });
 
 describe('volumes', () => {
-  it('are the CA volume and one certs volume per workload', () => {
-    expect(volumes.map((v) => v.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-client-certs`, `${prefix}-server-certs`]);
+  it('are the CA volume, the root-key volume and one certs volume per workload', () => {
+    expect(volumes.map((v) => v.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-ca-root-key`, `${prefix}-client-certs`, `${prefix}-server-certs`]);
   });
 
   it('all carry the project and prefix labels', () => {

@@ -146,7 +146,7 @@ describe('MtlsWorkload on its own', () => {
   it('is usable from synthesize() on a plain stack as well', () => {
     const app = Testing.app();
     const stack = new MtlsStack(app, 'plain', baseProps({ namePrefix: 'plain' }));
-    expect(listOf<DockerContainerJson>(synthesize(stack).json, Container)).toHaveLength(5);
+    expect(listOf<DockerContainerJson>(synthesize(stack).json, Container)).toHaveLength(6);
   });
 });
 

@@ -1,0 +1,124 @@
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { $ } from 'zx';
+import * as docker from '../../scripts/lib/docker.js';
+import { projectDir } from '../../scripts/lib/stack.js';
+import type { WorkloadStatus } from '../../scripts/lib/status.js';
+import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
+import { workload } from './helpers/fixtures.js';
+import { waitFor } from './helpers/operator.js';
+import { clientFailures, processes, restartCount, servingCert, waitAllHealthy, waitForNewerCert, waitForRenewalLog } from './helpers/renewer.js';
+
+const ctx = inject('e2e');
+const CERT_DIR = '/var/run/step';
+
+// Faults a renewer meets in real life. Each case ends with the workload
+// serving a valid, newer certificate (or, when only an operator can help,
+// with `npm run status` naming the command, which is then run), and no
+// request fails while the old certificate is still valid.
+describe('renewer under faults', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  let server: Workload;
+  let client: Workload;
+  const allContainers = () => [stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])];
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    server = workload(stack, 'server');
+    client = workload(stack, 'client');
+    await waitAllHealthy(allContainers(), 60_000);
+  });
+
+  it('a truncated site.crt is replaced: the renewer rekeys with the last good certificate', async () => {
+    const failures = await clientFailures(client);
+    // Right after a renewal, so the next scheduled one cannot hide the repair.
+    const since = new Date().toISOString();
+    await waitForRenewalLog(server, since, 60_000);
+    const before = await servingCert(server);
+    const cut = await docker.exec(server.renewer, ['sh', '-c', `head -c 300 ${CERT_DIR}/site.crt >/tmp/cut && cat /tmp/cut >${CERT_DIR}/site.crt`]);
+    expect(cut.exitCode, cut.stderr).toBe(0);
+    const after = await waitForNewerCert(server, before, 20_000);
+    const log = await docker.logs(server.renewer, { since });
+    expect(log).toContain('site.crt is unusable');
+    expect(log).toContain('rekeying with the last good certificate');
+    expect(log).toContain('replaced the damaged certificate');
+    expect((await appStats(server))?.credentials?.state).toBe('loaded');
+    expect(after.notAfter).toBeGreaterThan(Date.now());
+    expect(await clientFailures(client)).toBe(failures);
+  });
+
+  it('SIGKILL of the renewer during a renewal: it restarts, the old pair is intact, the next renewal succeeds', async () => {
+    const failures = await clientFailures(client);
+    await waitForRenewalLog(server, new Date().toISOString(), 60_000);
+    const before = await servingCert(server);
+    const restarts = await restartCount(server.renewer);
+    // Freeze the CA so the next renewal stays in flight, then kill the loop.
+    await $({ quiet: true })`docker pause ${stack.ca.container}`;
+    try {
+      const loop = await waitFor('a rekey in flight in the server renewer', async () => {
+        const ps = await processes(server.renewer);
+        // The loop itself is the child of Docker's init (pid 1); its subshells share its command line.
+        return ps.some((p) => p.cmdline.startsWith('step ca rekey ')) ? ps.find((p) => p.ppid === '1' && p.cmdline === '/bin/bash /usr/local/bin/mtls-renewer') : undefined;
+      }, { timeoutMs: 40_000, intervalMs: 200 });
+      // bash's own kill: the image has no kill binary.
+      const kill = await docker.exec(server.renewer, ['bash', '-c', 'kill -KILL "$1"', 'kill', loop.pid]);
+      expect(kill.exitCode, kill.stderr).toBe(0);
+    } finally {
+      await $({ quiet: true })`docker unpause ${stack.ca.container}`;
+    }
+    await waitFor('the renewer to be restarted by Docker', async () => ((await restartCount(server.renewer)) > restarts ? true : undefined), { timeoutMs: 30_000 });
+    const after = await waitForNewerCert(server, before, 45_000);
+    expect(after.notAfter).toBeGreaterThan(before.notAfter);
+    // Nothing half-made is left behind, and the pair on disk validates.
+    await waitFor('no staged files in the certs volume', async () => {
+      const ls = await docker.exec(server.renewer, ['ls', '-A', CERT_DIR]);
+      return ls.stdout.split('\n').filter(Boolean).sort().join(' ') === 'root.crt site.crt site.key' ? true : undefined;
+    }, { timeoutMs: 10_000 });
+    const health = await docker.exec(server.renewer, ['/usr/local/bin/mtls-renewer', 'health']);
+    expect(health.exitCode, health.stdout).toBe(0);
+    expect(await clientFailures(client)).toBe(failures);
+  });
+
+  it('the CA down for longer than a renewal can bridge: status names the exact command, which recovers both workloads', async () => {
+    const failures = await clientFailures(client);
+    const old = { server: await servingCert(server), client: await servingCert(client) };
+    const firstExpiry = Math.min(old.server.notAfter, old.client.notAfter);
+    await docker.stop(stack.ca.container);
+    let status: { workloads: WorkloadStatus[] };
+    let statusExit: number | null;
+    try {
+      // Until the first certificate runs out, nothing fails.
+      await waitFor('the last moment before a certificate expires', async () => (Date.now() >= firstExpiry - 3000 ? true : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+      expect(await clientFailures(client)).toBe(failures);
+      const statusOut = await waitFor('status to report both renewers unusable', async () => {
+        const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
+        const parsed = JSON.parse(out.stdout) as { workloads: WorkloadStatus[] };
+        return parsed.workloads.every((w) => w.renewer?.verdict === 'unusable') ? { parsed, exitCode: out.exitCode } : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 3000 });
+      status = statusOut.parsed;
+      statusExit = statusOut.exitCode;
+    } finally {
+      await docker.start(stack.ca.container);
+    }
+    expect(statusExit).toBe(1);
+    for (const w of status.workloads) {
+      expect(w.renewer?.detail).toMatch(/^unusable: site\.crt is unusable: .*expired/i);
+      expect(w.renewer?.action).toBe(`npm run enroll -- ${w.workload} --force --prefix ${ctx.prefix}`);
+    }
+    await waitFor('the CA to be healthy again', async () => ((await docker.health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+
+    // The operator runs exactly what status printed.
+    for (const w of status.workloads) {
+      const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`sh -c ${w.renewer!.action!}`;
+      expect(out.exitCode, out.stderr).toBe(0);
+    }
+    await waitForNewerCert(server, old.server, 30_000);
+    await waitForNewerCert(client, old.client, 30_000);
+    await waitFor('client requests to succeed again', async () => {
+      const s = await appStats(client);
+      return s?.requests?.consecutiveFailures === 0 && (s.requests.successes ?? 0) > 0 ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    // Renewals run again on their own, and the stack is whole for what follows.
+    await waitForRenewalLog(server, new Date().toISOString(), 60_000);
+    await waitAllHealthy(allContainers(), 90_000);
+  });
+});
