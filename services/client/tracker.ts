@@ -7,6 +7,9 @@ import type { Logger } from '../lib/logger.js';
 import { Registry, type Counter, type Gauge } from '../lib/metrics.js';
 import type { RequestFailureReason } from '../lib/tls-errors.js';
 
+/** Enough to show several rotations in /stats and to check rotation from outside. */
+export const MAX_SERVER_SERIALS = 16;
+
 const KNOWN_REASONS: readonly RequestFailureReason[] = ['identity_mismatch', 'tls', 'timeout', 'connection', 'other'];
 
 export interface LastError {
@@ -29,8 +32,14 @@ export class RequestTracker {
   lastSuccessAt: Date | undefined;
   lastError: LastError | undefined;
   lastResponse: LastResponse | undefined;
-  /** Distinct server certificate serials, in the order first seen. */
+  /**
+   * The most recent distinct server certificate serials, oldest first; at
+   * most MAX_SERVER_SERIALS, so a client that runs for months through a
+   * rotation every few minutes does not grow without bound.
+   */
   readonly serverSerials: string[] = [];
+  /** Server certificates seen since start (a serial counts again only after it left the window). */
+  serverCertificatesSeen = 0;
   serverSerial: string | undefined;
 
   private readonly requests: Counter;
@@ -51,7 +60,7 @@ export class RequestTracker {
     this.consecutive = r.gauge('mtls_client_consecutive_failures', 'Failures since the last success');
     this.lastSuccess = r.gauge('mtls_client_last_success_timestamp_seconds', 'Time of the last successful request (unix seconds, 0 = never)');
     this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', ['serial']);
-    this.serialsSeen = r.gauge('mtls_client_server_serials_seen', 'Distinct server certificate serials seen since start');
+    this.serialsSeen = r.gauge('mtls_client_server_serials_seen', 'Server certificates (distinct serials) seen since start');
     this.agentsBuilt = r.counter('mtls_client_agents_built_total', 'HTTPS agents built (one per own credential generation)');
     for (const result of ['success', 'failure']) this.requests.inc({ result }, 0);
     for (const reason of KNOWN_REASONS) this.failureReasons.inc({ reason }, 0);
@@ -93,9 +102,13 @@ export class RequestTracker {
     if (serial === this.serverSerial) return;
     if (this.serverSerial !== undefined) this.logger.info('server presents a new certificate', { serial, previousSerial: this.serverSerial });
     this.serverSerial = serial;
-    if (!this.serverSerials.includes(serial)) this.serverSerials.push(serial);
+    if (!this.serverSerials.includes(serial)) {
+      this.serverSerials.push(serial);
+      this.serverCertificatesSeen += 1;
+      if (this.serverSerials.length > MAX_SERVER_SERIALS) this.serverSerials.splice(0, this.serverSerials.length - MAX_SERVER_SERIALS);
+    }
     this.serverCertificate.reset();
     this.serverCertificate.set({ serial }, 1);
-    this.serialsSeen.set({}, this.serverSerials.length);
+    this.serialsSeen.set({}, this.serverCertificatesSeen);
   }
 }

@@ -49,12 +49,17 @@ export async function rawExchange(
   let text = '';
   socket.setEncoding('latin1').on('data', (chunk: string) => (text += chunk));
   const chunks = typeof options.payload === 'string' ? [options.payload] : options.payload;
-  let timer: NodeJS.Timeout | undefined;
+  let stopWriting: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stopWriting = resolve));
   const writer = (async () => {
     for (const [index, chunk] of chunks.entries()) {
+      if (index > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([stopped, new Promise((resolve) => (timer = setTimeout(resolve, options.chunkIntervalMs ?? 0)))]);
+        clearTimeout(timer);
+      }
       if (socket.destroyed) return;
-      if (index > 0) await new Promise((resolve) => (timer = setTimeout(resolve, options.chunkIntervalMs ?? 0)));
-      if (!socket.destroyed) socket.write(chunk);
+      socket.write(chunk);
     }
   })();
   const ended = await new Promise<'server' | 'deadline'>((resolve) => {
@@ -65,7 +70,7 @@ export async function rawExchange(
       resolve('server');
     });
   });
-  clearTimeout(timer);
+  stopWriting();
   socket.destroy();
   await writer;
   const status = /^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1];
