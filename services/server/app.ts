@@ -19,6 +19,11 @@ import { handleRequest } from './routes.js';
 export interface MtlsServerOptions {
   /** Directory with root.crt, site.crt, site.key; the files may appear later. */
   readonly certDir: string;
+  /**
+   * SHA-256 fingerprints of the roots to trust, one per line, on a volume the
+   * renewer cannot write; root.crt may hold pinned roots only. @default no pinning
+   */
+  readonly rootPinFile?: string;
   /** DNS names and/or URIs of the clients that may call us. */
   readonly allowedIdentities: readonly string[];
   /** @default '0.0.0.0' */

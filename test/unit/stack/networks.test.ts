@@ -58,8 +58,8 @@ describe('networks', () => {
 });
 
 describe('volumes', () => {
-  it('are the CA volume and one certs volume per workload', () => {
-    expect(volumes.map((v) => v.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-client-certs`, `${prefix}-server-certs`]);
+  it('are the CA volume and one certs and one trust volume per workload', () => {
+    expect(volumes.map((v) => v.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-client-certs`, `${prefix}-client-trust`, `${prefix}-server-certs`, `${prefix}-server-trust`]);
   });
 
   it('all carry the project and prefix labels', () => {
