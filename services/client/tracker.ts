@@ -42,8 +42,16 @@ export class RequestTracker {
   serverCertificatesSeen = 0;
   serverSerial: string | undefined;
 
+  /** Extra attempts after a connection error or timeout; a retried request that then succeeds is not a failure. */
+  retries = 0;
+  /** Requests that succeeded only after one or more retries. */
+  retriedSuccesses = 0;
+  private retrying = false;
+  private pendingRetries = 0;
+
   private readonly requests: Counter;
   private readonly failureReasons: Counter;
+  private readonly retryReasons: Counter;
   private readonly consecutive: Gauge;
   private readonly lastSuccess: Gauge;
   private readonly serverCertificate: Gauge;
@@ -57,6 +65,7 @@ export class RequestTracker {
     const r = this.registry;
     this.requests = r.counter('mtls_client_requests_total', 'Requests sent, by result (success, failure)', ['result']);
     this.failureReasons = r.counter('mtls_client_request_failures_total', 'Failed requests by reason', ['reason']);
+    this.retryReasons = r.counter('mtls_client_request_retries_total', 'Retries of idempotent requests after a connection error or timeout, by reason (not failures)', ['reason']);
     this.consecutive = r.gauge('mtls_client_consecutive_failures', 'Failures since the last success');
     this.lastSuccess = r.gauge('mtls_client_last_success_timestamp_seconds', 'Time of the last successful request (unix seconds, 0 = never)');
     this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', ['serial']);
@@ -64,13 +73,31 @@ export class RequestTracker {
     this.agentsBuilt = r.counter('mtls_client_agents_built_total', 'HTTPS agents built (one per own credential generation)');
     for (const result of ['success', 'failure']) this.requests.inc({ result }, 0);
     for (const reason of KNOWN_REASONS) this.failureReasons.inc({ reason }, 0);
+    for (const reason of ['connection', 'timeout']) this.retryReasons.inc({ reason }, 0);
     this.consecutive.set({}, 0);
     this.lastSuccess.set({}, 0);
     this.serialsSeen.set({}, 0);
     registerCredentialMetrics(r, watcher);
   }
 
+  /** One more attempt of the request in progress is about to be made. */
+  retry(reason: RequestFailureReason, message: string): void {
+    // One line per outage, not per retry: the first retry after a clean success.
+    if (!this.retrying) this.logger.info('peer unreachable; retrying', { reason, message });
+    this.retrying = true;
+    this.retries += 1;
+    this.pendingRetries += 1;
+    this.retryReasons.inc({ reason });
+  }
+
   success(serverSerial: string | undefined, response: LastResponse): void {
+    if (this.pendingRetries > 0) {
+      this.retriedSuccesses += 1;
+      if (this.consecutiveFailures === 0) this.logger.info('reached the peer after retrying', { retries: this.pendingRetries, serverSerial });
+    } else {
+      this.retrying = false;
+    }
+    this.pendingRetries = 0;
     if (this.successes === 0) this.logger.info('first successful request', { serverSerial, response: response.body });
     else if (this.consecutiveFailures > 0) this.logger.info('requests succeed again', { after: this.consecutiveFailures, serverSerial });
     this.successes += 1;
@@ -84,6 +111,7 @@ export class RequestTracker {
   }
 
   failure(reason: RequestFailureReason, message: string, response?: LastResponse): void {
+    this.pendingRetries = 0;
     // Log the first failure of a streak and any change of reason, not each retry.
     if (this.consecutiveFailures === 0 || this.lastError?.reason !== reason) {
       this.logger.warn('request failed', { reason, message, consecutiveFailures: this.consecutiveFailures + 1 });
