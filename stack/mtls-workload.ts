@@ -33,6 +33,8 @@ export interface MtlsWorkloadProps {
 }
 
 export const CERT_DIR = '/var/run/step';
+/** Memory limit of each app container (the soak benchmark judges RSS against it). */
+export const APP_MEMORY_MB = 192;
 /** The app's trust configuration (the root pin): its own volume, read-only in the app, absent from the renewer. */
 export const TRUST_DIR = '/var/run/mtls-trust';
 /** SHA-256 fingerprints of the roots the app may trust, one per line; written by bootstrap-trust. */
@@ -95,7 +97,7 @@ export class MtlsWorkload extends Construct {
       image: props.appImage,
       hostname: props.identity.dnsName,
       command: ['node', `/app/${props.role}.mjs`],
-      ...hardenedContainer({ memoryMb: 192 }),
+      ...hardenedContainer({ memoryMb: APP_MEMORY_MB }),
       env: Object.entries({ CERT_DIR, ROOT_PIN_FILE, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
       volumes: [
         { volumeName: volume.name, containerPath: CERT_DIR, readOnly: true },

@@ -9,6 +9,7 @@ import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.j
 import type { Credentials } from '../lib/credentials.js';
 import { parseIdentity, type Identity } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { processStats, type ProcessStats } from '../lib/process-stats.js';
 import { classifyRequestFailure } from '../lib/tls-errors.js';
 import { createAgent } from './agent.js';
 import { getOnce, parseBody, type Outcome } from './request.js';
@@ -80,6 +81,7 @@ export interface ClientStats {
   readonly lastResponse: LastResponse | null;
   readonly serverSerial: string | null;
   readonly serverSerials: readonly string[];
+  readonly process: ProcessStats;
 }
 
 interface AgentSlot {
@@ -151,6 +153,7 @@ export class MtlsClient {
       lastResponse: t.lastResponse ?? null,
       serverSerial: t.serverSerial ?? null,
       serverSerials: [...t.serverSerials],
+      process: processStats(),
     };
   }
 

@@ -65,6 +65,7 @@ export function answerAdminRequest(req: IncomingMessage, res: ServerResponse, en
   const target = parseRequestTarget(req.url);
   if (target.kind === 'invalid') {
     problems.record('invalid_target', { status: target.status, reason: target.reason });
+    res.setHeader('connection', 'close');
     send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
     return;
   }

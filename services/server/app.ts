@@ -11,6 +11,7 @@ import type { Credentials } from '../lib/credentials.js';
 import { MTLS_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from '../lib/http-limits.js';
 import { AllowList, formatIdentities } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { processStats, type ProcessStats } from '../lib/process-stats.js';
 import { ThrottledLog } from '../lib/throttled-log.js';
 import { classifyHandshakeFailure } from '../lib/tls-errors.js';
 import { ServerMetrics } from './metrics.js';
@@ -70,6 +71,7 @@ export interface ServerStats {
   readonly credentials: CredentialStats;
   readonly requests: { readonly total: number; readonly byIdentity: Record<string, Record<string, number>> };
   readonly handshakeFailures: Record<string, number>;
+  readonly process: ProcessStats;
 }
 
 /** A TLS handshake must finish quickly; Node's default (120 s) invites slow-loris. */
@@ -161,6 +163,7 @@ export class MtlsServer {
       credentials: credentialStats(this.credentials),
       requests: { total: this.metrics.totalRequests(), byIdentity: this.metrics.requestsByIdentity() },
       handshakeFailures: this.metrics.handshakeFailuresByReason(),
+      process: processStats(),
     };
   }
 

@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
 import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
 import type { Logger } from '../lib/logger.js';
-import { parseRequestTarget } from '../lib/request-target.js';
+import { parseRequestTarget, type RequestTarget } from '../lib/request-target.js';
 import type { ThrottledLog } from '../lib/throttled-log.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -94,19 +94,23 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
     return;
   }
 
-  const response = route(req, socket, peer, matched, context);
+  const target = parseRequestTarget(req.url);
+  if (target.kind === 'invalid') {
+    // A client that sends this is broken or probing: answer, then end the connection.
+    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: peer.certificate.serialNumber });
+    context.metrics.countRequest(matched.value, target.status);
+    res.setHeader('connection', 'close');
+    send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
+    return;
+  }
+  const response = route(req, target, socket, peer, matched, context);
   context.metrics.countRequest(matched.value, response.status);
   send(res, response);
 }
 
-function route(req: IncomingMessage, socket: TLSSocket, peer: Peer, matched: Identity, context: RouteContext): EndpointResponse {
-  const target = parseRequestTarget(req.url);
-  if (target.kind === 'invalid') {
-    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: peer.certificate.serialNumber });
-    return jsonResponse(target.status, { error: 'bad request', reason: target.reason });
-  }
+function route(req: IncomingMessage, target: RequestTarget, socket: TLSSocket, peer: Peer, matched: Identity, context: RouteContext): EndpointResponse {
   if (req.method !== 'GET' && req.method !== 'HEAD') return jsonResponse(405, { error: 'method not allowed' });
-  if (target.kind === 'asterisk') return jsonResponse(400, { error: 'bad request', reason: 'the asterisk target is only for OPTIONS' });
+  if (target.kind !== 'path') return jsonResponse(400, { error: 'bad request', reason: 'the asterisk target is only for OPTIONS' });
   if (target.path === '/metrics') return context.metricsEndpoint();
   if (target.path !== '/') return jsonResponse(404, { error: 'not found' });
 

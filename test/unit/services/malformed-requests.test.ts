@@ -86,6 +86,12 @@ describe('the mTLS server under malformed requests from an allowed client', () =
     expect(after.status).toBe(200);
   });
 
+  it('ends a keep-alive connection after answering a malformed target', async () => {
+    const exchange = await rawExchange({ ...tls(), payload: 'GET //[ HTTP/1.1\r\nHost: server.mesh.internal\r\n\r\n', deadlineMs: 3_000 });
+    expect(exchange).toMatchObject({ ended: 'server', status: 400 });
+    expect(exchange.text.toLowerCase()).toContain('connection: close');
+  });
+
   it('logs a malformed request once per kind per interval, then counts in one summary line', async () => {
     const own = await createCertDir(pki, 'malformed-logs');
     await own.write(await pki.serverLeaf());
