@@ -112,6 +112,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     endedAt,
     steadyFrom,
     limitMb: APP_MEMORY_MB,
+    slopeJudged: judged,
     processes: per.map((p) => ({ name: `${p.workload} (node)`, samples: p.samples.map((s) => ({ at: s.at, rssMb: s.rssMb })), fit: { slopeMbPerHour: p.fit.slope, interceptMb: p.fit.intercept }, rotations: p.rotations })),
   };
   const slopeText = (p: (typeof per)[number]) => `${Number.isFinite(p.fit.slope) ? `${p.fit.slope >= 0 ? '+' : ''}${round(p.fit.slope, 1)} MB/h` : 'n/a'}${judged ? '' : ' (not judged: window too short)'}`;
@@ -131,7 +132,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     ],
     rows: [
       { metric: 'soak length / samples per workload', value: `${round((endedAt - startedAt) / 60_000, 1)} min / ${per.map((p) => `${p.workload} ${p.samples.length}`).join(', ')}` },
-      ...per.map((p) => ({ metric: `${p.workload}: rotations (reloads) in the soak`, value: String(p.reloads) })),
+      ...per.map((p) => ({ metric: `${p.workload}: rotations (reloads) in the soak, mean period`, value: `${p.reloads}, ${p.reloads ? round((endedAt - startedAt) / 1000 / p.reloads, 1) : 'n/a'} s` })),
       { metric: 'autocannon requests: ok / failed', value: `${traffic.ok} / ${traffic.failures}` },
       { metric: "stack client: failed requests / retries", value: `${clientFailures} / ${clientRetries}` },
       ...per.map((p) => ({ metric: `${p.workload}: RSS first → last (peak), MB`, value: `${round(p.first, 1)} → ${round(p.last, 1)} (${round(p.peak, 1)})` })),

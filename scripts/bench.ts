@@ -164,7 +164,7 @@ await main(async () => {
   };
   const written = await writeReport(dirs.results, report);
   if (chart) await fs.writeFile(path.join(dirs.results, 'b5-rotation.svg'), rotationSvg(chart, `B5: rotation under load (${smoke ? 'smoke' : 'full'} run, ${startedAt.slice(0, 16)}Z)`));
-  if (soakChart) await fs.writeFile(path.join(dirs.results, 'b7-soak.svg'), rssSvg(soakChart, `B7: RSS of each Node process, ${soakMinutes} min soak with 1-minute certificates (${startedAt.slice(0, 16)}Z)`));
+  if (soakChart) await fs.writeFile(path.join(dirs.results, 'b7-soak.svg'), rssSvg(soakChart, `B7: RSS of each Node process, ${soakMinutes} min soak, 1-minute certificates`, `${smoke ? 'smoke' : 'full'} run ${startedAt.slice(0, 16)}Z`));
   if (cli.json) console.log(JSON.stringify(report, null, 2));
   else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${chart ? ', b5-rotation.svg' : ''}${soakChart ? ', b7-soak.svg' : ''} (${seconds(started)})`);
   if (problems.length) {

@@ -27,18 +27,21 @@ describe('rssSvg', () => {
         endedAt: t0 + 120_000,
         steadyFrom: t0 + 30_000,
         limitMb: 192,
+        slopeJudged: true,
         processes: [
           { name: 'server (node)', samples: [{ at: t0, rssMb: 60 }, { at: t0 + 120_000, rssMb: 62 }], fit: { slopeMbPerHour: 4.2, interceptMb: 60 }, rotations: [t0 + 50_000, t0 + 90_000] },
           { name: 'client <node>', samples: [{ at: t0, rssMb: 50 }], fit: { slopeMbPerHour: NaN, interceptMb: NaN }, rotations: [] },
         ],
       },
       'B7 & test',
+      'smoke run',
     );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.match(/<polyline /g)).toHaveLength(2);
     expect(svg).toContain('warm-up ends');
-    expect(svg).toContain('server (node): 62.0 MB at the end, slope over the steady window +4.2 MB/h, 2 rotation(s)');
-    expect(svg).toContain('client &lt;node&gt;: 50.0 MB at the end, slope over the steady window n/a, 0 rotation(s)');
+    expect(svg).toContain('server (node): 62.0 MB at the end, steady-window slope +4.2 MB/h, 2 rotations');
+    expect(svg).toContain('client &lt;node&gt;: 50.0 MB at the end, steady-window slope n/a, 0 rotations');
     expect(svg).toContain('B7 &amp; test');
+    expect(svg).toContain('smoke run');
   });
 });
