@@ -17,6 +17,8 @@ export interface ThrottledLogOptions {
   readonly maxDetailedPerInterval?: number;
   /** @default 'warn' */
   readonly level?: 'info' | 'warn' | 'error';
+  /** Called for every event, logged or not (e.g. to count it in a metric). */
+  readonly onRecord?: (kind: string) => void;
 }
 
 export class ThrottledLog {
@@ -37,6 +39,7 @@ export class ThrottledLog {
 
   /** Counts one event of `kind`; logs it in full if it is the first of its kind this interval. */
   record(kind: string, fields: LogFields = {}): void {
+    this.options.onRecord?.(kind);
     const seen = this.counts.get(kind) ?? 0;
     this.counts.set(kind, seen + 1);
     if (seen === 0 && this.detailed < this.maxDetailed) {

@@ -114,7 +114,7 @@ export class MtlsServer {
     this.logger = options.logger ?? silentLogger;
     const intervalMs = options.problemLogIntervalMs;
     this.handshakeLog = new ThrottledLog(this.logger, { msg: 'tls handshake failed', intervalMs });
-    this.requestProblems = new ThrottledLog(this.logger, { msg: 'bad request', intervalMs });
+    this.requestProblems = new ThrottledLog(this.logger, { msg: 'bad request', intervalMs, onRecord: (kind) => this.metrics.requestProblems.inc({ kind }) });
     this.refusals = new ThrottledLog(this.logger, { msg: 'request refused', intervalMs });
     this.credentials = watchCredentials(options, this.logger);
     this.metrics = new ServerMetrics(this.credentials);

@@ -85,6 +85,7 @@ describe('mTLS listener limits', () => {
       await expect(openTls(tls())).rejects.toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|EPIPE)$/) });
       await expect(openTls(tls())).rejects.toThrow();
       expect(lines.filter((line) => line['kind'] === 'connection_cap')).toEqual([expect.objectContaining({ msg: 'bad request', maxConnections: TIGHT.maxConnections })]);
+      expect(running.server.metrics.requestProblems.get({ kind: 'connection_cap' })).toBe(2);
     } finally {
       for (const socket of held) socket.destroy();
     }

@@ -102,6 +102,8 @@ describe('the mTLS server under malformed requests from an allowed client', () =
         expect((await rawExchange({ ...tls(), port: ownPort, payload: 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' })).status).toBe(400);
         expect((await rawExchange({ ...tls(), port: ownPort, payload: `GET / HTTP/1.1\r\nX: ${'b'.repeat(9_000)}\r\n\r\n` })).status).toBe(431);
       }
+      expect(quiet.server.metrics.requestProblems.get({ kind: 'invalid_target' })).toBe(5);
+      expect(quiet.server.metrics.requestProblems.get({ kind: 'headers_too_large' })).toBe(5);
       const lines = quiet.logs.filter((line) => line.msg === 'bad request');
       expect(lines.map((line) => line['kind']).sort()).toEqual(['headers_too_large', 'invalid_target']);
       expect(lines.find((line) => line['kind'] === 'invalid_target')).toMatchObject({ status: 400, identity: 'client.mesh.internal', reason: expect.stringContaining('RFC 3986') });
