@@ -12,6 +12,7 @@ import { b3KeepAlive } from '../bench/b3-keepalive.js';
 import { b4Handshakes } from '../bench/b4-handshakes.js';
 import { b5Rotation } from '../bench/b5-rotation.js';
 import { b6CaCapacity } from '../bench/b6-ca-capacity.js';
+import { b7Soak } from '../bench/b7-soak.js';
 import { requireAutocannon } from '../bench/lib/autocannon.js';
 import { benchDirs, benchSettings, OPERATOR_URI, teardown } from '../bench/lib/bench-stack.js';
 import type { BenchContext, BenchId, BenchResult } from '../bench/lib/context.js';
@@ -20,6 +21,7 @@ import { hostIdentity } from '../bench/lib/host-identity.js';
 import { describeMachine } from '../bench/lib/machine.js';
 import { ensureNginx } from '../bench/lib/nginx.js';
 import { writeReport, type Report } from '../bench/lib/report.js';
+import { rssSvg, type RssChart } from '../bench/lib/rss-svg.js';
 import { rotationSvg, type RotationChart } from '../bench/lib/svg.js';
 import { engineSettings, parseCli, positiveInt } from './lib/cli.js';
 import { buildServices, stackDirs } from './lib/stack.js';
@@ -27,9 +29,9 @@ import { ensureToolchain } from './lib/toolchain/index.js';
 import { createUi, main, seconds, table, UserError } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
 
-const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'];
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
 
-const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--json]
+const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--minutes N] [--json]
 
 Measures the system against plain alternatives, side by side in one run:
   B1 bring-up: warm cdktf deploy vs plain docker run, until the first mTLS 200
@@ -38,14 +40,18 @@ Measures the system against plain alternatives, side by side in one run:
   B4 new connections: full mTLS handshakes/s, Node vs nginx (openssl s_time)
   B5 rotation under load: failures (must be 0), reload latency, SVG chart
   B6 CA capacity: renewals/s, signs/s, implied fleet size
+  B7 soak: 1-minute certificates under continuous load for --minutes;
+     rotations, failures (must be 0), RSS of each Node process (slope, SVG)
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
-nginx-light with apt-get when missing (root on Debian). Full run: ~10-15 min,
-results in bench/results/ (results.json, README.md, b5-rotation.svg).
+nginx-light with apt-get when missing (root on Debian). Full run: ~10-15 min
+plus B7's hour, results in bench/results/ (results.json, README.md,
+b5-rotation.svg, b7-soak.svg).
 
-  --smoke        tiny sizes (~1.5-3 min): every code path, nothing measured;
-                 results in bench/tmp/ (git-ignored). Fails if anything failed.
+  --smoke        tiny sizes (~4-6 min, B7 soaks 2 min): every code path, nothing
+                 measured; results in bench/tmp/ (git-ignored). Fails if anything failed.
+  --minutes N    length of the B7 soak (default 60; 2 with --smoke)
   --only LIST    comma-separated subset of ${ALL.join(',')}
   --rounds N     rounds per compared pair (default 3; 1 with --smoke)
   --out DIR      write the results there instead (e.g. a partial --only run)
@@ -54,7 +60,7 @@ results in bench/results/ (results.json, README.md, b5-rotation.svg).
   -h, --help     this text`;
 
 await main(async () => {
-  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } }, HELP);
+  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' } }, HELP);
   if (cli.help) return void console.log(HELP);
   const smoke = Boolean(cli.values.smoke);
   const only = cli.values.only ? String(cli.values.only).split(',').map((s) => s.trim().toLowerCase()) : ALL;
@@ -62,6 +68,7 @@ await main(async () => {
   if (unknown.length) throw new UserError(`--only: unknown benchmark(s) ${unknown.join(', ')}; choose from ${ALL.join(', ')}`);
   const selected = new Set(only as BenchId[]);
   const rounds = smoke ? 1 : positiveInt('rounds', cli.values.rounds, 3);
+  const soakMinutes = positiveInt('minutes', cli.values.minutes, smoke ? 2 : 60);
   const prefix = (cli.values.prefix as string | undefined) ?? (smoke ? 'bench-smoke' : 'bench');
   const ui = createUi({ json: cli.json });
   const started = Date.now();
@@ -69,7 +76,7 @@ await main(async () => {
   const dirs = { ...benchDirs(smoke), ...(cli.values.out ? { results: path.resolve(String(cli.values.out)) } : {}) };
 
   // Fail before deploying anything if a load generator is missing.
-  if (['b3', 'b5', 'b6'].some((id) => selected.has(id as BenchId))) requireAutocannon();
+  if (['b3', 'b5', 'b6', 'b7'].some((id) => selected.has(id as BenchId))) requireAutocannon();
   await ensureToolchain(ui, { engine: engineSettings(process.env).engine });
   if (selected.has('b4')) await ui.step('nginx (Debian nginx-light) for B4', ensureNginx);
   const machine = await describeMachine();
@@ -78,6 +85,7 @@ await main(async () => {
   const results: BenchResult[] = [];
   const problems: string[] = [];
   let chart: RotationChart | undefined;
+  let soakChart: RssChart | undefined;
   await ui.step(`remove leftovers of earlier ${prefix} runs`, async () => {
     await teardown(settings, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
@@ -99,7 +107,7 @@ await main(async () => {
     const operator = await ui.step('host identity spiffe://mesh.internal/operator from the CA (one-time token)', () =>
       hostIdentity(stack, rootPem, path.join(dirs.scratch, 'operator'), { commonName: 'operator.mesh.internal', uris: [OPERATOR_URI], notAfter: '50m' }),
     );
-    const ctx: BenchContext = { smoke, rounds, ui, settings, stack, rootPem, operator, scratch: dirs.scratch, elapsed: () => seconds(started) };
+    const ctx: BenchContext = { smoke, rounds, soakMinutes, ui, settings, stack, rootPem, operator, scratch: dirs.scratch, elapsed: () => seconds(started) };
     // B5 re-enrolls with short certificates, so it runs after the CPU-bound
     // benchmarks; B1 brings up whole stacks of its own, so it runs last.
     const plan: Array<[BenchId, () => Promise<BenchResult>]> = [
@@ -110,6 +118,13 @@ await main(async () => {
       ['b5', async () => {
         const r = await b5Rotation(ctx);
         chart = r.chart;
+        const { chart: _c, ...rest } = r;
+        return rest;
+      }],
+      // B7 soaks with 1-minute certificates, after the others' measurements.
+      ['b7', async () => {
+        const r = await b7Soak(ctx);
+        soakChart = r.chart;
         const { chart: _c, ...rest } = r;
         return rest;
       }],
@@ -149,8 +164,9 @@ await main(async () => {
   };
   const written = await writeReport(dirs.results, report);
   if (chart) await fs.writeFile(path.join(dirs.results, 'b5-rotation.svg'), rotationSvg(chart, `B5: rotation under load (${smoke ? 'smoke' : 'full'} run, ${startedAt.slice(0, 16)}Z)`));
+  if (soakChart) await fs.writeFile(path.join(dirs.results, 'b7-soak.svg'), rssSvg(soakChart, `B7: RSS of each Node process, ${soakMinutes} min soak, 1-minute certificates`, `${smoke ? 'smoke' : 'full'} run ${startedAt.slice(0, 16)}Z`));
   if (cli.json) console.log(JSON.stringify(report, null, 2));
-  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${chart ? ', b5-rotation.svg' : ''} (${seconds(started)})`);
+  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${chart ? ', b5-rotation.svg' : ''}${soakChart ? ', b7-soak.svg' : ''} (${seconds(started)})`);
   if (problems.length) {
     throw new UserError(`the benchmark finished with ${problems.length} problem(s):\n- ${problems.join('\n- ')}\nThe partial results are in ${path.relative(process.cwd(), dirs.results)}. Fix the first problem (its message says where to look) and run again; --only ${'<id>'} reruns one benchmark.`);
   }

@@ -22,6 +22,6 @@ await main(async () => {
   if (cli.help) return void console.log(HELP);
   const result = await bootstrapTrust(cli.prefix, { fingerprint: cli.values.fingerprint as string | undefined, json: cli.json });
   if (cli.json) return void console.log(JSON.stringify(result, null, 2));
-  console.log(table(result.workloads.map((w) => ({ workload: w, 'root.crt': 'written', fingerprint: result.fingerprint }))));
+  console.log(table(result.workloads.map((w) => ({ workload: w, 'root pin': 'written', 'root.crt': 'written', fingerprint: result.fingerprint }))));
   console.log(`host: STEPPATH=${path.relative(process.cwd(), result.hostStepPath) || '.'} (defaults.json, certs/root_ca.crt)`);
 });

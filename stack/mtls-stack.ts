@@ -150,6 +150,7 @@ export class MtlsStack extends TerraformStack {
         container: w.containerName,
         renewer: w.renewerContainerName,
         volume: w.volumeName,
+        trust_volume: w.trustVolumeName,
         dns_name: w.identity.dnsName,
         uri: w.identity.uri ?? '',
       })),

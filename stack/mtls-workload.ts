@@ -33,6 +33,12 @@ export interface MtlsWorkloadProps {
 }
 
 export const CERT_DIR = '/var/run/step';
+/** Memory limit of each app container (the soak benchmark judges RSS against it). */
+export const APP_MEMORY_MB = 192;
+/** The app's trust configuration (the root pin): its own volume, read-only in the app, absent from the renewer. */
+export const TRUST_DIR = '/var/run/mtls-trust';
+/** SHA-256 fingerprints of the roots the app may trust, one per line; written by bootstrap-trust. */
+export const ROOT_PIN_FILE = `${TRUST_DIR}/root-fingerprints`;
 
 /**
  * An mTLS workload: the app container and a renewer sidecar sharing a certs
@@ -44,6 +50,8 @@ export class MtlsWorkload extends Construct {
   public readonly containerName: string;
   public readonly renewerContainerName: string;
   public readonly volumeName: string;
+  /** Holds the root pin; only bootstrap-trust writes it, the renewer never sees it. */
+  public readonly trustVolumeName: string;
   public readonly identity: WorkloadIdentity;
   public readonly name: string;
 
@@ -71,6 +79,13 @@ export class MtlsWorkload extends Construct {
       labels: labelBlocks({ ...stackLabels(props.namePrefix), [LABEL.workload]: props.name }),
     });
     this.volumeName = volume.name;
+    // The renewer can write the certs volume, root.crt included; the pin must
+    // live where it cannot, or a compromised renewer could swap the root.
+    const trust = new Volume(this, 'trust', {
+      name: `${props.namePrefix}-${props.name}-trust`,
+      labels: labelBlocks({ ...stackLabels(props.namePrefix), [LABEL.workload]: props.name }),
+    });
+    this.trustVolumeName = trust.name;
 
     const networks = [
       { name: props.mesh.meshNetworkName, aliases: [props.identity.dnsName] },
@@ -82,9 +97,12 @@ export class MtlsWorkload extends Construct {
       image: props.appImage,
       hostname: props.identity.dnsName,
       command: ['node', `/app/${props.role}.mjs`],
-      ...hardenedContainer({ memoryMb: 192 }),
-      env: Object.entries({ CERT_DIR, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
-      volumes: [{ volumeName: volume.name, containerPath: CERT_DIR, readOnly: true }],
+      ...hardenedContainer({ memoryMb: APP_MEMORY_MB }),
+      env: Object.entries({ CERT_DIR, ROOT_PIN_FILE, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
+      volumes: [
+        { volumeName: volume.name, containerPath: CERT_DIR, readOnly: true },
+        { volumeName: trust.name, containerPath: TRUST_DIR, readOnly: true },
+      ],
       networksAdvanced: networks,
       ports: props.publish ? [{ internal: props.publish.containerPort, external: props.publish.hostPort, ip: '127.0.0.1', protocol: 'tcp' }] : [],
       // Health is answered on a loopback-only admin port inside the container

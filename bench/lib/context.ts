@@ -8,6 +8,8 @@ export interface BenchContext {
   readonly smoke: boolean;
   /** Rounds per compared pair (alternated); 1 in smoke mode. */
   readonly rounds: number;
+  /** Length of the B7 soak (--minutes; 2 in smoke mode). */
+  readonly soakMinutes: number;
   readonly ui: Ui;
   readonly settings: StackSettings;
   readonly stack: Stack;
@@ -20,7 +22,7 @@ export interface BenchContext {
   readonly elapsed: () => string;
 }
 
-export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6';
+export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7';
 
 /** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
 export interface BenchResult {

@@ -61,6 +61,7 @@ export function renderMarkdown(r: Report): string {
   for (const b of r.benchmarks) {
     lines.push(`## ${b.title}`, '', `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '');
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
+    if (b.id === 'b7') lines.push('![B7: RSS of each Node process over the soak, fitted slope, rotations](b7-soak.svg)', '');
   }
   lines.push('## Reproduce', '', '```sh', 'npm ci', 'npm run bench            # full run, ~10-15 min, writes bench/results/', 'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/', '```', '');
   return lines.join('\n');

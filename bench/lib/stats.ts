@@ -82,3 +82,20 @@ export async function alternate<V extends Record<string, unknown>>(
   }
   return out;
 }
+
+/** Least-squares line through (x, y): slope and intercept; NaN with fewer than two distinct x. */
+export function linearFit(xs: readonly number[], ys: readonly number[]): { slope: number; intercept: number } {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 2) return { slope: NaN, intercept: NaN };
+  const mx = xs.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  const my = ys.slice(0, n).reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  if (sxx === 0) return { slope: NaN, intercept: NaN };
+  const slope = sxy / sxx;
+  return { slope, intercept: my - slope * mx };
+}

@@ -129,3 +129,25 @@ export function parseLabelledLines(kind: 'container' | 'network' | 'volume', std
 export function imageObject(image: string): LabelledObject {
   return { kind: 'image', name: image, prefix: image.replace(/:[^:/]*$/, '').replace(/-(step-ca|workload)$/, '') };
 }
+
+/**
+ * Writes a file into a volume that no running container may write (e.g.
+ * mounted read-only into the app only), atomically, through a throwaway
+ * container of `image` with no network and no capabilities. Root in that
+ * container owns the volume's top directory, so the file ends up owned by
+ * root and read-only for the app's user.
+ */
+export async function writeVolumeFile(volume: string, image: string, name: string, content: string): Promise<void> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UserError(`invalid file name ${JSON.stringify(name)}`);
+  const script = 'set -e; umask 022; tmp="/volume/.$1.tmp.$$"; cat >"$tmp"; mv -f "$tmp" "/volume/$1"';
+  const flags = ['--rm', '-i', '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '0:0', '--entrypoint', 'sh'];
+  const out = await $({ quiet: true, nothrow: true, timeout: '60s', input: content })`docker run ${flags} -v ${`${volume}:/volume`} ${image} -c ${script} write-volume-file ${name}`;
+  if (out.exitCode !== 0) throw new UserError(`could not write ${name} into volume ${volume}: ${(out.stderr || out.stdout).trim()}`);
+}
+
+/** The image a container was created from (its ID when created by Terraform). */
+export async function imageOf(container: string): Promise<string> {
+  const out = await run`docker inspect --format ${'{{.Config.Image}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  return out.stdout.trim();
+}

@@ -36,6 +36,8 @@ export interface WorkloadOutput {
   readonly container: string;
   readonly renewer: string;
   readonly volume: string;
+  /** Holds the app's root pin (read-only in the app, not mounted in the renewer). */
+  readonly trust_volume: string;
   readonly dns_name: string;
   readonly uri: string;
 }

@@ -1,18 +1,21 @@
 import path from 'node:path';
 import { fs } from 'zx';
+import { ROOT_PIN_FILE } from '../../stack/mtls-workload.js';
 import { fetchPinnedRoot } from './ca-api.js';
 import * as docker from './docker.js';
 import { normaliseFingerprint } from './pki.js';
 import { stackDirs } from './stack.js';
 import { rootFingerprint } from './step.js';
 import { createUi } from './ui.js';
-import { FILES, loadStack } from './workloads.js';
+import { FILES, loadStack, type Workload } from './workloads.js';
 
 /**
  * Trust bootstrap: fingerprint over the admin channel (or pinned by the
- * caller), root through the CA's API, accepted only when the two agree, then
- * written to every workload volume and to the host state dir in the layout
- * the step CLI uses (config/defaults.json, certs/root_ca.crt).
+ * caller), root through the CA's API, accepted only when the two agree; then
+ * the fingerprint is pinned in every app's trust volume (which the renewer
+ * cannot write), root.crt goes to every workload's certs volume, and both to
+ * the host state dir in the layout the step CLI uses (config/defaults.json,
+ * certs/root_ca.crt).
  */
 export async function bootstrapTrust(prefix: string, opts: { fingerprint?: string; json?: boolean; quiet?: boolean } = {}) {
   const ui = createUi({ json: opts.json, quiet: opts.quiet });
@@ -21,7 +24,11 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   const rootPem = await ui.step(`fetch the root from ${stack.outputs.ca_host_url} and verify its SHA-256`, () =>
     fetchPinnedRoot(stack.outputs.ca_host_url, fingerprint),
   );
-  // Verified: from here on, writing is safe.
+  // Verified: from here on, writing is safe. The pin goes first, so an app
+  // never sees the new root.crt before it knows the root may be trusted.
+  await ui.step('pin the root fingerprint in every app\'s trust volume', () =>
+    Promise.all(stack.workloads.map((w) => pinRoots(w, [fingerprint]))),
+  );
   await ui.step('distribute root.crt to every workload volume', () =>
     Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, rootPem, '0644'))),
   );
@@ -32,3 +39,13 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: stepPath, workloads: stack.workloads.map((w) => w.name) };
 }
 
+
+/**
+ * Replaces a workload's pin set. A set, so a root rotation can pin the old
+ * and the new root at once; the app re-reads it without a restart.
+ */
+export async function pinRoots(w: Workload, fingerprints: readonly string[]): Promise<void> {
+  const lines = fingerprints.map((f) => normaliseFingerprint(f));
+  const content = `# SHA-256 fingerprints of the roots this app may trust (written by bootstrap-trust)\n${lines.join('\n')}\n`;
+  await docker.writeVolumeFile(w.trust_volume, await docker.imageOf(w.container), path.basename(ROOT_PIN_FILE), content);
+}

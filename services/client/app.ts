@@ -2,8 +2,6 @@
 // certificate hot-reloaded (new agent per rotation), the server's identity
 // pinned, and exponential backoff while things fail.
 import type { Agent } from 'node:https';
-import { get } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
@@ -11,13 +9,20 @@ import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.j
 import type { Credentials } from '../lib/credentials.js';
 import { parseIdentity, type Identity } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { TIMEOUT_CODE, classifyRequestFailure, codedError } from '../lib/tls-errors.js';
+import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import { classifyRequestFailure } from '../lib/tls-errors.js';
 import { createAgent } from './agent.js';
+import { getOnce, parseBody, type Outcome } from './request.js';
 import { RequestTracker, type LastError, type LastResponse } from './tracker.js';
 
 export interface MtlsClientOptions {
   /** Directory with root.crt, site.crt, site.key; the files may appear later. */
   readonly certDir: string;
+  /**
+   * SHA-256 fingerprints of the roots to trust, one per line, on a volume the
+   * renewer cannot write; root.crt may hold pinned roots only. @default no pinning
+   */
+  readonly rootPinFile?: string;
   /** An https URL, e.g. `https://server.mesh.internal:8443/`. */
   readonly targetUrl: string | URL;
   /** DNS name or URI SAN the server must present. */
@@ -34,6 +39,17 @@ export interface MtlsClientOptions {
   readonly reloadPollIntervalMs?: number;
   /** @default [500, 1000, 2000, 4000, 8000] */
   readonly reloadRetryDelaysMs?: readonly number[];
+  /**
+   * How long one request may keep retrying after connection errors and
+   * timeouts (requests are GETs: idempotent) before it counts as failed.
+   * Covers a peer that restarts: the engine restarting every container,
+   * the server still starting after the first enrollment. @default 30_000
+   */
+  readonly retryBudgetMs?: number;
+  /** First delay between retries of one request; doubles up to retryMaxDelayMs. @default 200 */
+  readonly retryInitialDelayMs?: number;
+  /** @default 2_000 */
+  readonly retryMaxDelayMs?: number;
   /** First delay after a failure; doubles per consecutive failure. @default 250 */
   readonly backoffInitialMs?: number;
   /** @default 5_000 */
@@ -53,6 +69,10 @@ export interface ClientStats {
   readonly requests: {
     readonly successes: number;
     readonly failures: number;
+    /** Extra attempts after connection errors or timeouts; not failures. */
+    readonly retries: number;
+    /** Successes that needed at least one retry. */
+    readonly retriedSuccesses: number;
     readonly consecutiveFailures: number;
     readonly failuresByReason: Record<string, number>;
   };
@@ -61,6 +81,7 @@ export interface ClientStats {
   readonly lastResponse: LastResponse | null;
   readonly serverSerial: string | null;
   readonly serverSerials: readonly string[];
+  readonly process: ProcessStats;
 }
 
 interface AgentSlot {
@@ -69,10 +90,6 @@ interface AgentSlot {
   inFlight: number;
   retired: boolean;
 }
-
-type Outcome =
-  | { readonly ok: true; readonly status: number; readonly body: string; readonly serverSerial: string | undefined }
-  | { readonly ok: false; readonly error: NodeJS.ErrnoException; readonly reusedSocket: boolean };
 
 export class MtlsClient {
   readonly credentials: CredentialWatcher;
@@ -130,12 +147,13 @@ export class MtlsClient {
       expectedServerIdentity: this.expected.value,
       credentials: credentialStats(this.credentials),
       agentGeneration: this.generation,
-      requests: { successes: t.successes, failures: t.failures, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
+      requests: { successes: t.successes, failures: t.failures, retries: t.retries, retriedSuccesses: t.retriedSuccesses, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
       lastSuccessAt: t.lastSuccessAt?.toISOString() ?? null,
       lastError: t.lastError ?? null,
       lastResponse: t.lastResponse ?? null,
       serverSerial: t.serverSerial ?? null,
       serverSerials: [...t.serverSerials],
+      process: processStats(),
     };
   }
 
@@ -185,10 +203,17 @@ export class MtlsClient {
   }
 
   private async attempt(slot: AgentSlot): Promise<boolean> {
+    const started = Date.now();
     let outcome = await this.request(slot);
-    // The server may close an idle keep-alive connection just as we reuse it.
-    // Node's documented remedy: retry once on a fresh connection (GET is idempotent).
-    if (!outcome.ok && outcome.reusedSocket && outcome.error.code === 'ECONNRESET') {
+    for (let retries = 0; !outcome.ok && this.retryable(outcome); retries++) {
+      // The server may close an idle keep-alive connection just as we reuse
+      // it: Node's documented remedy is to retry at once on a fresh one.
+      const immediate = retries === 0 && outcome.reusedSocket && outcome.error.code === 'ECONNRESET';
+      const delay = immediate ? 0 : backoffDelay(retries + 1, { initialMs: this.options.retryInitialDelayMs ?? 200, maxMs: this.options.retryMaxDelayMs ?? 2_000 });
+      if (Date.now() - started + delay > (this.options.retryBudgetMs ?? 30_000)) break;
+      this.tracker.retry(classifyRequestFailure(outcome.error), outcome.error.message);
+      if (delay > 0) await this.sleep(delay);
+      if (this.stopped) return false; // abandoned by shutdown: neither a success nor a failure
       outcome = await this.request(this.slot ?? slot);
     }
     if (!outcome.ok) {
@@ -208,6 +233,13 @@ export class MtlsClient {
     return outcome.status === 200;
   }
 
+  /** Only where the peer was unreachable: a TLS or identity failure will not heal by retrying. */
+  private retryable(outcome: Outcome): outcome is Extract<Outcome, { ok: false }> {
+    if (outcome.ok || this.stopped || this.ownCertificateExpired()) return false;
+    const reason = classifyRequestFailure(outcome.error);
+    return reason === 'connection' || reason === 'timeout';
+  }
+
   private ownCertificateExpired(): boolean {
     const own = this.credentials.current;
     return own !== undefined && new Date() > own.notAfter;
@@ -218,32 +250,14 @@ export class MtlsClient {
     return `our certificate ${own.serial} expired at ${own.notAfter.toISOString()}`;
   }
 
-  private request(slot: AgentSlot): Promise<Outcome> {
-    const timeoutMs = this.options.requestTimeoutMs ?? 5_000;
+  private async request(slot: AgentSlot): Promise<Outcome> {
     slot.inFlight += 1;
-    return new Promise<Outcome>((resolve) => {
-      let settled = false;
-      const finish = (outcome: Outcome): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        slot.inFlight -= 1;
-        if (slot.retired && slot.inFlight === 0) slot.agent.destroy();
-        resolve(outcome);
-      };
-      const req = get(this.target, { agent: slot.agent, headers: { accept: 'application/json' } }, (res) => {
-        // The certificate the server presented on THIS connection.
-        const serverSerial = (res.socket as TLSSocket).getPeerCertificate().serialNumber?.toUpperCase();
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => finish({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), serverSerial }));
-        res.on('close', () => {
-          if (!res.complete) finish({ ok: false, error: codedError('ECONNRESET', 'response aborted'), reusedSocket: req.reusedSocket });
-        });
-      });
-      const timer = setTimeout(() => req.destroy(codedError(TIMEOUT_CODE, `no response within ${timeoutMs} ms`)), timeoutMs);
-      req.on('error', (error: NodeJS.ErrnoException) => finish({ ok: false, error, reusedSocket: req.reusedSocket }));
-    });
+    try {
+      return await getOnce(this.target, slot.agent, this.options.requestTimeoutMs ?? 5_000);
+    } finally {
+      slot.inFlight -= 1;
+      if (slot.retired && slot.inFlight === 0) slot.agent.destroy();
+    }
   }
 
   /** Waits `ms` (forever when undefined) or until woken by a reload or stop(). */
@@ -258,14 +272,6 @@ export class MtlsClient {
       };
       this.wake = done;
     });
-  }
-}
-
-function parseBody(body: string): unknown {
-  try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    return body.slice(0, 500);
   }
 }
 

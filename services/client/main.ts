@@ -1,6 +1,6 @@
 // Entry point of the client image (`node /app/client.mjs`): the only place
 // that reads the environment.
-import { readInteger, readLogLevel, readPort, readPositiveNumber, readString, readUrl, type Env } from '../lib/config.js';
+import { readInteger, readOptionalString, readLogLevel, readPort, readPositiveNumber, readString, readUrl, type Env } from '../lib/config.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMtlsClient, type MtlsClient } from './app.js';
@@ -9,6 +9,7 @@ function fromEnv(env: Env): { client: MtlsClient; logger: Logger } {
   const logger = createLogger({ level: readLogLevel(env), fields: { role: 'client' } });
   const client = createMtlsClient({
     certDir: readString(env, 'CERT_DIR', '/var/run/step'),
+    rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
     targetUrl: readUrl(env, 'TARGET_URL'),
     expectedServerIdentity: readString(env, 'EXPECTED_SERVER_IDENTITY'),
     requestRate: readPositiveNumber(env, 'REQUEST_RATE', 5),

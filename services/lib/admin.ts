@@ -8,8 +8,11 @@
 // accept an unauthenticated caller. Nothing here can change state.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ADMIN_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from './http-limits.js';
 import { silentLogger, type Logger } from './logger.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
+import { parseRequestTarget } from './request-target.js';
+import { ThrottledLog } from './throttled-log.js';
 
 /** Loopback only; deliberately not configurable. */
 export const ADMIN_HOST = '127.0.0.1';
@@ -51,19 +54,37 @@ export interface AdminServerOptions {
   /** 0 picks a free port (tests). */
   readonly port: number;
   readonly endpoints: Endpoints;
+  /** @default ADMIN_LISTENER_LIMITS */
+  readonly limits?: ListenerLimits;
   /** @default silent */
   readonly logger?: Logger;
 }
 
+/** Routes one admin request; never throws on what the peer sent. */
+export function answerAdminRequest(req: IncomingMessage, res: ServerResponse, endpoints: Endpoints, problems: ThrottledLog): void {
+  const target = parseRequestTarget(req.url);
+  if (target.kind === 'invalid') {
+    problems.record('invalid_target', { status: target.status, reason: target.reason });
+    res.setHeader('connection', 'close');
+    send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, jsonResponse(405, { error: 'method not allowed' }));
+  // Own properties only: a path such as /constructor must not reach Object.prototype.
+  const endpoint = target.kind === 'path' && Object.hasOwn(endpoints, target.path) ? endpoints[target.path] : undefined;
+  if (!endpoint) send(res, jsonResponse(404, { error: 'not found', paths: Object.keys(endpoints) }));
+  else send(res, endpoint());
+}
+
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const logger = options.logger ?? silentLogger;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://admin').pathname;
-    const endpoint = options.endpoints[path];
-    if (req.method !== 'GET' && req.method !== 'HEAD') send(res, jsonResponse(405, { error: 'method not allowed' }));
-    else if (!endpoint) send(res, jsonResponse(404, { error: 'not found', paths: Object.keys(options.endpoints) }));
-    else send(res, endpoint());
-  });
+  const limits = options.limits ?? ADMIN_LISTENER_LIMITS;
+  const problems = new ThrottledLog(logger.child({ component: 'admin' }), { msg: 'bad request on the admin listener' });
+  const server = createServer(
+    limitOptions(limits),
+    guardRequests((req, res) => answerAdminRequest(req, res, options.endpoints, problems), problems),
+  );
+  applyLimits(server, limits, problems);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, ADMIN_HOST, () => {
@@ -78,6 +99,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        problems.flush();
         server.close(() => resolve());
         // Probes and scrapers hold no state worth waiting for.
         server.closeAllConnections();

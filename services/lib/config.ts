@@ -21,6 +21,10 @@ export function readString(env: Env, name: string, fallback?: string): string {
   return value;
 }
 
+export function readOptionalString(env: Env, name: string): string | undefined {
+  return raw(env, name);
+}
+
 export interface IntegerBounds {
   readonly min?: number;
   readonly max?: number;

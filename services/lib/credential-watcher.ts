@@ -7,10 +7,11 @@
 // atomically; a load that still catches a half-written file is rejected (the
 // old credentials stay in use) and retried with backoff, so the rotation is
 // picked up even if the writer's last event was coalesced away.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   CREDENTIAL_FILES,
   CredentialError,
@@ -22,10 +23,19 @@ import {
   type Credentials,
 } from './credentials.js';
 import { silentLogger, type Logger } from './logger.js';
+import { PinError, readPinFile, type PinSet } from './root-pins.js';
 
 export interface CredentialWatcherOptions {
   /** Directory holding root.crt, site.crt and site.key. */
   readonly dir: string;
+  /**
+   * File with the SHA-256 fingerprints of the roots to trust (see
+   * root-pins.ts), on a volume the renewer cannot write. When set, nothing
+   * loads until it exists, and root.crt may hold pinned roots only. It is
+   * watched like the credentials: a new pin set applies without a restart.
+   * @default no pinning
+   */
+  readonly pinFile?: string;
   /** Quiet time after the last file event before reading. @default 250 */
   readonly debounceMs?: number;
   /** Fallback stat() poll for missed events. @default 10_000 */
@@ -59,11 +69,12 @@ export class CredentialWatcher extends EventEmitter<Events> {
   lastFailure: CredentialFailure | undefined;
 
   private readonly dir: string;
+  private readonly pinFile: string | undefined;
   private readonly debounceMs: number;
   private readonly pollIntervalMs: number;
   private readonly retryDelaysMs: readonly number[];
   private readonly logger: Logger;
-  private watcher: FSWatcher | undefined;
+  private watchers: FSWatcher[] = [];
   private debounceTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -78,6 +89,7 @@ export class CredentialWatcher extends EventEmitter<Events> {
   constructor(options: CredentialWatcherOptions) {
     super();
     this.dir = options.dir;
+    this.pinFile = options.pinFile;
     this.debounceMs = options.debounceMs ?? 250;
     this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
     this.retryDelaysMs = options.retryDelaysMs ?? [500, 1000, 2000, 4000, 8000];
@@ -90,6 +102,8 @@ export class CredentialWatcher extends EventEmitter<Events> {
 
   /** Loads whatever is there now (missing files are fine), then starts watching. */
   async start(): Promise<void> {
+    if (this.pinFile) this.logger.info('root pinning on', { pinFile: this.pinFile });
+    else this.logger.warn('root pinning off: any root in root.crt is trusted (set ROOT_PIN_FILE)');
     // Watch first, so a file written during the initial load is not missed.
     this.startWatching();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs).unref();
@@ -98,7 +112,7 @@ export class CredentialWatcher extends EventEmitter<Events> {
 
   stop(): void {
     this.stopped = true;
-    this.watcher?.close();
+    for (const watcher of this.watchers.splice(0)) watcher.close();
     clearTimeout(this.debounceTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.pollTimer);
@@ -124,15 +138,19 @@ export class CredentialWatcher extends EventEmitter<Events> {
   }
 
   private startWatching(): void {
-    try {
-      this.watcher = watch(this.dir, { persistent: false }, () => this.schedule());
-      this.watcher.on('error', (error) => {
-        this.logger.warn('directory watch failed; relying on the poll', { dir: this.dir, error });
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (error) {
-      this.logger.warn('cannot watch the credential directory; relying on the poll', { dir: this.dir, error });
+    const dirs = new Set([this.dir, ...(this.pinFile ? [dirname(this.pinFile)] : [])]);
+    for (const dir of dirs) {
+      try {
+        const watcher = watch(dir, { persistent: false }, () => this.schedule());
+        watcher.on('error', (error) => {
+          this.logger.warn('directory watch failed; relying on the poll', { dir, error });
+          watcher.close();
+          this.watchers = this.watchers.filter((w) => w !== watcher);
+        });
+        this.watchers.push(watcher);
+      } catch (error) {
+        this.logger.warn('cannot watch the directory; relying on the poll', { dir, error });
+      }
     }
   }
 
@@ -144,9 +162,10 @@ export class CredentialWatcher extends EventEmitter<Events> {
 
   /** A changed size or mtime counts as a file event; the debounce applies as usual. */
   private async poll(): Promise<void> {
+    const paths = [...Object.values(CREDENTIAL_FILES).map((name) => join(this.dir, name)), ...(this.pinFile ? [this.pinFile] : [])];
     const parts = await Promise.all(
-      Object.values(CREDENTIAL_FILES).map(async (name) => {
-        const info = await stat(join(this.dir, name)).catch(() => undefined);
+      paths.map(async (path) => {
+        const info = await stat(path).catch(() => undefined);
         return info ? `${info.size}:${info.mtimeMs}:${info.ino}` : '-';
       }),
     );
@@ -169,24 +188,37 @@ export class CredentialWatcher extends EventEmitter<Events> {
 
   private async load(): Promise<Outcome> {
     let files;
+    let pins: PinSet | undefined;
     try {
+      pins = await this.readPins();
       files = await readCredentialFiles(this.dir);
     } catch (error) {
       if (!(error instanceof CredentialError)) throw error;
       if (error.problem === 'missing' && !this.current) return this.waiting(error);
       return this.reject(error, `${error.problem}:${error.message}`);
     }
-    const digest = digestOf(files);
+    // A new pin set re-validates the same files: it may now refuse them.
+    const digest = pins ? `${digestOf(files)}:${createHash('sha256').update(pins.text).digest('hex')}` : digestOf(files);
     if (digest === this.current?.digest || this.stopped) return 'unchanged';
     let credentials: Credentials;
     try {
-      credentials = validateCredentials(files);
+      credentials = { ...validateCredentials(files, new Date(), pins?.set), digest };
     } catch (error) {
       if (!(error instanceof CredentialError)) throw error;
       // A not-yet-valid certificate can become valid without changing, so it is never "seen already".
       return this.reject(error, error.problem === 'not_yet_valid' ? undefined : digest);
     }
     return this.accept(credentials);
+  }
+
+  private async readPins(): Promise<PinSet | undefined> {
+    if (!this.pinFile) return undefined;
+    try {
+      return await readPinFile(this.pinFile);
+    } catch (error) {
+      if (!(error instanceof PinError)) throw error;
+      throw new CredentialError(error.problem, error.message);
+    }
   }
 
   private waiting(error: CredentialError): Outcome {
@@ -239,6 +271,8 @@ export class CredentialWatcher extends EventEmitter<Events> {
 /** The reload settings both roles take, in their own option names. */
 export interface ReloadOptions {
   readonly certDir: string;
+  /** See CredentialWatcherOptions.pinFile. @default no pinning */
+  readonly rootPinFile?: string;
   readonly reloadDebounceMs?: number;
   readonly reloadPollIntervalMs?: number;
   readonly reloadRetryDelaysMs?: readonly number[];
@@ -248,6 +282,7 @@ export interface ReloadOptions {
 export function watchCredentials(options: ReloadOptions, logger: Logger): CredentialWatcher {
   return new CredentialWatcher({
     dir: options.certDir,
+    pinFile: options.rootPinFile,
     debounceMs: options.reloadDebounceMs,
     pollIntervalMs: options.reloadPollIntervalMs,
     retryDelaysMs: options.reloadRetryDelaysMs,

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { formatIdentities, identitiesFromSubjectAltName, type Identity } from './identity.js';
+import { fingerprintOf } from './root-pins.js';
 
 /** Fixed, boring names (the autocert convention): the renewer writes them, we read them. */
 export const CREDENTIAL_FILES = { root: 'root.crt', cert: 'site.crt', key: 'site.key' } as const;
@@ -37,6 +38,7 @@ export type CredentialProblem =
   | 'key_mismatch'
   | 'no_identity'
   | 'untrusted'
+  | 'unpinned'
   | 'not_yet_valid'
   | 'expired'
   | 'unusable';
@@ -76,8 +78,26 @@ export function digestOf(files: CredentialFiles): string {
   return createHash('sha256').update(files.rootPem).update('\0').update(files.certPem).update('\0').update(files.keyPem).digest('hex');
 }
 
-export function validateCredentials(files: CredentialFiles, now: Date = new Date()): Credentials {
+/**
+ * `pins`, when given, are the SHA-256 fingerprints of the roots we may trust:
+ * every certificate in root.crt must be one of them (root.crt is also what
+ * peers are verified against, so an extra unpinned root would let a foreign
+ * CA's clients in), and the chain must end at one.
+ */
+export function validateCredentials(files: CredentialFiles, now: Date = new Date(), pins?: ReadonlySet<string>): Credentials {
   const roots = parseCertificates(files.rootPem, CREDENTIAL_FILES.root);
+  if (pins) {
+    const unpinned = roots.filter((root) => !pins.has(fingerprintOf(root)));
+    if (unpinned.length > 0) {
+      const named = unpinned.map((root) => `${root.subject.replace(/\n/g, ', ')} (SHA-256 ${fingerprintOf(root)})`).join('; ');
+      const leaf = parseCertificates(files.certPem, CREDENTIAL_FILES.cert)[0];
+      throw new CredentialError(
+        'unpinned',
+        `${CREDENTIAL_FILES.root} holds a root that is not pinned: ${named}`,
+        leaf ? { serial: leaf.serialNumber.toUpperCase(), notAfter: new Date(leaf.validTo) } : undefined,
+      );
+    }
+  }
   const [leaf, ...intermediates] = parseCertificates(files.certPem, CREDENTIAL_FILES.cert);
   if (!leaf) throw new CredentialError('malformed', `${CREDENTIAL_FILES.cert} holds no certificate`);
   const serial = leaf.serialNumber.toUpperCase();

@@ -8,8 +8,11 @@ import { startAdminServer, jsonResponse, metricsResponse, type AdminServer, type
 import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
+import { MTLS_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from '../lib/http-limits.js';
 import { AllowList, formatIdentities } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import { ThrottledLog } from '../lib/throttled-log.js';
 import { classifyHandshakeFailure } from '../lib/tls-errors.js';
 import { ServerMetrics } from './metrics.js';
 import { handleRequest } from './routes.js';
@@ -17,6 +20,11 @@ import { handleRequest } from './routes.js';
 export interface MtlsServerOptions {
   /** Directory with root.crt, site.crt, site.key; the files may appear later. */
   readonly certDir: string;
+  /**
+   * SHA-256 fingerprints of the roots to trust, one per line, on a volume the
+   * renewer cannot write; root.crt may hold pinned roots only. @default no pinning
+   */
+  readonly rootPinFile?: string;
   /** DNS names and/or URIs of the clients that may call us. */
   readonly allowedIdentities: readonly string[];
   /** @default '0.0.0.0' */
@@ -39,6 +47,15 @@ export interface MtlsServerOptions {
    * connection would otherwise keep the old one forever). @default 60_000
    */
   readonly maxConnectionAgeMs?: number;
+  /** Timeouts, connection cap and header size of the mTLS port. @default MTLS_LISTENER_LIMITS */
+  readonly limits?: ListenerLimits;
+  /** Limits of the admin listener. @default ADMIN_LISTENER_LIMITS */
+  readonly adminLimits?: ListenerLimits;
+  /**
+   * Peer-caused events (refused handshakes, malformed or refused requests) are
+   * logged once per kind per interval, then counted. @default 60_000
+   */
+  readonly problemLogIntervalMs?: number;
   /** @default silent */
   readonly logger?: Logger;
 }
@@ -54,19 +71,23 @@ export interface ServerStats {
   readonly credentials: CredentialStats;
   readonly requests: { readonly total: number; readonly byIdentity: Record<string, Record<string, number>> };
   readonly handshakeFailures: Record<string, number>;
+  readonly process: ProcessStats;
 }
 
 /** A TLS handshake must finish quickly; Node's default (120 s) invites slow-loris. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
- * Prefer TLS 1.3: OpenSSL negotiates the highest version both sides support
- * (Node's default maximum is 1.3), and the floor keeps out 1.0/1.1.
+ * TLS 1.3 only: both ends of the mesh are ours, and TLS 1.3 has no
+ * renegotiation at all (nothing to disable, no client-initiated
+ * renegotiation to rate-limit), no static-RSA or CBC suites, and an encrypted
+ * client certificate. A TLS 1.2 client fails the handshake with
+ * protocol_version.
  */
 function secureContextOptions(credentials: Credentials): SecureContextOptions {
   // `ca` is the private root ONLY: trusting public CAs here would let any
   // publicly issued certificate through the handshake.
-  return { ca: credentials.rootPem, cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.2' };
+  return { ca: credentials.rootPem, cert: credentials.certPem, key: credentials.keyPem, minVersion: 'TLSv1.3' };
 }
 
 export class MtlsServer {
@@ -74,6 +95,9 @@ export class MtlsServer {
   readonly metrics: ServerMetrics;
   private readonly allowList: AllowList;
   private readonly logger: Logger;
+  private readonly handshakeLog: ThrottledLog;
+  private readonly requestProblems: ThrottledLog;
+  private readonly refusals: ThrottledLog;
   private readonly startedAt = new Date();
   private readonly sockets = new Set<Socket>();
   private readonly connectedAt = new WeakMap<TLSSocket, number>();
@@ -88,6 +112,10 @@ export class MtlsServer {
   constructor(private readonly options: MtlsServerOptions) {
     this.allowList = new AllowList(options.allowedIdentities);
     this.logger = options.logger ?? silentLogger;
+    const intervalMs = options.problemLogIntervalMs;
+    this.handshakeLog = new ThrottledLog(this.logger, { msg: 'tls handshake failed', intervalMs });
+    this.requestProblems = new ThrottledLog(this.logger, { msg: 'bad request', intervalMs, onRecord: (kind) => this.metrics.requestProblems.inc({ kind }) });
+    this.refusals = new ThrottledLog(this.logger, { msg: 'request refused', intervalMs });
     this.credentials = watchCredentials(options, this.logger);
     this.metrics = new ServerMetrics(this.credentials);
     this.credentials.on('reload', (current) => this.useCredentials(current));
@@ -100,7 +128,7 @@ export class MtlsServer {
 
   /** Starts the admin listener and loads credentials; the mTLS port opens once they are valid. */
   async start(): Promise<void> {
-    this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), logger: this.logger });
+    this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.logger });
     await this.credentials.start();
   }
 
@@ -135,6 +163,7 @@ export class MtlsServer {
       credentials: credentialStats(this.credentials),
       requests: { total: this.metrics.totalRequests(), byIdentity: this.metrics.requestsByIdentity() },
       handshakeFailures: this.metrics.handshakeFailuresByReason(),
+      process: processStats(),
     };
   }
 
@@ -164,17 +193,21 @@ export class MtlsServer {
   }
 
   private listen(credentials: Credentials): void {
+    const limits = this.options.limits ?? MTLS_LISTENER_LIMITS;
+    const context = {
+      allowList: this.allowList,
+      metrics: this.metrics,
+      metricsEndpoint: () => metricsResponse(this.metrics.registry.render()),
+      shouldClose: (socket: TLSSocket) => this.shouldClose(socket),
+      logger: this.logger,
+      problems: this.requestProblems,
+      refusals: this.refusals,
+    };
     const server = createServer(
-      { ...secureContextOptions(credentials), requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
-      (req, res) =>
-        handleRequest(req, res, {
-          allowList: this.allowList,
-          metrics: this.metrics,
-          metricsEndpoint: () => metricsResponse(this.metrics.registry.render()),
-          shouldClose: (socket) => this.shouldClose(socket),
-          logger: this.logger,
-        }),
+      { ...limitOptions(limits), ...secureContextOptions(credentials), requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+      guardRequests((req, res) => handleRequest(req, res, context), this.requestProblems),
     );
+    applyLimits(server, limits, this.requestProblems);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -183,7 +216,7 @@ export class MtlsServer {
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
       const reason = classifyHandshakeFailure(error, socket.authorizationError);
       this.metrics.countHandshakeFailure(reason);
-      this.logger.warn('tls handshake failed', {
+      this.handshakeLog.record(reason, {
         reason,
         code: error.code,
         verifyError: socket.authorizationError ?? undefined,
@@ -214,6 +247,7 @@ export class MtlsServer {
   private async drain(): Promise<void> {
     this.state = 'stopping';
     this.credentials.stop();
+    for (const log of [this.handshakeLog, this.requestProblems, this.refusals]) log.flush();
     const server = this.https;
     if (server?.listening) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

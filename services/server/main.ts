@@ -1,6 +1,6 @@
 // Entry point of the server image (`node /app/server.mjs`): the only place
 // that reads the environment.
-import { readInteger, readList, readLogLevel, readPort, readString, type Env } from '../lib/config.js';
+import { readInteger, readOptionalString, readList, readLogLevel, readPort, readString, type Env } from '../lib/config.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
@@ -9,6 +9,7 @@ function fromEnv(env: Env): { server: MtlsServer; logger: Logger } {
   const logger = createLogger({ level: readLogLevel(env), fields: { role: 'server' } });
   const server = createMtlsServer({
     certDir: readString(env, 'CERT_DIR', '/var/run/step'),
+    rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
     listenHost: readString(env, 'LISTEN_HOST', '0.0.0.0'),
     listenPort: readPort(env, 'LISTEN_PORT', 8443),
     allowedIdentities: readList(env, 'ALLOWED_IDENTITIES'),

@@ -9,6 +9,7 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly requests: Counter;
   readonly handshakeFailures: Counter;
+  readonly requestProblems: Counter;
 
   constructor(watcher: CredentialWatcher) {
     this.requests = this.registry.counter(
@@ -20,6 +21,11 @@ export class ServerMetrics {
       'mtls_server_handshake_failures_total',
       'TLS handshakes refused, by reason (no_certificate, unknown_ca, expired, bad_certificate, other)',
       ['reason'],
+    );
+    this.requestProblems = this.registry.counter(
+      'mtls_server_request_problems_total',
+      'Malformed requests and connections refused before routing, by kind (invalid_target, headers_too_large, request_timeout, invalid_method, malformed_request, connection_cap, handler_error)',
+      ['kind'],
     );
     // Every reason starts at 0 so a dashboard can tell "none yet" from "not exported".
     for (const reason of HANDSHAKE_FAILURE_REASONS) this.handshakeFailures.inc({ reason }, 0);

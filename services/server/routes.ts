@@ -6,6 +6,8 @@ import type { TLSSocket } from 'node:tls';
 import { jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
 import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
 import type { Logger } from '../lib/logger.js';
+import { parseRequestTarget, type RequestTarget } from '../lib/request-target.js';
+import type { ThrottledLog } from '../lib/throttled-log.js';
 import type { ServerMetrics } from './metrics.js';
 
 export interface RouteContext {
@@ -15,6 +17,10 @@ export interface RouteContext {
   /** True when this connection should close after the response (draining, or too old). */
   readonly shouldClose: (socket: TLSSocket) => boolean;
   readonly logger: Logger;
+  /** Malformed requests from verified peers: logged once per kind and interval. */
+  readonly problems: ThrottledLog;
+  /** Refused verified peers (403, 401): logged once per kind and interval. */
+  readonly refusals: ThrottledLog;
 }
 
 interface Peer {
@@ -73,7 +79,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const now = Date.now();
   if (now > peer.validTo || now < peer.validFrom) {
     const reason = `client certificate ${peer.certificate.serialNumber} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
-    context.logger.warn('expired client certificate', { identities: presented, clientSerial: peer.certificate.serialNumber });
+    context.refusals.record('certificate_expired', { identities: presented, clientSerial: peer.certificate.serialNumber });
     context.metrics.countRequest(presented[0] ?? 'none', 401);
     res.setHeader('connection', 'close');
     send(res, jsonResponse(401, { error: 'certificate_expired', identity: presented, reason }));
@@ -82,22 +88,31 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const matched = context.allowList.match(peer.identities);
   if (!matched) {
     const reason = 'none of the identities in the client certificate is on the allow-list';
-    context.logger.warn('forbidden', { identities: presented, clientSerial: peer.certificate.serialNumber, path: req.url });
+    context.refusals.record('forbidden', { identities: presented, clientSerial: peer.certificate.serialNumber });
     context.metrics.countRequest(presented[0] ?? 'none', 403);
     send(res, jsonResponse(403, { error: 'forbidden', identity: presented, reason }));
     return;
   }
 
-  const response = route(req, socket, peer, matched, context);
+  const target = parseRequestTarget(req.url);
+  if (target.kind === 'invalid') {
+    // A client that sends this is broken or probing: answer, then end the connection.
+    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: peer.certificate.serialNumber });
+    context.metrics.countRequest(matched.value, target.status);
+    res.setHeader('connection', 'close');
+    send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
+    return;
+  }
+  const response = route(req, target, socket, peer, matched, context);
   context.metrics.countRequest(matched.value, response.status);
   send(res, response);
 }
 
-function route(req: IncomingMessage, socket: TLSSocket, peer: Peer, matched: Identity, context: RouteContext): EndpointResponse {
+function route(req: IncomingMessage, target: RequestTarget, socket: TLSSocket, peer: Peer, matched: Identity, context: RouteContext): EndpointResponse {
   if (req.method !== 'GET' && req.method !== 'HEAD') return jsonResponse(405, { error: 'method not allowed' });
-  const path = new URL(req.url ?? '/', 'https://server').pathname;
-  if (path === '/metrics') return context.metricsEndpoint();
-  if (path !== '/') return jsonResponse(404, { error: 'not found' });
+  if (target.kind !== 'path') return jsonResponse(400, { error: 'bad request', reason: 'the asterisk target is only for OPTIONS' });
+  if (target.path === '/metrics') return context.metricsEndpoint();
+  if (target.path !== '/') return jsonResponse(404, { error: 'not found' });
 
   // After a reload, old keep-alive connections still report the previous
   // serial, new ones the new.

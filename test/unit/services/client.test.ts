@@ -131,7 +131,8 @@ describe('server identity', () => {
 
   it('reports connection failures and backs off', async () => {
     const { freePort } = await import('./helpers/harness.js');
-    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400 });
+    // No retry budget: every connection error is a failure at once (retries: retries.test.ts).
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400, retryBudgetMs: 0 });
     await waitFor(() => running.client.tracker.failures >= 3, 'failures', 5_000);
     const startedAt = Date.parse(running.client.stats().startedAt);
     const elapsed = Date.now() - startedAt;

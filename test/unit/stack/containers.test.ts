@@ -103,7 +103,10 @@ describe('containers', () => {
       expect(envOf(renewer)['CA_URL']).toBe(stack.ca.caUrl);
       expect(stack.ca.caUrl).toBe('https://ca.mesh.internal:9000');
       // The app mounts the certs read-only; only the renewer writes them.
-      expect(app.volumes).toEqual([expect.objectContaining({ container_path: '/var/run/step', read_only: true })]);
+      expect(app.volumes).toEqual([
+        expect.objectContaining({ container_path: '/var/run/step', read_only: true }),
+        expect.objectContaining({ container_path: '/var/run/mtls-trust', read_only: true }),
+      ]);
       expect(renewer.volumes?.[0]?.volume_name).toBe(app.volumes?.[0]?.volume_name);
       expect(renewer.volumes?.[0]?.read_only ?? false).toBe(false);
     }

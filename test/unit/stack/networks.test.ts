@@ -64,8 +64,15 @@ describe('networks', () => {
 });
 
 describe('volumes', () => {
-  it('are the CA volume, the root-key volume and one certs volume per workload', () => {
-    expect(volumes.map((v) => v.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-ca-root-key`, `${prefix}-client-certs`, `${prefix}-server-certs`]);
+  it('are the CA volume, the root-key volume, and one certs and one trust volume per workload', () => {
+    expect(volumes.map((v) => v.name).sort()).toEqual([
+      `${prefix}-ca`,
+      `${prefix}-ca-root-key`,
+      `${prefix}-client-certs`,
+      `${prefix}-client-trust`,
+      `${prefix}-server-certs`,
+      `${prefix}-server-trust`,
+    ]);
   });
 
   it('all carry the project and prefix labels', () => {

@@ -1,0 +1,159 @@
+import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
+import { appStats, type AppStats, type Workload } from '../scripts/lib/workloads.js';
+import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
+import { startLoad } from './lib/autocannon.js';
+import type { BenchContext, BenchResult } from './lib/context.js';
+import type { RssChart } from './lib/rss-svg.js';
+import { linearFit, round } from './lib/stats.js';
+
+/**
+ * The bound on RSS growth over the steady window. A leak of 10 MB/h takes an
+ * app from its ~60-70 MB working set to its 192 MB limit in about half a
+ * day, so it must fail the run; below that, an hour of samples cannot tell a
+ * leak from the GC's sawtooth (several MB) and allocator noise.
+ */
+export const RSS_SLOPE_BOUND_MB_PER_HOUR = 10;
+/** A slope is judged only over a steady window this long: shorter windows are dominated by GC cycles. */
+export const MIN_JUDGED_WINDOW_MINUTES = 20;
+/** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */
+export const PEAK_RSS_SHARE = 0.75;
+
+interface Sample {
+  readonly at: number;
+  readonly workload: string;
+  readonly pid: number;
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
+  readonly serial: string;
+  readonly reloads: number;
+  readonly failures: number;
+  readonly retries: number;
+}
+
+function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
+  const proc = s?.['process'] as { pid?: number; rssBytes?: number; heapUsedBytes?: number } | undefined;
+  if (!proc?.rssBytes || !s?.credentials?.serial) return undefined;
+  const requests = s.requests as { failures?: number; retries?: number } | undefined;
+  return {
+    at,
+    workload: w.name,
+    pid: proc.pid ?? 0,
+    rssMb: proc.rssBytes / 2 ** 20,
+    heapUsedMb: (proc.heapUsedBytes ?? 0) / 2 ** 20,
+    serial: s.credentials.serial,
+    reloads: s.credentials.reloads ?? 0,
+    failures: requests?.failures ?? 0,
+    retries: requests?.retries ?? 0,
+  };
+}
+
+export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: RssChart }> {
+  const minutes = ctx.soakMinutes;
+  const lifetime = '1m';
+  const rate = ctx.smoke ? 20 : 50;
+  const sampleMs = ctx.smoke ? 5_000 : 15_000;
+  const stack = ctx.stack;
+  const problems: string[] = [];
+
+  assertEnrolled(await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })));
+  const startedAt = Date.now();
+  const endAt = startedAt + minutes * 60_000;
+  const load = startLoad({ url: stack.outputs.service_host_url, connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
+  const samples: Sample[] = [];
+  const missed: string[] = [];
+  try {
+    await ctx.ui.step(`B7: soak for ${minutes} min under ${rate} req/s (autocannon) + the stack's client, RSS every ${sampleMs / 1000} s`, async () => {
+      for (let next = startedAt; next <= endAt; next += sampleMs) {
+        const wait = next - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        const at = Date.now();
+        const got = await Promise.all(stack.workloads.map(async (w) => ({ w, s: sampleOf(w, await appStats(w), at) })));
+        for (const { w, s } of got) {
+          if (s) samples.push(s);
+          else missed.push(`${w.name}@${Math.round((at - startedAt) / 1000)}s`);
+        }
+      }
+    });
+  } finally {
+    load.stop();
+  }
+  const traffic = await load.done;
+  const endedAt = Date.now();
+  assertEnrolled(await ctx.ui.step("B7: re-enroll both workloads with the stack's default lifetime", () => enrollAll(stack, stack.workloads, { force: true, lifetime: ctx.settings.certLifetime })));
+
+  const warmupMs = Math.min(10 * 60_000, (endedAt - startedAt) / 4);
+  const steadyFrom = startedAt + warmupMs;
+  const steadyMinutes = (endedAt - steadyFrom) / 60_000;
+  const judged = steadyMinutes >= MIN_JUDGED_WINDOW_MINUTES;
+  const peakBoundMb = APP_MEMORY_MB * PEAK_RSS_SHARE;
+  const per = stack.workloads.map((w) => {
+    const own = samples.filter((s) => s.workload === w.name);
+    const steady = own.filter((s) => s.at >= steadyFrom);
+    const fit = linearFit(steady.map((s) => (s.at - startedAt) / 3_600_000), steady.map((s) => s.rssMb));
+    const rotations = own.slice(1).filter((s, i) => s.serial !== own[i]!.serial).map((s) => s.at);
+    const reloads = own.length ? own.at(-1)!.reloads - own[0]!.reloads : 0;
+    const pids = [...new Set(own.map((s) => s.pid))];
+    const peak = Math.max(...own.map((s) => s.rssMb));
+    if (pids.length > 1) problems.push(`${w.name}: the process restarted during the soak (pids ${pids.join(', ')})`);
+    if (reloads < 1) problems.push(`${w.name}: no rotation during the soak`);
+    if (judged && fit.slope > RSS_SLOPE_BOUND_MB_PER_HOUR) problems.push(`${w.name}: RSS grows ${round(fit.slope, 1)} MB/h over the last ${round(steadyMinutes, 0)} min, above the ${RSS_SLOPE_BOUND_MB_PER_HOUR} MB/h bound`);
+    if (peak > peakBoundMb) problems.push(`${w.name}: peak RSS ${round(peak, 1)} MB above ${PEAK_RSS_SHARE * 100}% of the ${APP_MEMORY_MB} MB limit`);
+    return { workload: w.name, samples: own, fit, rotations, reloads, peak, first: own[0]?.rssMb ?? NaN, last: own.at(-1)?.rssMb ?? NaN };
+  });
+  const client = per.find((p) => p.workload === 'client');
+  const clientFailures = client?.samples.length ? client.samples.at(-1)!.failures - client.samples[0]!.failures : NaN;
+  const clientRetries = client?.samples.length ? client.samples.at(-1)!.retries - client.samples[0]!.retries : NaN;
+  if (traffic.failures) problems.push(`autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx})`);
+  if (clientFailures !== 0) problems.push(`the stack's client counted ${clientFailures} failed request(s)`);
+  if (missed.length > samples.length / 10) problems.push(`${missed.length} samples could not be taken (${missed.slice(0, 5).join(', ')}…)`);
+
+  const chart: RssChart = {
+    startedAt,
+    endedAt,
+    steadyFrom,
+    limitMb: APP_MEMORY_MB,
+    slopeJudged: judged,
+    processes: per.map((p) => ({ name: `${p.workload} (node)`, samples: p.samples.map((s) => ({ at: s.at, rssMb: s.rssMb })), fit: { slopeMbPerHour: p.fit.slope, interceptMb: p.fit.intercept }, rotations: p.rotations })),
+  };
+  const slopeText = (p: (typeof per)[number]) => `${Number.isFinite(p.fit.slope) ? `${p.fit.slope >= 0 ? '+' : ''}${round(p.fit.slope, 1)} MB/h` : 'n/a'}${judged ? '' : ' (not judged: window too short)'}`;
+  return {
+    id: 'b7',
+    title: 'B7 soak: rotation every minute under continuous load',
+    method:
+      `Both workloads re-enrolled with ${lifetime} certificates (step-ca backdates notBefore by 1 min; the renewers renew at ~2/3 of notBefore→notAfter), then for ${minutes} min autocannon sends ${rate} req/s over 2 keep-alive mTLS connections ` +
+      `(operator identity) to the server's published port while the stack's client keeps its own traffic. Every ${sampleMs / 1000} s each app's admin /stats is read (docker exec … probe): RSS, heap, pid, served serial, reload count, ` +
+      `client failures and retries. RSS slope: least-squares line over the samples after warm-up (the first ${round(warmupMs / 60_000, 1)} min: min(10 min, a quarter of the run)). ` +
+      `The run fails on any failed request, a process restart, a workload that never rotated, peak RSS above ${PEAK_RSS_SHARE * 100}% of the ${APP_MEMORY_MB} MB limit, or - over a steady window of at least ${MIN_JUDGED_WINDOW_MINUTES} min - a slope above ${RSS_SLOPE_BOUND_MB_PER_HOUR} MB/h ` +
+      `(a leak that fast reaches the limit in about half a day; slower growth cannot be told from GC noise in an hour).`,
+    limits: [
+      `The slope is a straight line through a sawtooth: GC cycles move RSS by several MB, so windows under ${MIN_JUDGED_WINDOW_MINUTES} min (the smoke run) report the slope without judging it.`,
+      'RSS is what the kernel charges to the process; V8 returns freed heap lazily, so RSS lags a leak fix and a leak alike.',
+      'Each sample costs a `docker exec` of the probe in every app container; at one sample per 15 s this is far below the load itself.',
+    ],
+    rows: [
+      { metric: 'soak length / samples per workload', value: `${round((endedAt - startedAt) / 60_000, 1)} min / ${per.map((p) => `${p.workload} ${p.samples.length}`).join(', ')}` },
+      ...per.map((p) => ({ metric: `${p.workload}: rotations (reloads) in the soak, mean period`, value: `${p.reloads}, ${p.reloads ? round((endedAt - startedAt) / 1000 / p.reloads, 1) : 'n/a'} s` })),
+      { metric: 'autocannon requests: ok / failed', value: `${traffic.ok} / ${traffic.failures}` },
+      { metric: "stack client: failed requests / retries", value: `${clientFailures} / ${clientRetries}` },
+      ...per.map((p) => ({ metric: `${p.workload}: RSS first → last (peak), MB`, value: `${round(p.first, 1)} → ${round(p.last, 1)} (${round(p.peak, 1)})` })),
+      ...per.map((p) => ({ metric: `${p.workload}: RSS slope over the last ${round(steadyMinutes, 1)} min`, value: slopeText(p) })),
+    ],
+    data: {
+      minutes,
+      lifetime,
+      rate,
+      sampleSeconds: sampleMs / 1000,
+      warmupMinutes: warmupMs / 60_000,
+      steadyMinutes,
+      slopeJudged: judged,
+      slopeBoundMbPerHour: RSS_SLOPE_BOUND_MB_PER_HOUR,
+      peakBoundMb,
+      autocannon: { ok: traffic.ok, failures: traffic.failures, errors: traffic.errors, timeouts: traffic.timeouts, non2xx: traffic.non2xx, requestsPerSecond: traffic.requestsPerSecond },
+      stackClient: { failures: clientFailures, retries: clientRetries },
+      workloads: per.map((p) => ({ workload: p.workload, reloads: p.reloads, rotationsSeen: p.rotations.length, slopeMbPerHour: p.fit.slope, peakMb: p.peak, samples: p.samples })),
+      missedSamples: missed,
+    },
+    problems,
+    chart,
+  };
+}

@@ -1,0 +1,55 @@
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../unit/services/helpers/raw-tls.js';
+import { containerState, type ContainerState } from './helpers/containers.js';
+import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { mtlsRequest } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+describe('malformed requests from an allowed identity against the real server', { timeout: 180_000 }, () => {
+  let stack: Stack;
+  let rootPem: string;
+  let tls: RawTlsOptions;
+  let server: string;
+  let before: ContainerState;
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    rootPem = await rootPemOf(ctx);
+    const operator = await operatorCredential(ctx);
+    tls = { port: ctx.servicePort, ca: rootPem, cert: operator.certPem, key: operator.keyPem };
+    server = workload(stack, 'server').container;
+    before = await containerState(server);
+    expect(before.running).toBe(true);
+  });
+
+  it('answers each one (400, 404, 405, 414, 431 or a close) without the process restarting', async () => {
+    const answers: Record<string, number | undefined> = {};
+    for (const malformed of MALFORMED_REQUESTS) {
+      const exchange = await rawExchange({ ...tls, payload: malformed.payload, deadlineMs: 10_000 });
+      expect(exchange.ended, malformed.name).toBe('server');
+      answers[malformed.name] = exchange.status;
+    }
+    expect(answers).toEqual(Object.fromEntries(MALFORMED_REQUESTS.map((m) => [m.name, m.status])));
+  });
+
+  it('closes a slow-loris connection with 408 once the 10 s header deadline has passed', async () => {
+    // One header line per second, never the blank line that ends the head:
+    // Node's default would keep this connection for 60-90 s.
+    const exchange = await rawExchange({ ...tls, payload: slowLorisChunks(40), chunkIntervalMs: 1_000, deadlineMs: 25_000 });
+    expect(exchange.ended).toBe('server');
+    expect(exchange.status).toBe(408);
+    expect(exchange.elapsedMs).toBeGreaterThanOrEqual(9_000);
+    expect(exchange.elapsedMs).toBeLessThan(15_000);
+  });
+
+  it('the server container never restarted, and a normal request still gets 200', async () => {
+    const after = await containerState(server);
+    expect(after).toEqual(before);
+    const operator = { cert: tls.cert, key: tls.key };
+    const ok = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, ...operator });
+    expect(ok.status).toBe(200);
+    expect(ok.json?.identity).toBe(ctx.operatorUri);
+  });
+});

@@ -1,0 +1,83 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import * as docker from '../../scripts/lib/docker.js';
+import { observeRotations } from '../../scripts/lib/rotation.js';
+import { rootFingerprint } from '../../scripts/lib/step.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { createMtlsClient, type MtlsClient } from '../../services/client/app.js';
+import { containerState, type ContainerState } from './helpers/containers.js';
+import { restartEngine } from './helpers/engine.js';
+import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { waitFor } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+/**
+ * Restarts the Docker engine itself (every container on the machine stops
+ * and comes back by its restart policy), so it runs last and once.
+ */
+describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
+  let stack: Stack;
+  let names: string[];
+  let certDir: string;
+  let hostClient: MtlsClient;
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    names = await docker.listLabelled('container', ctx.prefix);
+    // The host's own client (the reference client, in this process) through the published port.
+    const operator = await operatorCredential(ctx, '15m');
+    certDir = await mkdtemp(join(tmpdir(), 'mtls-engine-restart-'));
+    await writeFile(join(certDir, 'root.crt'), await rootPemOf(ctx));
+    await writeFile(join(certDir, 'site.crt'), operator.certPem);
+    await writeFile(join(certDir, 'site.key'), operator.keyPem, { mode: 0o600 });
+    hostClient = createMtlsClient({ certDir, targetUrl: ctx.outputs.service_host_url, expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0 });
+    await hostClient.start();
+  });
+  afterAll(async () => {
+    await hostClient?.stop();
+    if (certDir) await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('every container comes back by its restart policy with the same root; workloads renew and serve; 0 failed requests', async () => {
+    await waitFor('host client traffic', async () => (hostClient.tracker.successes >= 5 ? true : undefined), { timeoutMs: 30_000, intervalMs: 250 });
+    const before = new Map<string, ContainerState>();
+    for (const name of names) before.set(name, await containerState(name));
+    for (const [name, state] of before) {
+      expect(state.running, name).toBe(true);
+      expect(state.restartPolicy, name).toBe('unless-stopped');
+    }
+    // (The stack's client may carry failures from earlier files, e.g. revocation: it restarts with the engine.)
+    const hostSuccessesBefore = hostClient.tracker.successes;
+
+    const { downMs } = await restartEngine();
+    process.stderr.write(`[engine restart] the engine was stopped and answered again after ${downMs} ms\n`);
+
+    for (const name of names) {
+      await waitFor(`${name} healthy again`, async () => ((await docker.health(name)) === 'healthy' ? true : undefined), { timeoutMs: 120_000 });
+      const after = await containerState(name);
+      expect(after.running, name).toBe(true);
+      expect(Date.parse(after.startedAt), `${name} restarted by the engine`).toBeGreaterThan(Date.parse(before.get(name)!.startedAt));
+    }
+    expect(await rootFingerprint(stack.ca)).toBe(ctx.fingerprint);
+
+    // The workloads renew against the restarted CA and serve the new certificates.
+    const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000 });
+    expect(report.problems).toEqual([]);
+
+    // The stack's client is a new process since the restart: its counters cover the whole time since.
+    const client = await appStats(workload(stack, 'client'));
+    expect(client?.requests?.failures).toBe(0);
+    expect(client?.requests?.successes).toBeGreaterThan(50);
+
+    // The host's client rode out the outage by retrying, and never failed.
+    const host = hostClient.stats();
+    expect(host.requests.failures, JSON.stringify(host.requests)).toBe(0);
+    expect(host.requests.retries).toBeGreaterThan(0);
+    expect(host.requests.retriedSuccesses).toBeGreaterThan(0);
+    expect(host.requests.successes).toBeGreaterThan(hostSuccessesBefore + 50);
+    process.stderr.write(`[engine restart] host client ${JSON.stringify(host.requests)}; stack client ${JSON.stringify(client?.requests)}\n`);
+  });
+});

@@ -1,0 +1,19 @@
+import { $ } from 'zx';
+
+const docker = $({ quiet: true, nothrow: true, timeout: '30s' });
+
+export interface ContainerState {
+  readonly restartCount: number;
+  readonly startedAt: string;
+  readonly running: boolean;
+  readonly restartPolicy: string;
+}
+
+/** What Docker knows about a container's life: restarts, last start, policy. */
+export async function containerState(name: string): Promise<ContainerState> {
+  const format = '{{.RestartCount}}|{{.State.StartedAt}}|{{.State.Running}}|{{.HostConfig.RestartPolicy.Name}}';
+  const out = await docker`docker inspect --format ${format} ${name}`;
+  if (out.exitCode !== 0) throw new Error(`docker inspect ${name} failed: ${out.stderr.trim()}`);
+  const [restartCount, startedAt, running, restartPolicy] = out.stdout.trim().split('|');
+  return { restartCount: Number(restartCount), startedAt: startedAt ?? '', running: running === 'true', restartPolicy: restartPolicy ?? '' };
+}

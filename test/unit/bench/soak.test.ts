@@ -1,0 +1,47 @@
+// B7's arithmetic and chart: the slope that fails a soak, and an SVG that says what it shows.
+import { describe, expect, it } from 'vitest';
+import { rssSvg } from '../../../bench/lib/rss-svg.js';
+import { linearFit } from '../../../bench/lib/stats.js';
+
+describe('linearFit', () => {
+  it('recovers slope and intercept of a noisy-free line, and refuses degenerate input', () => {
+    const xs = [0, 0.25, 0.5, 0.75, 1];
+    expect(linearFit(xs, xs.map((x) => 60 + 12 * x))).toEqual({ slope: expect.closeTo(12, 9), intercept: expect.closeTo(60, 9) });
+    expect(linearFit([1], [2]).slope).toBeNaN();
+    expect(linearFit([1, 1], [2, 3]).slope).toBeNaN();
+  });
+
+  it('sees through a GC sawtooth: flat on average means a slope near zero', () => {
+    const xs = Array.from({ length: 240 }, (_, i) => i / 240);
+    const ys = xs.map((_, i) => 70 + ((i % 20) / 20) * 8); // 8 MB sawtooth, 12 cycles
+    expect(Math.abs(linearFit(xs, ys).slope)).toBeLessThan(1);
+  });
+});
+
+describe('rssSvg', () => {
+  it('draws one line per process, the warm-up mark, and the slope and rotations in the legend', () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const svg = rssSvg(
+      {
+        startedAt: t0,
+        endedAt: t0 + 120_000,
+        steadyFrom: t0 + 30_000,
+        limitMb: 192,
+        slopeJudged: true,
+        processes: [
+          { name: 'server (node)', samples: [{ at: t0, rssMb: 60 }, { at: t0 + 120_000, rssMb: 62 }], fit: { slopeMbPerHour: 4.2, interceptMb: 60 }, rotations: [t0 + 50_000, t0 + 90_000] },
+          { name: 'client <node>', samples: [{ at: t0, rssMb: 50 }], fit: { slopeMbPerHour: NaN, interceptMb: NaN }, rotations: [] },
+        ],
+      },
+      'B7 & test',
+      'smoke run',
+    );
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg).toContain('warm-up ends');
+    expect(svg).toContain('server (node): 62.0 MB at the end, steady-window slope +4.2 MB/h, 2 rotations');
+    expect(svg).toContain('client &lt;node&gt;: 50.0 MB at the end, steady-window slope n/a, 0 rotations');
+    expect(svg).toContain('B7 &amp; test');
+    expect(svg).toContain('smoke run');
+  });
+});
