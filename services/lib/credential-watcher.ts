@@ -3,8 +3,8 @@
 // Watch the DIRECTORY, not the files: renewers may replace a file (new inode)
 // and a watch on the old inode would go quiet. fs.watch can also miss events
 // on Docker volumes and bind mounts, so a slow stat() poll backs it up. Events
-// are debounced because `step ca renew` rewrites the files in place, not
-// atomically; a load that still catches a half-written file is rejected (the
+// are debounced because a renewal changes two files (key, then certificate)
+// and other writers (`step ca renew`) rewrite files in place; a load that still catches a half-written file is rejected (the
 // old credentials stay in use) and retried with backoff, so the rotation is
 // picked up even if the writer's last event was coalesced away.
 import { createHash } from 'node:crypto';

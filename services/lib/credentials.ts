@@ -1,7 +1,8 @@
 // Reads and validates the three credential files. Validation happens BEFORE a
-// credential is used, because `step ca renew` rewrites files in place and a
-// reader can catch a half-written certificate or a new cert next to the old
-// key. Anything that would make TLS fail later is rejected here instead.
+// credential is used: this project's renewer installs key and certificate by
+// two renames, so a reader can catch the new key next to the old certificate
+// for an instant, and other writers (`step ca renew` rewrites files in place)
+// can leave a half-written certificate. Anything that would make TLS fail later is rejected here instead.
 import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
