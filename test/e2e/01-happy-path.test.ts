@@ -5,6 +5,7 @@ import { httpsGet } from '../../scripts/lib/ca-api.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js';
 import { createRootCa } from '../unit/services/helpers/pki.js';
+import { servingContainers } from './helpers/containers.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
@@ -42,9 +43,7 @@ describe('happy path', { timeout: 120_000 }, () => {
   it('runs every container healthy', async () => {
     // The CA's init step has run and exited (see 15-root-key); the rest serve.
     const names = (await docker.listLabelled('container', ctx.prefix)).filter((n) => n !== `${ctx.prefix}-ca-init`);
-    expect(names.sort()).toEqual(
-      [ctx.outputs.ca_container, ...ctx.outputs.workloads.flatMap((w) => [w.container, w.renewer])].sort(),
-    );
+    expect(names.sort()).toEqual(servingContainers(ctx.outputs).sort());
     for (const name of names) {
       await waitFor(`${name} healthy`, async () => ((await docker.health(name)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
     }

@@ -3,6 +3,7 @@ import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { cdktf, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
 import { freePort } from '../../scripts/lib/net.js';
+import { servingContainers } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
 
 const ctx = inject('e2e');
@@ -33,9 +34,8 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
     const outputs = await readOutputs(settings.prefix);
     const names = await docker.listLabelled('container', settings.prefix);
     // <prefix>-ca-init is the CA's one-shot init step: it has exited (see 15-root-key).
-    const initSteps = [`${settings.prefix}-ca-init`, `${ctx.prefix}-ca-init`];
-    expect(names.sort()).toEqual([`${settings.prefix}-ca-init`, outputs.ca_container, ...outputs.workloads.flatMap((w) => [w.container, w.renewer])].sort());
-    for (const n of [...names, ...(await docker.listLabelled('container', ctx.prefix))].filter((x) => !initSteps.includes(x))) {
+    expect(names.sort()).toEqual([`${settings.prefix}-ca-init`, ...servingContainers(outputs)].sort());
+    for (const n of [...servingContainers(outputs), ...servingContainers(ctx.outputs)]) {
       await waitFor(`${n} healthy`, async () => ((await docker.health(n)) === 'healthy' ? true : undefined), { timeoutMs: 90_000 });
     }
     const first = await docker.listLabelled('volume', ctx.prefix);

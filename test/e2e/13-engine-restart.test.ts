@@ -7,7 +7,7 @@ import { observeRotations } from '../../scripts/lib/rotation.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { createMtlsClient, type MtlsClient } from '../../services/client/app.js';
-import { containerState, type ContainerState } from './helpers/containers.js';
+import { containerState, servingContainers, type ContainerState } from './helpers/containers.js';
 import { restartEngine } from './helpers/engine.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
@@ -26,7 +26,8 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
 
   beforeAll(async () => {
     stack = await loadStack(ctx.prefix);
-    names = await docker.listLabelled('container', ctx.prefix);
+    // The CA's init step has exited; it is not started again by the engine.
+    names = servingContainers(ctx.outputs);
     // The host's own client (the reference client, in this process) through the published port.
     const operator = await operatorCredential(ctx, '15m');
     certDir = await mkdtemp(join(tmpdir(), 'mtls-engine-restart-'));

@@ -1,4 +1,5 @@
 import { $ } from 'zx';
+import type { StackOutputs } from '../../../scripts/lib/stack.js';
 
 const docker = $({ quiet: true, nothrow: true, timeout: '30s' });
 
@@ -16,4 +17,12 @@ export async function containerState(name: string): Promise<ContainerState> {
   if (out.exitCode !== 0) throw new Error(`docker inspect ${name} failed: ${out.stderr.trim()}`);
   const [restartCount, startedAt, running, restartPolicy] = out.stdout.trim().split('|');
   return { restartCount: Number(restartCount), startedAt: startedAt ?? '', running: running === 'true', restartPolicy: restartPolicy ?? '' };
+}
+
+/**
+ * The stack's long-running containers, from its outputs: the CA and each
+ * workload's app and renewer. The CA's one-shot init step is not among them.
+ */
+export function servingContainers(outputs: StackOutputs): string[] {
+  return [outputs.ca_container, ...outputs.workloads.flatMap((w) => [w.container, w.renewer])];
 }
