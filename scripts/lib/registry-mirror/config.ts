@@ -58,13 +58,23 @@ export function withMirror(config: DaemonConfig, url: string): DaemonConfig {
   return { ...config, 'registry-mirrors': [...mirrors, url] };
 }
 
-/** Removes only what withMirror added; an emptied list goes with it. */
+/**
+ * Removes only what withMirror added. The list stays, even empty: dockerd's
+ * reload only touches registry-mirrors when the file sets it, so an absent
+ * key would leave the mirror in the running engine.
+ */
 export function withoutMirror(config: DaemonConfig, url: string): DaemonConfig {
   const mirrors = Array.isArray(config['registry-mirrors']) ? config['registry-mirrors'] : undefined;
-  if (!mirrors?.includes(url)) return config;
-  const { 'registry-mirrors': _dropped, ...rest } = config;
-  const left = mirrors.filter((m) => m !== url);
-  return left.length ? { ...rest, 'registry-mirrors': left } : rest;
+  // No list in the file (say, deleted by hand) while the engine may still use the mirror: set an empty one.
+  if (!mirrors) return { ...config, 'registry-mirrors': [] };
+  if (!mirrors.includes(url)) return config;
+  return { ...config, 'registry-mirrors': mirrors.filter((m) => m !== url) };
+}
+
+/** True when nothing but an empty mirror list is left (the file can go once the engine has reloaded). */
+export function isEmptyConfig(config: DaemonConfig): boolean {
+  const keys = Object.keys(config);
+  return keys.every((k) => k === 'registry-mirrors' && Array.isArray(config[k]) && config[k].length === 0);
 }
 
 /** Parses daemon.json text; an absent file is an empty config, anything but an object is refused. */

@@ -14,7 +14,7 @@ import { $, fs, retry, expBackoff } from 'zx';
 import type { CachePaths } from '../cache.js';
 import { UserError } from '../ui.js';
 import { imageExists } from '../toolchain/images.js';
-import { SERVED_IMAGES, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
+import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 const sh = $({ quiet: true, nothrow: true, timeout: '10m' });
@@ -72,7 +72,11 @@ async function answers(port: number): Promise<boolean> {
 
 async function startRegistry(paths: CachePaths, port: number): Promise<void> {
   const p = mirrorPaths(paths);
-  if ((await pidAlive(p.pid, 'docker-registry')) && (await answers(port))) return;
+  const running = await pidAlive(p.pid, 'docker-registry');
+  if (await answers(port)) {
+    if (running) return;
+    throw new UserError(`${mirrorUrl(port)} answers but is not the mirror this project started (no live pid in ${p.pid}); stop that registry or pick another --port`);
+  }
   const binary = await ensureRegistryBinary(paths);
   await fs.mkdirp(p.storage);
   await fs.writeFile(p.config, registryConfig({ port, storageDir: p.storage }));
@@ -121,14 +125,10 @@ async function dockerdPid(paths: CachePaths): Promise<number> {
 }
 
 /** Writes daemon.json (atomically) and has dockerd reread it; waits until it shows `want`. */
-async function reloadEngine(paths: CachePaths, text: string | undefined, want: (mirrors: string[]) => boolean): Promise<void> {
-  if (text === undefined) {
-    await fs.remove(DAEMON_JSON);
-  } else {
-    await fs.mkdirp(path.dirname(DAEMON_JSON));
-    await fs.writeFile(`${DAEMON_JSON}.tmp`, text);
-    await fs.rename(`${DAEMON_JSON}.tmp`, DAEMON_JSON);
-  }
+async function reloadEngine(paths: CachePaths, text: string, want: (mirrors: string[]) => boolean): Promise<void> {
+  await fs.mkdirp(path.dirname(DAEMON_JSON));
+  await fs.writeFile(`${DAEMON_JSON}.tmp`, text);
+  await fs.rename(`${DAEMON_JSON}.tmp`, DAEMON_JSON);
   process.kill(await dockerdPid(paths), 'SIGHUP');
   await retry(30, expBackoff('1s', '100ms'), async () => {
     const { mirrors } = await engineRegistryConfig();
@@ -160,8 +160,9 @@ async function unconfigureEngine(paths: CachePaths, url: string): Promise<void> 
   const { createdFile } = (await fs.readJson(p.engineMarker)) as { createdFile: boolean };
   const before = (await fs.pathExists(DAEMON_JSON)) ? await fs.readFile(DAEMON_JSON, 'utf8') : undefined;
   const after = withoutMirror(parseDaemonConfig(before, DAEMON_JSON), url);
-  const empty = Object.keys(after).length === 0;
-  await reloadEngine(paths, createdFile && empty ? undefined : `${JSON.stringify(after, null, 2)}\n`, (m) => !m.includes(url));
+  await reloadEngine(paths, `${JSON.stringify(after, null, 2)}\n`, (m) => !m.includes(url));
+  // The running engine has an empty list now; a file we created and that holds nothing else goes.
+  if (createdFile && isEmptyConfig(after)) await fs.remove(DAEMON_JSON);
   await fs.remove(p.engineMarker);
 }
 
@@ -175,10 +176,10 @@ async function publish(port: number): Promise<string[]> {
     if (!(await imageExists(standIn))) throw new UserError(`stand-in image ${standIn} is missing: run MTLS_OFFLINE=1 npm run toolchain first`);
     const { repository, tag } = registryPath(official);
     const target = `${MIRROR_HOST}:${port}/${repository}:${tag}`;
-    for (const step of [sh`docker tag ${standIn} ${target}`, sh`docker push ${target}`]) {
-      const r = await step;
-      if (r.exitCode !== 0) throw new UserError(`publishing ${official} to the mirror failed: ${r.stderr.trim()}`);
-    }
+    // One after the other: a zx command starts when it is created.
+    const tagged = await sh`docker tag ${standIn} ${target}`;
+    const push = tagged.exitCode === 0 ? await sh`docker push ${target}` : tagged;
+    if (push.exitCode !== 0) throw new UserError(`publishing ${official} to the mirror failed: ${push.stderr.trim()}`);
     await sh`docker rmi ${target}`;
     if (await imageExists(official)) await sh`docker rmi ${official}`;
     published.push(`${official} (${repository}:${tag})`);

@@ -2,7 +2,7 @@
 // the registry paths Docker asks a mirror for, it listens on loopback only,
 // and the engine's daemon.json only ever gains and loses its one entry.
 import { describe, expect, it } from 'vitest';
-import { SERVED_IMAGES, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror } from '../../../scripts/lib/registry-mirror/config.js';
+import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror } from '../../../scripts/lib/registry-mirror/config.js';
 import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 
 describe('registryPath', () => {
@@ -46,9 +46,22 @@ describe('daemon.json edits', () => {
     expect(withMirror(once, url)).toBe(once);
   });
 
-  it('removal restores the original exactly', () => {
+  // dockerd's SIGHUP reload only changes registry-mirrors when the file sets
+  // the key: removal must leave an explicit (possibly empty) list.
+  it('removal keeps everything else and leaves the list, emptied, for the reload', () => {
     expect(withoutMirror(withMirror(existing, url), url)).toEqual(existing);
-    expect(withoutMirror(withMirror({}, url), url)).toEqual({});
+    expect(withoutMirror(withMirror({}, url), url)).toEqual({ 'registry-mirrors': [] });
+  });
+
+  it('a file holding only an empty mirror list counts as empty', () => {
+    expect(isEmptyConfig({ 'registry-mirrors': [] })).toBe(true);
+    expect(isEmptyConfig({})).toBe(true);
+    expect(isEmptyConfig({ 'registry-mirrors': [], debug: true })).toBe(false);
+    expect(isEmptyConfig({ 'registry-mirrors': ['https://mirror.corp'] })).toBe(false);
+  });
+
+  it('removal from a file without a list sets an empty one, so the reload clears the engine', () => {
+    expect(withoutMirror({ debug: true }, url)).toEqual({ debug: true, 'registry-mirrors': [] });
   });
 
   it('removal leaves a mirror someone else configured', () => {
