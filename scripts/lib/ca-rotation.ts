@@ -1,8 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { STEPPATH } from './intermediate-job.js';
-import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from './intermediate-job.js';
 import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
+import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from './docker.js';
 import { certInfo, type CertInfo } from './pki.js';
 import { rootFingerprint, rootPem } from './step.js';
