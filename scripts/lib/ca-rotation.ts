@@ -82,7 +82,7 @@ export function servedIntermediate(caHostUrl: string, rootPem: string, timeoutMs
 }
 
 /** Where the job's pieces are: the CA's image and volumes, found from its containers. */
-async function locateCa(stack: Stack): Promise<{ image: string; caVolume: string; rootKeyVolume: string }> {
+export async function locateCa(stack: Stack): Promise<{ image: string; caVolume: string; rootKeyVolume: string }> {
   const ca = stack.ca.container;
   const caVolume = await docker.volumeAt(ca, STEPPATH);
   if (!caVolume) throw new UserError(`${ca} mounts no volume at ${STEPPATH}: is it this project's CA?`);

@@ -3,7 +3,8 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { servedIntermediate, type IntermediateRotation } from '../../scripts/lib/ca-rotation.js';
+import { locateCa, rfc3339, servedIntermediate, type IntermediateRotation } from '../../scripts/lib/ca-rotation.js';
+import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../scripts/lib/intermediate-job.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
 import { projectDir } from '../../scripts/lib/stack.js';
@@ -43,7 +44,16 @@ async function onNewChain(w: Workload, intermediate: string): Promise<string | u
   return (await appStats(w))?.credentials?.serial === serial ? serial : undefined;
 }
 
+/** Runs `rotate-ca intermediate --json` as an operator would; returns its parsed result, its whole output and how long it took. */
+async function rotate(): Promise<{ exitCode: number | null; output: string; result?: IntermediateRotation; ms: number }> {
+  const started = Date.now();
+  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts intermediate --prefix ${ctx.prefix} --json`;
+  const ms = Date.now() - started;
+  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as IntermediateRotation) : undefined, ms };
+}
+
 describe('intermediate rotation under continuous traffic', { timeout: 360_000 }, () => {
+  let first: IntermediateRotation | undefined;
   let stack: Stack;
   let rootPem: string;
   let operator: IssuedCredential;
@@ -78,11 +88,13 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
 
     try {
       const password = (await docker.execOk(stack.ca.container, ['cat', '/home/step/secrets/password'])).trim();
-      const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts intermediate --prefix ${ctx.prefix} --json`;
-      expect(out.exitCode, out.stderr).toBe(0);
+      const run = await rotate();
+      expect(run.exitCode, run.output).toBe(0);
       expect(password.length).toBeGreaterThan(20);
-      expect(out.stdout + out.stderr).not.toContain(password);
-      const result = JSON.parse(out.stdout) as IntermediateRotation;
+      expect(run.output).not.toContain(password);
+      const result = run.result!;
+      first = result;
+      const switched = Date.now();
       expect(result.old.fingerprint).toBe(oldIntermediate);
       expect(result.new.fingerprint).not.toBe(oldIntermediate);
       expect(result.new.serial).not.toBe(result.old.serial);
@@ -102,6 +114,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       for (const w of stack.workloads) {
         await waitFor(`${w.name} to serve a leaf under the new intermediate`, () => onNewChain(w, result.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
       }
+      console.log(`rotate-ca intermediate took ${run.ms} ms; every workload served a new-chain leaf ${Date.now() - switched} ms after it returned`);
       // Seen from outside: the server presents leaf + new intermediate; the old-chain operator leaf is still accepted.
       expect(await servedByServer(rootPem, operator)).toBe(result.new.fingerprint);
       const late = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
@@ -126,6 +139,35 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     // The old pair is kept as the backup, the key 0600.
     expect(await docker.fileMode(stack.ca.container, '/home/step/secrets/intermediate_ca_key.previous')).toBe('600');
     expect(await docker.fileMode(stack.ca.container, '/home/step/secrets/intermediate_ca_key')).toBe('600');
+    await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
+  });
+  it('a run stopped after installing, before the reload: running it again only reloads, makes no other intermediate, and the workloads follow', async () => {
+    expect(first, 'the first rotation ran').toBeDefined();
+    // What a run killed between its job and SIGHUP leaves behind: a new intermediate installed, the CA still on the old one.
+    const where = await locateCa(stack);
+    const job = intermediateJobArgs({ name: `${stack.ca.container}-rotate`, prefix: stack.prefix, image: where.image, caVolume: where.caVolume, rootKeyVolume: where.rootKeyVolume, subject: 'Stopped Run Intermediate CA', notAfter: rfc3339(new Date(new X509Certificate(rootPem).validTo)) });
+    const stopped = await docker.runOnce(job.flags, job.image, job.args, { input: ROTATE_INTERMEDIATE_SCRIPT });
+    expect(stopped.exitCode, stopped.stderr).toBe(0);
+    const installed = fingerprintOf(new X509Certificate((await docker.readFile(stack.ca.container, INTERMEDIATE_CRT))!));
+    expect(installed).not.toBe(first!.new.fingerprint);
+    expect((await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint).toBe(first!.new.fingerprint);
+
+    const run = await rotate();
+    expect(run.exitCode, run.output).toBe(0);
+    const again = run.result!;
+    expect(again.actions).toEqual([`found ${again.new.serial} installed but not yet served: reloading only`, `reloaded the CA: it serves ${again.new.serial}`]);
+    expect(again.old.fingerprint).toBe(first!.new.fingerprint);
+    expect(again.new.fingerprint).toBe(installed);
+    expect(again.new.subject).toContain('Stopped Run Intermediate CA');
+    expect(again.rootFingerprint).toBe(ctx.fingerprint);
+    expect((await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint).toBe(installed);
+    const backup = await docker.readFile(stack.ca.container, `${INTERMEDIATE_CRT}.previous`);
+    expect(backup && fingerprintOf(new X509Certificate(backup))).toBe(first!.new.fingerprint);
+    for (const w of stack.workloads) {
+      await waitFor(`${w.name} to serve a leaf under the third intermediate`, () => onNewChain(w, again.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
+    }
+    expect(await servedByServer(rootPem, operator)).toBe(again.new.fingerprint);
+    expect((await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
     await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
   });
 });
