@@ -72,6 +72,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     expect(intermediateOf(operator.certPem)).toBe(oldIntermediate);
     expect(await servedByServer(rootPem, operator)).toBe(oldIntermediate);
     const failuresBefore = await clientFailures(client);
+    const successesBefore = (await appStats(client))?.requests?.successes ?? 0;
 
     // The host's own traffic, with a leaf under the old intermediate, all along.
     const statuses: number[] = [];
@@ -119,8 +120,11 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       expect(await servedByServer(rootPem, operator)).toBe(result.new.fingerprint);
       const late = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
       expect(late.status).toBe(200);
-      // The client's requests crossed the switch too (its counters moved, none failed).
-      await waitFor('the client to succeed on its new-chain leaf', async () => ((await appStats(client))?.requests?.consecutiveFailures === 0 ? true : undefined), { timeoutMs: 30_000 });
+      // The stack's client kept making requests across the switch (none failed: checked below).
+      await waitFor('the client to succeed on its new-chain leaf', async () => {
+        const r = (await appStats(client))?.requests;
+        return r?.consecutiveFailures === 0 && (r.successes ?? 0) > successesBefore ? true : undefined;
+      }, { timeoutMs: 30_000 });
     } finally {
       stop = true;
       await pinger;
