@@ -2,7 +2,7 @@
 /** Status of every workload: identity, certificate, time left, next renewal, reloads, traffic. */
 import { COMMON_HELP, parseCli } from './lib/cli.js';
 import { engineLine, engineReport } from './lib/engine-report.js';
-import { renewerNotes, stackStatus, statusRows } from './lib/status.js';
+import { caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/status.js';
 import { main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
 
@@ -14,12 +14,13 @@ await main(async () => {
   const cli = parseCli(process.argv.slice(2), {}, HELP);
   if (cli.help) return void console.log(HELP);
   const stack = await loadStack(cli.prefix);
-  const [rows, engine] = await Promise.all([stackStatus(stack), engineReport(stack.prefix)]);
+  const [rows, engine, intermediate] = await Promise.all([stackStatus(stack), engineReport(stack.prefix), caIntermediate(stack)]);
   // A renewer that cannot renew without an operator is a failure to report.
   if (rows.some((r) => r.renewer?.verdict === 'unusable')) process.exitCode = 1;
-  if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, engine, workloads: rows }, null, 2));
+  if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, caIntermediate: intermediate, engine, workloads: rows }, null, 2));
   console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, service ${stack.outputs.service_host_url}`);
   console.log(engineLine(engine));
+  console.log('error' in intermediate ? `CA intermediate: unknown (${intermediate.error})` : `CA intermediate: serial ${intermediate.serial}, not after ${intermediate.notAfter} (npm run rotate-ca -- intermediate replaces it)`);
   console.log(table(statusRows(rows)));
   for (const note of renewerNotes(rows)) console.log(note);
 });

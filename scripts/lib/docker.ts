@@ -151,3 +151,35 @@ export async function imageOf(container: string): Promise<string> {
   if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
   return out.stdout.trim();
 }
+
+/**
+ * Runs a short-lived container (`docker run --rm`) with the given flags; the
+ * command's stdin gets `input`, so a script can travel there instead of argv.
+ */
+export async function runOnce(flags: readonly string[], image: string, args: readonly string[], opts: ExecOptions = {}): Promise<ProcessOutput> {
+  return $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '120s', input: opts.input ?? '' })`docker run --rm -i ${flags} ${image} ${args}`;
+}
+
+/** Sends a signal to a container's main process (with `init`, Docker's init forwards it). */
+export async function signal(container: string, sig: string): Promise<void> {
+  const out = await run`docker kill --signal ${sig} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not send SIG${sig} to ${container}: ${out.stderr.trim()}`);
+}
+
+/** The name of the volume a container mounts at `destination`, if any. */
+export async function volumeAt(container: string, destination: string): Promise<string | undefined> {
+  const out = await run`docker inspect --format ${'{{range .Mounts}}{{if eq .Type "volume"}}{{.Destination}}\t{{.Name}}{{"\\n"}}{{end}}{{end}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  for (const line of out.stdout.split('\n')) {
+    const [dest, name] = line.split('\t');
+    if (dest === destination && name) return name;
+  }
+  return undefined;
+}
+
+/** Containers (also stopped ones) of a stack with a role label. */
+export async function containersWithRole(prefix: string, role: string): Promise<string[]> {
+  const out = await run`docker ps -a --filter ${`label=${LABEL.prefix}=${prefix}`} --filter ${`label=${LABEL.role}=${role}`} --format ${'{{.Names}}'}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ps failed: ${out.stderr.trim()}`);
+  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,5 +1,7 @@
+import { servedIntermediate, summarise, type IntermediateSummary } from './ca-rotation.js';
 import * as docker from './docker.js';
 import { formatDuration } from './pki.js';
+import { rootPem } from './step.js';
 import { appStats, certOnDisk, type Stack } from './workloads.js';
 
 /** What the renewer says about the pair on disk (its health check, run fresh). */
@@ -108,4 +110,13 @@ export function renewerNotes(rows: readonly WorkloadStatus[]): string[] {
   return rows
     .filter((r) => r.renewer && (r.renewer.verdict === 'unusable' || r.renewer.verdict === 'failing' || r.renewer.verdict === 'unknown'))
     .map((r) => `${r.workload}: ${r.renewer!.detail}${r.renewer!.action ? `\n  recover with: ${r.renewer!.action}` : ''}`);
+}
+
+/** The intermediate the CA presents now (it issues from it), or why it could not be read. */
+export async function caIntermediate(stack: Stack): Promise<IntermediateSummary | { error: string }> {
+  try {
+    return summarise(await servedIntermediate(stack.outputs.ca_host_url, await rootPem(stack.ca)));
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
 }
