@@ -61,7 +61,10 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       }, { timeoutMs: 40_000, intervalMs: 200 });
       // bash's own kill: the image has no kill binary.
       const kill = await docker.exec(server.renewer, ['bash', '-c', 'kill -KILL "$1"', 'kill', loop.pid]);
-      expect(kill.exitCode, kill.stderr).toBe(0);
+      // The loop is the container's main process: once it dies the container stops, and this
+      // exec'd shell may be killed with it (137) before it exits 0. Either way the kill was
+      // delivered; the restart count below proves the loop died.
+      expect([0, 137], kill.stderr).toContain(kill.exitCode);
     } finally {
       await $({ quiet: true })`docker unpause ${stack.ca.container}`;
     }
