@@ -31,7 +31,7 @@ export function renderMarkdown(r: Report): string {
   const lines: string[] = [
     `# Benchmark results${r.mode === 'smoke' ? ' (smoke run — sizes too small to mean anything)' : ''}`,
     '',
-    `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (scripts/bench.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
+    `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (bench/run.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
       'The machine is shared and noisy, so the figures that matter are the **ratios of variants measured side by side in this run** ' +
       '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only.',
     '',
