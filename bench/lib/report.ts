@@ -33,7 +33,8 @@ export function renderMarkdown(r: Report): string {
     '',
     `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (bench/run.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
       'The machine is shared and noisy, so the figures that matter are the **ratios of variants measured side by side in this run** ' +
-      '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only.',
+      '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only. ' +
+      'The charts are drawn from the data kept in results.json; `npm run bench:charts` redraws them from it without measuring anything.',
     '',
     '## Machine',
     '',
