@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeCharts } from '../../../bench/lib/charts.js';
 import { rssSvg, type RssChart } from '../../../bench/lib/rss-svg.js';
 import { packRows, textWidth, wrapText } from '../../../bench/lib/svg-layout.js';
 import { rotationSvg, type RotationChart } from '../../../bench/lib/svg.js';
@@ -140,5 +142,22 @@ describe('B7 soak chart', () => {
     const texts = textBoxes(svg).boxes.map((b) => b.text);
     expect(texts).toContain('RSS (MB)');
     expect(texts).toContain('minutes since the start of the soak');
+  });
+});
+
+describe('writeCharts (the runner and npm run bench:charts)', () => {
+  it('writes the charts it has data for, titled from the run, and only those', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'charts-'));
+    try {
+      const b5 = denseRotation(2, 4, 60);
+      const b7: RssChart = { startedAt: T0, endedAt: T0 + 120_000, steadyFrom: T0 + 30_000, limitMb: 192, slopeJudged: false, processes: [{ name: 'server (node)', samples: [{ at: T0, rssMb: 70 }], fit: { slopeMbPerHour: 1, interceptMb: 70 }, rotations: [] }] };
+      expect(await writeCharts(dir, { mode: 'smoke', startedAt: '2026-11-28T02:50:12.345Z' }, { b5 })).toEqual(['b5-rotation.svg']);
+      expect(readdirSync(dir)).toEqual(['b5-rotation.svg']);
+      expect(readFileSync(path.join(dir, 'b5-rotation.svg'), 'utf8')).toBe(rotationSvg(b5, 'B5: rotation under load (smoke run, 2026-11-28T02:50Z)'));
+      expect(await writeCharts(dir, { mode: 'full', startedAt: '2026-11-28T02:50:12.345Z' }, { b7 })).toEqual(['b7-soak.svg']);
+      expect(readFileSync(path.join(dir, 'b7-soak.svg'), 'utf8')).toBe(rssSvg(b7, 'B7: RSS of each Node process, 2 min soak, 1-minute certificates', 'full run, 2026-11-28T02:50Z'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
