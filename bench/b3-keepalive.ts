@@ -1,4 +1,4 @@
-import { mtlsRequest, waitFor } from '../test/e2e/helpers/operator.js';
+import { mtlsRequest, waitFor } from '../scripts/lib/mtls-request.js';
 import { freePort } from '../scripts/lib/net.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';

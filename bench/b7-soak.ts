@@ -152,6 +152,8 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
       stackClient: { failures: clientFailures, retries: clientRetries },
       workloads: per.map((p) => ({ workload: p.workload, reloads: p.reloads, rotationsSeen: p.rotations.length, slopeMbPerHour: p.fit.slope, peakMb: p.peak, samples: p.samples })),
       missedSamples: missed,
+      // What the chart is drawn from, so npm run bench:charts can redraw it from results.json.
+      chart,
     },
     problems,
     chart,

@@ -31,9 +31,10 @@ export function renderMarkdown(r: Report): string {
   const lines: string[] = [
     `# Benchmark results${r.mode === 'smoke' ? ' (smoke run — sizes too small to mean anything)' : ''}`,
     '',
-    `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (scripts/bench.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
+    `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (bench/run.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
       'The machine is shared and noisy, so the figures that matter are the **ratios of variants measured side by side in this run** ' +
-      '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only.',
+      '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only. ' +
+      'The charts are drawn from the data kept in results.json; `npm run bench:charts` redraws them from it without measuring anything.',
     '',
     '## Machine',
     '',

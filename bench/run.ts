@@ -6,28 +6,29 @@
  */
 import path from 'node:path';
 import { fs } from 'zx';
-import { b1BringUp, bringUpWithCdktf } from '../bench/b1-bringup.js';
-import { b2Enrollment } from '../bench/b2-enrollment.js';
-import { b3KeepAlive } from '../bench/b3-keepalive.js';
-import { b4Handshakes } from '../bench/b4-handshakes.js';
-import { b5Rotation } from '../bench/b5-rotation.js';
-import { b6CaCapacity } from '../bench/b6-ca-capacity.js';
-import { b7Soak } from '../bench/b7-soak.js';
-import { requireAutocannon } from '../bench/lib/autocannon.js';
-import { benchDirs, benchSettings, OPERATOR_URI, teardown } from '../bench/lib/bench-stack.js';
-import type { BenchContext, BenchId, BenchResult } from '../bench/lib/context.js';
-import { containersNamed } from '../bench/lib/docker-run.js';
-import { hostIdentity } from '../bench/lib/host-identity.js';
-import { describeMachine } from '../bench/lib/machine.js';
-import { ensureNginx } from '../bench/lib/nginx.js';
-import { writeReport, type Report } from '../bench/lib/report.js';
-import { rssSvg, type RssChart } from '../bench/lib/rss-svg.js';
-import { rotationSvg, type RotationChart } from '../bench/lib/svg.js';
-import { engineSettings, parseCli, positiveInt } from './lib/cli.js';
-import { buildServices, stackDirs } from './lib/stack.js';
-import { ensureToolchain } from './lib/toolchain/index.js';
-import { createUi, main, seconds, table, UserError } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { b1BringUp, bringUpWithCdktf } from './b1-bringup.js';
+import { b2Enrollment } from './b2-enrollment.js';
+import { b3KeepAlive } from './b3-keepalive.js';
+import { b4Handshakes } from './b4-handshakes.js';
+import { b5Rotation } from './b5-rotation.js';
+import { b6CaCapacity } from './b6-ca-capacity.js';
+import { b7Soak } from './b7-soak.js';
+import { requireAutocannon } from './lib/autocannon.js';
+import { benchDirs, benchSettings, OPERATOR_URI, teardown } from './lib/bench-stack.js';
+import type { BenchContext, BenchId, BenchResult } from './lib/context.js';
+import { containersNamed } from './lib/docker-run.js';
+import { hostIdentity } from './lib/host-identity.js';
+import { describeMachine } from './lib/machine.js';
+import { ensureNginx } from './lib/nginx.js';
+import { writeReport, type Report } from './lib/report.js';
+import { writeCharts } from './lib/charts.js';
+import type { RssChart } from './lib/rss-svg.js';
+import type { RotationChart } from './lib/svg.js';
+import { engineSettings, parseCli, positiveInt } from '../scripts/lib/cli.js';
+import { buildServices, stackDirs } from '../scripts/lib/stack.js';
+import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
+import { createUi, main, seconds, table, UserError } from '../scripts/lib/ui.js';
+import { loadStack } from '../scripts/lib/workloads.js';
 
 const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
 
@@ -163,10 +164,9 @@ await main(async () => {
     problems,
   };
   const written = await writeReport(dirs.results, report);
-  if (chart) await fs.writeFile(path.join(dirs.results, 'b5-rotation.svg'), rotationSvg(chart, `B5: rotation under load (${smoke ? 'smoke' : 'full'} run, ${startedAt.slice(0, 16)}Z)`));
-  if (soakChart) await fs.writeFile(path.join(dirs.results, 'b7-soak.svg'), rssSvg(soakChart, `B7: RSS of each Node process, ${soakMinutes} min soak, 1-minute certificates`, `${smoke ? 'smoke' : 'full'} run ${startedAt.slice(0, 16)}Z`));
+  const charts = await writeCharts(dirs.results, report, { b5: chart, b7: soakChart, soakMinutes });
   if (cli.json) console.log(JSON.stringify(report, null, 2));
-  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${chart ? ', b5-rotation.svg' : ''}${soakChart ? ', b7-soak.svg' : ''} (${seconds(started)})`);
+  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${charts.map((f) => `, ${f}`).join('')} (${seconds(started)})`);
   if (problems.length) {
     throw new UserError(`the benchmark finished with ${problems.length} problem(s):\n- ${problems.join('\n- ')}\nThe partial results are in ${path.relative(process.cwd(), dirs.results)}. Fix the first problem (its message says where to look) and run again; --only ${'<id>'} reruns one benchmark.`);
   }
