@@ -19,6 +19,8 @@ export interface ContainerSpec {
   readonly networks: ReadonlyArray<{ readonly name: string; readonly aliases?: readonly string[] }>;
   /** Arguments after the image (command). */
   readonly args: readonly string[];
+  /** Runs once and exits (an init step): started and waited for before the others. */
+  readonly oneShot?: boolean;
 }
 
 async function ok(what: string, p: Promise<{ exitCode: number | null; stderr: string; stdout: string }>): Promise<string> {
@@ -37,6 +39,16 @@ export async function runContainer(spec: ContainerSpec): Promise<void> {
     await ok(`docker network connect ${n.name} ${spec.name}`, run`docker network connect ${aliases} ${n.name} ${spec.name}`);
   }
   await ok(`docker start ${spec.name}`, run`docker start ${spec.name}`);
+}
+
+/** Runs a one-shot container and waits for it to exit 0. */
+export async function runToCompletion(spec: ContainerSpec): Promise<void> {
+  await runContainer(spec);
+  const code = await ok(`docker wait ${spec.name}`, run`docker wait ${spec.name}`);
+  if (code !== '0') {
+    const logs = await run`docker logs --tail 5 ${spec.name}`;
+    throw new UserError(`${spec.name} exited ${code}: ${(logs.stdout + logs.stderr).trim().split('\n').slice(-3).join(' ')}`);
+  }
 }
 
 export async function createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void> {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fs } from 'zx';
 import { stackDirs, type StackOutputs } from '../../scripts/lib/stack.js';
 import { UserError } from '../../scripts/lib/ui.js';
-import { createNetwork, createVolume, runContainer, type ContainerSpec } from './docker-run.js';
+import { createNetwork, createVolume, runContainer, runToCompletion, type ContainerSpec } from './docker-run.js';
 
 /**
  * The B1 baseline: the same containers, networks and volumes as a cdktf
@@ -41,13 +41,26 @@ export async function plainStackFromSynth(prefix: string, imageFor: (stackImageN
   const networks = Object.values(res.docker_network ?? {}).map((n) => ({ name: n.name as string, internal: Boolean(n.internal), labels: labelMap(n.labels) }));
   const volumes = Object.values(res.docker_volume ?? {}).map((v) => ({ name: v.name as string, labels: labelMap(v.labels) }));
   const containers = Object.values(res.docker_container ?? {}).map((c) => containerSpec(deep(c) as Json));
+  // Ordering is translated only as "one-shot containers first": refuse anything else.
+  for (const c of Object.values(res.docker_container ?? {})) {
+    for (const dep of (c.depends_on ?? []) as string[]) {
+      const [type, id] = dep.split('.');
+      if (type !== 'docker_container' || !res.docker_container?.[id!]?.attach) {
+        throw new UserError(`the plain-docker baseline translates depends_on only on one-shot containers, not ${dep} of ${c.name}; extend bench/lib/plain-docker.ts`);
+      }
+    }
+  }
   const outputs = Object.fromEntries(Object.entries(tf.output as Record<string, { value: unknown }>).map(([k, o]) => [k, deep(o.value)])) as unknown as StackOutputs;
   return { networks, volumes, containers, outputs };
 }
 
 /** docker_container attributes → `docker create` flags (only those the stack uses; unknown ones are an error). */
 export function containerSpec(c: Json): ContainerSpec {
-  const known = new Set(['//', 'name', 'image', 'hostname', 'user', 'capabilities', 'security_opts', 'read_only', 'tmpfs', 'restart', 'memory', 'memory_swap', 'init', 'log_opts', 'env', 'volumes', 'networks_advanced', 'ports', 'healthcheck', 'command', 'entrypoint', 'labels', 'stop_timeout', 'wait', 'wait_timeout']);
+  const known = new Set([
+    '//', 'name', 'image', 'hostname', 'user', 'capabilities', 'security_opts', 'read_only', 'tmpfs', 'restart', 'max_retry_count',
+    'memory', 'memory_swap', 'init', 'log_opts', 'env', 'volumes', 'networks_advanced', 'network_mode', 'ports', 'healthcheck',
+    'command', 'entrypoint', 'labels', 'stop_timeout', 'wait', 'wait_timeout', 'attach', 'must_run', 'depends_on',
+  ]);
   const unknown = Object.keys(c).filter((k) => !known.has(k));
   if (unknown.length) throw new UserError(`the plain-docker baseline does not translate ${unknown.join(', ')} of container ${c.name}; extend bench/lib/plain-docker.ts`);
   const f: string[] = [];
@@ -57,7 +70,8 @@ export function containerSpec(c: Json): ContainerSpec {
   for (const so of c.security_opts ?? []) f.push('--security-opt', so);
   if (c.read_only) f.push('--read-only');
   for (const [p, o] of Object.entries((c.tmpfs ?? {}) as Record<string, string>)) f.push('--tmpfs', `${p}:${o}`);
-  if (c.restart) f.push('--restart', c.restart);
+  if (c.restart) f.push('--restart', c.max_retry_count ? `${c.restart}:${c.max_retry_count}` : c.restart);
+  if (c.network_mode) f.push('--network', c.network_mode);
   if (c.memory) f.push('--memory', `${c.memory}m`);
   if (c.memory_swap) f.push('--memory-swap', `${c.memory_swap}m`);
   if (c.init) f.push('--init');
@@ -86,13 +100,20 @@ export function containerSpec(c: Json): ContainerSpec {
     flags: f,
     networks: (c.networks_advanced ?? []).map((n: Json) => ({ name: n.name, aliases: n.aliases ?? [] })),
     args: [...entryArgs, ...((c.command ?? []) as string[])],
+    // Terraform waits for an attached container to exit (the CA's init step).
+    oneShot: Boolean(c.attach),
   };
 }
 
-/** Networks and volumes first, then every container at once (no health gating: callers wait for what they need). */
+/**
+ * Networks and volumes first, then the one-shot containers to completion (the
+ * only targets of depends_on in the stack), then every other container at once
+ * (no health gating: callers wait for what they need).
+ */
 export async function startPlainStack(p: PlainStack): Promise<void> {
   await Promise.all([...p.networks.map((n) => createNetwork(n.name, n)), ...p.volumes.map((v) => createVolume(v.name, v.labels))]);
-  await Promise.all(p.containers.map(runContainer));
+  for (const c of p.containers.filter((c) => c.oneShot)) await runToCompletion(c);
+  await Promise.all(p.containers.filter((c) => !c.oneShot).map(runContainer));
 }
 
 export async function writeOutputs(prefix: string, outputs: StackOutputs): Promise<void> {
