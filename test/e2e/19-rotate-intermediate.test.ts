@@ -87,7 +87,13 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       }
     })();
 
+    // Traffic spans the switch: some requests before it, some after every workload moved.
+    const hostRequests = async (n: number, what: string) => {
+      const target = statuses.length + n;
+      await waitFor(what, async () => (statuses.length >= target || errors.length ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    };
     try {
+      await hostRequests(5, 'host requests before the rotation');
       const password = (await docker.execOk(stack.ca.container, ['cat', '/home/step/secrets/password'])).trim();
       const run = await rotate();
       expect(run.exitCode, run.output).toBe(0);
@@ -125,12 +131,13 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
         const r = (await appStats(client))?.requests;
         return r?.consecutiveFailures === 0 && (r.successes ?? 0) > successesBefore ? true : undefined;
       }, { timeoutMs: 30_000 });
+      await hostRequests(5, 'host requests after every workload moved');
     } finally {
       stop = true;
       await pinger;
     }
     expect(errors).toEqual([]);
-    expect(statuses.length).toBeGreaterThan(40);
+    expect(statuses.length).toBeGreaterThanOrEqual(10);
     expect(statuses.every((s) => s === 200)).toBe(true);
     expect((await clientFailures(client)) - failuresBefore).toBe(0);
 
