@@ -36,8 +36,13 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
     const before = await servingCert(server);
     const cut = await docker.exec(server.renewer, ['sh', '-c', `head -c 300 ${CERT_DIR}/site.crt >/tmp/cut && cat /tmp/cut >${CERT_DIR}/site.crt`]);
     expect(cut.exitCode, cut.stderr).toBe(0);
+    // The app may still have served the certificate from before that renewal, so a newer one
+    // alone proves nothing: wait for the renewer's own account of the repair.
+    const log = await waitFor('the renewer to replace the damaged certificate', async () => {
+      const l = await docker.logs(server.renewer, { since });
+      return l.includes('replaced the damaged certificate') ? l : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
     const after = await waitForNewerCert(server, before, 20_000);
-    const log = await docker.logs(server.renewer, { since });
     expect(log).toContain('site.crt is unusable');
     expect(log).toContain('rekeying with the last good certificate');
     expect(log).toContain('replaced the damaged certificate');
