@@ -131,7 +131,10 @@ export async function ensureToolchain(
     dockerEndpoint: endpoint,
   };
   await fs.mkdirp(paths.root);
-  await fs.writeJson(paths.resolved, toolchain, { spaces: 2 });
+  // Atomically: a concurrent run (the e2e suite beside a benchmark) reads it.
+  const staged = `${paths.resolved}.${process.pid}.tmp`;
+  await fs.writeJson(staged, toolchain, { spaces: 2 });
+  await fs.rename(staged, paths.resolved);
   return { toolchain, reports };
 }
 
