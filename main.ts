@@ -4,9 +4,10 @@
  * from the toolchain; the defaults are the official images.
  */
 import { App } from 'cdktf';
+import { DEFAULT_MESH } from './mesh.js';
 import { MtlsStack } from './stack/mtls-stack.js';
-import { parseIacEngine, resolvePrefix } from './stack/names.js';
-import { OFFICIAL_IMAGES } from './stack/versions.js';
+import { parseHostPorts, parseIacEngine, resolvePrefix } from './stack/names.js';
+import { BASE_IMAGE_KEYS, baseImageEnvName, OFFICIAL_IMAGES, type BaseImages } from './stack/versions.js';
 
 const env = process.env;
 const int = (name: string): number | undefined => {
@@ -22,15 +23,14 @@ const app = new App();
 new MtlsStack(app, prefix, {
   namePrefix: prefix,
   projectDir: import.meta.dirname,
-  stepCaBaseImage: env.MTLS_STEP_CA_BASE_IMAGE || OFFICIAL_IMAGES.stepCa,
-  nodeBaseImage: env.MTLS_NODE_BASE_IMAGE || OFFICIAL_IMAGES.node,
+  mesh: DEFAULT_MESH,
+  baseImages: Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, env[baseImageEnvName(k)] || OFFICIAL_IMAGES[k]])) as unknown as BaseImages,
   minCertLifetime: env.MTLS_MIN_CERT_LIFETIME || undefined,
   defaultCertLifetime: env.MTLS_CERT_LIFETIME || undefined,
   maxCertLifetime: env.MTLS_MAX_CERT_LIFETIME || undefined,
   caHostPort: int('MTLS_CA_PORT'),
-  serviceHostPort: int('MTLS_SERVICE_PORT'),
+  hostPorts: parseHostPorts(env.MTLS_HOST_PORTS),
   clientRequestRate: int('MTLS_CLIENT_RATE'),
-  extraAllowedIdentities: env.MTLS_EXTRA_ALLOWED_IDENTITIES?.split(',').filter(Boolean),
   // Set by the scripts to the engine they run (recorded in the state).
   iacEngine: parseIacEngine(env.MTLS_IAC),
   owner: env.MTLS_OWNER || undefined,

@@ -10,13 +10,15 @@ export const LABEL = {
   prefix: `io.${PROJECT}.prefix`,
   role: `io.${PROJECT}.role`,
   workload: `io.${PROJECT}.workload`,
+  /** The technology a workload's app runs (`nginx`, `node-server`, … or `image`). */
+  technology: `io.${PROJECT}.technology`,
   dnsName: `io.${PROJECT}.identity.dns`,
   uri: `io.${PROJECT}.identity.uri`,
   /** The run that owns a throw-away stack (the e2e suite's `host/pid/run`): its leftovers are removed only once that run is gone. */
   owner: `io.${PROJECT}.owner`,
 } as const;
 
-export type Role = 'ca' | 'ca-init' | 'server' | 'client' | 'renewer';
+export type Role = 'ca' | 'ca-init' | 'server' | 'client' | 'both' | 'renewer';
 
 /**
  * Every construct labels its resources with its prefix through this function,

@@ -7,18 +7,20 @@ import { Mesh } from './mesh.js';
 import { MtlsWorkload } from './mtls-workload.js';
 import { IAC_ENGINE_OUTPUT, IAC_ENGINES, validatePrefix, type IacEngine } from './names.js';
 import { OwnerLabel } from './owner.js';
-import { ServiceImage } from './service-image.js';
 import { StepCa, validatePort } from './step-ca.js';
-import { DOCKER_PROVIDER } from './versions.js';
+import { resolveMesh, type MeshSpec, type ResolvedMesh } from './mesh-spec.js';
+import { StackImages } from './stack-images.js';
+import { DOCKER_PROVIDER, type BaseImages } from './versions.js';
+import { appEnvironment, appRuntime } from './workload-env.js';
 
 export interface MtlsStackProps {
   /** Prefix of every resource name; lets two stacks run side by side. */
   readonly namePrefix: string;
-  /** Base image of the CA and renewer images (official or locally built). */
-  readonly stepCaBaseImage: string;
-  /** Base image of the Node workload image (official or locally built). */
-  readonly nodeBaseImage: string;
-  /** Repository root; build contexts are resolved under services/. */
+  /** The workloads and who may call whom (the top-level mesh.ts holds the default). */
+  readonly mesh: MeshSpec;
+  /** The base image of every Dockerfile the stack builds (official or locally built). */
+  readonly baseImages: BaseImages;
+  /** Repository root; build contexts are resolved under it. */
   readonly projectDir: string;
   /** Where Terraform keeps this stack's state. @default `.state/<prefix>/terraform.tfstate` */
   readonly statePath?: string;
@@ -30,12 +32,10 @@ export interface MtlsStackProps {
   readonly maxCertLifetime?: string;
   /** @default 9000 */
   readonly caHostPort?: number;
-  /** @default 8443 */
-  readonly serviceHostPort?: number;
-  /** Requests per second the client sends. @default 5 */
+  /** Host ports by workload name, over the mesh's own (test stacks use free ports). @default the mesh's */
+  readonly hostPorts?: Readonly<Record<string, number>>;
+  /** Requests per second each Node reference client sends. @default 5 */
   readonly clientRequestRate?: number;
-  /** Identities (DNS or URI SANs) the server accepts, besides the client's. @default [] */
-  readonly extraAllowedIdentities?: readonly string[];
   /**
    * The engine that applies this stack; recorded in the state as the output
    * `iac_engine`, so a later run with the other engine can be refused.
@@ -46,19 +46,21 @@ export interface MtlsStackProps {
   readonly owner?: string;
 }
 
-const SERVICE_PORT = 8443;
-
-/** The whole environment: a CA, an mTLS server and an mTLS client. */
+/** The whole environment: a CA and the mesh's mTLS workloads, each with its renewer. */
 export class MtlsStack extends TerraformStack {
   public readonly ca: StepCa;
-  public readonly server: MtlsWorkload;
-  public readonly client: MtlsWorkload;
+  public readonly mesh: ResolvedMesh;
+  /** The workloads by name, in the mesh's order. */
+  public readonly workloads: ReadonlyMap<string, MtlsWorkload>;
 
   constructor(scope: Construct, id: string, props: MtlsStackProps) {
     super(scope, id);
     const prefix = validatePrefix(props.namePrefix);
     if (props.iacEngine !== undefined && !IAC_ENGINES.includes(props.iacEngine)) {
       throw new Error(`iacEngine must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(props.iacEngine)}`);
+    }
+    if (props.clientRequestRate !== undefined && (!Number.isInteger(props.clientRequestRate) || props.clientRequestRate < 1 || props.clientRequestRate > 1000)) {
+      throw new Error(`clientRequestRate must be an integer between 1 and 1000, got ${props.clientRequestRate}`);
     }
     if (props.owner !== undefined) Aspects.of(this).add(new OwnerLabel(props.owner));
     new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
@@ -67,74 +69,44 @@ export class MtlsStack extends TerraformStack {
     // line, which the published releases and the offline build both satisfy.
     this.addOverride('terraform.required_providers.docker', { source: DOCKER_PROVIDER.source, version: DOCKER_PROVIDER.constraint });
 
-    const labels = stackLabels(prefix);
-    const services = path.join(props.projectDir, 'services');
-    const caImage = new ServiceImage(this, 'ca-image', {
-      name: `${prefix}-step-ca:local`,
-      contextDir: path.join(services, 'step-ca'),
-      buildArgs: { STEP_CA_IMAGE: props.stepCaBaseImage },
-      labels,
-    });
-    const workloadImage = new ServiceImage(this, 'workload-image', {
-      name: `${prefix}-workload:local`,
-      contextDir: path.join(services, 'workload'),
-      buildArgs: { NODE_IMAGE: props.nodeBaseImage },
-      labels,
-    });
+    const caHostPort = props.caHostPort ?? 9000;
+    validatePort('caHostPort', caHostPort);
+    this.mesh = resolveMesh(props.mesh, { hostPorts: props.hostPorts, reservedHostPorts: { 'the CA (caHostPort)': caHostPort } });
 
-    validatePort('caHostPort', props.caHostPort ?? 9000);
-    const mesh = new Mesh(this, 'mesh', { namePrefix: prefix });
+    const labels = stackLabels(prefix);
+    const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
+    const caImage = images.project({ contextDir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } });
+
+    const mesh = new Mesh(this, 'mesh', { namePrefix: prefix, domain: this.mesh.domain });
     this.ca = new StepCa(this, 'ca', {
       namePrefix: prefix,
       mesh,
-      image: caImage.imageId,
+      image: caImage,
       minCertLifetime: props.minCertLifetime,
       defaultCertLifetime: props.defaultCertLifetime,
       maxCertLifetime: props.maxCertLifetime,
-      hostPort: props.caHostPort,
+      hostPort: caHostPort,
     });
 
-    const clientIdentity = { dnsName: `client.${mesh.domain}`, uri: `spiffe://${mesh.domain}/client` };
-    const serverIdentity = { dnsName: `server.${mesh.domain}`, uri: `spiffe://${mesh.domain}/server` };
-    const serviceHostPort = props.serviceHostPort ?? 8443;
-    validatePort('serviceHostPort', serviceHostPort);
-    if (serviceHostPort === this.ca.hostPort) {
-      throw new Error(`serviceHostPort must differ from caHostPort, got ${serviceHostPort} for both`);
+    const workloads = new Map<string, MtlsWorkload>();
+    for (const w of this.mesh.workloads) {
+      const runtime = appRuntime(w);
+      workloads.set(w.name, new MtlsWorkload(this, w.name, {
+        namePrefix: prefix,
+        name: w.name,
+        role: w.role,
+        technology: w.technologyName,
+        identity: w.identity,
+        mesh,
+        appImage: w.technology ? images.project(w.technology.image) : images.external(w.custom!.image),
+        runtime,
+        renewerImage: caImage,
+        caUrl: this.ca.caUrl,
+        publish: w.port !== undefined && w.hostPort !== undefined ? { containerPort: w.port, hostPort: w.hostPort } : undefined,
+        appEnv: appEnvironment(w, { clientRequestRate: props.clientRequestRate }),
+      }));
     }
-    for (const id of props.extraAllowedIdentities ?? []) {
-      if (!id || /[\s,]/.test(id)) throw new Error(`extraAllowedIdentities entries must be non-empty with no commas or spaces, got "${id}"`);
-    }
-
-    this.server = new MtlsWorkload(this, 'server', {
-      namePrefix: prefix,
-      name: 'server',
-      role: 'server',
-      identity: serverIdentity,
-      mesh,
-      appImage: workloadImage.imageId,
-      renewerImage: caImage.imageId,
-      caUrl: this.ca.caUrl,
-      publish: { containerPort: SERVICE_PORT, hostPort: serviceHostPort },
-      appEnv: {
-        LISTEN_PORT: String(SERVICE_PORT),
-        ALLOWED_IDENTITIES: [clientIdentity.uri, ...(props.extraAllowedIdentities ?? [])].join(','),
-      },
-    });
-    this.client = new MtlsWorkload(this, 'client', {
-      namePrefix: prefix,
-      name: 'client',
-      role: 'client',
-      identity: clientIdentity,
-      mesh,
-      appImage: workloadImage.imageId,
-      renewerImage: caImage.imageId,
-      caUrl: this.ca.caUrl,
-      appEnv: {
-        TARGET_URL: `https://${serverIdentity.dnsName}:${SERVICE_PORT}/`,
-        EXPECTED_SERVER_IDENTITY: serverIdentity.uri,
-        REQUEST_RATE: String(props.clientRequestRate ?? 5),
-      },
-    });
+    this.workloads = workloads;
 
     new TerraformOutput(this, 'prefix', { value: prefix });
     if (props.iacEngine) new TerraformOutput(this, IAC_ENGINE_OUTPUT, { value: props.iacEngine });
@@ -143,17 +115,37 @@ export class MtlsStack extends TerraformStack {
     new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });
     new TerraformOutput(this, 'provisioner', { value: this.ca.provisionerName });
     new TerraformOutput(this, 'cert_lifetimes', { value: this.ca.lifetimes });
-    new TerraformOutput(this, 'service_host_url', { value: `https://127.0.0.1:${serviceHostPort}/` });
+    new TerraformOutput(this, 'operators', { value: this.mesh.operators.map((o) => ({ name: o.name, dns_name: o.dnsName, uri: o.uri })) });
     new TerraformOutput(this, 'workloads', {
-      value: [this.server, this.client].map((w) => ({
-        name: w.name,
-        container: w.containerName,
-        renewer: w.renewerContainerName,
-        volume: w.volumeName,
-        trust_volume: w.trustVolumeName,
-        dns_name: w.identity.dnsName,
-        uri: w.identity.uri ?? '',
-      })),
+      value: this.mesh.workloads.map((w) => {
+        const c = workloads.get(w.name)!;
+        return {
+          name: w.name,
+          technology: w.technologyName,
+          label: w.technology?.label ?? w.custom?.label ?? w.custom?.image ?? '',
+          role: w.role,
+          protocol: w.protocol,
+          identity_form: w.identityForm,
+          stats: w.technology?.stats ?? 'none',
+          container: c.containerName,
+          renewer: c.renewerContainerName,
+          volume: c.volumeName,
+          trust_volume: c.trustVolumeName,
+          dns_name: w.identity.dnsName,
+          uri: w.identity.uri,
+          port: w.port ?? 0,
+          host_port: w.hostPort ?? 0,
+          allow: w.allowed.map((a) => a.name),
+          calls: w.target?.identity.name ?? '',
+        };
+      }),
     });
+  }
+
+  /** The workload named `name`; an error names the ones there are. */
+  workload(name: string): MtlsWorkload {
+    const w = this.workloads.get(name);
+    if (!w) throw new Error(`no workload "${name}" in the stack; it has ${[...this.workloads.keys()].join(', ')}`);
+    return w;
   }
 }

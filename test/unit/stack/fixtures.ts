@@ -2,14 +2,28 @@
 // reads the environment and calls app.synth()).
 import path from 'node:path';
 import { Testing } from 'cdktf';
+import type { MeshSpec } from '../../../stack/mesh-spec.js';
 import { MtlsStack, type MtlsStackProps } from '../../../stack/mtls-stack.js';
+import { BASE_IMAGE_KEYS, type BaseImages } from '../../../stack/versions.js';
 import { synthesize, type Synthesized } from '../helpers/cdktf-matchers.js';
 
 /** The repository root: ServiceImage hashes services/step-ca and services/workload under it. */
 export const PROJECT_DIR = path.resolve(import.meta.dirname, '../../..');
 
-export const STEP_CA_BASE = 'registry.example/step-ca:test-base';
+export const STEP_CA_BASE = 'registry.example/stepCa:test-base';
 export const NODE_BASE = 'registry.example/node:test-base';
+/** A distinct stand-in name per base image, so a test can tell which one a build got. */
+export const BASE_IMAGES = Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, `registry.example/${k}:test-base`])) as unknown as BaseImages;
+
+/** The Node reference pair alone, with one operator identity: what most stack tests need. */
+export const NODE_PAIR: MeshSpec = {
+  domain: 'mesh.internal',
+  operators: ['ops'],
+  workloads: [
+    { name: 'server', runs: 'node-server', role: 'server', port: 8443, hostPort: 8443, allow: ['client', 'ops'] },
+    { name: 'client', runs: 'node-client', role: 'client', calls: 'server' },
+  ],
+};
 
 export interface Built extends Synthesized {
   readonly stack: MtlsStack;
@@ -20,8 +34,8 @@ export function baseProps(overrides: Partial<MtlsStackProps> = {}): MtlsStackPro
   return {
     namePrefix: 'utest',
     projectDir: PROJECT_DIR,
-    stepCaBaseImage: STEP_CA_BASE,
-    nodeBaseImage: NODE_BASE,
+    mesh: NODE_PAIR,
+    baseImages: BASE_IMAGES,
     ...overrides,
   };
 }

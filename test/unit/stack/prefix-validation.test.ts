@@ -30,6 +30,7 @@ describe('namePrefix validation in every construct', () => {
           namePrefix: '../x',
           name: 'client',
           role: 'client',
+          technology: 'node-client',
           identity: { dnsName: 'client.mesh.internal' },
           mesh,
           appImage: 'app:test',

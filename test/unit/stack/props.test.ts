@@ -67,9 +67,9 @@ describe('prop validation', () => {
     expect(construct({ caHostPort: 0 })).toThrow(/got 0$/);
   });
 
-  it('rejects a service host port outside 1-65535', () => {
-    expect(construct({ serviceHostPort: 70000 })).toThrow(/serviceHostPort must be a TCP port \(1-65535\), got 70000/);
-    expect(construct({ serviceHostPort: 8443.5 })).toThrow(/got 8443\.5/);
+  it('rejects a workload host port outside 1-65535', () => {
+    expect(construct({ hostPorts: { server: 70000 } })).toThrow('workload "server": hostPort must be an integer between 1 and 65535, got 70000');
+    expect(construct({ hostPorts: { server: 8443.5 } })).toThrow(/got 8443\.5/);
   });
 
   it('reports errors in lower case', () => {
@@ -90,6 +90,7 @@ describe('MtlsWorkload on its own', () => {
     namePrefix: 'solo',
     name: 'server',
     role: 'server',
+    technology: 'node-server',
     identity: { dnsName: 'server.mesh.internal', uri: 'spiffe://mesh.internal/server' },
     mesh,
     appImage: 'app:test',
@@ -151,12 +152,11 @@ describe('MtlsWorkload on its own', () => {
 });
 
 describe('MtlsStack cross-prop validation', () => {
-  it('rejects the same host port for the CA and the service', () => {
-    expect(construct({ caHostPort: 9443, serviceHostPort: 9443 })).toThrow('serviceHostPort must differ from caHostPort, got 9443 for both');
+  it('rejects the same host port for the CA and a workload', () => {
+    expect(construct({ caHostPort: 9443, hostPorts: { server: 9443 } })).toThrow('workload "server": hostPort 9443 is already taken by the CA (caHostPort)');
   });
 
-  it('rejects allow-list entries that would split or be empty', () => {
-    expect(construct({ extraAllowedIdentities: ['a,b'] })).toThrow('extraAllowedIdentities entries must be non-empty with no commas or spaces, got "a,b"');
-    expect(construct({ extraAllowedIdentities: [''] })).toThrow(/got ""/);
+  it('rejects a host port for a workload the mesh does not have', () => {
+    expect(construct({ hostPorts: { nosuch: 9443 } })).toThrow('hostPorts names "nosuch", which is not a workload of the mesh');
   });
 });

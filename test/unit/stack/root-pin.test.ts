@@ -6,7 +6,7 @@ import { ROOT_PIN_FILE, TRUST_DIR } from '../../../stack/mtls-workload.js';
 import { envOf, listOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
-const { json, prefix, stack } = buildStack({ namePrefix: 'pin', caHostPort: 19000, serviceHostPort: 18443 });
+const { json, prefix, stack } = buildStack({ namePrefix: 'pin', caHostPort: 19000, hostPorts: { server: 18443 } });
 const containers = listOf<DockerContainerJson>(json, Container);
 const byName = (name: string) => containers.find((c) => c.name === name)!;
 
@@ -32,6 +32,6 @@ describe.each(['server', 'client'])('%s trust volume', (w) => {
     const outputs = (json as { output?: Record<string, { value: unknown }> }).output ?? {};
     const entry = (outputs['workloads']?.value as Array<Record<string, string>>).find((o) => o['name'] === w);
     expect(entry?.['trust_volume']).toBe(trustRef);
-    expect(stack[w as 'server' | 'client'].trustVolumeName).toBeTruthy();
+    expect(stack.workload(w).trustVolumeName).toBeTruthy();
   });
 });

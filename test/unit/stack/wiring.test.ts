@@ -5,9 +5,9 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envOf, listOf, resourcesOf, type DockerContainerJson, type DockerImageJson } from '../helpers/cdktf-matchers.js';
-import { buildStack, NODE_BASE, PROJECT_DIR, referencedId, STEP_CA_BASE } from './fixtures.js';
+import { buildStack, NODE_BASE, NODE_PAIR, PROJECT_DIR, referencedId, STEP_CA_BASE } from './fixtures.js';
 
-const { json, raw, prefix, stack } = buildStack({ namePrefix: 'wire', extraAllowedIdentities: ['spiffe://mesh.internal/ops'] });
+const { json, raw, prefix, stack } = buildStack({ namePrefix: 'wire' });
 const images = resourcesOf<DockerImageJson>(json, Image);
 const containers = listOf<DockerContainerJson>(json, Container);
 const container = (name: string): DockerContainerJson => {
@@ -51,31 +51,31 @@ describe('images', () => {
 });
 
 describe('workload identities', () => {
-  it('the server allows the client URI (then the extra identities)', () => {
+  it('the server allows the client URI, then the operator (the mesh allow-list, in order)', () => {
     const allowed = envOf(container('server'))['ALLOWED_IDENTITIES']?.split(',');
     expect(allowed).toEqual(['spiffe://mesh.internal/client', 'spiffe://mesh.internal/ops']);
-    expect(allowed).toContain(stack.client.identity.uri);
+    expect(allowed).toContain(stack.workload('client').identity.uri);
   });
 
   it('the client expects the server URI and targets the server DNS name', () => {
     const env = envOf(container('client'));
     expect(env['EXPECTED_SERVER_IDENTITY']).toBe('spiffe://mesh.internal/server');
-    expect(env['EXPECTED_SERVER_IDENTITY']).toBe(stack.server.identity.uri);
+    expect(env['EXPECTED_SERVER_IDENTITY']).toBe(stack.workload('server').identity.uri);
     expect(env['TARGET_URL']).toBe('https://server.mesh.internal:8443/');
   });
 
   it('each app runs its role and is reachable by its DNS name in the mesh', () => {
     for (const role of ['server', 'client'] as const) {
       const c = container(role);
-      const w = role === 'server' ? stack.server : stack.client;
+      const w = stack.workload(role);
       expect(c.hostname).toBe(w.identity.dnsName);
       expect(c.networks_advanced?.[0]?.aliases).toEqual([w.identity.dnsName]);
       expect((c as DockerContainerJson & { command?: string[] }).command).toEqual(['node', `/app/${role}.mjs`]);
     }
   });
 
-  it('without extra identities the server allows only the client', () => {
-    const plain = buildStack({ namePrefix: 'wire-plain' });
+  it('a mesh without operators: the server allows only the client', () => {
+    const plain = buildStack({ namePrefix: 'wire-plain', mesh: { ...NODE_PAIR, operators: [], workloads: NODE_PAIR.workloads.map((w) => (w.allow ? { ...w, allow: ['client'] } : w)) } });
     const server = listOf<DockerContainerJson>(plain.json, Container).find((c) => c.name === 'wire-plain-server');
     expect(server && envOf(server)['ALLOWED_IDENTITIES']).toBe('spiffe://mesh.internal/client');
   });

@@ -1,0 +1,59 @@
+/**
+ * A resolved workload's app configuration: the environment of the contract
+ * in recipes/README.md (the Node services take their own names), and how its
+ * container runs. Everything here comes from the mesh file and the
+ * technology; nothing names a particular workload.
+ */
+import { identityIn, type ResolvedWorkload } from './mesh-spec.js';
+import type { AppRuntime } from './mtls-workload.js';
+
+/** The recipes' stats file (recipes/README.md): on the /tmp tmpfs every app container has. */
+export const STATS_FILE = '/tmp/mtls-stats.json';
+const DEFAULT_INTERVAL_MS = 500;
+const DEFAULT_NODE_RATE = 5;
+
+export function appEnvironment(w: ResolvedWorkload, opts: { clientRequestRate?: number } = {}): Record<string, string> {
+  const form = w.identityForm;
+  const allowed = w.allowed.map((id) => identityIn(form, id)).join(',');
+  if (w.technologyName === 'node-server') {
+    return { LISTEN_PORT: String(w.port), ALLOWED_IDENTITIES: allowed };
+  }
+  if (w.technologyName === 'node-client') {
+    const t = w.target!;
+    const rate = opts.clientRequestRate ?? (w.requestIntervalMs ? Math.max(1, Math.round(1000 / w.requestIntervalMs)) : DEFAULT_NODE_RATE);
+    return {
+      TARGET_URL: `https://${t.identity.dnsName}:${t.port}/`,
+      EXPECTED_SERVER_IDENTITY: identityIn(form, t.identity),
+      REQUEST_RATE: String(rate),
+    };
+  }
+  const env: Record<string, string> = {
+    STATS_FILE,
+    WORKLOAD_NAME: w.name,
+    WORKLOAD_IDENTITY: w.identity.uri,
+  };
+  if (w.port !== undefined) {
+    env.LISTEN_PORT = String(w.port);
+    env.ALLOWED_IDENTITIES = allowed;
+  }
+  if (w.target) {
+    const target = { host: w.target.identity.dnsName, port: String(w.target.port), identity: identityIn(form, w.target.identity) };
+    if (w.role === 'both') {
+      // A proxy: it calls its target for each request it accepts.
+      Object.assign(env, { UPSTREAM_HOST: target.host, UPSTREAM_PORT: target.port, UPSTREAM_IDENTITY: target.identity });
+    } else {
+      Object.assign(env, { TARGET_HOST: target.host, TARGET_PORT: target.port, EXPECTED_SERVER_IDENTITY: target.identity });
+      env.REQUEST_INTERVAL_MS = String(w.requestIntervalMs ?? DEFAULT_INTERVAL_MS);
+    }
+  }
+  return env;
+}
+
+export function appRuntime(w: ResolvedWorkload): AppRuntime {
+  if (w.technology) {
+    const t = w.technology;
+    return { command: t.command?.(w.role), health: t.health, tmpfs: t.tmpfs, dataPath: t.dataPath, memoryMb: t.memoryMb };
+  }
+  const c = w.custom!;
+  return { command: c.command, health: c.health, memoryMb: c.memoryMb };
+}
