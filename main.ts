@@ -5,6 +5,7 @@
  */
 import { App } from 'cdktf';
 import { DEFAULT_MESH } from './mesh.js';
+import { selectWorkloads } from './stack/mesh-spec.js';
 import { MtlsStack } from './stack/mtls-stack.js';
 import { parseHostPorts, parseIacEngine, resolvePrefix } from './stack/names.js';
 import { BASE_IMAGE_KEYS, baseImageEnvName, OFFICIAL_IMAGES, type BaseImages } from './stack/versions.js';
@@ -23,7 +24,7 @@ const app = new App();
 new MtlsStack(app, prefix, {
   namePrefix: prefix,
   projectDir: import.meta.dirname,
-  mesh: DEFAULT_MESH,
+  mesh: selectWorkloads(DEFAULT_MESH, env.MTLS_WORKLOADS?.split(',').map((n) => n.trim()).filter(Boolean)),
   baseImages: Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, env[baseImageEnvName(k)] || OFFICIAL_IMAGES[k]])) as unknown as BaseImages,
   minCertLifetime: env.MTLS_MIN_CERT_LIFETIME || undefined,
   defaultCertLifetime: env.MTLS_CERT_LIFETIME || undefined,

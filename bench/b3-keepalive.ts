@@ -4,6 +4,7 @@ import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+import { hostUrl } from '../scripts/lib/stack.js';
 
 const SERVER_NAME = 'server.mesh.internal';
 
@@ -23,7 +24,7 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
     const targets = {
       mtls: { url: `https://127.0.0.1:${mtls.port}/`, identity: ctx.operator },
       tls: { url: `https://127.0.0.1:${tls.port}/`, identity: undefined },
-      real: { url: ctx.stack.outputs.service_host_url, identity: ctx.operator },
+      real: { url: hostUrl(ctx.stack.outputs, 'server'), identity: ctx.operator },
     };
     const run = (k: keyof typeof targets, duration: number) =>
       load({ url: targets[k].url, connections, duration, identity: targets[k].identity, rootPem: ctx.rootPem, servername: SERVER_NAME });

@@ -7,6 +7,7 @@ import { hostIdentity } from './lib/host-identity.js';
 import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+import { hostUrl } from '../scripts/lib/stack.js';
 
 export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
   const seconds = ctx.smoke ? 1 : 5;
@@ -29,7 +30,7 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
     stoppers.push(nginxOne);
     const node = await fixtureOnHost({ certDir: serverId.dir, port: await freePort(), mode: 'mtls' });
     stoppers.push(node);
-    const realPort = Number(new URL(ctx.stack.outputs.service_host_url).port);
+    const realPort = Number(new URL(hostUrl(ctx.stack.outputs, 'server')).port);
     const op = ctx.operator.files;
     const run = (port: number, s = seconds) => sTime({ port, cert: op.leaf, key: op.key, caFile: op.chainAndRoot, seconds: s, processes });
     await ctx.ui.step('B4: warm-up', async () => {

@@ -7,6 +7,7 @@ import type { BenchContext, BenchResult } from './lib/context.js';
 import { reloadLatencies, reloadsFromLog, watchCertWrites } from './lib/reload-timing.js';
 import { formatSummary, quantile, round, summarize } from './lib/stats.js';
 import type { RotationChart } from './lib/svg.js';
+import { hostUrl } from '../scripts/lib/stack.js';
 
 export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { chart: RotationChart }> {
   // Short certificates: the CA's range allows down to 20 s; the renewers work
@@ -40,7 +41,7 @@ export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { cha
   const startedAt = Date.now();
   const sinceIso = new Date(startedAt - 1000).toISOString();
   const watchers = stack.workloads.map((w) => ({ w, watch: watchCertWrites(w.renewer, timeoutMs / 1000 + 5) }));
-  const load = startLoad({ url: stack.outputs.service_host_url, connections, overallRate: rate, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
+  const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections, overallRate: rate, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
   let report: RotationReport;
   try {
     report = await ctx.ui.step(`B5: ${rotations} rotation(s) per workload under ${rate} req/s (autocannon) + the stack's client`, () =>

@@ -5,6 +5,7 @@ import { startLoad } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';
 import { linearFit, round } from './lib/stats.js';
+import { hostUrl } from '../scripts/lib/stack.js';
 
 /**
  * The bound on RSS growth over the steady window. A leak of 10 MB/h takes an
@@ -58,7 +59,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   assertEnrolled(await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })));
   const startedAt = Date.now();
   const endAt = startedAt + minutes * 60_000;
-  const load = startLoad({ url: stack.outputs.service_host_url, connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
+  const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
   const samples: Sample[] = [];
   const missed: string[] = [];
   try {

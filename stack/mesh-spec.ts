@@ -224,3 +224,28 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
   });
   return { domain: spec.domain, workloads, operators };
 }
+
+/**
+ * The part of a mesh named by `names` (MTLS_WORKLOADS): allow-list entries
+ * naming a workload left out are dropped; a kept client whose server is
+ * left out is an error.
+ */
+export function selectWorkloads(spec: MeshSpec, names: readonly string[] | undefined): MeshSpec {
+  if (!names?.length) return spec;
+  const known = new Set(spec.workloads.map((w) => w.name));
+  for (const n of names) if (!known.has(n)) throw new Error(`MTLS_WORKLOADS names "${n}", which is not a workload of the mesh (${[...known].join(', ')})`);
+  const kept = new Set(names);
+  const operators = new Set(spec.operators ?? []);
+  const workloads = spec.workloads
+    .filter((w) => kept.has(w.name))
+    .map((w) => {
+      if (w.calls && !kept.has(w.calls)) throw new Error(`MTLS_WORKLOADS keeps "${w.name}" but not "${w.calls}", which it calls`);
+      return w.allow ? { ...w, allow: w.allow.filter((a) => kept.has(a) || operators.has(a)) } : w;
+    });
+  return { ...spec, workloads };
+}
+
+/** The names of the workloads that publish a port on 127.0.0.1. */
+export function publishedWorkloads(spec: MeshSpec): string[] {
+  return spec.workloads.filter((w) => w.hostPort !== undefined).map((w) => w.name);
+}

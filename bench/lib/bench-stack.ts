@@ -3,18 +3,18 @@ import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { freePort } from '../../scripts/lib/net.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
-import { cdktf, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
+import { cdktf, freeHostPorts, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/stack.js';
 import { bootstrapTrust } from '../../scripts/lib/trust.js';
 import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 
-/** The identity the host's load generators present; the bench stack allow-lists it. */
+export const BENCH_WORKLOADS = ['server', 'client'];
+
+/** The identity the host's load generators present: the mesh's operator, allowed on every server. */
 export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
 
 /** Settings of a benchmark stack: free 127.0.0.1 ports, short certificates, the operator allowed. */
 export async function benchSettings(prefix: string): Promise<StackSettings> {
   const caPort = await freePort();
-  let servicePort = await freePort();
-  while (servicePort === caPort) servicePort = await freePort();
   return {
     prefix,
     // Workload certificates outlive the CPU-bound benchmarks (no rotation
@@ -23,9 +23,11 @@ export async function benchSettings(prefix: string): Promise<StackSettings> {
     minCertLifetime: '20s',
     maxCertLifetime: '1h',
     caPort,
-    servicePort,
+    // The Node reference pair: the benchmarks measure it against plain
+    // alternatives, and the recipes' traffic would only add noise.
+    workloads: BENCH_WORKLOADS,
+    hostPorts: await freeHostPorts({ workloads: BENCH_WORKLOADS, avoid: [caPort] }),
     clientRate: 5,
-    extraAllowedIdentities: [OPERATOR_URI],
   };
 }
 

@@ -11,3 +11,10 @@ export function freePort(): Promise<number> {
     srv.on('error', reject);
   });
 }
+
+/** `n` distinct ports free on 127.0.0.1 right now. */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}

@@ -1,9 +1,12 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { buildServices as bundleServices } from '../../services/build.js';
+import { DEFAULT_MESH } from '../../mesh.js';
+import { publishedWorkloads, selectWorkloads } from '../../stack/mesh-spec.js';
 import { validatePrefix } from '../../stack/names.js';
 import { checkEngine, readEngineRecord } from './engine-record.js';
 import type { TerraformCli } from './toolchain/engine.js';
+import { freePorts } from './net.js';
 import { loadToolchain, toolchainEnv, type Toolchain } from './toolchain/index.js';
 import { UserError } from './ui.js';
 
@@ -16,9 +19,12 @@ export interface StackSettings {
   readonly minCertLifetime?: string;
   readonly maxCertLifetime?: string;
   readonly caPort?: number;
-  readonly servicePort?: number;
+  /** Host ports by workload name, over the mesh's own (MTLS_HOST_PORTS). */
+  readonly hostPorts?: Readonly<Record<string, number>>;
+  /** Deploy only these workloads of the mesh (MTLS_WORKLOADS). @default all */
+  readonly workloads?: readonly string[];
+  /** Requests per second of each Node reference client. */
   readonly clientRate?: number;
-  readonly extraAllowedIdentities?: readonly string[];
   /** Owner label of a throw-away stack (the e2e suite's run); see scripts/lib/ownership.ts. */
   readonly owner?: string;
 }
@@ -33,11 +39,35 @@ export interface EngineOptions {
 
 export interface WorkloadOutput {
   readonly name: string;
+  /** The technology's name in stack/technologies.ts, or `image`. */
+  readonly technology: string;
+  /** For people: `nginx`, `Go`, … */
+  readonly label: string;
+  readonly role: 'server' | 'client' | 'both';
+  readonly protocol: 'https' | 'postgres';
+  /** The certificate field its allow-list is checked against. */
+  readonly identity_form: 'uri' | 'dns';
+  /** How it reports itself: the Node admin port, the recipes' stats file, or not at all. */
+  readonly stats: 'node-admin' | 'stats-file' | 'none';
   readonly container: string;
   readonly renewer: string;
   readonly volume: string;
   /** Holds the app's root pin (read-only in the app, not mounted in the renewer). */
   readonly trust_volume: string;
+  readonly dns_name: string;
+  readonly uri: string;
+  /** The mTLS port in the mesh (0: not a server). */
+  readonly port: number;
+  /** Published on 127.0.0.1 (0: not published). */
+  readonly host_port: number;
+  /** Names of the workloads and operators it accepts. */
+  readonly allow: string[];
+  /** The workload it calls ('' when none). */
+  readonly calls: string;
+}
+
+export interface OperatorOutput {
+  readonly name: string;
   readonly dns_name: string;
   readonly uri: string;
 }
@@ -49,7 +79,7 @@ export interface StackOutputs {
   readonly ca_container: string;
   readonly provisioner: string;
   readonly cert_lifetimes: { readonly min: string; readonly default: string; readonly max: string };
-  readonly service_host_url: string;
+  readonly operators: OperatorOutput[];
   readonly workloads: WorkloadOutput[];
 }
 
@@ -76,9 +106,9 @@ function settingsEnv(s: StackSettings): Record<string, string> {
   if (s.minCertLifetime) e.MTLS_MIN_CERT_LIFETIME = s.minCertLifetime;
   if (s.maxCertLifetime) e.MTLS_MAX_CERT_LIFETIME = s.maxCertLifetime;
   if (s.caPort) e.MTLS_CA_PORT = String(s.caPort);
-  if (s.servicePort) e.MTLS_SERVICE_PORT = String(s.servicePort);
+  if (s.hostPorts && Object.keys(s.hostPorts).length) e.MTLS_HOST_PORTS = Object.entries(s.hostPorts).map(([name, port]) => `${name}=${port}`).join(',');
+  if (s.workloads?.length) e.MTLS_WORKLOADS = s.workloads.join(',');
   if (s.clientRate) e.MTLS_CLIENT_RATE = String(s.clientRate);
-  if (s.extraAllowedIdentities?.length) e.MTLS_EXTRA_ALLOWED_IDENTITIES = s.extraAllowedIdentities.join(',');
   if (s.owner) e.MTLS_OWNER = s.owner;
   return e;
 }
@@ -159,6 +189,25 @@ export async function readOutputs(prefix: string): Promise<StackOutputs> {
   const outputs = all[prefix];
   if (!outputs) throw new UserError(`${file} has no outputs for stack "${prefix}"; redeploy it.`);
   return outputs;
+}
+
+/**
+ * Free 127.0.0.1 ports for every workload of the default mesh that publishes
+ * one (among `workloads` when given), none equal to `avoid`.
+ */
+export async function freeHostPorts(opts: { workloads?: readonly string[]; avoid?: readonly number[] } = {}): Promise<Record<string, number>> {
+  const names = publishedWorkloads(selectWorkloads(DEFAULT_MESH, opts.workloads));
+  const ports = (await freePorts(names.length + (opts.avoid?.length ?? 0))).filter((p) => !opts.avoid?.includes(p));
+  return Object.fromEntries(names.map((n, i) => [n, ports[i]!]));
+}
+
+/** `https://127.0.0.1:<port>/` of a published HTTPS workload; an error says why there is none. */
+export function hostUrl(outputs: StackOutputs, name: string): string {
+  const w = outputs.workloads.find((x) => x.name === name);
+  if (!w) throw new UserError(`no workload "${name}" in stack "${outputs.prefix}"`);
+  if (!w.host_port) throw new UserError(`workload "${name}" publishes no port on 127.0.0.1 (give it a hostPort in mesh.ts)`);
+  if (w.protocol !== 'https') throw new UserError(`workload "${name}" speaks ${w.protocol}, not HTTPS`);
+  return `https://127.0.0.1:${w.host_port}/`;
 }
 
 function tail(text: string, lines: number): string {

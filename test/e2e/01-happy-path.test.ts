@@ -7,6 +7,7 @@ import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js'
 import { createRootCa } from '../unit/services/helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 
@@ -62,7 +63,7 @@ describe('happy path', { timeout: 120_000 }, () => {
   });
 
   it('the host operator identity is served with its own identity; an unlisted identity gets 403', async () => {
-    const ok = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
     expect(ok.status).toBe(200);
     expect(ok.json?.identity).toBe(ctx.operatorUri);
     expect(ok.json?.clientSerial).toBe(operator.serial);
@@ -71,7 +72,7 @@ describe('happy path', { timeout: 120_000 }, () => {
       commonName: 'intruder.mesh.internal',
       uris: ['spiffe://mesh.internal/intruder'],
     });
-    const denied = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: intruder.certPem, key: intruder.keyPem });
+    const denied = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: intruder.certPem, key: intruder.keyPem });
     expect(denied.status).toBe(403);
     expect(denied.json?.error).toBe('forbidden');
     expect(JSON.stringify(denied.json?.identity)).toContain('spiffe://mesh.internal/intruder');

@@ -4,6 +4,7 @@ import { observeRotations, type TimelineEntry } from '../../scripts/lib/rotation
 import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { operatorCredential, rootPemOf } from './helpers/fixtures.js';
 import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 const ROTATIONS = 3;
@@ -11,7 +12,7 @@ const ROTATIONS = 3;
 /** The serial the server presents on a brand-new connection. */
 async function freshServerSerial(rootPem: string, op: IssuedCredential): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = https.request(ctx.outputs.service_host_url, { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal' }, (res) => {
+    const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal' }, (res) => {
       const serial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber.toUpperCase();
       res.resume();
       res.on('end', () => resolve(serial));
@@ -42,7 +43,7 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
     let stop = false;
     const pinger = (async () => {
       while (!stop) {
-        const r = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, agent: keepAlive }).catch((err: Error) => err);
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, agent: keepAlive }).catch((err: Error) => err);
         if (r instanceof Error) errors.push(`${new Date().toISOString()} ${r.message}`);
         else served.push({ at: Date.now(), port: r.localPort, status: r.status, peerSerial: r.peerSerial });
         await new Promise((res) => setTimeout(res, 1000));

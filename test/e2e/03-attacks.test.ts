@@ -3,6 +3,7 @@ import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js'
 import { createPki, selfSignedLeaf } from '../unit/services/helpers/pki.js';
 import { rootPemOf, workload } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 
@@ -24,7 +25,7 @@ describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
   /** Sends one request, expects the TLS handshake to fail, and returns the counter delta. */
   async function expectHandshakeFailure(cert?: { certPem: string; keyPem: string }) {
     const before = await handshakeFailures(stack);
-    await expect(mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: cert?.certPem, key: cert?.keyPem })).rejects.toThrow();
+    await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: cert?.certPem, key: cert?.keyPem })).rejects.toThrow();
     const after = await waitFor('the server to count the failure', async () => {
       const now = await handshakeFailures(stack);
       const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
@@ -58,7 +59,7 @@ describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
       notAfter: ctx.minCertLifetime,
     });
     // While valid it works: the failure below is about time, nothing else.
-    expect((await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: short.certPem, key: short.keyPem })).status).toBe(200);
+    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: short.certPem, key: short.keyPem })).status).toBe(200);
     const notAfter = new Date(new (await import('node:crypto')).X509Certificate(short.certPem).validTo).getTime();
     await waitFor('the certificate to expire', async () => (Date.now() > notAfter + 1500 ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000 });
     expect(await expectHandshakeFailure({ certPem: short.certPem, keyPem: short.keyPem })).toEqual({ expired: 1 });

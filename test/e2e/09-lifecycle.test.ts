@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
-import { cdktf, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
+import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
 import { freePort } from '../../scripts/lib/net.js';
 import { servingContainers } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
@@ -17,7 +17,8 @@ async function containerIds(prefix: string): Promise<string[]> {
 describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 600_000 }, () => {
   // A second stack next to the suite's own; the e2e stem and the run's owner
   // label let a later setup remove it if this run is interrupted.
-  const settings: StackSettings = { prefix: `${ctx.prefix}b`, certLifetime: '5m', owner: ctx.owner };
+  // The Node pair alone: what this file checks (a second stack beside the first) needs no recipe.
+  const settings: StackSettings = { prefix: `${ctx.prefix}b`, certLifetime: '5m', owner: ctx.owner, workloads: ['server', 'client'] };
   let deployed = false;
 
   afterAll(async () => {
@@ -27,7 +28,8 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
   });
 
   it('a second stack with another prefix runs beside the first, all containers healthy', async () => {
-    const s = { ...settings, caPort: await freePort(), servicePort: await freePort() };
+    const caPort = await freePort();
+    const s = { ...settings, caPort, hostPorts: await freeHostPorts({ workloads: settings.workloads, avoid: [caPort] }) };
     Object.assign(settings, s);
     deployed = true;
     await cdktf('deploy', settings, { quiet: true });

@@ -4,6 +4,7 @@ import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } 
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 
@@ -48,7 +49,7 @@ describe('malformed requests from an allowed identity against the real server', 
     const after = await containerState(server);
     expect(after).toEqual(before);
     const operator = { cert: tls.cert, key: tls.key };
-    const ok = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, ...operator });
+    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, ...operator });
     expect(ok.status).toBe(200);
     expect(ok.json?.identity).toBe(ctx.operatorUri);
   });

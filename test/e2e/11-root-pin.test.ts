@@ -8,6 +8,7 @@ import { ROOT_PIN_FILE } from '../../stack/mtls-workload.js';
 import { createPki } from '../unit/services/helpers/pki.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 
@@ -62,13 +63,13 @@ describe('apps pin their root', { timeout: 240_000 }, () => {
       expect(logs).toMatch(/"msg":"credentials rejected; keeping the current ones".*"problem":"unpinned"/);
 
       // From outside: trusting both roots, the server still presents our certificate.
-      const seen = await mtlsRequest(ctx.outputs.service_host_url, { ca: `${rootPem}\n${foreign.root.certPem}`, cert: operator.certPem, key: operator.keyPem });
+      const seen = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${rootPem}\n${foreign.root.certPem}`, cert: operator.certPem, key: operator.keyPem });
       expect(seen.status).toBe(200);
       expect(seen.peerSerial).toBe(current.serial);
       expect(seen.peerSerial).not.toBe(leaf.serial);
       expect(Date.parse(current.notAfter!)).toBeGreaterThan(Date.now());
       // ... and it verifies against the real root alone.
-      expect((await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
+      expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
     } finally {
       // Recovery is the operator's runbook: bootstrap-trust restores root.crt (and the pin), enroll --force a certificate.
       await bootstrapTrust(ctx.prefix, { quiet: true });
@@ -77,7 +78,7 @@ describe('apps pin their root', { timeout: 240_000 }, () => {
     const enrolled = await docker.readFile(server.renewer, FILES.cert);
     const enrolledSerial = new X509Certificate(enrolled!).serialNumber.toUpperCase();
     await waitFor('the server to serve its re-enrolled certificate', async () => {
-      const res = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+      const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
       return res.peerSerial !== current.serial && res.status === 200 ? true : undefined;
     }, { timeoutMs: 30_000, intervalMs: 500 });
     expect(enrolledSerial).toMatch(/^[0-9A-F]+$/);

@@ -11,6 +11,7 @@ import { containerState, servingContainers, type ContainerState } from './helper
 import { restartEngine } from './helpers/engine.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
+import { hostUrl } from '../../scripts/lib/stack.js';
 
 const ctx = inject('e2e');
 
@@ -34,7 +35,7 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     await writeFile(join(certDir, 'root.crt'), await rootPemOf(ctx));
     await writeFile(join(certDir, 'site.crt'), operator.certPem);
     await writeFile(join(certDir, 'site.key'), operator.keyPem, { mode: 0o600 });
-    hostClient = createMtlsClient({ certDir, targetUrl: ctx.outputs.service_host_url, expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0 });
+    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0 });
     await hostClient.start();
   });
   afterAll(async () => {

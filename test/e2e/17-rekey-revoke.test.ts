@@ -5,7 +5,7 @@ import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import type { RevocationResult } from '../../scripts/lib/revocation.js';
-import { projectDir } from '../../scripts/lib/stack.js';
+import { projectDir, hostUrl } from '../../scripts/lib/stack.js';
 import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
@@ -59,10 +59,10 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // What the server presents on a new connection ...
     const operator = await operatorCredential(ctx, '5m');
-    const res = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+    const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
     expect(res.status).toBe(200);
     const presented = await new Promise<string>((resolve, reject) => {
-      const req = https.request(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' }, (r) => {
+      const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' }, (r) => {
         const cert = (r.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
         r.resume();
         r.on('end', () => (cert ? resolve(cert.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')) : reject(new Error('no peer certificate'))));

@@ -33,7 +33,8 @@ describe(`a stack on the other engine (${other})`, { timeout: 600_000 }, () => {
     const cli = await engineCli(cachePaths(), other, { build: true, chosenBy: 'the e2e test of the other engine' });
     if (!cli) throw new Error(`this test needs ${other} as the second engine: install terraform >= 1.5 on PATH (OpenTofu the toolchain builds itself)`);
     engine = cli;
-    settings = await testStackSettings(`${ctx.prefix}t`, ctx.owner);
+    // The Node pair alone: the engine switch is about state, not about what runs.
+    settings = await testStackSettings(`${ctx.prefix}t`, ctx.owner, ['server', 'client']);
   }, 900_000);
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { locateCa, rfc3339, servedIntermediate, type IntermediateRotation } from
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../scripts/lib/intermediate-job.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
-import { projectDir } from '../../scripts/lib/stack.js';
+import { projectDir, hostUrl } from '../../scripts/lib/stack.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
@@ -25,7 +25,7 @@ const intermediateOf = (bundlePem: string): string | undefined => {
 /** The intermediate the server presents to the host on a new connection (seen from outside the mesh). */
 function servedByServer(rootPem: string, op: IssuedCredential): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = https.request(ctx.outputs.service_host_url, { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal', timeout: 5000 }, (res) => {
+    const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal', timeout: 5000 }, (res) => {
       const issuer = (res.socket as TLSSocket).getPeerCertificate(true).issuerCertificate;
       res.resume();
       res.on('end', () => (issuer?.raw ? resolve(fingerprintOf(new X509Certificate(issuer.raw))) : reject(new Error('the server presented no intermediate'))));
@@ -80,7 +80,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     let stop = false;
     const pinger = (async () => {
       while (!stop) {
-        const r = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem }).catch((err: Error) => err);
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem }).catch((err: Error) => err);
         if (r instanceof Error) errors.push(`${new Date().toISOString()} ${r.message}`);
         else statuses.push(r.status);
         await new Promise((res) => setTimeout(res, 250));
@@ -124,7 +124,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       console.log(`rotate-ca intermediate took ${run.ms} ms; every workload served a new-chain leaf ${Date.now() - switched} ms after it returned`);
       // Seen from outside: the server presents leaf + new intermediate; the old-chain operator leaf is still accepted.
       expect(await servedByServer(rootPem, operator)).toBe(result.new.fingerprint);
-      const late = await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+      const late = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
       expect(late.status).toBe(200);
       // The stack's client kept making requests across the switch (none failed: checked below).
       await waitFor('the client to succeed on its new-chain leaf', async () => {
@@ -178,7 +178,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       await waitFor(`${w.name} to serve a leaf under the third intermediate`, () => onNewChain(w, again.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
     }
     expect(await servedByServer(rootPem, operator)).toBe(again.new.fingerprint);
-    expect((await mtlsRequest(ctx.outputs.service_host_url, { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
+    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
     await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
   });
 });

@@ -47,7 +47,7 @@ export default async function setup(project: TestProject) {
   };
   try {
     log(`${toolchain!.mode} mode (${toolchain!.modeReason}); base images ${toolchain!.baseImages.stepCa}, ${toolchain!.baseImages.node}`);
-    log(`deploying ${prefix} with ${engine.flavour} ${engine.version} (CA on 127.0.0.1:${settings.caPort}, service on 127.0.0.1:${settings.servicePort})`);
+    log(`deploying ${prefix} with ${engine.flavour} ${engine.version} (CA on 127.0.0.1:${settings.caPort}, published on 127.0.0.1: ${Object.entries(settings.hostPorts ?? {}).map(([n, p]) => `${n} ${p}`).join(', ')})`);
     const { trust } = await upTestStack(settings, engine);
     const context: E2eContext = {
       prefix,
@@ -55,7 +55,7 @@ export default async function setup(project: TestProject) {
       fingerprint: trust.fingerprint,
       hostStepPath: trust.hostStepPath,
       caPort: settings.caPort!,
-      servicePort: settings.servicePort!,
+      servicePort: settings.hostPorts!.server!,
       certLifetime: settings.certLifetime!,
       minCertLifetime: settings.minCertLifetime!,
       operatorUri: OPERATOR_URI,

@@ -3,7 +3,7 @@
  * the connected path is tested: which names it serves, where, and the edits
  * it makes to the engine's daemon.json (additive, and undone exactly).
  */
-import { LOCAL_IMAGES, OFFICIAL_IMAGES } from '../../../stack/versions.js';
+import { BASE_IMAGE_KEYS, LOCAL_IMAGES, OFFICIAL_IMAGES } from '../../../stack/versions.js';
 
 /** Loopback only: the mirror is never reachable from another host. */
 export const MIRROR_HOST = '127.0.0.1';
@@ -12,10 +12,7 @@ export const DEFAULT_MIRROR_PORT = 5000;
 export const mirrorUrl = (port: number) => `http://${MIRROR_HOST}:${port}`;
 
 /** Each official image and the local stand-in published under its name. */
-export const SERVED_IMAGES = [
-  { official: OFFICIAL_IMAGES.stepCa, standIn: LOCAL_IMAGES.stepCa },
-  { official: OFFICIAL_IMAGES.node, standIn: LOCAL_IMAGES.node },
-] as const;
+export const SERVED_IMAGES = BASE_IMAGE_KEYS.map((k) => ({ official: OFFICIAL_IMAGES[k], standIn: LOCAL_IMAGES[k] }));
 
 /**
  * The repository path and tag a Docker Hub name has on a registry: official

@@ -1,18 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION } from '../../../stack/versions.js';
+import { BASE_IMAGE_KEYS, LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION, type BaseImages } from '../../../stack/versions.js';
 import type { CachePaths } from '../cache.js';
 import { UserError } from '../ui.js';
 import { aptInstall } from './docker-engine.js';
 import { goBuildInModule } from './go-build.js';
 import { ensureNodeBinary, nodeBinaryPath } from './node-runtime.js';
+import { buildRecipeStandIns, recipeStandInRefs } from './recipe-stand-ins.js';
 
-/** Base images the stack's Dockerfiles are built FROM (their build args). */
-export interface BaseImages {
-  readonly stepCa: string;
-  readonly node: string;
-}
+export type { BaseImages };
 
 const docker = $({ quiet: true, nothrow: true, timeout: '20m', env: { ...process.env, DOCKER_BUILDKIT: '0' } });
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -57,7 +54,7 @@ export async function ensureStepBinaries(paths: CachePaths, opts: { build: boole
  * host already uses), imported as an image: the offline replacement for
  * pulling a debian image from a registry.
  */
-async function importDebian(ref: string, packages: string[], paths: CachePaths): Promise<void> {
+export async function importDebian(ref: string, packages: string[], paths: CachePaths): Promise<void> {
   const sources = (await fs.pathExists('/etc/apt/sources.list.d/debian.sources'))
     ? '/etc/apt/sources.list.d/debian.sources'
     : '/etc/apt/sources.list';
@@ -95,7 +92,7 @@ export const BASE_IMAGE_DIRS = {
   node: path.join(repoRoot, 'services', 'base-images', 'node'),
 } as const;
 
-interface StandInBuild {
+export interface StandInBuild {
   readonly ref: string;
   readonly dir: string;
   /** Binaries copied into the context (their identity goes into the label). */
@@ -106,7 +103,7 @@ interface StandInBuild {
 }
 
 /** Builds a stand-in image unless one with the same inputs exists. */
-async function buildStandIn(paths: CachePaths, b: StandInBuild): Promise<boolean> {
+export async function buildStandIn(paths: CachePaths, b: StandInBuild): Promise<boolean> {
   const files = (await fs.readdir(b.dir)).sort().map((f: string) => path.join(b.dir, f));
   const args = Object.entries(b.buildArgs).map(([k, v]) => `${k}=${v}`);
   const inputs = await contextHash(files, b.binaries, args);
@@ -178,14 +175,14 @@ export async function ensureBaseImages(
   const built: string[] = [];
   const missing: string[] = [];
   if (!opts.offline) {
-    for (const ref of Object.values(OFFICIAL_IMAGES)) {
+    for (const ref of BASE_IMAGE_KEYS.map((k) => OFFICIAL_IMAGES[k])) {
       if (await imageExists(ref)) continue;
       if (!opts.build) { missing.push(ref); continue; }
       const pull = await docker`docker pull ${ref}`;
       if (pull.exitCode !== 0) throw new UserError(`docker pull ${ref} failed: ${pull.stderr.trim()}. Offline? Set MTLS_OFFLINE=1 to build local images instead.`);
       built.push(ref);
     }
-    return { images: { stepCa: OFFICIAL_IMAGES.stepCa, node: OFFICIAL_IMAGES.node }, built, missing };
+    return { images: OFFICIAL_IMAGES, built, missing };
   }
   if (!(await imageExists(LOCAL_IMAGES.debian))) {
     if (opts.build) {
@@ -200,8 +197,9 @@ export async function ensureBaseImages(
     const node = await ensureNodeBinary(paths, { build: true });
     if (node.fetched) built.push(`node ${NODE_RUNTIME.version}`);
     built.push(...(await buildStandIns(paths)));
+    built.push(...(await buildRecipeStandIns(paths)));
   } else {
-    for (const ref of [LOCAL_IMAGES.stepCa, LOCAL_IMAGES.node]) if (!(await imageExists(ref))) missing.push(ref);
+    for (const ref of [LOCAL_IMAGES.stepCa, LOCAL_IMAGES.node, ...recipeStandInRefs()]) if (!(await imageExists(ref))) missing.push(ref);
   }
-  return { images: { stepCa: LOCAL_IMAGES.stepCa, node: LOCAL_IMAGES.node }, built, missing };
+  return { images: LOCAL_IMAGES, built, missing };
 }

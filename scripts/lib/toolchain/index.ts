@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
-import { DOCKER_PROVIDER } from '../../../stack/versions.js';
+import { BASE_IMAGE_KEYS, baseImageEnvName, DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
 import { cdktfPtyStatus } from './cdktf-pty.js';
@@ -108,7 +108,7 @@ export async function ensureToolchain(
       throw err;
     });
     const status = r.missing.length ? 'missing' : r.built.length ? 'built' : 'ok';
-    return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node}` };
+    return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node} and ${Object.keys(r.images).length - 2} more` };
   });
 
   const endpoint = await timed(reports, 'engine endpoint for Terraform', ui, async () => {
@@ -163,8 +163,8 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     MTLS_IAC: tc.terraform.flavour,
     CHECKPOINT_DISABLE: '1',
     DOCKER_BUILDKIT: '0',
-    MTLS_STEP_CA_BASE_IMAGE: base.MTLS_STEP_CA_BASE_IMAGE ?? tc.baseImages.stepCa,
-    MTLS_NODE_BASE_IMAGE: base.MTLS_NODE_BASE_IMAGE ?? tc.baseImages.node,
+    // One variable per base image (MTLS_STEP_CA_BASE_IMAGE, …); one the user set wins.
+    ...Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [baseImageEnvName(k), base[baseImageEnvName(k)] ?? tc.baseImages[k]])),
     // The provider reads DOCKER_HOST, not the CLI's context; one the user set wins.
     ...(base.DOCKER_HOST ? {} : providerEnv(tc.dockerEndpoint)),
   };

@@ -2,7 +2,7 @@ import { fs } from 'zx';
 import * as docker from '../../../scripts/lib/docker.js';
 import { assertEnrolled, enrollAll } from '../../../scripts/lib/enrollment.js';
 import { freePort } from '../../../scripts/lib/net.js';
-import { cdktf, stackDirs, type StackSettings } from '../../../scripts/lib/stack.js';
+import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/stack.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
 import { bootstrapTrust } from '../../../scripts/lib/trust.js';
 import { loadStack } from '../../../scripts/lib/workloads.js';
@@ -10,20 +10,21 @@ import { loadStack } from '../../../scripts/lib/workloads.js';
 /** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
 export const E2E_PREFIX_STEM = 'e2e';
 
-/** The host's operator identity, on the server's allow-list of every test stack. */
+/** The host's operator identity: the default mesh's operator, on every server's allow-list. */
 export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
 
 /** Settings of a test stack: short certificates, free 127.0.0.1 ports, the run's owner label. */
-export async function testStackSettings(prefix: string, owner: string): Promise<StackSettings> {
+export async function testStackSettings(prefix: string, owner: string, workloads?: readonly string[]): Promise<StackSettings> {
+  const caPort = await freePort();
   return {
     prefix,
     certLifetime: '1m',
     minCertLifetime: '20s',
     maxCertLifetime: '1h',
-    caPort: await freePort(),
-    servicePort: await freePort(),
+    caPort,
+    ...(workloads ? { workloads } : {}),
+    hostPorts: await freeHostPorts({ workloads, avoid: [caPort] }),
     clientRate: 10,
-    extraAllowedIdentities: [OPERATOR_URI],
     owner,
   };
 }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { endpointFromContext, providerEnv } from '../../../scripts/lib/toolchain/docker-host.js';
 import { toolchainEnv, type Toolchain } from '../../../scripts/lib/toolchain/index.js';
+import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 
 const inspect = (name: string, host: string, tls = false) =>
   JSON.stringify([
@@ -54,7 +55,7 @@ describe('toolchainEnv', () => {
     cacheDir: '/cache',
     terraform: { binary: 'terraform', flavour: 'terraform', version: '1.11.4', built: false },
     terraformCliConfig: '/cache/terraform/cli.tfrc',
-    baseImages: { stepCa: 'smallstep/step-ca:0.30.2', node: 'node:24-bookworm-slim' },
+    baseImages: OFFICIAL_IMAGES,
     dockerServerVersion: '28.0.0',
     dockerEndpoint: { host: 'unix:///run/user/1000/docker.sock', why: 'endpoint of docker context "rootless"' },
   };

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mtls-reference/recipes/go/internal/creds"
+	"mtls-reference/recipes/go/internal/report"
+)
+
+// Retry policy of one call: up to 3 retries, all within about 3 s.
+var retryDelays = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+const (
+	callBudget     = 3 * time.Second
+	attemptTimeout = 1500 * time.Millisecond
+)
+
+// caller makes the calls; only its own goroutine touches it, except the
+// counters and the server serial (read by the stats writer).
+type caller struct {
+	holder   *creds.Holder
+	host     string
+	url      string
+	expected string
+	log      *slog.Logger
+
+	ok, failed, retries atomic.Int64
+	mu                  sync.Mutex
+	lastError           string
+	lastFailed          bool
+	called              bool
+
+	inUse     *creds.Credentials // the credentials the transport was built for
+	transport *http.Transport
+	client    *http.Client
+
+	serverSerial atomic.Value // string: serial of the server certificate last verified
+	failLog      report.Throttle
+}
+
+func newCaller(h *creds.Holder, host string, port int, expected string, log *slog.Logger) *caller {
+	return &caller{
+		holder: h, host: host, expected: expected, log: log,
+		url:     (&url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: "/"}).String(),
+		failLog: report.Throttle{N: 1, Window: 10 * time.Second},
+	}
+}
+
+// clientFor returns an HTTP client bound to one credential set. A new set
+// (new certificate or new root.crt) gets a new transport, and the old one's
+// idle connections are closed, so the next handshake presents the new
+// certificate and verifies against the new roots.
+func (c *caller) clientFor(cr *creds.Credentials) *http.Client {
+	if cr == c.inUse {
+		return c.client
+	}
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	c.inUse = cr
+	c.transport = &http.Transport{
+		Proxy:       nil, // never an environment proxy: the mesh is direct
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			CipherSuites: tls12Suites,
+			RootCAs:      cr.Roots, // the pinned private root(s) only, never the system store
+			ServerName:   c.host,   // hostname verification against the SAN DNS
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return &cr.Certificate, nil
+			},
+			VerifyConnection: c.verifyServer,
+		},
+		TLSHandshakeTimeout:    2 * time.Second,
+		ResponseHeaderTimeout:  2 * time.Second,
+		IdleConnTimeout:        30 * time.Second,
+		MaxIdleConnsPerHost:    1,
+		MaxResponseHeaderBytes: 16 << 10,
+		DisableCompression:     true,
+	}
+	c.client = &http.Client{
+		Transport: c.transport,
+		// A redirect would leave the verified peer: refuse to follow.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c.client
+}
+
+// verifyServer runs after the chain and hostname checks: the server's leaf
+// must carry EXPECTED_SERVER_IDENTITY as a SAN URI.
+func (c *caller) verifyServer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the server sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	var got []string
+	for _, u := range leaf.URIs {
+		if u.String() == c.expected {
+			serial := creds.SerialOf(leaf)
+			if prev, _ := c.serverSerial.Swap(serial).(string); prev != serial {
+				c.log.Info("server certificate", "identity", c.expected, "serial", serial, "notAfter", creds.Timestamp(leaf.NotAfter))
+			}
+			return nil
+		}
+		got = append(got, u.String())
+	}
+	return fmt.Errorf("server identity %v is not the expected %s", got, c.expected)
+}
+
+// statusError is an HTTP answer other than 200: the server's final word.
+type statusError struct {
+	status int
+	body   string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.status, e.body) }
+
+func (c *caller) attempt(ctx context.Context, client *http.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err // without the repeated method and URL
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		if len(body) > 200 {
+			body = body[:200]
+		}
+		return &statusError{resp.StatusCode, string(body)}
+	}
+	return nil
+}
+
+// call is one logical call: retried on transport errors and 5xx, not on a
+// 4xx (a refusal does not change by asking again).
+func (c *caller) call(ctx context.Context, cr *creds.Credentials) {
+	client := c.clientFor(cr)
+	deadline := time.Now().Add(callBudget)
+	for i := 0; ; i++ {
+		err := c.attempt(ctx, client)
+		if err == nil {
+			c.ok.Add(1)
+			c.record(nil)
+			return
+		}
+		if ctx.Err() != nil {
+			return // shutting down: not a failure of the peer
+		}
+		var se *statusError
+		final := errors.As(err, &se) && se.status < 500
+		if final || i >= len(retryDelays) || time.Until(deadline) < retryDelays[i] {
+			c.failed.Add(1)
+			c.record(err)
+			return
+		}
+		c.retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retryDelays[i]):
+		}
+	}
+}
+
+func (c *caller) record(err error) {
+	c.mu.Lock()
+	wasFailing, first := c.lastFailed, !c.called
+	c.called, c.lastFailed = true, err != nil
+	if err != nil {
+		c.lastError = err.Error()
+	}
+	c.mu.Unlock()
+	switch {
+	case err == nil && (first || wasFailing):
+		c.log.Info("call succeeded", "url", c.url, "serial", c.inUse.Serial)
+	case err != nil:
+		if ok, dropped := c.failLog.Allow(time.Now()); ok || !wasFailing {
+			c.log.Warn("call failed", "url", c.url, "reason", err.Error(), "failedUnlogged", dropped)
+		}
+	}
+}
+
+func runClient(ctx context.Context, cfg config, log *slog.Logger) error {
+	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
+	holder := creds.NewHolder(creds.Options{
+		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageClientAuth,
+		Logger: log.With("component", "credentials"), OnUpdate: stats.Poke,
+	})
+	c := newCaller(holder, cfg.TargetHost, cfg.TargetPort, cfg.ExpectedServer, log)
+	stats.Snapshot = func() report.Stats { return c.stats(cfg) }
+	stopStats := make(chan struct{})
+	statsDone := make(chan struct{})
+	go func() { stats.Run(stopStats, 2*time.Second); close(statsDone) }()
+	go holder.Run(ctx)
+	log.Info("calling", "url", c.url, "expectedServer", cfg.ExpectedServer, "intervalMs", cfg.IntervalMs)
+
+	interval := time.Duration(cfg.IntervalMs) * time.Millisecond
+	for ctx.Err() == nil {
+		if cr := holder.Current(); cr != nil {
+			c.call(ctx, cr)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	close(stopStats)
+	<-statsDone
+	return nil
+}
+
+func (c *caller) stats(cfg config) report.Stats {
+	st := c.holder.Status()
+	ok, failed, retries := c.ok.Load(), c.failed.Load(), c.retries.Load()
+	c.mu.Lock()
+	lastErr, lastFailed := c.lastError, c.lastFailed
+	c.mu.Unlock()
+	out := report.Stats{
+		Technology: "go", Role: "client", Workload: cfg.Workload,
+		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
+		Requests:  report.Requests{OK: &ok, Failed: &failed, Retries: &retries},
+		LastError: lastErr,
+	}
+	if st.LastError != "" && (lastErr == "" || st.Refusing) {
+		out.LastError = st.LastError
+	}
+	out.State = credentialState(st, "calling")
+	if out.State == "calling" && lastFailed {
+		out.State = "failing"
+	}
+	if cr := st.Current; cr != nil {
+		out.Serial, out.NotAfter = cr.Serial, creds.Timestamp(cr.NotAfter)
+		out.LastReloadAt = creds.Timestamp(st.LastReloadAt)
+	}
+	return out
+}

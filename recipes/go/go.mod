@@ -1,0 +1,3 @@
+module mtls-reference/recipes/go
+
+go 1.22

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"mtls-reference/recipes/go/internal/creds"
+	"mtls-reference/recipes/go/internal/report"
+)
+
+// tls12Suites: for TLS 1.2, forward-secret AEAD suites only (TLS 1.3 suites
+// are not configurable and all fine). Explicit, so the go.mod language
+// version's GODEBUG defaults cannot widen the list.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
+}
+
+var errWaiting = errors.New("no certificate loaded yet (waiting for enrollment)")
+
+// server answers GET / for callers whose verified SAN URI is allowed.
+type server struct {
+	holder  *creds.Holder
+	allowed map[string]bool
+	self    string // our identity, for the response
+	log     *slog.Logger
+
+	ok, refused atomic.Int64
+	lastError   atomic.Value // string: the last refusal, for the stats file
+
+	configs atomic.Pointer[serverConfig] // the TLS config built for the current credentials
+	refusal report.Throttle
+	callers sync.Map // allowed identity -> serial last seen (bounded by the allow-list)
+}
+
+type serverConfig struct {
+	creds *creds.Credentials
+	tls   *tls.Config
+}
+
+func newServer(h *creds.Holder, allowed []string, self string, log *slog.Logger) *server {
+	s := &server{holder: h, allowed: map[string]bool{}, self: self, log: log, refusal: report.Throttle{N: 20, Window: 10 * time.Second}}
+	for _, id := range allowed {
+		s.allowed[id] = true
+	}
+	return s
+}
+
+// tlsConfig is handed to the listener: every handshake asks for the config of
+// the credentials current at that moment, so a rotated certificate and a
+// rotated root.crt (ClientCAs) apply to the next handshake.
+func (s *server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := s.holder.Current()
+			if c == nil {
+				return nil, errWaiting
+			}
+			if sc := s.configs.Load(); sc != nil && sc.creds == c {
+				return sc.tls, nil
+			}
+			cfg := &tls.Config{
+				MinVersion:   tls.VersionTLS12,
+				CipherSuites: tls12Suites,
+				NextProtos:   []string{"http/1.1"},
+				Certificates: []tls.Certificate{c.Certificate},
+				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientCAs:    c.Roots, // the pinned private root(s) only, never the system store
+				// Every connection gets a full handshake against the current
+				// roots: a resumed session would skip that check.
+				SessionTicketsDisabled: true,
+			}
+			s.configs.Store(&serverConfig{creds: c, tls: cfg})
+			return cfg, nil
+		},
+	}
+}
+
+func (s *server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		// HTTP/1.1 only: no h2 upgrade path to harden.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:     log.New(handshakeLog{s}, "", 0),
+	}
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// RequireAndVerifyClientCert already refused unverified peers in the handshake.
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.PeerCertificates) == 0 {
+		s.refuse(w, http.StatusUnauthorized, "no verified client certificate", nil)
+		return
+	}
+	peer := r.TLS.PeerCertificates[0]
+	// A keep-alive connection can outlive the client certificate it was made with.
+	if now := time.Now(); now.After(peer.NotAfter) || now.Before(peer.NotBefore) {
+		w.Header().Set("Connection", "close")
+		s.refuse(w, http.StatusUnauthorized, fmt.Sprintf("client certificate %s is not valid now", creds.SerialOf(peer)), peer)
+		return
+	}
+	id, ok := s.allowedIdentity(peer)
+	if !ok {
+		s.refuse(w, http.StatusForbidden, "no SAN URI of the client certificate is in ALLOWED_IDENTITIES", peer)
+		return
+	}
+	if r.URL.Path != "/" {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found"})
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "method not allowed"})
+		return
+	}
+	if serial := creds.SerialOf(peer); s.noteCaller(id, serial) {
+		s.log.Info("caller certificate", "identity", id, "serial", serial)
+	}
+	s.ok.Add(1)
+	writeJSON(w, http.StatusOK, map[string]any{"server": s.identity(), "peer": id})
+}
+
+// allowedIdentity: the identity is the SAN URI (SPIFFE ID) of the verified
+// leaf; one listed URI is enough.
+func (s *server) allowedIdentity(peer *x509.Certificate) (string, bool) {
+	for _, u := range peer.URIs {
+		if id := u.String(); s.allowed[id] {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func (s *server) noteCaller(id, serial string) bool {
+	prev, loaded := s.callers.Swap(id, serial)
+	return !loaded || prev.(string) != serial
+}
+
+func (s *server) identity() string {
+	if s.self != "" {
+		return s.self
+	}
+	if c := s.holder.Current(); c != nil && len(c.Leaf.URIs) > 0 {
+		return c.Leaf.URIs[0].String()
+	}
+	return ""
+}
+
+func (s *server) refuse(w http.ResponseWriter, status int, reason string, peer *x509.Certificate) {
+	s.refused.Add(1)
+	s.lastError.Store(reason)
+	var ids []string
+	serial := ""
+	if peer != nil {
+		for _, u := range peer.URIs {
+			ids = append(ids, u.String())
+		}
+		ids = append(ids, peer.DNSNames...)
+		serial = creds.SerialOf(peer)
+	}
+	if ok, dropped := s.refusal.Allow(time.Now()); ok {
+		s.log.Warn("request refused", "status", status, "reason", reason, "identities", ids, "clientSerial", serial, "alsoRefusedUnlogged", dropped)
+	}
+	writeJSON(w, status, map[string]any{"error": http.StatusText(status), "identity": ids, "reason": reason})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	data, _ := json.Marshal(body)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// handshakeLog receives net/http's own error lines. A failed TLS handshake
+// (no client certificate, an unknown CA, a bad certificate) is a refusal:
+// counted and logged as JSON. A peer that just went away is not.
+type handshakeLog struct{ s *server }
+
+func (h handshakeLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	const prefix = "http: TLS handshake error from "
+	if rest, ok := strings.CutPrefix(line, prefix); ok {
+		remote, reason, _ := strings.Cut(rest, ": ")
+		if reason == "EOF" || strings.Contains(reason, "connection reset") || strings.Contains(reason, errWaiting.Error()) {
+			h.s.log.Debug("handshake not completed", "remote", remote, "reason", reason)
+			return len(p), nil
+		}
+		h.s.refused.Add(1)
+		h.s.lastError.Store("TLS handshake refused: " + reason)
+		if ok, dropped := h.s.refusal.Allow(time.Now()); ok {
+			h.s.log.Warn("handshake refused", "remote", remote, "reason", reason, "alsoRefusedUnlogged", dropped)
+		}
+		return len(p), nil
+	}
+	h.s.log.Warn("http server", "error", line)
+	return len(p), nil
+}
+
+func runServer(ctx context.Context, cfg config, log *slog.Logger) error {
+	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
+	holder := creds.NewHolder(creds.Options{
+		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageServerAuth,
+		Logger: log.With("component", "credentials"), OnUpdate: stats.Poke,
+	})
+	s := newServer(holder, cfg.Allowed, cfg.Identity, log)
+	if len(cfg.Allowed) == 0 {
+		log.Warn("ALLOWED_IDENTITIES is empty: every caller will be refused")
+	}
+	stats.Snapshot = func() report.Stats { return s.stats(cfg) }
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.ListenPort))
+	if err != nil {
+		return err
+	}
+	hs := s.httpServer()
+	stopStats := make(chan struct{})
+	statsDone := make(chan struct{})
+	go func() { stats.Run(stopStats, 2*time.Second); close(statsDone) }()
+	go holder.Run(ctx)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(tls.NewListener(ln, s.tlsConfig())) }()
+	log.Info("listening", "port", cfg.ListenPort, "allowed", cfg.Allowed, "certDir", cfg.CertDir, "pinFile", cfg.PinFile)
+
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = hs.Shutdown(shutdownCtx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = hs.Close() // connections still busy after 5 s: cut them
+		}
+	}
+	close(stopStats)
+	<-statsDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *server) stats(cfg config) report.Stats {
+	st := s.holder.Status()
+	ok, refused := s.ok.Load(), s.refused.Load()
+	out := report.Stats{
+		Technology: "go", Role: "server", Workload: cfg.Workload,
+		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
+		Requests: report.Requests{OK: &ok, Refused: &refused},
+		LastError: st.LastError,
+	}
+	if e, _ := s.lastError.Load().(string); e != "" && out.LastError == "" {
+		out.LastError = e
+	}
+	out.State = credentialState(st, "serving")
+	if c := st.Current; c != nil {
+		out.Serial, out.NotAfter = c.Serial, creds.Timestamp(c.NotAfter)
+		out.LastReloadAt = creds.Timestamp(st.LastReloadAt)
+	}
+	return out
+}
+
+// credentialState is shared by both roles: waiting before the first
+// certificate, failing when the files are refused with nothing to fall back
+// on or the certificate in use has expired, else the role's working state.
+func credentialState(st creds.Status, working string) string {
+	switch c := st.Current; {
+	case c == nil && st.Refusing:
+		return "failing"
+	case c == nil:
+		return "waiting"
+	case time.Now().After(c.NotAfter):
+		return "failing"
+	}
+	return working
+}

@@ -1,0 +1,344 @@
+"""Credentials from $CERT_DIR (root.crt, site.crt, site.key), checked against
+the root pin, turned into an ssl.SSLContext and swapped in atomically.
+
+A new set is used only if:
+  - the pin file exists and every root in root.crt is pinned in it
+    (SHA-256 of the DER, lower-case hex);
+  - OpenSSL accepts root.crt as the only trust store and site.crt/site.key as
+    a chain whose key matches its leaf (load_cert_chain raises otherwise);
+  - a loopback handshake in memory (ssl.MemoryBIO, no socket) between a
+    context presenting the new chain and one trusting only the new root
+    succeeds: the leaf chains to the root through the bundled intermediate,
+    is within its validity period and fits the role (serverAuth/clientAuth),
+    checked by the same OpenSSL code that peers will run. The leaf fields
+    (serial, notAfter, URI SANs) come from that verified handshake;
+  - the three files did not change while they were being read.
+Otherwise the previous context stays in use and the reason is logged.
+
+The renewer writes site.key first and site.crt second, so a poll can see a
+new key with the old certificate. A refused set is retried every poll for
+`settle_s` seconds before it counts as a failed reload, so that window is
+neither an error nor a failed reload."""
+
+import hashlib
+import os
+import re
+import ssl
+import threading
+import time
+
+from mtls_common import iso
+
+FILES = ('root.crt', 'site.crt', 'site.key')
+MAX_FILE_BYTES = 1 << 20
+PEM_CERT = re.compile(r'-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----', re.S)
+HEX64 = re.compile(r'^[0-9a-f]{64}$')
+
+
+class CredentialError(Exception):
+    """problem: waiting (a file or the pin is absent), unreadable, unpinned,
+    pin-malformed, mismatch (key and certificate differ), invalid, changed."""
+
+    def __init__(self, problem, message):
+        super().__init__(message)
+        self.problem = problem
+
+
+class Credentials:
+    """One loaded set; never modified after it is built."""
+
+    def __init__(self, context, peer_view, roots):
+        self.context = context
+        self.serial = normalise_serial(peer_view['serialNumber'])
+        self.not_before = ssl.cert_time_to_seconds(peer_view['notBefore'])
+        self.not_after = ssl.cert_time_to_seconds(peer_view['notAfter'])
+        self.uris = uris_of(peer_view)
+        self.roots = roots
+        self.loaded_at = time.time()
+
+
+def normalise_serial(text):
+    """Upper-case hex without leading zeros, as the contract wants it."""
+    return format(int(text, 16), 'X')
+
+
+def uris_of(peercert):
+    return [value for kind, value in (peercert or {}).get('subjectAltName', ()) if kind == 'URI']
+
+
+def parse_pins(text, path='the pin file'):
+    pins = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split('#', 1)[0].strip().replace(':', '').lower()
+        if not line:
+            continue
+        if not HEX64.match(line):
+            raise CredentialError('pin-malformed', f'{path} line {number} is not a SHA-256 fingerprint')
+        pins.add(line)
+    if not pins:
+        raise CredentialError('pin-malformed', f'{path} pins no root')
+    return frozenset(pins)
+
+
+def fingerprint(pem):
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
+def _read(path, name):
+    try:
+        with open(path, 'rb') as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise CredentialError('waiting', f'{name} is absent') from None
+    except OSError as e:
+        raise CredentialError('unreadable', f'cannot read {name}: {e.strerror}') from None
+    if len(data) > MAX_FILE_BYTES:
+        raise CredentialError('invalid', f'{name} is larger than {MAX_FILE_BYTES} bytes')
+    return data
+
+
+def read_files(cert_dir):
+    return {name: _read(os.path.join(cert_dir, name), name) for name in FILES}
+
+
+def _no_password():
+    # An encrypted key would otherwise make OpenSSL prompt on a terminal.
+    raise CredentialError('invalid', 'site.key is encrypted')
+
+
+def new_context(role, root_pem, crt_path, key_path):
+    """The context the role really uses. Only the private root is trusted:
+    load_default_certs is never called."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if role == 'server' else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED  # PROTOCOL_TLS_CLIENT also keeps check_hostname on
+    if role == 'server':
+        ctx.options |= ssl.OP_NO_RENEGOTIATION
+    ctx.load_verify_locations(cadata=root_pem)
+    ctx.load_cert_chain(crt_path, key_path, password=_no_password)
+    return ctx
+
+
+def _loopback(server_ctx, client_ctx):
+    """Handshake two contexts over memory BIOs; returns (server, client) SSLObjects."""
+    s_in, s_out, c_in, c_out = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    client = client_ctx.wrap_bio(c_in, c_out, server_side=False)
+    done = set()
+    for _ in range(16):
+        for side in (client, server):
+            if side not in done:
+                try:
+                    side.do_handshake()
+                    done.add(side)
+                except ssl.SSLWantReadError:
+                    pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if len(done) == 2:
+            return server, client
+    raise CredentialError('invalid', 'the loopback handshake did not complete')
+
+
+def verify_by_handshake(role, root_pem, crt_path, key_path):
+    """Verify the chain the way this role's peers will, and return the leaf
+    as the verifying side decoded it (ssl's getpeercert dict)."""
+    if role == 'server':
+        # Callers verify our leaf as a server certificate.
+        presenter = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        presenter.load_cert_chain(crt_path, key_path, password=_no_password)
+        verifier = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        verifier.check_hostname = False  # the names are checked by callers; here the chain
+        verifier.load_verify_locations(cadata=root_pem)
+        _, client = _loopback(presenter, verifier)
+        return client.getpeercert()
+    # Servers verify our leaf as a client certificate.
+    presenter = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    presenter.check_hostname = False
+    presenter.verify_mode = ssl.CERT_NONE
+    presenter.load_cert_chain(crt_path, key_path, password=_no_password)
+    verifier = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    verifier.verify_mode = ssl.CERT_REQUIRED
+    verifier.load_verify_locations(cadata=root_pem)
+    verifier.load_cert_chain(crt_path, key_path, password=_no_password)  # a server must present one
+    server, _ = _loopback(verifier, presenter)
+    return server.getpeercert()
+
+
+def load(role, cert_dir, pin_file):
+    """Build and validate one credential set, or raise CredentialError."""
+    try:
+        with open(pin_file, encoding='utf-8') as f:
+            pins = parse_pins(f.read(MAX_FILE_BYTES), pin_file)
+    except FileNotFoundError:
+        raise CredentialError('waiting', f'the root pin {pin_file} is absent') from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CredentialError('unreadable', f'cannot read the root pin {pin_file}: {e}') from None
+
+    before = read_files(cert_dir)
+    try:
+        root_pem = before['root.crt'].decode('ascii')
+    except UnicodeDecodeError:
+        raise CredentialError('invalid', 'root.crt is not PEM') from None
+    roots = PEM_CERT.findall(root_pem)
+    if not roots:
+        raise CredentialError('invalid', 'root.crt holds no PEM certificate')
+    fingerprints = []
+    for pem in roots:
+        try:
+            fp = fingerprint(pem)
+        except ValueError as e:
+            raise CredentialError('invalid', f'root.crt holds a malformed certificate: {e}') from None
+        if fp not in pins:
+            raise CredentialError('unpinned', f'root.crt holds a root that {pin_file} does not pin: {fp}')
+        fingerprints.append(fp)
+
+    crt_path, key_path = os.path.join(cert_dir, 'site.crt'), os.path.join(cert_dir, 'site.key')
+    try:
+        context = new_context(role, root_pem, crt_path, key_path)
+        leaf = verify_by_handshake(role, root_pem, crt_path, key_path)
+    except ssl.SSLCertVerificationError as e:
+        raise CredentialError('invalid', f'site.crt does not verify against root.crt: {e.verify_message}') from None
+    except ssl.SSLError as e:
+        if e.reason == 'KEY_VALUES_MISMATCH':
+            raise CredentialError('mismatch', 'site.key does not match the certificate in site.crt') from None
+        raise CredentialError('invalid', f'OpenSSL refused the files: {e.reason or e}') from None
+    except FileNotFoundError as e:
+        raise CredentialError('waiting', f'{os.path.basename(e.filename or "a file")} is absent') from None
+    except OSError as e:
+        raise CredentialError('unreadable', f'cannot read the credentials: {e.strerror}') from None
+
+    # load_cert_chain reads by path: make sure it read the files we checked.
+    if read_files(cert_dir) != before:
+        raise CredentialError('changed', 'the files changed while they were being loaded')
+    try:
+        creds = Credentials(context, leaf, fingerprints)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CredentialError('invalid', f'the leaf lacks a field: {e}') from None
+    if not creds.uris:
+        raise CredentialError('invalid', 'the leaf has no URI SAN (the identity this recipe checks)')
+    return creds
+
+
+class CredentialWatcher:
+    """Polls the three files and the pin file (stat) every `poll_s`; on a
+    change re-reads all of them. `current` is replaced by one assignment, so
+    readers never see a half-built set."""
+
+    def __init__(self, role, cert_dir, pin_file, log, own_identity=None,
+                 poll_s=1.0, settle_s=3.0, recheck_s=10.0, on_change=None):
+        self.role, self.cert_dir, self.pin_file, self.log = role, cert_dir, pin_file, log
+        self.own_identity = own_identity
+        self.poll_s, self.settle_s, self.recheck_s = poll_s, settle_s, recheck_s
+        self.on_change = on_change
+        self.current = None
+        self.reloads = 0
+        self.failed_reloads = 0
+        self.last_reload_at = None
+        self.last_error = None
+        self._loaded_sig = None
+        self._pending = None  # the refused signature: {sig, first, refused, retry_at, msg}
+        self._waiting_msg = None
+
+    def _signature(self):
+        sig = []
+        for path in [os.path.join(self.cert_dir, n) for n in FILES] + [self.pin_file]:
+            try:
+                st = os.stat(path)
+                sig.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
+
+    def check(self, now=None):
+        """One poll; returns True when a new set was swapped in."""
+        now = time.monotonic() if now is None else now
+        sig = self._signature()
+        if sig == self._loaded_sig:
+            return False
+        pending = self._pending
+        if pending and pending['sig'] == sig and pending['refused'] and now < pending['retry_at']:
+            return False
+        try:
+            creds = load(self.role, self.cert_dir, self.pin_file)
+        except CredentialError as e:
+            self._refused(sig, e, now)
+            return False
+        self._swap(creds, sig)
+        return True
+
+    def _refused(self, sig, e, now):
+        msg = str(e)
+        if e.problem == 'waiting':
+            # Before enrollment this is the normal state, not a failure.
+            if msg != self._waiting_msg:
+                self._waiting_msg = msg
+                if self.current is None:
+                    self.log.info('waiting for credentials', reason=msg)
+                else:
+                    self.log.warn('credentials incomplete, keeping the current ones',
+                                  reason=msg, serial=self.current.serial)
+            self._pending = None
+            return
+        pending = self._pending
+        if not pending or pending['sig'] != sig:
+            pending = self._pending = {'sig': sig, 'first': now, 'refused': False, 'msg': None}
+        if not pending['refused'] and now - pending['first'] < self.settle_s:
+            # Probably the renewer's key-then-certificate window: look again next poll.
+            self.log.debug('credentials not usable yet, retrying', problem=e.problem, reason=msg)
+            return
+        pending['retry_at'] = now + self.recheck_s
+        if pending['refused'] and pending['msg'] == msg:
+            return  # the same refusal again on a recheck: already counted and logged
+        pending['refused'], pending['msg'] = True, msg
+        self.failed_reloads += 1
+        self.last_error = msg
+        self.log.warn('reload refused, keeping the current credentials' if self.current
+                      else 'credentials refused, still waiting',
+                      problem=e.problem, reason=msg,
+                      serial=self.current.serial if self.current else None,
+                      failedReloads=self.failed_reloads)
+
+    def _swap(self, creds, sig):
+        initial = self.current is None
+        self.current = creds  # the atomic swap: new connections use it from now on
+        self._loaded_sig, self._pending, self._waiting_msg = sig, None, None
+        self.reloads += 1
+        self.last_reload_at = creds.loaded_at
+        self.log.info('reloaded', serial=creds.serial, notAfter=iso(creds.not_after),
+                      identities=creds.uris, initial=initial, reloads=self.reloads)
+        if self.own_identity and self.own_identity not in creds.uris:
+            self.log.warn('the certificate does not name this workload', expected=self.own_identity,
+                          identities=creds.uris)
+        if self.on_change:
+            self.on_change()
+
+    def stats_fields(self):
+        c = self.current
+        return {
+            'serial': c.serial if c else None,
+            'notAfter': iso(c.not_after) if c else None,
+            'reloads': self.reloads,
+            'failedReloads': self.failed_reloads,
+            'lastReloadAt': iso(self.last_reload_at) if self.last_reload_at else None,
+        }
+
+    def expired(self, now=None):
+        c = self.current
+        return c is not None and (time.time() if now is None else now) >= c.not_after
+
+    def run(self, stop):
+        """The polling loop (a daemon thread); an unexpected error is logged and
+        the loop goes on, the current credentials stay."""
+        while True:
+            try:
+                self.check()
+            except Exception as e:  # noqa: BLE001 - the watcher must outlive any file content
+                self.log.error('credential check failed', error=repr(e))
+            if stop.wait(self.poll_s):
+                return
+
+    def start(self, stop):
+        t = threading.Thread(target=self.run, args=(stop,), name='credentials', daemon=True)
+        t.start()
+        return t

@@ -1,0 +1,82 @@
+/**
+ * Offline stand-ins for the official images the recipes build FROM (nginx,
+ * curl, golang, python, postgres). Each is two layers: a Debian root
+ * filesystem with the distribution's packages of that tool (mmdebstrap, from
+ * the Debian mirror the host uses), then services/base-images/<name>/Dockerfile,
+ * which reproduces what the recipe relies on in the official image and cites
+ * the upstream lines. The Go stand-in carries this machine's Go toolchain.
+ */
+import path from 'node:path';
+import { $, fs } from 'zx';
+import { LOCAL_IMAGES, PROJECT, type BaseImageKey } from '../../../stack/versions.js';
+import type { CachePaths } from '../cache.js';
+import { UserError } from '../ui.js';
+import { buildStandIn, imageExists, importDebian } from './images.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+
+interface RecipeStandIn {
+  readonly key: BaseImageKey;
+  /** Folder under services/base-images. */
+  readonly dir: string;
+  /** Debian packages of its root filesystem. */
+  readonly packages: readonly string[];
+  /** Adds generated files to the build context. */
+  readonly prepare?: (ctx: string) => Promise<void>;
+  /** Extra build args. */
+  readonly buildArgs?: () => Promise<Record<string, string>>;
+}
+
+/** The host's Go toolchain as `go.tar` (`go/…`), the layout the golang stand-in expects. */
+async function packGoroot(ctx: string): Promise<void> {
+  const sh = $({ quiet: true, nothrow: true, timeout: '10m' });
+  const goroot = (await sh`go env GOROOT`).stdout.trim();
+  if (!goroot) throw new UserError('no Go toolchain on PATH: the offline golang stand-in packs the host\'s GOROOT');
+  const tar = await sh`tar --owner=0 --group=0 --numeric-owner --exclude=go/pkg/obj --exclude=go/test -cf ${path.join(ctx, 'go.tar')} -C ${path.dirname(goroot)} ${path.basename(goroot)}`;
+  if (tar.exitCode !== 0) throw new UserError(`packing GOROOT failed: ${tar.stderr.trim()}`);
+}
+
+async function goVersion(): Promise<string> {
+  const out = await $({ quiet: true, nothrow: true })`go env GOVERSION`;
+  return out.stdout.trim().replace(/^go/, '');
+}
+
+export const RECIPE_STAND_INS: readonly RecipeStandIn[] = [
+  { key: 'nginx', dir: 'nginx', packages: ['nginx-light'] },
+  { key: 'curl', dir: 'curl', packages: ['curl'] },
+  { key: 'python', dir: 'python', packages: ['python3'] },
+  { key: 'postgres', dir: 'postgres', packages: ['postgresql-15', 'postgresql-client-15'] },
+  { key: 'golang', dir: 'golang', packages: [], prepare: packGoroot, buildArgs: async () => ({ GOLANG_VERSION: await goVersion() }) },
+];
+
+const rootfsRef = (s: RecipeStandIn) => `${PROJECT}/${s.dir}-rootfs:bookworm`;
+
+export function recipeStandInRefs(): string[] {
+  return RECIPE_STAND_INS.map((s) => LOCAL_IMAGES[s.key]);
+}
+
+/** Builds each recipe stand-in whose inputs changed; returns what it built. */
+export async function buildRecipeStandIns(paths: CachePaths): Promise<string[]> {
+  const built: string[] = [];
+  for (const s of RECIPE_STAND_INS) {
+    let base: string = LOCAL_IMAGES.debian;
+    if (s.packages.length) {
+      base = rootfsRef(s);
+      if (!(await imageExists(base))) {
+        await importDebian(base, [...s.packages], paths);
+        built.push(base);
+      }
+    }
+    const dir = path.join(repoRoot, 'services', 'base-images', s.dir);
+    if (!(await fs.pathExists(dir))) throw new UserError(`stand-in ${LOCAL_IMAGES[s.key]}: ${dir} is missing`);
+    const rebuilt = await buildStandIn(paths, {
+      ref: LOCAL_IMAGES[s.key],
+      dir,
+      binaries: [],
+      buildArgs: { ROOTFS_IMAGE: base, ...(await s.buildArgs?.()) },
+      prepare: s.prepare,
+    });
+    if (rebuilt) built.push(LOCAL_IMAGES[s.key]);
+  }
+  return built;
+}
