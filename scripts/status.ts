@@ -5,7 +5,6 @@ import { engineLine, engineReport } from './lib/engine-report.js';
 import { caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/status.js';
 import { main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
-import { hostUrl } from './lib/stack.js';
 
 const HELP = `Usage: tsx scripts/status.ts [--prefix NAME] [--json]
 
@@ -19,7 +18,7 @@ await main(async () => {
   // A renewer that cannot renew without an operator is a failure to report.
   if (rows.some((r) => r.renewer?.verdict === 'unusable')) process.exitCode = 1;
   if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, caIntermediate: intermediate, engine, workloads: rows }, null, 2));
-  console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, service ${hostUrl(stack.outputs, 'server')}`);
+  console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, ${stack.workloads.length} workloads`);
   console.log(engineLine(engine));
   console.log('error' in intermediate ? `CA intermediate: unknown (${intermediate.error})` : `CA intermediate: serial ${intermediate.serial}, not after ${intermediate.notAfter} (npm run rotate-ca -- intermediate replaces it)`);
   console.log(table(statusRows(rows)));

@@ -1,23 +1,12 @@
 import { validatePrefix } from './names.js';
-import { PROJECT } from './versions.js';
+import { LABEL, PROJECT } from '../common/facts.js';
 
 /**
- * Labels on every resource the stack creates: they let scripts find a stack's
- * workloads and let setup code find (and remove) leftovers of earlier runs.
+ * Labels on every resource the stack creates (names in common/facts.ts): they
+ * let scripts find a stack's workloads and let setup code find (and remove)
+ * leftovers of earlier runs.
  */
-export const LABEL = {
-  project: `io.${PROJECT}.project`,
-  prefix: `io.${PROJECT}.prefix`,
-  role: `io.${PROJECT}.role`,
-  workload: `io.${PROJECT}.workload`,
-  /** The technology a workload's app runs (`nginx`, `node-server`, … or `image`). */
-  technology: `io.${PROJECT}.technology`,
-  dnsName: `io.${PROJECT}.identity.dns`,
-  uri: `io.${PROJECT}.identity.uri`,
-  /** The run that owns a throw-away stack (the e2e suite's `host/pid/run`): its leftovers are removed only once that run is gone. */
-  owner: `io.${PROJECT}.owner`,
-} as const;
-
+export { LABEL };
 export type Role = 'ca' | 'ca-init' | 'server' | 'client' | 'both' | 'renewer';
 
 /**

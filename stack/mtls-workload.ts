@@ -1,6 +1,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
+import { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR } from '../common/facts.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
@@ -50,13 +51,9 @@ export interface MtlsWorkloadProps {
   readonly publish?: { readonly containerPort: number; readonly hostPort: number };
 }
 
-export const CERT_DIR = '/var/run/step';
+export { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR };
 /** Memory limit of each app container (the soak benchmark judges RSS against it). */
 export const APP_MEMORY_MB = 192;
-/** The app's trust configuration (the root pin): its own volume, read-only in the app, absent from the renewer. */
-export const TRUST_DIR = '/var/run/mtls-trust';
-/** SHA-256 fingerprints of the roots the app may trust, one per line; written by bootstrap-trust. */
-export const ROOT_PIN_FILE = `${TRUST_DIR}/root-fingerprints`;
 
 /**
  * An mTLS workload: the app container and a renewer sidecar sharing a certs

@@ -1,6 +1,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
+import { CA_PORT, ROOT_KEY_DIR, STEPPATH } from '../common/facts.js';
 import { parseDuration } from './duration.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, labelBlocks, stackLabels } from './labels.js';
@@ -27,10 +28,9 @@ export interface StepCaProps {
   readonly hostPort?: number;
 }
 
-const CA_PORT = 9000;
-const STEPPATH = '/home/step';
+
 /** Where the init container mounts the root-key volume (made uid 1000's in services/step-ca/Dockerfile). */
-export const ROOT_KEY_DIR = '/var/lib/step-ca-root';
+export { ROOT_KEY_DIR };
 
 /**
  * smallstep step-ca in a container. A short-lived init container initialises

@@ -2,7 +2,9 @@
  * Every third-party version the project depends on, in one place. The stack
  * (main.ts), the toolchain script and the tests all read it from here.
  */
-export const PROJECT = 'mtls-reference';
+import { PROJECT } from '../common/facts.js';
+
+export { PROJECT };
 
 export const STEP_CA_VERSION = '0.30.2';
 export const STEP_CLI_VERSION = '0.30.2';

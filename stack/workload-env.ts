@@ -4,11 +4,10 @@
  * container runs. Everything here comes from the mesh file and the
  * technology; nothing names a particular workload.
  */
+import { STATS_FILE } from '../common/facts.js';
 import { identityIn, type ResolvedWorkload } from './mesh-spec.js';
 import type { AppRuntime } from './mtls-workload.js';
 
-/** The recipes' stats file (recipes/README.md): on the /tmp tmpfs every app container has. */
-export const STATS_FILE = '/tmp/mtls-stats.json';
 const DEFAULT_INTERVAL_MS = 500;
 const DEFAULT_NODE_RATE = 5;
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { projectDir } from '../../scripts/lib/stack.js';
 import { LABEL, stackLabels } from '../../stack/labels.js';
-import { CERT_DIR } from '../../stack/mtls-workload.js';
+import { CERT_DIR } from '../../common/facts.js';
 import { runContainer, removeContainer } from './docker-run.js';
 import { waitForPort } from './nginx.js';
 

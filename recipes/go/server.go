@@ -267,7 +267,7 @@ func (s *server) stats(cfg config) report.Stats {
 	out := report.Stats{
 		Technology: "go", Role: "server", Workload: cfg.Workload,
 		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
-		Requests: report.Requests{OK: &ok, Refused: &refused},
+		Requests:  report.Requests{OK: &ok, Refused: &refused},
 		LastError: st.LastError,
 	}
 	if e, _ := s.lastError.Load().(string); e != "" && out.LastError == "" {

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
+import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from './docker.js';
 import { certInfo, type CertInfo } from './pki.js';

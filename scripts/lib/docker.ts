@@ -1,5 +1,5 @@
 import { $, type Duration, type ProcessOutput } from 'zx';
-import { LABEL } from '../../stack/labels.js';
+import { LABEL } from '../../common/facts.js';
 import type { LabelledObject } from './ownership.js';
 import { UserError } from './ui.js';
 

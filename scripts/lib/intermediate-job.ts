@@ -1,4 +1,4 @@
-import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
+import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { UNPRIVILEGED_USER } from '../../stack/hardening.js';
 import { stackLabels } from '../../stack/labels.js';
 

@@ -1,4 +1,6 @@
-import { appStats, type AppStats, type Stack, type Workload } from './workloads.js';
+import { appReport, normaliseSerial, type AppReport } from './app-report.js';
+import { servedCertificate } from './served-cert.js';
+import { certOnDisk, type Stack, type Workload } from './workloads.js';
 
 export interface TimelineEntry {
   readonly serial: string;
@@ -17,7 +19,7 @@ export interface RotationReport {
     readonly notAfterMonotonic: boolean;
     readonly timeline: TimelineEntry[];
   }>;
-  /** Client request counters over the observation window. */
+  /** The clients' calls over the observation window, added up. */
   readonly traffic: { readonly successes: number; readonly failures: number; readonly failuresByReason: Record<string, number> };
   readonly serverSerialsSeenByClient: string[];
   readonly elapsedSeconds: number;
@@ -26,12 +28,20 @@ export interface RotationReport {
 
 type Counters = { successes: number; failures: number; failuresByReason: Record<string, number> };
 
-function counters(s: AppStats | undefined): Counters {
-  return {
-    successes: s?.requests?.successes ?? 0,
-    failures: s?.requests?.failures ?? 0,
-    failuresByReason: { ...(s?.requests?.failuresByReason ?? {}) },
-  };
+const ZERO: Counters = { successes: 0, failures: 0, failuresByReason: {} };
+
+/** The calls of every client of the stack, added up. */
+function counters(reports: ReadonlyMap<string, AppReport | undefined>, clients: readonly Workload[]): Counters {
+  const sum: Counters = { successes: 0, failures: 0, failuresByReason: {} };
+  for (const w of clients) {
+    const r = reports.get(w.name)?.requests;
+    sum.successes += r?.ok ?? 0;
+    sum.failures += r?.failed ?? 0;
+    for (const [k, v] of Object.entries(r?.failuresByReason ?? (r?.failed ? { [`${w.name}`]: r.failed } : {}))) {
+      sum.failuresByReason[k] = (sum.failuresByReason[k] ?? 0) + v;
+    }
+  }
+  return sum;
 }
 
 function diff(a: Counters, b: Counters): Counters {
@@ -44,48 +54,64 @@ function diff(a: Counters, b: Counters): Counters {
 }
 
 /**
- * Watches the certificate each app process actually serves (its admin
- * /stats, not the file on disk) until every workload has rotated `rotations`
- * times with notAfter moving forward, while the client keeps sending traffic.
- * Polls; never sleeps blindly past the point where the answer is known.
+ * The certificate a workload's process uses now: what it reports (Node admin
+ * /stats, a recipe's stats file); for a server that does not report it, what
+ * it serves on its published port; for a client that re-reads its files on
+ * every call (curl, psql), the files themselves.
+ */
+export async function certificateInUse(w: Workload, report: AppReport | undefined): Promise<{ serial: string; notBefore?: string; notAfter: string } | undefined> {
+  if (report?.serial && report.notAfter) return { serial: report.serial, notBefore: report.notBefore, notAfter: report.notAfter };
+  const cert = w.host_port ? await servedCertificate({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol }) : await certOnDisk(w);
+  return cert ? { serial: normaliseSerial(cert.serial), notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : undefined;
+}
+
+/**
+ * Watches the certificate each app process actually uses (see
+ * certificateInUse) until every workload has rotated `rotations` times with
+ * notAfter moving forward, while the clients keep calling; adds up the
+ * clients' calls over the window. Polls; never sleeps blindly past the point
+ * where the answer is known.
  */
 export async function observeRotations(
   stack: Stack,
-  opts: { rotations: number; timeoutMs: number; intervalMs?: number; trafficFrom?: Workload; onChange?: (workload: string, e: TimelineEntry) => void },
+  opts: { rotations: number; timeoutMs: number; intervalMs?: number; only?: readonly string[]; onChange?: (workload: string, e: TimelineEntry) => void },
 ): Promise<RotationReport> {
   const started = Date.now();
-  const client = opts.trafficFrom ?? stack.workloads.find((w) => w.name === 'client');
-  const before = counters(client ? await appStats(client) : undefined);
-  const timelines = new Map<string, TimelineEntry[]>(stack.workloads.map((w) => [w.name, []]));
+  const watched = opts.only ? stack.workloads.filter((w) => opts.only!.includes(w.name)) : stack.workloads;
+  const clients = watched.filter((w) => w.role === 'client');
+  const reportsNow = async () => new Map(await Promise.all(watched.map(async (w) => [w.name, await appReport(w)] as const)));
+  const first = await reportsNow();
+  const before = counters(first, clients);
+  const timelines = new Map<string, TimelineEntry[]>(watched.map((w) => [w.name, []]));
   const problems: string[] = [];
-  let lastClientStats: AppStats | undefined;
+  let last = new Map<string, AppReport | undefined>();
 
   const poll = async () => {
+    last = await reportsNow();
     await Promise.all(
-      stack.workloads.map(async (w) => {
-        const s = await appStats(w);
-        if (w === client) lastClientStats = s;
-        const c = s?.credentials;
-        if (!c?.serial || !c.notAfter || !c.notBefore) return;
+      watched.map(async (w) => {
+        const c = await certificateInUse(w, last.get(w.name));
+        if (!c) return;
         const tl = timelines.get(w.name)!;
         if (tl.at(-1)?.serial === c.serial) return;
-        const entry = { serial: c.serial, notBefore: c.notBefore, notAfter: c.notAfter, seenAt: new Date().toISOString() };
+        const entry = { serial: c.serial, notBefore: c.notBefore ?? '', notAfter: c.notAfter, seenAt: new Date().toISOString() };
         tl.push(entry);
         opts.onChange?.(w.name, entry);
       }),
     );
   };
   const rotationsOf = (name: string) => Math.max(0, (timelines.get(name)?.length ?? 0) - 1);
-  const done = () => stack.workloads.every((w) => rotationsOf(w.name) >= opts.rotations);
+  const done = () => watched.every((w) => rotationsOf(w.name) >= opts.rotations);
 
   await poll();
   while (!done() && Date.now() - started < opts.timeoutMs) {
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
     await poll();
   }
-  const traffic = diff(before, counters(client ? (lastClientStats ?? (await appStats(client))) : undefined));
+  await poll(); // the last counters, after the last rotation was seen
+  const traffic = clients.length ? diff(before, counters(last, clients)) : ZERO;
 
-  const workloads = stack.workloads.map((w) => {
+  const workloads = watched.map((w) => {
     const timeline = timelines.get(w.name)!;
     const notAfterMonotonic = timeline.every((e, i) => i === 0 || Date.parse(e.notAfter) > Date.parse(timeline[i - 1]!.notAfter));
     const rotations = rotationsOf(w.name);
@@ -93,15 +119,18 @@ export async function observeRotations(
     if (!notAfterMonotonic) problems.push(`${w.name}: notAfter did not move forward at every rotation`);
     return { workload: w.name, rotations, notAfterMonotonic, timeline };
   });
-  if (!client) problems.push('no client workload to measure traffic');
-  if (traffic.failures > 0) problems.push(`${traffic.failures} request(s) failed: ${JSON.stringify(traffic.failuresByReason)}`);
-  if (client && traffic.successes === 0) problems.push('the client made no successful request while rotations were observed');
+  if (!clients.length) problems.push('no client workload to measure traffic');
+  if (traffic.failures > 0) problems.push(`${traffic.failures} call(s) failed: ${JSON.stringify(traffic.failuresByReason)}`);
+  for (const w of clients) {
+    const ok = (last.get(w.name)?.requests.ok ?? 0) - (first.get(w.name)?.requests.ok ?? 0);
+    if (ok <= 0) problems.push(`${w.name} made no successful call while rotations were observed`);
+  }
   return {
     ok: problems.length === 0,
     rotationsWanted: opts.rotations,
     workloads,
     traffic,
-    serverSerialsSeenByClient: lastClientStats?.serverSerials ?? [],
+    serverSerialsSeenByClient: [...(clients.map((w) => last.get(w.name)?.serverSerials).find((s) => s?.length) ?? [])],
     elapsedSeconds: (Date.now() - started) / 1000,
     problems,
   };

@@ -2,7 +2,8 @@ import { servedIntermediate, summarise, type IntermediateSummary } from './ca-ro
 import * as docker from './docker.js';
 import { formatDuration } from './pki.js';
 import { rootPem } from './step.js';
-import { appStats, certOnDisk, type Stack } from './workloads.js';
+import { appReport, type AppReport } from './app-report.js';
+import { certOnDisk, type Stack } from './workloads.js';
 
 /** What the renewer says about the pair on disk (its health check, run fresh). */
 export interface RenewerState {
@@ -15,6 +16,9 @@ export interface RenewerState {
 
 export interface WorkloadStatus {
   readonly workload: string;
+  /** For people: `nginx`, `Go`, … and the role. */
+  readonly technology: string;
+  readonly role: string;
   readonly identities: string[];
   readonly health: string;
   readonly renewerHealth: string;
@@ -28,43 +32,43 @@ export interface WorkloadStatus {
   readonly lastReload?: string | null;
   readonly reloads?: number;
   readonly failedReloads?: number;
-  readonly requests: { readonly successes?: number; readonly failures?: number; readonly served?: number };
+  /** What the process says it saw: a client's calls, a server's answered and refused requests. */
+  readonly requests: AppReport['requests'];
 }
 
 export async function stackStatus(stack: Stack, now = new Date()): Promise<WorkloadStatus[]> {
   return Promise.all(
     stack.workloads.map(async (w) => {
-      const [stats, onDisk, health, renewerHealth, check] = await Promise.all([
-        appStats(w),
+      const [report, onDisk, health, renewerHealth, check] = await Promise.all([
+        appReport(w),
         certOnDisk(w),
         docker.health(w.container),
         docker.health(w.renewer),
         docker.exec(w.renewer, [...RENEWER_HEALTH_COMMAND], { timeout: '15s' }),
       ]);
-      const c = stats?.credentials;
-      const notBefore = c?.notBefore ?? onDisk?.notBefore.toISOString();
-      const notAfter = c?.notAfter ?? onDisk?.notAfter.toISOString();
+      // The process's own account first; the file on disk where it gives none.
+      const inUse = report?.serial ? report : undefined;
+      const notBefore = inUse?.notBefore ?? onDisk?.notBefore.toISOString();
+      const notAfter = inUse?.notAfter ?? onDisk?.notAfter.toISOString();
       const nb = notBefore ? Date.parse(notBefore) : undefined;
       const na = notAfter ? Date.parse(notAfter) : undefined;
       return {
         workload: w.name,
+        technology: w.label,
+        role: w.role,
         identities: w.sans,
         health,
         renewerHealth,
         renewer: renewerState(check.exitCode, check.stdout + check.stderr, enrollCommand(stack.prefix, w.name)),
-        serial: c?.serial ?? onDisk?.serial,
+        serial: inUse?.serial ?? onDisk?.serial,
         notBefore,
         notAfter,
         secondsLeft: na !== undefined ? Math.round((na - now.getTime()) / 1000) : undefined,
         nextRenewal: nb !== undefined && na !== undefined ? new Date(nb + ((na - nb) * 2) / 3).toISOString() : undefined,
-        lastReload: c?.lastReloadAt ?? null,
-        reloads: c?.reloads,
-        failedReloads: c?.failedReloads,
-        requests: {
-          successes: stats?.requests?.successes,
-          failures: stats?.requests?.failures,
-          served: stats?.requests?.total,
-        },
+        lastReload: report?.lastReloadAt ?? null,
+        reloads: report?.reloads,
+        failedReloads: report?.failedReloads,
+        requests: report?.requests ?? {},
       };
     }),
   );
@@ -93,16 +97,25 @@ export function renewerState(exitCode: number | null, output: string, recovery: 
 export function statusRows(rows: readonly WorkloadStatus[], now = new Date()) {
   return rows.map((r) => ({
     workload: r.workload,
-    identity: r.identities.join(' '),
+    technology: `${r.technology} ${r.role}`,
+    identity: r.identities.at(-1) ?? '',
     health: r.health,
     renewer: r.renewer ? (r.renewer.verdict === 'unusable' ? 'UNUSABLE' : r.renewer.verdict) : r.renewerHealth,
     serial: r.serial ? `${r.serial.slice(0, 12)}…` : '(none)',
-    notAfter: r.notAfter ?? '',
     left: r.secondsLeft !== undefined ? formatDuration(r.secondsLeft * 1000) : '',
     'next renewal': r.nextRenewal ? `in ${formatDuration(Date.parse(r.nextRenewal) - now.getTime())}` : '',
-    reloads: `${r.reloads ?? 0}${r.failedReloads ? ` (${r.failedReloads} failed)` : ''}`,
-    requests: r.requests.served !== undefined ? `${r.requests.served} served` : `${r.requests.successes ?? 0} ok / ${r.requests.failures ?? 0} failed`,
+    reloads: r.reloads === undefined ? '-' : `${r.reloads}${r.failedReloads ? ` (${r.failedReloads} failed)` : ''}`,
+    traffic: trafficText(r.requests),
   }));
+}
+
+/** A client's calls, or a server's answered and refused requests; `-` where the process tells nothing. */
+export function trafficText(r: WorkloadStatus['requests']): string {
+  const parts: string[] = [];
+  if (r.ok !== undefined || r.failed !== undefined) parts.push(`${r.ok ?? 0} ok / ${r.failed ?? 0} failed`);
+  if (r.served !== undefined) parts.push(`${r.served} served`);
+  if (r.refused) parts.push(`${r.refused} refused`);
+  return parts.join(', ') || '-';
 }
 
 /** One line per workload whose renewer needs attention: what is wrong and, when an operator must act, the command. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fs } from 'zx';
-import { ROOT_PIN_FILE } from '../../stack/mtls-workload.js';
+import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { fetchPinnedRoot } from './ca-api.js';
 import * as docker from './docker.js';
 import { normaliseFingerprint } from './pki.js';

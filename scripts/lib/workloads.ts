@@ -1,4 +1,4 @@
-import { CERT_DIR } from '../../stack/mtls-workload.js';
+import { CERT_DIR, CERT_FILES } from '../../common/facts.js';
 import * as docker from './docker.js';
 import { certInfo, splitPem, type CertInfo } from './pki.js';
 import { readOutputs, type StackOutputs, type WorkloadOutput } from './stack.js';
@@ -6,9 +6,9 @@ import type { CaRef } from './step.js';
 import { UserError } from './ui.js';
 
 export const FILES = {
-  root: `${CERT_DIR}/root.crt`,
-  cert: `${CERT_DIR}/site.crt`,
-  key: `${CERT_DIR}/site.key`,
+  root: `${CERT_DIR}/${CERT_FILES.root}`,
+  cert: `${CERT_DIR}/${CERT_FILES.cert}`,
+  key: `${CERT_DIR}/${CERT_FILES.key}`,
 } as const;
 
 export interface Workload extends WorkloadOutput {
@@ -56,22 +56,5 @@ export async function certOnDisk(w: Workload): Promise<CertInfo | undefined> {
   }
 }
 
-/** What the app process reports about itself on its loopback admin port. */
-export interface AppStats {
-  readonly role: 'server' | 'client';
-  readonly state?: string;
-  readonly credentials?: { state: string; serial?: string; notBefore?: string; notAfter?: string; reloads?: number; failedReloads?: number; lastReloadAt?: string | null };
-  readonly requests?: { successes?: number; failures?: number; consecutiveFailures?: number; failuresByReason?: Record<string, number>; total?: number; byStatus?: Record<string, number> };
-  readonly serverSerials?: string[];
-  readonly [k: string]: unknown;
-}
-
-export async function appStats(w: Workload): Promise<AppStats | undefined> {
-  const out = await docker.exec(w.container, ['node', '/app/probe.mjs', 'get', '/stats'], { timeout: '15s' });
-  if (out.exitCode !== 0) return undefined;
-  try {
-    return JSON.parse(out.stdout) as AppStats;
-  } catch {
-    return undefined;
-  }
-}
+/** The Node services' admin /stats (either role); appReport (app-report.ts) reads every technology. */
+export { nodeStats as appStats, type AppStats } from './app-report.js';

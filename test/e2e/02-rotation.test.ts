@@ -5,6 +5,7 @@ import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { operatorCredential, rootPemOf } from './helpers/fixtures.js';
 import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/stack.js';
+import { NODE_PAIR } from './helpers/containers.js';
 
 const ctx = inject('e2e');
 const ROTATIONS = 3;
@@ -54,6 +55,7 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
     const report = await observeRotations(stack, {
       rotations: ROTATIONS,
       timeoutMs: 360_000,
+      only: NODE_PAIR,
       onChange: (w: string, e: TimelineEntry) => {
         if (w === 'server') freshChecks.push(freshServerSerial(rootPem, operator).then((got) => ({ expected: e.serial, got })));
       },

@@ -4,7 +4,7 @@ import * as docker from '../../scripts/lib/docker.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { bootstrapTrust } from '../../scripts/lib/trust.js';
 import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
-import { ROOT_PIN_FILE } from '../../stack/mtls-workload.js';
+import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { createPki } from '../unit/services/helpers/pki.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';

@@ -12,6 +12,7 @@ import { restartEngine } from './helpers/engine.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/stack.js';
+import { NODE_PAIR } from './helpers/containers.js';
 
 const ctx = inject('e2e');
 
@@ -66,7 +67,7 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     expect(await rootFingerprint(stack.ca)).toBe(ctx.fingerprint);
 
     // The workloads renew against the restarted CA and serve the new certificates.
-    const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000 });
+    const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });
     expect(report.problems).toEqual([]);
 
     // The stack's client is a new process since the restart: its counters cover the whole time since.

@@ -1,8 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
-import { LABEL } from '../../stack/labels.js';
-import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
+import { LABEL, ROOT_KEY_DIR } from '../../common/facts.js';
 import { PROJECT } from '../../stack/versions.js';
 
 const ctx = inject('e2e');

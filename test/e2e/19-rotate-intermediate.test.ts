@@ -10,7 +10,7 @@ import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
 import { projectDir, hostUrl } from '../../scripts/lib/stack.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
-import { ROOT_KEY_DIR } from '../../stack/step-ca.js';
+import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, waitAllHealthy } from './helpers/renewer.js';

@@ -92,16 +92,20 @@ class Stats:
     """The contract's $STATS_FILE, rewritten atomically (temporary file in the
     same directory, then rename) so a reader never sees half a file."""
 
-    def __init__(self, path, technology, role):
+    def __init__(self, path, technology, role, requests=(), tallies=()):
         self.path = path
         self.base = {'technology': technology, 'role': role}
-        self.counters = {}
-        self.fields = {}
+        self.counters = dict.fromkeys(requests, 0)  # the contract's `requests` object
+        self.fields = dict.fromkeys(tallies, 0)     # counters beside it (e.g. handshakeFailures)
         self.lock = threading.Lock()
 
     def count(self, name, n=1):
         with self.lock:
             self.counters[name] = self.counters.get(name, 0) + n
+
+    def tally(self, name, n=1):
+        with self.lock:
+            self.fields[name] = self.fields.get(name, 0) + n
 
     def set(self, **fields):
         with self.lock:

@@ -235,7 +235,7 @@ class CredentialWatcher:
         self.reloads = 0
         self.failed_reloads = 0
         self.last_reload_at = None
-        self.last_error = None
+        self.last_error, self.last_error_at = None, 0.0
         self._loaded_sig = None
         self._pending = None  # the refused signature: {sig, first, refused, retry_at, msg}
         self._waiting_msg = None
@@ -292,7 +292,7 @@ class CredentialWatcher:
             return  # the same refusal again on a recheck: already counted and logged
         pending['refused'], pending['msg'] = True, msg
         self.failed_reloads += 1
-        self.last_error = msg
+        self.last_error, self.last_error_at = msg, time.time()
         self.log.warn('reload refused, keeping the current credentials' if self.current
                       else 'credentials refused, still waiting',
                       problem=e.problem, reason=msg,

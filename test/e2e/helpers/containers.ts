@@ -26,3 +26,6 @@ export async function containerState(name: string): Promise<ContainerState> {
 export function servingContainers(outputs: StackOutputs): string[] {
   return [outputs.ca_container, ...outputs.workloads.flatMap((w) => [w.container, w.renewer])];
 }
+
+/** The Node reference pair: the files that test the reference services watch only these two. */
+export const NODE_PAIR = ['server', 'client'] as const;

@@ -8,6 +8,8 @@ const at = (offsetSeconds: number) => new Date(now.getTime() + offsetSeconds * 1
 
 const server: WorkloadStatus = {
   workload: 'server',
+  technology: 'Node.js',
+  role: 'server',
   identities: ['server.mesh.internal', 'spiffe://mesh.internal/server'],
   health: 'healthy',
   renewerHealth: 'healthy',
@@ -24,6 +26,8 @@ const server: WorkloadStatus = {
 
 const client: WorkloadStatus = {
   workload: 'client',
+  technology: 'curl',
+  role: 'client',
   identities: ['client.mesh.internal'],
   health: 'starting',
   renewerHealth: 'healthy',
@@ -33,11 +37,13 @@ const client: WorkloadStatus = {
   nextRenewal: at(45),
   reloads: 2,
   failedReloads: 0,
-  requests: { successes: 10, failures: 2 },
+  requests: { ok: 10, failed: 2 },
 };
 
 const unknown: WorkloadStatus = {
   workload: 'fresh',
+  technology: 'Go',
+  role: 'server',
   identities: [],
   health: 'missing',
   renewerHealth: 'missing',
@@ -45,19 +51,19 @@ const unknown: WorkloadStatus = {
 };
 
 describe('statusRows', () => {
-  it('formats a server: abbreviated serial, time left, next renewal, reload failures, requests served', () => {
+  it('formats a server: technology and role, its URI, abbreviated serial, time left, next renewal, reload failures, requests served', () => {
     expect(statusRows([server], now)).toEqual([
       {
         workload: 'server',
-        identity: 'server.mesh.internal spiffe://mesh.internal/server',
+        technology: 'Node.js server',
+        identity: 'spiffe://mesh.internal/server',
         health: 'healthy',
         renewer: 'healthy',
         serial: '4F1A2B3C4D5E…',
-        notAfter: '2030-01-01T13:30:00.000Z',
         left: '1h30m',
         'next renewal': 'in 20m0s',
         reloads: '3 (1 failed)',
-        requests: '42 served',
+        traffic: '42 served',
       },
     ]);
   });
@@ -69,7 +75,7 @@ describe('statusRows', () => {
       left: '59s',
       'next renewal': 'in 45s',
       reloads: '2',
-      requests: '10 ok / 2 failed',
+      traffic: '10 ok / 2 failed',
     });
   });
 
@@ -77,15 +83,15 @@ describe('statusRows', () => {
     expect(statusRows([unknown], now)).toEqual([
       {
         workload: 'fresh',
+        technology: 'Go server',
         identity: '',
         health: 'missing',
         renewer: 'missing',
         serial: '(none)',
-        notAfter: '',
         left: '',
         'next renewal': '',
-        reloads: '0',
-        requests: '0 ok / 0 failed',
+        reloads: '-',
+        traffic: '-',
       },
     ]);
   });
@@ -98,9 +104,9 @@ describe('statusRows', () => {
   it('renders as one table row per workload', () => {
     const lines = table(statusRows([server, client, unknown], now)).split('\n');
     expect(lines).toHaveLength(5);
-    expect(lines[0]).toMatch(/^workload\s+identity\s+health\s+renewer\s+serial\s+notAfter\s+left\s+next renewal\s+reloads\s+requests$/);
+    expect(lines[0]).toMatch(/^workload\s+technology\s+identity\s+health\s+renewer\s+serial\s+left\s+next renewal\s+reloads\s+traffic$/);
     expect(lines[2]).toContain('42 served');
-    expect(lines[4]).toMatch(/^fresh\s+missing\s+missing\s+\(none\)\s+0\s+0 ok \/ 0 failed$/);
+    expect(lines[4]).toMatch(/^fresh\s+Go server\s+missing\s+missing\s+\(none\)\s+-\s+-$/);
   });
 });
 

@@ -1,0 +1,54 @@
+/**
+ * Facts the stack, the scripts, the services and the tests share: paths in
+ * the containers, file names, ports, label names, and the shape of the
+ * recipes' stats file. No imports, so anything may depend on this module.
+ */
+export const PROJECT = 'mtls-reference';
+
+/** Where every app and renewer finds its credentials (the certs volume). */
+export const CERT_DIR = '/var/run/step';
+/** The fixed, boring file names in CERT_DIR. */
+export const CERT_FILES = { root: 'root.crt', cert: 'site.crt', key: 'site.key' } as const;
+/** The app's trust configuration (the root pin): its own volume, read-only in the app, absent from the renewer. */
+export const TRUST_DIR = '/var/run/mtls-trust';
+/** SHA-256 fingerprints of the roots the app may trust, one per line; written by bootstrap-trust. */
+export const ROOT_PIN_FILE = `${TRUST_DIR}/root-fingerprints`;
+/** The recipes' stats file (recipes/README.md), on the /tmp tmpfs every app container has. */
+export const STATS_FILE = '/tmp/mtls-stats.json';
+
+/** step-ca's API port in the mesh. */
+export const CA_PORT = 9000;
+/** $STEPPATH in the step images (the CA volume in the CA container). */
+export const STEPPATH = '/home/step';
+/** Where the CA's init and rotation jobs mount the root-key volume (never the serving CA). */
+export const ROOT_KEY_DIR = '/var/lib/step-ca-root';
+
+/** Docker labels on every resource of a stack. */
+export const LABEL = {
+  project: `io.${PROJECT}.project`,
+  prefix: `io.${PROJECT}.prefix`,
+  role: `io.${PROJECT}.role`,
+  workload: `io.${PROJECT}.workload`,
+  /** The technology a workload's app runs (`nginx`, `node-server`, … or `image`). */
+  technology: `io.${PROJECT}.technology`,
+  dnsName: `io.${PROJECT}.identity.dns`,
+  uri: `io.${PROJECT}.identity.uri`,
+  /** The run that owns a throw-away stack (the e2e suite's `host/pid/run`): its leftovers are removed only once that run is gone. */
+  owner: `io.${PROJECT}.owner`,
+} as const;
+
+/** What a recipe writes to STATS_FILE (recipes/README.md); a field it cannot know is absent. */
+export interface RecipeStats {
+  readonly technology?: string;
+  readonly role?: 'server' | 'client' | 'both';
+  readonly state?: 'waiting' | 'serving' | 'calling' | 'failing' | string;
+  /** Upper-case hex, no leading zeros. */
+  readonly serial?: string;
+  readonly notAfter?: string;
+  readonly reloads?: number;
+  readonly failedReloads?: number;
+  readonly lastReloadAt?: string | null;
+  readonly requests?: { readonly ok?: number; readonly failed?: number; readonly refused?: number; readonly retries?: number };
+  readonly lastError?: string | null;
+  readonly updatedAt?: string;
+}

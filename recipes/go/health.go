@@ -1,0 +1,83 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"mtls-reference/recipes/go/internal/creds"
+)
+
+// staleAfter: the process rewrites its stats every 2 s; much older means it is stuck.
+const staleAfter = 20 * time.Second
+
+// health prints one line and returns the exit code: 0 while waiting for the
+// first certificate and while serving/calling with a valid one, 1 otherwise.
+// Waiting is healthy on purpose: enrollment happens after the containers
+// start, and a check that failed until then would deadlock a deploy that
+// waits for health.
+func health(statsFile, certDir string) int {
+	say := func(code int, format string, args ...any) int {
+		fmt.Printf(format+"\n", args...)
+		return code
+	}
+	data, err := readSmall(statsFile)
+	if err != nil {
+		return say(1, "unhealthy: no stats file (%v): the process is not running or cannot write it", err)
+	}
+	var s struct {
+		State, Serial, NotAfter, UpdatedAt, LastError string
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return say(1, "unhealthy: the stats file is not JSON (%v)", err)
+	}
+	now := time.Now()
+	updated, err := time.Parse(time.RFC3339Nano, s.UpdatedAt)
+	if err != nil || now.Sub(updated) > staleAfter {
+		return say(1, "unhealthy: stats not updated since %q: the process is stuck", s.UpdatedAt)
+	}
+	disk := onDisk(certDir)
+	switch s.State {
+	case "waiting":
+		return say(0, "waiting for the first certificate (on disk: %s)", disk)
+	case "serving", "calling":
+		notAfter, err := time.Parse(time.RFC3339Nano, s.NotAfter)
+		if err != nil || now.After(notAfter) {
+			return say(1, "unhealthy: %s with certificate %s, which is not valid after %s (on disk: %s)", s.State, s.Serial, s.NotAfter, disk)
+		}
+		return say(0, "ok: %s with certificate %s valid until %s (on disk: %s)", s.State, s.Serial, s.NotAfter, disk)
+	}
+	return say(1, "unhealthy: %s with certificate %q (on disk: %s): %s", s.State, s.Serial, disk, s.LastError)
+}
+
+// onDisk describes the leaf in site.crt, so a renewal the process did not
+// pick up shows next to the serial in use.
+func onDisk(certDir string) string {
+	data, err := readSmall(filepath.Join(certDir, creds.CertFile))
+	if err != nil {
+		return "no " + creds.CertFile
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return creds.CertFile + " holds no PEM block"
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return creds.CertFile + " is not a certificate"
+	}
+	return fmt.Sprintf("%s until %s", creds.SerialOf(leaf), creds.Timestamp(leaf.NotAfter))
+}
+
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
