@@ -47,5 +47,6 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
 export async function pinRoots(w: Workload, fingerprints: readonly string[]): Promise<void> {
   const lines = fingerprints.map((f) => normaliseFingerprint(f));
   const content = `# SHA-256 fingerprints of the roots this app may trust (written by bootstrap-trust)\n${lines.join('\n')}\n`;
-  await docker.writeVolumeFile(w.trust_volume, await docker.imageOf(w.container), path.basename(ROOT_PIN_FILE), content);
+  // Written by a short-lived container of the renewer image (it has a shell; an app image may not).
+  await docker.writeVolumeFile(w.trust_volume, await docker.imageOf(w.renewer), path.basename(ROOT_PIN_FILE), content);
 }
