@@ -39,7 +39,7 @@ await main(async () => {
     certLifetime: process.env.MTLS_CERT_LIFETIME ?? '2m',
     minCertLifetime: process.env.MTLS_MIN_CERT_LIFETIME ?? '1m',
   };
-  say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (CA, server, client, renewers)`);
+  say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (the CA and every workload of mesh.ts, each with its renewer)`);
   await ui.step('bundle services', buildServices);
   await ui.step('cdktf deploy', () => cdktf('deploy', settings, { quiet: true, engine: iac, allowEngineSwitch }));
 
@@ -61,7 +61,7 @@ await main(async () => {
     observeRotations(stack, {
       rotations: 1,
       timeoutMs: (lifetime + 60) * 1000,
-      onChange: (w, e) => say(`   ${e.seenAt}  ${w.padEnd(7)} now serving ${e.serial.slice(0, 16)}… until ${e.notAfter}`),
+      onChange: (w, e) => say(`   ${e.seenAt}  ${w.padEnd(14)} now uses ${e.serial.slice(0, 16)}… until ${e.notAfter}`),
     }),
   );
 
@@ -72,6 +72,7 @@ await main(async () => {
     enrolled: enrolled.map((e) => ({ workload: e.workload, identities: e.identities, serial: e.serial, keyMode: e.keyMode })),
     rotations: report.workloads.map((w) => ({ workload: w.workload, rotations: w.rotations, notAfterMovedForward: w.notAfterMonotonic })),
     traffic: report.traffic,
+    calls: report.calls,
     problems: report.problems,
     seconds: (Date.now() - started) / 1000,
   };
@@ -82,11 +83,12 @@ await main(async () => {
     say(`  • the CA's root was accepted only because its SHA-256 matched ${trust.fingerprint.slice(0, 16)}…`);
     for (const e of enrolled) say(`  • ${e.workload}: certificate ${e.serial?.slice(0, 12)}… for ${e.identities.join(', ')}; key made in the workload, mode 0${e.keyMode}`);
     for (const w of report.workloads) say(`  • ${w.workload}: ${w.rotations} rotation(s) picked up by the running process, notAfter moved forward: ${w.notAfterMonotonic ? 'yes' : 'NO'}`);
-    say(`  • client → server over mTLS: ${report.traffic.successes} requests succeeded, ${report.traffic.failures} failed during the rotation window`);
+    for (const c of report.calls) say(`  • ${c.client} → ${c.server} over mTLS: ${c.ok} calls succeeded, ${c.failed} failed during the rotation window`);
     for (const p of report.problems) say(`  ✘ ${p}`);
     say('');
     say(`done in ${seconds(started)}. The stack is still running:`);
     say(`  npm run status            # certificates, renewals, traffic`);
+    say(`  npm run issue-cert -- operator   # a host identity, and the curl/psql lines to call every server`);
     say(`  npm run check-rotation    # watch two more rotations under load`);
     say(`  npm run destroy           # take it all down`);
   }

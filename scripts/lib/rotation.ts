@@ -21,6 +21,8 @@ export interface RotationReport {
   }>;
   /** The clients' calls over the observation window, added up. */
   readonly traffic: { readonly successes: number; readonly failures: number; readonly failuresByReason: Record<string, number> };
+  /** Each client's calls over the window: who it called, ok and failed. */
+  readonly calls: Array<{ readonly client: string; readonly server: string; readonly ok: number; readonly failed: number }>;
   readonly serverSerialsSeenByClient: string[];
   readonly elapsedSeconds: number;
   readonly problems: string[];
@@ -121,15 +123,19 @@ export async function observeRotations(
   });
   if (!clients.length) problems.push('no client workload to measure traffic');
   if (traffic.failures > 0) problems.push(`${traffic.failures} call(s) failed: ${JSON.stringify(traffic.failuresByReason)}`);
-  for (const w of clients) {
-    const ok = (last.get(w.name)?.requests.ok ?? 0) - (first.get(w.name)?.requests.ok ?? 0);
-    if (ok <= 0) problems.push(`${w.name} made no successful call while rotations were observed`);
-  }
+  const calls = clients.map((w) => ({
+    client: w.name,
+    server: w.calls,
+    ok: (last.get(w.name)?.requests.ok ?? 0) - (first.get(w.name)?.requests.ok ?? 0),
+    failed: (last.get(w.name)?.requests.failed ?? 0) - (first.get(w.name)?.requests.failed ?? 0),
+  }));
+  for (const c of calls) if (c.ok <= 0) problems.push(`${c.client} made no successful call while rotations were observed`);
   return {
     ok: problems.length === 0,
     rotationsWanted: opts.rotations,
     workloads,
     traffic,
+    calls,
     serverSerialsSeenByClient: [...(clients.map((w) => last.get(w.name)?.serverSerials).find((s) => s?.length) ?? [])],
     elapsedSeconds: (Date.now() - started) / 1000,
     problems,

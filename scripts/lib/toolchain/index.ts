@@ -8,6 +8,7 @@ import { cdktfPtyStatus } from './cdktf-pty.js';
 import { detectMode, type Mode, type ModeDecision, type ProviderSource } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
+import { ensureHostTools, HOST_TOOLS } from './host-tools.js';
 import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
 import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
 
@@ -73,6 +74,12 @@ export async function ensureToolchain(
     }
     const s = await ensureEngine(paths, { offline });
     return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
+  });
+
+  await timed(reports, 'host tools', ui, async () => {
+    const t = await ensureHostTools(paths, { build, debian: await fs.pathExists('/etc/debian_version') });
+    if (t.missing.length) return { value: undefined, status: 'missing', detail: `missing ${t.missing.join(', ')}` };
+    return { value: undefined, status: t.installed.length ? 'built' : 'ok', detail: HOST_TOOLS.map((h) => h.command).join(', ') };
   });
 
   const terraform = await timed(reports, ENGINE_STEP, ui, async () => {

@@ -1,0 +1,33 @@
+/**
+ * Tools the scripts run on the host besides Docker: openssl (status and
+ * check-rotation read the certificate each server presents, as an operator
+ * would with s_client) and psql (the e2e suite calls PostgreSQL from the
+ * host; issue-cert prints psql lines). Installed from Debian's packages
+ * where this process may; elsewhere named with the command that installs them.
+ */
+import { $ } from 'zx';
+import type { CachePaths } from '../cache.js';
+import { UserError } from '../ui.js';
+import { aptInstall } from './docker-engine.js';
+
+export const HOST_TOOLS = [
+  { command: 'openssl', debianPackage: 'openssl' },
+  { command: 'psql', debianPackage: 'postgresql-client' },
+] as const;
+
+async function missingTools(): Promise<typeof HOST_TOOLS[number][]> {
+  const found = await Promise.all(HOST_TOOLS.map(async (t) => ((await $({ quiet: true, nothrow: true })`command -v ${t.command}`).exitCode === 0 ? undefined : t)));
+  return found.filter((t): t is typeof HOST_TOOLS[number] => t !== undefined);
+}
+
+export async function ensureHostTools(paths: CachePaths, opts: { build: boolean; debian: boolean }): Promise<{ missing: string[]; installed: string[] }> {
+  const missing = await missingTools();
+  if (missing.length === 0) return { missing: [], installed: [] };
+  const names = missing.map((t) => t.command);
+  if (!opts.build) return { missing: names, installed: [] };
+  if (!opts.debian || process.getuid?.() !== 0) {
+    throw new UserError(`${names.join(' and ')} must be on PATH: install ${missing.map((t) => t.debianPackage).join(' ')} (e.g. sudo apt-get install ${missing.map((t) => t.debianPackage).join(' ')})`);
+  }
+  await aptInstall(missing.map((t) => t.debianPackage), paths);
+  return { missing: [], installed: names };
+}
