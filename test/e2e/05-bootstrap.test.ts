@@ -66,7 +66,7 @@ describe('bootstrap-trust', { timeout: 120_000 }, () => {
     const out = await script`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
     expect(out.exitCode, out.stderr).toBe(0);
     const status = JSON.parse(out.stdout) as { workloads: Array<{ workload: string; serial?: string; secondsLeft?: number; health: string }> };
-    expect(status.workloads.map((w) => w.workload).sort()).toEqual(['client', 'server']);
+    expect(status.workloads.map((w) => w.workload).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
     for (const w of status.workloads) {
       expect(w.serial).toMatch(/^[0-9A-F]+$/);
       expect(w.secondsLeft).toBeGreaterThan(0);
