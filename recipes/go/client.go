@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +140,10 @@ func (c *caller) attempt(ctx context.Context, client *http.Client) error {
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return ue.Err // without the repeated method and URL
+			err = ue.Err // without the repeated method and URL
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer from %s within %v (name lookup, connect, handshake or response)", c.host, attemptTimeout)
 		}
 		return err
 	}
@@ -152,7 +156,7 @@ func (c *caller) attempt(ctx context.Context, client *http.Client) error {
 		if len(body) > 200 {
 			body = body[:200]
 		}
-		return &statusError{resp.StatusCode, string(body)}
+		return &statusError{resp.StatusCode, strings.TrimSpace(string(body))}
 	}
 	return nil
 }
@@ -206,11 +210,12 @@ func (c *caller) record(err error) {
 	}
 }
 
-func runClient(ctx context.Context, cfg config, log *slog.Logger) error {
+func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
+	log := base.With("component", "client")
 	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
 	holder := creds.NewHolder(creds.Options{
 		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageClientAuth,
-		Logger: log.With("component", "credentials"), OnUpdate: stats.Poke,
+		Logger: base.With("component", "credentials"), OnUpdate: stats.Poke,
 	})
 	c := newCaller(holder, cfg.TargetHost, cfg.TargetPort, cfg.ExpectedServer, log)
 	stats.Snapshot = func() report.Stats { return c.stats(cfg) }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"mtls-reference/recipes/go/internal/creds"
@@ -23,7 +24,8 @@ const staleAfter = 20 * time.Second
 // waits for health.
 func health(statsFile, certDir string) int {
 	say := func(code int, format string, args ...any) int {
-		fmt.Printf(format+"\n", args...)
+		// One line, whatever the stats file holds.
+		fmt.Println(strings.Join(strings.Fields(fmt.Sprintf(format, args...)), " "))
 		return code
 	}
 	data, err := readSmall(statsFile)

@@ -33,7 +33,8 @@ func main() {
 		os.Exit(2)
 	}
 
-	log := report.NewLogger(os.Stdout, logLevel()).With("component", cmd)
+	base := report.NewLogger(os.Stdout, logLevel())
+	log := base.With("component", cmd)
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		log.Error("configuration refused", "error", err.Error())
@@ -43,9 +44,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if cmd == "server" {
-		err = runServer(ctx, cfg, log)
+		err = runServer(ctx, cfg, base)
 	} else {
-		err = runClient(ctx, cfg, log)
+		err = runClient(ctx, cfg, base)
 	}
 	if err != nil {
 		log.Error("stopped", "error", err.Error())

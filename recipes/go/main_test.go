@@ -124,3 +124,39 @@ func TestHandshakeRefusals(t *testing.T) {
 		t.Fatalf("foreign CA: want a handshake refusal, got %v", err)
 	}
 }
+
+func TestRotationReachesKeepAliveClients(t *testing.T) {
+	root := testpki.NewRoot(t, "Test Root CA")
+	inter := root.Intermediate(t, "Test Intermediate CA")
+	dir := t.TempDir()
+	pin := filepath.Join(dir, "pins")
+	testpki.Install(t, dir, pin, root, []*testpki.CA{root}, inter.Leaf(t, "go-server", time.Hour))
+	srv := creds.NewHolder(creds.Options{Dir: dir, PinFile: pin, Usage: x509.ExtKeyUsageServerAuth})
+	srv.Check(time.Now())
+	cli := workload(t, root, inter, "go-client", x509.ExtKeyUsageClientAuth)
+	_, port := startServer(t, srv, "spiffe://mesh.internal/go-client")
+
+	c := newCaller(cli, "go-server.mesh.internal", port, "spiffe://mesh.internal/go-server", quiet)
+	client := c.clientFor(cli.Current())
+	c.transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	served := func() string {
+		t.Helper()
+		if err := c.attempt(context.Background(), client); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := c.serverSerial.Load().(string)
+		return s
+	}
+	before := served()
+	time.Sleep(10 * time.Millisecond) // the reload must come after this connection's accept
+	next := inter.Leaf(t, "go-server", time.Hour)
+	testpki.Write(t, filepath.Join(dir, "site.key"), next.KeyPEM)
+	testpki.Write(t, filepath.Join(dir, "site.crt"), next.ChainPEM)
+	srv.Check(time.Now())
+	served() // answered on the old connection, which the server then closes
+	if after := served(); after != creds.SerialOf(next.Cert) || after == before {
+		t.Fatalf("served serial %s after the rotation, want %s (before: %s)", after, creds.SerialOf(next.Cert), before)
+	}
+}

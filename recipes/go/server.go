@@ -103,7 +103,23 @@ func (s *server) httpServer() *http.Server {
 		// HTTP/1.1 only: no h2 upgrade path to harden.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     log.New(handshakeLog{s}, "", 0),
+		// The handshake follows the accept at once: the accept time tells
+		// which credentials a keep-alive connection was made with.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, acceptedAt{}, time.Now())
+		},
 	}
+}
+
+type acceptedAt struct{}
+
+// madeBeforeReload: the connection was handshaked with credentials older than
+// the current ones (our certificate, or the roots its client was checked
+// against). It is closed after this response, so a client that keeps its
+// connection alive meets the rotated certificate at once.
+func (s *server) madeBeforeReload(r *http.Request) bool {
+	at, ok := r.Context().Value(acceptedAt{}).(time.Time)
+	return ok && at.Before(s.holder.Status().LastReloadAt)
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -113,6 +129,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	peer := r.TLS.PeerCertificates[0]
+	if s.madeBeforeReload(r) {
+		w.Header().Set("Connection", "close")
+	}
 	// A keep-alive connection can outlive the client certificate it was made with.
 	if now := time.Now(); now.After(peer.NotAfter) || now.Before(peer.NotBefore) {
 		w.Header().Set("Connection", "close")
@@ -217,11 +236,12 @@ func (h handshakeLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func runServer(ctx context.Context, cfg config, log *slog.Logger) error {
+func runServer(ctx context.Context, cfg config, base *slog.Logger) error {
+	log := base.With("component", "server")
 	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
 	holder := creds.NewHolder(creds.Options{
 		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageServerAuth,
-		Logger: log.With("component", "credentials"), OnUpdate: stats.Poke,
+		Logger: base.With("component", "credentials"), OnUpdate: stats.Poke,
 	})
 	s := newServer(holder, cfg.Allowed, cfg.Identity, log)
 	if len(cfg.Allowed) == 0 {

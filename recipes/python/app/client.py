@@ -7,7 +7,9 @@ the server's chain and identity are verified on every call, and a reload
 EXPECTED_SERVER_IDENTITY before anything is sent."""
 
 import http.client
+import socket
 import ssl
+import threading
 import time
 
 from mtls_common import ConfigError, Logger, Stats, config_or_exit, env, env_int, iso, stop_on_signals
@@ -16,6 +18,57 @@ from mtls_credentials import CredentialWatcher, normalise_serial, uris_of
 RETRY_DELAYS_S = (0.25, 0.5, 1.0)  # up to 3 retries, all within about 3 s
 RETRY_BUDGET_S = 3.0
 MAX_BODY_BYTES = 64 * 1024
+
+
+def resolve(host, port, timeout):
+    """getaddrinfo with a deadline: the resolver ignores socket timeouts, and
+    Docker's DNS can take 10 s to give up on a name whose container is gone.
+    A lookup that overruns is abandoned to its daemon thread."""
+    result = []
+
+    def lookup():
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as e:
+            result.append(e)
+
+    t = threading.Thread(target=lookup, name='dns', daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        raise CallError(f'dns: no answer for {host} within {timeout:g} s')
+    if isinstance(result[0], OSError):
+        raise CallError(f'dns: {result[0].strerror or result[0]}')
+    return result[0]
+
+
+class Connection(http.client.HTTPSConnection):
+    """HTTPSConnection whose connect resolves with a deadline; the TLS
+    server_hostname stays TARGET_HOST, so check_hostname verifies the name."""
+
+    def __init__(self, host, port, context, timeout):
+        super().__init__(host, port, context=context, timeout=timeout)
+        self.tls_context = context
+
+    def connect(self):
+        raw, error = None, CallError('dns: no address')
+        for family, kind, proto, _, address in resolve(self.host, self.port, self.timeout):
+            raw = socket.socket(family, kind, proto)
+            try:
+                raw.settimeout(self.timeout)
+                raw.connect(address)
+                break
+            except OSError as e:  # try the next address, report the last error
+                raw.close()
+                raw, error = None, e
+        if raw is None:
+            raise error
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
 
 
 class CallError(Exception):
@@ -28,6 +81,8 @@ def failure_reason(e):
     """What went wrong, short: the TLS alert or verify message, a timeout, a refusal."""
     if isinstance(e, CallError):
         return e.reason
+    if isinstance(e, socket.gaierror):
+        return f'dns: {e.strerror}'
     if isinstance(e, ssl.SSLCertVerificationError):
         return f'tls: {e.verify_message}'
     if isinstance(e, ssl.SSLError):
@@ -49,7 +104,7 @@ class Caller:
 
     def call_once(self, creds, timeout):
         cfg = self.cfg
-        conn = http.client.HTTPSConnection(cfg['host'], cfg['port'], context=creds.context, timeout=timeout)
+        conn = Connection(cfg['host'], cfg['port'], creds.context, timeout)
         try:
             conn.connect()  # handshake: chain to our root, and the name TARGET_HOST
             cert = conn.sock.getpeercert()
@@ -140,15 +195,23 @@ def main():
              intervalMs=int(cfg['interval'] * 1000))
     watcher.start(stop)
 
-    last_stats = 0.0
-    while not stop.is_set():
-        started = time.monotonic()
-        if watcher.current is not None:
-            caller.call(stop)
-        if time.monotonic() - last_stats >= 2.0:
-            write_stats()
-            last_stats = time.monotonic()
-        stop.wait(max(0.0, cfg['interval'] - (time.monotonic() - started)) if watcher.current else 0.5)
+    def call_loop():
+        while not stop.is_set():
+            started = time.monotonic()
+            if watcher.current is None:
+                stop.wait(0.5)
+                continue
+            try:
+                caller.call(stop)
+            except Exception as e:  # noqa: BLE001 - the loop must go on
+                log.error('call loop error', error=repr(e))
+            stop.wait(max(0.0, cfg['interval'] - (time.monotonic() - started)))
+
+    # Calls run beside the main thread, which keeps the stats fresh and answers
+    # SIGTERM at once even while a call waits on its timeouts.
+    threading.Thread(target=call_loop, name='caller', daemon=True).start()
+    while not stop.wait(2.0):
+        write_stats()
 
     log.info('stopping')
     write_stats()

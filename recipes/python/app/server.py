@@ -10,6 +10,7 @@ request), so slow or silent peers cannot hold workers."""
 import http.client
 import json
 import socket
+import socketserver
 import ssl
 import sys
 import threading
@@ -18,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from mtls_common import (Logger, RateLimitedLog, Stats, config_or_exit, env, env_int, env_uris,
                          stop_on_signals)
-from mtls_credentials import CredentialWatcher, uris_of
+from mtls_credentials import CredentialWatcher, normalise_serial, uris_of
 
 HANDSHAKE_TIMEOUT_S = 10
 REQUEST_TIMEOUT_S = 10      # from waiting for a request to its response (keep-alive idle included)
@@ -111,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self.raw_requestline = self.rfile.readline()
         except HeadTooLarge:
-            self.requestline, self.request_version, self.command = '', 'HTTP/0.9', None
+            self.requestline, self.request_version, self.command = '', 'HTTP/1.1', None
             self.send_error(414)
             return
         if not self.raw_requestline:
@@ -137,7 +138,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         srv = self.server
-        peer = uris_of(self.connection.getpeercert())
+        cert = self.connection.getpeercert()
+        peer = uris_of(cert)
         allowed = [u for u in peer if u in srv.allowed]
         if not allowed:
             srv.stats.count('refused')
@@ -150,7 +152,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(404, {'error': 'not found'})
             return
         srv.stats.count('ok')
-        self.send_json(200, {'server': self.creds.uris[0], 'peer': allowed[0], 'serial': self.creds.serial})
+        peer_serial = normalise_serial(cert['serialNumber'])
+        srv.log.debug('request ok', peer=allowed[0], peerSerial=peer_serial, serial=self.creds.serial)
+        self.send_json(200, {'server': self.creds.uris[0], 'peer': allowed[0],
+                             'serial': self.creds.serial, 'peerSerial': peer_serial})
 
     def send_json(self, code, doc):
         body = json.dumps(doc).encode()
@@ -186,6 +191,11 @@ class MtlsServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
     allow_reuse_address = True
+
+    def server_bind(self):
+        # HTTPServer's version asks DNS for our FQDN; nothing here needs it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = socket.gethostname(), self.server_address[1]
 
     def __init__(self, address, watcher, allowed, stats, log, max_connections=64):
         self.watcher, self.allowed, self.stats, self.log = watcher, frozenset(allowed), stats, log

@@ -203,7 +203,7 @@ func (h *Holder) Check(now time.Time) (retry bool) {
 		return false
 	}
 	h.havePending, h.haveRejected = false, false
-	h.accept(c, cur, now)
+	h.accept(c, cur)
 	return false
 }
 
@@ -214,13 +214,15 @@ func (h *Holder) waiting(reason string) {
 	}
 }
 
-func (h *Holder) accept(c, prev *Credentials, now time.Time) {
+func (h *Holder) accept(c, prev *Credentials) {
 	h.cur.Store(c)
 	h.mu.Lock()
 	if prev != nil {
 		h.status.Reloads++
 	}
-	h.status.LastReloadAt = now
+	// The wall clock AFTER the store: a connection accepted before this
+	// instant may have been handshaked with the previous set (see the server).
+	h.status.LastReloadAt = time.Now()
 	h.status.Refusing = false
 	h.mu.Unlock()
 	fields := []any{"serial", c.Serial, "notBefore", Timestamp(c.NotBefore), "notAfter", Timestamp(c.NotAfter), "identities", c.Identities()}

@@ -1,0 +1,219 @@
+#!/bin/sh
+# mtls-curl: an mTLS client loop. Every REQUEST_INTERVAL_MS it calls
+# https://$EXPECTED_SERVER_IDENTITY:$TARGET_PORT/ (connected to $TARGET_HOST)
+# with curl, presenting $CERT_DIR/site.crt and site.key and trusting only the
+# private root. curl reads the files on every call: that is its reload.
+# POSIX sh and tools busybox also has (the official image is Alpine).
+set -u
+umask 077
+
+CERT_DIR=${CERT_DIR:-/var/run/step}
+ROOT_PIN_FILE=${ROOT_PIN_FILE:-}
+STATS_FILE=${STATS_FILE:-/tmp/mtls-stats.json}
+TARGET_HOST=${TARGET_HOST:-}
+TARGET_PORT=${TARGET_PORT:-8443}
+EXPECTED_SERVER_IDENTITY=${EXPECTED_SERVER_IDENTITY:-$TARGET_HOST}
+REQUEST_INTERVAL_MS=${REQUEST_INTERVAL_MS:-500}
+FAILING_AFTER=3 # consecutive failed calls before the state is "failing"
+RUN=/tmp/mtls-curl
+
+# Milliseconds in timestamps where date supports %3N (coreutils; not every busybox).
+case $(date -u +%3N 2>/dev/null) in
+  [0-9][0-9][0-9]) TS_FORMAT=+%Y-%m-%dT%H:%M:%S.%3NZ ;;
+  *) TS_FORMAT=+%Y-%m-%dT%H:%M:%SZ ;;
+esac
+now() { date -u "$TS_FORMAT"; }
+json() { printf '%s' "$1" | tr '\n\t\r' '   ' | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
+# log LEVEL MSG [KEY VALUE]...: one JSON line on stdout.
+log() {
+  line="{\"ts\":\"$(now)\",\"level\":\"$1\",\"component\":\"mtls-curl\",\"msg\":\"$(json "$2")\""
+  shift 2
+  while [ $# -ge 2 ]; do line="$line,\"$1\":\"$(json "$2")\""; shift 2; done
+  printf '%s}\n' "$line"
+}
+bad_config() { log error "bad configuration: $1" variable "$2"; exit 2; }
+is_dns() { printf '%s' "$1" | grep -Eqx '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'; }
+is_port() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+
+[ -n "$ROOT_PIN_FILE" ] || bad_config 'ROOT_PIN_FILE is required (curl only calls with a pinned root)' ROOT_PIN_FILE
+case $CERT_DIR in *:*) bad_config 'CERT_DIR must not contain ":" (curl reads --cert FILE:PASSWORD)' CERT_DIR ;; esac
+is_dns "$TARGET_HOST" || bad_config 'TARGET_HOST must be a DNS name' TARGET_HOST
+is_port "$TARGET_PORT" || bad_config 'TARGET_PORT must be a port' TARGET_PORT
+is_dns "$EXPECTED_SERVER_IDENTITY" ||
+  bad_config 'EXPECTED_SERVER_IDENTITY must be a DNS name: curl checks the DNS SAN and cannot check a URI SAN' EXPECTED_SERVER_IDENTITY
+is_port "$REQUEST_INTERVAL_MS" || bad_config 'REQUEST_INTERVAL_MS must be a number of milliseconds' REQUEST_INTERVAL_MS
+INTERVAL=$(printf '%d.%03d' $((REQUEST_INTERVAL_MS / 1000)) $((REQUEST_INTERVAL_MS % 1000)))
+
+# curl checks the name in the URL: the expected identity. When the target is
+# another name for the same server, connect there without changing the check.
+URL="https://$EXPECTED_SERVER_IDENTITY:$TARGET_PORT/"
+CONNECT_TO=''
+[ "$TARGET_HOST" = "$EXPECTED_SERVER_IDENTITY" ] ||
+  CONNECT_TO="--connect-to $EXPECTED_SERVER_IDENTITY:$TARGET_PORT:$TARGET_HOST:$TARGET_PORT"
+
+rm -rf "$RUN" && mkdir -p "$RUN/no-ca-dir" || { log error "cannot create $RUN"; exit 1; }
+
+state=waiting ok=0 failed=0 retries=0 consecutive=0 reloads=0 failed_reloads=0
+last_error='' last_reload_at='' last_ok_at='' serial='' not_after=''
+used_sum='' root_key='' refused_key='' cpid=''
+
+write_stats() {
+  extra=''
+  [ -n "$serial" ] && extra="$extra\"serial\":\"$serial\","
+  [ -n "$not_after" ] && extra="$extra\"notAfter\":\"$not_after\","
+  [ -n "$last_reload_at" ] && extra="$extra\"lastReloadAt\":\"$last_reload_at\","
+  [ -n "$last_ok_at" ] && extra="$extra\"lastOkAt\":\"$last_ok_at\","
+  [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json "$last_error")\","
+  printf '{"technology":"curl","role":"client","state":"%s",%s"reloads":%d,"failedReloads":%d,"requests":{"ok":%d,"failed":%d,"retries":%d},"consecutiveFailures":%d,"updatedAt":"%s"}\n' \
+    "$state" "$extra" "$reloads" "$failed_reloads" "$ok" "$failed" "$retries" "$consecutive" "$(now)" >"$STATS_FILE.tmp" &&
+    mv -f "$STATS_FILE.tmp" "$STATS_FILE"
+}
+
+# cert_info FILE: the first certificate's serial (upper-case hex, no leading
+# zeros) and notAfter (ISO 8601), read from its DER without openssl, which the
+# official image lacks. Informational only (stats and logs).
+cert_info() {
+  # shellcheck disable=SC2046 # one argument per byte (hex pairs)
+  set -- $(sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/{/^-----BEGIN/d;/^-----END/q;p;}' "$1" |
+    tr -d '\r' | base64 -d 2>/dev/null | head -c 1500 | od -An -v -tx1)
+  step=0 s='' d=''
+  while [ $# -ge 2 ]; do
+    tag=$1 len=$((0x$2))
+    shift 2
+    case $len in
+      129) [ $# -ge 1 ] || return 1; len=$((0x$1)); shift ;;
+      130) [ $# -ge 2 ] || return 1; len=$((0x$1$2)); shift 2 ;;
+      12[89] | 1[3-9][0-9] | 2[0-9][0-9]) return 1 ;;
+    esac
+    case $step:$tag in
+      0:30 | 1:30 | 5:30) step=$((step + 1)); continue ;; # Certificate, tbsCertificate, validity: go inside
+      2:a0) ;;                                               # [0] version: skip
+      2:02)                                                  # serialNumber
+        [ "$len" -le $# ] || return 1
+        while [ "$len" -gt 0 ]; do s="$s$1"; shift; len=$((len - 1)); done
+        step=3; continue ;;
+      3:30 | 4:30 | 6:17 | 6:18) step=$((step + 1)) ;;         # signature, issuer, notBefore: skip
+      7:17 | 7:18)                                           # notAfter: ASCII digits, then Z
+        [ "$len" -le $# ] || return 1
+        while [ "$len" -gt 0 ]; do case $1 in 3?) d="$d${1#3}" ;; esac; shift; len=$((len - 1)); done
+        [ "$tag" = 17 ] && d="20$d" # UTCTime: years 2000-2049 in this mesh
+        serial=$(printf '%s' "$s" | sed 's/^0*//' | tr 'a-f' 'A-F')
+        not_after=$(printf '%s' "$d" | sed -n 's/^\(....\)\(..\)\(..\)\(..\)\(..\)\(..\)$/\1-\2-\3T\4:\5:\6.000Z/p')
+        return 0 ;;
+      *) return 1 ;;
+    esac
+    [ "$len" -le $# ] || return 1
+    shift "$len"
+  done
+  return 1
+}
+
+# check_root: copies root.crt to a private file and checks that every
+# certificate in it is pinned (SHA-256 of its DER, which is the decoded
+# base64 body). curl then trusts only that checked copy. Sets $problem.
+check_root() {
+  problem=''
+  cp "$CERT_DIR/root.crt" "$RUN/root.new" 2>/dev/null || { problem="cannot read root.crt"; return 1; }
+  key=$(cat "$RUN/root.new" "$ROOT_PIN_FILE" 2>/dev/null | sha256sum | cut -c1-64)
+  if [ "$key" = "$root_key" ]; then rm -f "$RUN/root.new"; return 0; fi
+  pins=$(sed 's/#.*//' "$ROOT_PIN_FILE" 2>/dev/null | tr -d ' \t\r:' | tr 'A-F' 'a-f' | grep -Ex '[0-9a-f]{64}')
+  [ -n "$pins" ] || { problem="the pin file lists no fingerprint"; return 1; }
+  n=0 inside=0 body=''
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      -----BEGIN\ CERTIFICATE-----*) inside=1 body='' ;;
+      -----END\ CERTIFICATE-----*)
+        [ "$inside" = 1 ] || continue
+        inside=0 n=$((n + 1))
+        fp=$(printf '%s' "$body" | tr -d '\r' | base64 -d 2>/dev/null | sha256sum | cut -c1-64)
+        printf '%s\n' "$pins" | grep -qx "$fp" || { problem="unpinned root $fp in root.crt"; return 1; } ;;
+      *) [ "$inside" = 1 ] && body="$body$line" ;;
+    esac
+  done <"$RUN/root.new"
+  [ "$n" -gt 0 ] || { problem="root.crt holds no certificate"; return 1; }
+  mv -f "$RUN/root.new" "$RUN/root.crt" && root_key=$key
+}
+
+# One attempt. --cacert is the checked copy of the private root; --capath an
+# empty directory replaces libcurl's built-in CA directory (Debian's points at
+# the system store); -q ignores any .curlrc; no proxy from the environment.
+attempt() {
+  # shellcheck disable=SC2086 # CONNECT_TO is empty or two words
+  curl -q --silent --show-error --fail --noproxy '*' --proto =https --tlsv1.2 \
+    --cacert "$RUN/root.crt" --capath "$RUN/no-ca-dir" \
+    --cert "$CERT_DIR/site.crt" --key "$CERT_DIR/site.key" \
+    --connect-timeout 3 --max-time 5 $CONNECT_TO --output /dev/null "$URL" 2>"$RUN/err" &
+  cpid=$!
+  wait "$cpid"
+  rc=$?
+  cpid=''
+  return "$rc"
+}
+
+fail_call() {
+  failed=$((failed + 1)) consecutive=$((consecutive + 1)) last_error=$1
+  [ "$consecutive" -ge "$FAILING_AFTER" ] && state=failing
+  log warn "call failed" error "$1" consecutiveFailures "$consecutive"
+}
+
+one_call() {
+  if ! [ -f "$CERT_DIR/root.crt" ] || ! [ -f "$CERT_DIR/site.crt" ] || ! [ -f "$CERT_DIR/site.key" ] || ! [ -f "$ROOT_PIN_FILE" ]; then
+    # Before the first certificate this is enrollment still to come.
+    [ "$state" = waiting ] && return 0
+    fail_call "credential or pin files missing"
+    return 1
+  fi
+  [ "$state" = waiting ] && state=calling
+  if ! check_root; then
+    # An unpinned root is never used: the call is not made.
+    if [ "$key" != "$refused_key" ]; then
+      refused_key=$key failed_reloads=$((failed_reloads + 1))
+      log warn "credentials refused: $problem" serial "$serial"
+    fi
+    fail_call "refused: $problem"
+    return 1
+  fi
+  sum=$(cksum <"$CERT_DIR/site.crt")
+  tries=0
+  until attempt; do
+    # The renewer writes the key, then the certificate: for a moment curl can
+    # read a new key with the old certificate. Retry shortly (3 times, ~3 s).
+    tries=$((tries + 1))
+    if [ "$tries" -gt 3 ]; then
+      fail_call "curl exit $rc: $(head -n 1 "$RUN/err" | head -c 300 | sed 's/^curl: ([0-9]*) //')"
+      return 1
+    fi
+    retries=$((retries + 1))
+    sleep "$(printf '%d.%d' $((tries * 5 / 10)) $((tries * 5 % 10)))" & wait $! # 0.5 s, 1 s, 1.5 s
+  done
+  ok=$((ok + 1)) last_ok_at=$(now)
+  [ "$consecutive" -gt 0 ] && log info "calling again" afterFailedCalls "$consecutive"
+  consecutive=0 state=calling
+  if [ "$sum" != "$used_sum" ]; then
+    cert_info "$CERT_DIR/site.crt" || serial='' not_after=''
+    if [ -z "$used_sum" ]; then
+      log info "calling" url "$URL" serial "$serial" notAfter "$not_after"
+    else
+      reloads=$((reloads + 1)) last_reload_at=$last_ok_at
+      log info reloaded serial "$serial" notAfter "$not_after"
+    fi
+    used_sum=$sum
+  fi
+}
+
+stop() {
+  log info "stopping" signal "$1"
+  [ -n "$cpid" ] && kill "$cpid" 2>/dev/null
+  write_stats
+  exit 0
+}
+trap 'stop TERM' TERM
+trap 'stop INT' INT
+
+write_stats
+log info "waiting for the first certificate and the root pin" certDir "$CERT_DIR" pinFile "$ROOT_PIN_FILE"
+while :; do
+  one_call
+  write_stats
+  sleep "$INTERVAL" & wait $!
+done
