@@ -86,12 +86,15 @@ export const TECHNOLOGIES = {
   postgres: {
     label: 'PostgreSQL', image: { contextDir: 'recipes/postgres', baseImageArgs: { POSTGRES_IMAGE: 'postgres' } },
     roles: ['server'], protocol: 'postgres', identityForm: 'dns', health: recipeHealth, stats: 'stats-file', memoryMb: 256,
-    tmpfs: { '/var/run/postgresql': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000,mode=0775' },
+    tmpfs: { '/var/run/postgresql': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000' },
     dataPath: '/var/lib/postgresql/data',
   },
   psql: {
     label: 'psql', image: { contextDir: 'recipes/psql', baseImageArgs: { POSTGRES_IMAGE: 'postgres' } },
     roles: ['client'], protocol: 'postgres', identityForm: 'dns', health: recipeHealth, stats: 'stats-file', memoryMb: 64,
+    // The postgres image declares VOLUME /var/lib/postgresql/data: a tmpfs keeps
+    // Docker from making an anonymous volume for a client that stores nothing.
+    tmpfs: { '/var/lib/postgresql/data': 'rw,noexec,nosuid,nodev,size=64k,uid=1000,gid=1000' },
   },
 } as const satisfies Record<string, Technology>;
 

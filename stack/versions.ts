@@ -25,9 +25,9 @@ export const PYTHON_VERSION = '3.11';
 export const OFFICIAL_IMAGES = {
   stepCa: `smallstep/step-ca:${STEP_CA_VERSION}`,
   node: `node:${NODE_MAJOR}-bookworm-slim`,
-  nginx: 'nginx:1.28-bookworm',
-  curl: 'curlimages/curl:8.17.0',
-  golang: 'golang:1.26-bookworm',
+  nginx: 'nginx:1.30.4-trixie',
+  curl: 'curlimages/curl:8.21.0',
+  golang: 'golang:1.26.7-bookworm',
   debian: 'debian:bookworm-slim',
   python: `python:${PYTHON_VERSION}-slim-bookworm`,
   postgres: `postgres:${POSTGRES_MAJOR}-bookworm`,

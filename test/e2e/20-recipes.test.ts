@@ -28,9 +28,9 @@ interface Refusals {
 // Pinned from the recipes' own tests by hand (recipes/*/README.md): the exact
 // alert or status each technology gives, as the caller sees it.
 const REFUSALS: Record<string, Refusals> = {
-  // nginx completes the handshake and answers: 400 without a certificate or
-  // with one it cannot verify, 403 from the allow-list map.
-  nginx: { noCertificate: { status: 400, body: /No required SSL certificate was sent/ }, selfSigned: { status: 400, body: /The SSL certificate error/ }, unlisted: { status: 403 } },
+  // nginx requires a certificate in the handshake (ssl_conf_command VerifyMode
+  // Require) but verifies it after: a foreign one gets its JSON 400.
+  nginx: { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { status: 400, body: /"error":"tls_refused".*self-signed certificate/ }, unlisted: { status: 403 } },
   // Go and OpenSSL refuse in the handshake (TLS 1.3 alerts as Node names them).
   'go-server': { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }, unlisted: { status: 403 } },
   'python-server': { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }, unlisted: { status: 403 } },

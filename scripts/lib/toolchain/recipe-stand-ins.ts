@@ -21,6 +21,8 @@ interface RecipeStandIn {
   readonly dir: string;
   /** Debian packages of its root filesystem. */
   readonly packages: readonly string[];
+  /** A script in its folder that makes the root filesystem instead (`rootfs.sh TAG`), when packages alone are not enough. */
+  readonly rootfsScript?: string;
   /** Adds generated files to the build context. */
   readonly prepare?: (ctx: string) => Promise<void>;
   /** Extra build args. */
@@ -42,12 +44,21 @@ async function goVersion(): Promise<string> {
 }
 
 export const RECIPE_STAND_INS: readonly RecipeStandIn[] = [
-  { key: 'nginx', dir: 'nginx', packages: ['nginx-light'] },
-  { key: 'curl', dir: 'curl', packages: ['curl'] },
-  { key: 'python', dir: 'python', packages: ['python3'] },
-  { key: 'postgres', dir: 'postgres', packages: ['postgresql-15', 'postgresql-client-15'] },
+  { key: 'nginx', dir: 'nginx', packages: ['nginx', 'openssl', 'mawk'] },
+  { key: 'curl', dir: 'curl', packages: ['curl', 'ca-certificates'] },
+  { key: 'python', dir: 'python', packages: ['python3', 'ca-certificates', 'netbase', 'tzdata'] },
+  // rootfs.sh: the postgres account (uid 999) must exist before the packages' scripts run.
+  { key: 'postgres', dir: 'postgres', packages: ['postgresql-15', 'postgresql-client-15', 'locales'], rootfsScript: 'rootfs.sh' },
   { key: 'golang', dir: 'golang', packages: [], prepare: packGoroot, buildArgs: async () => ({ GOLANG_VERSION: await goVersion() }) },
 ];
+
+async function runRootfsScript(paths: CachePaths, script: string, ref: string): Promise<void> {
+  await fs.mkdirp(paths.logs);
+  const log = path.join(paths.logs, `rootfs-${ref.replace(/[/:]/g, '_')}.log`);
+  const out = await $({ quiet: true, nothrow: true, timeout: '20m' })`sh ${script} ${ref}`;
+  await fs.writeFile(log, out.stdout + out.stderr);
+  if (out.exitCode !== 0) throw new UserError(`${path.basename(script)} for ${ref} failed (see ${log}). Is mmdebstrap installed and Debian's mirror reachable?`);
+}
 
 const rootfsRef = (s: RecipeStandIn) => `${PROJECT}/${s.dir}-rootfs:bookworm`;
 
@@ -59,16 +70,17 @@ export function recipeStandInRefs(): string[] {
 export async function buildRecipeStandIns(paths: CachePaths): Promise<string[]> {
   const built: string[] = [];
   for (const s of RECIPE_STAND_INS) {
+    const dir = path.join(repoRoot, 'services', 'base-images', s.dir);
+    if (!(await fs.pathExists(dir))) throw new UserError(`stand-in ${LOCAL_IMAGES[s.key]}: ${dir} is missing`);
     let base: string = LOCAL_IMAGES.debian;
     if (s.packages.length) {
       base = rootfsRef(s);
       if (!(await imageExists(base))) {
-        await importDebian(base, [...s.packages], paths);
+        if (s.rootfsScript) await runRootfsScript(paths, path.join(dir, s.rootfsScript), base);
+        else await importDebian(base, [...s.packages], paths);
         built.push(base);
       }
     }
-    const dir = path.join(repoRoot, 'services', 'base-images', s.dir);
-    if (!(await fs.pathExists(dir))) throw new UserError(`stand-in ${LOCAL_IMAGES[s.key]}: ${dir} is missing`);
     const rebuilt = await buildStandIn(paths, {
       ref: LOCAL_IMAGES[s.key],
       dir,

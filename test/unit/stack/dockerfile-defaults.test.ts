@@ -1,0 +1,22 @@
+// Each Dockerfile's base-image ARG default is the official image versions.ts
+// names for it: `docker build` by hand and the stack build the same thing.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TECHNOLOGIES } from '../../../stack/technologies.js';
+import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
+import { PROJECT_DIR } from './fixtures.js';
+
+const recipes = [
+  { contextDir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } },
+  ...new Map(Object.values(TECHNOLOGIES).map((t) => [t.image.contextDir, t.image])).values(),
+] as const;
+
+describe.each(recipes.map((r) => [r.contextDir, r] as const))('%s/Dockerfile', (dir, recipe) => {
+  const text = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8');
+  it.each(Object.entries(recipe.baseImageArgs))('ARG %s defaults to the official %s image', (arg, key) => {
+    const m = new RegExp(`^ARG ${arg}=(\\S+)$`, 'm').exec(text);
+    expect(m?.[1], `ARG ${arg} in ${dir}/Dockerfile`).toBe(OFFICIAL_IMAGES[key as keyof typeof OFFICIAL_IMAGES]);
+    expect(text).toMatch(new RegExp(`^FROM \\$\\{${arg}\\}`, 'm'));
+  });
+});
