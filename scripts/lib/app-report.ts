@@ -83,7 +83,8 @@ export function fromRecipeStats(s: RecipeStats, role: Workload['role']): AppRepo
     reloads: s.reloads,
     failedReloads: s.failedReloads,
     lastReloadAt: s.lastReloadAt,
-    requests: client ? { ok: r.ok, failed: r.failed, retries: r.retries } : { served: r.ok, refused: r.refused, ...(role === 'both' ? { failed: r.failed } : {}) },
+    // A proxy (both) is reported as the server it is to its callers.
+    requests: client ? { ok: r.ok, failed: r.failed, retries: r.retries } : { served: r.ok, refused: r.refused },
     lastError: s.lastError,
   };
 }
