@@ -12,6 +12,19 @@ import { UserError } from './ui.js';
  */
 const STEPPATH = '/home/step';
 const CA_ROOT = `${STEPPATH}/certs/root_ca.crt`;
+/** Old and new root during a root rotation (written by its prepare step, removed by retire). */
+export const CA_ROOTS_DURING_ROTATION = `${STEPPATH}/certs/roots.crt`;
+/**
+ * How step inside the CA container trusts the CA's own TLS: its root, or
+ * both roots while a root rotation is under way (once activated, the CA's
+ * TLS certificate chains to the new root). A fixed line: arguments follow it.
+ */
+const CA_ROOT_FLAG = `r=${CA_ROOT}; [ -f ${CA_ROOTS_DURING_ROTATION} ] && r=${CA_ROOTS_DURING_ROTATION}; set -- "$@" --root "$r";`;
+
+/** argv for `step ARGS… --root <the CA's roots>` inside the CA container. */
+function caStep(args: readonly string[]): string[] {
+  return ['sh', '-c', `${CA_ROOT_FLAG} exec step "$@"`, 'ca-step', ...args];
+}
 const PROVISIONER_PASSWORD = `${STEPPATH}/secrets/provisioner_password`;
 /** Inside the CA container the CA listens on its own loopback. */
 const CA_LOCAL_URL = 'https://127.0.0.1:9000';
@@ -38,11 +51,11 @@ export async function caToken(
   ca: CaRef,
   opts: { subject: string; sans: readonly string[]; /** token validity start (RFC 3339 or duration) */ tokenNotBefore?: string; /** token expiry; step's default is 5m */ tokenNotAfter?: string },
 ): Promise<string> {
-  const args = ['step', 'ca', 'token', opts.subject, ...opts.sans.flatMap((s) => ['--san', s])];
-  args.push('--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT);
+  const args = ['ca', 'token', opts.subject, ...opts.sans.flatMap((s) => ['--san', s])];
+  args.push('--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL);
   if (opts.tokenNotBefore) args.push('--not-before', opts.tokenNotBefore);
   if (opts.tokenNotAfter) args.push('--not-after', opts.tokenNotAfter);
-  const token = (await execOk(ca.container, args)).trim();
+  const token = (await execOk(ca.container, caStep(args))).trim();
   if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new UserError(`step ca token in ${ca.container} did not return a token`);
   return token;
 }
@@ -84,9 +97,9 @@ export interface SecretCommand {
 const WITH_TOKEN_FROM_STDIN =
   'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; exec step "$@"';
 
-function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string): SecretCommand {
+function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string, opts: { caRoots?: boolean } = {}): SecretCommand {
   if (!token || /[\r\n]/.test(token)) throw new UserError(`${name}: a token must be a single non-empty line`);
-  return { args: ['bash', '-c', WITH_TOKEN_FROM_STDIN, name, ...stepArgs], input: token };
+  return { args: ['bash', '-c', `${opts.caRoots ? CA_ROOT_FLAG : ''}${WITH_TOKEN_FROM_STDIN}`, name, ...stepArgs], input: token };
 }
 
 /** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
@@ -98,7 +111,7 @@ export function certificateCommand(req: CertificateRequest): SecretCommand {
 
 /** `step ca revoke` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
 export function revokeCommand(serialDecimal: string, reason: string, token: string): SecretCommand {
-  return withTokenFromStdin('ca-revoke', ['ca', 'revoke', serialDecimal, '--reason', reason, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT], token);
+  return withTokenFromStdin('ca-revoke', ['ca', 'revoke', serialDecimal, '--reason', reason, '--ca-url', CA_LOCAL_URL], token, { caRoots: true });
 }
 
 /** Asks the CA to renew a certificate (mTLS with the current one) without writing it. */
@@ -116,10 +129,7 @@ export async function tryRenew(renewer: string, opts: { caUrl: string; certFile:
 export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<'revoked' | 'already revoked'> {
   const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
   const token = (
-    await execOk(ca.container, [
-      'step', 'ca', 'token', serialDecimal, '--revoke',
-      '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL, '--root', CA_ROOT,
-    ])
+    await execOk(ca.container, caStep(['ca', 'token', serialDecimal, '--revoke', '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL]))
   ).trim();
   const cmd = revokeCommand(serialDecimal, reason, token);
   const out = await exec(ca.container, cmd.args, { input: cmd.input });

@@ -20,3 +20,12 @@ describe.each(recipes.map((r) => [r.contextDir, r] as const))('%s/Dockerfile', (
     expect(text).toMatch(new RegExp(`^FROM \\$\\{${arg}\\}`, 'm'));
   });
 });
+
+describe.each(recipes.map((r) => [r.contextDir] as const))('%s/Dockerfile labels', (dir) => {
+  it('its final stage applies the project and prefix labels from build args (leftovers are found by label)', () => {
+    const text = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8');
+    const lastStage = text.slice(text.lastIndexOf('\nFROM '));
+    expect(lastStage).toMatch(/^ARG MTLS_PREFIX=/m);
+    expect(lastStage).toMatch(/^LABEL .*io\.mtls-reference\.project=\$MTLS_PROJECT .*io\.mtls-reference\.prefix=\$MTLS_PREFIX/m);
+  });
+});
