@@ -1,21 +1,36 @@
 #!/usr/bin/env tsx
 /**
- * Rotates the CA's intermediate under the same root: the root key, kept in
- * its own volume, is mounted only into the short-lived job that signs the new
- * intermediate; the running CA reloads on SIGHUP. Leaves issued under the old
- * intermediate stay valid until they expire; renewals come back under the new
- * one. Root rotation is not implemented yet.
+ * Rotates the CA. `intermediate`: a new intermediate under the same root
+ * (the root key, kept in its own volume, is mounted only into the
+ * short-lived job that signs it); the running CA reloads on SIGHUP.
+ * `root prepare|activate|retire`: a new root in three phases, with every app
+ * trusting both roots in between (see scripts/lib/root-rotation.ts).
  */
 import { rotateIntermediate } from './lib/ca-rotation.js';
 import { parseRotateCli, ROTATE_CA_HELP } from './lib/rotate-ca-cli.js';
+import { activateRoot, prepareRoot, retireRoot, type PhaseResult } from './lib/root-rotation.js';
 import { createUi, main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
+
+const NEXT: Record<PhaseResult['phase'], string> = {
+  prepare: 'next: npm run rotate-ca -- root activate (at least 15 s from now, once every app has loaded both roots)',
+  activate: 'next: workloads renew onto the new root at their normal schedule (npm run status); then npm run rotate-ca -- root retire',
+  retire: 'done: the old root is trusted nowhere; npm run bootstrap-trust now pins the new fingerprint',
+};
 
 await main(async () => {
   const cli = parseRotateCli(process.argv.slice(2));
   if (cli.help) return void console.log(ROTATE_CA_HELP);
   const ui = createUi({ json: cli.json });
   const stack = await loadStack(cli.prefix);
+  if (cli.command !== 'intermediate') {
+    const run = { 'root-prepare': prepareRoot, 'root-activate': activateRoot, 'root-retire': retireRoot }[cli.command!];
+    const result = await run(stack, ui);
+    if (cli.json) return void console.log(JSON.stringify(result, null, 2));
+    console.log(table([{ phase: result.phase, now: result.state, 'old root': result.oldFingerprint, 'new root': result.newFingerprint }]));
+    for (const a of result.actions) console.log(`- ${a}`);
+    return void console.log(NEXT[result.phase]);
+  }
   const result = await rotateIntermediate(stack, ui);
   if (cli.json) return void console.log(JSON.stringify(result, null, 2));
   console.log(

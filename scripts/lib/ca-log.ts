@@ -14,6 +14,8 @@ export interface IssuedCertificate {
   readonly notAfter: Date;
   readonly dnsNames: string[];
   readonly uris: string[];
+  /** The certificate itself (to tell which intermediate signed it). */
+  readonly x509: X509Certificate;
 }
 
 export interface CaLogRecord {
@@ -47,6 +49,7 @@ export function issuedFromCaLog(log: string): CaLogRecord {
           notAfter: new Date(cert.validTo),
           dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
           uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+          x509: cert,
         });
       } catch {
         unreadable += 1;

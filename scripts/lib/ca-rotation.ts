@@ -4,7 +4,7 @@ import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from './docker.js';
 import { certInfo, type CertInfo } from './pki.js';
-import { rootFingerprint, rootPem } from './step.js';
+import { CA_ROOTS_DURING_ROTATION, rootFingerprint, rootPem } from './step.js';
 import type { Ui } from './ui.js';
 import { UserError } from './ui.js';
 import type { Stack } from './workloads.js';
@@ -67,14 +67,15 @@ export function intermediateProblem(intermediatePem: string, rootPem: string, no
 }
 
 /** The intermediate the CA presents in its TLS handshake (verified against the root). */
-export function servedIntermediate(caHostUrl: string, rootPem: string, timeoutMs = 5000): Promise<CertInfo> {
+export function servedIntermediate(caHostUrl: string, rootPem: string, timeoutMs = 5000): Promise<CertInfo & { readonly pem: string }> {
   const url = new URL(caHostUrl);
   return new Promise((resolve, reject) => {
     const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca: rootPem, timeout: timeoutMs }, () => {
       const issuer = socket.getPeerCertificate(true).issuerCertificate;
       socket.end();
       if (!issuer?.raw) return reject(new Error('the CA presented no intermediate'));
-      resolve(certInfo(new X509Certificate(issuer.raw).toString()));
+      const pem = new X509Certificate(issuer.raw).toString();
+      resolve({ ...certInfo(pem), pem });
     });
     socket.on('timeout', () => socket.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     socket.on('error', reject);
@@ -103,6 +104,9 @@ export async function locateCa(stack: Stack): Promise<{ image: string; caVolume:
  */
 export async function rotateIntermediate(stack: Stack, ui: Ui): Promise<IntermediateRotation> {
   const ca = stack.ca.container;
+  if ((await docker.exec(ca, ['test', '-e', CA_ROOTS_DURING_ROTATION])).exitCode === 0) {
+    throw new UserError('a root rotation is under way: it brings its own intermediate; finish it (rotate-ca root activate / retire) before rotating the intermediate');
+  }
   const root = await rootPem(stack.ca);
   const fingerprintBefore = (await rootFingerprint(stack.ca)).trim();
   const where = await ui.step('finding the CA, its volumes and its image', () => locateCa(stack));

@@ -10,7 +10,7 @@ import { fs } from 'zx';
 import { stackDirs, type OperatorOutput, type StackOutputs, type WorkloadOutput } from './stack.js';
 import { writeHostIdentity, type HostIdentity } from './host-identity.js';
 import { X509Certificate } from 'node:crypto';
-import { fingerprintOf, normaliseFingerprint } from './pki.js';
+import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
 import { UserError } from './ui.js';
 import type { Stack } from './workloads.js';
 
@@ -35,10 +35,13 @@ export async function pinnedRoot(prefix: string): Promise<{ rootPem: string; fin
   const stepPath = path.join(stackDirs(prefix).stateDir, 'step');
   const defaults = path.join(stepPath, 'config', 'defaults.json');
   if (!(await fs.pathExists(defaults))) throw new UserError(`stack "${prefix}" has no pinned root on this host: run npm run bootstrap-trust first`);
-  const { fingerprint, root } = (await fs.readJson(defaults)) as { fingerprint: string; root: string };
+  // During a root rotation the file holds both roots and `fingerprints` pins both.
+  const { fingerprint, fingerprints, root } = (await fs.readJson(defaults)) as { fingerprint: string; fingerprints?: string[]; root: string };
+  const pinned = new Set((fingerprints ?? [fingerprint]).map(normaliseFingerprint));
   const rootPem = await fs.readFile(root, 'utf8');
-  if (fingerprintOf(new X509Certificate(rootPem)) !== normaliseFingerprint(fingerprint)) {
-    throw new UserError(`${root} does not match the fingerprint pinned in ${defaults}: run npm run bootstrap-trust again`);
+  const roots = splitPem(rootPem);
+  if (roots.length === 0 || roots.some((r) => !pinned.has(fingerprintOf(new X509Certificate(r))))) {
+    throw new UserError(`${root} holds a root not pinned in ${defaults}: run npm run bootstrap-trust again`);
   }
   return { rootPem, fingerprint };
 }

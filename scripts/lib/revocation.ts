@@ -56,7 +56,7 @@ export async function revokeWorkload(stack: Stack, w: Workload, reason = 'revoke
     const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
     since = record.since;
     complete = logIsComplete(record, { maxLifetimeSeconds, caCreated });
-    const found = new Map<string, { cert: IssuedCertificate; source: RevokedCertificate['source'] }>(
+    const found = new Map<string, { cert: Pick<IssuedCertificate, 'serial' | 'notAfter'>; source: RevokedCertificate['source'] }>(
       unexpiredFor(record, w.sans).map((cert) => [cert.serial, { cert, source: 'ca log' as const }]),
     );
     const disk = await certOnDisk(w);

@@ -5,8 +5,8 @@ import { fetchPinnedRoot } from './ca-api.js';
 import * as docker from './docker.js';
 import { normaliseFingerprint } from './pki.js';
 import { stackDirs } from './stack.js';
-import { rootFingerprint } from './step.js';
-import { createUi } from './ui.js';
+import { CA_ROOTS_DURING_ROTATION, rootFingerprint } from './step.js';
+import { createUi, UserError } from './ui.js';
 import { FILES, loadStack, type Workload } from './workloads.js';
 
 /**
@@ -20,6 +20,10 @@ import { FILES, loadStack, type Workload } from './workloads.js';
 export async function bootstrapTrust(prefix: string, opts: { fingerprint?: string; json?: boolean; quiet?: boolean } = {}) {
   const ui = createUi({ json: opts.json, quiet: opts.quiet });
   const stack = await loadStack(prefix);
+  // Mid-rotation, the pins hold two roots on purpose; bootstrapping would drop one.
+  if ((await docker.exec(stack.ca.container, ['test', '-e', CA_ROOTS_DURING_ROTATION])).exitCode === 0) {
+    throw new UserError(`a root rotation is under way in stack "${prefix}" (npm run status shows its phase): finish it with npm run rotate-ca -- root activate / retire; bootstrap-trust would drop one of the two pinned roots`);
+  }
   const fingerprint = normaliseFingerprint(opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))));
   const rootPem = await ui.step(`fetch the root from ${stack.outputs.ca_host_url} and verify its SHA-256`, () =>
     fetchPinnedRoot(stack.outputs.ca_host_url, fingerprint),

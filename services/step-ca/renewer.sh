@@ -70,7 +70,15 @@ check_pair() {
 # output is the reason; `npm run status` shows it with the recovery command.
 if [ "${1:-}" = health ]; then
   if [ ! -e "$CERT" ] && [ ! -e "$KEY" ]; then echo "waiting for enrollment"; exit 0; fi
-  if ! problem=$(check_pair "$CERT" "$KEY"); then echo "unusable: $problem"; exit 1; fi
+  # A check that overlaps an install (key renamed first, then the
+  # certificate) can read the old certificate and the new key: that is a
+  # renewal in progress, not damage. Look again before calling it unusable.
+  for attempt in 1 2 3; do
+    problem=$(check_pair "$CERT" "$KEY") && break
+    case "$problem" in *"does not match"*) [ "$attempt" -lt 3 ] && sleep 0.4 && continue ;; esac
+    break
+  done
+  if [ -n "$problem" ]; then echo "unusable: $problem"; exit 1; fi
   state=$(cat "$STATE_FILE" 2>/dev/null || true)
   case "$state" in ok*) echo "$state" ;; failing*|renewed*) echo "ok; $state" ;; *) echo ok ;; esac
   exit 0

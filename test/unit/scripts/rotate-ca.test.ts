@@ -37,12 +37,21 @@ describe('parseRotateCli', () => {
     expect(parseRotateCli(['--help'])).toEqual({ prefix: 'mtls', json: false, help: true });
   });
 
-  it('refuses a missing, unknown or planned subcommand, extra words and unknown flags', () => {
-    expect(userErrorOf(() => parseRotateCli([])).message).toMatch(/^name what to rotate\.[\s\S]*Usage: npm run rotate-ca/);
-    expect(userErrorOf(() => parseRotateCli(['intermedaite'])).message).toMatch(/^unknown subcommand "intermedaite": use "intermediate"/);
+  it('takes the root phases', () => {
     for (const phase of ['prepare', 'activate', 'retire']) {
-      expect(userErrorOf(() => parseRotateCli([phase])).message).toBe(`rotate-ca ${phase}: root rotation is not implemented yet; only "intermediate" is.`);
+      expect(parseRotateCli(['root', phase, '--prefix', 'blue'])).toEqual({ command: `root-${phase}`, prefix: 'blue', json: false, help: false });
     }
+  });
+
+  it('refuses a missing or unknown subcommand or phase, extra words and unknown flags', () => {
+    expect(userErrorOf(() => parseRotateCli([])).message).toMatch(/^name what to rotate\.[\s\S]*Usage: npm run rotate-ca/);
+    expect(userErrorOf(() => parseRotateCli(['intermedaite'])).message).toMatch(/^unknown subcommand "intermedaite": use "intermediate" or "root prepare\|activate\|retire"/);
+    for (const phase of ['prepare', 'activate', 'retire']) {
+      expect(userErrorOf(() => parseRotateCli([phase])).message).toBe(`did you mean: npm run rotate-ca -- root ${phase}`);
+    }
+    expect(userErrorOf(() => parseRotateCli(['root'])).message).toMatch(/^rotate-ca root needs a phase: prepare, activate or retire\n/);
+    expect(userErrorOf(() => parseRotateCli(['root', 'retrie'])).message).toMatch(/^rotate-ca root needs a phase: prepare, activate or retire, got "retrie"/);
+    expect(userErrorOf(() => parseRotateCli(['root', 'retire', 'now'])).message).toBe('rotate-ca root retire takes no more arguments, got: now');
     expect(userErrorOf(() => parseRotateCli(['intermediate', 'now'])).message).toMatch(/^rotate-ca intermediate takes no arguments, got: now/);
     expect(userErrorOf(() => parseRotateCli(['intermediate', '--force'])).message).toMatch(/Unknown option '--force'/);
     expect(userErrorOf(() => parseRotateCli(['intermediate', '--prefix', '../x'])).message).toMatch(/prefix/);
