@@ -32,7 +32,7 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
   beforeAll(async () => {
     stack = await loadStack(ctx.prefix);
     rootPem = await rootPemOf(ctx);
-    operator = await operatorCredential(ctx, '15m');
+    operator = await operatorCredential(ctx, '5m');
   });
 
   it(`rotates server and client ${ROTATIONS} times with 0 failed requests; fresh connections see each new serial; an old connection keeps working`, async () => {

@@ -31,7 +31,7 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     // The CA's init step has exited; it is not started again by the engine.
     names = servingContainers(ctx.outputs);
     // The host's own client (the reference client, in this process) through the published port.
-    const operator = await operatorCredential(ctx, '15m');
+    const operator = await operatorCredential(ctx, '3m');
     certDir = await mkdtemp(join(tmpdir(), 'mtls-engine-restart-'));
     await writeFile(join(certDir, 'root.crt'), await rootPemOf(ctx));
     await writeFile(join(certDir, 'site.crt'), operator.certPem);

@@ -63,7 +63,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     rootPem = await rootPemOf(ctx);
     await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
     // Issued under the old intermediate; it must keep working after the switch.
-    operator = await operatorCredential(ctx, '15m');
+    operator = await operatorCredential(ctx, '3m');
   });
 
   it('the CA issues from a new intermediate; every workload renews onto it with 0 failed requests; the root stays offline and unchanged', async () => {

@@ -65,7 +65,7 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     const stack = await loadStack(ctx.prefix);
     rootPem = await rootPemOf(ctx);
-    const id = (name: string) => ({ commonName: `${name}.mesh.internal`, dns: [`${name}.mesh.internal`], uris: [`spiffe://mesh.internal/${name}`], notAfter: '10m' });
+    const id = (name: string) => ({ commonName: `${name}.mesh.internal`, dns: [`${name}.mesh.internal`], uris: [`spiffe://mesh.internal/${name}`], notAfter: '2m' });
     operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, id('operator'));
     // A valid certificate from the mesh's own CA, for an identity no allow-list names.
     intruder = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, id('intruder'));

@@ -1,0 +1,174 @@
+// Root rotation under continuous traffic, on the suite's stack (every
+// technology of the mesh): prepare → activate → retire with 0 failed calls in
+// every client of the mesh and in a host load generator; every workload moves
+// onto the new root without a restart; retire refuses while a leaf under the
+// old root is valid and names it; afterwards bootstrap-trust pins the new
+// root and a leaf from the retired root is refused as unknown. Last file: it
+// changes the stack's root.
+import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { $, fs } from 'zx';
+import { appReport, normaliseSerial } from '../../scripts/lib/app-report.js';
+import { servedIntermediate } from '../../scripts/lib/ca-rotation.js';
+import * as docker from '../../scripts/lib/docker.js';
+import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
+import { certificateInUse } from '../../scripts/lib/rotation.js';
+import type { PhaseResult } from '../../scripts/lib/root-rotation.js';
+import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/stack.js';
+import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
+import { ROOT_PIN_FILE } from '../../common/facts.js';
+import { containerState, type ContainerState } from './helpers/containers.js';
+import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+const hostRootFile = () => path.join(stackDirs(ctx.prefix).stateDir, 'step', 'certs', 'root_ca.crt');
+const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
+
+async function rotateRoot(phase: string): Promise<{ exitCode: number | null; output: string; result?: PhaseResult; ms: number }> {
+  const started = Date.now();
+  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts root ${phase} --prefix ${ctx.prefix} --json`;
+  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as PhaseResult) : undefined, ms: Date.now() - started };
+}
+
+const signedBy = (leafPem: string, issuerPem: string) => {
+  const leaf = new X509Certificate(leafPem);
+  const issuer = new X509Certificate(issuerPem);
+  return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
+};
+
+/** The workload uses (per its own report, what it serves, or its files) the certificate on disk, and that one is under `intermediatePem`. */
+async function onChain(w: Workload, intermediatePem: string): Promise<boolean> {
+  const bundle = await docker.readFile(w.renewer, FILES.cert);
+  const leaf = bundle ? splitPem(bundle)[0] : undefined;
+  if (!leaf || !signedBy(leaf, intermediatePem)) return false;
+  const inUse = await certificateInUse(w, await appReport(w));
+  return inUse?.serial === normaliseSerial(new X509Certificate(leaf).serialNumber);
+}
+
+describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
+  let stack: Stack;
+  let oldRoot: string;
+  let before: Map<string, ContainerState>;
+  const clientCalls = new Map<string, { ok: number; failed: number }>();
+  let hostCred: IssuedCredential;
+  const host = { ok: 0, failed: [] as string[], stop: false, done: Promise.resolve() };
+
+  const callsNow = async () =>
+    new Map(await Promise.all(stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
+
+  beforeAll(async () => {
+    stack = await loadStack(ctx.prefix);
+    oldRoot = (await fs.readFile(hostRootFile(), 'utf8')).trim();
+    before = new Map(await Promise.all(stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
+    for (const [name, r] of await callsNow()) clientCalls.set(name, { ok: r.ok ?? 0, failed: r.failed ?? 0 });
+    // Short-lived: it is replaced by one under the new root after activation, and must be gone before retire.
+    hostCred = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, oldRoot, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
+    // A load generator on the host: it trusts whatever the host's pinned state holds
+    // (both roots during the rotation), as an operator's tools would.
+    host.done = (async () => {
+      while (!host.stop) {
+        const ca = await fs.readFile(hostRootFile(), 'utf8');
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca, cert: hostCred.certPem, key: hostCred.keyPem }).catch((err: Error) => err);
+        if (r instanceof Error || r.status !== 200) host.failed.push(r instanceof Error ? r.message : `HTTP ${r.status}`);
+        else host.ok += 1;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    })();
+  });
+
+  afterAll(async () => {
+    host.stop = true;
+    await host.done;
+  });
+
+  let newRoot: string;
+  let oldLeaf: IssuedCredential;
+
+  it('prepare: a new root; every app pins and trusts both roots; the CA still issues under the old one', async () => {
+    const run = await rotateRoot('prepare');
+    expect(run.exitCode, run.output).toBe(0);
+    expect(run.result).toMatchObject({ phase: 'prepare', state: 'prepared', oldFingerprint: ctx.fingerprint });
+    newRoot = (await docker.execOk(stack.ca.container, ['cat', '/home/step/certs/root_ca.next.crt'])).trim();
+    expect(fp(newRoot)).toBe(run.result!.newFingerprint);
+    for (const w of stack.workloads) {
+      expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm)?.sort(), w.name).toEqual([ctx.fingerprint, fp(newRoot)].sort());
+      expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([ctx.fingerprint, fp(newRoot)]);
+    }
+    expect(splitPem(await fs.readFile(hostRootFile(), 'utf8')).map(fp)).toEqual([ctx.fingerprint, fp(newRoot)]);
+    const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
+    expect((JSON.parse(status.stdout) as { caRoot: unknown }).caRoot).toEqual({ phase: 'prepared', root: ctx.fingerprint, newRoot: fp(newRoot) });
+    // Activation before every app can have loaded both roots is refused.
+    const early = await rotateRoot('activate');
+    expect(early.exitCode).toBe(1);
+    expect(early.output).toMatch(/give every app 15 s to load both roots/);
+  });
+
+  it('activate: the CA issues under the new root; every workload moves onto it; a leaf under the old root is still accepted', async () => {
+    // Issued under the old root just before the switch: it must keep working, and it holds retire back.
+    oldLeaf = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
+    await waitFor('15 s since prepare', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000 });
+    const intermediate = await servedIntermediate(ctx.outputs.ca_host_url, newRoot);
+    expect(signedBy(intermediate.pem, newRoot)).toBe(true);
+    // The host's load generator renews onto the new root too, as a workload does.
+    hostCred = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '10m' });
+    expect(signedBy(splitPem(hostCred.certPem)[0]!, intermediate.pem)).toBe(true);
+    // Every workload, each technology, renews onto the new chain at its own schedule and uses it.
+    for (const w of stack.workloads) {
+      await waitFor(`${w.name} on the new root`, async () => ((await onChain(w, intermediate.pem)) ? true : undefined), { timeoutMs: 150_000, intervalMs: 1000 });
+    }
+    // The servers present it to callers outside the mesh too (openssl s_client on their ports).
+    for (const w of stack.workloads.filter((x) => x.host_port)) {
+      const out = await $({ quiet: true, nothrow: true, timeout: '10s', input: '' })`openssl s_client -connect ${`127.0.0.1:${w.host_port}`} -servername ${w.dns_name} ${w.protocol === 'postgres' ? ['-starttls', 'postgres'] : []}`;
+      const leaf = splitPem(out.stdout)[0];
+      expect(leaf && signedBy(leaf, intermediate.pem), `${w.name} presents a leaf under the new intermediate`).toBe(true);
+    }
+    const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${oldRoot}\n${newRoot}`, cert: oldLeaf.certPem, key: oldLeaf.keyPem });
+    expect(r.status).toBe(200);
+  });
+
+  it('retire is refused while a leaf under the old root is valid, naming it; then it goes through', async () => {
+    expect(Date.now(), 'the old-root leaf is still valid at the first attempt').toBeLessThan(Date.parse(new X509Certificate(splitPem(oldLeaf.certPem)[0]!).validTo) - 5000);
+    const refused = await rotateRoot('retire');
+    expect(refused.exitCode).toBe(1);
+    expect(refused.output).toMatch(/cannot retire the old root yet/);
+    expect(refused.output).toContain(`certificate ${oldLeaf.serial}`);
+    // Nothing changed: every app still trusts both roots.
+    for (const w of stack.workloads) expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length, w.name).toBe(2);
+    const done = await waitFor('retire to go through once no old-root leaf is valid', async () => {
+      const run = await rotateRoot('retire');
+      return run.exitCode === 0 ? run : undefined;
+    }, { timeoutMs: 300_000, intervalMs: 5000 });
+    expect(done.result).toMatchObject({ phase: 'retire', state: 'none', newFingerprint: fp(newRoot) });
+    for (const w of stack.workloads) {
+      expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([fp(newRoot)]);
+      expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm), w.name).toEqual([fp(newRoot)]);
+    }
+    expect((await rotateRoot('retire')).exitCode, 'retire again: nothing to do').toBe(0);
+  });
+
+  it('after retire: bootstrap-trust pins the new root; a leaf from the retired root is refused as unknown', async () => {
+    const boot = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/bootstrap-trust.ts --prefix ${ctx.prefix} --json`;
+    expect(boot.exitCode, boot.stderr).toBe(0);
+    expect((JSON.parse(boot.stdout) as { fingerprint: string }).fingerprint).toBe(fp(newRoot));
+    // The old-root leaf has expired by now; with its root gone the server cannot even find its issuer.
+    const refused = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: newRoot, cert: oldLeaf.certPem, key: oldLeaf.keyPem }).catch((err: NodeJS.ErrnoException) => err);
+    expect((refused as NodeJS.ErrnoException).code).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
+  });
+
+  it('0 failed calls across the whole sequence, in every client of the mesh and on the host; no app restarted', async () => {
+    host.stop = true;
+    await host.done;
+    expect(host.failed).toEqual([]);
+    expect(host.ok).toBeGreaterThan(100);
+    for (const [name, r] of await callsNow()) {
+      const start = clientCalls.get(name)!;
+      expect({ name, failed: (r.failed ?? 0) - start.failed }).toEqual({ name, failed: 0 });
+      expect((r.ok ?? 0) - start.ok, name).toBeGreaterThan(20);
+    }
+    for (const w of stack.workloads) {
+      const now = await containerState(w.container);
+      expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
+    }
+  });
+});
