@@ -14,12 +14,16 @@ const STEPPATH = '/home/step';
 const CA_ROOT = `${STEPPATH}/certs/root_ca.crt`;
 /** Old and new root during a root rotation (written by its prepare step, removed by retire). */
 export const CA_ROOTS_DURING_ROTATION = `${STEPPATH}/certs/roots.crt`;
+const NEXT_ROOT = `${STEPPATH}/certs/root_ca.next.crt`;
+const INTERMEDIATE = `${STEPPATH}/certs/intermediate_ca.crt`;
 /**
- * How step inside the CA container trusts the CA's own TLS: its root, or
- * both roots while a root rotation is under way (once activated, the CA's
- * TLS certificate chains to the new root). A fixed line: arguments follow it.
+ * The root step inside the CA container trusts for the CA's own TLS: the
+ * CA's root, or — once a root rotation is activated, when the CA's TLS chains
+ * to the new root — the new one. One file with one root: \`step ca token\`
+ * puts its fingerprint into the token and refuses a bundle. A fixed line:
+ * arguments follow it.
  */
-const CA_ROOT_FLAG = `r=${CA_ROOT}; [ -f ${CA_ROOTS_DURING_ROTATION} ] && r=${CA_ROOTS_DURING_ROTATION}; set -- "$@" --root "$r";`;
+const CA_ROOT_FLAG = `r=${CA_ROOT}; if [ -f ${NEXT_ROOT} ] && step certificate verify ${INTERMEDIATE} --roots ${NEXT_ROOT} >/dev/null 2>&1; then r=${NEXT_ROOT}; fi; set -- "$@" --root "$r";`;
 
 /** argv for `step ARGS… --root <the CA's roots>` inside the CA container. */
 function caStep(args: readonly string[]): string[] {
