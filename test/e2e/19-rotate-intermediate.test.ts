@@ -14,6 +14,8 @@ import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, waitAllHealthy } from './helpers/renewer.js';
+import { appReport, normaliseSerial } from '../../scripts/lib/app-report.js';
+import { certificateInUse } from '../../scripts/lib/rotation.js';
 
 const ctx = inject('e2e');
 
@@ -36,12 +38,15 @@ function servedByServer(rootPem: string, op: IssuedCredential): Promise<string> 
   });
 }
 
-/** The workload serves (per its own admin port) the certificate on disk, and that one is under `intermediate`. */
+/**
+ * The workload uses the certificate on disk (per its own report, what it
+ * serves, or — curl, psql — its files), and that one is under `intermediate`.
+ */
 async function onNewChain(w: Workload, intermediate: string): Promise<string | undefined> {
   const bundle = await docker.readFile(w.renewer, FILES.cert);
   if (!bundle || intermediateOf(bundle) !== intermediate) return undefined;
-  const serial = new X509Certificate(splitPem(bundle)[0]!).serialNumber.toUpperCase();
-  return (await appStats(w))?.credentials?.serial === serial ? serial : undefined;
+  const serial = normaliseSerial(new X509Certificate(splitPem(bundle)[0]!).serialNumber);
+  return (await certificateInUse(w, await appReport(w)))?.serial === serial ? serial : undefined;
 }
 
 /** Runs `rotate-ca intermediate --json` as an operator would; returns its parsed result, its whole output and how long it took. */
