@@ -92,10 +92,13 @@ export interface IntermediateJob {
   readonly notAfter: string;
 }
 
-/** `docker run` flags, image and arguments for the job. */
-export function intermediateJobArgs(job: IntermediateJob): { flags: string[]; image: string; args: string[] } {
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter)) throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
-  const flags = [
+/**
+ * The isolation every CA job runs with (this one and the root rotation's):
+ * no network, no capabilities, uid 1000, a read-only root filesystem, the
+ * stack's labels, the CA volume and, when given, the root-key volume.
+ */
+export function caJobFlags(job: { name: string; prefix: string; caVolume: string; rootKey?: { volume: string; readOnly: boolean } }): string[] {
+  return [
     '--name', job.name,
     '--network', 'none',
     '--user', UNPRIVILEGED_USER,
@@ -107,8 +110,14 @@ export function intermediateJobArgs(job: IntermediateJob): { flags: string[]; im
     ...Object.entries(stackLabels(job.prefix)).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     '--env', `STEPPATH=${STEPPATH}`,
     '-v', `${job.caVolume}:${STEPPATH}`,
-    '-v', `${job.rootKeyVolume}:${ROOT_KEY_DIR}:ro`,
+    ...(job.rootKey ? ['-v', `${job.rootKey.volume}:${ROOT_KEY_DIR}${job.rootKey.readOnly ? ':ro' : ''}`] : []),
     '--entrypoint', 'bash',
   ];
+}
+
+/** `docker run` flags, image and arguments for the job. */
+export function intermediateJobArgs(job: IntermediateJob): { flags: string[]; image: string; args: string[] } {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter)) throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
+  const flags = caJobFlags({ name: job.name, prefix: job.prefix, caVolume: job.caVolume, rootKey: { volume: job.rootKeyVolume, readOnly: true } });
   return { flags, image: job.image, args: ['-s', '--', ROOT_KEY_DIR, job.subject, job.notAfter] };
 }

