@@ -58,3 +58,40 @@ describe('renewer crash recovery', () => {
     expect([broken.exitCode, broken.stdout.trim()]).toEqual([1, 'unusable: site.crt is missing or empty']);
   });
 });
+
+describe('the health check during an install', () => {
+  // A stand-in for step: a "certificate" file holds `crt:<pub>`, a key `key:<pub>`.
+  let bin: string;
+  beforeEach(async () => {
+    bin = await mkdtemp(path.join(tmpdir(), 'renewer-bin-'));
+    const step = [
+      '#!/bin/sh',
+      'case "$1 $2" in',
+      '  "certificate verify") exit 0 ;;',
+      '  "certificate key") sed -n "s/^crt://p" "$3" ;;',
+      '  "crypto key") sed -n "s/^key://p" "$4" ;;',
+      '  *) exit 3 ;;',
+      'esac',
+    ].join('\n');
+    await writeFile(path.join(bin, 'step'), `${step}\n`, { mode: 0o755 });
+  });
+  afterEach(async () => {
+    await rm(bin, { recursive: true, force: true });
+  });
+  const health = () => $({ quiet: true, nothrow: true, env: { PATH: `${bin}:${process.env.PATH}`, CERT_DIR: dir, STATE_FILE: path.join(dir, '..', `${path.basename(dir)}.state`) } })`bash ${RENEWER} health`;
+
+  it('a pair that matches again within the check (key renamed first, certificate next) is healthy, not unusable', async () => {
+    await put({ 'root.crt': 'root', 'site.key': 'key:new', 'site.crt': 'crt:old' });
+    const pending = health();
+    await new Promise((r) => setTimeout(r, 150));
+    await put({ 'site.crt': 'crt:new' });
+    const out = await pending;
+    expect([out.exitCode, out.stdout.trim()]).toEqual([0, 'ok']);
+  });
+
+  it('a pair that stays mismatched is unusable, with the reason', async () => {
+    await put({ 'root.crt': 'root', 'site.key': 'key:a', 'site.crt': 'crt:b' });
+    const out = await health();
+    expect([out.exitCode, out.stdout.trim()]).toEqual([1, 'unusable: site.key does not match site.crt']);
+  });
+});
