@@ -4,7 +4,7 @@ import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from './docker.js';
 import { certInfo, type CertInfo } from './pki.js';
-import { CA_ROOTS_DURING_ROTATION, rootFingerprint, rootPem } from './step.js';
+import { rootFingerprint, rootPem, rootRotationUnderWay } from './step.js';
 import type { Ui } from './ui.js';
 import { UserError } from './ui.js';
 import type { Stack } from './workloads.js';
@@ -104,7 +104,7 @@ export async function locateCa(stack: Stack): Promise<{ image: string; caVolume:
  */
 export async function rotateIntermediate(stack: Stack, ui: Ui): Promise<IntermediateRotation> {
   const ca = stack.ca.container;
-  if ((await docker.exec(ca, ['test', '-e', CA_ROOTS_DURING_ROTATION])).exitCode === 0) {
+  if (await rootRotationUnderWay(stack.ca)) {
     throw new UserError('a root rotation is under way: it brings its own intermediate; finish it (rotate-ca root activate / retire) before rotating the intermediate');
   }
   const root = await rootPem(stack.ca);

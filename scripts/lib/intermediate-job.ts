@@ -1,4 +1,4 @@
-import { ROOT_KEY_DIR } from '../../common/facts.js';
+import { ROOT_KEY_DIR, STEPPATH } from '../../common/facts.js';
 import { UNPRIVILEGED_USER } from '../../stack/hardening.js';
 import { stackLabels } from '../../stack/labels.js';
 
@@ -11,7 +11,7 @@ import { stackLabels } from '../../stack/labels.js';
  * (`--password-file`, `--ca-password-file`), so none is ever in an argv, an
  * environment or a log — the host never sees it.
  */
-export const STEPPATH = '/home/step';
+export { STEPPATH };
 /** Below $STEPPATH: where `step ca init` puts them and ca.json names them. */
 const CRT_FILE = 'certs/intermediate_ca.crt';
 const KEY_FILE = 'secrets/intermediate_ca_key';

@@ -1,4 +1,7 @@
+import { STEPPATH } from '../../common/facts.js';
 import { execOk, exec } from './docker.js';
+import { INTERMEDIATE_CRT } from './intermediate-job.js';
+import { CA_ROOT_FILE, NEXT_ROOT, ROOTS_BUNDLE } from './root-job.js';
 import { UserError } from './ui.js';
 
 /**
@@ -10,12 +13,7 @@ import { UserError } from './ui.js';
  * from STEP_<FLAG>, here STEP_TOKEN; /proc/<pid>/environ is readable only by
  * that process's user and root).
  */
-const STEPPATH = '/home/step';
-const CA_ROOT = `${STEPPATH}/certs/root_ca.crt`;
-/** Old and new root during a root rotation (written by its prepare step, removed by retire). */
-export const CA_ROOTS_DURING_ROTATION = `${STEPPATH}/certs/roots.crt`;
-const NEXT_ROOT = `${STEPPATH}/certs/root_ca.next.crt`;
-const INTERMEDIATE = `${STEPPATH}/certs/intermediate_ca.crt`;
+const CA_ROOT = CA_ROOT_FILE;
 /**
  * The root step inside the CA container trusts for the CA's own TLS: the
  * CA's root, or — once a root rotation is activated, when the CA's TLS chains
@@ -23,7 +21,7 @@ const INTERMEDIATE = `${STEPPATH}/certs/intermediate_ca.crt`;
  * puts its fingerprint into the token and refuses a bundle. A fixed line:
  * arguments follow it.
  */
-const CA_ROOT_FLAG = `r=${CA_ROOT}; if [ -f ${NEXT_ROOT} ] && step certificate verify ${INTERMEDIATE} --roots ${NEXT_ROOT} >/dev/null 2>&1; then r=${NEXT_ROOT}; fi; set -- "$@" --root "$r";`;
+const CA_ROOT_FLAG = `r=${CA_ROOT}; if [ -f ${NEXT_ROOT} ] && step certificate verify ${INTERMEDIATE_CRT} --roots ${NEXT_ROOT} >/dev/null 2>&1; then r=${NEXT_ROOT}; fi; set -- "$@" --root "$r";`;
 
 /** argv for `step ARGS… --root <the CA's roots>` inside the CA container. */
 function caStep(args: readonly string[]): string[] {
@@ -36,6 +34,11 @@ const CA_LOCAL_URL = 'https://127.0.0.1:9000';
 export interface CaRef {
   readonly container: string;
   readonly provisioner: string;
+}
+
+/** A root rotation is under way: its prepare step wrote both roots into the CA volume, and retire has not removed them. */
+export async function rootRotationUnderWay(ca: CaRef): Promise<boolean> {
+  return (await exec(ca.container, ['test', '-e', ROOTS_BUNDLE])).exitCode === 0;
 }
 
 export async function rootFingerprint(ca: CaRef): Promise<string> {

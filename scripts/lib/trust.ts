@@ -5,7 +5,7 @@ import { fetchPinnedRoot } from './ca-api.js';
 import * as docker from './docker.js';
 import { normaliseFingerprint } from './pki.js';
 import { stackDirs } from './stack.js';
-import { CA_ROOTS_DURING_ROTATION, rootFingerprint } from './step.js';
+import { rootFingerprint, rootRotationUnderWay } from './step.js';
 import { createUi, UserError } from './ui.js';
 import { FILES, loadStack, type Workload } from './workloads.js';
 
@@ -21,7 +21,7 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   const ui = createUi({ json: opts.json, quiet: opts.quiet });
   const stack = await loadStack(prefix);
   // Mid-rotation, the pins hold two roots on purpose; bootstrapping would drop one.
-  if ((await docker.exec(stack.ca.container, ['test', '-e', CA_ROOTS_DURING_ROTATION])).exitCode === 0) {
+  if (await rootRotationUnderWay(stack.ca)) {
     throw new UserError(`a root rotation is under way in stack "${prefix}" (npm run status shows its phase): finish it with npm run rotate-ca -- root activate / retire; bootstrap-trust would drop one of the two pinned roots`);
   }
   const fingerprint = normaliseFingerprint(opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))));
@@ -36,11 +36,10 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   await ui.step('distribute root.crt to every workload volume', () =>
     Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, rootPem, '0644'))),
   );
-  const stepPath = path.join(stackDirs(prefix).stateDir, 'step');
-  const rootFile = path.join(stepPath, 'certs', 'root_ca.crt');
-  await fs.outputFile(rootFile, rootPem);
-  await fs.outputJson(path.join(stepPath, 'config', 'defaults.json'), { 'ca-url': stack.outputs.ca_host_url, fingerprint, root: rootFile }, { spaces: 2 });
-  return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: stepPath, workloads: stack.workloads.map((w) => w.name) };
+  const host = stackDirs(prefix).hostStep;
+  await fs.outputFile(host.root, rootPem);
+  await fs.outputJson(host.defaults, { 'ca-url': stack.outputs.ca_host_url, fingerprint, root: host.root }, { spaces: 2 });
+  return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: host.dir, workloads: stack.workloads.map((w) => w.name) };
 }
 
 
