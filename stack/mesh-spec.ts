@@ -87,6 +87,8 @@ export interface ResolvedMesh {
 }
 
 const NAME_RULE = /^[a-z][a-z0-9-]{0,30}$/;
+/** The rule for workload and operator names (they name containers, volumes, directories and identities). */
+export const isMeshName = (name: string): boolean => NAME_RULE.test(name);
 const isServer = (role: WorkloadRole) => role === 'server' || role === 'both';
 const isClient = (role: WorkloadRole) => role === 'client' || role === 'both';
 

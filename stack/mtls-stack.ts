@@ -115,6 +115,7 @@ export class MtlsStack extends TerraformStack {
     new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });
     new TerraformOutput(this, 'provisioner', { value: this.ca.provisionerName });
     new TerraformOutput(this, 'cert_lifetimes', { value: this.ca.lifetimes });
+    new TerraformOutput(this, 'domain', { value: this.mesh.domain });
     new TerraformOutput(this, 'operators', { value: this.mesh.operators.map((o) => ({ name: o.name, dns_name: o.dnsName, uri: o.uri })) });
     new TerraformOutput(this, 'workloads', {
       value: this.mesh.workloads.map((w) => {

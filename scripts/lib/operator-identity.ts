@@ -7,6 +7,8 @@
  */
 import path from 'node:path';
 import { fs } from 'zx';
+import { DEFAULT_MESH } from '../../mesh.js';
+import { identityOf, isMeshName } from '../../stack/mesh-spec.js';
 import { stackDirs, type OperatorOutput, type StackOutputs, type WorkloadOutput } from './stack.js';
 import { writeHostIdentity, type HostIdentity } from './host-identity.js';
 import { X509Certificate } from 'node:crypto';
@@ -14,15 +16,13 @@ import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
 import { UserError } from './ui.js';
 import type { Stack } from './workloads.js';
 
-const NAME_RULE = /^[a-z][a-z0-9-]{0,30}$/;
-
-/** The identity a name gets in this mesh: the same rule as the workloads'. */
+/** The identity a name gets in this mesh: the same rule as the workloads' (stack/mesh-spec.ts). */
 export function operatorIdentity(outputs: StackOutputs, name: string): OperatorOutput {
-  if (!NAME_RULE.test(name)) throw new UserError(`NAME must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(name)}`);
+  if (!isMeshName(name)) throw new UserError(`NAME must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(name)}`);
   const known = outputs.operators.find((o) => o.name === name) ?? outputs.workloads.find((w) => w.name === name);
   if (known) return { name, dns_name: known.dns_name, uri: known.uri };
-  const domain = outputs.workloads[0]?.dns_name.split('.').slice(1).join('.') ?? 'mesh.internal';
-  return { name, dns_name: `${name}.${domain}`, uri: `spiffe://${domain}/${name}` };
+  const id = identityOf(name, outputs.domain ?? DEFAULT_MESH.domain);
+  return { name, dns_name: id.dnsName, uri: id.uri };
 }
 
 /** The default place for an operator's files: beside the stack's state, out of git. */
@@ -32,8 +32,7 @@ export function defaultOutDir(prefix: string, name: string): string {
 
 /** The root the host pinned at bootstrap (bootstrap-trust): never one fetched without its fingerprint. */
 export async function pinnedRoot(prefix: string): Promise<{ rootPem: string; fingerprint: string }> {
-  const stepPath = path.join(stackDirs(prefix).stateDir, 'step');
-  const defaults = path.join(stepPath, 'config', 'defaults.json');
+  const { defaults } = stackDirs(prefix).hostStep;
   if (!(await fs.pathExists(defaults))) throw new UserError(`stack "${prefix}" has no pinned root on this host: run npm run bootstrap-trust first`);
   // During a root rotation the file holds both roots and `fingerprints` pins both.
   const { fingerprint, fingerprints, root } = (await fs.readJson(defaults)) as { fingerprint: string; fingerprints?: string[]; root: string };

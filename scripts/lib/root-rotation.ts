@@ -12,7 +12,6 @@
  * certs volume cannot add a root: a bundle with an unpinned root is refused.
  */
 import { X509Certificate } from 'node:crypto';
-import path from 'node:path';
 import { fs } from 'zx';
 import { parseDuration } from '../../stack/duration.js';
 import { issuedFromCaLog, logIsComplete, type IssuedCertificate } from './ca-log.js';
@@ -25,7 +24,7 @@ import { stackDirs } from './stack.js';
 import { pinRoots } from './trust.js';
 import type { Ui } from './ui.js';
 import { UserError } from './ui.js';
-import { certOnDisk, FILES, type Stack } from './workloads.js';
+import { FILES, type Stack } from './workloads.js';
 
 export type RotationPhase = 'none' | 'prepared' | 'activated';
 
@@ -106,10 +105,8 @@ async function reloadCa(stack: Stack, ui: Ui, rootPem: string, trusted: string):
 
 /** The host's pinned state (bootstrap-trust's layout), with the set of pinned roots and the bundle of them. */
 async function writeHostTrust(stack: Stack, roots: readonly string[], extra: Record<string, unknown>): Promise<void> {
-  const stepPath = path.join(stackDirs(stack.prefix).stateDir, 'step');
-  const defaultsFile = path.join(stepPath, 'config', 'defaults.json');
-  const defaults = (await fs.readJson(defaultsFile).catch(() => ({}))) as Record<string, unknown>;
-  const bundle = path.join(stepPath, 'certs', 'root_ca.crt');
+  const { defaults: defaultsFile, root: bundle } = stackDirs(stack.prefix).hostStep;
+  const defaults = await hostDefaults(stack);
   await fs.outputFile(`${bundle}.tmp`, roots.map((r) => r.trim()).join('\n') + '\n');
   await fs.rename(`${bundle}.tmp`, bundle);
   const { rotation: _old, ...rest } = defaults;
@@ -117,9 +114,18 @@ async function writeHostTrust(stack: Stack, roots: readonly string[], extra: Rec
   await fs.rename(`${defaultsFile}.tmp`, defaultsFile);
 }
 
-async function hostRotation(stack: Stack): Promise<{ preparedAt?: string; activatedAt?: string }> {
-  const defaults = (await fs.readJson(path.join(stackDirs(stack.prefix).stateDir, 'step', 'config', 'defaults.json')).catch(() => ({}))) as { rotation?: { preparedAt?: string; activatedAt?: string } };
-  return defaults.rotation ?? {};
+interface HostDefaults {
+  readonly fingerprints?: string[];
+  readonly rotation?: { readonly preparedAt?: string; readonly activatedAt?: string };
+  readonly [k: string]: unknown;
+}
+
+async function hostDefaults(stack: Stack): Promise<HostDefaults> {
+  return (await fs.readJson(stackDirs(stack.prefix).hostStep.defaults).catch(() => ({}))) as HostDefaults;
+}
+
+async function hostRotation(stack: Stack): Promise<NonNullable<HostDefaults['rotation']>> {
+  return (await hostDefaults(stack)).rotation ?? {};
 }
 
 /** Pins, then bundles: an app never sees a root in its bundle before the root is pinned. */
@@ -239,7 +245,7 @@ export async function retireRoot(stack: Stack, ui: Ui): Promise<PhaseResult & { 
 async function finishRetired(stack: Stack, ui: Ui, state: RootState): Promise<PhaseResult> {
   const pem = state.current.pem;
   const bundles = await Promise.all(stack.workloads.map(async (w) => splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length));
-  const host = (await fs.readJson(path.join(stackDirs(stack.prefix).stateDir, 'step', 'config', 'defaults.json')).catch(() => ({}))) as { fingerprints?: string[] };
+  const host = await hostDefaults(stack);
   const actions: string[] = [];
   if (bundles.some((n) => n > 1) || (host.fingerprints?.length ?? 1) > 1) {
     await ui.step("write the CA's root alone into every workload's root.crt", () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, pem, '0644'))));

@@ -79,6 +79,8 @@ export interface StackOutputs {
   readonly ca_container: string;
   readonly provisioner: string;
   readonly cert_lifetimes: { readonly min: string; readonly default: string; readonly max: string };
+  /** The mesh's DNS domain and SPIFFE trust domain (absent in stacks deployed before it was an output). */
+  readonly domain?: string;
   readonly operators: OperatorOutput[];
   readonly workloads: WorkloadOutput[];
 }
@@ -91,12 +93,19 @@ export function stackDirs(prefix: string) {
     throw new UserError((err as Error).message);
   }
   const out = path.join(projectDir, 'cdktf.out', prefix);
+  const stepPath = path.join(projectDir, '.state', prefix, 'step');
   return {
     synthOut: out,
     workDir: path.join(out, 'stacks', prefix),
     stateDir: path.join(projectDir, '.state', prefix),
     outputsFile: path.join(projectDir, '.state', prefix, 'outputs.json'),
     stateFile: path.join(projectDir, '.state', prefix, 'terraform.tfstate'),
+    /** The host's pinned trust, in the step CLI's layout (bootstrap-trust writes it; a root rotation updates it). */
+    hostStep: {
+      dir: stepPath,
+      defaults: path.join(stepPath, 'config', 'defaults.json'),
+      root: path.join(stepPath, 'certs', 'root_ca.crt'),
+    },
   };
 }
 

@@ -6,23 +6,22 @@
 // root and a leaf from the retired root is refused as unknown. Last file: it
 // changes the stack's root.
 import { X509Certificate } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
-import { appReport, normaliseSerial } from '../../scripts/lib/app-report.js';
+import { appReport } from '../../scripts/lib/app-report.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
-import { certificateInUse } from '../../scripts/lib/rotation.js';
 import type { PhaseResult } from '../../scripts/lib/root-rotation.js';
 import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/stack.js';
 import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
+import { bundleInUse } from './helpers/in-use.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
-const hostRootFile = () => path.join(stackDirs(ctx.prefix).stateDir, 'step', 'certs', 'root_ca.crt');
+const hostRootFile = () => stackDirs(ctx.prefix).hostStep.root;
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
 async function rotateRoot(phase: string): Promise<{ exitCode: number | null; output: string; result?: PhaseResult; ms: number }> {
@@ -39,11 +38,8 @@ const signedBy = (leafPem: string, issuerPem: string) => {
 
 /** The workload uses (per its own report, what it serves, or its files) the certificate on disk, and that one is under `intermediatePem`. */
 async function onChain(w: Workload, intermediatePem: string): Promise<boolean> {
-  const bundle = await docker.readFile(w.renewer, FILES.cert);
-  const leaf = bundle ? splitPem(bundle)[0] : undefined;
-  if (!leaf || !signedBy(leaf, intermediatePem)) return false;
-  const inUse = await certificateInUse(w, await appReport(w));
-  return inUse?.serial === normaliseSerial(new X509Certificate(leaf).serialNumber);
+  const used = await bundleInUse(w);
+  return used !== undefined && signedBy(used.leaf, intermediatePem);
 }
 
 describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
