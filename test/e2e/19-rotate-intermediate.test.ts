@@ -9,13 +9,12 @@ import * as docker from '../../scripts/lib/docker.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
 import { projectDir, hostUrl } from '../../scripts/lib/stack.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
-import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
+import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, waitAllHealthy } from './helpers/renewer.js';
-import { appReport, normaliseSerial } from '../../scripts/lib/app-report.js';
-import { certificateInUse } from '../../scripts/lib/rotation.js';
+import { bundleInUse } from './helpers/in-use.js';
 
 const ctx = inject('e2e');
 
@@ -43,10 +42,8 @@ function servedByServer(rootPem: string, op: IssuedCredential): Promise<string> 
  * serves, or — curl, psql — its files), and that one is under `intermediate`.
  */
 async function onNewChain(w: Workload, intermediate: string): Promise<string | undefined> {
-  const bundle = await docker.readFile(w.renewer, FILES.cert);
-  if (!bundle || intermediateOf(bundle) !== intermediate) return undefined;
-  const serial = normaliseSerial(new X509Certificate(splitPem(bundle)[0]!).serialNumber);
-  return (await certificateInUse(w, await appReport(w)))?.serial === serial ? serial : undefined;
+  const used = await bundleInUse(w);
+  return used && intermediateOf(used.bundle) === intermediate ? used.serial : undefined;
 }
 
 /** Runs `rotate-ca intermediate --json` as an operator would; returns its parsed result, its whole output and how long it took. */
