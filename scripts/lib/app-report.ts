@@ -8,6 +8,7 @@ import { STATS_FILE, type RecipeStats } from '../../common/facts.js';
 import type { ClientStats } from '../../services/client/app.js';
 import type { ServerStats } from '../../services/server/app.js';
 import * as docker from './docker.js';
+import { normaliseSerial } from './pki.js';
 import type { Workload } from './workloads.js';
 
 export type NodeStats = ServerStats | ClientStats;
@@ -46,11 +47,6 @@ export interface AppReport {
   /** Serials of the server certificates a Node client has seen (most recent last). */
   readonly serverSerials?: readonly string[];
   readonly lastError?: string | null;
-}
-
-/** Serials compare as numbers: no leading zeros, upper case. */
-export function normaliseSerial(serial: string): string {
-  return serial.replace(/^(0x)?0*/i, '').toUpperCase() || '0';
 }
 
 export function fromNodeStats(s: NodeStats): AppReport {

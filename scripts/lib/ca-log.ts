@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { serialOf } from './pki.js';
 
 /**
  * What the CA issued, read from its own request log. step-ca logs every
@@ -44,8 +45,8 @@ export function issuedFromCaLog(log: string): CaLogRecord {
       try {
         const cert = new X509Certificate(Buffer.from(match[1]!, 'base64'));
         const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean);
-        bySerial.set(cert.serialNumber.toUpperCase(), {
-          serial: cert.serialNumber.toUpperCase(),
+        bySerial.set(serialOf(cert), {
+          serial: serialOf(cert),
           notAfter: new Date(cert.validTo),
           dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
           uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),

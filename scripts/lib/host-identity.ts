@@ -4,7 +4,7 @@ import { X509Certificate, webcrypto } from 'node:crypto';
 import path from 'node:path';
 import https from 'node:https';
 import { fs } from 'zx';
-import { splitPem } from './pki.js';
+import { serialOf, splitPem } from './pki.js';
 import { caToken, type CaRef } from './step.js';
 
 /**
@@ -85,7 +85,7 @@ export async function enrollHostIdentity(
   if (res.status !== 201 && res.status !== 200) throw new Error(`/1.0/sign answered ${res.status}: ${JSON.stringify(res.json)}`);
   const chain = (res.json.certChain as string[] | undefined) ?? [res.json.crt as string, res.json.ca as string];
   const certPem = chain.join('');
-  const serial = new X509Certificate(chain[0]!).serialNumber.toUpperCase();
+  const serial = serialOf(new X509Certificate(chain[0]!));
   return { certPem, keyPem, serial };
 }
 

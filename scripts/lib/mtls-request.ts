@@ -1,5 +1,6 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { serialOf } from './pki.js';
 
 export interface MtlsResponse {
   readonly status: number;
@@ -38,7 +39,8 @@ export function mtlsRequest(
         // socket goes back to the pool (res.socket = null) once the body ends.
         const socket = res.socket as TLSSocket;
         const localPort = socket.localPort;
-        const peerSerial = socket.getPeerCertificate().serialNumber?.toUpperCase();
+        const presented = socket.getPeerCertificate();
+        const peerSerial = presented.serialNumber ? serialOf(presented) : undefined;
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));

@@ -1,5 +1,19 @@
 import { createHash, X509Certificate } from 'node:crypto';
 
+/**
+ * Serials compare as numbers: upper-case hex without leading zeros. Node and
+ * OpenSSL pad to whole bytes ("01A2…"), the apps' reports may not; every
+ * serial the scripts and tests compare goes through here.
+ */
+export function normaliseSerial(serial: string): string {
+  return serial.replace(/^(0x)?0*/i, '').toUpperCase() || '0';
+}
+
+/** The canonical serial of a certificate. */
+export function serialOf(cert: { readonly serialNumber: string }): string {
+  return normaliseSerial(cert.serialNumber);
+}
+
 /** What the scripts need to know about a certificate, parsed by Node itself. */
 export interface CertInfo {
   readonly serial: string;
@@ -23,7 +37,7 @@ export function certInfo(pem: string): CertInfo {
   const cert = new X509Certificate(pem);
   const sans = (cert.subjectAltName ?? '').split(/,\s*/).filter(Boolean);
   return {
-    serial: cert.serialNumber.toUpperCase(),
+    serial: serialOf(cert),
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),

@@ -18,7 +18,7 @@ import { issuedFromCaLog, logIsComplete, type IssuedCertificate } from './ca-log
 import { commonName, locateCa, rfc3339, servedIntermediate } from './ca-rotation.js';
 import * as docker from './docker.js';
 import { INTERMEDIATE_CRT } from './intermediate-job.js';
-import { certInfo, fingerprintOf, splitPem } from './pki.js';
+import { certInfo, fingerprintOf, serialOf, splitPem } from './pki.js';
 import { CA_ROOT_FILE, NEXT_ROOT, rootJobArgs, ROTATE_ROOT_SCRIPT, type RootPhase } from './root-job.js';
 import { stackDirs } from './stack.js';
 import { pinRoots } from './trust.js';
@@ -212,7 +212,7 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
     if (!leaf) continue;
     const x = new X509Certificate(leaf);
     const notAfter = new Date(x.validTo);
-    if (notAfter > now && !underNew(x)) blockers.push({ what: `${w.name}'s certificate ${x.serialNumber} (its files)`, notAfter: notAfter.toISOString() });
+    if (notAfter > now && !underNew(x)) blockers.push({ what: `${w.name}'s certificate ${serialOf(x)} (its files)`, notAfter: notAfter.toISOString() });
   }
   return blockers;
 }

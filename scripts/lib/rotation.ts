@@ -1,4 +1,4 @@
-import { appReport, normaliseSerial, type AppReport } from './app-report.js';
+import { appReport, type AppReport } from './app-report.js';
 import { servedCertificate } from './served-cert.js';
 import { certOnDisk, type Stack, type Workload } from './workloads.js';
 
@@ -64,7 +64,7 @@ function diff(a: Counters, b: Counters): Counters {
 export async function certificateInUse(w: Workload, report: AppReport | undefined): Promise<{ serial: string; notBefore?: string; notAfter: string } | undefined> {
   if (report?.serial && report.notAfter) return { serial: report.serial, notBefore: report.notBefore, notAfter: report.notAfter };
   const cert = w.host_port ? await servedCertificate({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol }) : await certOnDisk(w);
-  return cert ? { serial: normaliseSerial(cert.serial), notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : undefined;
+  return cert ? { serial: cert.serial, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import https from 'node:https';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { serialOf } from '../../scripts/lib/pki.js';
 import { observeRotations, type TimelineEntry } from '../../scripts/lib/rotation.js';
 import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { operatorCredential, rootPemOf } from './helpers/fixtures.js';
@@ -14,7 +15,7 @@ const ROTATIONS = 3;
 async function freshServerSerial(rootPem: string, op: IssuedCredential): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal' }, (res) => {
-      const serial = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().serialNumber.toUpperCase();
+      const serial = serialOf((res.socket as import('node:tls').TLSSocket).getPeerCertificate());
       res.resume();
       res.on('end', () => resolve(serial));
     });

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { serialOf } from '../../scripts/lib/pki.js';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import * as docker from '../../scripts/lib/docker.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
@@ -76,7 +77,7 @@ describe('apps pin their root', { timeout: 240_000 }, () => {
       assertEnrolled(await enrollAll(stack, [server], { force: true }));
     }
     const enrolled = await docker.readFile(server.renewer, FILES.cert);
-    const enrolledSerial = new X509Certificate(enrolled!).serialNumber.toUpperCase();
+    const enrolledSerial = serialOf(new X509Certificate(enrolled!));
     await waitFor('the server to serve its re-enrolled certificate', async () => {
       const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
       return res.peerSerial !== current.serial && res.status === 200 ? true : undefined;

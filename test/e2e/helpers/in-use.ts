@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { appReport, normaliseSerial } from '../../../scripts/lib/app-report.js';
+import { appReport } from '../../../scripts/lib/app-report.js';
+import { serialOf } from '../../../scripts/lib/pki.js';
 import * as docker from '../../../scripts/lib/docker.js';
 import { splitPem } from '../../../scripts/lib/pki.js';
 import { certificateInUse } from '../../../scripts/lib/rotation.js';
@@ -14,6 +15,6 @@ export async function bundleInUse(w: Workload): Promise<{ bundle: string; leaf: 
   const bundle = await docker.readFile(w.renewer, FILES.cert);
   const leaf = bundle ? splitPem(bundle)[0] : undefined;
   if (!bundle || !leaf) return undefined;
-  const serial = normaliseSerial(new X509Certificate(leaf).serialNumber);
+  const serial = serialOf(new X509Certificate(leaf));
   return (await certificateInUse(w, await appReport(w)))?.serial === serial ? { bundle, leaf, serial } : undefined;
 }

@@ -2,7 +2,7 @@
 // in-process PKI (root → intermediate → leaf) and an independent second CA.
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certInfo, fingerprintOf, formatDuration, normaliseFingerprint, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
+import { certInfo, fingerprintOf, formatDuration, normaliseFingerprint, normaliseSerial, serialOf, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
 import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
 
 const MINUTE = 60_000;
@@ -71,7 +71,7 @@ describe('splitPem', () => {
   it('returns each certificate of a bundle, in order, and nothing from other text', () => {
     const parts = splitPem(`junk\n${leaf.bundlePem}\nmore junk\n${leaf.keyPem}`);
     expect(parts).toHaveLength(2);
-    expect(new X509Certificate(parts[0]!).serialNumber).toBe(leaf.serial);
+    expect(serialOf(new X509Certificate(parts[0]!))).toBe(leaf.serial);
     expect(new X509Certificate(parts[1]!).subject).toBe('CN=Mesh Intermediate CA');
     expect(splitPem(leaf.keyPem)).toEqual([]);
     expect(splitPem('')).toEqual([]);
@@ -134,6 +134,17 @@ describe('verifyBundle', () => {
     const result = verifyBundle(leaf.bundlePem, 'not a root');
     expect(result.ok).toBe(false);
     expect(!result.ok && result.reason).toMatch(/^unparseable certificate: /);
+  });
+});
+
+describe('normaliseSerial', () => {
+  it('gives one form whether a serial was padded to whole bytes, prefixed or lower-case', () => {
+    // Node reports 0x01466C… as "01466C…"; an app may report "1466c…".
+    expect(normaliseSerial('01466CD3ED0E')).toBe('1466CD3ED0E');
+    expect(normaliseSerial('1466cd3ed0e')).toBe('1466CD3ED0E');
+    expect(normaliseSerial('0x001466CD3ED0E')).toBe('1466CD3ED0E');
+    expect(normaliseSerial('00')).toBe('0');
+    expect(serialOf({ serialNumber: '0A' })).toBe('A');
   });
 });
 
