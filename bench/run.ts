@@ -13,6 +13,7 @@ import { b4Handshakes } from './b4-handshakes.js';
 import { b5Rotation } from './b5-rotation.js';
 import { b6CaCapacity } from './b6-ca-capacity.js';
 import { b7Soak } from './b7-soak.js';
+import { b8CaRotation, b8Settings } from './b8-ca-rotation.js';
 import { requireAutocannon } from './lib/autocannon.js';
 import { benchDirs, benchSettings, OPERATOR_URI, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchId, BenchResult } from './lib/context.js';
@@ -20,7 +21,7 @@ import { containersNamed } from './lib/docker-run.js';
 import { hostIdentity } from './lib/host-identity.js';
 import { describeMachine } from './lib/machine.js';
 import { ensureNginx } from './lib/nginx.js';
-import { writeReport, type Report } from './lib/report.js';
+import { mergeReports, readReport, sourceCommit, writeReport, type Report } from './lib/report.js';
 import { writeCharts } from './lib/charts.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
@@ -30,7 +31,7 @@ import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
 import { createUi, main, seconds, table, UserError } from '../scripts/lib/ui.js';
 import { loadStack } from '../scripts/lib/workloads.js';
 
-const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7'];
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8'];
 
 const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--minutes N] [--json]
 
@@ -43,6 +44,9 @@ Measures the system against plain alternatives, side by side in one run:
   B6 CA capacity: renewals/s, signs/s, implied fleet size
   B7 soak: 1-minute certificates under continuous load for --minutes;
      rotations, failures (must be 0), RSS of each Node process (slope, SVG)
+  B8 CA rotation on a stack of its own: intermediate, then root prepare,
+     activate, retire under traffic; phase times, renewals/s on the new
+     chain, failed requests (must be 0)
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
@@ -56,12 +60,14 @@ b5-rotation.svg, b7-soak.svg).
   --only LIST    comma-separated subset of ${ALL.join(',')}
   --rounds N     rounds per compared pair (default 3; 1 with --smoke)
   --out DIR      write the results there instead (e.g. a partial --only run)
+  --merge        replace only the benchmarks run now in the results already
+                 there (each keeps its own date and commit), e.g. --only b7 --merge
   --prefix NAME  stack prefix (default bench / bench-smoke)
   --json         the results document on stdout
   -h, --help     this text`;
 
 await main(async () => {
-  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' } }, HELP);
+  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' }, merge: { type: 'boolean', default: false } }, HELP);
   if (cli.help) return void console.log(HELP);
   const smoke = Boolean(cli.values.smoke);
   const only = cli.values.only ? String(cli.values.only).split(',').map((s) => s.trim().toLowerCase()) : ALL;
@@ -87,16 +93,21 @@ await main(async () => {
   const problems: string[] = [];
   let chart: RotationChart | undefined;
   let soakChart: RssChart | undefined;
+  const b8 = await b8Settings(prefix);
+  const previous = cli.values.merge ? await readReport(dirs.results) : undefined;
+  if (previous && previous.mode !== (smoke ? 'smoke' : 'full')) throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
+  const commit = await sourceCommit();
   await ui.step(`remove leftovers of earlier ${prefix} runs`, async () => {
     await teardown(settings, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
+    await teardown(b8, { viaCdktf: false });
   });
   await fs.remove(dirs.scratch);
   await fs.mkdirp(dirs.scratch);
   // Interrupted (Ctrl-C, CI timeout): take the stacks down before exiting.
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: destroying the bench stacks before exiting…\n`);
-    void Promise.allSettled([teardown(settings, { viaCdktf: true }), teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }), fs.remove(dirs.scratch)]).then(() => process.exit(130));
+    void Promise.allSettled([teardown(settings, { viaCdktf: true }), teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }), teardown(b8, { viaCdktf: false }), fs.remove(dirs.scratch)]).then(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -129,12 +140,14 @@ await main(async () => {
         const { chart: _c, ...rest } = r;
         return rest;
       }],
+      // B8 rotates the CA of a stack of its own (the main stack's CA log holds B6's renewals).
+      ['b8', () => b8CaRotation(ctx)],
       ['b1', () => b1BringUp(ctx, { mainDeploy })],
     ];
     for (const [id, run] of plan) {
       if (!selected.has(id)) continue;
       try {
-        const r = await run();
+        const r = { ...(await run()), measuredAt: new Date().toISOString(), commit };
         results.push(r);
         problems.push(...r.problems.map((p) => `${id.toUpperCase()}: ${p}`));
         if (!cli.json) process.stderr.write(`\n${r.title}\n${table(r.rows.map((x) => ({ metric: x.metric, value: x.value })))}\n\n`);
@@ -148,12 +161,13 @@ await main(async () => {
   } finally {
     problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: true }))));
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
+    await teardown(b8, { viaCdktf: false });
     await fs.remove(dirs.scratch);
     const left = await containersNamed(`${prefix}-`);
     if (left.length) problems.push(`containers left behind: ${left.join(', ')} (remove them with docker rm -f)`);
   }
 
-  const report: Report = {
+  const measured: Report = {
     mode: smoke ? 'smoke' : 'full',
     machine,
     startedAt,
@@ -163,6 +177,7 @@ await main(async () => {
     benchmarks: results,
     problems,
   };
+  const report = previous ? mergeReports(previous, measured) : measured;
   const written = await writeReport(dirs.results, report);
   const charts = await writeCharts(dirs.results, report, { b5: chart, b7: soakChart, soakMinutes });
   if (cli.json) console.log(JSON.stringify(report, null, 2));

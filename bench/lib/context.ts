@@ -22,7 +22,7 @@ export interface BenchContext {
   readonly elapsed: () => string;
 }
 
-export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7';
+export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8';
 
 /** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
 export interface BenchResult {
@@ -36,4 +36,7 @@ export interface BenchResult {
   readonly data: Record<string, unknown>;
   /** Checks that failed (the run exits non-zero if any benchmark has one). */
   readonly problems: readonly string[];
+  /** When it finished and on which source (stamped by the runner; a merged report mixes runs). */
+  readonly measuredAt?: string;
+  readonly commit?: string;
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { fs } from 'zx';
+import { $, fs } from 'zx';
+import { UserError } from '../../scripts/lib/ui.js';
 import type { BenchResult } from './context.js';
 import type { Machine } from './machine.js';
 
@@ -12,6 +13,43 @@ export interface Report {
   readonly stack: Record<string, unknown>;
   readonly benchmarks: readonly BenchResult[];
   readonly problems: readonly string[];
+  /** Put together by --merge from more than one run: each benchmark's section gives its own date and commit. */
+  readonly merged?: boolean;
+}
+
+/** The commit the measured code is at, with "+changes" when the tree differs from it. */
+export async function sourceCommit(): Promise<string> {
+  const head = await $({ quiet: true, nothrow: true })`git rev-parse --short=12 HEAD`;
+  if (head.exitCode !== 0) return 'unknown';
+  const dirty = await $({ quiet: true, nothrow: true })`git status --porcelain --untracked-files=no`;
+  return `${head.stdout.trim()}${dirty.stdout.trim() ? '+changes' : ''}`;
+}
+
+/** The results.json already in `dir` (for --merge); a clear error when there is none or it is not one. */
+export async function readReport(dir: string): Promise<Report> {
+  const file = path.join(dir, 'results.json');
+  if (!(await fs.pathExists(file))) throw new UserError(`--merge: ${file} does not exist; run without --merge first`);
+  const report = (await fs.readJson(file)) as Report;
+  if (!Array.isArray(report.benchmarks) || typeof report.mode !== 'string') throw new UserError(`--merge: ${file} is not a benchmark results document`);
+  return report;
+}
+
+/**
+ * `next`'s benchmarks replace those with the same id in `previous`; the
+ * others stay, each with its own date and commit, and so do their problems.
+ */
+export function mergeReports(previous: Report, next: Report): Report {
+  const replaced = new Set(next.benchmarks.map((b) => b.id));
+  const kept = previous.benchmarks.filter((b) => !replaced.has(b.id)).map((b) => ({ ...b, measuredAt: b.measuredAt ?? previous.finishedAt, commit: b.commit ?? 'unknown' }));
+  const ownProblem = (p: string) => [...replaced].some((id) => p.startsWith(`${id.toUpperCase()}:`) || p.startsWith(`${id.toUpperCase()} `));
+  return {
+    ...next,
+    merged: true,
+    startedAt: [previous.startedAt, next.startedAt].sort()[0]!,
+    totalSeconds: previous.totalSeconds + next.totalSeconds,
+    benchmarks: [...kept, ...next.benchmarks].sort((a, b) => a.id.localeCompare(b.id)),
+    problems: [...previous.problems.filter((p) => !ownProblem(p)), ...next.problems],
+  };
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -31,7 +69,9 @@ export function renderMarkdown(r: Report): string {
   const lines: string[] = [
     `# Benchmark results${r.mode === 'smoke' ? ' (smoke run — sizes too small to mean anything)' : ''}`,
     '',
-    `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (bench/run.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. ` +
+    (r.merged
+      ? `Produced by \`npm run bench\` (bench/run.ts) in more than one run between ${r.startedAt} and ${r.finishedAt} (\`--only … --merge\`, on the machine below); each section says when and on which commit it was measured. `
+      : `Produced by \`npm run bench${r.mode === 'smoke' ? ' -- --smoke' : ''}\` (bench/run.ts) on ${r.startedAt} in ${Math.round(r.totalSeconds)} s. `) +
       'The machine is shared and noisy, so the figures that matter are the **ratios of variants measured side by side in this run** ' +
       '(rounds alternate the order; median with min–max over rounds). Absolute numbers describe this machine only. ' +
       'The charts are drawn from the data kept in results.json; `npm run bench:charts` redraws them from it without measuring anything.',
@@ -60,7 +100,8 @@ export function renderMarkdown(r: Report): string {
     '',
   ];
   for (const b of r.benchmarks) {
-    lines.push(`## ${b.title}`, '', `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '');
+    const stamp = b.measuredAt ? `*Measured ${b.measuredAt.slice(0, 16).replace('T', ' ')} UTC${b.commit ? ` on commit ${b.commit}` : ''}.*` : '';
+    lines.push(`## ${b.title}`, '', ...(stamp ? [stamp, ''] : []), `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '');
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
     if (b.id === 'b7') lines.push('![B7: RSS of each Node process over the soak, fitted slope, rotations](b7-soak.svg)', '');
   }

@@ -10,7 +10,7 @@ import { serialOf } from './pki.js';
  * holder of a copied key made for itself.
  */
 export interface IssuedCertificate {
-  /** Upper-case hex, as node:crypto reports it. */
+  /** Canonical form (pki.serialOf): upper-case hex, no leading zeros. */
   readonly serial: string;
   readonly notAfter: Date;
   readonly dnsNames: string[];

@@ -1,6 +1,9 @@
+import { X509Certificate } from 'node:crypto';
 import { appReport, type AppReport } from './app-report.js';
+import * as docker from './docker.js';
+import { serialOf, splitPem } from './pki.js';
 import { servedCertificate } from './served-cert.js';
-import { certOnDisk, type Stack, type Workload } from './workloads.js';
+import { certOnDisk, FILES, type Stack, type Workload } from './workloads.js';
 
 export interface TimelineEntry {
   readonly serial: string;
@@ -65,6 +68,19 @@ export async function certificateInUse(w: Workload, report: AppReport | undefine
   if (report?.serial && report.notAfter) return { serial: report.serial, notBefore: report.notBefore, notAfter: report.notAfter };
   const cert = w.host_port ? await servedCertificate({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol }) : await certOnDisk(w);
   return cert ? { serial: cert.serial, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : undefined;
+}
+
+/**
+ * The workload's certificate bundle on disk (leaf, then intermediate) when its
+ * process uses that leaf (see certificateInUse); undefined while it still
+ * uses another. What a CA rotation waits on: the chain a workload has moved to.
+ */
+export async function bundleInUse(w: Workload): Promise<{ bundle: string; leaf: string; serial: string } | undefined> {
+  const bundle = await docker.readFile(w.renewer, FILES.cert);
+  const leaf = bundle ? splitPem(bundle)[0] : undefined;
+  if (!bundle || !leaf) return undefined;
+  const serial = serialOf(new X509Certificate(leaf));
+  return (await certificateInUse(w, await appReport(w)))?.serial === serial ? { bundle, leaf, serial } : undefined;
 }
 
 /**

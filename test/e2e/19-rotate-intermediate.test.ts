@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+import { bundleInUse } from '../../scripts/lib/rotation.js';
 import { locateCa, rfc3339, servedIntermediate, type IntermediateRotation } from '../../scripts/lib/ca-rotation.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../scripts/lib/intermediate-job.js';
 import * as docker from '../../scripts/lib/docker.js';
@@ -14,7 +15,6 @@ import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, waitAllHealthy } from './helpers/renewer.js';
-import { bundleInUse } from './helpers/in-use.js';
 
 const ctx = inject('e2e');
 

@@ -9,6 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
 import { appReport } from '../../scripts/lib/app-report.js';
+import { bundleInUse } from '../../scripts/lib/rotation.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
@@ -17,7 +18,6 @@ import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/stack.js';
 import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
-import { bundleInUse } from './helpers/in-use.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
