@@ -4,6 +4,7 @@ import { appStats, loadStack } from '../scripts/lib/workloads.js';
 import { benchSettings, bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { plainStackFromSynth, startPlainStack, writeOutputs, type PlainStack } from './lib/plain-docker.js';
+import { deployPhases, type DeployPhases } from './lib/deploy-phases.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
 
 /** One bring-up, from nothing to the client's first 200 over mTLS. */
@@ -15,6 +16,8 @@ export interface BringUp {
   readonly imageBuildSeconds?: number;
   readonly bootstrapEnrollSeconds: number;
   readonly firstRequestSeconds: number;
+  /** cdktf only: where the deploy's time went (synth, init, plan, apply, and the apply's critical path). */
+  readonly phases?: DeployPhases;
 }
 
 const since = (t: number) => (Date.now() - t) / 1000;
@@ -31,13 +34,13 @@ async function firstClientSuccess(prefix: string, timeoutMs = 120_000): Promise<
   throw new Error(`the client of ${prefix} made no successful request within ${timeoutMs / 1000} s; see docker logs ${client.container}`);
 }
 
-async function afterInfra(prefix: string, t0: number, infraSeconds: number, imageBuildSeconds?: number): Promise<BringUp> {
+async function afterInfra(prefix: string, t0: number, infraSeconds: number, imageBuildSeconds?: number, phases?: DeployPhases): Promise<BringUp> {
   const t1 = Date.now();
   await bootstrapAndEnroll(prefix);
   const bootstrapEnrollSeconds = since(t1);
   const t2 = Date.now();
   await firstClientSuccess(prefix);
-  return { totalSeconds: since(t0), infraSeconds, imageBuildSeconds, bootstrapEnrollSeconds, firstRequestSeconds: since(t2) };
+  return { totalSeconds: since(t0), infraSeconds, imageBuildSeconds, bootstrapEnrollSeconds, firstRequestSeconds: since(t2), ...(phases ? { phases } : {}) };
 }
 
 /** Warm `cdktf deploy` (base images and layers cached) → bootstrap → enroll → first 200. */
@@ -45,7 +48,7 @@ export async function bringUpWithCdktf(settings: StackSettings): Promise<BringUp
   const t0 = Date.now();
   const out = await cdktf('deploy', settings, { quiet: true });
   const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[^\n]*?Creation complete after (?:(\d+)m)?(\d+)s/g)].map((m) => Number(m[1] ?? 0) * 60 + Number(m[2]));
-  return afterInfra(settings.prefix, t0, since(t0), builds.length ? Math.max(...builds) : 0);
+  return afterInfra(settings.prefix, t0, since(t0), builds.length ? Math.max(...builds) : 0, deployPhases(out.lines));
 }
 
 /** The same containers with plain docker commands (images already built) → bootstrap → enroll → first 200. */
@@ -115,6 +118,8 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
   const cdktfImages = summarize(samples.cdktf.map((x) => x.imageBuildSeconds ?? 0));
   const dockerInfra = summarize(samples.docker.map((x) => x.infraSeconds));
   const enroll = summarize([...samples.cdktf, ...samples.docker].map((x) => x.bootstrapEnrollSeconds + x.firstRequestSeconds));
+  const phase = (k: 'synth' | 'init' | 'plan' | 'apply' | 'finish') => summarize(samples.cdktf.map((x) => x.phases?.[k] ?? 0));
+  const path = samples.cdktf.at(-1)?.phases?.slowest ?? [];
   return {
     id: 'b1',
     title: 'B1 bring-up: warm cdktf deploy vs plain docker run, until the first mTLS 200',
@@ -134,7 +139,13 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
       { metric: 'bring-up time ratio cdktf / docker run', value: formatRatio(ratio) },
       { metric: 'cdktf: deploy → first 200', value: formatSummary(cdktfTotal, 's') },
       { metric: 'cdktf: of which `cdktf deploy`', value: formatSummary(cdktfInfra, 's') },
+      { metric: 'cdktf deploy: cdktf start + synth', value: formatSummary(phase('synth'), 's') },
+      { metric: 'cdktf deploy: terraform init', value: formatSummary(phase('init'), 's') },
+      { metric: 'cdktf deploy: refresh + plan', value: formatSummary(phase('plan'), 's') },
+      { metric: 'cdktf deploy: apply', value: formatSummary(phase('apply'), 's') },
+      { metric: 'cdktf deploy: after apply (outputs, exit)', value: formatSummary(phase('finish'), 's') },
       { metric: 'cdktf: of which image builds (from cache)', value: formatSummary(cdktfImages, 's') },
+      { metric: 'apply critical path (last round)', value: path.map((c) => `${c.resource} ${c.seconds.toFixed(1)} s`).join(' → ') || 'n/a' },
       { metric: 'docker run: create → first 200', value: formatSummary(dockerTotal, 's') },
       { metric: 'docker run: of which containers up + CA answering', value: formatSummary(dockerInfra, 's') },
       { metric: 'bootstrap + enroll + first request (both)', value: formatSummary(enroll, 's') },

@@ -1,7 +1,9 @@
+import path from 'node:path';
 import { mtlsRequest, waitFor } from '../scripts/lib/mtls-request.js';
 import { freePort } from '../scripts/lib/net.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
+import { profiledCopy, topFrames, type TopFrame } from './lib/cpu-profile.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
 import { hostUrl } from '../scripts/lib/stack.js';
@@ -58,6 +60,32 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
     const ratio = pairedRatio(rps(samples.mtls), rps(samples.tls));
     const realRatio = pairedRatio(rps(samples.real), rps(samples.mtls));
     const strip = (xs: LoadResult[]) => xs.map(({ timeline: _t, ...rest }) => rest);
+
+    // Where the CPU goes: the same load on copies of the real server and of
+    // the mTLS fixture (same image, environment, volumes, hardening) run with
+    // node --cpu-prof; the frames the server pays and the fixture does not are
+    // its per-request features.
+    const profiles: Record<'server' | 'fixture', { frames: TopFrame[]; busySamples: number; requestsPerSecond: number }> = {} as never;
+    for (const [k, from, port] of [['server', server.container, server.port], ['fixture', `${prefix}-b3-mtls`, 8443]] as const) {
+      profiles[k] = await ctx.ui.step(`B3: CPU profile of the ${k} under the same load (${seconds} s)`, async () => {
+        const hostPort = await freePort();
+        const copy = await profiledCopy({ container: from, name: `${prefix}-b3-profile`, prefix, network: `${prefix}-edge`, port, hostPort, dir: path.join(ctx.scratch, `profile-${k}`) });
+        const loaded = (async () => {
+          await waitFor(`the profiled ${k} to answer`, () => mtlsRequest(`https://127.0.0.1:${hostPort}/`, { ca: ctx.rootPem, cert: ctx.operator.certPem, key: ctx.operator.keyPem, servername: SERVER_NAME }), { timeoutMs: 20_000, intervalMs: 250 });
+          return check(`profile ${k}`)(await load({ url: `https://127.0.0.1:${hostPort}/`, connections, duration: seconds, identity: ctx.operator, rootPem: ctx.rootPem, servername: SERVER_NAME }));
+        })();
+        // Stopped whatever happened to the load, so no copy outlives the step.
+        const [r, profile] = await Promise.allSettled([loaded, loaded.then(() => copy.stop(), () => copy.stop())]);
+        if (r.status === 'rejected') throw r.reason;
+        if (profile.status === 'rejected') throw profile.reason;
+        return { ...topFrames(profile.value), requestsPerSecond: r.value.requestsPerSecond };
+      });
+    }
+    const frameTable = (k: 'server' | 'fixture') => [
+      `| self % | frame (${k}, ${Math.round(profiles[k].requestsPerSecond)} req/s while profiled) |`,
+      '|---:|---|',
+      ...profiles[k].frames.map((f) => `| ${f.selfPercent.toFixed(1)} | \`${f.frame.replace(/\|/g, '\\|')}\` |`),
+    ];
     return {
       id: 'b3',
       title: 'B3 keep-alive serving: mTLS vs server-only TLS (requests/s, latency)',
@@ -85,7 +113,14 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
         { metric: "project's server: latency mean / p50 / p99", value: lat(samples.real) },
         { metric: "throughput ratio project's server / fixture mTLS", value: formatRatio(realRatio) },
       ],
-      data: { connections, seconds, ratio, realRatio, mtls: strip(samples.mtls), tls: strip(samples.tls), real: strip(samples.real), where: 'containers from the workload image' },
+      details: [
+        `**Where the CPU goes** (node --cpu-prof in a copy of each container, same load, ${seconds} s; self time of the busiest frames as a share of all non-idle samples). Frames in the server's list but not in the fixture's are what its features cost per request.`,
+        '',
+        ...frameTable('server'),
+        '',
+        ...frameTable('fixture'),
+      ],
+      data: { connections, seconds, ratio, realRatio, mtls: strip(samples.mtls), tls: strip(samples.tls), real: strip(samples.real), where: 'containers from the workload image', profiles },
       problems,
     };
   } finally {

@@ -36,6 +36,8 @@ export interface BenchResult {
   readonly data: Record<string, unknown>;
   /** Checks that failed (the run exits non-zero if any benchmark has one). */
   readonly problems: readonly string[];
+  /** Markdown after the limits (e.g. a profile's top frames). */
+  readonly details?: readonly string[];
   /** When it finished and on which source (stamped by the runner; a merged report mixes runs). */
   readonly measuredAt?: string;
   readonly commit?: string;

@@ -101,7 +101,7 @@ export function renderMarkdown(r: Report): string {
   ];
   for (const b of r.benchmarks) {
     const stamp = b.measuredAt ? `*Measured ${b.measuredAt.slice(0, 16).replace('T', ' ')} UTC${b.commit ? ` on commit ${b.commit}` : ''}.*` : '';
-    lines.push(`## ${b.title}`, '', ...(stamp ? [stamp, ''] : []), `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '');
+    lines.push(`## ${b.title}`, '', ...(stamp ? [stamp, ''] : []), `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '', ...(b.details?.length ? [...b.details, ''] : []));
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
     if (b.id === 'b7') lines.push('![B7: RSS of each Node process over the soak, fitted slope, rotations](b7-soak.svg)', '');
   }

@@ -140,7 +140,7 @@ export async function cdktf(
   verb: 'deploy' | 'destroy' | 'synth' | 'diff',
   settings: StackSettings,
   opts: { quiet?: boolean; extraEnv?: Record<string, string> } & EngineOptions = {},
-): Promise<{ stdout: string; stderr: string }> {
+): Promise<{ stdout: string; stderr: string; lines: TimedLine[] }> {
   const dirs = stackDirs(settings.prefix);
   const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
   await fs.mkdirp(dirs.stateDir);
@@ -153,11 +153,33 @@ export async function cdktf(
   // init; with the provider from the mirror, the lock file init wrote is the lock.
   if (verb !== 'synth' && (tc.providerSource ?? (tc.mode === 'offline' ? 'mirror' : 'registry')) === 'mirror') args.push('--skip-provider-lock');
   const run = $({ cwd: projectDir, env, nothrow: true, quiet: opts.quiet ?? false, timeout: '30m' });
-  const out = await run`npx cdktf ${verb} ${args}`;
+  const started = Date.now();
+  const proc = run`npx cdktf ${verb} ${args}`;
+  // When each line arrived: the bring-up benchmark splits a deploy into its phases with it.
+  const lines: TimedLine[] = [];
+  const pending = { stdout: '', stderr: '' };
+  for (const stream of ['stdout', 'stderr'] as const) {
+    proc[stream].on('data', (chunk: Buffer) => {
+      const at = Date.now() - started;
+      const parts = (pending[stream] + chunk.toString('utf8')).split('\n');
+      pending[stream] = parts.pop() ?? '';
+      for (const text of parts) lines.push({ at, text });
+    });
+  }
+  const out = await proc;
+  const end = Date.now() - started;
+  for (const rest of [pending.stdout, pending.stderr]) if (rest) lines.push({ at: end, text: rest });
+  lines.push({ at: end, text: '' });
   if (out.exitCode !== 0) {
     throw new UserError(`cdktf ${verb} of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stdout + out.stderr, 40)}`);
   }
-  return { stdout: out.stdout, stderr: out.stderr };
+  return { stdout: out.stdout, stderr: out.stderr, lines };
+}
+
+/** A line of a command's output and when it arrived (ms after the start); the last one, empty, marks the exit. */
+export interface TimedLine {
+  readonly at: number;
+  readonly text: string;
 }
 
 /**
