@@ -1,18 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { serialOf } from '../../common/serial.js';
 
-/**
- * Serials compare as numbers: upper-case hex without leading zeros. Node and
- * OpenSSL pad to whole bytes ("01A2…"), the apps' reports may not; every
- * serial the scripts and tests compare goes through here.
- */
-export function normaliseSerial(serial: string): string {
-  return serial.replace(/^(0x)?0*/i, '').toUpperCase() || '0';
-}
-
-/** The canonical serial of a certificate. */
-export function serialOf(cert: { readonly serialNumber: string }): string {
-  return normaliseSerial(cert.serialNumber);
-}
+export { normaliseSerial, serialOf } from '../../common/serial.js';
 
 /** What the scripts need to know about a certificate, parsed by Node itself. */
 export interface CertInfo {

@@ -3,6 +3,7 @@
 // identity — on top of the chain check, never instead of it.
 import { Agent } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
+import { serialOf } from '../../common/serial.js';
 import type { Credentials } from '../lib/credentials.js';
 import { identitiesFromSubjectAltName, sameIdentity, type Identity } from '../lib/identity.js';
 import { IDENTITY_MISMATCH_CODE, codedError } from '../lib/tls-errors.js';
@@ -19,7 +20,7 @@ export function serverIdentityCheck(expected: Identity): (hostname: string, cert
     const presented = identitiesFromSubjectAltName(certificate.subjectaltname);
     if (presented.some((identity) => sameIdentity(identity, expected))) return undefined;
     const names = presented.map((identity) => identity.value).join(', ') || 'no DNS or URI SAN';
-    return codedError(IDENTITY_MISMATCH_CODE, `server certificate ${certificate.serialNumber} presents ${names}, expected ${expected.value}`);
+    return codedError(IDENTITY_MISMATCH_CODE, `server certificate ${serialOf(certificate)} presents ${names}, expected ${expected.value}`);
   };
 }
 

@@ -3,6 +3,7 @@
 import type { Agent } from 'node:https';
 import { get } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { serialOf } from '../../common/serial.js';
 import { TIMEOUT_CODE, codedError } from '../lib/tls-errors.js';
 
 export type Outcome =
@@ -20,7 +21,8 @@ export function getOnce(target: URL, agent: Agent, timeoutMs: number): Promise<O
     };
     const req = get(target, { agent, headers: { accept: 'application/json' } }, (res) => {
       // The certificate the server presented on THIS connection.
-      const serverSerial = (res.socket as TLSSocket).getPeerCertificate().serialNumber?.toUpperCase();
+      const presented = (res.socket as TLSSocket).getPeerCertificate();
+      const serverSerial = presented.serialNumber ? serialOf(presented) : undefined;
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => finish({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), serverSerial }));

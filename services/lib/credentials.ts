@@ -7,6 +7,7 @@ import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'n
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { serialOf } from '../../common/serial.js';
 import { formatIdentities, identitiesFromSubjectAltName, type Identity } from './identity.js';
 import { fingerprintOf } from './root-pins.js';
 
@@ -95,13 +96,13 @@ export function validateCredentials(files: CredentialFiles, now: Date = new Date
       throw new CredentialError(
         'unpinned',
         `${CREDENTIAL_FILES.root} holds a root that is not pinned: ${named}`,
-        leaf ? { serial: leaf.serialNumber.toUpperCase(), notAfter: new Date(leaf.validTo) } : undefined,
+        leaf ? { serial: serialOf(leaf), notAfter: new Date(leaf.validTo) } : undefined,
       );
     }
   }
   const [leaf, ...intermediates] = parseCertificates(files.certPem, CREDENTIAL_FILES.cert);
   if (!leaf) throw new CredentialError('malformed', `${CREDENTIAL_FILES.cert} holds no certificate`);
-  const serial = leaf.serialNumber.toUpperCase();
+  const serial = serialOf(leaf);
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
   const fail = (problem: CredentialProblem, message: string): CredentialError =>

@@ -3,6 +3,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { serialOf } from '../../common/serial.js';
 import { jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
 import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
 import type { Logger } from '../lib/logger.js';
@@ -51,7 +52,7 @@ function peerOf(socket: TLSSocket): Peer | undefined {
       validFrom: Date.parse(certificate.validFrom),
       validTo: Date.parse(certificate.validTo),
       presented: formatIdentities(identities),
-      serverSerial: served?.serialNumber ?? null,
+      serverSerial: served?.serialNumber ? serialOf(served) : null,
       serverNotAfter: served ? new Date(served.validTo).toISOString() : null,
     };
     peers.set(socket, peer);
@@ -78,8 +79,8 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   // it on every request, and end the connection when it has run out.
   const now = Date.now();
   if (now > peer.validTo || now < peer.validFrom) {
-    const reason = `client certificate ${peer.certificate.serialNumber} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
-    context.refusals.record('certificate_expired', { identities: presented, clientSerial: peer.certificate.serialNumber });
+    const reason = `client certificate ${serialOf(peer.certificate)} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
+    context.refusals.record('certificate_expired', { identities: presented, clientSerial: serialOf(peer.certificate) });
     context.metrics.countRequest(presented[0] ?? 'none', 401);
     res.setHeader('connection', 'close');
     send(res, jsonResponse(401, { error: 'certificate_expired', identity: presented, reason }));
@@ -88,7 +89,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const matched = context.allowList.match(peer.identities);
   if (!matched) {
     const reason = 'none of the identities in the client certificate is on the allow-list';
-    context.refusals.record('forbidden', { identities: presented, clientSerial: peer.certificate.serialNumber });
+    context.refusals.record('forbidden', { identities: presented, clientSerial: serialOf(peer.certificate) });
     context.metrics.countRequest(presented[0] ?? 'none', 403);
     send(res, jsonResponse(403, { error: 'forbidden', identity: presented, reason }));
     return;
@@ -97,7 +98,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const target = parseRequestTarget(req.url);
   if (target.kind === 'invalid') {
     // A client that sends this is broken or probing: answer, then end the connection.
-    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: peer.certificate.serialNumber });
+    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: serialOf(peer.certificate) });
     context.metrics.countRequest(matched.value, target.status);
     res.setHeader('connection', 'close');
     send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
@@ -119,7 +120,7 @@ function route(req: IncomingMessage, target: RequestTarget, socket: TLSSocket, p
   return jsonResponse(200, {
     identity: matched.value,
     identities: peer.presented,
-    clientSerial: peer.certificate.serialNumber,
+    clientSerial: serialOf(peer.certificate),
     serverSerial: peer.serverSerial,
     serverNotAfter: peer.serverNotAfter,
     tlsVersion: socket.getProtocol(),
