@@ -3,7 +3,6 @@ import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
 import { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR } from '../common/facts.js';
 import { hardenedContainer } from './hardening.js';
-import { healthcheck } from './health.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
 import { validatePort } from './step-ca.js';
@@ -142,7 +141,7 @@ export class MtlsWorkload extends Construct {
       // Health is answered from inside the container (the Node services ask
       // their loopback-only admin port, recipes read their own state): the
       // mTLS port never has to accept a caller without a certificate.
-      ...(runtime.health ? { healthcheck: healthcheck(runtime.health, { interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 }) } : {}),
+      ...(runtime.health ? { healthcheck: { test: [...runtime.health], interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 } } : {}),
       stopTimeout: 15,
       wait: runtime.health !== undefined,
       waitTimeout: 120,
@@ -161,7 +160,7 @@ export class MtlsWorkload extends Construct {
       env: [`CA_URL=${props.caUrl}`, `CERT_DIR=${CERT_DIR}`],
       volumes: [{ volumeName: volume.name, containerPath: CERT_DIR }],
       networksAdvanced: [{ name: props.mesh.meshNetworkName }],
-      healthcheck: healthcheck(['CMD', '/usr/local/bin/mtls-renewer', 'health'], { interval: '5s', timeout: '5s', startPeriod: '10s', retries: 3 }),
+      healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], interval: '10s', timeout: '5s', startPeriod: '5s', retries: 3 },
       wait: true,
       waitTimeout: 60,
       labels: labelBlocks(baseLabels(props.namePrefix, 'renewer', identityLabels)),

@@ -4,7 +4,6 @@ import { Construct } from 'constructs';
 import { CA_PORT, ROOT_KEY_DIR, STEPPATH } from '../common/facts.js';
 import { parseDuration } from './duration.js';
 import { hardenedContainer } from './hardening.js';
-import { healthcheck } from './health.js';
 import { baseLabels, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
 
@@ -134,12 +133,13 @@ export class StepCa extends Construct {
         { name: props.mesh.edgeNetworkName },
       ],
       ports: [{ internal: CA_PORT, external: this.hostPort, ip: '127.0.0.1', protocol: 'tcp' }],
-      healthcheck: healthcheck(['CMD', 'step', 'ca', 'health', `--ca-url=https://127.0.0.1:${CA_PORT}`, `--root=${STEPPATH}/certs/root_ca.crt`], {
+      healthcheck: {
+        test: ['CMD', 'step', 'ca', 'health', `--ca-url=https://127.0.0.1:${CA_PORT}`, `--root=${STEPPATH}/certs/root_ca.crt`],
         interval: '5s',
         timeout: '3s',
         startPeriod: '20s',
         retries: 5,
-      }),
+      },
       wait: true,
       waitTimeout: 120,
       labels: labelBlocks(baseLabels(props.namePrefix, 'ca')),
