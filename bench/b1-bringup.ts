@@ -130,7 +130,7 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
       `using the bench stack's already-built images, then waiting only for the CA API to answer → the same bootstrap, enroll, first 200. ` +
       `Rounds alternate (ABBA…); each stack is destroyed between rounds (not timed).`,
     limits: [
-      'cdktf deploy includes synth (a Node process), terraform init/plan/apply and the provider waiting for every container to turn healthy (first health check after its interval, 5 s for the CA and apps); the baseline waits only for the CA API — most of the gap is that gating, not Docker work.',
+      'cdktf deploy includes synth (a Node process), terraform init/plan/apply and the provider waiting for every container to turn healthy; the baseline waits only for the CA API. Docker probes a container first one interval (5 s) after it starts, so every waited container costs at least 5 s of apply. A start interval (probing every second while starting) would cut that, but it needs Docker API 1.44 and the Docker client refuses the field against older engines (Debian\'s docker.io 20.10 here), so the stack does not set it.',
       'The cdktf variant rebuilds its prefix-specific images from the layer cache; the baseline reuses built images. The image share is reported separately.',
       'Bootstrap + enrollment + the first request are the same code in both variants (scripts/lib/trust.ts, enrollment.ts); only the infrastructure step differs.',
       ctx.smoke ? 'Smoke: one sample each, not a measurement.' : `${ctx.rounds} rounds per variant on a shared 2-core machine.`,

@@ -160,7 +160,7 @@ export class MtlsWorkload extends Construct {
       env: [`CA_URL=${props.caUrl}`, `CERT_DIR=${CERT_DIR}`],
       volumes: [{ volumeName: volume.name, containerPath: CERT_DIR }],
       networksAdvanced: [{ name: props.mesh.meshNetworkName }],
-      healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], interval: '10s', timeout: '5s', startPeriod: '5s', retries: 3 },
+      healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], interval: '5s', timeout: '5s', startPeriod: '5s', retries: 3 },
       wait: true,
       waitTimeout: 60,
       labels: labelBlocks(baseLabels(props.namePrefix, 'renewer', identityLabels)),

@@ -113,3 +113,17 @@ describe('containers', () => {
     expect(Object.keys(all)).toHaveLength(6);
   });
 });
+
+describe('health gating of apply', () => {
+  it('every container apply waits on is first probed 5 s after it starts, no later', () => {
+    type Health = { wait?: boolean; healthcheck?: { test: string[]; interval: string } };
+    const waited = containers.filter((c) => (c as Health).wait);
+    // The CA, both apps and both renewers; the one-shot init step is not waited on.
+    expect(waited.map((c) => c.name).sort()).toEqual(Object.keys(EXPECTED_ROLES).filter((n) => !n.endsWith('-ca-init')).sort());
+    for (const c of waited) {
+      const h = (c as Health).healthcheck;
+      expect({ name: c.name, interval: h?.interval }).toEqual({ name: c.name, interval: '5s' });
+      expect(h?.test.length, c.name).toBeGreaterThan(1);
+    }
+  });
+});
