@@ -72,7 +72,11 @@ function kindOf(resource: string): string {
   return 'container app';
 }
 
-/** Walks back from the last resource to finish: each step is the one that finished last before the next one started. */
+/**
+ * Walks back from the last resource to finish: each step is the one that
+ * finished last before the next one started. The output has no dependency
+ * graph, so this is the likely chain of waits, not a proven one.
+ */
 function criticalPath(created: ReadonlyArray<{ resource: string; startedAt: number; seconds: number }>) {
   const done = (c: { startedAt: number; seconds: number }) => c.startedAt + c.seconds;
   const path: Array<{ resource: string; startedAt: number; seconds: number }> = [];
@@ -80,7 +84,8 @@ function criticalPath(created: ReadonlyArray<{ resource: string; startedAt: numb
   while (next) {
     path.unshift(next);
     const before = next.startedAt;
-    next = created.filter((c) => done(c) <= before + 0.5 && c !== next).sort((a, b) => done(b) - done(a))[0];
+    // Lines arrive in chunks: a predecessor's completion and the next start often share a timestamp.
+    next = created.filter((c) => c.startedAt < before && done(c) <= before + 0.05).sort((a, b) => done(b) - done(a))[0];
     if (next && path.includes(next)) break;
   }
   return path;
