@@ -9,6 +9,8 @@ export interface Renewal {
   /** SHA-256 fingerprint of the intermediate the CA returned (`ca`), or undefined on failure. */
   readonly intermediate?: string;
   readonly error?: string;
+  /** The first attempt went out on a kept-alive connection the CA closed (its reload); this is the retry's outcome. */
+  readonly retriedAfterClose?: string;
 }
 
 /**
@@ -22,18 +24,37 @@ export function startRenewals(opts: { caUrl: string; identity: IssuedCredential;
   const renewals: Renewal[] = [];
   let stopped = false;
   const loop = async () => {
-    let agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: opts.ca(), cert: opts.identity.certPem, key: opts.identity.keyPem });
+    const fresh = () => new https.Agent({ keepAlive: true, maxSockets: 1, ca: opts.ca(), cert: opts.identity.certPem, key: opts.identity.keyPem });
+    let agent = fresh();
+    const renew = async () => {
+      const body = await post(`${opts.caUrl}/1.0/renew`, agent);
+      const ca = (JSON.parse(body) as { ca?: string }).ca;
+      if (!ca) throw new Error('the answer holds no intermediate');
+      return fingerprintOf(new X509Certificate(ca));
+    };
     while (!stopped) {
+      let closed: string | undefined;
       try {
-        const body = await post(`${opts.caUrl}/1.0/renew`, agent);
-        const ca = (JSON.parse(body) as { ca?: string }).ca;
-        if (!ca) throw new Error('the answer holds no intermediate');
-        renewals.push({ at: Date.now(), intermediate: fingerprintOf(new X509Certificate(ca)) });
+        renewals.push({ at: Date.now(), intermediate: await renew() });
+        continue;
       } catch (err) {
-        renewals.push({ at: Date.now(), error: (err as Error).message });
-        // A fresh connection, with what the host trusts now.
+        // A new connection, with what the host trusts now.
         agent.destroy();
-        agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: opts.ca(), cert: opts.identity.certPem, key: opts.identity.keyPem });
+        agent = fresh();
+        if (!(err as ClosedError).closedReused) {
+          renewals.push({ at: Date.now(), error: (err as Error).message });
+          continue;
+        }
+        closed = (err as Error).message;
+      }
+      // What every HTTP client does when a server closes a kept-alive
+      // connection under a request it sent: one retry on a new connection.
+      try {
+        renewals.push({ at: Date.now(), intermediate: await renew(), retriedAfterClose: closed });
+      } catch (err) {
+        renewals.push({ at: Date.now(), error: (err as Error).message, retriedAfterClose: closed });
+        agent.destroy();
+        agent = fresh();
       }
     }
     agent.destroy();
@@ -47,6 +68,11 @@ export function startRenewals(opts: { caUrl: string; identity: IssuedCredential;
   };
 }
 
+type ClosedError = Error & { closedReused?: boolean };
+
+/** Connection-level errors: the server closed the connection before it answered. */
+const CLOSED = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
 function post(url: string, agent: https.Agent): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method: 'POST', agent, timeout: 10_000 }, (res) => {
@@ -56,13 +82,20 @@ function post(url: string, agent: https.Agent): Promise<string> {
       res.on('end', () => (res.statusCode === 201 || res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))));
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const closed = req.reusedSocket && (CLOSED.has(err.code ?? '') || err.message === 'socket hang up');
+      reject(Object.assign(err, { closedReused: closed }));
+    });
     req.end();
   });
 }
 
 /** Renewals per second on each intermediate, and the gap between the last answer on `from` and the first on `to`. */
-export function cutover(renewals: readonly Renewal[], from: string, to: string): { onOld: number; onNew: number; failed: number; lastOld?: number; firstNew?: number; gapMs?: number } {
+export function cutover(
+  renewals: readonly Renewal[],
+  from: string,
+  to: string,
+): { onOld: number; onNew: number; failed: number; retriedAfterClose: number; errors: Record<string, number>; lastOld?: number; firstNew?: number; gapMs?: number } {
   const ok = renewals.filter((r) => r.intermediate);
   const old = ok.filter((r) => r.intermediate === from);
   const fresh = ok.filter((r) => r.intermediate === to);
@@ -72,8 +105,16 @@ export function cutover(renewals: readonly Renewal[], from: string, to: string):
     onOld: old.length,
     onNew: fresh.length,
     failed: renewals.filter((r) => r.error).length,
+    retriedAfterClose: renewals.filter((r) => r.retriedAfterClose).length,
+    errors: countBy(renewals.flatMap((r) => [r.error, r.retriedAfterClose].filter((e): e is string => Boolean(e)))),
     lastOld,
     firstNew,
     gapMs: lastOld !== undefined && firstNew !== undefined ? firstNew - lastOld : undefined,
   };
+}
+
+function countBy(xs: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return out;
 }

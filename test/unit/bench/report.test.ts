@@ -66,7 +66,12 @@ describe('cutover', () => {
       'old',
       'new',
     );
-    expect(c).toEqual({ onOld: 2, onNew: 2, failed: 1, lastOld: 200, firstNew: 400, gapMs: 200 });
+    expect(c).toEqual({ onOld: 2, onNew: 2, failed: 1, retriedAfterClose: 0, errors: { ECONNRESET: 1 }, lastOld: 200, firstNew: 400, gapMs: 200 });
+  });
+
+  it('counts a renewal retried after the CA closed its connection apart from a failure, and keeps both reasons', () => {
+    const c = cutover([{ at: 100, intermediate: 'new', retriedAfterClose: 'socket hang up' }, { at: 120, error: 'HTTP 500: x', retriedAfterClose: 'ECONNRESET' }], 'old', 'new');
+    expect([c.onNew, c.failed, c.retriedAfterClose, c.errors]).toEqual([1, 1, 2, { 'socket hang up': 1, 'HTTP 500: x': 1, ECONNRESET: 1 }]);
   });
 
   it('reports an overlap as a negative gap, and no gap when one side is missing', () => {
