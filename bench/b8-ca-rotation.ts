@@ -217,7 +217,7 @@ export async function b8CaRotation(ctx: BenchContext): Promise<BenchResult> {
         'The renewal fleet and the CA share 2 cores; its rate measures that the CA keeps issuing across a switch, not its capacity (B6).',
         'At each reload step-ca hands its listening socket to a new server and closes the kept-alive connections the old one held, now and then under a request already sent: the fleet retries such a request once on a new connection, as HTTP clients do for a connection closed under them, and counts it; a renewal that fails after that retry is a failure.',
         'A negative cutover gap means answers under both chains overlapped: requests in flight during the reload came back under the old one after the first under the new one.',
-        ctx.smoke ? 'Smoke: one round, not a measurement.' : `${rounds} rounds (each takes ~3 min of leaf-lifetime waits).`,
+        ctx.smoke ? 'Smoke: one round, not a measurement.' : `${rounds} rounds (each about 2 minutes, nearly all of it leaf-lifetime waits).`,
       ],
       rows: [
         { metric: 'rotate-ca intermediate (command)', value: s((x) => x.intermediate.commandSeconds, 's') },
