@@ -151,11 +151,13 @@ describe('writeCharts (the runner and npm run bench:charts)', () => {
     try {
       const b5 = denseRotation(2, 4, 60);
       const b7: RssChart = { startedAt: T0, endedAt: T0 + 120_000, steadyFrom: T0 + 30_000, limitMb: 192, slopeJudged: false, processes: [{ name: 'server (node)', samples: [{ at: T0, rssMb: 70 }], fit: { slopeMbPerHour: 1, interceptMb: 70 }, rotations: [] }] };
-      expect(await writeCharts(dir, { mode: 'smoke', startedAt: '2026-11-28T02:50:12.345Z' }, { b5 })).toEqual(['b5-rotation.svg']);
+      expect(await writeCharts(dir, { mode: 'smoke', startedAt: '2026-11-28T02:50:12.345Z', benchmarks: [] }, { b5 })).toEqual(['b5-rotation.svg']);
       expect(readdirSync(dir)).toEqual(['b5-rotation.svg']);
       expect(readFileSync(path.join(dir, 'b5-rotation.svg'), 'utf8')).toBe(rotationSvg(b5, 'B5: rotation under load (smoke run, 2026-11-28T02:50Z)'));
-      expect(await writeCharts(dir, { mode: 'full', startedAt: '2026-11-28T02:50:12.345Z' }, { b7 })).toEqual(['b7-soak.svg']);
-      expect(readFileSync(path.join(dir, 'b7-soak.svg'), 'utf8')).toBe(rssSvg(b7, 'B7: RSS of each Node process, 2 min soak, 1-minute certificates', 'full run, 2026-11-28T02:50Z'));
+      // Merged results: the B7 chart is titled with B7's own time, not the first run's.
+      const merged = { mode: 'full' as const, startedAt: '2026-11-28T02:50:12.345Z', benchmarks: [{ id: 'b7' as const, title: 'B7', method: '', limits: [], rows: [], data: {}, problems: [], measuredAt: '2026-12-01T12:40:00.000Z' }] };
+      expect(await writeCharts(dir, merged, { b7 })).toEqual(['b7-soak.svg']);
+      expect(readFileSync(path.join(dir, 'b7-soak.svg'), 'utf8')).toBe(rssSvg(b7, 'B7: RSS of each Node process, 2 min soak, 1-minute certificates', 'full run, 2026-12-01T12:40Z'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
