@@ -80,6 +80,30 @@ export async function listLabelled(kind: ObjectKind, prefix?: string): Promise<s
   return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * `docker network rm`, waiting out endpoints the engine has not released yet
+ * (it can hold a removed container's endpoint for a while, e.g. after an
+ * engine restart): retried while Docker says "active endpoints", up to
+ * `timeoutMs`. True once the network is gone.
+ */
+export async function removeNetwork(name: string, timeoutMs = 90_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = await run`docker network rm ${name}`;
+    if (out.exitCode === 0 || /no such network|not found/i.test(out.stderr)) return true;
+    if (!/active endpoints/i.test(out.stderr) || Date.now() > deadline) return false;
+    // No container attached and still refused: a phantom endpoint that only an engine restart clears.
+    if (Date.now() > deadline - timeoutMs + 10_000 && (await attachedContainers(name)) === 0) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** How many containers the engine lists on a network (-1 when it cannot be inspected). */
+export async function attachedContainers(network: string): Promise<number> {
+  const out = await run`docker network inspect --format ${'{{len .Containers}}'} ${network}`;
+  return out.exitCode === 0 ? Number(out.stdout.trim()) : -1;
+}
+
 /** Removes every object of this project for a prefix (leftovers of an earlier run). */
 export async function removeLabelled(prefix: string): Promise<string[]> {
   const removed: string[] = [];
@@ -87,7 +111,7 @@ export async function removeLabelled(prefix: string): Promise<string[]> {
     if ((await run`docker rm -f -v ${c}`).exitCode === 0) removed.push(`container ${c}`);
   }
   for (const n of await listLabelled('network', prefix)) {
-    if ((await run`docker network rm ${n}`).exitCode === 0) removed.push(`network ${n}`);
+    if (await removeNetwork(n)) removed.push(`network ${n}`);
   }
   for (const v of await listLabelled('volume', prefix)) {
     if ((await run`docker volume rm -f ${v}`).exitCode === 0) removed.push(`volume ${v}`);
