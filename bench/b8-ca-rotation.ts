@@ -4,7 +4,7 @@ import { appReport } from '../scripts/lib/app-report.js';
 import { rotateIntermediate, servedIntermediate } from '../scripts/lib/ca-rotation.js';
 import { enrollHostIdentity, type IssuedCredential } from '../scripts/lib/host-identity.js';
 import { mtlsRequest } from '../scripts/lib/mtls-request.js';
-import { fingerprintOf, splitPem } from '../scripts/lib/pki.js';
+import { fingerprintOf, issuedBy, splitPem } from '../scripts/lib/pki.js';
 import { activateRoot, MIN_PREPARE_SECONDS, prepareRoot, retireBlockers, retireRoot, rootState } from '../scripts/lib/root-rotation.js';
 import { bundleInUse } from '../scripts/lib/rotation.js';
 import { hostUrl, stackDirs, type StackSettings } from '../scripts/lib/stack.js';
@@ -26,11 +26,7 @@ const HOST_LIFETIME = '40s';
 const AFTER_SWITCH_MS = 5000;
 
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
-const signedBy = (leafPem: string, issuerPem: string) => {
-  const leaf = new X509Certificate(leafPem);
-  const issuer = new X509Certificate(issuerPem);
-  return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
-};
+const signedBy = (leafPem: string, issuerPem: string) => issuedBy(new X509Certificate(leafPem), new X509Certificate(issuerPem));
 const secondsSince = (t: number) => (Date.now() - t) / 1000;
 
 /** Polls `test` every 500 ms until it holds; the time it took, in seconds. */

@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from './docker.js';
-import { certInfo, type CertInfo } from './pki.js';
+import { certInfo, issuedBy, type CertInfo } from './pki.js';
 import { rootFingerprint, rootPem, rootRotationUnderWay } from './step.js';
 import type { Ui } from './ui.js';
 import { UserError } from './ui.js';
@@ -59,7 +59,7 @@ export function intermediateProblem(intermediatePem: string, rootPem: string, no
   } catch (err) {
     return `unparseable certificate: ${(err as Error).message}`;
   }
-  if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) return 'it is not signed by the root';
+  if (!issuedBy(cert, root)) return 'it is not signed by the root';
   if (!cert.ca) return 'it is not a CA certificate';
   if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return `it is not valid now (${cert.validFrom} – ${cert.validTo})`;
   if (new Date(cert.validTo) > new Date(root.validTo)) return `it outlives the root (${cert.validTo} > ${root.validTo})`;

@@ -3,6 +3,11 @@ import { serialOf } from '../../common/serial.js';
 
 export { normaliseSerial, serialOf } from '../../common/serial.js';
 
+/** `cert` names `issuer` as its issuer and carries its signature (no validity or constraint check). */
+export function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
 /** What the scripts need to know about a certificate, parsed by Node itself. */
 export interface CertInfo {
   readonly serial: string;
@@ -62,7 +67,7 @@ export function verifyBundle(bundlePem: string, rootPem: string, at = new Date()
   }
   for (let i = 0; i < chain.length; i++) {
     const issuer = chain[i + 1] ?? root;
-    if (!chain[i]!.checkIssued(issuer) || !chain[i]!.verify(issuer.publicKey)) {
+    if (!issuedBy(chain[i]!, issuer)) {
       return { ok: false, reason: `certificate ${i} is not signed by ${issuer.subject.replace(/\n/g, ', ')}` };
     }
   }

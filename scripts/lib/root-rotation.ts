@@ -18,7 +18,7 @@ import { issuedFromCaLog, logIsComplete, type IssuedCertificate } from './ca-log
 import { commonName, locateCa, rfc3339, servedIntermediate } from './ca-rotation.js';
 import * as docker from './docker.js';
 import { INTERMEDIATE_CRT } from './intermediate-job.js';
-import { certInfo, fingerprintOf, serialOf, splitPem } from './pki.js';
+import { certInfo, fingerprintOf, issuedBy, serialOf, splitPem } from './pki.js';
 import { CA_ROOT_FILE, NEXT_ROOT, rootJobArgs, ROTATE_ROOT_SCRIPT, type RootPhase } from './root-job.js';
 import { stackDirs } from './stack.js';
 import { pinRoots } from './trust.js';
@@ -50,7 +50,7 @@ export async function rootState(stack: Stack): Promise<RootState> {
   const next = { fingerprint: fp(nextPem), pem: nextPem };
   const intermediate = new X509Certificate(await docker.execOk(ca, ['cat', INTERMEDIATE_CRT]));
   const root = new X509Certificate(nextPem);
-  const activated = intermediate.checkIssued(root) && intermediate.verify(root.publicKey);
+  const activated = issuedBy(intermediate, root);
   return { phase: activated ? 'activated' : 'prepared', current, next };
 }
 
@@ -92,7 +92,7 @@ async function reloadCa(stack: Stack, ui: Ui, rootPem: string, trusted: string):
         const served = await servedIntermediate(stack.outputs.ca_host_url, trusted);
         const root = new X509Certificate(rootPem);
         const x = new X509Certificate(served.pem);
-        if (x.checkIssued(root) && x.verify(root.publicKey)) return served.serial;
+        if (issuedBy(x, root)) return served.serial;
         last = 'it still presents the other intermediate';
       } catch (err) {
         last = (err as Error).message;
@@ -191,8 +191,8 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
   const intermediates = (await Promise.all([INTERMEDIATE_CRT, `${INTERMEDIATE_CRT}.previous`].map((f) => docker.readFile(stack.ca.container, f))))
     .filter((p): p is string => Boolean(p))
     .map((p) => new X509Certificate(p))
-    .filter((i) => i.checkIssued(newRoot) && i.verify(newRoot.publicKey));
-  const underNew = (c: X509Certificate) => intermediates.some((i) => c.checkIssued(i) && c.verify(i.publicKey));
+    .filter((i) => issuedBy(i, newRoot));
+  const underNew = (c: X509Certificate) => intermediates.some((i) => issuedBy(c, i));
   const blockers: RetireBlocker[] = [];
   const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
   const maxLifetimeSeconds = parseDuration(stack.outputs.cert_lifetimes.max);

@@ -12,7 +12,7 @@ import { appReport } from '../../scripts/lib/app-report.js';
 import { bundleInUse } from '../../scripts/lib/rotation.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation.js';
 import * as docker from '../../scripts/lib/docker.js';
-import { fingerprintOf, splitPem } from '../../scripts/lib/pki.js';
+import { fingerprintOf, issuedBy, splitPem } from '../../scripts/lib/pki.js';
 import type { PhaseResult } from '../../scripts/lib/root-rotation.js';
 import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/stack.js';
 import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
@@ -30,11 +30,7 @@ async function rotateRoot(phase: string): Promise<{ exitCode: number | null; out
   return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as PhaseResult) : undefined, ms: Date.now() - started };
 }
 
-const signedBy = (leafPem: string, issuerPem: string) => {
-  const leaf = new X509Certificate(leafPem);
-  const issuer = new X509Certificate(issuerPem);
-  return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
-};
+const signedBy = (leafPem: string, issuerPem: string) => issuedBy(new X509Certificate(leafPem), new X509Certificate(issuerPem));
 
 /** The workload uses (per its own report, what it serves, or its files) the certificate on disk, and that one is under `intermediatePem`. */
 async function onChain(w: Workload, intermediatePem: string): Promise<boolean> {

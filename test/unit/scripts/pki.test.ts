@@ -2,7 +2,7 @@
 // in-process PKI (root → intermediate → leaf) and an independent second CA.
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certInfo, fingerprintOf, formatDuration, normaliseFingerprint, normaliseSerial, serialOf, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
+import { certInfo, fingerprintOf, formatDuration, issuedBy, normaliseFingerprint, normaliseSerial, serialOf, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
 import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
 
 const MINUTE = 60_000;
@@ -134,6 +134,17 @@ describe('verifyBundle', () => {
     const result = verifyBundle(leaf.bundlePem, 'not a root');
     expect(result.ok).toBe(false);
     expect(!result.ok && result.reason).toMatch(/^unparseable certificate: /);
+  });
+});
+
+describe('issuedBy', () => {
+  it('holds for a certificate and its issuer only: not for another CA, not upside down', () => {
+    const cert = new X509Certificate(leaf.certPem);
+    const intermediate = new X509Certificate(mesh.intermediate.certPem);
+    expect(issuedBy(cert, intermediate)).toBe(true);
+    expect(issuedBy(intermediate, new X509Certificate(mesh.root.certPem))).toBe(true);
+    expect(issuedBy(cert, new X509Certificate(other.intermediate.certPem))).toBe(false);
+    expect(issuedBy(intermediate, cert)).toBe(false);
   });
 });
 
