@@ -21,7 +21,7 @@ import { containersNamed } from './lib/docker-run.js';
 import { hostIdentity } from './lib/host-identity.js';
 import { describeMachine } from './lib/machine.js';
 import { ensureNginx } from './lib/nginx.js';
-import { mergeReports, readReport, sourceCommit, writeReport, type Report } from './lib/report.js';
+import { mergeReports, readReport, sourceCommit, withBefore, writeReport, type Report } from './lib/report.js';
 import { writeCharts } from './lib/charts.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
@@ -94,8 +94,8 @@ await main(async () => {
   let chart: RotationChart | undefined;
   let soakChart: RssChart | undefined;
   const b8 = await b8Settings(prefix);
-  const previous = cli.values.merge ? await readReport(dirs.results) : undefined;
-  if (previous && previous.mode !== (smoke ? 'smoke' : 'full')) throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
+  const previous = cli.values.merge ? await readReport(dirs.results) : await readReport(dirs.results).catch(() => undefined);
+  if (cli.values.merge && previous && previous.mode !== (smoke ? 'smoke' : 'full')) throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
   const commit = await sourceCommit();
   await ui.step(`remove leftovers of earlier ${prefix} runs`, async () => {
     await teardown(settings, { viaCdktf: false });
@@ -177,7 +177,9 @@ await main(async () => {
     benchmarks: results,
     problems,
   };
-  const report = previous ? mergeReports(previous, measured) : measured;
+  // The same mode only: a smoke run's figures are no "before" of a full run's.
+  const before = previous?.mode === measured.mode ? previous : undefined;
+  const report = previous && cli.values.merge ? mergeReports(previous, withBefore(measured, before)) : withBefore(measured, before);
   const written = await writeReport(dirs.results, report);
   const charts = await writeCharts(dirs.results, report, { b5: chart, b7: soakChart, soakMinutes });
   if (cli.json) console.log(JSON.stringify(report, null, 2));

@@ -32,7 +32,8 @@ export interface BenchResult {
   readonly method: string;
   /** What limits the figures. */
   readonly limits: readonly string[];
-  readonly rows: ReadonlyArray<{ readonly metric: string; readonly value: string }>;
+  /** `before`: the value of the same metric in the results this run replaced (see `replaced`). */
+  readonly rows: ReadonlyArray<{ readonly metric: string; readonly value: string; readonly before?: string }>;
   readonly data: Record<string, unknown>;
   /** Checks that failed (the run exits non-zero if any benchmark has one). */
   readonly problems: readonly string[];
@@ -41,4 +42,6 @@ export interface BenchResult {
   /** When it finished and on which source (stamped by the runner; a merged report mixes runs). */
   readonly measuredAt?: string;
   readonly commit?: string;
+  /** When and on which commit the results this run replaced were measured (the rows' `before`). */
+  readonly replaced?: { readonly measuredAt: string; readonly commit: string };
 }

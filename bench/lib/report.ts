@@ -52,6 +52,27 @@ export function mergeReports(previous: Report, next: Report): Report {
   };
 }
 
+/**
+ * Each benchmark of `next` gets, per metric, the value the same benchmark
+ * had in `previous` (the results it replaces): the "before" column.
+ */
+export function withBefore(next: Report, previous: Report | undefined): Report {
+  if (!previous) return next;
+  return {
+    ...next,
+    benchmarks: next.benchmarks.map((b) => {
+      const old = previous.benchmarks.find((x) => x.id === b.id);
+      if (!old) return b;
+      const was = new Map(old.rows.map((r) => [r.metric, r.value]));
+      return {
+        ...b,
+        rows: b.rows.map((r) => (was.has(r.metric) ? { ...r, before: was.get(r.metric)! } : r)),
+        replaced: { measuredAt: old.measuredAt ?? previous.finishedAt, commit: old.commit ?? 'unknown' },
+      };
+    }),
+  };
+}
+
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** results.json + README.md (+ the B5 chart, written by the caller) in `dir`. */
@@ -92,15 +113,20 @@ export function renderMarkdown(r: Report): string {
     '',
     '## Summary',
     '',
-    '| benchmark | metric | value |',
-    '|---|---|---|',
-    ...r.benchmarks.flatMap((b) => b.rows.map((row, i) => `| ${i === 0 ? b.id.toUpperCase() : ''} | ${cell(row.metric)} | ${cell(row.value)} |`)),
+    '"before" is the same figure in the results these replaced (each section says when and on which commit that was measured); empty for a new metric, or where the figure was not re-measured.',
+    '',
+    '| benchmark | metric | value | before |',
+    '|---|---|---|---|',
+    ...r.benchmarks.flatMap((b) => b.rows.map((row, i) => `| ${i === 0 ? b.id.toUpperCase() : ''} | ${cell(row.metric)} | ${cell(row.value)} | ${cell(row.before ?? '')} |`)),
     '',
     r.problems.length ? `**Problems in this run:** ${r.problems.map(cell).join('; ')}` : 'No check failed in this run (every request and handshake counted succeeded unless a row says otherwise).',
     '',
   ];
   for (const b of r.benchmarks) {
-    const stamp = b.measuredAt ? `*Measured ${b.measuredAt.slice(0, 16).replace('T', ' ')} UTC${b.commit ? ` on commit ${b.commit}` : ''}.*` : '';
+    const when = (at: string) => `${at.slice(0, 16).replace('T', ' ')} UTC`;
+    const stamp = b.measuredAt
+      ? `*Measured ${when(b.measuredAt)}${b.commit ? ` on commit ${b.commit}` : ''}.${b.replaced ? ` "Before": measured ${when(b.replaced.measuredAt)} on commit ${b.replaced.commit}.` : ''}*`
+      : '';
     lines.push(`## ${b.title}`, '', ...(stamp ? [stamp, ''] : []), `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '', ...(b.details?.length ? [...b.details, ''] : []));
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
     if (b.id === 'b7') lines.push('![B7: RSS of each Node process over the soak, fitted slope, rotations](b7-soak.svg)', '');

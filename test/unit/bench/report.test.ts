@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../../bench/lib/context.js';
 import { cutover } from '../../../bench/lib/renewal-load.js';
-import { mergeReports, renderMarkdown, type Report } from '../../../bench/lib/report.js';
+import { mergeReports, renderMarkdown, withBefore, type Report } from '../../../bench/lib/report.js';
 
 const machine = { nproc: 2, cpuModel: 'cpu', memoryGiB: 24, kernel: 'k', dockerServer: '26', node: 'v20', openssl: 'OpenSSL 3', date: 'd' };
 const result = (id: BenchResult['id'], value: string, extra: Partial<BenchResult> = {}): BenchResult => ({
@@ -50,6 +50,25 @@ describe('mergeReports', () => {
     expect(md).toContain('in more than one run');
     expect(md).toContain('*Measured 2026-12-01 12:00 UTC on commit abc.*');
     expect(md).toContain('*Measured 2026-11-01 10:15 UTC on commit unknown.*');
+  });
+});
+
+describe('withBefore', () => {
+  it('gives each re-measured figure the value it replaces, says when that was measured, and leaves new metrics and benchmarks alone', () => {
+    const previous = report([result('b1', '4.66×', { measuredAt: '2026-11-30T09:33:00.000Z', commit: 'old' })]);
+    const next = report([
+      { ...result('b1', '3.81×'), rows: [{ metric: 'figure', value: '3.81×' }, { metric: 'new metric', value: '5 s' }], measuredAt: '2026-12-01T11:40:00.000Z', commit: 'new' },
+      result('b8', '0 failed'),
+    ]);
+    const out = withBefore(next, previous);
+    expect(out.benchmarks[0]!.rows).toEqual([{ metric: 'figure', value: '3.81×', before: '4.66×' }, { metric: 'new metric', value: '5 s' }]);
+    expect(out.benchmarks[0]!.replaced).toEqual({ measuredAt: '2026-11-30T09:33:00.000Z', commit: 'old' });
+    expect(out.benchmarks[1]).toEqual(next.benchmarks[1]);
+    expect(withBefore(next, undefined)).toBe(next);
+    const md = renderMarkdown(out);
+    expect(md).toContain('| B1 | figure | 3.81× | 4.66× |');
+    expect(md).toContain('|  | new metric | 5 s |  |');
+    expect(md).toContain('"Before": measured 2026-11-30 09:33 UTC on commit old.');
   });
 });
 
