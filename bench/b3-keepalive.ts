@@ -114,7 +114,7 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
         { metric: "throughput ratio project's server / fixture mTLS", value: formatRatio(realRatio) },
       ],
       details: [
-        `**Where the CPU goes** (node --cpu-prof in a copy of each container, same load, ${seconds} s; self time of the busiest frames as a share of all non-idle samples). Frames in the server's list but not in the fixture's are what its features cost per request.`,
+        `**Where the CPU goes** (node --cpu-prof in a copy of each container, same load, ${seconds} s; self time of the busiest frames as a share of all non-idle samples). Frames in the server's list but not in the fixture's are what its features cost per request; \`writeUtf8String\` is where a response is written, and so encrypted, through the TLS socket, the cost both pay.`,
         '',
         ...frameTable('server'),
         '',
