@@ -31,6 +31,8 @@ interface Peer {
   readonly validFrom: number;
   readonly validTo: number;
   readonly presented: string[];
+  /** The client certificate's serial (common/serial form). */
+  readonly clientSerial: string;
   /** The certificate THIS connection was handshaked with (ours): fixed for its lifetime. */
   readonly serverSerial: string | null;
   readonly serverNotAfter: string | null;
@@ -52,6 +54,7 @@ function peerOf(socket: TLSSocket): Peer | undefined {
       validFrom: Date.parse(certificate.validFrom),
       validTo: Date.parse(certificate.validTo),
       presented: formatIdentities(identities),
+      clientSerial: serialOf(certificate),
       serverSerial: served?.serialNumber ? serialOf(served) : null,
       serverNotAfter: served ? new Date(served.validTo).toISOString() : null,
     };
@@ -79,8 +82,8 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   // it on every request, and end the connection when it has run out.
   const now = Date.now();
   if (now > peer.validTo || now < peer.validFrom) {
-    const reason = `client certificate ${serialOf(peer.certificate)} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
-    context.refusals.record('certificate_expired', { identities: presented, clientSerial: serialOf(peer.certificate) });
+    const reason = `client certificate ${peer.clientSerial} is not valid now (valid ${new Date(peer.validFrom).toISOString()} to ${new Date(peer.validTo).toISOString()})`;
+    context.refusals.record('certificate_expired', { identities: presented, clientSerial: peer.clientSerial });
     context.metrics.countRequest(presented[0] ?? 'none', 401);
     res.setHeader('connection', 'close');
     send(res, jsonResponse(401, { error: 'certificate_expired', identity: presented, reason }));
@@ -89,7 +92,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const matched = context.allowList.match(peer.identities);
   if (!matched) {
     const reason = 'none of the identities in the client certificate is on the allow-list';
-    context.refusals.record('forbidden', { identities: presented, clientSerial: serialOf(peer.certificate) });
+    context.refusals.record('forbidden', { identities: presented, clientSerial: peer.clientSerial });
     context.metrics.countRequest(presented[0] ?? 'none', 403);
     send(res, jsonResponse(403, { error: 'forbidden', identity: presented, reason }));
     return;
@@ -98,7 +101,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
   const target = parseRequestTarget(req.url);
   if (target.kind === 'invalid') {
     // A client that sends this is broken or probing: answer, then end the connection.
-    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: serialOf(peer.certificate) });
+    context.problems.record('invalid_target', { status: target.status, reason: target.reason, identity: matched.value, clientSerial: peer.clientSerial });
     context.metrics.countRequest(matched.value, target.status);
     res.setHeader('connection', 'close');
     send(res, jsonResponse(target.status, { error: 'bad request', reason: target.reason }));
@@ -120,7 +123,7 @@ function route(req: IncomingMessage, target: RequestTarget, socket: TLSSocket, p
   return jsonResponse(200, {
     identity: matched.value,
     identities: peer.presented,
-    clientSerial: serialOf(peer.certificate),
+    clientSerial: peer.clientSerial,
     serverSerial: peer.serverSerial,
     serverNotAfter: peer.serverNotAfter,
     tlsVersion: socket.getProtocol(),
