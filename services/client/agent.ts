@@ -2,7 +2,7 @@
 // present our own certificate, and require the server to be a specific
 // identity — on top of the chain check, never instead of it.
 import { Agent } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
+import { createSecureContext, type PeerCertificate } from 'node:tls';
 import { serialOf } from '../../common/serial.js';
 import type { Credentials } from '../lib/credentials.js';
 import { identitiesFromSubjectAltName, sameIdentity, type Identity } from '../lib/identity.js';
@@ -28,15 +28,22 @@ export function serverIdentityCheck(expected: Identity): (hostname: string, cert
  * One keep-alive agent per credential generation. Agents cache connections
  * and TLS sessions made with the credentials they were built with, so a
  * rotation needs a NEW agent; the old one is destroyed once its requests end.
+ *
+ * The agent's connections share ONE secure context, built here. Given
+ * `ca`/`cert`/`key` instead, Node builds a context per connection: it parses
+ * the PEMs again on every handshake and keeps each context's native memory
+ * until a full GC.
  */
 export function createAgent(credentials: Credentials, expected: Identity): Agent {
   return new Agent({
     keepAlive: true,
-    ca: credentials.rootPem,
-    cert: credentials.certPem,
-    key: credentials.keyPem,
-    // The server accepts TLS 1.3 only (no renegotiation); asking for less would only fail later.
-    minVersion: 'TLSv1.3',
+    secureContext: createSecureContext({
+      ca: credentials.rootPem,
+      cert: credentials.certPem,
+      key: credentials.keyPem,
+      // The server accepts TLS 1.3 only (no renegotiation); asking for less would only fail later.
+      minVersion: 'TLSv1.3',
+    }),
     rejectUnauthorized: true,
     checkServerIdentity: serverIdentityCheck(expected),
   });

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { finalEntry } from '../../scripts/lib/image-archive.js';
-import { LOCAL_IMAGES, NODE_MAJOR, OFFICIAL_IMAGES } from '../../stack/versions.js';
+import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES } from '../../stack/versions.js';
 import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { withSavedImage } from './helpers/images.js';
 
@@ -84,11 +84,11 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
     expect(status.trim().split('\n').sort()).toEqual(['CapBnd:\t0000000000000000', 'CapEff:\t0000000000000000']);
   });
 
-  it(`the Node workloads run Node ${NODE_MAJOR}`, async () => {
+  it(`the Node workloads run Node ${NODE_RUNTIME.version}, the pinned release`, async () => {
     const node = stack.workloads.filter((w) => w.technology.startsWith('node-'));
     expect(node.length).toBeGreaterThanOrEqual(2);
     for (const w of node) {
-      expect(await docker.execOk(w.container, ['node', '--version']), w.name).toMatch(new RegExp(`^v${NODE_MAJOR}\\.`));
+      expect(await docker.execOk(w.container, ['node', '--version']), w.name).toBe(`v${NODE_RUNTIME.version}`);
     }
   });
 });

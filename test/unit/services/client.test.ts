@@ -14,6 +14,11 @@ import {
   type RunningServer,
   type TestPki,
 } from './helpers/fixtures.js';
+import { SecureContext } from 'node:tls';
+import { createAgent } from '../../../services/client/agent.js';
+import { getOnce } from '../../../services/client/request.js';
+import { readCredentialFiles, validateCredentials } from '../../../services/lib/credentials.js';
+import { parseIdentity } from '../../../services/lib/identity.js';
 import { adminGet, sample, waitFor } from './helpers/harness.js';
 import type { Leaf } from './helpers/pki.js';
 
@@ -139,6 +144,22 @@ describe('server identity', () => {
     expect(running.client.stats().lastError?.reason).toBe('connection');
     // At 50 req/s without backoff this would be ~elapsed/20 failures.
     expect(running.client.tracker.failures).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 1);
+  });
+});
+
+describe('agent', () => {
+  it('gives all its connections one secure context and keeps no key PEM in its options', async () => {
+    const dir = await createCertDir(pki, 'agent');
+    cleanups.push(() => dir.remove());
+    await dir.write(await pki.clientLeaf());
+    const agent = createAgent(validateCredentials(await readCredentialFiles(dir.path)), parseIdentity('server.mesh.internal'));
+    cleanups.push(async () => agent.destroy());
+    // Given ca/cert/key, Node would build (and parse the PEMs into) a new context per connection.
+    expect(agent.options.secureContext).toBeInstanceOf(SecureContext);
+    expect(agent.options).not.toHaveProperty('key');
+    expect(agent.options).not.toHaveProperty('cert');
+    const outcome = await getOnce(new URL(targetUrl), agent, 2_000);
+    expect(outcome).toMatchObject({ ok: true, status: 200, serverSerial: serverLeaf.serial });
   });
 });
 
