@@ -31,6 +31,12 @@ interface Sample {
   readonly retries: number;
 }
 
+/** `: 502 x2 (first at 63.1 s), 503 x1 (…)`, or nothing when every response was 2xx. */
+export function describeStatuses(byStatus: Record<string, { readonly count: number; readonly firstAtMs: number }>): string {
+  const parts = Object.entries(byStatus).map(([status, s]) => `${status} x${s.count} (first at ${(s.firstAtMs / 1000).toFixed(1)} s)`);
+  return parts.length ? `: ${parts.join(', ')}` : '';
+}
+
 function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
   const proc = s?.['process'] as { pid?: number; rssBytes?: number; heapUsedBytes?: number } | undefined;
   if (!proc?.rssBytes || !s?.credentials?.serial) return undefined;
@@ -104,7 +110,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const client = per.find((p) => p.workload === 'client');
   const clientFailures = client?.samples.length ? client.samples.at(-1)!.failures - client.samples[0]!.failures : NaN;
   const clientRetries = client?.samples.length ? client.samples.at(-1)!.retries - client.samples[0]!.retries : NaN;
-  if (traffic.failures) problems.push(`autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx})`);
+  if (traffic.failures) problems.push(`autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx}${describeStatuses(traffic.non2xxByStatus)})`);
   if (clientFailures !== 0) problems.push(`the stack's client counted ${clientFailures} failed request(s)`);
   if (missed.length > samples.length / 10) problems.push(`${missed.length} samples could not be taken (${missed.slice(0, 5).join(', ')}…)`);
 
@@ -149,7 +155,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
       slopeJudged: judged,
       slopeBoundMbPerHour: RSS_SLOPE_BOUND_MB_PER_HOUR,
       peakBoundMb,
-      autocannon: { ok: traffic.ok, failures: traffic.failures, errors: traffic.errors, timeouts: traffic.timeouts, non2xx: traffic.non2xx, requestsPerSecond: traffic.requestsPerSecond },
+      autocannon: { ok: traffic.ok, failures: traffic.failures, errors: traffic.errors, timeouts: traffic.timeouts, non2xx: traffic.non2xx, non2xxByStatus: traffic.non2xxByStatus, requestsPerSecond: traffic.requestsPerSecond },
       stackClient: { failures: clientFailures, retries: clientRetries },
       workloads: per.map((p) => ({ workload: p.workload, reloads: p.reloads, rotationsSeen: p.rotations.length, slopeMbPerHour: p.fit.slope, peakMb: p.peak, samples: p.samples })),
       missedSamples: missed,

@@ -52,6 +52,8 @@ export interface LoadResult {
   readonly errors: number;
   readonly timeouts: number;
   readonly non2xx: number;
+  /** The non-2xx responses by status code, and when the first of each came (ms since start). */
+  readonly non2xxByStatus: Record<string, { readonly count: number; readonly firstAtMs: number }>;
   readonly seconds: number;
   /** Per wall-clock second since start: responses and failures (for charts). */
   readonly timeline: Array<{ readonly t: number; readonly ok: number; readonly failed: number }>;
@@ -97,6 +99,7 @@ export function startLoad(o: LoadOptions): { done: Promise<LoadResult>; stop: ()
     ...(o.identity ? { cert: o.identity.certPem, key: o.identity.keyPem } : {}),
   };
   let lastResponseAt = startedAt;
+  const non2xxByStatus: Record<string, { count: number; firstAtMs: number }> = {};
   let instance: Instance | undefined;
   const done = new Promise<LoadResult>((resolve, reject) => {
     instance = run(
@@ -128,6 +131,7 @@ export function startLoad(o: LoadOptions): { done: Promise<LoadResult>; stop: ()
           errors: res.errors,
           timeouts: res.timeouts,
           non2xx: res.non2xx,
+          non2xxByStatus,
           seconds: active,
           timeline,
           startedAt,
@@ -136,8 +140,13 @@ export function startLoad(o: LoadOptions): { done: Promise<LoadResult>; stop: ()
     );
     instance.on('response', (_client: unknown, status: number) => {
       lastResponseAt = Date.now();
-      if (status >= 200 && status < 300) bucket().ok++;
-      else bucket().failed++;
+      if (status >= 200 && status < 300) {
+        bucket().ok++;
+        return;
+      }
+      bucket().failed++;
+      const seen = (non2xxByStatus[String(status)] ??= { count: 0, firstAtMs: lastResponseAt - startedAt });
+      seen.count++;
     });
     instance.on('reqError', () => bucket().failed++);
   });

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { rssSvg } from '../../../bench/lib/rss-svg.js';
 import { linearFit } from '../../../bench/lib/stats.js';
+import { describeStatuses } from '../../../bench/b7-soak.js';
 
 describe('linearFit', () => {
   it('recovers slope and intercept of a noisy-free line, and refuses degenerate input', () => {
@@ -43,5 +44,12 @@ describe('rssSvg', () => {
     expect(svg).toContain('client &lt;node&gt;: 50.0 MB at the end, steady-window slope n/a, 0 rotations');
     expect(svg).toContain('B7 &amp; test');
     expect(svg).toContain('smoke run');
+  });
+});
+
+describe('describeStatuses', () => {
+  it('names each non-2xx status with its count and first time, and says nothing for none', () => {
+    expect(describeStatuses({})).toBe('');
+    expect(describeStatuses({ '502': { count: 2, firstAtMs: 63_140 }, '503': { count: 1, firstAtMs: 900 } })).toBe(': 502 x2 (first at 63.1 s), 503 x1 (first at 0.9 s)');
   });
 });

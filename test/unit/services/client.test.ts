@@ -14,7 +14,7 @@ import {
   type RunningServer,
   type TestPki,
 } from './helpers/fixtures.js';
-import { SecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { createAgent } from '../../../services/client/agent.js';
 import { getOnce } from '../../../services/client/request.js';
 import { readCredentialFiles, validateCredentials } from '../../../services/lib/credentials.js';
@@ -155,7 +155,7 @@ describe('agent', () => {
     const agent = createAgent(validateCredentials(await readCredentialFiles(dir.path)), parseIdentity('server.mesh.internal'));
     cleanups.push(async () => agent.destroy());
     // Given ca/cert/key, Node would build (and parse the PEMs into) a new context per connection.
-    expect(agent.options.secureContext).toBeInstanceOf(SecureContext);
+    expect(agent.options.secureContext).toBeInstanceOf(createSecureContext().constructor);
     expect(agent.options).not.toHaveProperty('key');
     expect(agent.options).not.toHaveProperty('cert');
     const outcome = await getOnce(new URL(targetUrl), agent, 2_000);
