@@ -19,7 +19,7 @@ export const MIN_JUDGED_WINDOW_MINUTES = 20;
 /** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */
 export const PEAK_RSS_SHARE = 0.75;
 
-interface Sample {
+export interface Sample {
   readonly at: number;
   readonly workload: string;
   readonly pid: number;
@@ -37,7 +37,7 @@ export function describeStatuses(byStatus: Record<string, { readonly count: numb
   return parts.length ? `: ${parts.join(', ')}` : '';
 }
 
-function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
+export function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
   const proc = s?.['process'] as { pid?: number; rssBytes?: number; heapUsedBytes?: number } | undefined;
   if (!proc?.rssBytes || !s?.credentials?.serial) return undefined;
   const requests = s.requests as { failures?: number; retries?: number } | undefined;

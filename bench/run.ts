@@ -14,6 +14,7 @@ import { b5Rotation } from './b5-rotation.js';
 import { b6CaCapacity } from './b6-ca-capacity.js';
 import { b7Soak } from './b7-soak.js';
 import { b8CaRotation, b8Settings } from './b8-ca-rotation.js';
+import { b9Churn } from './b9-churn.js';
 import { requireAutocannon } from './lib/autocannon.js';
 import { benchDirs, benchSettings, OPERATOR_URI, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchId, BenchResult } from './lib/context.js';
@@ -31,7 +32,7 @@ import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
 import { createUi, main, seconds, table, UserError } from '../scripts/lib/ui.js';
 import { loadStack } from '../scripts/lib/workloads.js';
 
-const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8'];
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'];
 
 const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--minutes N] [--json]
 
@@ -47,6 +48,8 @@ Measures the system against plain alternatives, side by side in one run:
   B8 CA rotation on a stack of its own: intermediate, then root prepare,
      activate, retire under traffic; phase times, renewals/s on the new
      chain, failed requests (must be 0)
+  B9 connection churn: new mTLS connections at a fixed rate, the server's
+     RSS before, at peak and after an idle tail; failures (must be 0)
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
@@ -80,7 +83,7 @@ await main(async () => {
   const ui = createUi({ json: cli.json });
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const dirs = { ...benchDirs(smoke), ...(cli.values.out ? { results: path.resolve(String(cli.values.out)) } : {}) };
+  const dirs = { ...benchDirs(smoke, prefix), ...(cli.values.out ? { results: path.resolve(String(cli.values.out)) } : {}) };
 
   // Fail before deploying anything if a load generator is missing.
   if (['b3', 'b5', 'b6', 'b7'].some((id) => selected.has(id as BenchId))) requireAutocannon();
@@ -127,6 +130,8 @@ await main(async () => {
       ['b3', () => b3KeepAlive(ctx)],
       ['b4', () => b4Handshakes(ctx)],
       ['b6', () => b6CaCapacity(ctx)],
+      // B9 churns connections at the server with the stack's default lifetime (before B5 re-enrolls).
+      ['b9', () => b9Churn(ctx)],
       ['b5', async () => {
         const r = await b5Rotation(ctx);
         chart = r.chart;

@@ -57,7 +57,8 @@ export async function teardown(settings: StackSettings, opts: { viaCdktf: boolea
   return problems;
 }
 
-export const benchDirs = (smoke: boolean) => ({
+/** Scratch is per stack prefix: two runs on different prefixes must not remove each other's files. */
+export const benchDirs = (smoke: boolean, prefix: string) => ({
   results: path.join(projectDir, 'bench', smoke ? 'tmp' : 'results'),
-  scratch: path.join(projectDir, 'bench', 'tmp', 'scratch'),
+  scratch: path.join(projectDir, 'bench', 'tmp', `scratch-${prefix}`),
 });

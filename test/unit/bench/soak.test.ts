@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { rssSvg } from '../../../bench/lib/rss-svg.js';
 import { linearFit } from '../../../bench/lib/stats.js';
 import { describeStatuses } from '../../../bench/b7-soak.js';
+import { summariseChurn } from '../../../bench/b9-churn.js';
 
 describe('linearFit', () => {
   it('recovers slope and intercept of a noisy-free line, and refuses degenerate input', () => {
@@ -51,5 +52,22 @@ describe('describeStatuses', () => {
   it('names each non-2xx status with its count and first time, and says nothing for none', () => {
     expect(describeStatuses({})).toBe('');
     expect(describeStatuses({ '502': { count: 2, firstAtMs: 63_140 }, '503': { count: 1, firstAtMs: 900 } })).toBe(': 502 x2 (first at 63.1 s), 503 x1 (first at 0.9 s)');
+  });
+});
+
+describe('summariseChurn', () => {
+  it('reports first, peak and last RSS, the peak growth per connection in kB, and every pid seen', () => {
+    const samples = [
+      { rssMb: 64, pid: 7 },
+      { rssMb: 74, pid: 7 },
+      { rssMb: 69, pid: 7 },
+    ];
+    expect(summariseChurn(samples, 1024)).toEqual({ firstMb: 64, peakMb: 74, lastMb: 69, peakKbPerConnection: 10, pids: [7] });
+  });
+
+  it('names a restart (two pids) and reports no per-connection figure without connections', () => {
+    const summary = summariseChurn([{ rssMb: 64, pid: 7 }, { rssMb: 40, pid: 9 }], 0);
+    expect(summary.pids).toEqual([7, 9]);
+    expect(summary.peakKbPerConnection).toBeNaN();
   });
 });
