@@ -1,6 +1,6 @@
 import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
 import { appStats, type AppStats, type Workload } from '../scripts/lib/workloads.js';
-import { APP_MEMORY_MB } from '../stack/technologies.js';
+import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { startLoad } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';

@@ -1,6 +1,6 @@
 import { appStats } from '../scripts/lib/workloads.js';
 import { hostUrl } from '../scripts/lib/stack.js';
-import { APP_MEMORY_MB } from '../stack/technologies.js';
+import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, sampleOf, type Sample } from './b7-soak.js';
 import { churn } from './lib/churn.js';
 import type { BenchContext, BenchResult } from './lib/context.js';

@@ -6,7 +6,7 @@ import { hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
 import { validatePort } from './step-ca.js';
-import { APP_MEMORY_MB, type WorkloadRole } from './technologies.js';
+import type { WorkloadRole } from './technologies.js';
 
 export interface WorkloadIdentity {
   /** DNS SAN, also the workload's name in the mesh, e.g. `client.mesh.internal`. */
@@ -52,6 +52,8 @@ export interface MtlsWorkloadProps {
 }
 
 export { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR };
+/** Memory limit of each app container (the soak benchmark judges RSS against it). */
+export const APP_MEMORY_MB = 192;
 
 /**
  * An mTLS workload: the app container and a renewer sidecar sharing a certs

@@ -36,28 +36,11 @@ export interface Technology {
   readonly tmpfs?: Readonly<Record<string, string>>;
   /** A named volume per workload for its data (path in the container). @default none */
   readonly dataPath?: string;
-  /** @default APP_MEMORY_MB */
+  /** @default 192 */
   readonly memoryMb?: number;
   /** How the process reports itself: the Node admin port, or the recipe stats file. */
   readonly stats: 'node-admin' | 'stats-file';
 }
-
-/** The memory limit of an app container unless its technology says otherwise. */
-export const APP_MEMORY_MB = 192;
-
-/**
- * The Node apps' V8 old-space cap: a quarter of their container's limit.
- * Left alone, V8 sizes its heap limit from the container's (259 MB in a
- * 192 MB container, above the limit itself) and schedules major GCs by its
- * own heap only. It does not count the native memory behind each TLS
- * connection (OpenSSL's state and buffers, tens of kB), which is freed only
- * when the connection's JS objects are collected; under connection churn that
- * memory piles up between major GCs (bench B9). With the cap, major GCs come
- * while the heap is small and collect closed connections early, and the apps'
- * working set (~10-15 MB of heap) still has three times the room.
- */
-export const NODE_OLD_SPACE_MB = APP_MEMORY_MB / 4;
-const nodeCommand = (entry: string): string[] => ['node', `--max-old-space-size=${NODE_OLD_SPACE_MB}`, entry];
 
 const NODE_IMAGE: ImageRecipe = { contextDir: 'services/workload', baseImageArgs: { NODE_IMAGE: 'node' } };
 const nodeHealth = ['CMD', 'node', '/app/probe.mjs', 'health'];
@@ -66,11 +49,11 @@ const recipeHealth = ['CMD', '/usr/local/bin/mtls-health'];
 export const TECHNOLOGIES = {
   'node-server': {
     label: 'Node.js', image: NODE_IMAGE, roles: ['server'], protocol: 'https', identityForm: 'uri',
-    command: () => nodeCommand('/app/server.mjs'), health: nodeHealth, stats: 'node-admin',
+    command: () => ['node', '/app/server.mjs'], health: nodeHealth, stats: 'node-admin',
   },
   'node-client': {
     label: 'Node.js', image: NODE_IMAGE, roles: ['client'], protocol: 'https', identityForm: 'uri',
-    command: () => nodeCommand('/app/client.mjs'), health: nodeHealth, stats: 'node-admin',
+    command: () => ['node', '/app/client.mjs'], health: nodeHealth, stats: 'node-admin',
   },
   nginx: {
     label: 'nginx', image: { contextDir: 'recipes/nginx', baseImageArgs: { NGINX_IMAGE: 'nginx' } },

@@ -5,7 +5,6 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envOf, listOf, resourcesOf, type DockerContainerJson, type DockerImageJson } from '../helpers/cdktf-matchers.js';
-import { APP_MEMORY_MB } from '../../../stack/technologies.js';
 import { buildStack, NODE_BASE, NODE_PAIR, PROJECT_DIR, referencedId, STEP_CA_BASE } from './fixtures.js';
 
 const { json, raw, prefix, stack } = buildStack({ namePrefix: 'wire' });
@@ -71,16 +70,7 @@ describe('workload identities', () => {
       const w = stack.workload(role);
       expect(c.hostname).toBe(w.identity.dnsName);
       expect(c.networks_advanced?.[0]?.aliases).toEqual([w.identity.dnsName]);
-      expect((c as DockerContainerJson & { command?: string[] }).command).toEqual(['node', '--max-old-space-size=48', `/app/${role}.mjs`]);
-    }
-  });
-
-  it("caps each Node app's V8 old space at a quarter of its container's memory limit", () => {
-    for (const role of ['server', 'client'] as const) {
-      const c = container(role) as DockerContainerJson & { command?: string[]; memory?: number };
-      // Without the cap V8 sizes its heap limit above the container's own (259 MB in 192 MB).
-      expect(c.memory).toBe(APP_MEMORY_MB);
-      expect(c.command).toContain(`--max-old-space-size=${APP_MEMORY_MB / 4}`);
+      expect((c as DockerContainerJson & { command?: string[] }).command).toEqual(['node', `/app/${role}.mjs`]);
     }
   });
 
