@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
 import { appStats, type AppStats, type Workload } from '../scripts/lib/workloads.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
@@ -6,6 +7,7 @@ import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';
 import { linearFit, round } from './lib/stats.js';
 import { hostUrl } from '../scripts/lib/stack.js';
+import { operatorIdentity } from './lib/bench-stack.js';
 
 /**
  * The bound on RSS growth over the steady window. A leak of 10 MB/h takes an
@@ -29,6 +31,26 @@ export interface Sample {
   readonly reloads: number;
   readonly failures: number;
   readonly retries: number;
+}
+
+/** The load generator's identity outlives the soak by this much. */
+const IDENTITY_MARGIN_MINUTES = 10;
+/** Longer without a 2xx response and the soak was not under continuous load. */
+export const MAX_LOAD_GAP_SECONDS = 10;
+
+/**
+ * The longest run of whole seconds, from 0 up to `untilSeconds`, in which no
+ * 2xx response arrived (the timeline lists only seconds that had a response).
+ */
+export function longestGapSeconds(timeline: ReadonlyArray<{ readonly t: number; readonly ok: number }>, untilSeconds: number): number {
+  const withOk = timeline.filter((b) => b.ok > 0).map((b) => b.t);
+  let longest = 0;
+  let previous = -1;
+  for (const t of [...withOk, Math.floor(untilSeconds)]) {
+    longest = Math.max(longest, t - previous - 1);
+    previous = t;
+  }
+  return longest;
 }
 
 /** `: 502 x2 (first at 63.1 s), 503 x1 (…)`, or nothing when every response was 2xx. */
@@ -63,9 +85,13 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const problems: string[] = [];
 
   assertEnrolled(await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })));
+  // autocannon keeps the certificate it starts with: it must outlive the soak.
+  const identity = await ctx.ui.step(`B7: an operator identity valid for the soak and ${IDENTITY_MARGIN_MINUTES} min more`, () =>
+    operatorIdentity(stack, ctx.rootPem, path.join(ctx.scratch, 'b7-operator'), minutes + IDENTITY_MARGIN_MINUTES),
+  );
   const startedAt = Date.now();
   const endAt = startedAt + minutes * 60_000;
-  const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity: ctx.operator, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
+  const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
   const samples: Sample[] = [];
   const missed: string[] = [];
   try {
@@ -111,6 +137,8 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const clientFailures = client?.samples.length ? client.samples.at(-1)!.failures - client.samples[0]!.failures : NaN;
   const clientRetries = client?.samples.length ? client.samples.at(-1)!.retries - client.samples[0]!.retries : NaN;
   if (traffic.failures) problems.push(`autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx}${describeStatuses(traffic.non2xxByStatus)})`);
+  const loadGap = longestGapSeconds(traffic.timeline, (endedAt - traffic.startedAt) / 1000);
+  if (loadGap > MAX_LOAD_GAP_SECONDS) problems.push(`autocannon had no 2xx response for ${loadGap} s in a row: the load was not continuous`);
   if (clientFailures !== 0) problems.push(`the stack's client counted ${clientFailures} failed request(s)`);
   if (missed.length > samples.length / 10) problems.push(`${missed.length} samples could not be taken (${missed.slice(0, 5).join(', ')}…)`);
 
@@ -141,6 +169,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
       { metric: 'soak length / samples per workload', value: `${round((endedAt - startedAt) / 60_000, 1)} min / ${per.map((p) => `${p.workload} ${p.samples.length}`).join(', ')}` },
       ...per.map((p) => ({ metric: `${p.workload}: rotations (reloads) in the soak, mean period`, value: `${p.reloads}, ${p.reloads ? round((endedAt - startedAt) / 1000 / p.reloads, 1) : 'n/a'} s` })),
       { metric: 'autocannon requests: ok / failed', value: `${traffic.ok} / ${traffic.failures}` },
+      { metric: 'autocannon: longest stretch without a 2xx response', value: `${loadGap} s (bound ${MAX_LOAD_GAP_SECONDS} s)` },
       { metric: "stack client: failed requests / retries", value: `${clientFailures} / ${clientRetries}` },
       ...per.map((p) => ({ metric: `${p.workload}: RSS first → last (peak), MB`, value: `${round(p.first, 1)} → ${round(p.last, 1)} (${round(p.peak, 1)})` })),
       ...per.map((p) => ({ metric: `${p.workload}: RSS slope over the last ${round(steadyMinutes, 1)} min`, value: slopeText(p) })),

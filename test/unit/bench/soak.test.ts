@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { rssSvg } from '../../../bench/lib/rss-svg.js';
 import { linearFit } from '../../../bench/lib/stats.js';
-import { describeStatuses } from '../../../bench/b7-soak.js';
+import { describeStatuses, longestGapSeconds } from '../../../bench/b7-soak.js';
 import { summariseChurn } from '../../../bench/b9-churn.js';
 
 describe('linearFit', () => {
@@ -69,5 +69,17 @@ describe('summariseChurn', () => {
     const summary = summariseChurn([{ rssMb: 64, pid: 7 }, { rssMb: 40, pid: 9 }], 0);
     expect(summary.pids).toEqual([7, 9]);
     expect(summary.peakKbPerConnection).toBeNaN();
+  });
+});
+
+describe('longestGapSeconds', () => {
+  it('finds the longest run of seconds without a 2xx, at the start, between responses and at the end', () => {
+    const busy = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ t: from + i, ok: 3 }));
+    expect(longestGapSeconds(busy(0, 59), 60)).toBe(0);
+    // The soak's identity expired at 50 min: nothing in the last 10.
+    expect(longestGapSeconds(busy(0, 2999), 3600)).toBe(600);
+    expect(longestGapSeconds([...busy(4, 10), ...busy(30, 59)], 60)).toBe(19);
+    // Seconds with only failures do not count as served.
+    expect(longestGapSeconds([{ t: 0, ok: 1 }, { t: 1, ok: 0 }, { t: 2, ok: 0 }, { t: 3, ok: 1 }], 4)).toBe(2);
   });
 });
