@@ -88,7 +88,7 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
     const node = stack.workloads.filter((w) => w.technology.startsWith('node-'));
     expect(node.length).toBeGreaterThanOrEqual(2);
     for (const w of node) {
-      expect(await docker.execOk(w.container, ['node', '--version']), w.name).toBe(`v${NODE_RUNTIME.version}`);
+      expect((await docker.execOk(w.container, ['node', '--version'])).trim(), w.name).toBe(`v${NODE_RUNTIME.version}`);
     }
   });
 });
