@@ -127,11 +127,11 @@ await main(async () => {
     // benchmarks; B1 brings up whole stacks of its own, so it runs last.
     const plan: Array<[BenchId, () => Promise<BenchResult>]> = [
       ['b2', () => b2Enrollment(ctx)],
+      // B9 first on the server: its RSS must start from a process no other benchmark has loaded.
+      ['b9', () => b9Churn(ctx)],
       ['b3', () => b3KeepAlive(ctx)],
       ['b4', () => b4Handshakes(ctx)],
       ['b6', () => b6CaCapacity(ctx)],
-      // B9 churns connections at the server with the stack's default lifetime (before B5 re-enrolls).
-      ['b9', () => b9Churn(ctx)],
       ['b5', async () => {
         const r = await b5Rotation(ctx);
         chart = r.chart;
