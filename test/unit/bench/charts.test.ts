@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeCharts } from '../../../bench/lib/charts.js';
+import type { Report } from '../../../bench/lib/report.js';
 import { rssSvg, type RssChart } from '../../../bench/lib/rss-svg.js';
 import { packRows, textWidth, wrapText } from '../../../bench/lib/svg-layout.js';
 import { rotationSvg, type RotationChart } from '../../../bench/lib/svg.js';
@@ -77,11 +78,20 @@ describe('svg layout arithmetic', () => {
 });
 
 describe('B5 rotation chart', () => {
-  it('the committed b5-rotation.svg is rendered from the committed results.json, with no overlapping or clipped text', () => {
-    const report = JSON.parse(readFileSync(path.join(results, 'results.json'), 'utf8')) as { mode: string; startedAt: string; benchmarks: Array<{ id: string; data: { chart?: RotationChart } }> };
-    const chart = report.benchmarks.find((b) => b.id === 'b5')?.data.chart;
+  it('the committed b5-rotation.svg is rendered from the committed results.json, with no overlapping or clipped text', async () => {
+    const report = JSON.parse(readFileSync(path.join(results, 'results.json'), 'utf8')) as Report;
+    const chart = (report.benchmarks.find((b) => b.id === 'b5')?.data as { chart?: RotationChart } | undefined)?.chart;
     expect(chart?.workloads.length).toBeGreaterThan(0);
-    const svg = rotationSvg(chart!, `B5: rotation under load (${report.mode} run, ${report.startedAt.slice(0, 16)}Z)`);
+    // Through the runner's own writer: a merged report titles B5 with B5's own time.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'charts-committed-'));
+    let svg: string;
+    try {
+      await writeCharts(dir, report, { b5: chart! });
+      svg = readFileSync(path.join(dir, 'b5-rotation.svg'), 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(svg).toContain(`B5: rotation under load (${report.mode} run, `);
     expect(readFileSync(path.join(results, 'b5-rotation.svg'), 'utf8')).toBe(svg);
     expectReadable(svg);
     // Every certificate of the run is drawn, with its serial's first 8 digits.
