@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
-import { appStats, type AppStats, type Workload } from '../scripts/lib/workloads.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
+import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
 import { startLoad } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';
@@ -18,21 +18,6 @@ import { operatorIdentity } from './lib/bench-stack.js';
 export const RSS_SLOPE_BOUND_MB_PER_HOUR = 10;
 /** A slope is judged only over a steady window this long: shorter windows are dominated by GC cycles. */
 export const MIN_JUDGED_WINDOW_MINUTES = 20;
-/** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */
-export const PEAK_RSS_SHARE = 0.75;
-
-export interface Sample {
-  readonly at: number;
-  readonly workload: string;
-  readonly pid: number;
-  readonly rssMb: number;
-  readonly heapUsedMb: number;
-  readonly serial: string;
-  readonly reloads: number;
-  readonly failures: number;
-  readonly retries: number;
-}
-
 /** The load generator's identity outlives the soak by this much. */
 const IDENTITY_MARGIN_MINUTES = 10;
 /** Longer without a 2xx response and the soak was not under continuous load. */
@@ -59,23 +44,6 @@ export function describeStatuses(byStatus: Record<string, { readonly count: numb
   return parts.length ? `: ${parts.join(', ')}` : '';
 }
 
-export function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
-  const proc = s?.['process'] as { pid?: number; rssBytes?: number; heapUsedBytes?: number } | undefined;
-  if (!proc?.rssBytes || !s?.credentials?.serial) return undefined;
-  const requests = s.requests as { failures?: number; retries?: number } | undefined;
-  return {
-    at,
-    workload: w.name,
-    pid: proc.pid ?? 0,
-    rssMb: proc.rssBytes / 2 ** 20,
-    heapUsedMb: (proc.heapUsedBytes ?? 0) / 2 ** 20,
-    serial: s.credentials.serial,
-    reloads: s.credentials.reloads ?? 0,
-    failures: requests?.failures ?? 0,
-    retries: requests?.retries ?? 0,
-  };
-}
-
 export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: RssChart }> {
   const minutes = ctx.soakMinutes;
   const lifetime = '1m';
@@ -92,24 +60,15 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const startedAt = Date.now();
   const endAt = startedAt + minutes * 60_000;
   const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
-  const samples: Sample[] = [];
-  const missed: string[] = [];
+  let sampled: { samples: Sample[]; missed: string[] };
   try {
-    await ctx.ui.step(`B7: soak for ${minutes} min under ${rate} req/s (autocannon) + the stack's client, RSS every ${sampleMs / 1000} s`, async () => {
-      for (let next = startedAt; next <= endAt; next += sampleMs) {
-        const wait = next - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        const at = Date.now();
-        const got = await Promise.all(stack.workloads.map(async (w) => ({ w, s: sampleOf(w, await appStats(w), at) })));
-        for (const { w, s } of got) {
-          if (s) samples.push(s);
-          else missed.push(`${w.name}@${Math.round((at - startedAt) / 1000)}s`);
-        }
-      }
-    });
+    sampled = await ctx.ui.step(`B7: soak for ${minutes} min under ${rate} req/s (autocannon) + the stack's client, RSS every ${sampleMs / 1000} s`, () =>
+      sampleApps(stack.workloads, { from: startedAt, everyMs: sampleMs, more: (next) => next <= endAt }),
+    );
   } finally {
     load.stop();
   }
+  const { samples, missed } = sampled;
   const traffic = await load.done;
   const endedAt = Date.now();
   assertEnrolled(await ctx.ui.step("B7: re-enroll both workloads with the stack's default lifetime", () => enrollAll(stack, stack.workloads, { force: true, lifetime: ctx.settings.certLifetime })));

@@ -1,7 +1,6 @@
-import { appStats } from '../scripts/lib/workloads.js';
 import { hostUrl } from '../scripts/lib/stack.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
-import { PEAK_RSS_SHARE, sampleOf, type Sample } from './b7-soak.js';
+import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
 import { churn } from './lib/churn.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { round } from './lib/stats.js';
@@ -42,21 +41,11 @@ export async function b9Churn(ctx: BenchContext): Promise<BenchResult> {
   const server = ctx.stack.workloads.find((w) => w.name === 'server');
   if (!server) throw new Error('B9 needs the bench stack\'s "server" workload');
   const problems: string[] = [];
-  const samples: Sample[] = [];
-  const missed: number[] = [];
   const startedAt = Date.now();
   let sampling = true;
-  const sampler = (async () => {
-    for (let next = startedAt; sampling; next += sampleMs) {
-      const wait = next - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      const at = Date.now();
-      const s = sampleOf(server, await appStats(server), at);
-      if (s) samples.push(s);
-      else missed.push(Math.round((at - startedAt) / 1000));
-    }
-  })();
+  const sampler = sampleApps([server], { from: startedAt, everyMs: sampleMs, more: () => sampling });
   let result;
+  let sampled: Awaited<typeof sampler>;
   try {
     result = await ctx.ui.step(`B9: ${rate} new mTLS connections/s for ${seconds} s, then ${idleSeconds} s idle; server RSS every ${sampleMs / 1000} s`, async () => {
       const r = await churn({
@@ -72,15 +61,16 @@ export async function b9Churn(ctx: BenchContext): Promise<BenchResult> {
     });
   } finally {
     sampling = false;
-    await sampler;
+    sampled = await sampler;
   }
+  const { samples, missed } = sampled;
   const connections = result.ok + result.failed;
   const summary = summariseChurn(samples, connections);
   const peakBoundMb = APP_MEMORY_MB * PEAK_RSS_SHARE;
   if (result.failed) problems.push(`${result.failed} of ${connections} requests failed (${JSON.stringify(result.failures)})`);
   if (summary.pids.length > 1) problems.push(`the server restarted during the churn (pids ${summary.pids.join(', ')})`);
   if (summary.peakMb > peakBoundMb) problems.push(`peak RSS ${round(summary.peakMb, 1)} MB above ${PEAK_RSS_SHARE * 100}% of the ${APP_MEMORY_MB} MB limit`);
-  if (missed.length > samples.length / 10) problems.push(`${missed.length} samples could not be taken (at ${missed.slice(0, 5).join(', ')} s…)`);
+  if (missed.length > samples.length / 10) problems.push(`${missed.length} samples could not be taken (${missed.slice(0, 5).join(', ')}…)`);
   return {
     id: 'b9',
     title: "B9 connection churn: the server's memory under many short mTLS connections",
