@@ -1,6 +1,8 @@
 // What B7 and B9 read from each Node app while they run: its /stats (RSS,
-// heap, pid, served serial, reloads, client failures) at a fixed interval.
+// heap, pid, served serial, reloads, client failures) at a fixed interval,
+// optionally right after a full garbage collection (full-gc.ts).
 import { appStats, type AppStats, type Workload } from '../../scripts/lib/workloads.js';
+import { collectGarbage } from './full-gc.js';
 
 /** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */
 export const PEAK_RSS_SHARE = 0.75;
@@ -15,6 +17,8 @@ export interface Sample {
   readonly reloads: number;
   readonly failures: number;
   readonly retries: number;
+  /** Read right after a full garbage collection of that process. */
+  readonly afterFullGc?: boolean;
 }
 
 export function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
@@ -34,26 +38,53 @@ export function sampleOf(w: Workload, s: AppStats | undefined, at: number): Samp
   };
 }
 
+export interface SampleOptions {
+  readonly from: number;
+  readonly everyMs: number;
+  /** Whether to take the sample due at `next` (ms since the epoch). */
+  readonly more: (next: number) => boolean;
+  /** Whether the sample due at `next` follows a full GC of each process. */
+  readonly fullGcAt?: (next: number) => boolean;
+}
+
 /**
  * Samples every workload each `everyMs` from `from` for as long as
  * `more(next)` says so (`next` is the time of the sample about to be taken).
- * `missed` names each sample that could not be taken: `server@120s`.
+ * Where `fullGcAt(next)`, each process is read, collected, and read again:
+ * two samples, the second marked `afterFullGc`.
+ * `missed` names each sample that could not be taken (`server@120s`);
+ * `gcFailures` each full GC that failed, with the reason.
  */
-export async function sampleApps(
-  workloads: readonly Workload[],
-  opts: { readonly from: number; readonly everyMs: number; readonly more: (next: number) => boolean },
-): Promise<{ samples: Sample[]; missed: string[] }> {
+export async function sampleApps(workloads: readonly Workload[], opts: SampleOptions): Promise<{ samples: Sample[]; missed: string[]; gcFailures: string[] }> {
   const samples: Sample[] = [];
   const missed: string[] = [];
+  const gcFailures: string[] = [];
   for (let next = opts.from; opts.more(next); next += opts.everyMs) {
     const wait = next - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const at = Date.now();
-    const got = await Promise.all(workloads.map(async (w) => ({ w, s: sampleOf(w, await appStats(w), at) })));
+    const fullGc = opts.fullGcAt?.(next) ?? false;
+    const when = `${Math.round((at - opts.from) / 1000)}s`;
+    const got = await Promise.all(
+      workloads.map(async (w): Promise<{ w: Workload; s: Sample[] }> => {
+        const before = sampleOf(w, await appStats(w), at);
+        if (!fullGc || !before) return { w, s: before ? [before] : [] };
+        try {
+          await collectGarbage(w.container, before.pid);
+        } catch (error) {
+          gcFailures.push(`${w.name}@${when}: ${(error as Error).message}`);
+          return { w, s: [before] };
+        }
+        const after = sampleOf(w, await appStats(w), Date.now());
+        // A restart between the two reads is not a post-GC reading of the same process.
+        if (!after || after.pid !== before.pid) return { w, s: after ? [before, after] : [before] };
+        return { w, s: [before, { ...after, afterFullGc: true }] };
+      }),
+    );
     for (const { w, s } of got) {
-      if (s) samples.push(s);
-      else missed.push(`${w.name}@${Math.round((at - opts.from) / 1000)}s`);
+      if (s.length) samples.push(...s);
+      else missed.push(`${w.name}@${when}`);
     }
   }
-  return { samples, missed };
+  return { samples, missed, gcFailures };
 }

@@ -13,8 +13,9 @@ export interface RssChart {
   readonly steadyFrom: number;
   readonly processes: ReadonlyArray<{
     readonly name: string;
-    readonly samples: ReadonlyArray<{ readonly at: number; readonly rssMb: number }>;
-    /** Fitted over the steady window: MB at `at` = intercept + slopePerHour × hours since startedAt. */
+    /** `afterFullGc`: read right after a forced full GC, drawn as a dot. */
+    readonly samples: ReadonlyArray<{ readonly at: number; readonly rssMb: number; readonly afterFullGc?: boolean }>;
+    /** Fitted over the steady window (through the post-GC readings when there are any): MB at `at` = intercept + slopePerHour × hours since startedAt. */
     readonly fit: { readonly slopeMbPerHour: number; readonly interceptMb: number };
     readonly rotations: readonly number[];
   }>;
@@ -66,18 +67,21 @@ export function rssSvg(c: RssChart, title: string, subtitle = ''): string {
   c.processes.forEach((p, i) => {
     const color = COLORS[i % COLORS.length]!;
     if (p.samples.length) parts.push(`<polyline points="${p.samples.map((s) => `${x(s.at).toFixed(1)},${y(s.rssMb).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
+    for (const s of p.samples.filter((s) => s.afterFullGc)) parts.push(`<circle cx="${x(s.at).toFixed(1)}" cy="${y(s.rssMb).toFixed(1)}" r="3" fill="${color}" stroke="#fff" stroke-width="0.8"/>`);
     if (Number.isFinite(p.fit.slopeMbPerHour)) {
       const at = (t: number) => p.fit.interceptMb + p.fit.slopeMbPerHour * ((t - c.startedAt) / 3_600_000);
       parts.push(`<line x1="${sx.toFixed(1)}" x2="${x(c.endedAt).toFixed(1)}" y1="${y(at(c.steadyFrom)).toFixed(1)}" y2="${y(at(c.endedAt)).toFixed(1)}" stroke="${color}" stroke-width="1" stroke-dasharray="5,3"/>`);
     }
     for (const t of p.rotations) parts.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${TOP + PLOT_H - 8 - i * 8}" y2="${TOP + PLOT_H - i * 8}" stroke="${color}" stroke-width="1.5"/>`);
     const slope = `${Number.isFinite(p.fit.slopeMbPerHour) ? `${p.fit.slopeMbPerHour >= 0 ? '+' : ''}${p.fit.slopeMbPerHour.toFixed(1)} MB/h` : 'n/a'}${c.slopeJudged ? '' : ' (not judged)'}`;
-    const lines = wrapText(`${p.name}: ${p.samples.at(-1)?.rssMb.toFixed(1) ?? '?'} MB at the end, steady-window slope ${slope}, ${p.rotations.length} rotations`, 11, W - RIGHT - LEFT - 30);
+    const lines = wrapText(`${p.name}: ${p.samples.at(-1)?.rssMb.toFixed(1) ?? '?'} MB at the end, ${p.samples.some((s) => s.afterFullGc) ? 'slope after full GC' : 'steady-window slope'} ${slope}, ${p.rotations.length} rotations`, 11, W - RIGHT - LEFT - 30);
     parts.push(`<line x1="${LEFT}" x2="${LEFT + 24}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
     lines.forEach((line, j) => parts.push(text(LEFT + 30, ly + j * 14, 11, line)));
     ly += lines.length * 14 + 2;
   });
-  const caption = wrapText(`Ticks at the bottom of the plot: rotations. Dashed: least-squares fit over the steady window${c.slopeJudged ? '' : ' (too short to judge)'}. Red dashed: the ${c.limitMb} MB memory limit, when in range.`, 10, W - 16);
+  const withGc = c.processes.some((p) => p.samples.some((s) => s.afterFullGc));
+  const fitText = withGc ? 'Dots: RSS right after a forced full GC; dashed: least-squares fit through the dots' : 'Dashed: least-squares fit over the steady window';
+  const caption = wrapText(`Ticks at the bottom of the plot: rotations. ${fitText}${c.slopeJudged ? '' : ' (too short to judge)'}. Red dashed: the ${c.limitMb} MB memory limit, when in range.`, 10, W - 16);
   caption.forEach((line, j) => parts.push(text(8, ly + 8 + j * 13, 10, line, { extra: 'fill="#555"' })));
   return svgDocument(W, ly + 8 + (caption.length - 1) * 13 + 8, parts);
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { rssSvg } from '../../../bench/lib/rss-svg.js';
 import { linearFit } from '../../../bench/lib/stats.js';
-import { describeStatuses, longestGapSeconds } from '../../../bench/b7-soak.js';
+import { describeStatuses, fullGcEveryMs, isFullGcPoint, longestGapSeconds, MIN_FULL_GC_POINTS, warmupMs } from '../../../bench/b7-soak.js';
 import { summariseChurn } from '../../../bench/b9-churn.js';
 
 describe('linearFit', () => {
@@ -81,5 +81,36 @@ describe('longestGapSeconds', () => {
     expect(longestGapSeconds([...busy(4, 10), ...busy(30, 59)], 60)).toBe(19);
     // Seconds with only failures do not count as served.
     expect(longestGapSeconds([{ t: 0, ok: 1 }, { t: 1, ok: 0 }, { t: 2, ok: 0 }, { t: 3, ok: 1 }], 4)).toBe(2);
+  });
+});
+
+describe('full-GC points', () => {
+  it('fall at the end of warm-up and then every interval, on the sampling grid, in both run lengths', () => {
+    const points = (minutes: number, sampleMs: number, everyMs: number) => {
+      const warmup = warmupMs(minutes);
+      const out: number[] = [];
+      for (let t = 0; t <= minutes * 60_000; t += sampleMs) if (isFullGcPoint(t, warmup, everyMs)) out.push(t / 1000);
+      return out;
+    };
+    expect(points(2, 5_000, fullGcEveryMs(true))).toEqual([30, 60, 90, 120]);
+    expect(points(60, 15_000, fullGcEveryMs(false))).toEqual([600, 900, 1200, 1500, 1800, 2100, 2400, 2700, 3000, 3300, 3600]);
+    expect(points(60, 15_000, fullGcEveryMs(false)).length).toBeGreaterThanOrEqual(MIN_FULL_GC_POINTS);
+  });
+});
+
+describe('rssSvg with post-GC readings', () => {
+  it('draws each post-GC reading as a dot and says the fit goes through them', () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const samples = [
+      { at: t0, rssMb: 60 },
+      { at: t0 + 60_000, rssMb: 70 },
+      { at: t0 + 61_000, rssMb: 62, afterFullGc: true },
+      { at: t0 + 120_000, rssMb: 71 },
+      { at: t0 + 121_000, rssMb: 63, afterFullGc: true },
+    ];
+    const svg = rssSvg({ startedAt: t0, endedAt: t0 + 121_000, steadyFrom: t0 + 30_000, limitMb: 192, slopeJudged: false, processes: [{ name: 'server (node)', samples, fit: { slopeMbPerHour: 60, interceptMb: 61 }, rotations: [] }] }, 'B7');
+    expect(svg.match(/<circle /g)).toHaveLength(2);
+    expect(svg).toContain('slope after full GC +60.0 MB/h (not judged)');
+    expect(svg).toContain('Dots: RSS right after a forced full GC');
   });
 });
