@@ -44,12 +44,8 @@ abstract class Metric {
     this.series.clear();
   }
 
-  render(): string {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
-    for (const { labels, value } of this.series.values()) {
-      lines.push(`${this.name}${renderLabels(this.labelNames, labels)} ${renderValue(value)}`);
-    }
-    return lines.join('\n');
+  snapshot(): MetricSnapshot {
+    return { name: this.name, help: this.help, type: this.type, labelNames: [...this.labelNames], series: this.entries().map(({ labels, value }) => ({ labels: { ...labels }, value })) };
   }
 
   private key(labels: Labels): string {
@@ -92,7 +88,12 @@ export class Registry {
 
   /** The body of a `/metrics` response (`text/plain; version=0.0.4`). */
   render(): string {
-    return `${[...this.metrics.values()].map((metric) => metric.render()).join('\n')}\n`;
+    return renderMetrics(this.snapshot());
+  }
+
+  /** Plain data (structured-clone safe): what a cluster worker sends its primary. */
+  snapshot(): MetricSnapshot[] {
+    return [...this.metrics.values()].map((metric) => metric.snapshot());
   }
 
   private add<M extends Metric>(metric: M): M {
@@ -100,6 +101,60 @@ export class Registry {
     this.metrics.set(metric.name, metric);
     return metric;
   }
+}
+
+export interface MetricSnapshot {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly labelNames: readonly string[];
+  readonly series: ReadonlyArray<{ readonly labels: Labels; readonly value: number }>;
+}
+
+/** The exposition text of a set of metrics. */
+export function renderMetrics(metrics: readonly MetricSnapshot[]): string {
+  const blocks = metrics.map((m) => {
+    const lines = [`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`];
+    for (const { labels, value } of m.series) lines.push(`${m.name}${renderLabels(m.labelNames, labels)} ${renderValue(value)}`);
+    return lines.join('\n');
+  });
+  return `${blocks.join('\n')}\n`;
+}
+
+/**
+ * One process's view of several processes' metrics (cluster workers): a
+ * counter is the sum of its series over the processes (a scraper sees one
+ * server); a gauge keeps each process's value under an extra label, since
+ * summing e.g. seconds-to-expiry would mean nothing. A metric is taken from
+ * the first process that has it; the same name with another type or other
+ * labels elsewhere is a bug and throws.
+ */
+export function mergeMetrics(perProcess: ReadonlyArray<{ readonly process: string; readonly metrics: readonly MetricSnapshot[] }>, label = 'worker'): MetricSnapshot[] {
+  const merged = new Map<string, { metric: MetricSnapshot; series: Map<string, { labels: Labels; value: number }> }>();
+  for (const { process, metrics } of perProcess) {
+    for (const m of metrics) {
+      let entry = merged.get(m.name);
+      if (!entry) {
+        if (m.type === 'gauge' && m.labelNames.includes(label)) throw new Error(`gauge ${m.name} already has a ${label} label`);
+        entry = { metric: m, series: new Map() };
+        merged.set(m.name, entry);
+      } else if (entry.metric.type !== m.type || entry.metric.labelNames.join() !== m.labelNames.join()) {
+        throw new Error(`metric ${m.name} differs between processes`);
+      }
+      for (const s of m.series) {
+        const labels = m.type === 'gauge' ? { ...s.labels, [label]: process } : s.labels;
+        const key = [...m.labelNames, ...(m.type === 'gauge' ? [label] : [])].map((name) => labels[name]).join('\u0000');
+        const existing = entry.series.get(key);
+        if (existing) existing.value += s.value;
+        else entry.series.set(key, { labels, value: s.value });
+      }
+    }
+  }
+  return [...merged.values()].map(({ metric, series }) => ({
+    ...metric,
+    labelNames: metric.type === 'gauge' ? [...metric.labelNames, label] : metric.labelNames,
+    series: [...series.values()],
+  }));
 }
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
