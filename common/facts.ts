@@ -16,6 +16,9 @@ export const ROOT_PIN_FILE = `${TRUST_DIR}/root-fingerprints`;
 /** The recipes' stats file (recipes/README.md), on the /tmp tmpfs every app container has. */
 export const STATS_FILE = '/tmp/mtls-stats.json';
 
+/** The most Node server processes one container may run on its mTLS port (WORKERS; mesh `processes`). */
+export const MAX_SERVER_PROCESSES = 64;
+
 /** step-ca's API port in the mesh. */
 export const CA_PORT = 9000;
 /** $STEPPATH in the step images (the CA volume in the CA container). */

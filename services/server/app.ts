@@ -31,8 +31,11 @@ export interface MtlsServerOptions {
   readonly listenHost?: string;
   /** 0 picks a free port. @default 8443 */
   readonly listenPort?: number;
-  /** Loopback admin port (health, metrics, stats); 0 picks a free port. @default 9100 */
-  readonly adminPort?: number;
+  /**
+   * Loopback admin port (health, metrics, stats); 0 picks a free port;
+   * `null`: no admin listener (a cluster worker: its primary has one). @default 9100
+   */
+  readonly adminPort?: number | null;
   /** @default 250 */
   readonly reloadDebounceMs?: number;
   /** Fallback poll of the certificate directory. @default 10_000 */
@@ -108,6 +111,8 @@ export class MtlsServer {
   private admin: AdminServer | undefined;
   private state: ServerState = 'waiting';
   private stopping: Promise<void> | undefined;
+  /** What /metrics on the mTLS port shows: this process's, or the cluster's (setMetricsSource). */
+  private metricsText: () => string = () => this.metrics.registry.render();
 
   constructor(private readonly options: MtlsServerOptions) {
     this.allowList = new AllowList(options.allowedIdentities);
@@ -128,7 +133,9 @@ export class MtlsServer {
 
   /** Starts the admin listener and loads credentials; the mTLS port opens once they are valid. */
   async start(): Promise<void> {
-    this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.logger });
+    if (this.options.adminPort !== null) {
+      this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.logger });
+    }
     await this.credentials.start();
   }
 
@@ -167,15 +174,26 @@ export class MtlsServer {
     };
   }
 
+  /** The /healthz answer: 200 while waiting for or serving valid credentials. */
+  health(): { healthy: boolean; status: string; serial: string | null } {
+    const credentials = credentialHealth(this.credentials);
+    const healthy = credentials.healthy && (this.state === 'waiting' || this.state === 'serving');
+    const status = this.state === 'serving' ? credentials.status : this.state;
+    return { healthy, status, serial: this.credentials.current?.serial ?? null };
+  }
+
+  /** A cluster worker's /metrics on the mTLS port shows the whole cluster's, as its primary last sent them. */
+  setMetricsSource(render: () => string): void {
+    this.metricsText = render;
+  }
+
   private endpoints(): Endpoints {
     return {
       '/healthz': () => {
-        const credentials = credentialHealth(this.credentials);
-        const healthy = credentials.healthy && (this.state === 'waiting' || this.state === 'serving');
-        const status = this.state === 'serving' ? credentials.status : this.state;
-        return jsonResponse(healthy ? 200 : 503, { status, role: 'server', serial: this.credentials.current?.serial ?? null });
+        const { healthy, status, serial } = this.health();
+        return jsonResponse(healthy ? 200 : 503, { status, role: 'server', serial });
       },
-      '/metrics': () => metricsResponse(this.metrics.registry.render()),
+      '/metrics': () => metricsResponse(this.metricsText()),
       '/stats': () => jsonResponse(200, this.stats()),
     };
   }
@@ -197,7 +215,7 @@ export class MtlsServer {
     const context = {
       allowList: this.allowList,
       metrics: this.metrics,
-      metricsEndpoint: () => metricsResponse(this.metrics.registry.render()),
+      metricsEndpoint: () => metricsResponse(this.metricsText()),
       shouldClose: (socket: TLSSocket) => this.shouldClose(socket),
       logger: this.logger,
       problems: this.requestProblems,

@@ -1,39 +1,75 @@
 // Entry point of the server image (`node /app/server.mjs`): the only place
-// that reads the environment.
+// that reads the environment. WORKERS > 1 runs that many server processes on
+// the one mTLS port (cluster.ts); this process is then their primary.
+import cluster from 'node:cluster';
+import { MAX_SERVER_PROCESSES } from '../../common/facts.js';
 import { readInteger, readOptionalString, readList, readLogLevel, readPort, readString, type Env } from '../lib/config.js';
+import { MTLS_LISTENER_LIMITS } from '../lib/http-limits.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
+import { ServerCluster, WORKER_INDEX_ENV, serveAsWorker, workerLimits } from './cluster.js';
 
-function fromEnv(env: Env): { server: MtlsServer; logger: Logger } {
-  const logger = createLogger({ level: readLogLevel(env), fields: { role: 'server' } });
-  const server = createMtlsServer({
+const SHUTDOWN_GRACE_MS = 10_000;
+
+interface Config {
+  readonly workers: number;
+  readonly adminPort: number;
+  readonly logger: Logger;
+  readonly server: () => MtlsServer;
+}
+
+function fromEnv(env: Env): Config {
+  const workers = readInteger(env, 'WORKERS', 1, { min: 1, max: MAX_SERVER_PROCESSES });
+  const worker = cluster.isWorker ? readInteger(env, WORKER_INDEX_ENV, 0, { min: 0, max: MAX_SERVER_PROCESSES - 1 }) : undefined;
+  const fields = worker === undefined ? { role: 'server' } : { role: 'server', worker };
+  const logger = createLogger({ level: readLogLevel(env), fields });
+  const adminPort = readPort(env, 'ADMIN_PORT', 9100);
+  const options = {
     certDir: readString(env, 'CERT_DIR', '/var/run/step'),
     rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
     listenHost: readString(env, 'LISTEN_HOST', '0.0.0.0'),
     listenPort: readPort(env, 'LISTEN_PORT', 8443),
     allowedIdentities: readList(env, 'ALLOWED_IDENTITIES'),
-    adminPort: readPort(env, 'ADMIN_PORT', 9100),
     reloadDebounceMs: readInteger(env, 'RELOAD_DEBOUNCE_MS', 250, { min: 0, max: 60_000 }),
     maxConnectionAgeMs: readInteger(env, 'MAX_CONNECTION_AGE_MS', 60_000, { min: 1_000 }),
+    shutdownGraceMs: SHUTDOWN_GRACE_MS,
     logger,
-  });
-  return { server, logger };
+  };
+  // Validated here, in the primary too, so a bad value fails before any fork.
+  const server = () =>
+    workers === 1
+      ? createMtlsServer({ ...options, adminPort })
+      : createMtlsServer({ ...options, adminPort: null, limits: workerLimits(MTLS_LISTENER_LIMITS, workers) });
+  return { workers, adminPort, logger, server };
 }
 
-let configured: { server: MtlsServer; logger: Logger };
+let config: Config;
 try {
-  configured = fromEnv(process.env);
+  config = fromEnv(process.env);
 } catch (error) {
   exitWith(createLogger({ fields: { role: 'server' } }), 'invalid configuration', error, 2);
 }
-const { server, logger } = configured;
-stopOnSignals(() => server.stop(), logger);
-try {
-  await server.start();
-} catch (error) {
-  exitWith(logger, 'failed to start', error, 1);
+const { workers, adminPort, logger } = config;
+
+if (workers > 1 && cluster.isPrimary) {
+  const primary = new ServerCluster({ workers, adminPort, shutdownGraceMs: SHUTDOWN_GRACE_MS, logger });
+  stopOnSignals(() => primary.stop(), logger);
+  try {
+    await primary.start();
+  } catch (error) {
+    exitWith(logger, 'failed to start', error, 1);
+  }
+} else {
+  const server = config.server();
+  if (cluster.isWorker) serveAsWorker(server, Number(process.env[WORKER_INDEX_ENV] ?? 0), logger);
+  else stopOnSignals(() => server.stop(), logger);
+  try {
+    await server.start();
+  } catch (error) {
+    exitWith(logger, 'failed to start', error, 1);
+  }
+  // Waiting for certificates is a normal state; a port that cannot be bound is
+  // fatal (the server has logged why already).
+  server.serving().catch(() => process.exit(1));
 }
-// Waiting for certificates is a normal state; a port that cannot be bound is
-// fatal (the server has logged why already).
-server.serving().catch(() => process.exit(1));

@@ -1,0 +1,280 @@
+// Several server processes on one mTLS port (node:cluster), so full
+// handshakes use every core. Each worker is a whole MtlsServer with its own
+// credential watcher (a rotation reaches every process by the same file
+// watch, not by a message that could be lost) and its own share of the
+// connection cap; the primary serves no traffic. It owns the loopback admin
+// listener and answers it from the reports the workers send every second and
+// on every reload: /healthz is healthy only when every worker is, /stats and
+// /metrics add up the workers (counters summed, gauges per worker), and the
+// workers' /metrics on the mTLS port show the same sums. SIGTERM drains every
+// worker; a worker that dies is forked again with backoff.
+import cluster, { type Worker } from 'node:cluster';
+import { startAdminServer, jsonResponse, metricsResponse, type AdminServer } from '../lib/admin.js';
+import { backoffDelay } from '../lib/backoff.js';
+import type { ListenerLimits } from '../lib/http-limits.js';
+import type { Logger } from '../lib/logger.js';
+import { mergeMetrics, renderMetrics, type MetricSnapshot } from '../lib/metrics.js';
+import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import type { MtlsServer, ServerStats } from './app.js';
+
+/** How often a worker reports to its primary (and the primary sends back the cluster's metrics). */
+export const REPORT_INTERVAL_MS = 1_000;
+/** A worker whose last report is older than this counts as unhealthy. */
+export const STALE_REPORT_MS = 5_000;
+/** Set in each worker's environment: its slot, 0 … workers-1. */
+export const WORKER_INDEX_ENV = 'MTLS_WORKER_INDEX';
+
+export interface WorkerReport {
+  readonly type: 'report';
+  readonly index: number;
+  readonly health: { readonly healthy: boolean; readonly status: string; readonly serial: string | null };
+  readonly stats: ServerStats;
+  readonly metrics: readonly MetricSnapshot[];
+}
+
+type ToWorker = { readonly type: 'metrics'; readonly text: string } | { readonly type: 'stop' };
+
+/** The connection cap of each of `workers` processes sharing `limits.maxConnections`. */
+export function workerLimits(limits: ListenerLimits, workers: number): ListenerLimits {
+  return { ...limits, maxConnections: Math.max(1, Math.ceil(limits.maxConnections / workers)) };
+}
+
+/** Runs in a worker: reports to the primary, shows its metrics, stops when told to. */
+export function serveAsWorker(server: MtlsServer, index: number, logger: Logger): void {
+  let clusterMetrics: string | undefined;
+  server.setMetricsSource(() => clusterMetrics ?? server.metrics.registry.render());
+  const report = (): void => {
+    if (!process.connected) return;
+    const message: WorkerReport = { type: 'report', index, health: server.health(), stats: server.stats(), metrics: server.metrics.registry.snapshot() };
+    process.send?.(message);
+  };
+  const timer = setInterval(report, REPORT_INTERVAL_MS);
+  timer.unref();
+  server.credentials.on('reload', () => setImmediate(report));
+  server.serving().then(report, () => undefined);
+  const stop = (why: string): void => {
+    clearInterval(timer);
+    logger.info('worker stopping', { worker: index, why });
+    server.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('message', (message: ToWorker) => {
+    if (message?.type === 'metrics' && typeof message.text === 'string') clusterMetrics = message.text;
+    else if (message?.type === 'stop') stop('primary asked');
+  });
+  // The primary is gone (killed): nobody will ever ask this worker to stop.
+  process.on('disconnect', () => stop('primary gone'));
+  // Ctrl-C reaches the whole process group; the primary drains the workers itself.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  report();
+}
+
+export interface ClusterOptions {
+  readonly workers: number;
+  /** Loopback admin port of the primary. */
+  readonly adminPort: number;
+  readonly adminLimits?: ListenerLimits;
+  /** A worker gets this long to drain after the primary's stop, then is killed. */
+  readonly shutdownGraceMs: number;
+  readonly logger: Logger;
+}
+
+/** What workers that have exited had counted: kept so that sums never go down. */
+interface Retired {
+  total: number;
+  byIdentity: Record<string, Record<string, number>>;
+  handshakeFailures: Record<string, number>;
+  counters: MetricSnapshot[];
+}
+
+function addInto(target: Record<string, number>, source: Readonly<Record<string, number>>): void {
+  for (const [key, count] of Object.entries(source)) target[key] = (target[key] ?? 0) + count;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  report: WorkerReport | undefined;
+  reportedAt: number;
+  restarts: number;
+  exits: number;
+}
+
+/** Runs in the primary. */
+export class ServerCluster {
+  private readonly slots: Slot[];
+  private readonly startedAt = new Date();
+  private retired: Retired = { total: 0, byIdentity: {}, handshakeFailures: {}, counters: [] };
+  private admin: AdminServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ClusterOptions) {
+    this.slots = Array.from({ length: options.workers }, () => ({ worker: undefined, report: undefined, reportedAt: 0, restarts: 0, exits: 0 }));
+  }
+
+  async start(): Promise<void> {
+    // Every worker accepts on the shared socket itself: the primary handing each
+    // connection over (round-robin) would put every handshake through one process.
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.admin = await startAdminServer({ port: this.options.adminPort, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.options.logger });
+    this.slots.forEach((_, index) => this.fork(index));
+    this.timer = setInterval(() => this.broadcastMetrics(), REPORT_INTERVAL_MS);
+    this.timer.unref();
+    this.options.logger.info('cluster started', { workers: this.options.workers });
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  /** Whether every worker reported healthy within STALE_REPORT_MS. */
+  health(now = Date.now()): { healthy: boolean; status: string; serial: string | null; workers: Array<{ index: number; pid: number | null; status: string; serial: string | null }> } {
+    const workers = this.slots.map((slot, index) => {
+      const fresh = slot.report && now - slot.reportedAt <= STALE_REPORT_MS;
+      const status = !slot.worker ? 'down' : !slot.report ? 'starting' : !fresh ? 'silent' : slot.report.health.status;
+      return { index, pid: slot.worker?.process.pid ?? null, status, serial: slot.report?.health.serial ?? null, healthy: Boolean(fresh && slot.report?.health.healthy && slot.worker) };
+    });
+    const healthy = !this.stopping && workers.every((w) => w.healthy);
+    const statuses = [...new Set(workers.map((w) => w.status))];
+    const serials = [...new Set(workers.map((w) => w.serial))];
+    return {
+      healthy,
+      status: this.stopping ? 'stopping' : statuses.length === 1 ? statuses[0]! : workers.find((w) => !w.healthy)?.status ?? 'mixed',
+      serial: serials.length === 1 ? serials[0]! : null,
+      workers: workers.map(({ healthy: _, ...w }) => w),
+    };
+  }
+
+  /** The workers' /stats added up; each worker's own figures under `workers`. */
+  stats(): Omit<ServerStats, 'process' | 'state'> & { state: string; process: ProcessStats; processes: ProcessStats[]; workers: unknown[] } {
+    const reports = this.slots.map((s) => s.report).filter((r): r is WorkerReport => r !== undefined);
+    const first = reports[0]?.stats;
+    const byIdentity: Record<string, Record<string, number>> = {};
+    const handshakeFailures: Record<string, number> = {};
+    for (const counted of [{ byIdentity: this.retired.byIdentity, handshakeFailures: this.retired.handshakeFailures }, ...reports.map((r) => ({ byIdentity: r.stats.requests.byIdentity, handshakeFailures: r.stats.handshakeFailures }))]) {
+      for (const [identity, row] of Object.entries(counted.byIdentity)) addInto((byIdentity[identity] ??= {}), row);
+      addInto(handshakeFailures, counted.handshakeFailures);
+    }
+    const primary = processStats();
+    const processes = [primary, ...reports.map((r) => r.stats.process)];
+    const health = this.health();
+    return {
+      role: 'server',
+      state: health.status === 'ok' ? 'serving' : health.status,
+      startedAt: this.startedAt.toISOString(),
+      listen: first?.listen ?? null,
+      allowedIdentities: first?.allowedIdentities ?? [],
+      credentials: first?.credentials ?? ({} as ServerStats['credentials']),
+      requests: { total: reports.reduce((sum, r) => sum + r.stats.requests.total, this.retired.total), byIdentity },
+      handshakeFailures,
+      // What the container is charged for: every process of the cluster.
+      process: { ...primary, rssBytes: processes.reduce((sum, p) => sum + p.rssBytes, 0), heapUsedBytes: processes.reduce((sum, p) => sum + p.heapUsedBytes, 0), externalBytes: processes.reduce((sum, p) => sum + p.externalBytes, 0) },
+      processes,
+      workers: this.slots.map((slot, index) => ({
+        index,
+        pid: slot.worker?.process.pid ?? null,
+        restarts: slot.restarts,
+        reportAgeMs: slot.report ? Date.now() - slot.reportedAt : null,
+        state: slot.report?.stats.state ?? null,
+        serial: slot.report?.stats.credentials.serial ?? null,
+        reloads: slot.report?.stats.credentials.reloads ?? null,
+        requests: slot.report?.stats.requests.total ?? 0,
+        rssBytes: slot.report?.stats.process.rssBytes ?? null,
+      })),
+    };
+  }
+
+  /**
+   * The cluster's metrics: counters summed over the workers, gauges per
+   * worker. Counters include what exited workers had counted, so a restart
+   * never makes a sum go down (which a scraper would read as a reset).
+   */
+  metricsText(): string {
+    const live = mergeMetrics(this.slots.flatMap((slot, index) => (slot.report ? [{ process: String(index), metrics: slot.report.metrics }] : [])));
+    if (!this.retired.counters.length) return renderMetrics(live);
+    const summed = new Map(mergeMetrics([{ process: 'live', metrics: live.filter((m) => m.type === 'counter') }, { process: 'retired', metrics: this.retired.counters }]).map((m) => [m.name, m]));
+    const withRetired = live.map((m) => summed.get(m.name) ?? m);
+    const onlyRetired = [...summed.values()].filter((m) => !live.some((l) => l.name === m.name));
+    return renderMetrics([...withRetired, ...onlyRetired]);
+  }
+
+  private retire(report: WorkerReport): void {
+    const counters = report.metrics.filter((m) => m.type === 'counter');
+    this.retired.total += report.stats.requests.total;
+    for (const [identity, row] of Object.entries(report.stats.requests.byIdentity)) addInto((this.retired.byIdentity[identity] ??= {}), row);
+    addInto(this.retired.handshakeFailures, report.stats.handshakeFailures);
+    this.retired.counters = mergeMetrics([{ process: 'retired', metrics: this.retired.counters }, { process: 'exited', metrics: counters }]);
+  }
+
+  private endpoints() {
+    return {
+      '/healthz': () => {
+        const { healthy, ...body } = this.health();
+        return jsonResponse(healthy ? 200 : 503, { ...body, role: 'server' });
+      },
+      '/metrics': () => metricsResponse(this.metricsText()),
+      '/stats': () => jsonResponse(200, this.stats()),
+    };
+  }
+
+  private fork(index: number): void {
+    const slot = this.slots[index]!;
+    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    slot.worker = worker;
+    slot.report = undefined;
+    worker.on('message', (message: WorkerReport) => {
+      if (message?.type !== 'report' || message.index !== index) return;
+      slot.report = message;
+      slot.reportedAt = Date.now();
+    });
+    worker.on('exit', (code, signal) => {
+      if (slot.worker !== worker) return;
+      slot.worker = undefined;
+      // Counted up to its last report; anything after that is lost with it.
+      if (slot.report) this.retire(slot.report);
+      slot.report = undefined;
+      if (this.stopping) return;
+      slot.exits += 1;
+      const delay = backoffDelay(slot.exits, { initialMs: 500, maxMs: 30_000 });
+      this.options.logger.error('worker exited; forking it again', { worker: index, code, signal, inMs: delay });
+      setTimeout(() => {
+        if (this.stopping) return;
+        slot.restarts += 1;
+        this.fork(index);
+      }, delay).unref();
+    });
+    // A worker that has served for a while and then dies starts the backoff over.
+    worker.once('listening', () => setTimeout(() => (slot.exits = 0), 60_000).unref());
+  }
+
+  private broadcastMetrics(): void {
+    const text = this.metricsText();
+    for (const slot of this.slots) {
+      if (slot.worker?.isConnected()) slot.worker.send({ type: 'metrics', text } satisfies ToWorker, () => undefined);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    clearInterval(this.timer);
+    const running = this.slots.map((s) => s.worker).filter((w): w is Worker => w !== undefined && !w.isDead());
+    await Promise.all(
+      running.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            const kill = setTimeout(() => worker.process.kill('SIGKILL'), this.options.shutdownGraceMs + 5_000);
+            worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (worker.isConnected()) worker.send({ type: 'stop' } satisfies ToWorker, () => undefined);
+            else worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+    await this.admin?.close();
+  }
+}

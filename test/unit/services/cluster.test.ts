@@ -1,0 +1,172 @@
+// WORKERS > 1: the server bundle as the image runs it, with two worker
+// processes on one mTLS port and a primary that owns the admin listener.
+// Real processes, real TLS: a reload reaches every worker, /stats and
+// /metrics add the workers up, a dead worker comes back, SIGTERM drains all.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServices } from '../../../services/build.js';
+import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
+import { adminGet, freePort, httpsGet, sample, waitFor, type LogLine } from './helpers/harness.js';
+import { makeTempDir } from './helpers/pki.js';
+
+const node = process.env['BUNDLE_NODE'] ?? process.execPath;
+let out: { path: string; remove(): Promise<void> };
+let pki: TestPki;
+const dirs: CertDir[] = [];
+const children: ChildProcessWithoutNullStreams[] = [];
+
+beforeAll(async () => {
+  out = await makeTempDir('cluster-bundle');
+  await buildServices({ outDir: out.path });
+  pki = await createTestPki();
+});
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs) await dir.remove();
+  await out?.remove();
+});
+
+interface Cluster {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly logs: LogLine[];
+  readonly port: number;
+  readonly admin: number;
+  readonly dir: CertDir;
+  exited(): Promise<number | null>;
+}
+
+async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
+  const dir = await createCertDir(pki, 'cluster-server');
+  dirs.push(dir);
+  await dir.write(await pki.serverLeaf());
+  const [port, admin] = [await freePort(), await freePort()];
+  const child = spawn(node, [join(out.path, 'server.mjs')], {
+    env: { PATH: process.env['PATH'] ?? '', CERT_DIR: dir.path, LISTEN_HOST: '127.0.0.1', LISTEN_PORT: String(port), ADMIN_PORT: String(admin), ALLOWED_IDENTITIES: CLIENT_DNS, RELOAD_DEBOUNCE_MS: '20', WORKERS: '2', ...env },
+  });
+  children.push(child);
+  const logs: LogLine[] = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, logs, port, admin, dir, exited: () => exit };
+}
+
+/** The primary's /healthz once every worker serves (not merely waits for) its certificate. */
+const healthy = async (c: Cluster) => {
+  const r = await adminGet(c.admin, '/healthz');
+  return r.status === 200 && r.body.status === 'ok' ? r.body : undefined;
+};
+
+describe('server cluster (WORKERS=2)', () => {
+  it('serves on one port from two workers, and /stats and /metrics add them up', async () => {
+    const c = await startCluster();
+    const health = await waitFor(() => healthy(c), 'both workers healthy', 15_000);
+    expect(health.workers).toHaveLength(2);
+    expect(new Set(health.workers.map((w: { pid: number }) => w.pid)).size).toBe(2);
+    expect(health.workers.every((w: { status: string }) => w.status === 'ok')).toBe(true);
+
+    const client = await pki.clientLeaf();
+    const requests = 24;
+    for (let i = 0; i < requests; i++) {
+      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
+      expect(r.status).toBe(200);
+    }
+    const stats = await waitFor(async () => {
+      const s = (await adminGet(c.admin, '/stats')).body;
+      return s.requests.total === requests ? s : undefined;
+    }, 'every request counted', 5_000);
+    expect(stats.requests.byIdentity[CLIENT_DNS]['200']).toBe(requests);
+    expect(stats.workers.map((w: { requests: number }) => w.requests).reduce((a: number, b: number) => a + b, 0)).toBe(requests);
+    // What the container is charged for: the primary and both workers.
+    expect(stats.processes).toHaveLength(3);
+    expect(stats.process.rssBytes).toBe(stats.processes.reduce((sum: number, p: { rssBytes: number }) => sum + p.rssBytes, 0));
+
+    const metrics = (await adminGet(c.admin, '/metrics')).text;
+    expect(sample(metrics, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`)).toBe(requests);
+    expect(sample(metrics, 'mtls_credentials_loaded{worker="0"}')).toBe(1);
+    expect(sample(metrics, 'mtls_credentials_loaded{worker="1"}')).toBe(1);
+    // The mTLS port's /metrics shows the cluster's sums too (as of the last second).
+    const viaMtls = await waitFor(async () => {
+      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem, path: '/metrics' });
+      return (sample(r.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r.text : undefined;
+    }, 'cluster metrics on the mTLS port', 5_000);
+    expect(viaMtls).toContain('worker="1"');
+
+    c.child.kill('SIGTERM');
+    expect(await c.exited()).toBe(0);
+  });
+
+  it('a rotation reaches every worker: each reports and serves the new serial', async () => {
+    const c = await startCluster();
+    const before = await waitFor(() => healthy(c), 'healthy', 15_000);
+    const next = await pki.serverLeaf();
+    await c.dir.write(next);
+    const after = await waitFor(async () => {
+      const h = await healthy(c);
+      return h && h.serial !== before.serial && h.workers.every((w: { serial: string }) => w.serial === h.serial) ? h : undefined;
+    }, 'every worker on the new serial', 10_000);
+    const client = await pki.clientLeaf();
+    for (let i = 0; i < 8; i++) {
+      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
+      expect(r.peerSerial).toBe(after.serial);
+    }
+    c.child.kill('SIGTERM');
+    expect(await c.exited()).toBe(0);
+  });
+
+  it('a killed worker makes health fail until it is forked again; SIGTERM then stops every process', async () => {
+    const c = await startCluster();
+    const before = await waitFor(() => healthy(c), 'healthy', 15_000);
+    const client = await pki.clientLeaf();
+    const requests = 12;
+    for (let i = 0; i < requests; i++) await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
+    const counted = await waitFor(async () => {
+      const s = (await adminGet(c.admin, '/stats')).body;
+      return s.requests.total === requests ? s : undefined;
+    }, 'requests reported', 5_000);
+    // The worker that served the most: its counts must survive it.
+    const busiest = counted.workers.reduce((a: { requests: number }, b: { requests: number }) => (b.requests > a.requests ? b : a));
+    expect(busiest.requests).toBeGreaterThan(0);
+    const slot = busiest.index as number;
+    const victim = before.workers[slot].pid as number;
+    process.kill(victim, 'SIGKILL');
+    const down = await waitFor(async () => {
+      const r = await adminGet(c.admin, '/healthz');
+      return r.status === 503 ? r.body : undefined;
+    }, 'health 503 after the kill', 5_000);
+    expect(['down', 'starting']).toContain(down.workers[slot].status);
+    const back = await waitFor(async () => {
+      const h = await healthy(c);
+      return h && h.workers[slot].pid !== victim ? h : undefined;
+    }, 'the worker forked again', 15_000);
+    const stats = (await adminGet(c.admin, '/stats')).body;
+    expect(stats.workers[slot].restarts).toBe(1);
+    expect(stats.workers[1 - slot].restarts).toBe(0);
+    // What the dead worker had counted stays in the sums: they never go down.
+    expect(stats.requests.total).toBe(requests);
+    expect(stats.requests.byIdentity[CLIENT_DNS]['200']).toBe(requests);
+    const metrics = (await adminGet(c.admin, '/metrics')).text;
+    expect(sample(metrics, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`)).toBe(requests);
+    expect(c.logs.some((l) => l.msg === 'worker exited; forking it again' && l['signal'] === 'SIGKILL')).toBe(true);
+
+    c.child.kill('SIGTERM');
+    expect(await c.exited()).toBe(0);
+    for (const w of back.workers as Array<{ pid: number }>) expect(() => process.kill(w.pid, 0)).toThrow(/ESRCH/);
+    expect(c.logs.filter((l) => l.msg === 'worker stopping').map((l) => l['worker']).sort()).toEqual([0, 1]);
+  });
+
+  it('refuses a worker count out of range before forking anything', async () => {
+    for (const workers of ['0', '65', 'two']) {
+      const c = await startCluster({ WORKERS: workers });
+      expect(await c.exited()).toBe(2);
+      expect(c.logs[0]).toMatchObject({ msg: 'invalid configuration', error: { message: expect.stringContaining('WORKERS must be an integer between 1 and 64') } });
+    }
+  });
+});
