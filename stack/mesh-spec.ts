@@ -5,6 +5,7 @@
  * allow-lists in each technology's form, call targets). It throws plain
  * errors that name the workload and show the bad value.
  */
+import { MAX_SERVER_PROCESSES } from '../common/facts.js';
 import { TECHNOLOGIES, type IdentityForm, type Protocol, type Technology, type TechnologyName, type WorkloadRole } from './technologies.js';
 
 /** Any image the user names, instead of one of the project's technologies. */
@@ -41,6 +42,12 @@ export interface WorkloadSpec {
   readonly identity?: { readonly dnsName?: string; readonly uri?: string };
   /** Time between calls, for clients of the project's technologies. @default 500 (Node: 200) */
   readonly requestIntervalMs?: number;
+  /**
+   * Node server only: processes sharing its mTLS port (node:cluster), one per
+   * core to use every core for handshakes; the container's memory limit
+   * grows with them. @default 1
+   */
+  readonly processes?: number;
 }
 
 export interface MeshSpec {
@@ -78,6 +85,8 @@ export interface ResolvedWorkload {
   /** The workload this one calls. */
   readonly target: { readonly identity: Identity; readonly port: number } | undefined;
   readonly requestIntervalMs: number | undefined;
+  /** Server processes on the mTLS port (Node server); 1 elsewhere. */
+  readonly processes: number;
 }
 
 export interface ResolvedMesh {
@@ -208,6 +217,13 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
       throw new Error(`${where}: requestIntervalMs must be an integer between 50 and 60000, got ${JSON.stringify(w.requestIntervalMs)}`);
     }
 
+    if (w.processes !== undefined) {
+      if (w.runs !== 'node-server') throw new Error(`${where}: processes is for the Node server (node-server); this workload runs ${typeof w.runs === 'string' ? w.runs : 'an image'}`);
+      if (!Number.isInteger(w.processes) || w.processes < 1 || w.processes > MAX_SERVER_PROCESSES) {
+        throw new Error(`${where}: processes must be an integer between 1 and ${MAX_SERVER_PROCESSES}, got ${JSON.stringify(w.processes)}`);
+      }
+    }
+
     return {
       name: w.name,
       role: w.role,
@@ -222,6 +238,7 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
       allowed,
       target,
       requestIntervalMs: w.requestIntervalMs,
+      processes: w.processes ?? 1,
     };
   });
   return { domain: spec.domain, workloads, operators };

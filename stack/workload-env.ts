@@ -6,7 +6,7 @@
  */
 import { STATS_FILE } from '../common/facts.js';
 import { identityIn, type ResolvedWorkload } from './mesh-spec.js';
-import type { AppRuntime } from './mtls-workload.js';
+import { APP_MEMORY_MB, type AppRuntime } from './mtls-workload.js';
 
 const DEFAULT_INTERVAL_MS = 500;
 const DEFAULT_NODE_RATE = 5;
@@ -15,7 +15,7 @@ export function appEnvironment(w: ResolvedWorkload, opts: { clientRequestRate?: 
   const form = w.identityForm;
   const allowed = w.allowed.map((id) => identityIn(form, id)).join(',');
   if (w.technologyName === 'node-server') {
-    return { LISTEN_PORT: String(w.port), ALLOWED_IDENTITIES: allowed };
+    return { LISTEN_PORT: String(w.port), ALLOWED_IDENTITIES: allowed, ...(w.processes > 1 ? { WORKERS: String(w.processes) } : {}) };
   }
   if (w.technologyName === 'node-client') {
     const t = w.target!;
@@ -51,7 +51,9 @@ export function appEnvironment(w: ResolvedWorkload, opts: { clientRequestRate?: 
 export function appRuntime(w: ResolvedWorkload): AppRuntime {
   if (w.technology) {
     const t = w.technology;
-    return { command: t.command?.(w.role), health: t.health, tmpfs: t.tmpfs, dataPath: t.dataPath, memoryMb: t.memoryMb };
+    // Each server process is a whole Node process with its own working set.
+    const memoryMb = w.processes > 1 ? (t.memoryMb ?? APP_MEMORY_MB) * w.processes : t.memoryMb;
+    return { command: t.command?.(w.role), health: t.health, tmpfs: t.tmpfs, dataPath: t.dataPath, memoryMb };
   }
   const c = w.custom!;
   return { command: c.command, health: c.health, memoryMb: c.memoryMb };

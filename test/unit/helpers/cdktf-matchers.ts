@@ -162,6 +162,8 @@ export interface DockerContainerJson {
   readonly depends_on?: readonly string[];
   readonly must_run?: boolean;
   readonly attach?: boolean;
+  readonly memory?: number;
+  readonly memory_swap?: number;
 }
 
 export interface DockerNetworkJson {

@@ -141,6 +141,23 @@ describe('adding a workload is one edit of the mesh file', () => {
   });
 });
 
+describe('the Node server on every core (processes)', () => {
+  const mesh = (processes?: number): MeshSpec => ({ ...DEFAULT_MESH, workloads: DEFAULT_MESH.workloads.map((w) => (w.name === 'server' ? { ...w, processes } : w)) });
+  const server = (processes?: number) => listOf<DockerContainerJson>(buildStack({ namePrefix: 'cores', mesh: mesh(processes) }).json, Container).find((c) => c.name === 'cores-server')!;
+
+  it('runs one process by default: no WORKERS, the usual memory limit', () => {
+    expect(envOf(server())['WORKERS']).toBeUndefined();
+    expect(server().memory).toBe(container('server').memory);
+  });
+
+  it('passes the count as WORKERS and grows the memory limit with it', () => {
+    const two = server(2);
+    expect(envOf(two)['WORKERS']).toBe('2');
+    expect(two.memory).toBe(2 * container('server').memory!);
+    expect(two.memory_swap).toBe(two.memory);
+  });
+});
+
 describe('a wrong mesh is refused', () => {
   const base = DEFAULT_MESH;
   const edit = (f: (ws: WorkloadSpec[]) => WorkloadSpec[]): MeshSpec => ({ ...base, workloads: f([...base.workloads]) });
@@ -159,6 +176,9 @@ describe('a wrong mesh is refused', () => {
     ['a technology that does not exist', edit((ws) => [...ws, { name: 'x', runs: 'cobol' as never, role: 'client', calls: 'nginx' }]), 'workload "x": runs "cobol", which is not a technology of the project'],
     ['a port on a client', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, port: 8443 } : w))), 'workload "curl": port is for servers; this workload\'s role is client'],
     ['a bad name', edit((ws) => [...ws, { name: 'Bad_Name', runs: 'curl', role: 'client', calls: 'nginx' }]), 'got "Bad_Name"'],
+    ['processes on a recipe', edit((ws) => ws.map((w) => (w.name === 'go-server' ? { ...w, processes: 2 } : w))), 'workload "go-server": processes is for the Node server (node-server); this workload runs go-server'],
+    ['no server process', edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 0 } : w))), 'workload "server": processes must be an integer between 1 and 64, got 0'],
+    ['a fractional process count', edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 1.5 } : w))), 'workload "server": processes must be an integer between 1 and 64, got 1.5'],
   ];
   it.each(cases)('%s', (_what, mesh, message) => {
     expect(() => resolveMesh(mesh)).toThrow(message);
