@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../scripts/lib/net.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
-import { fixtureOnHost, type RunningServer } from './lib/fixture-server.js';
+import { fixtureOnHost, serverCopyInContainer, type RunningServer } from './lib/fixture-server.js';
 import { hostIdentity } from './lib/host-identity.js';
 import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
@@ -31,21 +31,34 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
     const node = await fixtureOnHost({ certDir: serverId.dir, port: await freePort(), mode: 'mtls' });
     stoppers.push(node);
     const realPort = Number(new URL(hostUrl(ctx.stack.outputs, 'server')).port);
+    // The project's server on every core: a copy of the stack's server container with WORKERS = nproc.
+    const cores = os.availableParallelism();
+    const prefix = ctx.settings.prefix;
+    const serverWorkload = ctx.stack.workloads.find((w) => w.name === 'server')!;
+    const clusterPort = await freePort();
+    const cluster = await ctx.ui.step(`B4: a copy of the project's server with ${cores} processes`, () =>
+      serverCopyInContainer({ name: `${prefix}-b4-cluster`, prefix, image: `${prefix}-workload:local`, network: `${prefix}-edge`, source: serverWorkload.container, hostPort: clusterPort, workers: cores }),
+    );
+    stoppers.push(cluster);
     const op = ctx.operator.files;
     const run = (port: number, s = seconds) => sTime({ port, cert: op.leaf, key: op.key, caFile: op.chainAndRoot, seconds: s, processes });
     await ctx.ui.step('B4: warm-up', async () => {
-      for (const port of [node.port, nginxAll.port, nginxOne.port, realPort]) await run(port, 1);
+      for (const port of [node.port, nginxAll.port, nginxOne.port, realPort, cluster.port]) await run(port, 1);
     });
     const samples = await alternate(ctx.rounds, {
       node: (r) => ctx.ui.step(`B4 round ${r + 1}: Node (host) full handshakes`, () => run(node.port)),
       nginxAll: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, ${os.availableParallelism()} workers) full handshakes`, () => run(nginxAll.port)),
       nginxOne: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, 1 worker) full handshakes`, () => run(nginxOne.port)),
-      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container) full handshakes`, () => run(realPort)),
+      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process) full handshakes`, () => run(realPort)),
+      cluster: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes) full handshakes`, () => run(cluster.port)),
     });
     const hs = (xs: STimeResult[]) => xs.map((x) => x.handshakesPerSecond);
     const vsAll = pairedRatio(hs(samples.node), hs(samples.nginxAll));
     const vsOne = pairedRatio(hs(samples.node), hs(samples.nginxOne));
     const realVsNode = pairedRatio(hs(samples.real), hs(samples.node));
+    const perCore = pairedRatio(hs(samples.real), hs(samples.nginxOne));
+    const wholeMachine = pairedRatio(hs(samples.cluster), hs(samples.nginxAll));
+    const clusterVsReal = pairedRatio(hs(samples.cluster), hs(samples.real));
     return {
       id: 'b4',
       title: 'B4 new connections: full mTLS handshakes/s, Node vs nginx',
@@ -54,23 +67,30 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
         `(no resumption) presenting the operator's client certificate and fetching / (so the server must accept it), total connections over wall time. ` +
         `Servers on the host, 127.0.0.1, same server certificate (server.mesh.internal from the stack's CA) and client root: ` +
         `Node ${process.version} running bench/fixtures/tls-server.mjs (MODE=mtls, one process), nginx ${nginxVersion.replace(/^nginx version:\s*/, '')} (ssl_verify_client on; session cache and tickets off) ` +
-        `with worker_processes = nproc and = 1. The project's server (container, published port) runs the same load for reference. Rounds alternate.`,
+        `with worker_processes = nproc and = 1. The project's server runs the same load in a container on its published port twice: the stack's own server (one process), and a copy of that container ` +
+        `(same image, environment, certificate and trust volumes, hardening) with WORKERS=${cores}: ${cores} processes sharing the port (node:cluster, each accepting on the shared socket). ` +
+        `Per core: the stack's server / nginx with 1 worker; whole machine: the ${cores}-process copy / nginx with ${cores} workers. Rounds alternate.`,
       limits: [
         's_time clients and the servers share 2 cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.',
-        'Node is one process (one core); nginx with nproc workers may use both cores — the 1-worker row is the per-core comparison.',
+        'The fixture and the stack\'s server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.',
+        'The s_time clients compete for the same cores as the servers, so the whole-machine rows are bounded by the clients too.',
         'The host Node (for the fixture) is not the container\'s Node; the container row adds Docker port publishing and the real server\'s allow-list and logging.',
         ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
       ],
       rows: [
+        { metric: "per core: project's server (container, 1 process) / nginx (1 worker)", value: formatRatio(perCore) },
+        { metric: `whole machine: project's server (container, ${cores} processes) / nginx (${cores} workers)`, value: formatRatio(wholeMachine) },
+        { metric: `project's server: ${cores} processes / 1 process`, value: formatRatio(clusterVsReal) },
+        { metric: `project's server (container, ${cores} processes): full mTLS handshakes/s`, value: formatSummary(summarize(hs(samples.cluster)), '/s') },
         { metric: 'handshake rate ratio Node / nginx (nproc workers)', value: formatRatio(vsAll) },
         { metric: 'handshake rate ratio Node / nginx (1 worker)', value: formatRatio(vsOne) },
         { metric: 'Node (host, fixture): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.node)), '/s') },
         { metric: 'nginx (nproc workers): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxAll)), '/s') },
         { metric: 'nginx (1 worker): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxOne)), '/s') },
-        { metric: "project's server (container): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.real)), '/s') },
+        { metric: "project's server (container, 1 process): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.real)), '/s') },
         { metric: "ratio project's server / Node fixture", value: formatRatio(realVsNode) },
       ],
-      data: { seconds, processes, nginxVersion, vsNginxAuto: vsAll, vsNginxOneWorker: vsOne, realVsNode, samples },
+      data: { seconds, processes, cores, nginxVersion, vsNginxAuto: vsAll, vsNginxOneWorker: vsOne, realVsNode, perCore, wholeMachine, clusterVsReal, samples },
       problems,
     };
   } finally {

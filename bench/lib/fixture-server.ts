@@ -2,7 +2,11 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { projectDir } from '../../scripts/lib/stack.js';
 import { LABEL, stackLabels } from '../../stack/labels.js';
-import { CERT_DIR } from '../../common/facts.js';
+import { CERT_DIR, TRUST_DIR } from '../../common/facts.js';
+import { envOf, exec, volumeAt } from '../../scripts/lib/docker.js';
+import { waitFor } from '../../scripts/lib/mtls-request.js';
+import { hardenedContainer } from '../../stack/hardening.js';
+import { APP_MEMORY_MB } from '../../stack/mtls-workload.js';
 import { runContainer, removeContainer } from './docker-run.js';
 import { waitForPort } from './nginx.js';
 
@@ -31,6 +35,58 @@ export async function fixtureInContainer(opts: {
   hostPort: number;
   mode: TlsMode;
 }): Promise<RunningServer> {
+  await runBenchContainer({
+    ...opts,
+    memoryMb: APP_MEMORY_MB,
+    volumes: [`${opts.certVolume}:${CERT_DIR}:ro`, `${FIXTURES}:/bench:ro`],
+    env: { CERT_DIR, MODE: opts.mode, LISTEN_PORT: '8443' },
+    args: ['node', '/bench/tls-server.mjs'],
+  });
+  return { port: opts.hostPort, where: `container ${opts.name}`, stop: () => removeContainer(opts.name) };
+}
+
+/**
+ * A copy of the stack's server container with `workers` processes (WORKERS):
+ * the same image, environment, certificate and trust volumes (read-only) and
+ * hardening; the memory limit grows with the processes, as the stack's does.
+ * It serves the credentials the real server serves and renews nothing.
+ */
+export async function serverCopyInContainer(opts: { name: string; prefix: string; image: string; network: string; source: string; hostPort: number; workers: number }): Promise<RunningServer> {
+  const env = await envOf(opts.source);
+  const certVolume = await volumeAt(opts.source, CERT_DIR);
+  const trustVolume = await volumeAt(opts.source, TRUST_DIR);
+  if (!certVolume || !trustVolume) throw new Error(`${opts.source} mounts no certificate or trust volume`);
+  const keep = ['CERT_DIR', 'ROOT_PIN_FILE', 'ALLOWED_IDENTITIES', 'LISTEN_PORT', 'NODE_ENV'];
+  await runBenchContainer({
+    ...opts,
+    memoryMb: APP_MEMORY_MB * opts.workers,
+    volumes: [`${certVolume}:${CERT_DIR}:ro`, `${trustVolume}:${TRUST_DIR}:ro`],
+    env: { ...Object.fromEntries(keep.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])), LISTEN_PORT: '8443', WORKERS: String(opts.workers) },
+    args: ['node', '/app/server.mjs'],
+  });
+  // Docker's proxy accepts on the published port before the app listens: wait until every process serves.
+  await waitFor(`${opts.name} to serve from all ${opts.workers} processes`, async () => {
+    const out = await exec(opts.name, ['node', '/app/probe.mjs', 'get', '/healthz'], { timeout: '10s' });
+    return out.exitCode === 0 && (JSON.parse(out.stdout) as { status?: string }).status === 'ok' ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  return { port: opts.hostPort, where: `container ${opts.name} (${opts.workers} processes)`, stop: () => removeContainer(opts.name) };
+}
+
+/** The stack's hardening (stack/hardening.ts) as `docker create` flags; no restart policy for a bench container. */
+function hardeningFlags(h: ReturnType<typeof hardenedContainer>): string[] {
+  return [
+    '--user', h.user!,
+    ...(h.capabilities?.drop ?? []).flatMap((cap) => ['--cap-drop', cap]),
+    ...(h.securityOpts ?? []).flatMap((o) => ['--security-opt', o]),
+    ...(h.readOnly ? ['--read-only'] : []),
+    ...Object.entries(h.tmpfs ?? {}).flatMap(([p, o]) => ['--tmpfs', `${p}:${o}`]),
+    '--memory', `${h.memory}m`, '--memory-swap', `${h.memorySwap}m`,
+    ...(h.init ? ['--init'] : []),
+  ];
+}
+
+/** A bench container hardened like the stack's, publishing its 8443 on 127.0.0.1:hostPort. */
+async function runBenchContainer(opts: { name: string; prefix: string; image: string; network: string; hostPort: number; memoryMb: number; volumes: readonly string[]; env: Readonly<Record<string, string>>; args: readonly string[] }): Promise<void> {
   const labels = { ...stackLabels(opts.prefix), [LABEL.role]: 'bench' };
   await removeContainer(opts.name);
   await runContainer({
@@ -38,17 +94,15 @@ export async function fixtureInContainer(opts: {
     image: opts.image,
     networks: [{ name: opts.network }],
     flags: [
-      '--user', '1000:1000', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '--read-only',
-      '--memory', '192m', '--memory-swap', '192m', '--init',
-      '--volume', `${opts.certVolume}:${CERT_DIR}:ro`, '--volume', `${FIXTURES}:/bench:ro`,
-      '--env', `CERT_DIR=${CERT_DIR}`, '--env', `MODE=${opts.mode}`, '--env', 'LISTEN_PORT=8443',
+      ...hardeningFlags(hardenedContainer({ memoryMb: opts.memoryMb })),
+      ...opts.volumes.flatMap((v) => ['--volume', v]),
+      ...Object.entries(opts.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
       '--publish', `127.0.0.1:${opts.hostPort}:8443/tcp`,
       ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ],
-    args: ['node', '/bench/tls-server.mjs'],
+    args: opts.args,
   });
   await waitForPort(opts.hostPort, 20_000);
-  return { port: opts.hostPort, where: `container ${opts.name}`, stop: () => removeContainer(opts.name) };
 }
 
 /** The fixture on the host, with this process's Node, reading credentials from `certDir`. */

@@ -190,6 +190,14 @@ export async function signal(container: string, sig: string): Promise<void> {
   if (out.exitCode !== 0) throw new UserError(`could not send SIG${sig} to ${container}: ${out.stderr.trim()}`);
 }
 
+/** A container's configured environment (`NAME=value` entries as created). */
+export async function envOf(container: string): Promise<Record<string, string>> {
+  const out = await run`docker inspect --format ${'{{json .Config.Env}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  const entries = JSON.parse(out.stdout) as string[] | null;
+  return Object.fromEntries((entries ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
 /** The name of the volume a container mounts at `destination`, if any. */
 export async function volumeAt(container: string, destination: string): Promise<string | undefined> {
   const out = await run`docker inspect --format ${'{{range .Mounts}}{{if eq .Type "volume"}}{{.Destination}}\t{{.Name}}{{"\\n"}}{{end}}{{end}}'} ${container}`;
