@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS, buildServices } from '../../../services/build.js';
 import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } from './helpers/fixtures.js';
-import { freePort, waitFor, type LogLine } from './helpers/harness.js';
+import { freePort, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
 import { makeTempDir } from './helpers/pki.js';
 
 // The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
@@ -33,25 +33,10 @@ afterAll(async () => {
   await again?.remove();
 });
 
-interface Process {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly logs: LogLine[];
-  exited(): Promise<number | null>;
-}
-
-function run(bundle: string, env: Record<string, string>): Process {
-  const child = spawn(node, [join(out.path, bundle)], { env: { PATH: process.env['PATH'] ?? '', ...env } });
-  children.push(child);
-  const logs: LogLine[] = [];
-  let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
-  });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, logs, exited: () => exit };
+function run(bundle: string, env: Record<string, string>): LoggedProcess {
+  const p = spawnWithLogs(node, join(out.path, bundle), env);
+  children.push(p.child);
+  return p;
 }
 
 function probe(adminPort: number, ...args: string[]): Promise<{ code: number | null; stdout: string }> {

@@ -2,12 +2,12 @@
 // processes on one mTLS port and a primary that owns the admin listener.
 // Real processes, real TLS: a reload reaches every worker, /stats and
 // /metrics add the workers up, a dead worker comes back, SIGTERM drains all.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServices } from '../../../services/build.js';
 import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { adminGet, freePort, httpsGet, sample, waitFor, type LogLine } from './helpers/harness.js';
+import { adminGet, freePort, httpsGet, sample, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
 import { makeTempDir } from './helpers/pki.js';
 
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
@@ -28,13 +28,10 @@ afterAll(async () => {
   await out?.remove();
 });
 
-interface Cluster {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly logs: LogLine[];
+interface Cluster extends LoggedProcess {
   readonly port: number;
   readonly admin: number;
   readonly dir: CertDir;
-  exited(): Promise<number | null>;
 }
 
 async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
@@ -42,20 +39,19 @@ async function startCluster(env: Record<string, string> = {}): Promise<Cluster> 
   dirs.push(dir);
   await dir.write(await pki.serverLeaf());
   const [port, admin] = [await freePort(), await freePort()];
-  const child = spawn(node, [join(out.path, 'server.mjs')], {
-    env: { PATH: process.env['PATH'] ?? '', CERT_DIR: dir.path, LISTEN_HOST: '127.0.0.1', LISTEN_PORT: String(port), ADMIN_PORT: String(admin), ALLOWED_IDENTITIES: CLIENT_DNS, RELOAD_DEBOUNCE_MS: '20', WORKERS: '2', ...env },
+  const p = spawnWithLogs(node, join(out.path, 'server.mjs'), {
+    CERT_DIR: dir.path, LISTEN_HOST: '127.0.0.1', LISTEN_PORT: String(port), ADMIN_PORT: String(admin), ALLOWED_IDENTITIES: CLIENT_DNS, RELOAD_DEBOUNCE_MS: '20', WORKERS: '2', ...env,
   });
-  children.push(child);
-  const logs: LogLine[] = [];
-  let buffered = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
-  });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, logs, port, admin, dir, exited: () => exit };
+  children.push(p.child);
+  return { ...p, port, admin, dir };
+}
+
+/** `n` requests from the allowed client, each on a new connection; their responses. */
+async function get(c: Cluster, n: number, path = '/'): Promise<Array<Awaited<ReturnType<typeof httpsGet>>>> {
+  const client = await pki.clientLeaf();
+  const responses = [];
+  for (let i = 0; i < n; i++) responses.push(await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem, path }));
+  return responses;
 }
 
 /** The primary's /healthz once every worker serves (not merely waits for) its certificate. */
@@ -72,12 +68,8 @@ describe('server cluster (WORKERS=2)', () => {
     expect(new Set(health.workers.map((w: { pid: number }) => w.pid)).size).toBe(2);
     expect(health.workers.every((w: { status: string }) => w.status === 'ok')).toBe(true);
 
-    const client = await pki.clientLeaf();
     const requests = 24;
-    for (let i = 0; i < requests; i++) {
-      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
-      expect(r.status).toBe(200);
-    }
+    expect((await get(c, requests)).map((r) => r.status)).toEqual(Array(requests).fill(200));
     const stats = await waitFor(async () => {
       const s = (await adminGet(c.admin, '/stats')).body;
       return s.requests.total === requests ? s : undefined;
@@ -94,8 +86,8 @@ describe('server cluster (WORKERS=2)', () => {
     expect(sample(metrics, 'mtls_credentials_loaded{worker="1"}')).toBe(1);
     // The mTLS port's /metrics shows the cluster's sums too (as of the last second).
     const viaMtls = await waitFor(async () => {
-      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem, path: '/metrics' });
-      return (sample(r.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r.text : undefined;
+      const [r] = await get(c, 1, '/metrics');
+      return (sample(r!.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r!.text : undefined;
     }, 'cluster metrics on the mTLS port', 5_000);
     expect(viaMtls).toContain('worker="1"');
 
@@ -112,11 +104,7 @@ describe('server cluster (WORKERS=2)', () => {
       const h = await healthy(c);
       return h && h.serial !== before.serial && h.workers.every((w: { serial: string }) => w.serial === h.serial) ? h : undefined;
     }, 'every worker on the new serial', 10_000);
-    const client = await pki.clientLeaf();
-    for (let i = 0; i < 8; i++) {
-      const r = await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
-      expect(r.peerSerial).toBe(after.serial);
-    }
+    expect((await get(c, 8)).map((r) => r.peerSerial)).toEqual(Array(8).fill(after.serial));
     c.child.kill('SIGTERM');
     expect(await c.exited()).toBe(0);
   });
@@ -124,9 +112,8 @@ describe('server cluster (WORKERS=2)', () => {
   it('a killed worker makes health fail until it is forked again; SIGTERM then stops every process', async () => {
     const c = await startCluster();
     const before = await waitFor(() => healthy(c), 'healthy', 15_000);
-    const client = await pki.clientLeaf();
     const requests = 12;
-    for (let i = 0; i < requests; i++) await httpsGet({ port: c.port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
+    await get(c, requests);
     const counted = await waitFor(async () => {
       const s = (await adminGet(c.admin, '/stats')).body;
       return s.requests.total === requests ? s : undefined;

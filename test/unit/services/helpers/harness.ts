@@ -1,5 +1,6 @@
 // Shared test plumbing: log capture, condition polling, HTTPS calls with
 // explicit TLS options, free ports.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { request, type Agent } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
@@ -10,6 +11,28 @@ export interface LogLine {
   readonly level: string;
   readonly msg: string;
   readonly [field: string]: unknown;
+}
+
+export interface LoggedProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Its stdout, one parsed JSON log line each. */
+  readonly logs: LogLine[];
+  exited(): Promise<number | null>;
+}
+
+/** Runs a service bundle (`node <file>`) with only PATH and `env`, collecting its JSON log lines. */
+export function spawnWithLogs(node: string, file: string, env: Record<string, string>): LoggedProcess {
+  const child = spawn(node, [file], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  const logs: LogLine[] = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, logs, exited: () => exit };
 }
 
 export function captureLogs(): { logger: Logger; lines: LogLine[] } {
