@@ -6,7 +6,17 @@ import { fixtureOnHost, serverCopyInContainer, type RunningServer } from './lib/
 import { hostIdentity } from './lib/host-identity.js';
 import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
-import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
+import { alternate, formatRatio, formatSummary, pairedRatio, round, summarize } from './lib/stats.js';
+import { withCpuShare, type CpuShare } from './lib/cpu-accounting.js';
+
+/** `97% / 0.95 / 0.98` from the median of each figure over the rounds; `n/a` where it could not be read. */
+export function describeCpu(shares: ReadonlyArray<CpuShare | undefined>): string {
+  const known = shares.filter((s): s is CpuShare => s !== undefined);
+  if (!known.length) return 'n/a';
+  const median = (xs: number[]) => summarize(xs).median;
+  const server = known.map((s) => s.serverCores).filter((x): x is number => x !== undefined);
+  return `${Math.round(median(known.map((s) => s.machineBusy)) * 100)}% / ${round(median(known.map((s) => s.clientCores)), 2)} / ${server.length ? round(median(server), 2) : 'n/a'}`;
+}
 import { hostUrl } from '../scripts/lib/stack.js';
 
 export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
@@ -36,22 +46,29 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
     const prefix = ctx.settings.prefix;
     const serverWorkload = ctx.stack.workloads.find((w) => w.name === 'server')!;
     const clusterPort = await freePort();
+    const clusterName = `${prefix}-b4-cluster`;
     const cluster = await ctx.ui.step(`B4: a copy of the project's server with ${cores} processes`, () =>
-      serverCopyInContainer({ name: `${prefix}-b4-cluster`, prefix, image: `${prefix}-workload:local`, network: `${prefix}-edge`, source: serverWorkload.container, hostPort: clusterPort, workers: cores }),
+      serverCopyInContainer({ name: clusterName, prefix, image: `${prefix}-workload:local`, network: `${prefix}-edge`, source: serverWorkload.container, hostPort: clusterPort, workers: cores }),
     );
     stoppers.push(cluster);
     const op = ctx.operator.files;
     const run = (port: number, s = seconds) => sTime({ port, cert: op.leaf, key: op.key, caFile: op.chainAndRoot, seconds: s, processes });
+    // Each measured run also says where the CPU went (machine, the s_time clients, the server's container).
+    const measured = async (port: number, container?: string): Promise<STimeResult & { cpu?: CpuShare }> => {
+      const { result, cpu } = await withCpuShare(() => run(port), container);
+      return cpu ? { ...result, cpu } : result;
+    };
     await ctx.ui.step('B4: warm-up', async () => {
       for (const port of [node.port, nginxAll.port, nginxOne.port, realPort, cluster.port]) await run(port, 1);
     });
     const samples = await alternate(ctx.rounds, {
-      node: (r) => ctx.ui.step(`B4 round ${r + 1}: Node (host) full handshakes`, () => run(node.port)),
-      nginxAll: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, ${os.availableParallelism()} workers) full handshakes`, () => run(nginxAll.port)),
-      nginxOne: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, 1 worker) full handshakes`, () => run(nginxOne.port)),
-      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process) full handshakes`, () => run(realPort)),
-      cluster: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes) full handshakes`, () => run(cluster.port)),
+      node: (r) => ctx.ui.step(`B4 round ${r + 1}: Node (host) full handshakes`, () => measured(node.port)),
+      nginxAll: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, ${cores} workers) full handshakes`, () => measured(nginxAll.port)),
+      nginxOne: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, 1 worker) full handshakes`, () => measured(nginxOne.port)),
+      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process) full handshakes`, () => measured(realPort, serverWorkload.container)),
+      cluster: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes) full handshakes`, () => measured(cluster.port, clusterName)),
     });
+    const cpuRow = (label: string, xs: ReadonlyArray<{ cpu?: CpuShare }>) => ({ metric: `CPU during the runs, ${label}: machine busy / s_time clients / server (cores of ${cores})`, value: describeCpu(xs.map((x) => x.cpu)) });
     const hs = (xs: STimeResult[]) => xs.map((x) => x.handshakesPerSecond);
     const vsAll = pairedRatio(hs(samples.node), hs(samples.nginxAll));
     const vsOne = pairedRatio(hs(samples.node), hs(samples.nginxOne));
@@ -73,7 +90,7 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
       limits: [
         's_time clients and the servers share 2 cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.',
         'The fixture and the stack\'s server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.',
-        'The s_time clients compete for the same cores as the servers, so the whole-machine rows are bounded by the clients too.',
+        'The s_time clients compete for the same cores as the servers (a full handshake costs the client about as much as the server), so the whole-machine rows are bounded by the clients too: the CPU rows show, per variant, how busy the machine was, how many cores the clients took, and (containers) how many the server used.',
         'The host Node (for the fixture) is not the container\'s Node; the container row adds Docker port publishing and the real server\'s allow-list and logging.',
         ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
       ],
@@ -89,6 +106,10 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
         { metric: 'nginx (1 worker): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxOne)), '/s') },
         { metric: "project's server (container, 1 process): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.real)), '/s') },
         { metric: "ratio project's server / Node fixture", value: formatRatio(realVsNode) },
+        cpuRow('nginx 1 worker', samples.nginxOne),
+        cpuRow(`nginx ${cores} workers`, samples.nginxAll),
+        cpuRow("project's server, 1 process", samples.real),
+        cpuRow(`project's server, ${cores} processes`, samples.cluster),
       ],
       data: { seconds, processes, cores, nginxVersion, vsNginxAuto: vsAll, vsNginxOneWorker: vsOne, realVsNode, perCore, wholeMachine, clusterVsReal, samples },
       problems,
