@@ -7,17 +7,15 @@ import { readInteger, readOptionalString, readList, readLogLevel, readPort, read
 import { MTLS_LISTENER_LIMITS } from '../lib/http-limits.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { AllowList } from '../lib/identity.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
 import { ServerCluster, WORKER_INDEX_ENV, serveAsWorker, workerLimits } from './cluster.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-interface Config {
-  readonly workers: number;
-  readonly adminPort: number;
-  readonly logger: Logger;
-  readonly server: () => MtlsServer;
-}
+type Config =
+  | { readonly kind: 'primary'; readonly workers: number; readonly adminPort: number; readonly logger: Logger }
+  | { readonly kind: 'server'; readonly worker: number | undefined; readonly server: MtlsServer; readonly logger: Logger };
 
 function fromEnv(env: Env): Config {
   const workers = readInteger(env, 'WORKERS', 1, { min: 1, max: MAX_SERVER_PROCESSES });
@@ -36,12 +34,16 @@ function fromEnv(env: Env): Config {
     shutdownGraceMs: SHUTDOWN_GRACE_MS,
     logger,
   };
-  // Validated here, in the primary too, so a bad value fails before any fork.
-  const server = () =>
+  if (workers > 1 && cluster.isPrimary) {
+    // What a worker would refuse, refused before any fork (no worker would ever start).
+    new AllowList(options.allowedIdentities);
+    return { kind: 'primary', workers, adminPort, logger };
+  }
+  const server =
     workers === 1
       ? createMtlsServer({ ...options, adminPort })
       : createMtlsServer({ ...options, adminPort: null, limits: workerLimits(MTLS_LISTENER_LIMITS, workers) });
-  return { workers, adminPort, logger, server };
+  return { kind: 'server', worker, server, logger };
 }
 
 let config: Config;
@@ -50,10 +52,10 @@ try {
 } catch (error) {
   exitWith(createLogger({ fields: { role: 'server' } }), 'invalid configuration', error, 2);
 }
-const { workers, adminPort, logger } = config;
+const { logger } = config;
 
-if (workers > 1 && cluster.isPrimary) {
-  const primary = new ServerCluster({ workers, adminPort, shutdownGraceMs: SHUTDOWN_GRACE_MS, logger });
+if (config.kind === 'primary') {
+  const primary = new ServerCluster({ workers: config.workers, adminPort: config.adminPort, shutdownGraceMs: SHUTDOWN_GRACE_MS, logger });
   stopOnSignals(() => primary.stop(), logger);
   try {
     await primary.start();
@@ -61,8 +63,8 @@ if (workers > 1 && cluster.isPrimary) {
     exitWith(logger, 'failed to start', error, 1);
   }
 } else {
-  const server = config.server();
-  if (cluster.isWorker) serveAsWorker(server, Number(process.env[WORKER_INDEX_ENV] ?? 0), logger);
+  const { server, worker } = config;
+  if (worker !== undefined) serveAsWorker(server, worker, logger);
   else stopOnSignals(() => server.stop(), logger);
   try {
     await server.start();

@@ -110,6 +110,12 @@ describe('bundles', () => {
     expect(JSON.stringify([...server.logs, ...client.logs])).not.toContain('PRIVATE KEY');
   });
 
+  it('exits 2 with a readable error for an allow-list entry that is not an identity', async () => {
+    const server = run('server.mjs', { CERT_DIR: '/nonexistent', ADMIN_PORT: String(await freePort()), ALLOWED_IDENTITIES: 'not an identity' });
+    expect(await server.exited()).toBe(2);
+    expect(server.logs[0]).toMatchObject({ level: 'error', msg: 'invalid configuration' });
+  });
+
   it('exits 2 with a readable error when required configuration is missing', async () => {
     const server = run('server.mjs', { CERT_DIR: '/nonexistent', ADMIN_PORT: String(await freePort()) });
     expect(await server.exited()).toBe(2);

@@ -149,6 +149,14 @@ describe('server cluster (WORKERS=2)', () => {
     expect(c.logs.filter((l) => l.msg === 'worker stopping').map((l) => l['worker']).sort()).toEqual([0, 1]);
   });
 
+  it('refuses an allow-list entry that is not an identity in the primary, before forking anything', async () => {
+    const c = await startCluster({ ALLOWED_IDENTITIES: 'not an identity' });
+    expect(await c.exited()).toBe(2);
+    expect(c.logs).toHaveLength(1);
+    expect(c.logs[0]).toMatchObject({ msg: 'invalid configuration' });
+    expect(c.logs[0]!['worker']).toBeUndefined();
+  });
+
   it('refuses a worker count out of range before forking anything', async () => {
     for (const workers of ['0', '65', 'two']) {
       const c = await startCluster({ WORKERS: workers });
