@@ -21,7 +21,10 @@ import { hostUrl } from '../scripts/lib/stack.js';
 
 export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
   const seconds = ctx.smoke ? 1 : 5;
-  const processes = ctx.smoke ? 1 : 2;
+  // One s_time is strictly sequential (one handshake in flight): two per core keep a
+  // handshake waiting on every server core, so the servers, not the clients' round
+  // trips, set the rate.
+  const processes = ctx.smoke ? 1 : 2 * os.availableParallelism();
   const nginxVersion = await ctx.ui.step('B4: nginx (Debian nginx-light) present', ensureNginx);
   // The host servers get their own certificate for the server's identity from
   // the same CA: keys stay where they were made (the server's stays in its volume).
@@ -88,7 +91,7 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
         `(same image, environment, certificate and trust volumes, hardening) with WORKERS=${cores}: ${cores} processes sharing the port (node:cluster, each accepting on the shared socket). ` +
         `Per core: the stack's server / nginx with 1 worker; whole machine: the ${cores}-process copy / nginx with ${cores} workers. Rounds alternate.`,
       limits: [
-        's_time clients and the servers share 2 cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.',
+        `s_time clients and the servers share ${cores} cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.`,
         'The fixture and the stack\'s server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.',
         'The s_time clients compete for the same cores as the servers (a full handshake costs the client about as much as the server), so the whole-machine rows are bounded by the clients too: the CPU rows show, per variant, how busy the machine was, how many cores the clients took, and (containers) how many the server used.',
         'The host Node (for the fixture) is not the container\'s Node; the container row adds Docker port publishing and the real server\'s allow-list and logging.',
