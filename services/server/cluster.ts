@@ -150,7 +150,7 @@ export class ServerCluster {
   }
 
   /** The workers' /stats added up; each worker's own figures under `workers`. */
-  stats(): Omit<ServerStats, 'process' | 'state'> & { state: string; process: ProcessStats; processes: ProcessStats[]; workers: unknown[] } {
+  stats(): Omit<ServerStats, 'process' | 'state' | 'credentials'> & { state: string; credentials: ServerStats['credentials'] | null; process: ProcessStats; processes: ProcessStats[]; workers: unknown[] } {
     const reports = this.slots.map((s) => s.report).filter((r): r is WorkerReport => r !== undefined);
     const first = reports[0]?.stats;
     const byIdentity: Record<string, Record<string, number>> = {};
@@ -168,7 +168,8 @@ export class ServerCluster {
       startedAt: this.startedAt.toISOString(),
       listen: first?.listen ?? null,
       allowedIdentities: first?.allowedIdentities ?? [],
-      credentials: first?.credentials ?? ({} as ServerStats['credentials']),
+      // The first worker's (each worker loads the same files); null before any report.
+      credentials: first?.credentials ?? null,
       requests: { total: reports.reduce((sum, r) => sum + r.stats.requests.total, this.retired.total), byIdentity },
       handshakeFailures,
       // What the container is charged for: every process of the cluster.
