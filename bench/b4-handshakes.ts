@@ -8,6 +8,7 @@ import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, round, summarize } from './lib/stats.js';
 import { withCpuShare, type CpuShare } from './lib/cpu-accounting.js';
+import { hostUrl } from '../scripts/lib/stack.js';
 
 /** `97% / 0.95 / 0.98` from the median of each figure over the rounds; `n/a` where it could not be read. */
 export function describeCpu(shares: ReadonlyArray<CpuShare | undefined>): string {
@@ -17,14 +18,14 @@ export function describeCpu(shares: ReadonlyArray<CpuShare | undefined>): string
   const server = known.map((s) => s.serverCores).filter((x): x is number => x !== undefined);
   return `${Math.round(median(known.map((s) => s.machineBusy)) * 100)}% / ${round(median(known.map((s) => s.clientCores)), 2)} / ${server.length ? round(median(server), 2) : 'n/a'}`;
 }
-import { hostUrl } from '../scripts/lib/stack.js';
 
 export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
   const seconds = ctx.smoke ? 1 : 5;
+  const cores = os.availableParallelism();
   // One s_time is strictly sequential (one handshake in flight): two per core keep a
   // handshake waiting on every server core, so the servers, not the clients' round
   // trips, set the rate.
-  const processes = ctx.smoke ? 1 : 2 * os.availableParallelism();
+  const processes = ctx.smoke ? 1 : 2 * cores;
   const nginxVersion = await ctx.ui.step('B4: nginx (Debian nginx-light) present', ensureNginx);
   // The host servers get their own certificate for the server's identity from
   // the same CA: keys stay where they were made (the server's stays in its volume).
@@ -37,7 +38,7 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
   const stoppers: Array<NginxServer | RunningServer> = [];
   const problems: string[] = [];
   try {
-    const nginxAll = await startNginx({ dir: path.join(ctx.scratch, 'nginx-auto'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: os.availableParallelism() });
+    const nginxAll = await startNginx({ dir: path.join(ctx.scratch, 'nginx-auto'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: cores });
     stoppers.push(nginxAll);
     const nginxOne = await startNginx({ dir: path.join(ctx.scratch, 'nginx-one'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: 1 });
     stoppers.push(nginxOne);
@@ -45,7 +46,6 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
     stoppers.push(node);
     const realPort = Number(new URL(hostUrl(ctx.stack.outputs, 'server')).port);
     // The project's server on every core: a copy of the stack's server container with WORKERS = nproc.
-    const cores = os.availableParallelism();
     const prefix = ctx.settings.prefix;
     const serverWorkload = ctx.stack.workloads.find((w) => w.name === 'server')!;
     const clusterPort = await freePort();
