@@ -82,16 +82,24 @@ export interface ClusterOptions {
   readonly logger: Logger;
 }
 
-/** What workers that have exited had counted: kept so that sums never go down. */
-interface Retired {
+/** The counts /stats adds up over the workers. */
+interface Counts {
   total: number;
   byIdentity: Record<string, Record<string, number>>;
   handshakeFailures: Record<string, number>;
-  counters: MetricSnapshot[];
 }
 
-function addInto(target: Record<string, number>, source: Readonly<Record<string, number>>): void {
-  for (const [key, count] of Object.entries(source)) target[key] = (target[key] ?? 0) + count;
+const noCounts = (): Counts => ({ total: 0, byIdentity: {}, handshakeFailures: {} });
+
+const countsOf = (stats: ServerStats): Counts => ({ total: stats.requests.total, byIdentity: stats.requests.byIdentity, handshakeFailures: stats.handshakeFailures });
+
+function addCounts(into: Counts, from: Counts): void {
+  const addInto = (target: Record<string, number>, source: Readonly<Record<string, number>>) => {
+    for (const [key, count] of Object.entries(source)) target[key] = (target[key] ?? 0) + count;
+  };
+  into.total += from.total;
+  for (const [identity, row] of Object.entries(from.byIdentity)) addInto((into.byIdentity[identity] ??= {}), row);
+  addInto(into.handshakeFailures, from.handshakeFailures);
 }
 
 interface Slot {
@@ -106,7 +114,8 @@ interface Slot {
 export class ServerCluster {
   private readonly slots: Slot[];
   private readonly startedAt = new Date();
-  private retired: Retired = { total: 0, byIdentity: {}, handshakeFailures: {}, counters: [] };
+  /** What workers that have exited had counted, kept so that sums never go down. */
+  private retired: { counts: Counts; counters: MetricSnapshot[] } = { counts: noCounts(), counters: [] };
   private admin: AdminServer | undefined;
   private stopping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -153,12 +162,8 @@ export class ServerCluster {
   stats(): Omit<ServerStats, 'process' | 'state' | 'credentials'> & { state: string; credentials: ServerStats['credentials'] | null; process: ProcessStats; processes: ProcessStats[]; workers: unknown[] } {
     const reports = this.slots.map((s) => s.report).filter((r): r is WorkerReport => r !== undefined);
     const first = reports[0]?.stats;
-    const byIdentity: Record<string, Record<string, number>> = {};
-    const handshakeFailures: Record<string, number> = {};
-    for (const counted of [{ byIdentity: this.retired.byIdentity, handshakeFailures: this.retired.handshakeFailures }, ...reports.map((r) => ({ byIdentity: r.stats.requests.byIdentity, handshakeFailures: r.stats.handshakeFailures }))]) {
-      for (const [identity, row] of Object.entries(counted.byIdentity)) addInto((byIdentity[identity] ??= {}), row);
-      addInto(handshakeFailures, counted.handshakeFailures);
-    }
+    const counts = noCounts();
+    for (const c of [this.retired.counts, ...reports.map((r) => countsOf(r.stats))]) addCounts(counts, c);
     const primary = processStats();
     const processes = [primary, ...reports.map((r) => r.stats.process)];
     const health = this.health();
@@ -170,8 +175,8 @@ export class ServerCluster {
       allowedIdentities: first?.allowedIdentities ?? [],
       // The first worker's (each worker loads the same files); null before any report.
       credentials: first?.credentials ?? null,
-      requests: { total: reports.reduce((sum, r) => sum + r.stats.requests.total, this.retired.total), byIdentity },
-      handshakeFailures,
+      requests: { total: counts.total, byIdentity: counts.byIdentity },
+      handshakeFailures: counts.handshakeFailures,
       // What the container is charged for: every process of the cluster.
       process: { ...primary, rssBytes: processes.reduce((sum, p) => sum + p.rssBytes, 0), heapUsedBytes: processes.reduce((sum, p) => sum + p.heapUsedBytes, 0), externalBytes: processes.reduce((sum, p) => sum + p.externalBytes, 0) },
       processes,
@@ -195,19 +200,14 @@ export class ServerCluster {
    * never makes a sum go down (which a scraper would read as a reset).
    */
   metricsText(): string {
-    const live = mergeMetrics(this.slots.flatMap((slot, index) => (slot.report ? [{ process: String(index), metrics: slot.report.metrics }] : [])));
-    if (!this.retired.counters.length) return renderMetrics(live);
-    const summed = new Map(mergeMetrics([{ process: 'live', metrics: live.filter((m) => m.type === 'counter') }, { process: 'retired', metrics: this.retired.counters }]).map((m) => [m.name, m]));
-    const withRetired = live.map((m) => summed.get(m.name) ?? m);
-    const onlyRetired = [...summed.values()].filter((m) => !live.some((l) => l.name === m.name));
-    return renderMetrics([...withRetired, ...onlyRetired]);
+    const live = this.slots.flatMap((slot, index) => (slot.report ? [{ process: String(index), metrics: slot.report.metrics }] : []));
+    // The retired ones are counters only: they add to the sums and bring no worker label.
+    return renderMetrics(mergeMetrics([...live, { process: 'retired', metrics: this.retired.counters }]));
   }
 
   private retire(report: WorkerReport): void {
+    addCounts(this.retired.counts, countsOf(report.stats));
     const counters = report.metrics.filter((m) => m.type === 'counter');
-    this.retired.total += report.stats.requests.total;
-    for (const [identity, row] of Object.entries(report.stats.requests.byIdentity)) addInto((this.retired.byIdentity[identity] ??= {}), row);
-    addInto(this.retired.handshakeFailures, report.stats.handshakeFailures);
     this.retired.counters = mergeMetrics([{ process: 'retired', metrics: this.retired.counters }, { process: 'exited', metrics: counters }]);
   }
 
