@@ -1,7 +1,8 @@
 #!/usr/bin/env tsx
 /**
- * `npm run deploy` / `npm run destroy`: cdktf with the toolchain's
- * environment, for the stack named by MTLS_PREFIX (default "mtls").
+ * `npm run deploy` / `npm run destroy`: the stack named by MTLS_PREFIX
+ * (default "mtls"), synthesized by the CDKTF app and applied by the engine,
+ * with the toolchain's environment (scripts/lib/stack.ts cdktf()).
  *
  *   tsx scripts/cdktf.ts deploy|destroy|synth|diff
  */
@@ -14,8 +15,10 @@ import { createUi, main, UserError } from './lib/ui.js';
 
 const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME] [--allow-engine-switch]
 
-Runs cdktf for one stack with the toolchain's environment (installing the
-toolchain first if needed). The prefix defaults to $MTLS_PREFIX or "mtls".
+Synthesizes one stack with the CDKTF app (cdktf.json's "app") and runs the
+engine on it, with the toolchain's environment (installing the toolchain first
+if needed); deploy then waits until every container passes its health check.
+The prefix defaults to $MTLS_PREFIX or "mtls".
 
 The engine is MTLS_IAC=terraform|tofu (default: tofu on PATH, then terraform
 on PATH, else OpenTofu built by the toolchain). A stack whose state records the

@@ -143,8 +143,8 @@ export class MtlsWorkload extends Construct {
       // mTLS port never has to accept a caller without a certificate.
       ...(runtime.health ? { healthcheck: { test: [...runtime.health], interval: '5s', timeout: '3s', startPeriod: '10s', retries: 3 } } : {}),
       stopTimeout: 15,
-      wait: runtime.health !== undefined,
-      waitTimeout: 120,
+      // Started, not waited on: deploy probes every container itself (scripts/lib/readiness.ts).
+      wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, props.role, identityLabels)),
     });
     this.containerName = app.name;
@@ -161,8 +161,7 @@ export class MtlsWorkload extends Construct {
       volumes: [{ volumeName: volume.name, containerPath: CERT_DIR }],
       networksAdvanced: [{ name: props.mesh.meshNetworkName }],
       healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], interval: '5s', timeout: '5s', startPeriod: '5s', retries: 3 },
-      wait: true,
-      waitTimeout: 60,
+      wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, 'renewer', identityLabels)),
     });
     this.renewerContainerName = renewer.name;

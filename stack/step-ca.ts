@@ -140,8 +140,10 @@ export class StepCa extends Construct {
         startPeriod: '20s',
         retries: 5,
       },
-      wait: true,
-      waitTimeout: 120,
+      // Deploy waits for the health check itself, probing at once and then every
+      // second (scripts/lib/readiness.ts); the provider would wait for Docker's
+      // first probe, a full interval after the start.
+      wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, 'ca')),
     });
     this.containerName = container.name;

@@ -32,8 +32,11 @@ export interface BenchResult {
   readonly method: string;
   /** What limits the figures. */
   readonly limits: readonly string[];
-  /** `before`: the value of the same metric in the results this run replaced (see `replaced`). */
-  readonly rows: ReadonlyArray<{ readonly metric: string; readonly value: string; readonly before?: string }>;
+  /**
+   * `before`: the value of the same metric in the results this run replaced (see `replaced`);
+   * `formerly`: the metric's name there, when the figure is the same but its name changed.
+   */
+  readonly rows: ReadonlyArray<{ readonly metric: string; readonly value: string; readonly before?: string; readonly formerly?: string }>;
   readonly data: Record<string, unknown>;
   /** Checks that failed (the run exits non-zero if any benchmark has one). */
   readonly problems: readonly string[];

@@ -1,8 +1,8 @@
-import type { TimedLine } from '../../scripts/lib/stack.js';
+import type { PhaseMark, TimedLine } from '../../scripts/lib/iac.js';
 
 /** Where the time of one `cdktf deploy` went, in seconds, from when its lines arrived. */
 export interface DeployPhases {
-  /** cdktf's start and `synth` (main.ts under ts-node/tsx), until the engine prints its first line. */
+  /** The CDKTF app (main.ts under tsx) synthesizing the stack. */
   readonly synth: number;
   /** `terraform init` (provider from the cache or mirror). */
   readonly init: number;
@@ -10,8 +10,10 @@ export interface DeployPhases {
   readonly plan: number;
   /** Apply, until "Apply complete!". */
   readonly apply: number;
-  /** After apply: outputs written, cdktf exits. */
+  /** After apply: the outputs read and written. */
   readonly finish: number;
+  /** Until every container passed its health check (scripts/lib/readiness.ts). */
+  readonly ready: number;
   /** Per resource kind, the seconds from "Creating..." to "Creation complete" of the slowest one, and how many. */
   readonly resources: Readonly<Record<string, { readonly count: number; readonly slowest: number }>>;
   /** Resources on the critical path of the apply, in order: the chain of waits that sets its length. */
@@ -29,10 +31,14 @@ const CREATED = /([\w-]+\.[\w-]+)(?: \([^)]*\))?: Creation complete after (?:(\d
 export function deployPhases(lines: readonly TimedLine[]): DeployPhases {
   const end = lines.at(-1)?.at ?? 0;
   const first = (re: RegExp, from = 0) => lines.find((l) => l.at >= from && re.test(l.text))?.at;
+  const marked = (m: PhaseMark) => lines.find((l) => l.mark === m)?.at;
   const initStart = first(INIT_START) ?? 0;
+  const synthesized = marked('synthesized') ?? initStart;
   const initDone = first(INIT_DONE, initStart) ?? initStart;
   const changeStart = first(CHANGE_START, initDone) ?? initDone;
   const applyDone = first(APPLY_DONE, changeStart) ?? changeStart;
+  const outputs = marked('outputs') ?? end;
+  const ready = marked('ready') ?? outputs;
   const started = new Map<string, number>();
   const created: Array<{ resource: string; startedAt: number; seconds: number }> = [];
   for (const l of lines) {
@@ -52,11 +58,12 @@ export function deployPhases(lines: readonly TimedLine[]): DeployPhases {
     r.slowest = Math.max(r.slowest, c.seconds);
   }
   return {
-    synth: initStart / 1000,
-    init: (initDone - initStart) / 1000,
+    synth: synthesized / 1000,
+    init: (initDone - synthesized) / 1000,
     plan: (changeStart - initDone) / 1000,
     apply: (applyDone - changeStart) / 1000,
-    finish: (end - applyDone) / 1000,
+    finish: (outputs - applyDone) / 1000,
+    ready: (ready - outputs) / 1000,
     resources,
     slowest: criticalPath(created),
   };

@@ -66,7 +66,10 @@ export function withBefore(next: Report, previous: Report | undefined): Report {
       const was = new Map(old.rows.map((r) => [r.metric, r.value]));
       return {
         ...b,
-        rows: b.rows.map((r) => (was.has(r.metric) ? { ...r, before: was.get(r.metric)! } : r)),
+        rows: b.rows.map((r) => {
+          const before = was.get(r.metric) ?? (r.formerly === undefined ? undefined : was.get(r.formerly));
+          return before === undefined ? r : { ...r, before };
+        }),
         replaced: { measuredAt: old.measuredAt ?? previous.finishedAt, commit: old.commit ?? 'unknown' },
       };
     }),

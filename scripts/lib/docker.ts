@@ -51,6 +51,39 @@ export async function health(container: string): Promise<string> {
   return out.exitCode === 0 ? out.stdout.trim() : 'missing';
 }
 
+/** What `docker inspect` says about a container's state and health check (undefined: no such container). */
+export interface ContainerState {
+  /** created, running, restarting, exited, dead, … */
+  readonly status: string;
+  readonly exitCode: number;
+  readonly restartCount: number;
+  /** starting, healthy, unhealthy; undefined without a health check. */
+  readonly health?: string;
+  /** The health check's test (`["CMD", …]`, `["CMD-SHELL", "…"]`); the image's own when the container sets none. */
+  readonly healthTest?: readonly string[];
+  readonly healthTimeoutMs: number;
+}
+
+export async function containerState(container: string): Promise<ContainerState | undefined> {
+  const out = await run`docker inspect --format ${'{{json .State}}\t{{json .Config.Healthcheck}}\t{{.RestartCount}}'} ${container}`;
+  if (out.exitCode !== 0) return undefined;
+  return parseContainerState(out.stdout);
+}
+
+export function parseContainerState(line: string): ContainerState {
+  const [stateJson = 'null', checkJson = 'null', restarts = '0'] = line.trim().split('\t');
+  const state = JSON.parse(stateJson) as { Status?: string; ExitCode?: number; Health?: { Status?: string } } | null;
+  const check = JSON.parse(checkJson) as { Test?: string[]; Timeout?: number } | null;
+  return {
+    status: state?.Status ?? 'unknown',
+    exitCode: state?.ExitCode ?? 0,
+    restartCount: Number(restarts) || 0,
+    ...(state?.Health?.Status ? { health: state.Health.Status } : {}),
+    ...(check?.Test ? { healthTest: check.Test } : {}),
+    healthTimeoutMs: Math.round((check?.Timeout ?? 0) / 1e6),
+  };
+}
+
 export async function stop(container: string): Promise<void> {
   const out = await run`docker stop --time 10 ${container}`;
   if (out.exitCode !== 0) throw new UserError(`could not stop ${container}: ${out.stderr.trim()}`);

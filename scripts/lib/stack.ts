@@ -7,6 +7,8 @@ import { validatePrefix } from '../../stack/names.js';
 import { checkEngine, readEngineRecord } from './engine-record.js';
 import type { TerraformCli } from './toolchain/engine.js';
 import { freePorts } from './net.js';
+import { appCommand, engineSteps, outputValues, stepShell, TimedRun, type TimedLine } from './iac.js';
+import { waitUntilReady } from './readiness.js';
 import { loadToolchain, toolchainEnv, type Toolchain } from './toolchain/index.js';
 import { UserError } from './ui.js';
 
@@ -132,9 +134,12 @@ export async function buildServices(): Promise<void> {
 }
 
 /**
- * Runs a cdktf command for one stack with the toolchain's environment. Each
+ * Runs a cdktf verb for one stack with the toolchain's environment: the CDKTF
+ * app (cdktf.json's `app`) synthesizes the stack, then the engine runs in its
+ * directory (scripts/lib/iac.ts says why not through the cdktf CLI). Each
  * prefix synthesizes into its own directory, so stacks can be deployed side by
- * side without sharing cdktf.out.
+ * side without sharing cdktf.out. `deploy` then writes the outputs and waits
+ * until every container is ready (scripts/lib/readiness.ts).
  */
 export async function cdktf(
   verb: 'deploy' | 'destroy' | 'synth' | 'diff',
@@ -144,43 +149,36 @@ export async function cdktf(
   const dirs = stackDirs(settings.prefix);
   const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
   await fs.mkdirp(dirs.stateDir);
-  await fs.mkdirp(path.dirname(dirs.synthOut)); // cdktf creates only the last level
-  const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0' };
-  const args = ['--output', dirs.synthOut];
-  if (verb === 'deploy') args.push('--auto-approve', '--outputs-file', dirs.outputsFile);
-  if (verb === 'destroy') args.push('--auto-approve');
-  // cdktf runs `terraform providers lock` against the public registry after
-  // init; with the provider from the mirror, the lock file init wrote is the lock.
-  if (verb !== 'synth' && (tc.providerSource ?? (tc.mode === 'offline' ? 'mirror' : 'registry')) === 'mirror') args.push('--skip-provider-lock');
-  const run = $({ cwd: projectDir, env, nothrow: true, quiet: opts.quiet ?? false, timeout: '30m' });
-  const started = Date.now();
-  const proc = run`npx cdktf ${verb} ${args}`;
-  // When each line arrived: the bring-up benchmark splits a deploy into its phases with it.
-  const lines: TimedLine[] = [];
-  const pending = { stdout: '', stderr: '' };
-  for (const stream of ['stdout', 'stderr'] as const) {
-    proc[stream].on('data', (chunk: Buffer) => {
-      const at = Date.now() - started;
-      const parts = (pending[stream] + chunk.toString('utf8')).split('\n');
-      pending[stream] = parts.pop() ?? '';
-      for (const text of parts) lines.push({ at, text });
-    });
+  await fs.mkdirp(dirs.synthOut);
+  const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0', TF_IN_AUTOMATION: '1' };
+  const quiet = opts.quiet ?? false;
+  const timed = new TimedRun(quiet);
+  const fail = (what: string, code: number) =>
+    new UserError(`${what} of stack "${settings.prefix}" failed (exit ${code}).\n${tail(timed.stdout + timed.stderr, 40)}`);
+
+  const synthCode = await timed.run(stepShell({ cwd: projectDir, env: { ...env, CDKTF_OUTDIR: dirs.synthOut }, quiet })`sh -c ${await appCommand(projectDir)}`);
+  if (synthCode !== 0) throw fail('synth', synthCode);
+  timed.mark('synthesized', `${settings.prefix}: synthesized ${path.relative(projectDir, dirs.workDir)}`);
+  if (verb !== 'synth') {
+    const engine = stepShell({ cwd: dirs.workDir, env, quiet });
+    for (const args of engineSteps(verb)) {
+      const code = await timed.run(engine`${tc.terraform.binary} ${args}`);
+      if (code !== 0) throw fail(`${tc.terraform.flavour} ${args[0]}`, code);
+    }
   }
-  const out = await proc;
-  const end = Date.now() - started;
-  for (const rest of [pending.stdout, pending.stderr]) if (rest) lines.push({ at: end, text: rest });
-  lines.push({ at: end, text: '' });
-  if (out.exitCode !== 0) {
-    throw new UserError(`cdktf ${verb} of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stdout + out.stderr, 40)}`);
+  if (verb === 'deploy') {
+    const out = await stepShell({ cwd: dirs.workDir, env, quiet: true })`${tc.terraform.binary} output -json`;
+    if (out.exitCode !== 0) throw fail(`${tc.terraform.flavour} output`, out.exitCode ?? 1);
+    await fs.writeJson(dirs.outputsFile, { [settings.prefix]: outputValues(out.stdout) }, { spaces: 2 });
+    timed.mark('outputs', `${settings.prefix}: outputs written to ${path.relative(projectDir, dirs.outputsFile)}`);
+    const ready = await waitUntilReady(await readOutputs(settings.prefix));
+    timed.mark('ready', `${settings.prefix}: ${ready.length} containers ready`);
   }
-  return { stdout: out.stdout, stderr: out.stderr, lines };
+  timed.end();
+  return { stdout: timed.stdout, stderr: timed.stderr, lines: timed.lines };
 }
 
-/** A line of a command's output and when it arrived (ms after the start); the last one, empty, marks the exit. */
-export interface TimedLine {
-  readonly at: number;
-  readonly text: string;
-}
+export type { TimedLine };
 
 /**
  * The toolchain with the engine this run uses; refuses (UserError) when the

@@ -54,6 +54,15 @@ describe('mergeReports', () => {
 });
 
 describe('withBefore', () => {
+  it('finds the before value of a renamed figure under its former name', () => {
+    const previous = report([{ ...result('b1', 'x'), rows: [{ metric: 'cdktf deploy: apply', value: '9.78 s' }, { metric: 'figure', value: '1' }] }]);
+    const next = report([{ ...result('b1', 'x'), rows: [{ metric: 'deploy: apply', value: '3.1 s', formerly: 'cdktf deploy: apply' }, { metric: 'other', value: '2', formerly: 'gone' }] }]);
+    expect(withBefore(next, previous).benchmarks[0]!.rows).toEqual([
+      { metric: 'deploy: apply', value: '3.1 s', formerly: 'cdktf deploy: apply', before: '9.78 s' },
+      { metric: 'other', value: '2', formerly: 'gone' },
+    ]);
+  });
+
   it('gives each re-measured figure the value it replaces, says when that was measured, and leaves new metrics and benchmarks alone', () => {
     const previous = report([result('b1', '4.66×', { measuredAt: '2026-11-30T09:33:00.000Z', commit: 'old' })]);
     const next = report([
