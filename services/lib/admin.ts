@@ -26,8 +26,10 @@ export interface EndpointResponse {
 /** Path → response; shared by the admin listener and the mTLS server's /metrics. */
 export type Endpoints = Readonly<Record<string, () => EndpointResponse>>;
 
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 export function jsonResponse(status: number, value: unknown): EndpointResponse {
-  return { status, contentType: 'application/json; charset=utf-8', body: `${JSON.stringify(value)}\n` };
+  return { status, contentType: JSON_CONTENT_TYPE, body: `${JSON.stringify(value)}\n` };
 }
 
 export function metricsResponse(body: string): EndpointResponse {

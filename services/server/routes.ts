@@ -4,7 +4,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { serialOf } from '../../common/serial.js';
-import { jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
+import { JSON_CONTENT_TYPE, jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
 import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
 import type { Logger } from '../lib/logger.js';
 import { parseRequestTarget, type RequestTarget } from '../lib/request-target.js';
@@ -36,6 +36,13 @@ interface Peer {
   /** The certificate THIS connection was handshaked with (ours): fixed for its lifetime. */
   readonly serverSerial: string | null;
   readonly serverNotAfter: string | null;
+  /**
+   * Per connection, computed on its first request: the identity the allow-list
+   * matched (null: none; the list is fixed for the life of the process) and the
+   * body of `GET /`, whose fields are all properties of the connection.
+   */
+  authorized?: Identity | null;
+  rootBody?: string;
 }
 
 // Neither certificate can change during a connection: parse both once.
@@ -89,7 +96,8 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, context
     send(res, jsonResponse(401, { error: 'certificate_expired', identity: presented, reason }));
     return;
   }
-  const matched = context.allowList.match(peer.identities);
+  peer.authorized ??= context.allowList.match(peer.identities) ?? null;
+  const matched = peer.authorized;
   if (!matched) {
     const reason = 'none of the identities in the client certificate is on the allow-list';
     context.refusals.record('forbidden', { identities: presented, clientSerial: peer.clientSerial });
@@ -120,12 +128,13 @@ function route(req: IncomingMessage, target: RequestTarget, socket: TLSSocket, p
 
   // After a reload, old keep-alive connections still report the previous
   // serial, new ones the new.
-  return jsonResponse(200, {
+  peer.rootBody ??= jsonResponse(200, {
     identity: matched.value,
     identities: peer.presented,
     clientSerial: peer.clientSerial,
     serverSerial: peer.serverSerial,
     serverNotAfter: peer.serverNotAfter,
     tlsVersion: socket.getProtocol(),
-  });
+  }).body;
+  return { status: 200, contentType: JSON_CONTENT_TYPE, body: peer.rootBody };
 }
