@@ -18,6 +18,8 @@ export interface STimeResult {
  * connections over the wall time of the whole batch.
  */
 export async function sTime(opts: {
+  /** @default 127.0.0.1 */
+  host?: string;
   port: number;
   cert: string;
   key: string;
@@ -26,10 +28,11 @@ export async function sTime(opts: {
   processes: number;
 }): Promise<STimeResult> {
   const one = $({ quiet: true, nothrow: true, timeout: `${opts.seconds + 30}s` });
+  const target = `${opts.host ?? '127.0.0.1'}:${opts.port}`;
   const started = process.hrtime.bigint();
   const outs = await Promise.all(
     Array.from({ length: opts.processes }, () =>
-      one`openssl s_time -connect ${`127.0.0.1:${opts.port}`} -new -cert ${opts.cert} -key ${opts.key} -CAfile ${opts.caFile} -verify 3 -www / -time ${opts.seconds}`,
+      one`openssl s_time -connect ${target} -new -cert ${opts.cert} -key ${opts.key} -CAfile ${opts.caFile} -verify 3 -www / -time ${opts.seconds}`,
     ),
   );
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -38,11 +41,11 @@ export async function sTime(opts: {
   for (const out of outs) {
     const m = /(\d+) connections in \d+ real seconds, (\d+) bytes read per connection/.exec(out.stdout);
     if (out.exitCode !== 0 || !m) {
-      throw new UserError(`openssl s_time against 127.0.0.1:${opts.port} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim().split('\n').slice(-4).join(' ')}. Check that the server accepts the client certificate (curl --cert … --key … --cacert …).`);
+      throw new UserError(`openssl s_time against ${target} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim().split('\n').slice(-4).join(' ')}. Check that the server accepts the client certificate (curl --cert … --key … --cacert …).`);
     }
     connections += Number(m[1]);
     bytes = Math.max(bytes, Number(m[2]));
   }
-  if (bytes === 0) throw new UserError(`openssl s_time against 127.0.0.1:${opts.port} read no response: the server did not answer over mTLS`);
+  if (bytes === 0) throw new UserError(`openssl s_time against ${target} read no response: the server did not answer over mTLS`);
   return { connections, wallSeconds, handshakesPerSecond: connections / wallSeconds, bytesPerConnection: bytes, processes: opts.processes };
 }

@@ -84,6 +84,14 @@ export function parseContainerState(line: string): ContainerState {
   };
 }
 
+/** A container's IPv4 address on one of its networks. */
+export async function addressOn(container: string, network: string): Promise<string> {
+  const out = await run`docker inspect --format ${`{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`} ${container}`;
+  const ip = out.stdout.trim();
+  if (out.exitCode !== 0 || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new UserError(`${container} has no IPv4 address on network ${network}: ${(out.stderr || out.stdout).trim() || 'not attached'}`);
+  return ip;
+}
+
 export async function stop(container: string): Promise<void> {
   const out = await run`docker stop --time 10 ${container}`;
   if (out.exitCode !== 0) throw new UserError(`could not stop ${container}: ${out.stderr.trim()}`);
