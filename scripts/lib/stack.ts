@@ -168,7 +168,9 @@ export async function cdktf(
   }
   if (verb === 'deploy') {
     const out = await stepShell({ cwd: dirs.workDir, env, quiet: true })`${tc.terraform.binary} output -json`;
-    if (out.exitCode !== 0) throw fail(`${tc.terraform.flavour} output`, out.exitCode ?? 1);
+    if (out.exitCode !== 0) {
+      throw new UserError(`${tc.terraform.flavour} output of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stderr, 20)}`);
+    }
     await fs.writeJson(dirs.outputsFile, { [settings.prefix]: outputValues(out.stdout) }, { spaces: 2 });
     timed.mark('outputs', `${settings.prefix}: outputs written to ${path.relative(projectDir, dirs.outputsFile)}`);
     const ready = await waitUntilReady(await readOutputs(settings.prefix));
