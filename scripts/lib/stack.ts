@@ -180,8 +180,6 @@ export async function cdktf(
   return { stdout: timed.stdout, stderr: timed.stderr, lines: timed.lines };
 }
 
-export type { TimedLine };
-
 /**
  * The toolchain with the engine this run uses; refuses (UserError) when the
  * stack's state records another engine and no switch was allowed.

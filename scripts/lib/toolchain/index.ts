@@ -5,7 +5,7 @@ import { BASE_IMAGE_KEYS, baseImageEnvName, DOCKER_PROVIDER } from '../../../sta
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
 import { cdktfPtyStatus } from './cdktf-pty.js';
-import { detectMode, type Mode, type ModeDecision, type ProviderSource } from './connectivity.js';
+import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
 import { ensureHostTools, HOST_TOOLS } from './host-tools.js';
@@ -19,8 +19,6 @@ export const ENGINE_STEP = 'IaC engine';
 export interface Toolchain {
   readonly mode: Mode;
   readonly modeReason: string;
-  /** Where Terraform installs the docker provider from. */
-  readonly providerSource: ProviderSource;
   readonly cacheDir: string;
   readonly terraform: TerraformCli;
   readonly terraformCliConfig: string;
@@ -129,7 +127,6 @@ export async function ensureToolchain(
   const toolchain: Toolchain = {
     mode,
     modeReason: why,
-    providerSource: providers,
     cacheDir: paths.root,
     terraform,
     terraformCliConfig: cliConfig,

@@ -51,7 +51,6 @@ describe('toolchainEnv', () => {
   const tc: Toolchain = {
     mode: 'connected',
     modeReason: 'test',
-    providerSource: 'registry',
     cacheDir: '/cache',
     terraform: { binary: 'terraform', flavour: 'terraform', version: '1.11.4', built: false },
     terraformCliConfig: '/cache/terraform/cli.tfrc',
