@@ -80,7 +80,8 @@ async function readyOrWhy(name: string, probes: Semaphore, timeoutMs: number): P
     if (v.kind === 'probe') {
       const out = await probes.with(() => docker.exec(name, v.test, { timeout: `${v.timeoutMs}ms` }));
       if (out.exitCode === 0) return { name };
-      why = `health check \`${v.test.join(' ')}\` exits ${out.exitCode}: ${lastLines(out.stdout + out.stderr, 1) || '(no output)'}`;
+      const ended = out.exitCode === null ? `did not finish within ${v.timeoutMs} ms` : `exits ${out.exitCode}`;
+      why = `health check \`${v.test.join(' ')}\` ${ended}: ${lastLines(out.stdout + out.stderr, 1) || '(no output)'}`;
     }
     if (Date.now() >= deadline) return { name, why: `not ready after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
     await new Promise((r) => setTimeout(r, PROBE_GAPS_MS[Math.min(attempt, PROBE_GAPS_MS.length - 1)]));
