@@ -59,7 +59,8 @@ export function outputValues(json: string): Record<string, unknown> {
 
 /**
  * Runs commands one after another, recording when each line of their output
- * arrived (ms since `start`); a step that fails ends the run with its exit code.
+ * arrived (ms since the run began); `run` returns each command's exit code,
+ * and the caller decides what a failure ends.
  */
 export class TimedRun {
   readonly lines: TimedLine[] = [];
