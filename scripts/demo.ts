@@ -1,13 +1,17 @@
 #!/usr/bin/env tsx
 /**
  * The README's first command: toolchain → deploy → bootstrap trust → enroll
- * → status → live traffic through one observed rotation → a summary of what
- * was proven. Leaves the stack running; `npm run destroy` takes it down.
+ * (until every workload serves and every client has been answered once) →
+ * status → live traffic through one observed rotation → a summary of what
+ * was proven. Calls count from the moment every server has answered once;
+ * retries while a server was still starting are shown on their own line.
+ * Leaves the stack running; `npm run destroy` takes it down.
  */
 import { parseDuration } from '../stack/duration.js';
 import { COMMON_HELP, engineSettings, parseCli } from './lib/cli.js';
 import { assertEnrolled, enrollAll } from './lib/enrollment.js';
-import { observeRotations } from './lib/rotation.js';
+import { waitForWorkloads } from './lib/readiness.js';
+import { observeRotations, untilEveryClientAnswered } from './lib/rotation.js';
 import { buildServices, cdktf, type StackSettings } from './lib/stack.js';
 import { stackStatus, statusRows } from './lib/status.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
@@ -21,6 +25,9 @@ Brings the whole system up and shows it working. Certificates live
 $MTLS_CERT_LIFETIME (default 2m for the demo) so a rotation is seen within
 a couple of minutes. The stack stays up; take it down with npm run destroy.
 ${COMMON_HELP}`;
+
+/** How long the clients may take to get their first answer once every workload is ready. */
+const FIRST_ANSWER_TIMEOUT_MS = 60_000;
 
 await main(async () => {
   const cli = parseCli(process.argv.slice(2), {}, HELP);
@@ -46,10 +53,15 @@ await main(async () => {
   say('3/6 bootstrap trust: root fingerprint over the admin channel, root over the CA API, compared');
   const trust = await bootstrapTrust(settings.prefix, { json: cli.json });
 
-  say('4/6 enroll: one-time tokens minted in the CA, keys generated inside each workload');
+  say('4/6 enroll: one-time tokens minted in the CA, keys generated inside each workload; then every workload serves and every client is answered once');
   const stack = await loadStack(settings.prefix);
   const enrolled = await ui.step('enroll workloads', () => enrollAll(stack, stack.workloads));
   assertEnrolled(enrolled);
+  await ui.step('every workload serving or calling with its certificate', () => waitForWorkloads(stack.workloads));
+  const firstAnswers = await ui.step('every client answered once', () => untilEveryClientAnswered(stack, { timeoutMs: FIRST_ANSWER_TIMEOUT_MS }));
+  for (const a of firstAnswers.filter((x) => x.startupRetries > 0 || x.failed > 0)) {
+    say(`   start-up: ${a.client} → ${a.server} retried ${a.startupRetries} call(s) while the server was still starting${a.failed ? `; ${a.failed} call(s) failed` : ''}`);
+  }
 
   say('5/6 status');
   const status = await stackStatus(stack);
@@ -70,6 +82,7 @@ await main(async () => {
     ok: report.ok,
     rootFingerprint: trust.fingerprint,
     enrolled: enrolled.map((e) => ({ workload: e.workload, identities: e.identities, serial: e.serial, keyMode: e.keyMode })),
+    startup: firstAnswers,
     rotations: report.workloads.map((w) => ({ workload: w.workload, rotations: w.rotations, notAfterMovedForward: w.notAfterMonotonic })),
     traffic: report.traffic,
     calls: report.calls,
@@ -84,6 +97,8 @@ await main(async () => {
     for (const e of enrolled) say(`  • ${e.workload}: certificate ${e.serial?.slice(0, 12)}… for ${e.identities.join(', ')}; key made in the workload, mode 0${e.keyMode}`);
     for (const w of report.workloads) say(`  • ${w.workload}: ${w.rotations} rotation(s) picked up by the running process, notAfter moved forward: ${w.notAfterMonotonic ? 'yes' : 'NO'}`);
     for (const c of report.calls) say(`  • ${c.client} → ${c.server} over mTLS: ${c.ok} calls succeeded, ${c.failed} failed during the rotation window`);
+    const startupRetries = firstAnswers.reduce((n, a) => n + a.startupRetries, 0);
+    say(`  • before every server had answered once: ${startupRetries} start-up retr${startupRetries === 1 ? 'y' : 'ies'}, ${firstAnswers.reduce((n, a) => n + a.failed, 0)} failed call(s)`);
     for (const p of report.problems) say(`  ✘ ${p}`);
     say('');
     say(`done in ${seconds(started)}. The stack is still running:`);
@@ -92,5 +107,5 @@ await main(async () => {
     say(`  npm run check-rotation    # watch two more rotations under load`);
     say(`  npm run destroy           # take it all down`);
   }
-  if (!report.ok) process.exitCode = 1;
+  if (!report.ok || firstAnswers.some((a) => a.failed > 0)) process.exitCode = 1;
 });

@@ -3,10 +3,12 @@
  * Enroll workloads: for each (or the named ones), a one-time token is minted
  * inside the CA container and exchanged inside the workload's renewer, which
  * generates the private key there (0600, never copied). Idempotent: a valid
- * certificate for the right identities is kept unless --force.
+ * certificate for the right identities is kept unless --force. Returns once
+ * every enrolled workload's app and renewer report ready.
  */
 import { COMMON_HELP, durationFlag, parseCli, positiveInt } from './lib/cli.js';
 import { enrollAll } from './lib/enrollment.js';
+import { waitForWorkloads } from './lib/readiness.js';
 import { createUi, main, table } from './lib/ui.js';
 import { loadStack, selectWorkloads } from './lib/workloads.js';
 
@@ -32,5 +34,7 @@ await main(async () => {
     console.log(table(results.map((r) => ({ workload: r.workload, action: r.action, identities: r.identities.join(' '), serial: r.serial ?? '', notAfter: r.notAfter ?? '', key: r.keyMode ? `0${r.keyMode}` : '' }))));
     for (const r of results.filter((x) => x.error)) console.error(`${r.workload}: ${r.error}`);
   }
-  if (results.some((r) => r.action === 'failed')) process.exitCode = 1;
+  if (results.some((r) => r.action === 'failed')) return void (process.exitCode = 1);
+  // Enrolled means serving: each app took its certificate (a PostgreSQL opens its TCP listener only now).
+  await ui.step('every enrolled workload ready', () => waitForWorkloads(workloads));
 });

@@ -35,11 +35,16 @@ export interface AppReport {
   readonly reloads?: number;
   readonly failedReloads?: number;
   readonly lastReloadAt?: string | null;
-  /** A client's calls (ok, failed after retries, retries); a server's answered requests (served) and refusals. */
+  /**
+   * A client's calls (ok, failed after retries, retries, and start-up
+   * retries: calls retried before its server had ever answered); a server's
+   * answered requests (served) and refusals.
+   */
   readonly requests: {
     readonly ok?: number;
     readonly failed?: number;
     readonly retries?: number;
+    readonly startupRetries?: number;
     readonly served?: number;
     readonly refused?: number;
     readonly failuresByReason?: Readonly<Record<string, number>>;
@@ -63,7 +68,7 @@ export function fromNodeStats(s: NodeStats): AppReport {
   if (s.role === 'server') return { ...base, requests: { served: s.requests.total } };
   return {
     ...base,
-    requests: { ok: s.requests.successes, failed: s.requests.failures, retries: s.requests.retries, failuresByReason: s.requests.failuresByReason },
+    requests: { ok: s.requests.successes, failed: s.requests.failures, retries: s.requests.retries, startupRetries: s.requests.startupRetries, failuresByReason: s.requests.failuresByReason },
     serverSerials: s.serverSerials,
     lastError: s.lastError ? `${s.lastError.reason}: ${s.lastError.message}` : null,
   };
@@ -80,7 +85,7 @@ export function fromRecipeStats(s: RecipeStats, role: Workload['role']): AppRepo
     failedReloads: s.failedReloads,
     lastReloadAt: s.lastReloadAt,
     // A proxy (both) is reported as the server it is to its callers.
-    requests: client ? { ok: r.ok, failed: r.failed, retries: r.retries } : { served: r.ok, refused: r.refused },
+    requests: client ? { ok: r.ok, failed: r.failed, retries: r.retries, startupRetries: r.startupRetries } : { served: r.ok, refused: r.refused },
     lastError: s.lastError,
   };
 }

@@ -46,6 +46,14 @@ export async function fileMode(container: string, file: string): Promise<string 
   return out.exitCode === 0 ? out.stdout.trim() : undefined;
 }
 
+/** Each named container's full id (for reading its cgroup from the host); throws on one that does not exist. */
+export async function containerIds(containers: readonly string[]): Promise<Map<string, string>> {
+  const out = await run`docker inspect --format ${'{{.Name}} {{.Id}}'} ${containers}`;
+  if (out.exitCode !== 0) throw new UserError(`docker inspect failed: ${out.stderr.trim()}`);
+  return new Map(out.stdout.trim().split('\n').map((l) => l.trim().replace(/^\//, '').split(' ') as [string, string]));
+}
+
+/** Docker's own health status (its last probe, up to an interval old); `readiness.health` runs the check now. */
 export async function health(container: string): Promise<string> {
   const out = await run`docker inspect --format ${'{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'} ${container}`;
   return out.exitCode === 0 ? out.stdout.trim() : 'missing';

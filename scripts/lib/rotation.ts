@@ -3,6 +3,7 @@ import { appReport, type AppReport } from './app-report.js';
 import * as docker from './docker.js';
 import { serialOf, splitPem } from './pki.js';
 import { servedCertificate } from './served-cert.js';
+import { UserError } from './ui.js';
 import { certOnDisk, FILES, type Stack, type Workload } from './workloads.js';
 
 export interface TimelineEntry {
@@ -81,6 +82,38 @@ export async function bundleInUse(w: Workload): Promise<{ bundle: string; leaf: 
   if (!bundle || !leaf) return undefined;
   const serial = serialOf(new X509Certificate(leaf));
   return (await certificateInUse(w, await appReport(w)))?.serial === serial ? { bundle, leaf, serial } : undefined;
+}
+
+export interface FirstAnswer {
+  readonly client: string;
+  readonly server: string | undefined;
+  /** Calls retried while the server had never answered yet (start-up, not failures). */
+  readonly startupRetries: number;
+  /** Calls that failed before the first answer (start-up retries ran out). */
+  readonly failed: number;
+}
+
+/**
+ * Waits until every client of the stack has had a call answered: from then
+ * on every server is up, and a failed call is a failure. What happened
+ * before (start-up retries) is returned, to be shown on its own line. Fails
+ * with each silent client's last error when one never got an answer.
+ */
+export async function untilEveryClientAnswered(stack: Stack, opts: { timeoutMs: number; intervalMs?: number }): Promise<FirstAnswer[]> {
+  const clients = stack.workloads.filter((w) => w.role === 'client');
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const reports = await Promise.all(clients.map((w) => appReport(w)));
+    const silent = clients.filter((_, i) => !((reports[i]?.requests.ok ?? 0) > 0));
+    if (silent.length === 0) {
+      return clients.map((w, i) => ({ client: w.name, server: w.calls, startupRetries: reports[i]?.requests.startupRetries ?? 0, failed: reports[i]?.requests.failed ?? 0 }));
+    }
+    if (Date.now() >= deadline) {
+      const why = silent.map((w) => `${w.name} → ${w.calls}: ${reports[clients.indexOf(w)]?.lastError ?? 'no report'}`);
+      throw new UserError(`no answer within ${Math.round(opts.timeoutMs / 1000)} s for ${silent.length} client(s):\n  ${why.join('\n  ')}\nSee \`npm run status\` and \`docker logs <container>\`.`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
+  }
 }
 
 /**

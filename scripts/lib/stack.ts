@@ -8,7 +8,7 @@ import { checkEngine, readEngineRecord } from './engine-record.js';
 import type { TerraformCli } from './toolchain/engine.js';
 import { freePorts } from './net.js';
 import { appCommand, engineSteps, outputValues, stepShell, TimedRun, type TimedLine } from './iac.js';
-import { waitUntilReady } from './readiness.js';
+import { waitUntilUp } from './readiness.js';
 import { loadToolchain, toolchainEnv, type Toolchain } from './toolchain/index.js';
 import { UserError } from './ui.js';
 
@@ -173,8 +173,8 @@ export async function cdktf(
     }
     await fs.writeJson(dirs.outputsFile, { [settings.prefix]: outputValues(out.stdout) }, { spaces: 2 });
     timed.mark('outputs', `${settings.prefix}: outputs written to ${path.relative(projectDir, dirs.outputsFile)}`);
-    const ready = await waitUntilReady(await readOutputs(settings.prefix));
-    timed.mark('ready', `${settings.prefix}: ${ready.length} containers ready`);
+    const up = await waitUntilUp(await readOutputs(settings.prefix));
+    timed.mark('ready', `${settings.prefix}: ${up.length} containers up`);
   }
   timed.end();
   return { stdout: timed.stdout, stderr: timed.stderr, lines: timed.lines };

@@ -1,6 +1,7 @@
 import { servedIntermediate, summarise, type IntermediateSummary } from './ca-rotation.js';
 import * as docker from './docker.js';
 import { formatDuration } from './pki.js';
+import { health as liveHealth } from './readiness.js';
 import { rootPem } from './step.js';
 import { appReport, type AppReport } from './app-report.js';
 import { certOnDisk, type Stack } from './workloads.js';
@@ -42,7 +43,7 @@ export async function stackStatus(stack: Stack, now = new Date()): Promise<Workl
       const [report, onDisk, health, renewerHealth, check] = await Promise.all([
         appReport(w),
         certOnDisk(w),
-        docker.health(w.container),
+        liveHealth(w.container),
         docker.health(w.renewer),
         docker.exec(w.renewer, [...RENEWER_HEALTH_COMMAND], { timeout: '15s' }),
       ]);
@@ -86,11 +87,11 @@ export function enrollCommand(prefix: string, workload: string): string {
 export function renewerState(exitCode: number | null, output: string, recovery: string): RenewerState {
   const detail = output.trim().split('\n').at(-1) ?? '';
   if (exitCode === 0) {
-    if (detail.startsWith('waiting')) return { verdict: 'waiting', detail };
     if (/\bfailing since\b/.test(detail)) return { verdict: 'failing', detail };
     return { verdict: 'ok', detail };
   }
-  if (exitCode === 1 && detail.startsWith('unusable:')) return { verdict: 'unusable', detail, action: recovery };
+  if (exitCode === 1 && detail.startsWith('waiting')) return { verdict: 'waiting', detail };
+  if (exitCode === 1 && /^(unhealthy: )?unusable:/.test(detail)) return { verdict: 'unusable', detail, action: recovery };
   return { verdict: 'unknown', detail: detail || `health check exited ${exitCode ?? 'without a code'}` };
 }
 

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
 import { httpsGet } from '../../scripts/lib/ca-api.js';
 import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js';
 import { createRootCa } from '../unit/services/helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
@@ -46,7 +47,7 @@ describe('happy path', { timeout: 120_000 }, () => {
     const names = (await docker.listLabelled('container', ctx.prefix)).filter((n) => n !== `${ctx.prefix}-ca-init`);
     expect(names.sort()).toEqual(servingContainers(ctx.outputs).sort());
     for (const name of names) {
-      await waitFor(`${name} healthy`, async () => ((await docker.health(name)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor(`${name} healthy`, async () => ((await health(name)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
     }
   });
 

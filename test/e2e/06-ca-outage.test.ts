@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { observeRotations } from '../../scripts/lib/rotation.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
@@ -35,7 +36,7 @@ describe('a short CA outage during traffic', { timeout: 300_000 }, () => {
     }
     const outageSeconds = (Date.now() - down) / 1000;
     expect(outageSeconds).toBeLessThan(40);
-    await waitFor('the CA to be healthy again', async () => ((await docker.health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor('the CA to be healthy again', async () => ((await health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
 
     const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });
     expect(report.problems).toEqual([]);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { projectDir } from '../../scripts/lib/stack.js';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
@@ -36,7 +37,7 @@ describe('revocation', { timeout: 300_000 }, () => {
     expect((failing.lastError as { reason?: string } | null)?.reason).toBe('own_certificate_expired');
     // Both containers say so to Docker, too.
     for (const c of [client.container, client.renewer]) {
-      await waitFor(`${c} to report unhealthy`, async () => ((await docker.health(c)) === 'unhealthy' ? true : undefined), { timeoutMs: 60_000 });
+      await waitFor(`${c} to report unhealthy`, async () => ((await health(c)) === 'unhealthy' ? true : undefined), { timeoutMs: 60_000 });
     }
 
     // A new identity document through the normal path brings it back.

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
 import { freePort } from '../../scripts/lib/net.js';
 import { servingContainers } from './helpers/containers.js';
@@ -38,7 +39,7 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
     // <prefix>-ca-init is the CA's one-shot init step: it has exited (see 15-root-key).
     expect(names.sort()).toEqual([`${settings.prefix}-ca-init`, ...servingContainers(outputs)].sort());
     for (const n of [...servingContainers(outputs), ...servingContainers(ctx.outputs)]) {
-      await waitFor(`${n} healthy`, async () => ((await docker.health(n)) === 'healthy' ? true : undefined), { timeoutMs: 90_000 });
+      await waitFor(`${n} healthy`, async () => ((await health(n)) === 'healthy' ? true : undefined), { timeoutMs: 90_000 });
     }
     const first = await docker.listLabelled('volume', ctx.prefix);
     const second = await docker.listLabelled('volume', settings.prefix);

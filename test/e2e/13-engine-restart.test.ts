@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { observeRotations } from '../../scripts/lib/rotation.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
@@ -30,13 +30,14 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     stack = await loadStack(ctx.prefix);
     // The CA's init step has exited; it is not started again by the engine.
     names = servingContainers(ctx.outputs);
-    // The host's own client (the reference client, in this process) through the published port.
+    // The host's own client (the reference client, in this process) through the published port,
+    // told to ride out an outage of up to 30 s per call (by default a refused call after a success fails).
     const operator = await operatorCredential(ctx, '3m');
     certDir = await mkdtemp(join(tmpdir(), 'mtls-engine-restart-'));
     await writeFile(join(certDir, 'root.crt'), await rootPemOf(ctx));
     await writeFile(join(certDir, 'site.crt'), operator.certPem);
     await writeFile(join(certDir, 'site.key'), operator.keyPem, { mode: 0o600 });
-    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0 });
+    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0, retryBudgetMs: 30_000 });
     await hostClient.start();
   });
   afterAll(async () => {
@@ -59,7 +60,7 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     process.stderr.write(`[engine restart] the engine was stopped and answered again after ${downMs} ms\n`);
 
     for (const name of names) {
-      await waitFor(`${name} healthy again`, async () => ((await docker.health(name)) === 'healthy' ? true : undefined), { timeoutMs: 120_000 });
+      await waitFor(`${name} healthy again`, async () => ((await health(name)) === 'healthy' ? true : undefined), { timeoutMs: 120_000 });
       const after = await containerState(name);
       expect(after.running, name).toBe(true);
       expect(Date.parse(after.startedAt), `${name} restarted by the engine`).toBeGreaterThan(Date.parse(before.get(name)!.startedAt));

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
+import { health } from '../../scripts/lib/readiness.js';
 import { projectDir } from '../../scripts/lib/stack.js';
 import type { WorkloadStatus } from '../../scripts/lib/status.js';
 import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
@@ -112,7 +113,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       expect(w.renewer?.detail).toMatch(/^unusable: site\.crt is unusable: .*expired/i);
       expect(w.renewer?.action).toBe(`npm run enroll -- ${w.workload} --force --prefix ${ctx.prefix}`);
     }
-    await waitFor('the CA to be healthy again', async () => ((await docker.health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor('the CA to be healthy again', async () => ((await health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
 
     // The operator runs exactly what status printed.
     for (const w of status.workloads) {

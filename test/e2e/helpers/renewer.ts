@@ -1,5 +1,6 @@
 import { $ } from 'zx';
 import * as docker from '../../../scripts/lib/docker.js';
+import { health } from '../../../scripts/lib/readiness.js';
 import { appStats, type Workload } from '../../../scripts/lib/workloads.js';
 import { waitFor } from './operator.js';
 
@@ -55,6 +56,6 @@ export async function processes(container: string): Promise<Array<{ pid: string;
 /** Every container of the stack healthy again (the state the next test file expects). */
 export async function waitAllHealthy(containers: readonly string[], timeoutMs: number): Promise<void> {
   for (const c of containers) {
-    await waitFor(`${c} healthy`, async () => ((await docker.health(c)) === 'healthy' ? true : undefined), { timeoutMs, intervalMs: 1000 });
+    await waitFor(`${c} healthy`, async () => ((await health(c)) === 'healthy' ? true : undefined), { timeoutMs, intervalMs: 1000 });
   }
 }

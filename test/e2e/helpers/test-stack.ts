@@ -2,6 +2,7 @@ import { fs } from 'zx';
 import * as docker from '../../../scripts/lib/docker.js';
 import { assertEnrolled, enrollAll } from '../../../scripts/lib/enrollment.js';
 import { freePort } from '../../../scripts/lib/net.js';
+import { waitForWorkloads } from '../../../scripts/lib/readiness.js';
 import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/stack.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
 import { bootstrapTrust } from '../../../scripts/lib/trust.js';
@@ -31,7 +32,7 @@ export async function testStackSettings(prefix: string, owner: string, workloads
 
 /**
  * Brings a test stack up the way an operator does: deploy with `engine`,
- * bootstrap trust, enroll every workload. The caller destroys it with
+ * bootstrap trust, enroll every workload, wait until every one serves. The caller destroys it with
  * `downTestStack`, also when this fails halfway.
  */
 export async function upTestStack(settings: StackSettings, engine: TerraformCli) {
@@ -39,6 +40,7 @@ export async function upTestStack(settings: StackSettings, engine: TerraformCli)
   const trust = await bootstrapTrust(settings.prefix, { quiet: true });
   const stack = await loadStack(settings.prefix);
   assertEnrolled(await enrollAll(stack, stack.workloads));
+  await waitForWorkloads(stack.workloads);
   return { trust, stack };
 }
 

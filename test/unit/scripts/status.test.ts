@@ -133,7 +133,8 @@ describe('renewer state (from its health check)', () => {
 
   it('ok, waiting and a check that could not run', () => {
     expect(renewerState(0, 'ok; renewed at 2030-01-01T12:00:00Z', recovery).verdict).toBe('ok');
-    expect(renewerState(0, 'waiting for enrollment', recovery).verdict).toBe('waiting');
+    expect(renewerState(1, 'waiting: for enrollment', recovery).verdict).toBe('waiting');
+    expect(renewerState(1, 'unhealthy: unusable: site.key does not match site.crt', recovery).verdict).toBe('unusable');
     expect(renewerState(1, 'Error response from daemon: container is not running', recovery)).toEqual({ verdict: 'unknown', detail: 'Error response from daemon: container is not running' });
     expect(renewerState(126, '', recovery)).toEqual({ verdict: 'unknown', detail: 'health check exited 126' });
     expect(renewerNotes([{ ...server, renewer: renewerState(0, 'ok', recovery) }])).toEqual([]);
