@@ -15,6 +15,7 @@ import { b6CaCapacity } from './b6-ca-capacity.js';
 import { b7Soak } from './b7-soak.js';
 import { b8CaRotation, b8Settings } from './b8-ca-rotation.js';
 import { b9Churn } from './b9-churn.js';
+import { b10IdleCost } from './b10-idle.js';
 import { requireAutocannon } from './lib/autocannon.js';
 import { benchDirs, benchSettings, operatorIdentity, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchId, BenchResult } from './lib/context.js';
@@ -31,7 +32,7 @@ import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
 import { createUi, main, seconds, table, UserError } from '../scripts/lib/ui.js';
 import { loadStack } from '../scripts/lib/workloads.js';
 
-const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'];
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10'];
 
 const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--minutes N] [--json]
 
@@ -49,6 +50,8 @@ Measures the system against plain alternatives, side by side in one run:
      chain, failed requests (must be 0)
   B9 connection churn: new mTLS connections at a fixed rate, the server's
      RSS before, at peak and after an idle tail; failures (must be 0)
+  B10 idle cost: the whole default mesh on a stack of its own, at rest;
+     CPU of every container and of the engine (goal: under 5 % of one core)
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
@@ -103,13 +106,20 @@ await main(async () => {
     await teardown(settings, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
     await teardown(b8, { viaCdktf: false });
+    await teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false });
   });
   await fs.remove(dirs.scratch);
   await fs.mkdirp(dirs.scratch);
   // Interrupted (Ctrl-C, CI timeout): take the stacks down before exiting.
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: destroying the bench stacks before exiting…\n`);
-    void Promise.allSettled([teardown(settings, { viaCdktf: true }), teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }), teardown(b8, { viaCdktf: false }), fs.remove(dirs.scratch)]).then(() => process.exit(130));
+    void Promise.allSettled([
+      teardown(settings, { viaCdktf: true }),
+      teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }),
+      teardown(b8, { viaCdktf: false }),
+      teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false }),
+      fs.remove(dirs.scratch),
+    ]).then(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -148,6 +158,8 @@ await main(async () => {
       // B8 rotates the CA of a stack of its own (the main stack's CA log holds B6's renewals).
       ['b8', () => b8CaRotation(ctx)],
       ['b1', () => b1BringUp(ctx, { mainDeploy })],
+      // B10 deploys the whole default mesh beside the bench stack, at rest.
+      ['b10', () => b10IdleCost(ctx)],
     ];
     for (const [id, run] of plan) {
       if (!selected.has(id)) continue;
@@ -162,11 +174,12 @@ await main(async () => {
         ui.warn(`${id.toUpperCase()} failed: ${(err as Error).message}`);
       }
     }
-    results.sort((a, b) => a.id.localeCompare(b.id));
+    results.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   } finally {
     problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: true }))));
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
     await teardown(b8, { viaCdktf: false });
+    await teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false });
     await fs.remove(dirs.scratch);
     const left = await containersNamed(`${prefix}-`);
     if (left.length) problems.push(`containers left behind: ${left.join(', ')} (remove them with docker rm -f)`);

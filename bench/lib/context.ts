@@ -22,7 +22,7 @@ export interface BenchContext {
   readonly elapsed: () => string;
 }
 
-export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'b9';
+export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'b9' | 'b10';
 
 /** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
 export interface BenchResult {

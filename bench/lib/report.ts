@@ -47,7 +47,7 @@ export function mergeReports(previous: Report, next: Report): Report {
     merged: true,
     startedAt: [previous.startedAt, next.startedAt].sort()[0]!,
     totalSeconds: previous.totalSeconds + next.totalSeconds,
-    benchmarks: [...kept, ...next.benchmarks].sort((a, b) => a.id.localeCompare(b.id)),
+    benchmarks: [...kept, ...next.benchmarks].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })),
     problems: [...previous.problems.filter((p) => !ownProblem(p)), ...next.problems],
   };
 }
