@@ -1,6 +1,7 @@
 // The mTLS client: a steady request loop against one server, with its own
 // certificate hot-reloaded (new agent per rotation), the server's identity
-// pinned, and exponential backoff while things fail.
+// pinned, exponential backoff while things fail, and patience with a server
+// that is still starting.
 import type { Agent } from 'node:https';
 import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
@@ -13,6 +14,7 @@ import { processStats, type ProcessStats } from '../lib/process-stats.js';
 import { classifyRequestFailure } from '../lib/tls-errors.js';
 import { createAgent } from './agent.js';
 import { getOnce, parseBody, type Outcome } from './request.js';
+import { nextRetry, type RetryPolicy } from './retry-policy.js';
 import { RequestTracker, type LastError, type LastResponse } from './tracker.js';
 
 export interface MtlsClientOptions {
@@ -40,13 +42,23 @@ export interface MtlsClientOptions {
   /** @default [500, 1000, 2000, 4000, 8000] */
   readonly reloadRetryDelaysMs?: readonly number[];
   /**
-   * How long one request may keep retrying after connection errors and
-   * timeouts (requests are GETs: idempotent) before it counts as failed.
-   * Covers a peer that restarts: the engine restarting every container,
-   * the server still starting after the first enrollment. @default 30_000
+   * Until the first successful request, how long one request may keep
+   * retrying while the server cannot be reached (name not resolvable yet,
+   * connection refused or reset, no connection before the deadline) before
+   * it counts as failed: the server is most likely still starting. These
+   * retries are counted as `startupRetries`, not failures. @default 30_000
+   */
+  readonly startupRetryBudgetMs?: number;
+  /**
+   * After the first success, how long one request may keep retrying after
+   * connection errors and timeouts (requests are GETs: idempotent) before it
+   * counts as failed. 0: a refused connection is a failure at once; only a
+   * stale keep-alive connection reset on reuse is retried, at once, on a
+   * fresh one. A caller that must ride out a peer's restart (the engine
+   * restarting every container) asks for more. @default 0
    */
   readonly retryBudgetMs?: number;
-  /** First delay between retries of one request; doubles up to retryMaxDelayMs. @default 200 */
+  /** First delay between retries of one request (start-up or not); doubles up to retryMaxDelayMs. @default 200 */
   readonly retryInitialDelayMs?: number;
   /** @default 2_000 */
   readonly retryMaxDelayMs?: number;
@@ -69,8 +81,10 @@ export interface ClientStats {
   readonly requests: {
     readonly successes: number;
     readonly failures: number;
-    /** Extra attempts after connection errors or timeouts; not failures. */
+    /** Extra attempts after connection errors or timeouts, once a request has succeeded; not failures. */
     readonly retries: number;
+    /** Extra attempts while the server could not be reached before the first success; not failures. */
+    readonly startupRetries: number;
     /** Successes that needed at least one retry. */
     readonly retriedSuccesses: number;
     readonly consecutiveFailures: number;
@@ -97,6 +111,7 @@ export class MtlsClient {
   private readonly target: URL;
   private readonly expected: Identity;
   private readonly logger: Logger;
+  private readonly retryPolicy: RetryPolicy;
   private readonly startedAt = new Date();
   private slot: AgentSlot | undefined;
   private generation = 0;
@@ -111,6 +126,12 @@ export class MtlsClient {
     if (!((options.requestRate ?? 5) > 0)) throw new Error(`request rate must be positive, got ${options.requestRate}`);
     this.expected = parseIdentity(options.expectedServerIdentity);
     this.logger = options.logger ?? silentLogger;
+    this.retryPolicy = {
+      startupBudgetMs: options.startupRetryBudgetMs ?? 30_000,
+      budgetMs: options.retryBudgetMs ?? 0,
+      initialDelayMs: options.retryInitialDelayMs ?? 200,
+      maxDelayMs: options.retryMaxDelayMs ?? 2_000,
+    };
     this.credentials = watchCredentials(options, this.logger);
     this.tracker = new RequestTracker(this.credentials, this.logger);
     this.credentials.on('reload', (current) => this.useCredentials(current));
@@ -147,7 +168,7 @@ export class MtlsClient {
       expectedServerIdentity: this.expected.value,
       credentials: credentialStats(this.credentials),
       agentGeneration: this.generation,
-      requests: { successes: t.successes, failures: t.failures, retries: t.retries, retriedSuccesses: t.retriedSuccesses, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
+      requests: { successes: t.successes, failures: t.failures, retries: t.retries, startupRetries: t.startupRetries, retriedSuccesses: t.retriedSuccesses, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
       lastSuccessAt: t.lastSuccessAt?.toISOString() ?? null,
       lastError: t.lastError ?? null,
       lastResponse: t.lastResponse ?? null,
@@ -205,14 +226,13 @@ export class MtlsClient {
   private async attempt(slot: AgentSlot): Promise<boolean> {
     const started = Date.now();
     let outcome = await this.request(slot);
-    for (let retries = 0; !outcome.ok && this.retryable(outcome); retries++) {
-      // The server may close an idle keep-alive connection just as we reuse
-      // it: Node's documented remedy is to retry at once on a fresh one.
-      const immediate = retries === 0 && outcome.reusedSocket && outcome.error.code === 'ECONNRESET';
-      const delay = immediate ? 0 : backoffDelay(retries + 1, { initialMs: this.options.retryInitialDelayMs ?? 200, maxMs: this.options.retryMaxDelayMs ?? 2_000 });
-      if (Date.now() - started + delay > (this.options.retryBudgetMs ?? 30_000)) break;
-      this.tracker.retry(classifyRequestFailure(outcome.error), outcome.error.message);
-      if (delay > 0) await this.sleep(delay);
+    for (let retries = 0; !outcome.ok; retries++) {
+      if (this.stopped || this.ownCertificateExpired()) break;
+      const next = nextRetry(outcome, { retries, elapsedMs: Date.now() - started, succeededBefore: this.tracker.successes > 0 }, this.retryPolicy);
+      if (!next) break;
+      if (next.startup) this.tracker.startupRetry(classifyRequestFailure(outcome.error), outcome.error.message);
+      else this.tracker.retry(classifyRequestFailure(outcome.error), outcome.error.message);
+      if (next.delayMs > 0) await this.sleep(next.delayMs);
       if (this.stopped) return false; // abandoned by shutdown: neither a success nor a failure
       outcome = await this.request(this.slot ?? slot);
     }
@@ -231,13 +251,6 @@ export class MtlsClient {
     else if (this.ownCertificateExpired()) this.tracker.failure('own_certificate_expired', `server answered ${outcome.status}: ${this.expiredMessage()}`, response);
     else this.tracker.failure(`http_${outcome.status}`, `server answered ${outcome.status}`, response);
     return outcome.status === 200;
-  }
-
-  /** Only where the peer was unreachable: a TLS or identity failure will not heal by retrying. */
-  private retryable(outcome: Outcome): outcome is Extract<Outcome, { ok: false }> {
-    if (outcome.ok || this.stopped || this.ownCertificateExpired()) return false;
-    const reason = classifyRequestFailure(outcome.error);
-    return reason === 'connection' || reason === 'timeout';
   }
 
   private ownCertificateExpired(): boolean {

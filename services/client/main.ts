@@ -16,6 +16,7 @@ function fromEnv(env: Env): { client: MtlsClient; logger: Logger } {
     requestTimeoutMs: readInteger(env, 'REQUEST_TIMEOUT_MS', 5_000, { min: 100, max: 600_000 }),
     adminPort: readPort(env, 'ADMIN_PORT', 9100),
     reloadDebounceMs: readInteger(env, 'RELOAD_DEBOUNCE_MS', 250, { min: 0, max: 60_000 }),
+    startupRetryBudgetMs: readInteger(env, 'STARTUP_RETRY_BUDGET_MS', 30_000, { min: 0, max: 86_400_000 }),
     logger,
   });
   return { client, logger };

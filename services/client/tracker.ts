@@ -1,6 +1,7 @@
 // Outcome bookkeeping for the client: counters for /stats and /metrics, and
-// log lines on state CHANGES only (first success, recovery, a new failure
-// reason, a new server certificate) — never one line per request.
+// log lines on state CHANGES only (start-up retrying, first success,
+// recovery, a new failure reason, a new server certificate) — never one line
+// per request or per retry.
 import { registerCredentialMetrics } from '../lib/credential-status.js';
 import type { CredentialWatcher } from '../lib/credential-watcher.js';
 import type { Logger } from '../lib/logger.js';
@@ -44,6 +45,8 @@ export class RequestTracker {
 
   /** Extra attempts after a connection error or timeout; a retried request that then succeeds is not a failure. */
   retries = 0;
+  /** Extra attempts while the server could not be reached before the first success (it is still starting). */
+  startupRetries = 0;
   /** Requests that succeeded only after one or more retries. */
   retriedSuccesses = 0;
   private retrying = false;
@@ -52,6 +55,7 @@ export class RequestTracker {
   private readonly requests: Counter;
   private readonly failureReasons: Counter;
   private readonly retryReasons: Counter;
+  private readonly startupRetryCount: Counter;
   private readonly consecutive: Gauge;
   private readonly lastSuccess: Gauge;
   private readonly serverCertificate: Gauge;
@@ -66,6 +70,7 @@ export class RequestTracker {
     this.requests = r.counter('mtls_client_requests_total', 'Requests sent, by result (success, failure)', ['result']);
     this.failureReasons = r.counter('mtls_client_request_failures_total', 'Failed requests by reason', ['reason']);
     this.retryReasons = r.counter('mtls_client_request_retries_total', 'Retries of idempotent requests after a connection error or timeout, by reason (not failures)', ['reason']);
+    this.startupRetryCount = r.counter('mtls_client_startup_retries_total', 'Retries before the first success while the server could not be reached (not failures)');
     this.consecutive = r.gauge('mtls_client_consecutive_failures', 'Failures since the last success');
     this.lastSuccess = r.gauge('mtls_client_last_success_timestamp_seconds', 'Time of the last successful request (unix seconds, 0 = never)');
     this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', ['serial']);
@@ -90,6 +95,13 @@ export class RequestTracker {
     this.retryReasons.inc({ reason });
   }
 
+  /** One more attempt of a request before any has succeeded: the server is not answering yet. */
+  startupRetry(reason: RequestFailureReason, message: string): void {
+    if (this.startupRetries === 0) this.logger.info('server not answering yet; retrying (start-up)', { reason, message });
+    this.startupRetries += 1;
+    this.startupRetryCount.inc();
+  }
+
   success(serverSerial: string | undefined, response: LastResponse): void {
     if (this.pendingRetries > 0) {
       this.retriedSuccesses += 1;
@@ -98,7 +110,7 @@ export class RequestTracker {
       this.retrying = false;
     }
     this.pendingRetries = 0;
-    if (this.successes === 0) this.logger.info('first successful request', { serverSerial, response: response.body });
+    if (this.successes === 0) this.logger.info('first successful request', { serverSerial, startupRetries: this.startupRetries, response: response.body });
     else if (this.consecutiveFailures > 0) this.logger.info('requests succeed again', { after: this.consecutiveFailures, serverSerial });
     this.successes += 1;
     this.consecutiveFailures = 0;

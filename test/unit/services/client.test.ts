@@ -73,7 +73,7 @@ describe('server identity', () => {
       serverSerials: [serverLeaf.serial],
       agentGeneration: 1,
       credentials: { state: 'loaded', serial: leaf.serial },
-      requests: { failures: 0, consecutiveFailures: 0 },
+      requests: { failures: 0, consecutiveFailures: 0, startupRetries: 0 },
       lastResponse: { status: 200, body: { identity: CLIENT_DNS, clientSerial: leaf.serial, serverSerial: serverLeaf.serial } },
       lastError: null,
     });
@@ -136,8 +136,8 @@ describe('server identity', () => {
 
   it('reports connection failures and backs off', async () => {
     const { freePort } = await import('./helpers/harness.js');
-    // No retry budget: every connection error is a failure at once (retries: retries.test.ts).
-    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400, retryBudgetMs: 0 });
+    // No start-up budget: every connection error is a failure at once (retries: retries.test.ts).
+    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400, startupRetryBudgetMs: 0 });
     await waitFor(() => running.client.tracker.failures >= 3, 'failures', 5_000);
     const startedAt = Date.parse(running.client.stats().startedAt);
     const elapsed = Date.now() - startedAt;
@@ -222,6 +222,7 @@ describe('lifecycle and metrics', () => {
     const metrics = running.client.tracker.registry.render();
     expect(sample(metrics, 'mtls_client_requests_total{result="success"}')).toBe(stats.requests.successes);
     expect(sample(metrics, 'mtls_client_requests_total{result="failure"}')).toBe(0);
+    expect(sample(metrics, 'mtls_client_startup_retries_total')).toBe(0);
     expect(sample(metrics, 'mtls_client_request_failures_total{reason="identity_mismatch"}')).toBe(0);
     expect(sample(metrics, `mtls_client_server_certificate_info{serial="${serverLeaf.serial}"}`)).toBe(1);
     expect(sample(metrics, 'mtls_client_server_serials_seen')).toBe(1);

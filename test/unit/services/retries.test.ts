@@ -1,8 +1,14 @@
-// Reliability: a client rides out a peer that is briefly unreachable. GETs are
-// retried with backoff on connection errors and timeouts within a budget;
-// retries are counted apart from failures, and only an exhausted budget (or a
-// non-transient error) is a failure.
+// Reliability: before its first success, a client waits for a server that is
+// still starting (start-up retries, not failures, within a budget per
+// request); after it, a refused connection is a failure at once unless the
+// caller asked for a retry budget to ride out outages. Retries are counted
+// apart from failures; a TLS or identity failure is never retried.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Failure } from '../../../services/client/request.js';
+import { nextRetry } from '../../../services/client/retry-policy.js';
+import { TIMEOUT_CODE, codedError } from '../../../services/lib/tls-errors.js';
 import { createCertDir, createTestPki, startClient, startServer, type CertDir, type RunningClient, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { freePort, sample, waitFor } from './helpers/harness.js';
 
@@ -39,29 +45,70 @@ async function client(port: number, options: Parameters<typeof startClient>[1] |
   return running;
 }
 
-describe('retries on an unreachable peer', () => {
-  it('a server that starts after the client: no failed request, the wait is counted as retries', async () => {
+describe('start-up: a server that is not listening yet', () => {
+  it('is waited for: no failed request, the wait is counted as start-up retries and logged once', async () => {
     const port = await freePort();
     const c = await client(port);
-    await waitFor(() => c.client.tracker.retries >= 3, 'retries while nothing listens');
+    await waitFor(() => c.client.tracker.startupRetries >= 3, 'start-up retries while nothing listens');
     expect(c.client.tracker.failures).toBe(0);
     await server(port);
     await waitFor(() => c.client.tracker.successes >= 5, 'successes once the server listens');
     const stats = c.client.stats();
-    expect(stats.requests).toMatchObject({ failures: 0, retriedSuccesses: 1 });
-    expect(stats.requests.retries).toBeGreaterThanOrEqual(3);
-    expect(c.logs.filter((line) => line.msg === 'peer unreachable; retrying')).toEqual([expect.objectContaining({ reason: 'connection' })]);
-    expect(c.logs.filter((line) => line.msg === 'reached the peer after retrying')).toHaveLength(1);
-    expect(c.logs.some((line) => line.msg === 'request failed')).toBe(false);
+    expect(stats.requests).toMatchObject({ failures: 0, retries: 0 });
+    expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(3);
+    expect(c.logs.filter((line) => line.msg === 'server not answering yet; retrying (start-up)')).toEqual([expect.objectContaining({ reason: 'connection' })]);
+    expect(c.logs.filter((line) => line.msg === 'first successful request')).toEqual([expect.objectContaining({ startupRetries: stats.requests.startupRetries })]);
+    expect(c.logs.some((line) => line.msg === 'request failed' || line.msg === 'peer unreachable; retrying')).toBe(false);
     const metrics = c.client.tracker.registry.render();
-    expect(sample(metrics, 'mtls_client_request_retries_total{reason="connection"}')).toBe(stats.requests.retries);
+    expect(sample(metrics, 'mtls_client_startup_retries_total')).toBe(stats.requests.startupRetries);
+    expect(sample(metrics, 'mtls_client_request_retries_total{reason="connection"}')).toBe(0);
     expect(sample(metrics, 'mtls_client_requests_total{result="failure"}')).toBe(0);
   });
 
-  it('a server that restarts under traffic: 0 failed requests', async () => {
+  it('counts one failed request, with the real error, once a request has spent its start-up budget', async () => {
+    const port = await freePort();
+    const c = await client(port, { startupRetryBudgetMs: 300 });
+    await waitFor(() => c.client.tracker.failures >= 2, 'failures after the budget', 5_000);
+    const stats = c.client.stats();
+    expect(stats.requests.failuresByReason).toEqual({ connection: stats.requests.failures });
+    expect(stats.lastError?.message).toContain('ECONNREFUSED');
+    // Each failed request used its own budget: several start-up retries per failure.
+    expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(stats.requests.failures * 2);
+    expect(stats.requests).toMatchObject({ successes: 0, retries: 0 });
+    expect(c.logs.filter((line) => line.msg === 'server not answering yet; retrying (start-up)')).toHaveLength(1);
+  });
+
+  it('stops retrying at once on shutdown, without counting a failure', async () => {
+    const port = await freePort();
+    const c = await client(port, { retryInitialDelayMs: 5_000, retryMaxDelayMs: 5_000 });
+    await waitFor(() => c.client.tracker.startupRetries >= 1, 'a start-up retry pending');
+    const started = Date.now();
+    await c.stop();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(c.client.tracker.failures).toBe(0);
+  });
+});
+
+describe('after the first success', () => {
+  it('counts a refused connection as a failed request at once', async () => {
     const port = await freePort();
     const first = await server(port);
     const c = await client(port);
+    await waitFor(() => c.client.tracker.successes >= 3, 'traffic');
+    await first.stop();
+    const stoppedAt = Date.now();
+    await waitFor(() => c.client.tracker.failures >= 1, 'a failed request once nothing listens', 5_000);
+    expect(Date.now() - stoppedAt).toBeLessThan(3_000);
+    const stats = c.client.stats();
+    expect(stats.lastError).toMatchObject({ reason: 'connection', message: expect.stringContaining('ECONNREFUSED') });
+    expect(stats.requests.startupRetries).toBe(0);
+    expect(c.logs.some((line) => line.msg === 'server not answering yet; retrying (start-up)')).toBe(false);
+  });
+
+  it('rides out a server restart when the caller asks for a retry budget: 0 failed requests', async () => {
+    const port = await freePort();
+    const first = await server(port);
+    const c = await client(port, { retryBudgetMs: 30_000 });
     await waitFor(() => c.client.tracker.successes >= 5, 'traffic');
     await first.stop();
     await waitFor(() => c.client.tracker.retries >= 2, 'retries while the server is down');
@@ -70,35 +117,72 @@ describe('retries on an unreachable peer', () => {
     await waitFor(() => c.client.tracker.successes >= before + 5, 'traffic again');
     expect(c.client.tracker.failures).toBe(0);
     expect(c.client.tracker.retriedSuccesses).toBeGreaterThanOrEqual(1);
+    expect(c.client.tracker.startupRetries).toBe(0);
+    expect(c.logs.filter((line) => line.msg === 'peer unreachable; retrying')).toEqual([expect.objectContaining({ reason: 'connection' })]);
   });
 
-  it('counts a failure once the retry budget is spent, with the connection reason', async () => {
+  it('counts a failure once the retry budget is spent', async () => {
     const port = await freePort();
+    const first = await server(port);
     const c = await client(port, { retryBudgetMs: 300 });
+    await waitFor(() => c.client.tracker.successes >= 1, 'a success');
+    await first.stop();
     await waitFor(() => c.client.tracker.failures >= 2, 'failures after the budget', 5_000);
     const stats = c.client.stats();
     expect(stats.requests.failuresByReason).toEqual({ connection: stats.requests.failures });
-    // Each failed request used its budget: several retries per failure, none after the 300 ms.
+    // Several retries per failed request, none after its 300 ms.
     expect(stats.requests.retries).toBeGreaterThanOrEqual(stats.requests.failures * 2);
-    expect(stats.requests.successes).toBe(0);
   });
+});
 
-  it('does not retry what retrying cannot fix: a server with the wrong identity', async () => {
+describe('what retrying cannot fix', () => {
+  it('a server with the wrong identity: failures, no retries of either kind', async () => {
     const port = await freePort();
     await server(port);
     const c = await client(port, { expectedServerIdentity: 'other.mesh.internal' });
     await waitFor(() => c.client.tracker.failures >= 3, 'failures');
-    expect(c.client.tracker.retries).toBe(0);
-    expect(c.client.stats().requests.failuresByReason).toEqual({ identity_mismatch: c.client.tracker.failures });
+    expect(c.client.stats().requests).toMatchObject({ retries: 0, startupRetries: 0, failuresByReason: { identity_mismatch: c.client.tracker.failures } });
+  });
+});
+
+describe('the rule', () => {
+  const policy = { startupBudgetMs: 1_000, budgetMs: 0, initialDelayMs: 200, maxDelayMs: 2_000 };
+  const failure = (code: string, more: Partial<Failure> = {}): Failure => ({ ok: false, error: codedError(code, code), reusedSocket: false, connected: false, ...more });
+  const before = { retries: 0, elapsedMs: 0, succeededBefore: false };
+  const after = { ...before, succeededBefore: true };
+
+  it('before the first success: waits for an unreachable server, within the start-up budget', () => {
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', TIMEOUT_CODE]) {
+      expect(nextRetry(failure(code), before, policy), code).toMatchObject({ startup: true });
+    }
+    expect(nextRetry(failure('ECONNREFUSED'), { ...before, elapsedMs: 999 }, policy)).toBeUndefined();
+    // A deadline hit once connected is a server that answers badly, not one that is starting.
+    expect(nextRetry(failure(TIMEOUT_CODE, { connected: true }), before, policy)).toBeUndefined();
+    for (const code of ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_MTLS_IDENTITY_MISMATCH']) {
+      expect(nextRetry(failure(code), before, policy), code).toBeUndefined();
+    }
   });
 
-  it('stops retrying at once on shutdown, without counting a failure', async () => {
-    const port = await freePort();
-    const c = await client(port, { retryInitialDelayMs: 5_000, retryMaxDelayMs: 5_000 });
-    await waitFor(() => c.client.tracker.retries >= 1, 'a retry pending');
-    const started = Date.now();
-    await c.stop();
-    expect(Date.now() - started).toBeLessThan(1_000);
-    expect(c.client.tracker.failures).toBe(0);
+  it('after it: a refused connection fails at once; a reset kept-alive socket is retried at once on a fresh one', () => {
+    expect(nextRetry(failure('ECONNREFUSED'), after, policy)).toBeUndefined();
+    expect(nextRetry(failure('ECONNRESET', { reusedSocket: true, connected: true }), after, policy)).toEqual({ delayMs: 0, startup: false });
+    expect(nextRetry(failure('ECONNRESET', { reusedSocket: true, connected: true }), { ...after, retries: 1 }, policy)).toBeUndefined();
+    expect(nextRetry(failure('ECONNREFUSED'), after, { ...policy, budgetMs: 30_000 })).toMatchObject({ startup: false });
+  });
+});
+
+describe('configuration', () => {
+  it('refuses a STARTUP_RETRY_BUDGET_MS that is not a non-negative integer (exit 2)', async () => {
+    const main = fileURLToPath(new URL('../../../services/client/main.ts', import.meta.url));
+    const env = { PATH: process.env['PATH'] ?? '', TARGET_URL: 'https://server.mesh.internal:8443/', EXPECTED_SERVER_IDENTITY: 'server.mesh.internal', ADMIN_PORT: '0' };
+    for (const value of ['-1', 'soon', '1.5']) {
+      // A client that accepted the value would run until killed.
+      const child = spawn(process.execPath, ['--import', 'tsx', main], { env: { ...env, STARTUP_RETRY_BUDGET_MS: value }, timeout: 10_000 });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code, stdout).toBe(2);
+      expect(stdout).toContain(`STARTUP_RETRY_BUDGET_MS must be an integer between 0 and 86400000, got \\"${value}\\"`);
+    }
   });
 });
