@@ -5,8 +5,28 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
+import { createRequire } from 'node:module';
 import { APPLY_PARALLELISM, appCommand, engineSteps, outputValues } from '../../../scripts/lib/iac.js';
+import { cachePaths } from '../../../scripts/lib/cache.js';
 import { projectDir } from '../../../scripts/lib/stack.js';
+import { ensureNodeBinary } from '../../../scripts/lib/toolchain/node-runtime.js';
+import { HOST_NODE_RELEASES } from '../../../stack/versions.js';
+
+/**
+ * The cdktf CLI (not the deploy path) loads node-pty, whose package ships
+ * prebuilt binaries for Node up to 22 only (and the project runs no install
+ * scripts). Where this Node cannot load it, the CLI runs under the pinned Node 22.
+ */
+async function cdktfCliPath(): Promise<string> {
+  try {
+    const fromCore = createRequire(createRequire(path.join(projectDir, 'package.json')).resolve('@cdktf/cli-core/package.json'));
+    fromCore('@cdktf/node-pty-prebuilt-multiarch');
+    return process.env.PATH ?? '';
+  } catch {
+    const { binary } = await ensureNodeBinary(cachePaths(), { build: true, release: HOST_NODE_RELEASES['22'] });
+    return `${path.dirname(binary)}${path.delimiter}${process.env.PATH ?? ''}`;
+  }
+}
 
 describe('engineSteps', () => {
   it('deploy is init then a non-interactive apply with more than the default 10 parallel changes', () => {
@@ -38,7 +58,7 @@ describe('outputValues', () => {
   });
 });
 
-describe('the CDKTF app run directly synthesizes what `cdktf synth` does', { timeout: 60_000 }, () => {
+describe('the CDKTF app run directly synthesizes what `cdktf synth` does', { timeout: 180_000 }, () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'iac-synth-'));
@@ -49,11 +69,10 @@ describe('the CDKTF app run directly synthesizes what `cdktf synth` does', { tim
 
   it('same cdk.tf.json from both, for the same environment', async () => {
     const env = { ...process.env, MTLS_PREFIX: 'synth-check', CHECKPOINT_DISABLE: '1', FORCE_COLOR: '0', CI: '1' };
-    const sh = $({ cwd: projectDir, env, quiet: true, timeout: '50s' });
     const direct = path.join(dir, 'direct');
     const cli = path.join(dir, 'cli');
     await $({ cwd: projectDir, env: { ...env, CDKTF_OUTDIR: direct }, quiet: true, timeout: '50s' })`sh -c ${await appCommand(projectDir)}`;
-    await sh`npx cdktf synth --output ${cli}`;
+    await $({ cwd: projectDir, env: { ...env, PATH: await cdktfCliPath() }, quiet: true, timeout: '150s' })`npx cdktf synth --output ${cli}`;
     const stack = (root: string) => readFile(path.join(root, 'stacks', 'synth-check', 'cdk.tf.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>);
     const [a, b] = await Promise.all([stack(direct), stack(cli)]);
     expect(Object.keys(a)).toEqual(expect.arrayContaining(['resource', 'output', 'terraform']));
