@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mtls-reference/recipes/go/internal/creds"
@@ -27,6 +29,9 @@ var retryDelays = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond
 const (
 	callBudget     = 3 * time.Second
 	attemptTimeout = 1500 * time.Millisecond
+	// Start-up retries: 0.2 s, doubling, at most 2 s apart.
+	startupFirstDelay = 200 * time.Millisecond
+	startupMaxDelay   = 2 * time.Second
 )
 
 // caller makes the calls; only its own goroutine touches it, except the
@@ -37,12 +42,15 @@ type caller struct {
 	url      string
 	expected string
 	log      *slog.Logger
+	// Until the first success, how long one call may keep retrying a server
+	// it cannot reach (it is most likely still starting).
+	startupBudget time.Duration
 
-	ok, failed, retries atomic.Int64
-	mu                  sync.Mutex
-	lastError           string
-	lastFailed          bool
-	called              bool
+	ok, failed, retries, startupRetries atomic.Int64
+	mu                                  sync.Mutex
+	lastError                           string
+	lastFailed                          bool
+	called                              bool
 
 	inUse     *creds.Credentials // the credentials the transport was built for
 	transport *http.Transport
@@ -52,9 +60,9 @@ type caller struct {
 	failLog      report.Throttle
 }
 
-func newCaller(h *creds.Holder, host string, port int, expected string, log *slog.Logger) *caller {
+func newCaller(h *creds.Holder, host string, port int, expected string, startupBudget time.Duration, log *slog.Logger) *caller {
 	return &caller{
-		holder: h, host: host, expected: expected, log: log,
+		holder: h, host: host, expected: expected, log: log, startupBudget: startupBudget,
 		url:     (&url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: "/"}).String(),
 		failLog: report.Throttle{N: 1, Window: 10 * time.Second},
 	}
@@ -121,6 +129,20 @@ func (c *caller) verifyServer(cs tls.ConnectionState) error {
 	return fmt.Errorf("server identity %v is not the expected %s", got, c.expected)
 }
 
+// unreachableError: the attempt failed before a TCP connection to the server
+// was made (name lookup, refused, no connection within the deadline).
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string { return e.err.Error() }
+func (e *unreachableError) Unwrap() error { return e.err }
+
+// unreachable: the server could not be reached at all, which before the first
+// success means it is still starting. A TLS or identity failure is not this.
+func unreachable(err error) bool {
+	var ue *unreachableError
+	return errors.As(err, &ue) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED)
+}
+
 // statusError is an HTTP answer other than 200: the server's final word.
 type statusError struct {
 	status int
@@ -132,6 +154,15 @@ func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.statu
 func (c *caller) attempt(ctx context.Context, client *http.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
+	var connected atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				connected.Store(true)
+			}
+		},
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }, // a kept-alive one too
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
 		return err
@@ -143,7 +174,13 @@ func (c *caller) attempt(ctx context.Context, client *http.Client) error {
 			err = ue.Err // without the repeated method and URL
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("no answer from %s within %v (name lookup, connect, handshake or response)", c.host, attemptTimeout)
+			if !connected.Load() {
+				return &unreachableError{fmt.Errorf("no connection to %s within %v (name lookup or connect)", c.host, attemptTimeout)}
+			}
+			return fmt.Errorf("no answer from %s within %v (handshake or response)", c.host, attemptTimeout)
+		}
+		if !connected.Load() {
+			return &unreachableError{err}
 		}
 		return err
 	}
@@ -162,11 +199,15 @@ func (c *caller) attempt(ctx context.Context, client *http.Client) error {
 }
 
 // call is one logical call: retried on transport errors and 5xx, not on a
-// 4xx (a refusal does not change by asking again).
+// 4xx (a refusal does not change by asking again). Before the first success,
+// a server that cannot be reached is waited for, within startupBudget; after
+// it, a refused connection is a failure at once.
 func (c *caller) call(ctx context.Context, cr *creds.Credentials) {
 	client := c.clientFor(cr)
-	deadline := time.Now().Add(callBudget)
-	for i := 0; ; i++ {
+	started := time.Now()
+	deadline := started.Add(callBudget)
+	startupDelay := startupFirstDelay
+	for i := 0; ; {
 		err := c.attempt(ctx, client)
 		if err == nil {
 			c.ok.Add(1)
@@ -176,20 +217,38 @@ func (c *caller) call(ctx context.Context, cr *creds.Credentials) {
 		if ctx.Err() != nil {
 			return // shutting down: not a failure of the peer
 		}
+		var delay time.Duration
 		var se *statusError
-		final := errors.As(err, &se) && se.status < 500
-		if final || i >= len(retryDelays) || time.Until(deadline) < retryDelays[i] {
-			c.failed.Add(1)
-			c.record(err)
+		switch {
+		case c.ok.Load() == 0 && unreachable(err):
+			if time.Since(started)+startupDelay > c.startupBudget {
+				c.fail(err)
+				return
+			}
+			if c.startupRetries.Add(1) == 1 {
+				c.log.Info("server not answering yet; retrying (start-up)", "url", c.url, "reason", err.Error())
+			}
+			delay, startupDelay = startupDelay, min(2*startupDelay, startupMaxDelay)
+		case errors.As(err, &se) && se.status < 500, errors.Is(err, syscall.ECONNREFUSED),
+			i >= len(retryDelays), time.Until(deadline) < retryDelays[i]:
+			c.fail(err)
 			return
+		default:
+			c.retries.Add(1)
+			delay = retryDelays[i]
+			i++
 		}
-		c.retries.Add(1)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(retryDelays[i]):
+		case <-time.After(delay):
 		}
 	}
+}
+
+func (c *caller) fail(err error) {
+	c.failed.Add(1)
+	c.record(err)
 }
 
 func (c *caller) record(err error) {
@@ -201,11 +260,26 @@ func (c *caller) record(err error) {
 	}
 	c.mu.Unlock()
 	switch {
+	case err == nil && c.ok.Load() == 1: // the first success since the start
+		c.log.Info("call succeeded", "url", c.url, "serial", c.inUse.Serial, "startupRetries", c.startupRetries.Load())
 	case err == nil && (first || wasFailing):
 		c.log.Info("call succeeded", "url", c.url, "serial", c.inUse.Serial)
 	case err != nil:
 		if ok, dropped := c.failLog.Allow(time.Now()); ok || !wasFailing {
 			c.log.Warn("call failed", "url", c.url, "reason", err.Error(), "failedUnlogged", dropped)
+		}
+	}
+}
+
+// run makes a call every interval, once there are credentials, until ctx ends.
+func (c *caller) run(ctx context.Context, interval time.Duration) {
+	for ctx.Err() == nil {
+		if cr := c.holder.Current(); cr != nil {
+			c.call(ctx, cr)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
 		}
 	}
 }
@@ -217,7 +291,7 @@ func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
 		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageClientAuth,
 		Logger: base.With("component", "credentials"), OnUpdate: stats.Poke,
 	})
-	c := newCaller(holder, cfg.TargetHost, cfg.TargetPort, cfg.ExpectedServer, log)
+	c := newCaller(holder, cfg.TargetHost, cfg.TargetPort, cfg.ExpectedServer, time.Duration(cfg.StartupRetryBudgetMs)*time.Millisecond, log)
 	stats.Snapshot = func() report.Stats { return c.stats(cfg) }
 	stopStats := make(chan struct{})
 	statsDone := make(chan struct{})
@@ -225,16 +299,7 @@ func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
 	go holder.Run(ctx)
 	log.Info("calling", "url", c.url, "expectedServer", cfg.ExpectedServer, "intervalMs", cfg.IntervalMs)
 
-	interval := time.Duration(cfg.IntervalMs) * time.Millisecond
-	for ctx.Err() == nil {
-		if cr := holder.Current(); cr != nil {
-			c.call(ctx, cr)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(interval):
-		}
-	}
+	c.run(ctx, time.Duration(cfg.IntervalMs)*time.Millisecond)
 	if c.transport != nil {
 		c.transport.CloseIdleConnections()
 	}
@@ -245,14 +310,14 @@ func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
 
 func (c *caller) stats(cfg config) report.Stats {
 	st := c.holder.Status()
-	ok, failed, retries := c.ok.Load(), c.failed.Load(), c.retries.Load()
+	ok, failed, retries, startupRetries := c.ok.Load(), c.failed.Load(), c.retries.Load(), c.startupRetries.Load()
 	c.mu.Lock()
 	lastErr, lastFailed := c.lastError, c.lastFailed
 	c.mu.Unlock()
 	out := report.Stats{
 		Technology: "go", Role: "client", Workload: cfg.Workload,
 		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
-		Requests:  report.Requests{OK: &ok, Failed: &failed, Retries: &retries},
+		Requests:  report.Requests{OK: &ok, Failed: &failed, Retries: &retries, StartupRetries: &startupRetries},
 		LastError: lastErr,
 	}
 	if st.LastError != "" && (lastErr == "" || st.Refusing) {

@@ -62,10 +62,11 @@ type config struct {
 	ListenPort int
 	Allowed    []string
 	// client
-	TargetHost     string
-	TargetPort     int
-	ExpectedServer string
-	IntervalMs     int
+	TargetHost           string
+	TargetPort           int
+	ExpectedServer       string
+	IntervalMs           int
+	StartupRetryBudgetMs int
 }
 
 func loadConfig(role string) (config, error) {
@@ -104,6 +105,10 @@ func loadConfig(role string) (config, error) {
 	c.IntervalMs, err = strconv.Atoi(envOr("REQUEST_INTERVAL_MS", "500"))
 	if err != nil || c.IntervalMs < 10 || c.IntervalMs > 3_600_000 {
 		return c, fmt.Errorf("REQUEST_INTERVAL_MS must be a number of milliseconds (10…3600000)")
+	}
+	c.StartupRetryBudgetMs, err = strconv.Atoi(envOr("STARTUP_RETRY_BUDGET_MS", "30000"))
+	if err != nil || c.StartupRetryBudgetMs < 0 || c.StartupRetryBudgetMs > 86_400_000 {
+		return c, fmt.Errorf("STARTUP_RETRY_BUDGET_MS must be a number of milliseconds (0…86400000), got %q", os.Getenv("STARTUP_RETRY_BUDGET_MS"))
 	}
 	return c, nil
 }

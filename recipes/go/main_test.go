@@ -50,7 +50,7 @@ func startServer(t *testing.T, h *creds.Holder, allowed ...string) (*server, int
 
 // callOnce: the recipe's client, but aimed at 127.0.0.1 with the mesh name as SNI/hostname.
 func callOnce(t *testing.T, h *creds.Holder, port int, expected string) error {
-	c := newCaller(h, "go-server.mesh.internal", port, expected, quiet)
+	c := newCaller(h, "go-server.mesh.internal", port, expected, 0, quiet)
 	client := c.clientFor(h.Current())
 	c.transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
@@ -136,7 +136,7 @@ func TestRotationReachesKeepAliveClients(t *testing.T) {
 	cli := workload(t, root, inter, "go-client", x509.ExtKeyUsageClientAuth)
 	_, port := startServer(t, srv, "spiffe://mesh.internal/go-client")
 
-	c := newCaller(cli, "go-server.mesh.internal", port, "spiffe://mesh.internal/go-server", quiet)
+	c := newCaller(cli, "go-server.mesh.internal", port, "spiffe://mesh.internal/go-server", 0, quiet)
 	client := c.clientFor(cli.Current())
 	c.transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

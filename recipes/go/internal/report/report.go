@@ -42,6 +42,8 @@ type Requests struct {
 	Failed  *int64 `json:"failed,omitempty"`
 	Refused *int64 `json:"refused,omitempty"`
 	Retries *int64 `json:"retries,omitempty"`
+	// Client: retries before the first success while the server could not be reached.
+	StartupRetries *int64 `json:"startupRetries,omitempty"`
 }
 
 // Stats is the contract's stats file.
