@@ -1,9 +1,11 @@
 /**
- * Tools the scripts run on the host besides Docker: openssl (status and
- * check-rotation read the certificate each server presents, as an operator
- * would with s_client) and psql (the e2e suite calls PostgreSQL from the
- * host; issue-cert prints psql lines). Installed from Debian's packages
- * where this process may; elsewhere named with the command that installs them.
+ * Tools the scripts and tests run on the host besides Docker: openssl
+ * (status and check-rotation read the certificate each server presents, as
+ * an operator would with s_client), psql (the e2e suite calls PostgreSQL from
+ * the host; issue-cert prints psql lines; the psql recipe's unit test), curl
+ * and python3 (the curl and Python recipes' unit tests run them on the host).
+ * Installed from Debian's packages where this process may; elsewhere named
+ * with the command that installs them.
  */
 import { $ } from 'zx';
 import type { CachePaths } from '../cache.js';
@@ -13,6 +15,8 @@ import { aptInstall } from './docker-engine.js';
 export const HOST_TOOLS = [
   { command: 'openssl', debianPackage: 'openssl' },
   { command: 'psql', debianPackage: 'postgresql-client' },
+  { command: 'curl', debianPackage: 'curl' },
+  { command: 'python3', debianPackage: 'python3' },
 ] as const;
 
 async function missingTools(): Promise<typeof HOST_TOOLS[number][]> {
