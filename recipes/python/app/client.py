@@ -4,7 +4,12 @@ Every call opens a new connection with the context current at that moment:
 the server's chain and identity are verified on every call, and a reload
 (ours or the server's) applies to the next call. check_hostname is on
 (server_hostname = TARGET_HOST); then the server leaf's URI SAN must be
-EXPECTED_SERVER_IDENTITY before anything is sent."""
+EXPECTED_SERVER_IDENTITY before anything is sent.
+
+Until the first successful call, a server that cannot be reached is still
+starting: the call is retried with backoff (start-up retries, not failures)
+for up to STARTUP_RETRY_BUDGET_MS. After it, a refused connection fails the
+call at once."""
 
 import http.client
 import socket
@@ -17,6 +22,8 @@ from mtls_credentials import CredentialWatcher, normalise_serial, uris_of
 
 RETRY_DELAYS_S = (0.25, 0.5, 1.0)  # up to 3 retries, all within about 3 s
 RETRY_BUDGET_S = 3.0
+STARTUP_DELAY_S, STARTUP_MAX_DELAY_S = 0.2, 2.0  # start-up retries: 0.2 s, doubling, at most 2 s apart
+STARTUP_BUDGET_S = 30.0
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -36,9 +43,9 @@ def resolve(host, port, timeout):
     t.start()
     t.join(timeout)
     if not result:
-        raise CallError(f'dns: no answer for {host} within {timeout:g} s')
+        raise Unreachable(f'dns: no answer for {host} within {timeout:g} s')
     if isinstance(result[0], OSError):
-        raise CallError(f'dns: {result[0].strerror or result[0]}')
+        raise Unreachable(f'dns: {result[0].strerror or result[0]}')
     return result[0]
 
 
@@ -51,7 +58,7 @@ class Connection(http.client.HTTPSConnection):
         self.tls_context = context
 
     def connect(self):
-        raw, error = None, CallError('dns: no address')
+        raw, error = None, Unreachable('dns: no address')
         for family, kind, proto, _, address in resolve(self.host, self.port, self.timeout):
             raw = socket.socket(family, kind, proto)
             try:
@@ -60,7 +67,8 @@ class Connection(http.client.HTTPSConnection):
                 break
             except OSError as e:  # try the next address, report the last error
                 raw.close()
-                raw, error = None, e
+                reason = 'connection: no connection within the timeout' if isinstance(e, TimeoutError) else failure_reason(e)
+                raw, error = None, Unreachable(reason, refused=isinstance(e, ConnectionRefusedError))
         if raw is None:
             raise error
         try:
@@ -75,6 +83,21 @@ class CallError(Exception):
     def __init__(self, reason, retry=True):
         super().__init__(reason)
         self.reason, self.retry = reason, retry
+
+
+class Unreachable(CallError):
+    """No connection to the server: its name does not resolve (yet), nothing
+    listens (refused), or none within the timeout."""
+
+    def __init__(self, reason, refused=False):
+        super().__init__(reason)
+        self.refused = refused
+
+
+def unreachable(e):
+    """The server could not be reached at all: no connection, or one reset.
+    A TLS or identity failure is not this: waiting does not heal it."""
+    return isinstance(e, (Unreachable, ConnectionResetError, ConnectionAbortedError))
 
 
 def failure_reason(e):
@@ -101,6 +124,8 @@ class Caller:
         self.cfg, self.watcher, self.stats, self.log = cfg, watcher, stats, log
         self.last_reason = ''     # logs on changes only: first success, each new failure, recovery
         self.last_error, self.last_error_at = None, 0.0
+        self.succeeded = False    # any call since the start
+        self.startup_retries = 0
 
     def call_once(self, creds, timeout):
         cfg = self.cfg
@@ -120,36 +145,70 @@ class Caller:
         finally:
             conn.close()
 
+    def next_retry(self, e, retries, startup_retries, elapsed):
+        """(delay in seconds, whether it is a start-up retry), or None: the call failed."""
+        if not self.succeeded and unreachable(e):
+            delay = min(STARTUP_DELAY_S * 2 ** startup_retries, STARTUP_MAX_DELAY_S)
+            return (delay, True) if elapsed + delay <= self.cfg.get('startup_budget', STARTUP_BUDGET_S) else None
+        if not getattr(e, 'retry', True) or getattr(e, 'refused', False) or retries >= len(RETRY_DELAYS_S):
+            return None
+        delay = RETRY_DELAYS_S[retries]
+        return (delay, False) if elapsed + delay <= RETRY_BUDGET_S else None
+
     def call(self, stop):
         """One call with its retries; returns True on success."""
         creds = self.watcher.current
         started = time.monotonic()
-        for attempt in range(len(RETRY_DELAYS_S) + 1):
+        retries = startup_retries = 0
+        while True:
             try:
                 serial = self.call_once(creds, self.cfg['timeout'])
             except Exception as e:  # noqa: BLE001 - a failed call is counted, never fatal
                 reason = failure_reason(e)
-                retry = getattr(e, 'retry', True) and attempt < len(RETRY_DELAYS_S)
-                delay = RETRY_DELAYS_S[attempt] if retry else 0
-                if retry and time.monotonic() - started + delay <= RETRY_BUDGET_S and not stop.is_set():
-                    self.stats.count('retries')
-                    self.log.debug('retrying', reason=reason, attempt=attempt + 1)
+                retry = self.next_retry(e, retries, startup_retries, time.monotonic() - started)
+                if retry and not stop.is_set():
+                    delay, startup = retry
+                    if startup:
+                        if self.startup_retries == 0:
+                            self.log.info('server not answering yet; retrying (start-up)', reason=reason)
+                        self.startup_retries += 1
+                        startup_retries += 1
+                        self.stats.count('startupRetries')
+                    else:
+                        retries += 1
+                        self.stats.count('retries')
+                        self.log.debug('retrying', reason=reason, attempt=retries)
                     stop.wait(delay)
                     creds = self.watcher.current  # a reload meanwhile is used by the retry
                     continue
                 self.stats.count('failed')
                 self.last_error, self.last_error_at = reason, time.time()
                 if reason != self.last_reason:
-                    self.log.warn('call failed', reason=reason, attempts=attempt + 1)
+                    self.log.warn('call failed', reason=reason, attempts=retries + startup_retries + 1)
                     self.last_reason = reason
                 return False
             self.stats.count('ok')
             self.stats.set(serverSerial=serial, lastOkAt=iso())
-            if self.last_reason is not None:
+            if not self.succeeded:
+                self.log.info('calling', server=self.cfg['expected'], serverSerial=serial, startupRetries=self.startup_retries)
+            elif self.last_reason is not None:
                 self.log.info('calling', server=self.cfg['expected'], serverSerial=serial)
-                self.last_reason = None
+            self.succeeded, self.last_reason = True, None
             return True
-        return False
+
+
+def call_loop(caller, interval, stop):
+    """A call every `interval` seconds once there are credentials, until stop."""
+    while not stop.is_set():
+        started = time.monotonic()
+        if caller.watcher.current is None:
+            stop.wait(0.5)
+            continue
+        try:
+            caller.call(stop)
+        except Exception as e:  # noqa: BLE001 - the loop must go on
+            caller.log.error('call loop error', error=repr(e))
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
 def main():
@@ -170,10 +229,11 @@ def main():
             'expected': expected,
             'interval': env_int('REQUEST_INTERVAL_MS', 500, 10, 3_600_000) / 1000,
             'timeout': env_int('REQUEST_TIMEOUT_MS', 2000, 100, 60_000) / 1000,
+            'startup_budget': env_int('STARTUP_RETRY_BUDGET_MS', int(STARTUP_BUDGET_S * 1000), 0, 86_400_000) / 1000,
         }
 
     cfg = config_or_exit(log, config)
-    stats = Stats(cfg['stats_file'], 'python', 'client', requests=('ok', 'failed', 'retries'))
+    stats = Stats(cfg['stats_file'], 'python', 'client', requests=('ok', 'failed', 'retries', 'startupRetries'))
     watcher = CredentialWatcher('client', cfg['cert_dir'], cfg['pin_file'], log.child('credentials'),
                                 own_identity=None if cfg['identity'] == '-' else cfg['identity'])
     caller = Caller(cfg, watcher, stats, log)
@@ -195,21 +255,9 @@ def main():
              intervalMs=int(cfg['interval'] * 1000))
     watcher.start(stop)
 
-    def call_loop():
-        while not stop.is_set():
-            started = time.monotonic()
-            if watcher.current is None:
-                stop.wait(0.5)
-                continue
-            try:
-                caller.call(stop)
-            except Exception as e:  # noqa: BLE001 - the loop must go on
-                log.error('call loop error', error=repr(e))
-            stop.wait(max(0.0, cfg['interval'] - (time.monotonic() - started)))
-
     # Calls run beside the main thread, which keeps the stats fresh and answers
     # SIGTERM at once even while a call waits on its timeouts.
-    threading.Thread(target=call_loop, name='caller', daemon=True).start()
+    threading.Thread(target=call_loop, args=(caller, cfg['interval'], stop), name='caller', daemon=True).start()
     while not stop.wait(2.0):
         write_stats()
 
