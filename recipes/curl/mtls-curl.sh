@@ -2,7 +2,10 @@
 # mtls-curl: an mTLS client loop. Every REQUEST_INTERVAL_MS it calls
 # https://$EXPECTED_SERVER_IDENTITY:$TARGET_PORT/ (connected to $TARGET_HOST)
 # with curl, presenting $CERT_DIR/site.crt and site.key and trusting only the
-# private root. curl reads the files on every call: that is its reload.
+# private root. curl reads the files on every call: that is its reload. Until
+# the first successful call, a server that cannot be reached is still
+# starting: the call is retried (start-up retries, not failures) for up to
+# STARTUP_RETRY_BUDGET_MS.
 # POSIX sh and tools busybox also has (the official image is Alpine).
 set -u
 umask 077
@@ -14,15 +17,18 @@ TARGET_HOST=${TARGET_HOST:-}
 TARGET_PORT=${TARGET_PORT:-8443}
 EXPECTED_SERVER_IDENTITY=${EXPECTED_SERVER_IDENTITY:-$TARGET_HOST}
 REQUEST_INTERVAL_MS=${REQUEST_INTERVAL_MS:-500}
+STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS:-30000}
 FAILING_AFTER=3 # consecutive failed calls before the state is "failing"
 RUN=/tmp/mtls-curl
 
 # Milliseconds in timestamps where date supports %3N (coreutils; not every busybox).
 case $(date -u +%3N 2>/dev/null) in
-  [0-9][0-9][0-9]) TS_FORMAT=+%Y-%m-%dT%H:%M:%S.%3NZ ;;
-  *) TS_FORMAT=+%Y-%m-%dT%H:%M:%SZ ;;
+  [0-9][0-9][0-9]) TS_FORMAT=+%Y-%m-%dT%H:%M:%S.%3NZ MS_FORMAT=+%s%3N ;;
+  *) TS_FORMAT=+%Y-%m-%dT%H:%M:%SZ MS_FORMAT=+%s000 ;;
 esac
 now() { date -u "$TS_FORMAT"; }
+now_ms() { date -u "$MS_FORMAT"; }
+seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # milliseconds, as sleep takes them
 json() { printf '%s' "$1" | tr '\n\t\r' '   ' | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
 # log LEVEL MSG [KEY VALUE]...: one JSON line on stdout.
 log() {
@@ -34,6 +40,7 @@ log() {
 bad_config() { log error "bad configuration: $1" variable "$2"; exit 2; }
 is_dns() { printf '%s' "$1" | grep -Eqx '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'; }
 is_port() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+is_ms() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "${#1}" -le 8 ] && [ "$1" -le 86400000 ]; }
 
 [ -n "$ROOT_PIN_FILE" ] || bad_config 'ROOT_PIN_FILE is required (curl only calls with a pinned root)' ROOT_PIN_FILE
 case $CERT_DIR in *:*) bad_config 'CERT_DIR must not contain ":" (curl reads --cert FILE:PASSWORD)' CERT_DIR ;; esac
@@ -42,7 +49,11 @@ is_port "$TARGET_PORT" || bad_config 'TARGET_PORT must be a port' TARGET_PORT
 is_dns "$EXPECTED_SERVER_IDENTITY" ||
   bad_config 'EXPECTED_SERVER_IDENTITY must be a DNS name: curl checks the DNS SAN and cannot check a URI SAN' EXPECTED_SERVER_IDENTITY
 is_port "$REQUEST_INTERVAL_MS" || bad_config 'REQUEST_INTERVAL_MS must be a number of milliseconds' REQUEST_INTERVAL_MS
-INTERVAL=$(printf '%d.%03d' $((REQUEST_INTERVAL_MS / 1000)) $((REQUEST_INTERVAL_MS % 1000)))
+is_ms "$STARTUP_RETRY_BUDGET_MS" ||
+  bad_config 'STARTUP_RETRY_BUDGET_MS must be a number of milliseconds (0-86400000)' STARTUP_RETRY_BUDGET_MS
+STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS#"${STARTUP_RETRY_BUDGET_MS%%[!0]*}"} # no leading 0: not octal
+STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS:-0}
+INTERVAL=$(seconds "$REQUEST_INTERVAL_MS")
 
 # curl checks the name in the URL: the expected identity. When the target is
 # another name for the same server, connect there without changing the check.
@@ -53,7 +64,7 @@ CONNECT_TO=''
 
 rm -rf "$RUN" && mkdir -p "$RUN/no-ca-dir" || { log error "cannot create $RUN"; exit 1; }
 
-state=waiting ok=0 failed=0 retries=0 consecutive=0 reloads=0 failed_reloads=0
+state=waiting ok=0 failed=0 retries=0 startup_retries=0 consecutive=0 reloads=0 failed_reloads=0
 last_error='' last_reload_at='' last_ok_at='' serial='' not_after=''
 used_sum='' root_key='' refused_key='' cpid=''
 
@@ -64,8 +75,8 @@ write_stats() {
   [ -n "$last_reload_at" ] && extra="$extra\"lastReloadAt\":\"$last_reload_at\","
   [ -n "$last_ok_at" ] && extra="$extra\"lastOkAt\":\"$last_ok_at\","
   [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json "$last_error")\","
-  printf '{"technology":"curl","role":"client","state":"%s",%s"reloads":%d,"failedReloads":%d,"requests":{"ok":%d,"failed":%d,"retries":%d},"consecutiveFailures":%d,"updatedAt":"%s"}\n' \
-    "$state" "$extra" "$reloads" "$failed_reloads" "$ok" "$failed" "$retries" "$consecutive" "$(now)" >"$STATS_FILE.tmp" &&
+  printf '{"technology":"curl","role":"client","state":"%s",%s"reloads":%d,"failedReloads":%d,"requests":{"ok":%d,"failed":%d,"retries":%d,"startupRetries":%d},"consecutiveFailures":%d,"updatedAt":"%s"}\n' \
+    "$state" "$extra" "$reloads" "$failed_reloads" "$ok" "$failed" "$retries" "$startup_retries" "$consecutive" "$(now)" >"$STATS_FILE.tmp" &&
     mv -f "$STATS_FILE.tmp" "$STATS_FILE"
 }
 
@@ -150,6 +161,18 @@ attempt() {
   return "$rc"
 }
 
+# unreachable: curl's last attempt did not reach the server at all: name not
+# resolvable (6), refused (7), no connection before the timeout, or reset. A
+# TLS or identity failure is not this: waiting does not heal it.
+unreachable() {
+  case $rc in
+    6 | 7) return 0 ;;
+    28) grep -q -e 'Connection timed out' -e 'Resolving timed out' -e 'Failed to connect' "$RUN/err" ;;
+    35 | 56) grep -q 'Connection reset by peer' "$RUN/err" ;;
+    *) return 1 ;;
+  esac
+}
+
 fail_call() {
   failed=$((failed + 1)) consecutive=$((consecutive + 1)) last_error=$1
   [ "$consecutive" -ge "$FAILING_AFTER" ] && state=failing
@@ -174,13 +197,30 @@ one_call() {
     return 1
   fi
   sum=$(cksum <"$CERT_DIR/site.crt")
-  tries=0
+  tries=0 started=$(now_ms) pause=200
   until attempt; do
+    error="curl exit $rc: $(head -n 1 "$RUN/err" | head -c 300 | sed 's/^curl: ([0-9]*) //')"
+    if [ "$ok" -eq 0 ] && unreachable; then
+      # No call has succeeded yet: the server is most likely still starting.
+      # Retry after 0.2 s, doubling up to 2 s, within the call's budget.
+      if [ $(($(now_ms) - started + pause)) -gt "$STARTUP_RETRY_BUDGET_MS" ]; then
+        fail_call "$error"
+        return 1
+      fi
+      [ "$startup_retries" -eq 0 ] && log info "server not answering yet; retrying (start-up)" error "$error"
+      startup_retries=$((startup_retries + 1))
+      write_stats
+      sleep "$(seconds "$pause")" & wait $!
+      pause=$((pause * 2))
+      [ "$pause" -le 2000 ] || pause=2000
+      continue
+    fi
     # The renewer writes the key, then the certificate: for a moment curl can
     # read a new key with the old certificate. Retry shortly (3 times, ~3 s).
+    # A refused connection after the first success is a failed call at once.
     tries=$((tries + 1))
-    if [ "$tries" -gt 3 ]; then
-      fail_call "curl exit $rc: $(head -n 1 "$RUN/err" | head -c 300 | sed 's/^curl: ([0-9]*) //')"
+    if [ "$rc" = 7 ] || [ "$tries" -gt 3 ]; then
+      fail_call "$error"
       return 1
     fi
     retries=$((retries + 1))
@@ -192,7 +232,7 @@ one_call() {
   if [ "$sum" != "$used_sum" ]; then
     cert_info "$CERT_DIR/site.crt" || serial='' not_after=''
     if [ -z "$used_sum" ]; then
-      log info "calling" url "$URL" serial "$serial" notAfter "$not_after"
+      log info "calling" url "$URL" serial "$serial" notAfter "$not_after" startupRetries "$startup_retries"
     else
       reloads=$((reloads + 1)) last_reload_at=$last_ok_at
       log info reloaded serial "$serial" notAfter "$not_after"
