@@ -25,8 +25,17 @@
 # then outlives the certificate, and a re-enrollment is ignored. This loop
 # re-reads the files every time, treats every unexpected exit code as a
 # failure, and retries with a short backoff.
+#
+# Idle cost: the pair is verified (three `step` runs) only when the files
+# change, and the renewal time is computed once per certificate; in between
+# the loop costs one `stat` every CHECK_INTERVAL_SECONDS (the file signature:
+# inode, size, mtime) and sleeps in bash itself. It writes what it knows to
+# $STATE_FILE, and the health check (`mtls-renewer health`) only reads that
+# file: no `step` process, nothing that can block.
 set -uo pipefail
 umask 077
+# Every time this script prints or computes is UTC.
+export TZ=UTC
 CERT_DIR="${CERT_DIR:-/var/run/step}"
 CERT="$CERT_DIR/site.crt"
 KEY="$CERT_DIR/site.key"
@@ -38,13 +47,64 @@ NEXT_KEY="$CERT_DIR/.next.site.key"
 # The last certificate that validated with site.key, kept outside the volume:
 # if site.crt is damaged while the key is intact, it still authenticates a rekey.
 LAST_GOOD="${LAST_GOOD:-/tmp/last-good.crt}"
-# What the loop knows, for the health check and for `npm run status`.
+# What the loop knows (key=value lines, replaced by rename), for the health
+# check and `npm run status`; the loop's heartbeat (epoch seconds) beside it.
 STATE_FILE="${STATE_FILE:-/tmp/renewer.state}"
+BEAT_FILE="$STATE_FILE.beat"
 CHECK_INTERVAL_SECONDS="${CHECK_INTERVAL_SECONDS:-2}"
 MAX_BACKOFF_SECONDS="${MAX_BACKOFF_SECONDS:-16}"
 RENEW_TIMEOUT_SECONDS="${RENEW_TIMEOUT_SECONDS:-20}"
+# A heartbeat older than this means the loop is stuck: its longest step is a
+# rekey (bounded by RENEW_TIMEOUT_SECONDS) plus three validations and a backoff.
+STUCK_AFTER_SECONDS="${STUCK_AFTER_SECONDS:-$((RENEW_TIMEOUT_SECONDS * 2 + MAX_BACKOFF_SECONDS + 30))}"
 
-log() { printf '{"ts":"%s","level":"%s","component":"renewer","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$1" "$(printf '%s' "$2" | tr -d '"\\' | tr '\n' ' ')"; }
+iso() { printf -v ISO '%(%Y-%m-%dT%H:%M:%SZ)T' "$1"; } # ISO <- epoch seconds
+
+# ---------- the health check: reads the state file, runs nothing
+# One line, first word for the deployment: `ready:` (a valid, verified pair
+# and a live loop), `waiting:` (no certificate yet: enrollment comes after
+# deploy), `starting:`, or `unhealthy:` with the reason.
+health() {
+  local k v phase='' serial='' not_after='' renew_at='' since='' detail='' beat=''
+  if [ ! -e "$STATE_FILE" ]; then echo "starting: the renewal loop has not written $STATE_FILE yet"; return 1; fi
+  while IFS='=' read -r k v; do
+    case "$k" in
+      phase) phase="$v" ;; serial) serial="$v" ;; not_after) not_after="$v" ;;
+      renew_at) renew_at="$v" ;; since) since="$v" ;; detail) detail="$v" ;;
+    esac
+  done <"$STATE_FILE"
+  # The loop rewrites the beat in place: an empty read is a write in progress.
+  read -r beat 2>/dev/null <"$BEAT_FILE" || read -r beat 2>/dev/null <"$BEAT_FILE"
+  if [[ "$beat" =~ ^[0-9]+$ ]] && ((EPOCHSECONDS - beat > STUCK_AFTER_SECONDS)); then
+    iso "$beat"; echo "unhealthy: the renewal loop is stuck: no heartbeat since $ISO"; return 1
+  fi
+  case "$phase" in
+    waiting) echo "waiting: ${detail:-no certificate yet}"; return 1 ;;
+    unusable) echo "unhealthy: unusable: $detail; renewal is impossible until the workload is enrolled again (enroll --force)"; return 1 ;;
+    ok | failing)
+      [[ "$not_after" =~ ^[0-9]+$ ]] || { echo "unhealthy: ${detail:-no certificate details in $STATE_FILE}"; return 1; }
+      iso "$not_after"
+      if ((EPOCHSECONDS >= not_after)); then
+        echo "unhealthy: certificate $serial expired at $ISO${detail:+; $detail}"; return 1
+      fi
+      local line="ready: certificate $serial valid until $ISO"
+      if [ "$phase" = failing ]; then
+        iso "$since"; line+="; renewal failing since $ISO: $detail"
+      else
+        iso "$renew_at"; line+="; renews at about $ISO${detail:+; $detail}"
+      fi
+      echo "$line"; return 0 ;;
+    *) echo "unhealthy: $STATE_FILE has no known phase (${phase:-empty})"; return 1 ;;
+  esac
+}
+if [ "${1:-}" = health ]; then health; exit; fi
+
+log() {
+  local ts msg="${2//[\"\\]/}"
+  msg="${msg//[[:cntrl:]]/ }"
+  printf -v ts '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  printf '{"ts":"%s","level":"%s","component":"renewer","msg":"%s"}\n' "$ts" "$1" "$msg"
+}
 
 # A one-line reason from step's error output.
 reason_of() { printf '%s' "$1" | grep -v '^Re-run with' | grep -v '^[[:space:]]*$' | tail -n 1 | tr -d '"\\'; }
@@ -54,37 +114,30 @@ reason_of() { printf '%s' "$1" | grep -v '^Re-run with' | grep -v '^[[:space:]]*
 # Prints the problem and fails otherwise.
 check_pair() {
   local cert="$1" key="$2" out cert_pub key_pub
-  [ -s "$cert" ] || { echo "$(basename "$cert") is missing or empty"; return 1; }
-  [ -s "$key" ] || { echo "$(basename "$key") is missing or empty"; return 1; }
+  [ -s "$cert" ] || { echo "${cert##*/} is missing or empty"; return 1; }
+  [ -s "$key" ] || { echo "${key##*/} is missing or empty"; return 1; }
   if ! out=$(step certificate verify "$cert" --roots "$ROOT" 2>&1); then
-    echo "$(basename "$cert") is unusable: $(reason_of "$out")"
+    echo "${cert##*/} is unusable: $(reason_of "$out")"
     return 1
   fi
-  cert_pub=$(step certificate key "$cert" 2>/dev/null) || { echo "$(basename "$cert") has no readable public key"; return 1; }
-  key_pub=$(step crypto key public "$key" 2>/dev/null) || { echo "$(basename "$key") is unusable: not a readable private key"; return 1; }
-  [ "$cert_pub" = "$key_pub" ] || { echo "$(basename "$key") does not match $(basename "$cert")"; return 1; }
+  cert_pub=$(step certificate key "$cert" 2>/dev/null) || { echo "${cert##*/} has no readable public key"; return 1; }
+  key_pub=$(step crypto key public "$key" 2>/dev/null) || { echo "${key##*/} is unusable: not a readable private key"; return 1; }
+  [ "$cert_pub" = "$key_pub" ] || { echo "${key##*/} does not match ${cert##*/}"; return 1; }
 }
 
-# Docker health check: healthy while waiting for enrollment (no certificate and
-# no key yet), and afterwards only while the pair on disk is usable. The
-# output is the reason; `npm run status` shows it with the recovery command.
-if [ "${1:-}" = health ]; then
-  if [ ! -e "$CERT" ] && [ ! -e "$KEY" ]; then echo "waiting for enrollment"; exit 0; fi
-  # A check that overlaps an install (key renamed first, then the
-  # certificate) can read the old certificate and the new key: that is a
-  # renewal in progress, not damage. Look again before calling it unusable.
-  for attempt in 1 2 3; do
-    problem=$(check_pair "$CERT" "$KEY") && break
-    case "$problem" in *"does not match"*) [ "$attempt" -lt 3 ] && sleep 0.4 && continue ;; esac
-    break
-  done
-  if [ -n "$problem" ]; then echo "unusable: $problem"; exit 1; fi
-  state=$(cat "$STATE_FILE" 2>/dev/null || true)
-  case "$state" in ok*) echo "$state" ;; failing*|renewed*) echo "ok; $state" ;; *) echo ok ;; esac
-  exit 0
-fi
-
-set_state() { printf '%s\n' "$*" >"$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE"; }
+# ---------- what the loop knows, written for the health check
+PHASE=waiting SERIAL='' NOT_AFTER='' RENEW_AT='' SINCE='' DETAIL=''
+write_state() {
+  printf 'phase=%s\nserial=%s\nnot_after=%s\nrenew_at=%s\nsince=%s\ndetail=%s\n' \
+    "$PHASE" "$SERIAL" "$NOT_AFTER" "$RENEW_AT" "$SINCE" "${DETAIL//$'\n'/ }" >"$STATE_FILE.tmp" \
+    && mv -f "$STATE_FILE.tmp" "$STATE_FILE"
+}
+# Rewritten in place (no rename, no process): the reader retries an empty read.
+beat() { printf '%s\n' "$EPOCHSECONDS" 2>/dev/null >"$BEAT_FILE" || true; }
+# Sleeps in bash (a timed read on a pipe nobody writes to): no `sleep`
+# process per tick, and the TERM trap still runs at once.
+exec {NAP_FD}<> <(:)
+nap() { beat; read -rt "$1" -u "$NAP_FD" _ || true; }
 
 # Finishes a commit a crash interrupted, or discards an unfinished renewal.
 recover() {
@@ -93,8 +146,12 @@ recover() {
     mv -f "$NEXT_CERT" "$CERT" || return 1
     log info "finished a renewal that was interrupted after its commit point"
   fi
-  rm -f "$STAGED_CERT" "$STAGED_KEY" "$NEXT_KEY"
+  if [ -e "$STAGED_CERT" ] || [ -e "$STAGED_KEY" ] || [ -e "$NEXT_KEY" ]; then rm -f "$STAGED_CERT" "$STAGED_KEY" "$NEXT_KEY"; fi
 }
+
+# `mtls-renewer recover`: only the crash recovery the loop runs at start.
+if [ "${1:-}" = recover ]; then recover; exit; fi
+: "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
 
 # Rekeys with the given certificate (site.crt, or the last good copy) and
 # site.key, and installs the new pair. Prints the failure reason.
@@ -117,93 +174,153 @@ rekey() {
   mv -f "$NEXT_KEY" "$KEY" && mv -f "$NEXT_CERT" "$CERT" || { echo "could not install the new pair in $CERT_DIR"; return 1; }
 }
 
-# `mtls-renewer recover`: only the crash recovery the loop runs at start.
-if [ "${1:-}" = recover ]; then recover; exit; fi
-: "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
+# Seconds since the epoch of a UTC calendar date (days from civil, proleptic
+# Gregorian), in bash: BusyBox `date` (the official image) and GNU's parse differently.
+epoch_of() { # year month day hour minute second -> EPOCH
+  local y=$((10#$1)) m=$((10#$2)) d=$((10#$3)) era yoe doy
+  ((m <= 2)) && y=$((y - 1))
+  era=$(((y >= 0 ? y : y - 399) / 400)) yoe=$((y - era * 400))
+  doy=$(((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1))
+  EPOCH=$(((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400 + 10#$4 * 3600 + 10#$5 * 60 + 10#$6))
+}
+# One `step certificate inspect` per certificate: sets SERIAL (upper-case hex,
+# no leading zeros), NOT_BEFORE and NOT_AFTER (epoch seconds), or PROBLEM.
+inspect() {
+  local out which pre months=JanFebMarAprMayJunJulAugSepOctNovDec
+  local date_re='([A-Z][a-z]{2}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4}) UTC'
+  local rc reason
+  out=$(step certificate inspect "$1" 2>&1) || {
+    rc=$? reason=$(reason_of "$out")
+    PROBLEM="step certificate inspect ${1##*/} exited $rc${reason:+: $reason}"; return 1
+  }
+  [[ "$out" =~ Serial\ Number:\ [0-9]+\ \(0x([0-9a-fA-F]+)\) ]] || { PROBLEM="no serial number in ${1##*/}"; return 1; }
+  SERIAL="${BASH_REMATCH[1]^^}"
+  while [[ "$SERIAL" == 0?* ]]; do SERIAL="${SERIAL#0}"; done
+  for which in Before After; do
+    [[ "$out" =~ Not\ $which\ *:\ $date_re ]] || { PROBLEM="no Not $which date in ${1##*/}"; return 1; }
+    pre="${months%%"${BASH_REMATCH[1]}"*}"
+    epoch_of "${BASH_REMATCH[6]}" $((${#pre} / 3 + 1)) "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}" "${BASH_REMATCH[5]}"
+    if [ "$which" = Before ]; then NOT_BEFORE="$EPOCH"; else NOT_AFTER="$EPOCH"; fi
+  done
+}
 
-serial_of() { step certificate inspect "$1" --format json 2>/dev/null | grep -o '"serial_number": *"[0-9]*"' | grep -o '[0-9]*' | head -n 1; }
+signature() { SIG=$(stat -c '%i:%s:%Y' "$CERT" "$KEY" 2>/dev/null); }
 
-announced=0
+# Enrollment writes the key and the certificate one after the other: a check
+# that fails while the files are still changing is not reported, only repeated.
+settled_check() {
+  local before="$SIG"
+  PROBLEM=$(check_pair "$CERT" "$KEY") && return 0
+  read -rt 0.5 -u "$NAP_FD" _
+  signature
+  [ "$SIG" = "$before" ] && return 1
+  return 2
+}
+
+# The verified pair on disk becomes the one this loop keeps: its serial, its
+# validity and its renewal time, drawn once per certificate at 62-66 % of the
+# lifetime (the jitter that keeps a fleet from renewing in lock-step).
+adopt() {
+  inspect "$CERT" || return 1
+  RENEW_AT=$((NOT_BEFORE + (NOT_AFTER - NOT_BEFORE) * (62 + RANDOM % 5) / 100))
+  cp -f "$CERT" "$LAST_GOOD.tmp" && mv -f "$LAST_GOOD.tmp" "$LAST_GOOD"
+  checked="$SIG"
+}
+
+trap 'log info "stopping"; exit 0' TERM INT
+
 # Enrollment is a separate, explicit step (scripts/enroll.ts); until it has run
 # there is nothing to renew. A cheap poll keeps this independent of ordering.
 recover
-until [ -s "$CERT" ] && [ -s "$KEY" ] && [ -s "$ROOT" ]; do
-  if [ "$announced" = 0 ]; then log info "waiting for enrollment to write $CERT"; set_state "waiting for enrollment"; announced=1; fi
-  sleep 2
-  recover
-done
+if ! { [ -s "$CERT" ] && [ -s "$KEY" ] && [ -s "$ROOT" ]; }; then
+  log info "waiting for enrollment to write $CERT"
+  PHASE=waiting DETAIL="no certificate yet: enrollment (npm run enroll) writes site.crt and site.key"
+  write_state
+  until [ -s "$CERT" ] && [ -s "$KEY" ] && [ -s "$ROOT" ]; do
+    nap "$CHECK_INTERVAL_SECONDS"
+    recover
+  done
+fi
 log info "certificate present; rekeying at about 2/3 of its lifetime against $CA_URL"
 
-trap 'log info "stopping"; exit 0' TERM INT
 backoff=1
 failing=""
+failing_serial=""
 checked=""
-pause() { sleep "$1" & wait $!; }
+renewed=""
 fail() {
   # A failure is logged once per distinct reason, then retried with backoff.
-  if [ "$failing" != "$1" ]; then log error "$1; retrying with backoff up to ${MAX_BACKOFF_SECONDS}s"; failing="$1"; fi
-  set_state "failing since $(date -u +%FT%TZ): $1"
-  pause "$backoff"
-  backoff=$(( backoff * 2 > MAX_BACKOFF_SECONDS ? MAX_BACKOFF_SECONDS : backoff * 2 ))
+  if [ "$failing" != "$1" ]; then
+    log error "$1; retrying with backoff up to ${MAX_BACKOFF_SECONDS}s"
+    failing="$1" failing_serial="$SERIAL" SINCE=$EPOCHSECONDS
+  fi
+  PHASE=failing DETAIL="$1"
+  write_state
+  nap "$backoff"
+  backoff=$((backoff * 2 > MAX_BACKOFF_SECONDS ? MAX_BACKOFF_SECONDS : backoff * 2))
 }
 succeed() {
   [ -n "$failing" ] && log info "recovered: $1"
   failing=""
   backoff=1
-  set_state "$1"
+  PHASE=ok DETAIL="$renewed"
+  write_state
 }
-renewed_at=
+# After a successful rekey: the new pair was validated before it was installed.
+installed() {
+  signature
+  if ! adopt; then checked=""; fail "$PROBLEM"; return; fi
+  printf -v renewed 'last renewed at %(%Y-%m-%dT%H:%M:%SZ)T' -1
+  log info "$1; serial $SERIAL"
+  succeed "$1"
+}
 
 while true; do
   recover || { fail "could not finish an interrupted renewal in $CERT_DIR"; continue; }
-  # Validate the pair whenever the files change (inode, size, mtime).
-  sig=$(stat -c '%i:%s:%Y' "$CERT" "$KEY" 2>/dev/null | tr '\n' ' ')
-  if [ "$sig" != "$checked" ]; then
-    if problem=$(check_pair "$CERT" "$KEY"); then
-      cp -f "$CERT" "$LAST_GOOD.tmp" && mv -f "$LAST_GOOD.tmp" "$LAST_GOOD"
-      checked="$sig"
-      if [[ "$failing" == unusable:* ]]; then succeed "certificate usable again (enrolled anew)"; fi
-    elif [ -s "$LAST_GOOD" ] && check_pair "$LAST_GOOD" "$KEY" >/dev/null; then
-      # site.crt is damaged but the key is intact and the last good
-      # certificate still valid: rekey with that and replace both.
-      log error "$problem; rekeying with the last good certificate"
-      if why=$(rekey "$LAST_GOOD"); then
-        log info "replaced the damaged certificate; serial $(serial_of "$CERT")"
-        renewed_at=$(date -u +%FT%TZ)
-        succeed "renewed at $renewed_at"
-        continue
-      fi
-      fail "$problem; rekeying with the last good certificate failed: $why"
-      continue
-    else
-      # Nothing here can authenticate a renewal: an operator must re-enroll.
-      if [ "$failing" != "unusable: $problem" ]; then log error "$problem; renewal is impossible until the workload is enrolled again (enroll --force)"; fi
-      failing="unusable: $problem"
-      set_state "unusable: $problem"
-      pause "$CHECK_INTERVAL_SECONDS"
-      continue
-    fi
+  signature
+  if [ "$SIG" != "$checked" ]; then
+    settled_check
+    case $? in
+      2) continue ;;
+      0)
+        if ! adopt; then fail "$PROBLEM"; continue; fi
+        # A failed renewal is over when a renewal succeeds or another
+        # certificate arrives (enroll --force); anything else is over now.
+        if [ -n "$failing" ] && [[ "$failing" == "renewal failed"* ]] && [ "$SERIAL" = "$failing_serial" ]; then
+          write_state
+        else
+          succeed "certificate $SERIAL in use"
+        fi
+        ;;
+      *)
+        if [ -s "$LAST_GOOD" ] && check_pair "$LAST_GOOD" "$KEY" >/dev/null; then
+          # site.crt is damaged but the key is intact and the last good
+          # certificate still valid: rekey with that and replace both.
+          log error "$PROBLEM; rekeying with the last good certificate"
+          if why=$(rekey "$LAST_GOOD"); then installed "replaced the damaged certificate"; continue; fi
+          fail "$PROBLEM; rekeying with the last good certificate failed: $why"
+          continue
+        fi
+        # Nothing here can authenticate a renewal: an operator must re-enroll.
+        # The verdict stands until the files change.
+        if [ "$failing" != "unusable: $PROBLEM" ]; then
+          log error "$PROBLEM; renewal is impossible until the workload is enrolled again (enroll --force)"
+          failing="unusable: $PROBLEM"
+          PHASE=unusable DETAIL="$PROBLEM"
+          write_state
+        fi
+        checked="$SIG"
+        ;;
+    esac
   fi
-  # needs-renewal's percentage is the share of the lifetime already ELAPSED;
-  # the threshold is drawn anew at every check (the jitter). Exit codes: 0
-  # renew, 1 not yet, anything else is a failure to understand the file.
-  out=$(step certificate needs-renewal "$CERT" --expires-in "$((62 + RANDOM % 5))%" 2>&1)
-  rc=$?
-  case "$rc" in
-    1)
-      # A check that failed before now reads the file: that failure is over.
-      # (A failed renewal is over only when a renewal succeeds.)
-      if [[ "$failing" == needs-renewal* ]]; then succeed "ok"; fi
-      [ -n "$failing" ] || set_state "ok${renewed_at:+; last renewed at $renewed_at}"
-      pause "$CHECK_INTERVAL_SECONDS"
-      continue ;;
-    0) ;;
-    *) checked=""; reason=$(reason_of "$out"); fail "needs-renewal exited $rc${reason:+: $reason}"; continue ;;
-  esac
+  if [ "$PHASE" = unusable ] || ((EPOCHSECONDS < RENEW_AT)); then
+    wait=$((RENEW_AT - EPOCHSECONDS))
+    ((wait > CHECK_INTERVAL_SECONDS || wait < 1)) && wait=$CHECK_INTERVAL_SECONDS
+    nap "$wait"
+    continue
+  fi
   if why=$(rekey "$CERT"); then
-    log info "certificate rekeyed; serial $(serial_of "$CERT")"
-    renewed_at=$(date -u +%FT%TZ)
-    succeed "renewed at $renewed_at"
+    installed "certificate rekeyed"
   else
     checked=""
     fail "renewal failed: $why"

@@ -7,6 +7,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { $ } from 'zx';
 
 const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
 let dir: string;
@@ -14,14 +15,25 @@ let certs: string;
 let loop: ChildProcess | undefined;
 let output = '';
 
-/** A stand-in step: `needs-renewal` and `ca rekey` answer as the case says; the pair always validates. */
-async function fakeStep(opts: { needsRenewalExit: number | 'once'; rekey: 'fail-silently' | 'succeed' }) {
+/**
+ * A stand-in step: `certificate inspect` prints the serial and validity of the
+ * case (`due`: 80 % of the lifetime is over; `fresh`: just issued; a number:
+ * that exit code and no output), and the installed `new-crt` is always
+ * fresh; `ca rekey` answers as the case says; the pair always validates.
+ */
+async function fakeStep(opts: { inspect: 'due' | 'fresh' | number; rekey: 'fail-silently' | 'succeed' }) {
   const bin = path.join(dir, 'bin');
   await mkdir(bin);
   const rekey =
     opts.rekey === 'succeed'
       ? 'while [ $# -gt 0 ]; do case "$1" in --out-cert) printf new-crt >"$2"; shift;; --out-key) printf new-key >"$2"; shift;; esac; shift; done; exit 0'
       : 'exit 1';
+  const validity = (from: number, to: number) =>
+    `printf '  Serial Number: 42 (0x002a)\\n  Not Before: %s UTC\\n  Not After : %s UTC\\n' "$(date -u -d @$(($(date +%s) + ${from})) '+%b %-d %T %Y')" "$(date -u -d @$(($(date +%s) + ${to})) '+%b %-d %T %Y')"`;
+  const inspect =
+    typeof opts.inspect === 'number'
+      ? `exit ${opts.inspect}`
+      : `if [ "$(cat "$3")" = new-crt ] || [ ${opts.inspect} = fresh ]; then ${validity(0, 3600)}; else ${validity(-80, 20)}; fi; exit 0`;
   await writeFile(
     path.join(bin, 'step'),
     [
@@ -30,10 +42,7 @@ async function fakeStep(opts: { needsRenewalExit: number | 'once'; rekey: 'fail-
       'case "$1 $2" in',
       '  "certificate verify") exit 0;;',
       '  "certificate key"|"crypto key") echo PUBLIC-KEY; exit 0;;',
-      opts.needsRenewalExit === 'once'
-        ? `  "certificate needs-renewal") [ -e ${path.join(dir, 'asked')} ] && exit 1; : >${path.join(dir, 'asked')}; exit 0;;`
-        : `  "certificate needs-renewal") exit ${opts.needsRenewalExit};;`,
-      '  "certificate inspect") echo \'{"serial_number": "42"}\'; exit 0;;',
+      `  "certificate inspect") ${inspect};;`,
       `  "ca rekey") shift 2; ${rekey};;`,
       'esac',
       'exit 99',
@@ -69,6 +78,11 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 }
 
 const state = () => readFile(path.join(dir, 'state'), 'utf8').catch(() => '');
+/** The renewer's own health line (it reads the state file only). */
+const health = async () => {
+  const out = await $({ quiet: true, nothrow: true, env: { PATH: process.env.PATH, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state') } })`bash ${RENEWER} health`;
+  return { exitCode: out.exitCode, line: out.stdout.trim() };
+};
 /** How often the loop ran this step verb. */
 const calls = async (verb: string) => (await readFile(path.join(dir, 'calls'), 'utf8').catch(() => '')).split('\n').filter((l) => l === verb).length;
 
@@ -85,34 +99,80 @@ afterEach(async () => {
 });
 
 describe('renewer loop', () => {
-  it('needs-renewal failing (255, no output, as on a truncated file) is a reported failure, and the loop keeps going', async () => {
-    start(await fakeStep({ needsRenewalExit: 255, rekey: 'succeed' }));
-    await until('the failure to be reported', async () => (await state()).includes('needs-renewal exited 255') && output.includes('needs-renewal exited 255'));
-    expect(output).toMatch(/"level":"error".*"msg":"needs-renewal exited 255; retrying with backoff/);
-    expect(await state()).toMatch(/^failing since \S+: needs-renewal exited 255/);
+  it('a certificate it cannot inspect (exit 255, no output, as on a truncated file) is a reported failure, and the loop keeps going', async () => {
+    start(await fakeStep({ inspect: 255, rekey: 'succeed' }));
+    await until('the failure to be reported', async () => (await state()).includes('exited 255') && output.includes('exited 255'));
+    expect(output).toMatch(/"level":"error".*"msg":"step certificate inspect site.crt exited 255; retrying with backoff/);
+    expect(await state()).toMatch(/^phase=failing$/m);
     // Retried, not abandoned: the loop keeps asking.
-    await until('two more checks', async () => (await calls('certificate needs-renewal')) >= 3);
+    await until('two more checks', async () => (await calls('certificate inspect')) >= 3);
     expect(loop!.exitCode).toBeNull();
     expect(await calls('ca rekey')).toBe(0);
     expect(await readFile(path.join(certs, 'site.crt'), 'utf8')).toBe('old-site.crt');
+    expect(await health()).toEqual({ exitCode: 1, line: 'unhealthy: step certificate inspect site.crt exited 255' });
   });
 
   it('a rekey that fails with no output at all is retried, not the end of the loop', async () => {
-    start(await fakeStep({ needsRenewalExit: 0, rekey: 'fail-silently' }));
+    start(await fakeStep({ inspect: 'due', rekey: 'fail-silently' }));
     await until('the failure to be reported', async () => (await state()).includes('renewal failed'));
     await until('two more attempts', async () => (await calls('ca rekey')) >= 3);
     expect(loop!.exitCode).toBeNull();
     expect(output).toContain('renewal failed');
     expect(await readdir(certs)).toEqual(['root.crt', 'site.crt', 'site.key']);
+    // The pair is still valid: ready, and saying that renewals fail.
+    const h = await health();
+    expect([h.exitCode, h.line]).toEqual([0, expect.stringMatching(/^ready: certificate 2A valid until \S+; renewal failing since \S+: renewal failed/)]);
   });
 
   it('a successful rekey installs the new key and certificate and leaves nothing staged', async () => {
-    start(await fakeStep({ needsRenewalExit: 'once', rekey: 'succeed' }));
+    start(await fakeStep({ inspect: 'due', rekey: 'succeed' }));
     await until('the rekey', () => output.includes('certificate rekeyed'));
-    await until('the next check, which finds nothing to do', async () => (await calls('certificate needs-renewal')) >= 2);
     expect(await readFile(path.join(certs, 'site.key'), 'utf8')).toBe('new-key');
     expect(await readFile(path.join(certs, 'site.crt'), 'utf8')).toBe('new-crt');
     expect((await readdir(certs)).filter((f) => f.startsWith('.'))).toEqual([]);
-    expect(await state()).toMatch(/^ok; last renewed at \d{4}-\d\d-\d\dT/);
+    await until('the state to say so', async () => /^detail=last renewed at \d{4}-\d\d-\d\dT/m.test(await state()));
+    expect(await state()).toMatch(/^phase=ok$/m);
+    expect(await calls('ca rekey')).toBe(1);
+  });
+
+  it('between renewals it runs no step at all: the pair is checked when its files change, the renewal time once per certificate', async () => {
+    start(await fakeStep({ inspect: 'fresh', rekey: 'succeed' }));
+    await until('the first check', async () => /^phase=ok$/m.test(await state()));
+    const before = (await readFile(path.join(dir, 'calls'), 'utf8')).split('\n').filter(Boolean);
+    expect(before.sort()).toEqual(['certificate inspect', 'certificate key', 'certificate verify', 'crypto key']);
+    const beat = path.join(dir, 'state.beat');
+    const firstBeat = await readFile(beat, 'utf8');
+    await until('three more ticks (one a second)', async () => Number(await readFile(beat, 'utf8')) >= Number(firstBeat) + 3);
+    expect((await readFile(path.join(dir, 'calls'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(4);
+    // A changed file is checked again.
+    await writeFile(path.join(certs, 'site.crt'), 'other-site.crt');
+    await until('the check of the changed file', async () => (await calls('certificate verify')) === 2);
+    expect((await health()).line).toMatch(/^ready: certificate 2A valid until /);
+  });
+
+  it('a pair caught between its two writes (key first, certificate next) is looked at again, not reported unusable', async () => {
+    // A "certificate" file holds `crt:<pub>`, a key `key:<pub>`; the first key
+    // read renames the new certificate into place, as an install does.
+    const bin = path.join(dir, 'bin');
+    await mkdir(bin);
+    const fresh = `printf '  Serial Number: 7 (0x07)\\n  Not Before: %s UTC\\n  Not After : %s UTC\\n' "$(date -u '+%b %-d %T %Y')" "$(date -u -d @$(($(date +%s) + 3600)) '+%b %-d %T %Y')"`;
+    const step = [
+      '#!/bin/bash',
+      'case "$1 $2" in',
+      '  "certificate verify") exit 0 ;;',
+      '  "certificate key") sed -n "s/^crt://p" "$3" ;;',
+      '  "crypto key") sed -n "s/^key://p" "$4"; d=$(dirname "$4"); [ ! -e "$d/.swap" ] || mv -f "$d/.swap" "$d/site.crt" ;;',
+      `  "certificate inspect") ${fresh} ;;`,
+      '  *) exit 3 ;;',
+      'esac',
+    ].join('\n');
+    await writeFile(path.join(bin, 'step'), `${step}\n`, { mode: 0o755 });
+    await writeFile(path.join(certs, 'site.key'), 'key:new');
+    await writeFile(path.join(certs, 'site.crt'), 'crt:old');
+    await writeFile(path.join(certs, '.swap'), 'crt:new');
+    start(bin);
+    await until('the pair to be in use', async () => /^phase=ok$/m.test(await state()));
+    expect(output).not.toContain('"level":"error"');
+    expect((await health()).line).toMatch(/^ready: certificate 7 valid until /);
   });
 });
