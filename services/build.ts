@@ -37,6 +37,8 @@ export async function buildServices(options: BuildServicesOptions = {}): Promise
     minify: false,
     legalComments: 'none',
     charset: 'utf8',
+    // The probe carries the bash health check (services/probe/mtls-health.sh) as a string.
+    loader: { '.sh': 'text' },
     logLevel: 'warning',
   });
   return Object.keys(ENTRY_POINTS).map((name) => join(outDir, `${name}.mjs`));

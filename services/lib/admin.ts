@@ -1,8 +1,8 @@
 // The admin listener: plain HTTP on 127.0.0.1 only.
 //
 // Why a second listener: the Docker health check runs INSIDE the container
-// (`node /app/probe.mjs health`), i.e. in the container's own network
-// namespace, where 127.0.0.1 is the container itself. Binding the admin port
+// (`mtls-health`, services/probe/mtls-health.sh), i.e. in the container's own
+// network namespace, where 127.0.0.1 is the container itself. Binding the admin port
 // to loopback makes it unreachable from the mesh network and from the host, so
 // health and metrics need no client certificate and the mTLS port never has to
 // accept an unauthenticated caller. Nothing here can change state.

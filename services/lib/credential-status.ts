@@ -56,20 +56,56 @@ export function credentialStats(watcher: CredentialWatcher): CredentialStats {
   };
 }
 
-export type HealthStatus = 'waiting' | 'ok' | 'expired';
+/**
+ * The health vocabulary of every check in the stack (Node services, recipes,
+ * renewers, the CA): the first word of the check's one line, which deployment
+ * reads. `ready` serves (or calls) with valid credentials; `waiting` is up but
+ * waits for an operator step (the root pin, the first certificate: enrollment
+ * comes after deploy); `starting` is still coming up by itself; `unhealthy`
+ * is broken, and the rest of the line says why.
+ */
+export type Readiness = 'ready' | 'waiting' | 'starting' | 'unhealthy';
+
+export interface Health {
+  readonly status: Readiness;
+  /** The rest of the line: what is served, what it waits for, or what is wrong. */
+  readonly detail: string;
+}
+
+/** The one line a health check prints: `ready: serving mTLS on …`. */
+export function healthLine(health: Health): string {
+  return `${health.status}: ${health.detail}`;
+}
 
 /**
- * Waiting for enrollment is HEALTHY on purpose: certificates are issued after
- * the containers start, so a health check that failed until then would make
- * an orchestrator that waits for health (or restarts unhealthy containers)
- * deadlock with the enrollment step. The state is visible instead (`waiting`
- * in /healthz and /stats, `mtls_credentials_loaded 0`). An EXPIRED
- * certificate is unhealthy: the renewer has stopped working and every peer
- * will refuse us, which is exactly what a health check should surface.
+ * Whether the credentials are fit to use: `ready` once a valid certificate is
+ * loaded; `waiting` before anything has loaded (no pin or no certificate
+ * yet); `unhealthy` when the files were refused before anything loaded, or
+ * the certificate in use has expired (the renewer has stopped keeping it fresh).
+ */
+export function credentialReadiness(watcher: CredentialWatcher, now: Date = new Date()): Health {
+  const current = watcher.current;
+  const failure = watcher.lastFailure;
+  if (!current) {
+    if (failure) return { status: 'unhealthy', detail: `credentials refused (${failure.problem}): ${failure.message}` };
+    return { status: 'waiting', detail: 'no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)' };
+  }
+  const serial = current.serial;
+  if (now > current.notAfter) return { status: 'unhealthy', detail: `certificate ${serial} expired at ${current.notAfter.toISOString()}` };
+  const refused = failure && (!watcher.lastReloadAt || failure.at > watcher.lastReloadAt) ? `; the last reload was refused (${failure.problem}): ${failure.message}` : '';
+  return { status: 'ready', detail: `certificate ${serial} valid until ${current.notAfter.toISOString()}${refused}` };
+}
+
+export type HealthStatus = 'waiting' | 'ok' | 'expired' | 'refused';
+
+/**
+ * The same verdict in the words of the client's /healthz (`ok`, `waiting`,
+ * `expired`, `refused`): healthy only when ready, so a client that waits for
+ * enrollment is up but not ready.
  */
 export function credentialHealth(watcher: CredentialWatcher, now: Date = new Date()): { healthy: boolean; status: HealthStatus } {
-  const current = watcher.current;
-  if (!current) return { healthy: true, status: 'waiting' };
-  if (now > current.notAfter) return { healthy: false, status: 'expired' };
-  return { healthy: true, status: 'ok' };
+  const { status } = credentialReadiness(watcher, now);
+  if (status === 'ready') return { healthy: true, status: 'ok' };
+  if (status === 'waiting') return { healthy: false, status: 'waiting' };
+  return { healthy: false, status: watcher.current ? 'expired' : 'refused' };
 }

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { startAdminServer, jsonResponse, metricsResponse, type AdminServer, type Endpoints } from '../lib/admin.js';
-import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
+import { credentialReadiness, credentialStats, type CredentialStats, type Health } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
 import { MTLS_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from '../lib/http-limits.js';
@@ -110,6 +110,7 @@ export class MtlsServer {
   private https: Server | undefined;
   private admin: AdminServer | undefined;
   private state: ServerState = 'waiting';
+  private listenError: string | undefined;
   private stopping: Promise<void> | undefined;
   /** What /metrics on the mTLS port shows: this process's, or the cluster's (setMetricsSource). */
   private metricsText: () => string = () => this.metrics.registry.render();
@@ -174,12 +175,22 @@ export class MtlsServer {
     };
   }
 
-  /** The /healthz answer: 200 while waiting for or serving valid credentials. */
-  health(): { healthy: boolean; status: string; serial: string | null } {
-    const credentials = credentialHealth(this.credentials);
-    const healthy = credentials.healthy && (this.state === 'waiting' || this.state === 'serving');
-    const status = this.state === 'serving' ? credentials.status : this.state;
-    return { healthy, status, serial: this.credentials.current?.serial ?? null };
+  /**
+   * The /healthz answer (200 only when ready): `ready` once the mTLS port
+   * accepts connections with a valid certificate; `waiting` for the root pin
+   * and the first certificate; `starting` between loading them and listening;
+   * `unhealthy` when the files were refused before any load, the certificate
+   * expired, the listener failed, or the server is stopping.
+   */
+  health(): Health & { serial: string | null } {
+    const serial = this.credentials.current?.serial ?? null;
+    if (this.state === 'stopping') return { status: 'unhealthy', detail: 'stopping', serial };
+    if (this.state === 'failed') return { status: 'unhealthy', detail: `the mTLS listener failed: ${this.listenError ?? 'see the log'}`, serial };
+    const credentials = credentialReadiness(this.credentials);
+    if (credentials.status !== 'ready') return { ...credentials, serial };
+    const address = this.https?.address() as AddressInfo | null | undefined;
+    if (this.state !== 'serving' || !address) return { status: 'starting', detail: `opening the mTLS port ${this.options.listenPort ?? 8443}; ${credentials.detail}`, serial };
+    return { status: 'ready', detail: `serving mTLS on ${address.address}:${address.port}; ${credentials.detail}`, serial };
   }
 
   /** A cluster worker's /metrics on the mTLS port shows the whole cluster's, as its primary last sent them. */
@@ -190,8 +201,8 @@ export class MtlsServer {
   private endpoints(): Endpoints {
     return {
       '/healthz': () => {
-        const { healthy, status, serial } = this.health();
-        return jsonResponse(healthy ? 200 : 503, { status, role: 'server', serial });
+        const { status, detail, serial } = this.health();
+        return jsonResponse(status === 'ready' ? 200 : 503, { status, detail, role: 'server', serial });
       },
       '/metrics': () => metricsResponse(this.metricsText()),
       '/stats': () => jsonResponse(200, this.stats()),
@@ -243,6 +254,7 @@ export class MtlsServer {
     });
     server.once('error', (error) => {
       this.state = 'failed';
+      this.listenError = error.message;
       this.logger.error('mTLS listener failed', { error });
       this.rejectServing(error);
     });

@@ -15,6 +15,7 @@ import type { ListenerLimits } from '../lib/http-limits.js';
 import type { Logger } from '../lib/logger.js';
 import { mergeMetrics, renderMetrics, type MetricSnapshot } from '../lib/metrics.js';
 import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import type { Health, Readiness } from '../lib/credential-status.js';
 import type { MtlsServer, ServerStats } from './app.js';
 
 /** How often a worker reports to its primary (and the primary sends back the cluster's metrics). */
@@ -27,7 +28,7 @@ export const WORKER_INDEX_ENV = 'MTLS_WORKER_INDEX';
 export interface WorkerReport {
   readonly type: 'report';
   readonly index: number;
-  readonly health: { readonly healthy: boolean; readonly status: string; readonly serial: string | null };
+  readonly health: Health & { readonly serial: string | null };
   readonly stats: ServerStats;
   readonly metrics: readonly MetricSnapshot[];
 }
@@ -140,22 +141,33 @@ export class ServerCluster {
     return this.stopping;
   }
 
-  /** Whether every worker reported healthy within STALE_REPORT_MS. */
-  health(now = Date.now()): { healthy: boolean; status: string; serial: string | null; workers: Array<{ index: number; pid: number | null; status: string; serial: string | null }> } {
+  /**
+   * Ready when every worker reported ready within STALE_REPORT_MS; otherwise
+   * the worst of the workers (unhealthy, then starting, then waiting), named.
+   * A worker that has not reported yet is starting; one that is down or
+   * silent is unhealthy.
+   */
+  health(now = Date.now()): Health & { serial: string | null; workers: Array<{ index: number; pid: number | null; status: Readiness; detail: string; serial: string | null }> } {
     const workers = this.slots.map((slot, index) => {
-      const fresh = slot.report && now - slot.reportedAt <= STALE_REPORT_MS;
-      const status = !slot.worker ? 'down' : !slot.report ? 'starting' : !fresh ? 'silent' : slot.report.health.status;
-      return { index, pid: slot.worker?.process.pid ?? null, status, serial: slot.report?.health.serial ?? null, healthy: Boolean(fresh && slot.report?.health.healthy && slot.worker) };
+      const [status, detail, reported]: [Readiness, string, boolean] = !slot.worker
+        ? ['unhealthy', `worker ${index} is down (it exited; forked again with backoff)`, false]
+        : !slot.report
+          ? ['starting', `worker ${index} has not reported yet`, false]
+          : now - slot.reportedAt > STALE_REPORT_MS
+            ? ['unhealthy', `worker ${index} has been silent for ${Math.round((now - slot.reportedAt) / 1000)} s`, false]
+            : [slot.report.health.status, slot.report.health.detail, true];
+      return { index, pid: slot.worker?.process.pid ?? null, status, detail, reported, serial: slot.report?.health.serial ?? null };
     });
-    const healthy = !this.stopping && workers.every((w) => w.healthy);
-    const statuses = [...new Set(workers.map((w) => w.status))];
     const serials = [...new Set(workers.map((w) => w.serial))];
-    return {
-      healthy,
-      status: this.stopping ? 'stopping' : statuses.length === 1 ? statuses[0]! : workers.find((w) => !w.healthy)?.status ?? 'mixed',
-      serial: serials.length === 1 ? serials[0]! : null,
-      workers: workers.map(({ healthy: _, ...w }) => w),
-    };
+    const serial = serials.length === 1 ? serials[0]! : null;
+    const listed = workers.map(({ reported: _, ...w }) => w);
+    if (this.stopping) return { status: 'unhealthy', detail: 'stopping', serial, workers: listed };
+    const worst = (['unhealthy', 'starting', 'waiting'] as const).map((s) => workers.find((w) => w.status === s)).find((w) => w !== undefined);
+    if (worst) {
+      const same = workers.every((w) => w.status === worst.status && w.detail === worst.detail);
+      return { status: worst.status, detail: same || !worst.reported ? worst.detail : `worker ${worst.index}: ${worst.detail}`, serial, workers: listed };
+    }
+    return { status: 'ready', detail: `${workers.length} workers; ${workers[0]!.detail}`, serial, workers: listed };
   }
 
   /** The workers' /stats added up; each worker's own figures under `workers`. */
@@ -169,7 +181,7 @@ export class ServerCluster {
     const health = this.health();
     return {
       role: 'server',
-      state: health.status === 'ok' ? 'serving' : health.status,
+      state: health.status === 'ready' ? 'serving' : health.status,
       startedAt: this.startedAt.toISOString(),
       listen: first?.listen ?? null,
       allowedIdentities: first?.allowedIdentities ?? [],
@@ -214,8 +226,8 @@ export class ServerCluster {
   private endpoints() {
     return {
       '/healthz': () => {
-        const { healthy, ...body } = this.health();
-        return jsonResponse(healthy ? 200 : 503, { ...body, role: 'server' });
+        const health = this.health();
+        return jsonResponse(health.status === 'ready' ? 200 : 503, { ...health, role: 'server' });
       },
       '/metrics': () => metricsResponse(this.metricsText()),
       '/stats': () => jsonResponse(200, this.stats()),

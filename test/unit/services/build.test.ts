@@ -79,7 +79,9 @@ describe('bundles', () => {
       RELOAD_DEBOUNCE_MS: '20',
     });
     await waitFor(() => server.logs.some((line) => line.msg === 'waiting for certificate'), 'server waiting');
-    expect((await probe(serverAdmin, 'health')).code).toBe(0);
+    // Waiting for the first certificate: up, but not ready.
+    const waiting = await probe(serverAdmin, 'health');
+    expect([waiting.code, JSON.parse(waiting.stdout).status]).toEqual([1, 'waiting']);
 
     await serverDir.write(await pki.serverLeaf());
     await waitFor(() => server.logs.some((line) => line.msg === 'serving mTLS'), 'server serving');
@@ -108,6 +110,15 @@ describe('bundles', () => {
     expect(await server.exited()).toBe(0);
     expect(server.logs.at(-1)?.msg).toBe('stopped');
     expect(JSON.stringify([...server.logs, ...client.logs])).not.toContain('PRIVATE KEY');
+  });
+
+  it('the probe bundle carries the bash health check the image installs', async () => {
+    const child = spawn(node, [join(out.path, 'probe.mjs'), 'health-script']);
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toBe(await readFile(join(import.meta.dirname, '../../../services/probe/mtls-health.sh'), 'utf8'));
   });
 
   it('exits 2 with a readable error for an allow-list entry that is not an identity', async () => {

@@ -57,7 +57,7 @@ async function get(c: Cluster, n: number, path = '/'): Promise<Array<Awaited<Ret
 /** The primary's /healthz once every worker serves (not merely waits for) its certificate. */
 const healthy = async (c: Cluster) => {
   const r = await adminGet(c.admin, '/healthz');
-  return r.status === 200 && r.body.status === 'ok' ? r.body : undefined;
+  return r.status === 200 && r.body.status === 'ready' ? r.body : undefined;
 };
 
 describe('server cluster (WORKERS=2)', () => {
@@ -66,7 +66,8 @@ describe('server cluster (WORKERS=2)', () => {
     const health = await waitFor(() => healthy(c), 'both workers healthy', 15_000);
     expect(health.workers).toHaveLength(2);
     expect(new Set(health.workers.map((w: { pid: number }) => w.pid)).size).toBe(2);
-    expect(health.workers.every((w: { status: string }) => w.status === 'ok')).toBe(true);
+    expect(health.workers.every((w: { status: string }) => w.status === 'ready')).toBe(true);
+    expect(health.detail).toMatch(new RegExp(`^2 workers; serving mTLS on 127.0.0.1:${c.port}; certificate ${health.serial} valid until `));
 
     const requests = 24;
     expect((await get(c, requests)).map((r) => r.status)).toEqual(Array(requests).fill(200));
@@ -128,7 +129,9 @@ describe('server cluster (WORKERS=2)', () => {
       const r = await adminGet(c.admin, '/healthz');
       return r.status === 503 ? r.body : undefined;
     }, 'health 503 after the kill', 5_000);
-    expect(['down', 'starting']).toContain(down.workers[slot].status);
+    // Down until forked again, then starting until its first report.
+    expect(['unhealthy', 'starting']).toContain(down.status);
+    expect(down.workers[slot].detail).toMatch(new RegExp(`^worker ${slot} (is down|has not reported yet)`));
     const back = await waitFor(async () => {
       const h = await healthy(c);
       return h && h.workers[slot].pid !== victim ? h : undefined;

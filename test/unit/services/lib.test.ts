@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startAdminServer, jsonResponse } from '../../../services/lib/admin.js';
 import { backoffDelay } from '../../../services/lib/backoff.js';
 import { ConfigError, readInteger, readList, readLogLevel, readString, readUrl } from '../../../services/lib/config.js';
+import { credentialHealth, credentialReadiness } from '../../../services/lib/credential-status.js';
 import { CredentialError, validateCredentials } from '../../../services/lib/credentials.js';
 import { AllowList, identitiesFromSubjectAltName, parseIdentity, parseSubjectAltName } from '../../../services/lib/identity.js';
 import { Registry, mergeMetrics, renderMetrics } from '../../../services/lib/metrics.js';
@@ -261,5 +262,31 @@ describe('probe', () => {
     } finally {
       await admin.close().catch(() => undefined);
     }
+  });
+});
+
+describe('credential readiness (the health vocabulary of both roles)', () => {
+  type Watcher = Parameters<typeof credentialReadiness>[0];
+  const watcher = (w: { current?: unknown; lastFailure?: unknown; lastReloadAt?: Date }) => w as unknown as Watcher;
+  const loaded = () => ({ ...validateCredentials(files(), new Date()), digest: 'd' });
+
+  it('waiting before anything loaded; unhealthy when the files were refused before anything loaded', () => {
+    expect(credentialReadiness(watcher({}))).toEqual({ status: 'waiting', detail: expect.stringMatching(/^no credentials yet/) });
+    const failure = { at: new Date(), problem: 'key_mismatch', message: 'site.key does not match' };
+    expect(credentialReadiness(watcher({ lastFailure: failure }))).toEqual({ status: 'unhealthy', detail: 'credentials refused (key_mismatch): site.key does not match' });
+    expect(credentialHealth(watcher({}))).toEqual({ healthy: false, status: 'waiting' });
+    expect(credentialHealth(watcher({ lastFailure: failure }))).toEqual({ healthy: false, status: 'refused' });
+  });
+
+  it('ready with a valid certificate (saying when a later reload was refused); unhealthy once it expired', () => {
+    const current = loaded();
+    const loadedAt = new Date(Date.now() - 1000);
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }))).toEqual({ status: 'ready', detail: `certificate ${leaf.serial} valid until ${current.notAfter.toISOString()}` });
+    const refused = { at: new Date(), problem: 'not_pinned', message: 'root.crt holds a root that is not pinned' };
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused })).detail).toMatch(/; the last reload was refused \(not_pinned\): root.crt holds/);
+    const later = new Date(current.notAfter.getTime() + 1000);
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({ status: 'unhealthy', detail: `certificate ${leaf.serial} expired at ${current.notAfter.toISOString()}` });
+    expect(credentialHealth(watcher({ current, lastReloadAt: loadedAt }))).toEqual({ healthy: true, status: 'ok' });
+    expect(credentialHealth(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({ healthy: false, status: 'expired' });
   });
 });

@@ -165,7 +165,9 @@ describe('metrics and admin listener', () => {
 
   it('serves /healthz and /stats on 127.0.0.1 only', async () => {
     const health = await adminGet(running.server.adminPort, '/healthz');
-    expect(health).toMatchObject({ status: 200, body: { status: 'ok', role: 'server', serial: serverLeaf.serial } });
+    expect(health).toMatchObject({ status: 200, body: { status: 'ready', role: 'server', serial: serverLeaf.serial } });
+    const notAfter = running.server.credentials.current!.notAfter.toISOString();
+    expect(health.body.detail).toBe(`serving mTLS on 127.0.0.1:${port}; certificate ${serverLeaf.serial} valid until ${notAfter}`);
     const stats = await adminGet(running.server.adminPort, '/stats');
     expect(stats.body).toMatchObject({
       role: 'server',
@@ -184,13 +186,13 @@ describe('before enrollment', () => {
   let empty: CertDir;
   afterEach(async () => empty?.remove());
 
-  it('starts without certificates, reports waiting, then serves once the files appear', async () => {
+  it('starts without certificates, reports waiting (up, but not ready: 503), then serves once the files appear', async () => {
     empty = await createCertDir(pki, 'empty');
     const waiting = await startServer(empty.path);
     try {
       expect(waiting.logs.some((line) => line.msg === 'waiting for certificate')).toBe(true);
       const health = await adminGet(waiting.server.adminPort, '/healthz');
-      expect(health).toMatchObject({ status: 200, body: { status: 'waiting', serial: null } });
+      expect(health).toMatchObject({ status: 503, body: { status: 'waiting', detail: expect.stringMatching(/^no credentials yet/), serial: null } });
       expect((await adminGet(waiting.server.adminPort, '/metrics')).text).toContain('mtls_credentials_loaded 0');
       expect(waiting.server.stats().listen).toBeNull();
 
@@ -200,10 +202,35 @@ describe('before enrollment', () => {
       const response = await httpsGet({ port: address.port, ca: ca(), cert: client.bundlePem, key: client.keyPem });
       expect(response.status).toBe(200);
       expect(response.body.serverSerial).toBe(serverLeaf.serial);
-      expect((await adminGet(waiting.server.adminPort, '/healthz')).body.status).toBe('ok');
+      expect(await adminGet(waiting.server.adminPort, '/healthz')).toMatchObject({ status: 200, body: { status: 'ready' } });
     } finally {
       await waiting.stop();
     }
+  });
+
+  it('files refused before anything loaded are unhealthy, with the reason, not waiting', async () => {
+    empty = await createCertDir(pki, 'refused');
+    await empty.write(serverLeaf);
+    await empty.writeFile('site.key', (await pki.clientLeaf()).keyPem);
+    const refused = await startServer(empty.path);
+    try {
+      const health = await adminGet(refused.server.adminPort, '/healthz');
+      expect(health).toMatchObject({ status: 503, body: { status: 'unhealthy', detail: expect.stringMatching(/^credentials refused \(key_mismatch\): site.key does not match/), serial: null } });
+      expect(refused.server.stats().listen).toBeNull();
+    } finally {
+      await refused.stop();
+    }
+  });
+
+  it('is unhealthy once stopping', async () => {
+    empty = await createCertDir(pki, 'stopping');
+    await empty.write(serverLeaf);
+    const stopping = await startServer(empty.path);
+    await stopping.port();
+    expect(stopping.server.health().status).toBe('ready');
+    const stopped = stopping.stop();
+    expect(stopping.server.health()).toMatchObject({ status: 'unhealthy', detail: 'stopping' });
+    await stopped;
   });
 });
 

@@ -1,0 +1,101 @@
+// The Node workloads' Docker health check (services/probe/mtls-health.sh):
+// bash, no Node, asking the loopback admin listener for /healthz and printing
+// one line in the stack's vocabulary. Against in-process admin listeners: the
+// real server's, canned answers, one that never answers, and none at all.
+import { execFile } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jsonResponse, startAdminServer, type AdminServer, type EndpointResponse } from '../../../services/lib/admin.js';
+import { createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
+import { freePort } from './helpers/harness.js';
+
+const SCRIPT = path.resolve(import.meta.dirname, '../../../services/probe/mtls-health.sh');
+
+/** Runs the check as Docker would, with ADMIN_PORT; its exit code, its output and how long it took. */
+function check(adminPort: number): Promise<{ exitCode: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = execFile('bash', [SCRIPT], { env: { PATH: process.env.PATH, ADMIN_PORT: String(adminPort) }, timeout: 10_000 }, (error, stdout, stderr) =>
+      resolve({ exitCode: error ? child.exitCode : 0, stdout, stderr, ms: Date.now() - started }),
+    );
+  });
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+async function admin(healthz: () => EndpointResponse): Promise<AdminServer> {
+  const server = await startAdminServer({ port: 0, endpoints: { '/healthz': healthz } });
+  closers.push(() => server.close());
+  return server;
+}
+
+describe('Node health check (bash over /dev/tcp to the admin port)', () => {
+  let pki: TestPki;
+  let dir: CertDir;
+  beforeAll(async () => {
+    pki = await createTestPki();
+  });
+  afterAll(async () => dir?.remove());
+
+  it('ready: the real server, serving', async () => {
+    dir = await createCertDir(pki, 'node-health');
+    const leaf = await pki.serverLeaf();
+    await dir.write(leaf);
+    const running = await startServer(dir.path);
+    closers.push(() => running.stop());
+    const port = await running.port();
+    const out = await check(running.server.adminPort);
+    expect(out.stdout).toMatch(new RegExp(`^ready: serving mTLS on 127.0.0.1:${port}; certificate ${leaf.serial} valid until \\S+\\n$`));
+    expect([out.exitCode, out.stderr]).toEqual([0, '']);
+  });
+
+  it('waiting: the real server before enrollment (exit 1)', async () => {
+    const empty = await createCertDir(pki, 'node-health-empty');
+    closers.push(() => empty.remove());
+    const running = await startServer(empty.path);
+    closers.push(() => running.stop());
+    const out = await check(running.server.adminPort);
+    expect([out.exitCode, out.stdout]).toEqual([1, 'waiting: no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)\n']);
+  });
+
+  it.each([
+    ['starting', jsonResponse(503, { status: 'starting', detail: 'opening the mTLS port 8443' }), 1, 'starting: opening the mTLS port 8443'],
+    ['unhealthy', jsonResponse(503, { status: 'unhealthy', detail: 'certificate 4F1A expired at 2030-01-01T00:00:00.000Z' }), 1, 'unhealthy: certificate 4F1A expired at 2030-01-01T00:00:00.000Z'],
+    // The client's words: ok (200) is ready, waiting (503) is waiting, the rest is broken.
+    ['the client\'s ok', jsonResponse(200, { status: 'ok', role: 'client', serial: '4F1A' }), 0, 'ready: credentials in use (certificate 4F1A)'],
+    ['the client\'s waiting', jsonResponse(503, { status: 'waiting', role: 'client', serial: null }), 1, 'waiting: /healthz says waiting'],
+    ['the client\'s expired', jsonResponse(503, { status: 'expired', role: 'client', serial: '4F1A' }), 1, 'unhealthy: /healthz says expired'],
+    ['a ready that is not a 200 (contradicts itself)', jsonResponse(500, { status: 'ready', detail: 'serving' }), 1, 'unhealthy: /healthz answered 500 with serving'],
+    ['a detail with JSON escapes', jsonResponse(200, { status: 'ready', detail: 'quote " and backslash \\ kept' }), 0, 'ready: quote " and backslash \\ kept'],
+  ])('%s → exit %i, the line', async (_what, response, exitCode, line) => {
+    const server = await admin(() => response);
+    const out = await check(server.port);
+    expect([out.exitCode, out.stdout, out.stderr]).toEqual([exitCode, `${line}\n`, '']);
+  });
+
+  it('unhealthy at once when nothing listens on the admin port', async () => {
+    const port = await freePort();
+    const out = await check(port);
+    expect([out.exitCode, out.stdout, out.stderr]).toEqual([1, `unhealthy: nothing listens on the admin port 127.0.0.1:${port}\n`, '']);
+    expect(out.ms).toBeLessThan(1000);
+  });
+
+  it('unhealthy within its 2 s bound when the port accepts and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      silent.close(() => resolve());
+    }));
+    const port = (silent.address() as { port: number }).port;
+    const out = await check(port);
+    expect([out.exitCode, out.stdout]).toEqual([1, `unhealthy: no answer from 127.0.0.1:${port}/healthz within 2s\n`]);
+    expect(out.ms).toBeGreaterThanOrEqual(1900);
+    expect(out.ms).toBeLessThan(3000);
+  });
+});
