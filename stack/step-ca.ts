@@ -6,6 +6,7 @@ import { parseDuration } from './duration.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './mesh.js';
+import { HEALTH_CHECK } from './technologies.js';
 
 export interface StepCaProps {
   readonly namePrefix: string;
@@ -133,13 +134,10 @@ export class StepCa extends Construct {
         { name: props.mesh.edgeNetworkName },
       ],
       ports: [{ internal: CA_PORT, external: this.hostPort, ip: '127.0.0.1', protocol: 'tcp' }],
-      healthcheck: {
-        test: ['CMD', 'step', 'ca', 'health', `--ca-url=https://127.0.0.1:${CA_PORT}`, `--root=${STEPPATH}/certs/root_ca.crt`],
-        interval: '5s',
-        timeout: '3s',
-        startPeriod: '20s',
-        retries: 5,
-      },
+      // `step ca health` against the CA's own root, bounded to 3 s, as one
+      // line (ready / starting / unhealthy); Docker's schedule as every
+      // check's (HEALTH_CHECK: every 30 s).
+      healthcheck: { test: ['CMD', '/bin/bash', '/entrypoint.sh', 'health', `https://127.0.0.1:${CA_PORT}`], ...HEALTH_CHECK },
       // Deploy waits for the health check itself, probing at once and then every
       // second (scripts/lib/readiness.ts); the provider would wait for Docker's
       // first probe, a full interval after the start.

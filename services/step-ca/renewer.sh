@@ -28,8 +28,9 @@
 #
 # Idle cost: the pair is verified (three `step` runs) only when the files
 # change, and the renewal time is computed once per certificate; in between
-# the loop costs one `stat` every CHECK_INTERVAL_SECONDS (the file signature:
-# inode, size, mtime) and sleeps in bash itself. It writes what it knows to
+# the loop looks for changes every CHECK_INTERVAL_SECONDS with bash's own file
+# tests, takes a full signature (one `stat`) every FULL_CHECK_SECONDS, and
+# sleeps in bash itself. It writes what it knows to
 # $STATE_FILE, and the health check (`mtls-renewer health`) only reads that
 # file: no `step` process, nothing that can block.
 set -uo pipefail
@@ -126,7 +127,7 @@ check_pair() {
 }
 
 # ---------- what the loop knows, written for the health check
-PHASE=waiting SERIAL='' NOT_AFTER='' RENEW_AT='' SINCE='' DETAIL=''
+PHASE=waiting SERIAL='' NOT_AFTER='' RENEW_AT='' SINCE='' DETAIL='' SIG=''
 write_state() {
   printf 'phase=%s\nserial=%s\nnot_after=%s\nrenew_at=%s\nsince=%s\ndetail=%s\n' \
     "$PHASE" "$SERIAL" "$NOT_AFTER" "$RENEW_AT" "$SINCE" "${DETAIL//$'\n'/ }" >"$STATE_FILE.tmp" \
@@ -204,7 +205,23 @@ inspect() {
   done
 }
 
-signature() { SIG=$(stat -c '%i:%s:%Y' "$CERT" "$KEY" 2>/dev/null); }
+# The files' signature (inode, size, mtime): a change means "verify again".
+# Between signatures the loop looks for a change with bash's own tests, no
+# process: a file missing, or not older than the mark, which is touched just
+# before each signature (so a write during a check counts; a write in the
+# same clock tick as the mark counts too). A full signature at least every
+# FULL_CHECK_SECONDS also catches a file renamed in with an old mtime.
+FULL_CHECK_SECONDS="${FULL_CHECK_SECONDS:-30}"
+MARK="$STATE_FILE.mark"
+next_full=0
+signature() {
+  : >"$MARK"
+  next_full=$((EPOCHSECONDS + FULL_CHECK_SECONDS))
+  SIG=$(stat -c '%i:%s:%Y' "$CERT" "$KEY" 2>/dev/null)
+}
+looks_changed() {
+  [ ! -s "$CERT" ] || [ ! -s "$KEY" ] || [ ! "$MARK" -nt "$CERT" ] || [ ! "$MARK" -nt "$KEY" ] || ((EPOCHSECONDS >= next_full))
+}
 
 # Enrollment writes the key and the certificate one after the other: a check
 # that fails while the files are still changing is not reported, only repeated.
@@ -277,7 +294,7 @@ installed() {
 
 while true; do
   recover || { fail "could not finish an interrupted renewal in $CERT_DIR"; continue; }
-  signature
+  looks_changed && signature
   if [ "$SIG" != "$checked" ]; then
     settled_check
     case $? in

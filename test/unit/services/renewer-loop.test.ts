@@ -52,10 +52,11 @@ async function fakeStep(opts: { inspect: 'due' | 'fresh' | number; rekey: 'fail-
   return bin;
 }
 
-function start(bin: string) {
+function start(bin: string, env: Record<string, string> = {}) {
   output = '';
   loop = spawn('bash', [RENEWER], {
     env: {
+      ...env,
       PATH: `${bin}:${process.env.PATH}`,
       CERT_DIR: certs,
       CA_URL: 'https://ca.invalid:9000',
@@ -135,15 +136,22 @@ describe('renewer loop', () => {
     expect(await calls('ca rekey')).toBe(1);
   });
 
-  it('between renewals it runs no step at all: the pair is checked when its files change, the renewal time once per certificate', async () => {
-    start(await fakeStep({ inspect: 'fresh', rekey: 'succeed' }));
+  it('between renewals it runs no process at all: the pair is checked when its files change, the renewal time once per certificate', async () => {
+    const bin = await fakeStep({ inspect: 'fresh', rekey: 'succeed' });
+    // `stat` (the full signature) counted too.
+    const realStat = (await $({ quiet: true })`command -v stat`).stdout.trim();
+    await writeFile(path.join(bin, 'stat'), `#!/bin/bash\necho stat >>${path.join(dir, 'stats')}\nexec ${realStat} "$@"\n`, { mode: 0o755 });
+    start(bin, { FULL_CHECK_SECONDS: '600' });
     await until('the first check', async () => /^phase=ok$/m.test(await state()));
     const before = (await readFile(path.join(dir, 'calls'), 'utf8')).split('\n').filter(Boolean);
     expect(before.sort()).toEqual(['certificate inspect', 'certificate key', 'certificate verify', 'crypto key']);
     const beat = path.join(dir, 'state.beat');
     const firstBeat = await readFile(beat, 'utf8');
+    const stats = async () => (await readFile(path.join(dir, 'stats'), 'utf8')).split('\n').filter(Boolean).length;
+    const statsBefore = await stats();
     await until('three more ticks (one a second)', async () => Number(await readFile(beat, 'utf8')) >= Number(firstBeat) + 3);
     expect((await readFile(path.join(dir, 'calls'), 'utf8')).split('\n').filter(Boolean)).toHaveLength(4);
+    expect(await stats()).toBe(statsBefore);
     // A changed file is checked again.
     await writeFile(path.join(certs, 'site.crt'), 'other-site.crt');
     await until('the check of the changed file', async () => (await calls('certificate verify')) === 2);

@@ -4,6 +4,7 @@ import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { describe, expect, it } from 'vitest';
 import { LABEL } from '../../../stack/labels.js';
 import { healthArgv } from '../../../scripts/lib/readiness.js';
+import { HEALTH_CHECK } from '../../../stack/technologies.js';
 import { PROJECT } from '../../../stack/versions.js';
 import { envOf, labelsOf, listOf, resourcesOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
@@ -117,7 +118,7 @@ describe('containers', () => {
 
 describe('health gating of apply', () => {
   it('apply waits on no health check, and every long-running container has one deploy can run itself', () => {
-    type Health = { wait?: boolean; healthcheck?: { test: string[]; interval: string } };
+    type Health = { wait?: boolean; healthcheck?: { test: string[]; interval: string; timeout: string; start_period: string; retries: number } };
     // The provider's wait is Docker's first probe, a full interval after start; deploy probes at once (readiness.ts).
     expect(containers.filter((c) => (c as Health).wait === true).map((c) => c.name)).toEqual([]);
     const probed = containers.filter((c) => !c.name.endsWith('-ca-init'));
@@ -125,7 +126,22 @@ describe('health gating of apply', () => {
     for (const c of probed) {
       const h = (c as Health).healthcheck;
       expect(healthArgv(h?.test ?? []), c.name).toBeDefined();
-      expect({ name: c.name, interval: h?.interval }).toEqual({ name: c.name, interval: '5s' });
+      // Every 30 s: a Docker health exec costs ~40 ms of daemon CPU (HEALTH_CHECK in stack/technologies.ts).
+      expect({ name: c.name, interval: h?.interval, timeout: h?.timeout, startPeriod: h?.start_period, retries: h?.retries }).toEqual({
+        name: c.name,
+        interval: HEALTH_CHECK.interval,
+        timeout: HEALTH_CHECK.timeout,
+        startPeriod: HEALTH_CHECK.startPeriod,
+        retries: HEALTH_CHECK.retries,
+      });
     }
+    expect(HEALTH_CHECK).toEqual({ interval: '30s', timeout: '5s', startPeriod: '60s', retries: 3 });
+  });
+
+  it('each check is the one-line command of its container: the app\'s mtls-health, the renewer\'s state reader, the CA\'s entrypoint', () => {
+    type Health = { healthcheck?: { test: string[] } };
+    expect((byName(`${prefix}-server`) as Health).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-health']);
+    expect((byName(`${prefix}-server-renewer`) as Health).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-renewer', 'health']);
+    expect((byName(`${prefix}-ca`) as Health).healthcheck?.test).toEqual(['CMD', '/bin/bash', '/entrypoint.sh', 'health', 'https://127.0.0.1:9000']);
   });
 });
