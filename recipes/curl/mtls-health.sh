@@ -1,21 +1,31 @@
 #!/bin/sh
-# mtls-health: the Docker health check. Reads the stats file mtls-curl
-# rewrites after every call: healthy while waiting for the credential files
-# and while calls succeed or fewer than 3 calls in a row have failed (each
-# after its retries); unhealthy once 3 in a row failed, or when the stats
-# went stale (the loop is stuck). Prints one line saying which.
+# mtls-health: the Docker health check, one line in the stack's vocabulary
+# (ready / waiting / starting / unhealthy; exit 0 only when ready). Reads the
+# stats file mtls-curl rewrites after every call: ready while calling with
+# its credentials and fewer than 3 calls in a row failed (each after its
+# retries); waiting for the credential files (the root pin and the first
+# certificate come after deploy); unhealthy once credentials were refused
+# with none loaded, 3 calls in a row failed, or the stats went stale (the
+# loop is stuck). Shell builtins, `date` and `stat`: nothing that can block.
 S=${STATS_FILE:-/tmp/mtls-stats.json}
-stats=$(cat "$S" 2>/dev/null) || { echo "unhealthy: no stats file $S yet"; exit 1; }
-field() { printf '%s' "$stats" | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
-num() { printf '%s' "$stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+stats=''
+{ IFS= read -r stats || [ -n "$stats" ]; } 2>/dev/null <"$S" || { echo "starting: no stats file $S yet"; exit 1; }
+# field NAME / num NAME: a string / number field of the stats into $v ('' when absent).
+field() { v=''; case $stats in *"\"$1\":\""*) v=${stats#*"\"$1\":\""}; v=${v%%\"*} ;; esac; }
+num() { v=''; case $stats in *"\"$1\":"[0-9]*) v=${stats#*"\"$1\":"}; v=${v%%[!0-9]*} ;; esac; }
 age=$(($(date +%s) - $(stat -c %Y "$S")))
 [ "$age" -le 30 ] || { echo "unhealthy: stats not updated for ${age}s"; exit 1; }
-case $(field state) in
-  waiting) echo "healthy: waiting for the credential files"; exit 0 ;;
+field state; state=$v
+field lastError; err=$v
+case $state in
+  waiting)
+    [ -z "$err" ] || { echo "unhealthy: credentials refused, none loaded: $err"; exit 1; }
+    echo "waiting: no credentials yet: the root pin and the first certificate come after deploy"; exit 1 ;;
   calling)
-    n=$(num consecutiveFailures)
-    if [ "${n:-0}" -gt 0 ]; then echo "healthy: calling, $n call(s) in a row failed: $(field lastError)"
-    else echo "healthy: calling, $(num ok) ok, last at $(field lastOkAt)"; fi
+    field serial; serial=$v
+    num consecutiveFailures
+    if [ "${v:-0}" -gt 0 ]; then echo "ready: calling with certificate ${serial:-?}; $v call(s) in a row failed: $err"
+    else num ok; n=$v; field lastOkAt; echo "ready: calling with certificate ${serial:-?}; ${n:-0} ok, the last at ${v:-?}"; fi
     exit 0 ;;
-  *) echo "unhealthy: $(field state), $(num consecutiveFailures) calls in a row failed: $(field lastError)"; exit 1 ;;
+  *) num consecutiveFailures; echo "unhealthy: ${state:-no state}: ${v:-0} calls in a row failed: $err"; exit 1 ;;
 esac

@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,11 +19,12 @@ import (
 // staleAfter: the process rewrites its stats every 2 s; much older means it is stuck.
 const staleAfter = 20 * time.Second
 
-// health prints one line and returns the exit code: 0 while waiting for the
-// first certificate and while serving/calling with a valid one, 1 otherwise.
-// Waiting is healthy on purpose: enrollment happens after the containers
-// start, and a check that failed until then would deadlock a deploy that
-// waits for health.
+// health prints one line in the stack's vocabulary and returns the exit
+// code: `ready:` (0) while serving/calling with a valid certificate;
+// `waiting:` (1) for the first certificate, which enrollment writes after
+// deploy (deployment counts that as up); `starting:` (1) before the process
+// has written its stats; `unhealthy:` (1) with the reason otherwise. It reads
+// the stats file the process keeps and site.crt: nothing that can block.
 func health(statsFile, certDir string) int {
 	say := func(code int, format string, args ...any) int {
 		// One line, whatever the stats file holds.
@@ -29,8 +32,11 @@ func health(statsFile, certDir string) int {
 		return code
 	}
 	data, err := readSmall(statsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return say(1, "starting: no stats file %s yet", statsFile)
+	}
 	if err != nil {
-		return say(1, "unhealthy: no stats file (%v): the process is not running or cannot write it", err)
+		return say(1, "unhealthy: cannot read the stats file (%v)", err)
 	}
 	var s struct {
 		State, Serial, NotAfter, UpdatedAt, LastError string
@@ -46,13 +52,13 @@ func health(statsFile, certDir string) int {
 	disk := onDisk(certDir)
 	switch s.State {
 	case "waiting":
-		return say(0, "waiting for the first certificate (on disk: %s)", disk)
+		return say(1, "waiting: no certificate yet: the root pin and the first certificate come after deploy (on disk: %s)", disk)
 	case "serving", "calling":
 		notAfter, err := time.Parse(time.RFC3339Nano, s.NotAfter)
 		if err != nil || now.After(notAfter) {
 			return say(1, "unhealthy: %s with certificate %s, which is not valid after %s (on disk: %s)", s.State, s.Serial, s.NotAfter, disk)
 		}
-		return say(0, "ok: %s with certificate %s valid until %s (on disk: %s)", s.State, s.Serial, s.NotAfter, disk)
+		return say(0, "ready: %s with certificate %s valid until %s (on disk: %s)", s.State, s.Serial, s.NotAfter, disk)
 	}
 	return say(1, "unhealthy: %s with certificate %q (on disk: %s): %s", s.State, s.Serial, disk, s.LastError)
 }
