@@ -331,9 +331,9 @@ while true; do
     esac
   fi
   if [ "$PHASE" = unusable ] || ((EPOCHSECONDS < RENEW_AT)); then
-    wait=$((RENEW_AT - EPOCHSECONDS))
-    ((wait > CHECK_INTERVAL_SECONDS || wait < 1)) && wait=$CHECK_INTERVAL_SECONDS
-    nap "$wait"
+    nap_s=$((RENEW_AT - EPOCHSECONDS))
+    ((nap_s > CHECK_INTERVAL_SECONDS || nap_s < 1)) && nap_s=$CHECK_INTERVAL_SECONDS
+    nap "$nap_s"
     continue
   fi
   if why=$(rekey "$CERT"); then
