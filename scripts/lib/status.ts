@@ -91,7 +91,7 @@ export function renewerState(exitCode: number | null, output: string, recovery: 
     return { verdict: 'ok', detail };
   }
   if (exitCode === 1 && detail.startsWith('waiting')) return { verdict: 'waiting', detail };
-  if (exitCode === 1 && /^(unhealthy: )?unusable:/.test(detail)) return { verdict: 'unusable', detail, action: recovery };
+  if (exitCode === 1 && /^unhealthy: (unusable:|certificate \S+ expired at )/.test(detail)) return { verdict: 'unusable', detail, action: recovery };
   return { verdict: 'unknown', detail: detail || `health check exited ${exitCode ?? 'without a code'}` };
 }
 

@@ -5,7 +5,7 @@
 import type { Agent } from 'node:https';
 import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
-import { credentialHealth, credentialStats, type CredentialStats } from '../lib/credential-status.js';
+import { credentialReadiness, credentialStats, type CredentialStats, type Health } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
 import { parseIdentity, type Identity } from '../lib/identity.js';
@@ -183,13 +183,21 @@ export class MtlsClient {
       // Failing requests do not make the CLIENT unhealthy: the server being
       // down is the server's health problem, and /stats shows it here.
       '/healthz': () => {
-        const health = credentialHealth(this.credentials);
-        const healthy = health.healthy && !this.stopped;
-        return jsonResponse(healthy ? 200 : 503, { status: this.stopped ? 'stopping' : health.status, role: 'client', serial: this.credentials.current?.serial ?? null });
+        const h = this.readiness();
+        return jsonResponse(h.status === 'ready' ? 200 : 503, { ...h, role: 'client', serial: this.credentials.current?.serial ?? null });
       },
       '/metrics': () => metricsResponse(this.tracker.registry.render()),
       '/stats': () => jsonResponse(200, this.stats()),
     };
+  }
+
+  /** Ready once it calls with valid credentials; waiting for them is not ready (the stack's health vocabulary). */
+  private readiness(): Health {
+    const c = credentialReadiness(this.credentials);
+    if (this.stopped) return { status: 'unhealthy', detail: 'stopping' };
+    if (c.status !== 'ready') return c;
+    if (!this.slot) return { status: 'starting', detail: `building the https agent; ${c.detail}` };
+    return { status: 'ready', detail: `calling ${this.target.href}; ${c.detail}` };
   }
 
   private useCredentials(credentials: Credentials): void {

@@ -207,7 +207,9 @@ describe('lifecycle and metrics', () => {
   it('waits for its certificate, then starts sending', async () => {
     const { running, dir } = await runClient(undefined);
     expect(running.client.stats().state).toBe('waiting');
-    expect((await adminGet(running.client.adminPort, '/healthz')).body).toMatchObject({ status: 'waiting' });
+    const waiting = await adminGet(running.client.adminPort, '/healthz');
+    expect(waiting.status).toBe(503);
+    expect(waiting.body).toMatchObject({ status: 'waiting', role: 'client' });
     expect(running.client.tracker.successes + running.client.tracker.failures).toBe(0);
     await dir.write(await pki.clientLeaf());
     await waitFor(() => running.client.tracker.successes >= 1, 'a success after enrollment');
@@ -238,6 +240,8 @@ describe('lifecycle and metrics', () => {
     expect(stats.body).toMatchObject({ role: 'client', serverSerial: serverLeaf.serial });
     const metrics = await adminGet(running.client.adminPort, '/metrics');
     expect(metrics.text).toContain('# TYPE mtls_client_requests_total counter');
-    expect((await adminGet(running.client.adminPort, '/healthz')).status).toBe(200);
+    const health = await adminGet(running.client.adminPort, '/healthz');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ status: 'ready', detail: expect.stringMatching(/^calling https:\/\/.* certificate \S+ valid until /) });
   });
 });
