@@ -33,9 +33,11 @@ function groups(stack: Stack, cost: IdleCost) {
  * B10: what the default mesh costs at rest. Deploys it (every workload, 5-minute
  * certificates, the clients at their default call rates), lets it settle,
  * then reads each container's cgroup and the engine's processes over a window.
+ * Runs before the bench stack is deployed, so nothing else of the benchmark
+ * runs on the engine meanwhile.
  */
-export async function b10IdleCost(ctx: BenchContext): Promise<BenchResult> {
-  const settings = await idleSettings(`${ctx.settings.prefix}-b10`);
+export async function b10IdleCost(ctx: Pick<BenchContext, 'ui' | 'smoke'> & { readonly prefix: string }): Promise<BenchResult> {
+  const settings = await idleSettings(ctx.prefix);
   const settleMs = ctx.smoke ? 5_000 : 45_000;
   const windowMs = ctx.smoke ? 10_000 : 60_000;
   const problems: string[] = [];

@@ -102,6 +102,18 @@ await main(async () => {
   const previous = cli.values.merge ? await readReport(dirs.results) : await readReport(dirs.results).catch(() => undefined);
   if (cli.values.merge && previous && previous.mode !== (smoke ? 'smoke' : 'full')) throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
   const commit = await sourceCommit();
+  /** Runs one benchmark: its result, or its crash, is recorded; one broken benchmark must not hide the others' results, and the run still fails. */
+  const record = async (id: BenchId, run: () => Promise<BenchResult>) => {
+    try {
+      const r = { ...(await run()), measuredAt: new Date().toISOString(), commit };
+      results.push(r);
+      problems.push(...r.problems.map((p) => `${id.toUpperCase()}: ${p}`));
+      if (!cli.json) process.stderr.write(`\n${r.title}\n${table(r.rows.map((x) => ({ metric: x.metric, value: x.value })))}\n\n`);
+    } catch (err) {
+      problems.push(`${id.toUpperCase()} crashed: ${(err as Error).message}`);
+      ui.warn(`${id.toUpperCase()} failed: ${(err as Error).message}`);
+    }
+  };
   await ui.step(`remove leftovers of earlier ${prefix} runs`, async () => {
     await teardown(settings, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
@@ -123,60 +135,54 @@ await main(async () => {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let benchStackUsed = false;
   try {
     await ui.step('bundle services', buildServices);
-    const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () => bringUpWithCdktf(settings));
-    const stack = await loadStack(prefix);
-    const rootPem = await fs.readFile(path.join(stackDirs(prefix).stateDir, 'step', 'certs', 'root_ca.crt'), 'utf8');
-    const operator = await ui.step('host identity spiffe://mesh.internal/operator from the CA (one-time token)', () =>
-      // B7 gets one of its own for its soak; the others finish well within this.
-      operatorIdentity(stack, rootPem, path.join(dirs.scratch, 'operator'), 50),
-    );
-    const ctx: BenchContext = { smoke, rounds, soakMinutes, ui, settings, stack, rootPem, operator, scratch: dirs.scratch, elapsed: () => seconds(started) };
-    // B5 re-enrolls with short certificates, so it runs after the CPU-bound
-    // benchmarks; B1 brings up whole stacks of its own, so it runs last.
-    const plan: Array<[BenchId, () => Promise<BenchResult>]> = [
-      ['b2', () => b2Enrollment(ctx)],
-      // B9 first on the server: its RSS must start from a process no other benchmark has loaded.
-      ['b9', () => b9Churn(ctx)],
-      ['b3', () => b3KeepAlive(ctx)],
-      ['b4', () => b4Handshakes(ctx)],
-      ['b6', () => b6CaCapacity(ctx)],
-      ['b5', async () => {
-        const r = await b5Rotation(ctx);
-        chart = r.chart;
-        const { chart: _c, ...rest } = r;
-        return rest;
-      }],
-      // B7 soaks with 1-minute certificates, after the others' measurements.
-      ['b7', async () => {
-        const r = await b7Soak(ctx);
-        soakChart = r.chart;
-        const { chart: _c, ...rest } = r;
-        return rest;
-      }],
-      // B8 rotates the CA of a stack of its own (the main stack's CA log holds B6's renewals).
-      ['b8', () => b8CaRotation(ctx)],
-      ['b1', () => b1BringUp(ctx, { mainDeploy })],
-      // B10 deploys the whole default mesh beside the bench stack, at rest.
-      ['b10', () => b10IdleCost(ctx)],
-    ];
-    for (const [id, run] of plan) {
-      if (!selected.has(id)) continue;
-      try {
-        const r = { ...(await run()), measuredAt: new Date().toISOString(), commit };
-        results.push(r);
-        problems.push(...r.problems.map((p) => `${id.toUpperCase()}: ${p}`));
-        if (!cli.json) process.stderr.write(`\n${r.title}\n${table(r.rows.map((x) => ({ metric: x.metric, value: x.value })))}\n\n`);
-      } catch (err) {
-        // One broken benchmark must not hide the others' results; the run still fails.
-        problems.push(`${id.toUpperCase()} crashed: ${(err as Error).message}`);
-        ui.warn(`${id.toUpperCase()} failed: ${(err as Error).message}`);
-      }
-    }
+    // B10 first, on a stack of its own, with nothing else of the benchmark on the engine.
+    if (selected.has('b10')) await record('b10', () => b10IdleCost({ ui, smoke, prefix: `${prefix}-b10` }));
+    // The others share the bench stack (the Node reference pair).
+    const onBenchStack = async () => {
+      benchStackUsed = true;
+      const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () => bringUpWithCdktf(settings));
+      const stack = await loadStack(prefix);
+      const rootPem = await fs.readFile(path.join(stackDirs(prefix).stateDir, 'step', 'certs', 'root_ca.crt'), 'utf8');
+      const operator = await ui.step('host identity spiffe://mesh.internal/operator from the CA (one-time token)', () =>
+        // B7 gets one of its own for its soak; the others finish well within this.
+        operatorIdentity(stack, rootPem, path.join(dirs.scratch, 'operator'), 50),
+      );
+      const ctx: BenchContext = { smoke, rounds, soakMinutes, ui, settings, stack, rootPem, operator, scratch: dirs.scratch, elapsed: () => seconds(started) };
+      // B5 re-enrolls with short certificates, so it runs after the CPU-bound
+      // benchmarks; B1 brings up whole stacks of its own, so it runs last.
+      const plan: Array<[BenchId, () => Promise<BenchResult>]> = [
+        ['b2', () => b2Enrollment(ctx)],
+        // B9 first on the server: its RSS must start from a process no other benchmark has loaded.
+        ['b9', () => b9Churn(ctx)],
+        ['b3', () => b3KeepAlive(ctx)],
+        ['b4', () => b4Handshakes(ctx)],
+        ['b6', () => b6CaCapacity(ctx)],
+        ['b5', async () => {
+          const r = await b5Rotation(ctx);
+          chart = r.chart;
+          const { chart: _c, ...rest } = r;
+          return rest;
+        }],
+        // B7 soaks with 1-minute certificates, after the others' measurements.
+        ['b7', async () => {
+          const r = await b7Soak(ctx);
+          soakChart = r.chart;
+          const { chart: _c, ...rest } = r;
+          return rest;
+        }],
+        // B8 rotates the CA of a stack of its own (the main stack's CA log holds B6's renewals).
+        ['b8', () => b8CaRotation(ctx)],
+        ['b1', () => b1BringUp(ctx, { mainDeploy })],
+      ];
+      for (const [id, run] of plan) if (selected.has(id)) await record(id, run);
+    };
+    if ([...selected].some((id) => id !== 'b10')) await onBenchStack();
     results.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   } finally {
-    problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: true }))));
+    problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: benchStackUsed }))));
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
     await teardown(b8, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false });
