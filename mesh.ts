@@ -31,6 +31,6 @@ export const DEFAULT_MESH: MeshSpec = {
     { name: 'python-server', runs: 'python-server', role: 'server', port: 8443, hostPort: 8446, allow: ['go-client', 'operator'] },
     { name: 'python-client', runs: 'python-client', role: 'client', calls: 'go-server' },
     { name: 'postgres', runs: 'postgres', role: 'server', port: 5432, hostPort: 15432, allow: ['psql', 'operator'] },
-    { name: 'psql', runs: 'psql', role: 'client', calls: 'postgres', requestIntervalMs: 1000 },
+    { name: 'psql', runs: 'psql', role: 'client', calls: 'postgres' },
   ],
 };

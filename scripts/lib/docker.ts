@@ -53,6 +53,13 @@ export async function containerIds(containers: readonly string[]): Promise<Map<s
   return new Map(out.stdout.trim().split('\n').map((l) => l.trim().replace(/^\//, '').split(' ') as [string, string]));
 }
 
+/** Freezes the named containers' processes (the freezer cgroup), or thaws them. */
+export async function pause(containers: readonly string[], paused = true): Promise<void> {
+  if (containers.length === 0) return;
+  const out = paused ? await run`docker pause ${containers}` : await run`docker unpause ${containers}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ${paused ? 'pause' : 'unpause'} failed: ${out.stderr.trim()}`);
+}
+
 /** Docker's own health status (its last probe, up to an interval old); `readiness.health` runs the check now. */
 export async function health(container: string): Promise<string> {
   const out = await run`docker inspect --format ${'{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'} ${container}`;

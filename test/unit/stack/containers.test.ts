@@ -126,7 +126,7 @@ describe('health gating of apply', () => {
     for (const c of probed) {
       const h = (c as Health).healthcheck;
       expect(healthArgv(h?.test ?? []), c.name).toBeDefined();
-      // Every 30 s: a Docker health exec costs ~40 ms of daemon CPU (HEALTH_CHECK in stack/technologies.ts).
+      // Every 60 s: a Docker health exec costs ~40 ms of daemon CPU (HEALTH_CHECK in stack/technologies.ts).
       expect({ name: c.name, interval: h?.interval, timeout: h?.timeout, startPeriod: h?.start_period, retries: h?.retries }).toEqual({
         name: c.name,
         interval: HEALTH_CHECK.interval,
@@ -135,7 +135,7 @@ describe('health gating of apply', () => {
         retries: HEALTH_CHECK.retries,
       });
     }
-    expect(HEALTH_CHECK).toEqual({ interval: '30s', timeout: '5s', startPeriod: '60s', retries: 3 });
+    expect(HEALTH_CHECK).toEqual({ interval: '60s', timeout: '5s', startPeriod: '60s', retries: 3 });
   });
 
   it('each check is the one-line command of its container: the app\'s mtls-health, the renewer\'s state reader, the CA\'s entrypoint', () => {

@@ -73,7 +73,7 @@ describe('the default mesh', () => {
     expect(env('curl')).toMatchObject({ TARGET_HOST: 'nginx.mesh.internal', TARGET_PORT: '8443', EXPECTED_SERVER_IDENTITY: 'nginx.mesh.internal' });
     expect(env('go-client')).toMatchObject({ TARGET_HOST: 'python-server.mesh.internal', EXPECTED_SERVER_IDENTITY: 'spiffe://mesh.internal/python-server' });
     expect(env('python-client')).toMatchObject({ TARGET_HOST: 'go-server.mesh.internal', EXPECTED_SERVER_IDENTITY: 'spiffe://mesh.internal/go-server' });
-    expect(env('psql')).toMatchObject({ TARGET_HOST: 'postgres.mesh.internal', TARGET_PORT: '5432', REQUEST_INTERVAL_MS: '1000' });
+    expect(env('psql')).toMatchObject({ TARGET_HOST: 'postgres.mesh.internal', TARGET_PORT: '5432', REQUEST_INTERVAL_MS: '2000' });
     expect(env('client')['TARGET_URL']).toBe('https://server.mesh.internal:8443/');
   });
 
