@@ -59,7 +59,7 @@ nginx-light with apt-get when missing (root on Debian). Full run: ~10-15 min
 plus B7's hour, results in bench/results/ (results.json, README.md,
 b5-rotation.svg, b7-soak.svg).
 
-  --smoke        tiny sizes (~4-6 min, B7 soaks 2 min): every code path, nothing
+  --smoke        tiny sizes (about 8 min, B7 soaks 2 min): every code path, nothing
                  measured; results in bench/tmp/ (git-ignored). Fails if anything failed.
   --minutes N    length of the B7 soak (default 60; 2 with --smoke)
   --only LIST    comma-separated subset of ${ALL.join(',')}
