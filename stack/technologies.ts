@@ -68,9 +68,11 @@ const mtlsHealth = ['CMD', '/usr/local/bin/mtls-health'];
  * ≈ 1.5 %, which leaves the rest of the 5 % budget for the stack at rest to
  * the renewers, the CA and the servers. Docker then calls a container
  * unhealthy within 3 minutes of its first failed check. The timeout is far
- * above the checks' own bounds (2-3 s), so one never outlives it.
+ * above the checks' own bounds (2-3 s), so one never outlives it. Durations
+ * are written as the provider reads them back from Docker (Go's `1m0s`), or
+ * every plan would show them changed.
  */
-export const HEALTH_CHECK = { interval: '60s', timeout: '5s', startPeriod: '60s', retries: 3 } as const;
+export const HEALTH_CHECK = { interval: '1m0s', timeout: '5s', startPeriod: '1m0s', retries: 3 } as const;
 
 export const TECHNOLOGIES = {
   'node-server': {

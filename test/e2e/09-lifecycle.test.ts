@@ -3,7 +3,10 @@ import { fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { health } from '../../scripts/lib/readiness.js';
 import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { freePort } from '../../scripts/lib/net.js';
+import { bootstrapTrust } from '../../scripts/lib/trust.js';
+import { loadStack } from '../../scripts/lib/workloads.js';
 import { servingContainers } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
 
@@ -28,7 +31,7 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
     await fs.remove(stackDirs(settings.prefix).synthOut);
   });
 
-  it('a second stack with another prefix runs beside the first, all containers healthy', async () => {
+  it('a second stack with another prefix runs beside the first, bootstrapped and enrolled, all containers healthy', async () => {
     const caPort = await freePort();
     const s = { ...settings, caPort, hostPorts: await freeHostPorts({ workloads: settings.workloads, avoid: [caPort] }) };
     Object.assign(settings, s);
@@ -38,6 +41,10 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
     const names = await docker.listLabelled('container', settings.prefix);
     // <prefix>-ca-init is the CA's one-shot init step: it has exited (see 15-root-key).
     expect(names.sort()).toEqual([`${settings.prefix}-ca-init`, ...servingContainers(outputs)].sort());
+    // Ready means serving with a certificate: the second stack gets its own trust and enrollment.
+    await bootstrapTrust(settings.prefix, { quiet: true });
+    const secondStack = await loadStack(settings.prefix);
+    assertEnrolled(await enrollAll(secondStack, secondStack.workloads));
     for (const n of [...servingContainers(outputs), ...servingContainers(ctx.outputs)]) {
       await waitFor(`${n} healthy`, async () => ((await health(n)) === 'healthy' ? true : undefined), { timeoutMs: 90_000 });
     }

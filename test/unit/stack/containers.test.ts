@@ -135,7 +135,7 @@ describe('health gating of apply', () => {
         retries: HEALTH_CHECK.retries,
       });
     }
-    expect(HEALTH_CHECK).toEqual({ interval: '60s', timeout: '5s', startPeriod: '60s', retries: 3 });
+    expect(HEALTH_CHECK).toEqual({ interval: '1m0s', timeout: '5s', startPeriod: '1m0s', retries: 3 });
   });
 
   it('each check is the one-line command of its container: the app\'s mtls-health, the renewer\'s state reader, the CA\'s entrypoint', () => {
