@@ -1,8 +1,10 @@
 // Bundles the three entry points into self-contained ESM files for the
-// workload image: `npx tsx services/build.ts` → services/workload/dist/.
+// workload image, beside the image's bash health check:
+// `npx tsx services/build.ts` → services/workload/dist/.
 // Node built-ins stay external; there is nothing else to bundle. Output is
 // deterministic: no timestamps, no absolute paths (absWorkingDir is the repo).
 import { build } from 'esbuild';
+import { chmod, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -20,7 +22,10 @@ export interface BuildServicesOptions {
   readonly outDir?: string;
 }
 
-/** Returns the paths of the written bundles (server, client, probe). */
+/** The Docker health check of the workload image (bash: no Node process per check). */
+export const HEALTH_SCRIPT = { source: 'services/probe/mtls-health.sh', name: 'mtls-health.sh' } as const;
+
+/** Returns the paths of the written files (the server, client and probe bundles, the health check). */
 export async function buildServices(options: BuildServicesOptions = {}): Promise<string[]> {
   const outDir = resolve(options.outDir ?? join(servicesDir, 'workload', 'dist'));
   await build({
@@ -37,11 +42,12 @@ export async function buildServices(options: BuildServicesOptions = {}): Promise
     minify: false,
     legalComments: 'none',
     charset: 'utf8',
-    // The probe carries the bash health check (services/probe/mtls-health.sh) as a string.
-    loader: { '.sh': 'text' },
     logLevel: 'warning',
   });
-  return Object.keys(ENTRY_POINTS).map((name) => join(outDir, `${name}.mjs`));
+  const health = join(outDir, HEALTH_SCRIPT.name);
+  await copyFile(join(repoDir, HEALTH_SCRIPT.source), health);
+  await chmod(health, 0o755);
+  return [...Object.keys(ENTRY_POINTS).map((name) => join(outDir, `${name}.mjs`)), health];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -2,10 +2,10 @@
 // deterministic and self-contained, then run them as separate Node processes
 // (server, client, probe) against temp certificates.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENTRY_POINTS, buildServices } from '../../../services/build.js';
+import { ENTRY_POINTS, HEALTH_SCRIPT, buildServices } from '../../../services/build.js';
 import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } from './helpers/fixtures.js';
 import { freePort, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
 import { makeTempDir } from './helpers/pki.js';
@@ -112,13 +112,10 @@ describe('bundles', () => {
     expect(JSON.stringify([...server.logs, ...client.logs])).not.toContain('PRIVATE KEY');
   });
 
-  it('the probe bundle carries the bash health check the image installs', async () => {
-    const child = spawn(node, [join(out.path, 'probe.mjs'), 'health-script']);
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(stdout).toBe(await readFile(join(import.meta.dirname, '../../../services/probe/mtls-health.sh'), 'utf8'));
+  it('writes the bash health check the image installs beside the bundles, executable', async () => {
+    const written = join(out.path, HEALTH_SCRIPT.name);
+    expect(await readFile(written, 'utf8')).toBe(await readFile(join(import.meta.dirname, '../../..', HEALTH_SCRIPT.source), 'utf8'));
+    expect((await stat(written)).mode & 0o777).toBe(0o755);
   });
 
   it('exits 2 with a readable error for an allow-list entry that is not an identity', async () => {
