@@ -29,10 +29,15 @@ describe('PostgreSQL is healthy only when it accepts TLS on its port', { timeout
     names.push(name);
     const env = Object.entries(await docker.envOf(pg.container)).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
     const mounts = Object.entries(volumes).flatMap(([v, at]) => ['--volume', `${v}:${at}:ro`]);
-    const out = await sh`docker run -d --name ${name} --network none --user 1000:1000 --read-only --cap-drop ALL --security-opt no-new-privileges --init
-      --label ${`${LABEL.project}=${PROJECT}`} --label ${`${LABEL.prefix}=${ctx.prefix}`}
-      --tmpfs /tmp:rw,size=16m --tmpfs /var/run/postgresql:rw,size=1m,uid=1000,gid=1000 --tmpfs /var/lib/postgresql/data:rw,size=256m,uid=1000,gid=1000
-      ${env} ${mounts} ${await docker.imageOf(pg.container)}`;
+    const flags = [
+      '-d', '--name', name, '--network', 'none', '--user', '1000:1000', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--init',
+      '--label', `${LABEL.project}=${PROJECT}`, '--label', `${LABEL.prefix}=${ctx.prefix}`,
+      // The stack sets the check on the container (stack/technologies.ts), not the image.
+      '--health-cmd', '/usr/local/bin/mtls-health', '--health-interval', '60s', '--health-timeout', '5s',
+      '--tmpfs', '/tmp:rw,size=16m', '--tmpfs', '/var/run/postgresql:rw,size=1m,uid=1000,gid=1000', '--tmpfs', '/var/lib/postgresql/data:rw,size=256m,uid=1000,gid=1000',
+      ...env, ...mounts,
+    ];
+    const out = await sh`docker run ${flags} ${await docker.imageOf(pg.container)}`;
     expect(out.exitCode, out.stderr).toBe(0);
     return name;
   };
