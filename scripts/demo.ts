@@ -48,7 +48,7 @@ await main(async () => {
   };
   say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (the CA and every workload of mesh.ts, each with its renewer)`);
   await ui.step('bundle services', buildServices);
-  await ui.step('deploy (synth, apply, every container ready)', () => cdktf('deploy', settings, { quiet: true, engine: iac, allowEngineSwitch }));
+  await ui.step('deploy (synth, apply, every container up)', () => cdktf('deploy', settings, { quiet: true, engine: iac, allowEngineSwitch }));
 
   say('3/6 bootstrap trust: root fingerprint over the admin channel, root over the CA API, compared');
   const trust = await bootstrapTrust(settings.prefix, { json: cli.json });
