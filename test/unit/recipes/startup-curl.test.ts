@@ -3,13 +3,12 @@
 // after the client is waited for (start-up retries, not failures); once a
 // call has succeeded, a refused connection is a failed call at once.
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { SERVER_DNS, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from '../services/helpers/fixtures.js';
 import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
-import { runRecipe, type RecipeProcess } from './helpers/recipe-process.js';
-import { startupContract } from './helpers/startup-contract.js';
+import type { RecipeProcess } from './helpers/recipe-process.js';
+import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../recipes/curl/mtls-curl.sh', import.meta.url));
 
@@ -17,7 +16,6 @@ let pki: TestPki;
 let serverDir: CertDir;
 let files: RecipeFiles;
 const cleanups: Array<() => Promise<void>> = [];
-let runs = 0;
 
 beforeAll(async () => {
   try {
@@ -45,23 +43,8 @@ async function server(port: number): Promise<RunningServer> {
   return running;
 }
 
-/** The loop calls 127.0.0.1:port every 100 ms, checking the server's DNS name; its own stats file. */
 function curlClient(port: number, startupRetryBudgetMs: string): RecipeProcess {
-  const statsFile = join(files.dir, `stats-${++runs}.json`);
-  const recipe = runRecipe(
-    SCRIPT,
-    {
-      CERT_DIR: files.certDir,
-      ROOT_PIN_FILE: files.pinFile,
-      STATS_FILE: statsFile,
-      TARGET_HOST: '127.0.0.1',
-      TARGET_PORT: String(port),
-      EXPECTED_SERVER_IDENTITY: SERVER_DNS,
-      REQUEST_INTERVAL_MS: '100',
-      STARTUP_RETRY_BUDGET_MS: startupRetryBudgetMs,
-    },
-    statsFile,
-  );
+  const recipe = runClientRecipe(SCRIPT, files, { port, serverIdentity: SERVER_DNS, startupRetryBudgetMs });
   cleanups.push(() => recipe.stop());
   return recipe;
 }

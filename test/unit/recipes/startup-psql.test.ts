@@ -4,15 +4,14 @@
 // after the client is waited for (start-up retries, not failures); once a call
 // has succeeded, a refused connection is a failed call at once.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { SERVER_DNS, createTestPki, type TestPki } from '../services/helpers/fixtures.js';
 import type { Leaf } from '../services/helpers/pki.js';
 import { startFakePostgres, type FakePostgres } from './helpers/fake-postgres.js';
 import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
-import { runRecipe, type RecipeProcess } from './helpers/recipe-process.js';
-import { startupContract } from './helpers/startup-contract.js';
+import type { RecipeProcess } from './helpers/recipe-process.js';
+import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../recipes/psql/mtls-psql', import.meta.url));
 // The script runs /usr/lib/postgresql/$PG_MAJOR/bin/psql, as in the official image.
@@ -23,7 +22,6 @@ let pki: TestPki;
 let serverLeaf: Leaf;
 let files: RecipeFiles;
 const cleanups: Array<() => Promise<void>> = [];
-let runs = 0;
 
 beforeAll(async () => {
   if (!existsSync(PSQL)) {
@@ -46,25 +44,8 @@ async function postgres(port: number): Promise<FakePostgres> {
   return server;
 }
 
-/** The loop calls 127.0.0.1:port every 100 ms, checking the server's DNS name; its own stats file. */
 function psqlClient(port: number, startupRetryBudgetMs: string): RecipeProcess {
-  const statsFile = join(files.dir, `stats-${++runs}.json`);
-  const recipe = runRecipe(
-    SCRIPT,
-    {
-      PG_MAJOR,
-      CERT_DIR: files.certDir,
-      ROOT_PIN_FILE: files.pinFile,
-      STATS_FILE: statsFile,
-      WORKLOAD_NAME: 'psql',
-      TARGET_HOST: '127.0.0.1',
-      TARGET_PORT: String(port),
-      EXPECTED_SERVER_IDENTITY: SERVER_DNS,
-      REQUEST_INTERVAL_MS: '100',
-      STARTUP_RETRY_BUDGET_MS: startupRetryBudgetMs,
-    },
-    statsFile,
-  );
+  const recipe = runClientRecipe(SCRIPT, files, { port, serverIdentity: SERVER_DNS, startupRetryBudgetMs, extra: { PG_MAJOR, WORKLOAD_NAME: 'psql' } });
   cleanups.push(() => recipe.stop());
   return recipe;
 }

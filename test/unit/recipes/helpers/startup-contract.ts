@@ -4,10 +4,35 @@
 // (start-up retries, not failures); once a call has succeeded, a refused
 // connection is a failed call at once; a spent budget is one failed call with
 // the real error; a bad budget value stops the loop with a clear error.
+import { join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { freePort, waitFor } from '../../services/helpers/harness.js';
-import type { RecipeProcess } from './recipe-process.js';
+import type { RecipeFiles } from './recipe-credentials.js';
+import { runRecipe, type RecipeProcess } from './recipe-process.js';
+
+let runs = 0;
+
+/**
+ * A client recipe's loop run on the host against 127.0.0.1:port, calling every
+ * 100 ms and checking the server's DNS name, with its own stats file; `extra`
+ * adds what the recipe needs besides the contract's environment.
+ */
+export function runClientRecipe(script: string, files: RecipeFiles, opts: { port: number; serverIdentity: string; startupRetryBudgetMs: string; extra?: Record<string, string> }): RecipeProcess {
+  const statsFile = join(files.dir, `stats-${++runs}.json`);
+  const env = {
+    ...opts.extra,
+    CERT_DIR: files.certDir,
+    ROOT_PIN_FILE: files.pinFile,
+    STATS_FILE: statsFile,
+    TARGET_HOST: '127.0.0.1',
+    TARGET_PORT: String(opts.port),
+    EXPECTED_SERVER_IDENTITY: opts.serverIdentity,
+    REQUEST_INTERVAL_MS: '100',
+    STARTUP_RETRY_BUDGET_MS: opts.startupRetryBudgetMs,
+  };
+  return runRecipe(script, env, statsFile);
+}
 
 export interface StartupSubject {
   /** The recipe's loop calling 127.0.0.1:port every 100 ms with this STARTUP_RETRY_BUDGET_MS. */
