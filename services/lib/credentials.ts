@@ -111,7 +111,7 @@ export function validateCredentials(files: CredentialFiles, now: Date = new Date
   if (!leaf.checkPrivateKey(parseKey(files.keyPem, fail))) {
     throw fail('key_mismatch', `${CREDENTIAL_FILES.key} does not match the certificate ${serial} in ${CREDENTIAL_FILES.cert}`);
   }
-  const identities = identitiesFromSubjectAltName(leaf.subjectAltName);
+  const identities = identitiesOf(leaf, serial, fail);
   if (identities.length === 0) throw fail('no_identity', `certificate ${serial} has no DNS or URI subject alternative name`);
 
   const path = chainToRoot(leaf, intermediates, roots, fail);
@@ -161,6 +161,21 @@ function parseCertificates(text: string, file: string): X509Certificate[] {
       throw new CredentialError('malformed', `${file} block ${index + 1} is not a valid certificate`);
     }
   });
+}
+
+/**
+ * The leaf's DNS and URI identities. Reading `subjectAltName` throws on Node 24
+ * for an extension it cannot format (e.g. one that lists no name; Node 20
+ * returned text): that is a certificate without a usable identity too.
+ */
+function identitiesOf(leaf: X509Certificate, serial: string, fail: (problem: CredentialProblem, message: string) => CredentialError): ReturnType<typeof identitiesFromSubjectAltName> {
+  let text: string | undefined;
+  try {
+    text = leaf.subjectAltName;
+  } catch (err) {
+    throw fail('no_identity', `certificate ${serial} has a subject alternative name extension that cannot be read (${(err as Error).message})`);
+  }
+  return identitiesFromSubjectAltName(text);
 }
 
 function parseKey(pem: string, fail: (problem: CredentialProblem, message: string) => CredentialError): KeyObject {
