@@ -49,8 +49,10 @@ describe('PostgreSQL is healthy only when it accepts TLS on its port', { timeout
     const seen: Array<{ phase: string; line: string; listening: boolean }> = [];
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const h = await healthNow(name);
+      // The port first: the phases only move forward, so a health line read after
+      // the port was seen open and still naming initdb or the roles is a real fault.
       const l = await listening(name);
+      const h = await healthNow(name);
       seen.push({ phase: h.phase, line: h.line, listening: l });
       if (until(h.phase)) return seen;
       await new Promise((r) => setTimeout(r, 200));
