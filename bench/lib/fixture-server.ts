@@ -3,8 +3,8 @@ import path from 'node:path';
 import { projectDir } from '../../scripts/lib/stack.js';
 import { LABEL, stackLabels } from '../../stack/labels.js';
 import { CERT_DIR, TRUST_DIR } from '../../common/facts.js';
-import { envOf, exec, volumeAt } from '../../scripts/lib/docker.js';
-import { waitFor } from '../../scripts/lib/mtls-request.js';
+import { envOf, volumeAt } from '../../scripts/lib/docker.js';
+import { waitForContainers } from '../../scripts/lib/readiness.js';
 import { hardenedContainer } from '../../stack/hardening.js';
 import { APP_MEMORY_MB } from '../../stack/mtls-workload.js';
 import { runContainer, removeContainer } from './docker-run.js';
@@ -64,11 +64,10 @@ export async function serverCopyInContainer(opts: { name: string; prefix: string
     env: { ...Object.fromEntries(keep.filter((k) => env[k] !== undefined).map((k) => [k, env[k]!])), LISTEN_PORT: '8443', WORKERS: String(opts.workers) },
     args: ['node', '/app/server.mjs'],
   });
-  // Docker's proxy accepts on the published port before the app listens: wait until every process serves.
-  await waitFor(`${opts.name} to serve from all ${opts.workers} processes`, async () => {
-    const out = await exec(opts.name, ['node', '/app/probe.mjs', 'get', '/healthz'], { timeout: '10s' });
-    return out.exitCode === 0 && (JSON.parse(out.stdout) as { status?: string }).status === 'ok' ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 250 });
+  // Docker's proxy accepts on the published port before the app listens; the
+  // image's own health check (the stack's vocabulary) is ready only when every
+  // process serves.
+  await removedOnFailure(opts.name, () => waitForContainers([opts.name], `of the bench server copy with ${opts.workers} processes`, { want: 'ready', timeoutMs: 30_000 }));
   return { port: opts.hostPort, where: `container ${opts.name} (${opts.workers} processes)`, stop: () => removeContainer(opts.name) };
 }
 
@@ -89,6 +88,23 @@ function hardeningFlags(h: ReturnType<typeof hardenedContainer>): string[] {
 async function runBenchContainer(opts: { name: string; prefix: string; image: string; network: string; hostPort: number; memoryMb: number; volumes: readonly string[]; env: Readonly<Record<string, string>>; args: readonly string[] }): Promise<void> {
   const labels = { ...stackLabels(opts.prefix), [LABEL.role]: 'bench' };
   await removeContainer(opts.name);
+  await removedOnFailure(opts.name, () => startContainer(opts, labels));
+}
+
+/**
+ * Runs `step`; if it throws, removes the bench container first: one left on
+ * the stack's network would make the stack's own destroy fail.
+ */
+async function removedOnFailure(name: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    await removeContainer(name);
+    throw err;
+  }
+}
+
+async function startContainer(opts: Parameters<typeof runBenchContainer>[0], labels: Record<string, string>): Promise<void> {
   await runContainer({
     name: opts.name,
     image: opts.image,
