@@ -65,12 +65,14 @@ export function fromNodeStats(s: NodeStats): AppReport {
     failedReloads: c.failedReloads,
     lastReloadAt: c.lastReloadAt,
   };
-  if (s.role === 'server') return { ...base, requests: { served: s.requests.total } };
+  // The last refused credential files (the recipes' lastError says the same).
+  const credentialError = c.lastFailure ? `${c.lastFailure.problem}: ${c.lastFailure.message}` : null;
+  if (s.role === 'server') return { ...base, requests: { served: s.requests.total }, lastError: credentialError };
   return {
     ...base,
     requests: { ok: s.requests.successes, failed: s.requests.failures, retries: s.requests.retries, startupRetries: s.requests.startupRetries, failuresByReason: s.requests.failuresByReason },
     serverSerials: s.serverSerials,
-    lastError: s.lastError ? `${s.lastError.reason}: ${s.lastError.message}` : null,
+    lastError: s.lastError ? `${s.lastError.reason}: ${s.lastError.message}` : credentialError,
   };
 }
 

@@ -1,0 +1,107 @@
+// The root pin under attack, against every server technology of the suite's
+// stack. A writer of a workload's certs volume (its renewer, or anyone who
+// takes it over) appends a foreign root to root.crt in a form OpenSSL loads
+// but a naive pin check does not look at (`TRUSTED CERTIFICATE`), then a
+// client with a certificate from that foreign CA and an allowed identity
+// calls. The server must refuse the file (the trust-file contract in
+// recipes/README.md: reason `foreign_block`), keep the trust it had, and
+// refuse the foreign client in the handshake, while the mesh's own callers
+// keep getting in.
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CERT_DIR, CERT_FILES } from '../../common/facts.js';
+import * as docker from '../../scripts/lib/docker.js';
+import { appReport, type AppReport } from '../../scripts/lib/app-report.js';
+import { healthNow } from '../../scripts/lib/readiness.js';
+import type { WorkloadOutput } from '../../scripts/lib/stack.js';
+import { loadStack, type Workload } from '../../scripts/lib/workloads.js';
+import { createPki } from '../unit/services/helpers/pki.js';
+import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
+import { rootPemOf } from './helpers/fixtures.js';
+import { enrollHostIdentity, waitFor } from './helpers/operator.js';
+
+const ctx = inject('e2e');
+
+/** What each server technology answers to a client of a CA it does not trust. */
+const UNTRUSTED: Record<string, (got: CallOutcome) => void> = {
+  'node-server': (got) => expect(got.ok ? undefined : got.code, JSON.stringify(got)).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  'go-server': (got) => expect(got.ok ? undefined : got.code, JSON.stringify(got)).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  'python-server': (got) => expect(got.ok ? undefined : got.code, JSON.stringify(got)).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  // nginx asks for a certificate in the handshake and verifies it after (recipes/nginx): its JSON 400.
+  nginx: (got) => {
+    expect(got.status, JSON.stringify(got)).toBe(400);
+    expect(got.ok ? '' : got.message).toMatch(/"error":"tls_refused".*unable to get local issuer certificate/);
+  },
+  postgres: (got) => expect(got.ok ? '' : got.message).toMatch(/tlsv1 alert unknown ca/),
+};
+
+const servers = ctx.outputs.workloads.filter((w) => w.host_port > 0 && w.technology in UNTRUSTED);
+
+/** A certificate's PEM under another label, the way OpenSSL still loads it. */
+const relabel = (pem: string, label: string) => pem.trim().replace(/-----BEGIN CERTIFICATE-----/, `-----BEGIN ${label}-----`).replace(/-----END CERTIFICATE-----/, `-----END ${label}-----`);
+
+describe('the root pin holds when a certs volume is written by an attacker', { timeout: 300_000 }, () => {
+  let rootPem: string;
+  let operator: Credential;
+  let foreignOperator: Credential;
+  let foreignRootPem: string;
+  const stackWorkloads = new Map<string, Workload>();
+  const originalRoots = new Map<string, string>();
+  const before = new Map<string, AppReport | undefined>();
+
+  beforeAll(async () => {
+    const stack = await loadStack(ctx.prefix);
+    for (const w of stack.workloads) stackWorkloads.set(w.name, w);
+    rootPem = await rootPemOf(ctx);
+    operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+      commonName: 'operator.mesh.internal', dns: ['operator.mesh.internal'], uris: [ctx.operatorUri], notAfter: '5m',
+    });
+    // The operator's identity (allowed on every server), issued by a CA the mesh never pinned.
+    const foreign = await createPki('Foreign');
+    foreignRootPem = foreign.root.certPem;
+    const leaf = await foreign.issue({ commonName: 'operator.mesh.internal', dns: ['operator.mesh.internal'], uris: [ctx.operatorUri] });
+    foreignOperator = { certPem: leaf.bundlePem, keyPem: leaf.keyPem };
+  });
+
+  afterAll(async () => {
+    // Put every server's root.crt back as its renewer wrote it and wait until each serves again.
+    for (const [name, pem] of originalRoots) await docker.writeFile(stackWorkloads.get(name)!.renewer, `${CERT_DIR}/${CERT_FILES.root}`, pem);
+    for (const w of servers) {
+      await waitFor(`${w.name} ready again`, async () => ((await healthNow(w.container)).phase === 'ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 1000 });
+    }
+  });
+
+  it('the suite deploys a server of every technology, and the foreign client is refused before any attack', async () => {
+    expect(servers.map((w) => w.technology).sort()).toEqual(Object.keys(UNTRUSTED).sort());
+    for (const w of servers) UNTRUSTED[w.technology]!(await callServer(w, rootPem, 'operator', foreignOperator));
+  });
+
+  describe.each(servers.map((w) => [w.name, w] as [string, WorkloadOutput]))('%s', (name, w) => {
+    it('refuses a root.crt with a foreign root appended as TRUSTED CERTIFICATE (foreign_block), keeping the trust it had', async () => {
+      const renewer = stackWorkloads.get(name)!.renewer;
+      const file = `${CERT_DIR}/${CERT_FILES.root}`;
+      const original = (await docker.readFile(renewer, file)) ?? '';
+      expect(new X509Certificate(original).fingerprint256.replaceAll(':', '').toLowerCase()).toBe(ctx.fingerprint);
+      originalRoots.set(name, original);
+      before.set(name, await appReport(stackWorkloads.get(name)!));
+
+      await docker.writeFile(renewer, file, `${original.trim()}\n${relabel(foreignRootPem, 'TRUSTED CERTIFICATE')}\n`);
+
+      const refused = await waitFor(`${name} to refuse the hostile root.crt`, async () => {
+        const now = await appReport(stackWorkloads.get(name)!);
+        return now && (now.failedReloads ?? 0) > (before.get(name)?.failedReloads ?? 0) ? now : undefined;
+      }, { timeoutMs: 60_000, intervalMs: 500 });
+      expect(refused.lastError).toMatch(/foreign_block/);
+      expect(refused.serial, 'the certificate in use is kept').toBe(before.get(name)?.serial);
+    });
+
+    it('refuses the foreign CA\'s client with an allowed identity in the handshake', async () => {
+      UNTRUSTED[w.technology]!(await callServer(w, rootPem, 'operator', foreignOperator));
+    });
+
+    it('still lets the mesh\'s own allowed caller in', async () => {
+      const got = await callServer(w, rootPem, 'operator', operator);
+      expect(got.ok, JSON.stringify(got)).toBe(true);
+    });
+  });
+});
