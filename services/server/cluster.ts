@@ -22,6 +22,8 @@ import type { MtlsServer, ServerStats } from './app.js';
 export const REPORT_INTERVAL_MS = 1_000;
 /** A worker whose last report is older than this counts as unhealthy. */
 export const STALE_REPORT_MS = 5_000;
+/** A worker that has listened this long and then dies starts the restart backoff over. */
+export const WORKER_SETTLED_MS = 60_000;
 /** Set in each worker's environment: its slot, 0 … workers-1. */
 export const WORKER_INDEX_ENV = 'MTLS_WORKER_INDEX';
 
@@ -81,6 +83,8 @@ export interface ClusterOptions {
   /** A worker gets this long to drain after the primary's stop, then is killed. */
   readonly shutdownGraceMs: number;
   readonly logger: Logger;
+  /** Starts a worker process with this environment. @default cluster.fork */
+  readonly forkWorker?: (env: NodeJS.ProcessEnv) => Worker;
 }
 
 /** The counts /stats adds up over the workers. */
@@ -236,8 +240,16 @@ export class ServerCluster {
 
   private fork(index: number): void {
     const slot = this.slots[index]!;
-    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    const worker = (this.options.forkWorker ?? ((env) => cluster.fork(env)))({ [WORKER_INDEX_ENV]: String(index) });
     slot.worker = worker;
+    // Only this worker having served WORKER_SETTLED_MS resets the backoff: its
+    // timer dies with it, so a crash loop keeps backing off up to the cap.
+    let settled: NodeJS.Timeout | undefined;
+    worker.once('listening', () => {
+      settled = setTimeout(() => {
+        if (slot.worker === worker) slot.exits = 0;
+      }, WORKER_SETTLED_MS).unref();
+    });
     slot.report = undefined;
     worker.on('message', (message: WorkerReport) => {
       if (message?.type !== 'report' || message.index !== index) return;
@@ -245,6 +257,7 @@ export class ServerCluster {
       slot.reportedAt = Date.now();
     });
     worker.on('exit', (code, signal) => {
+      clearTimeout(settled);
       if (slot.worker !== worker) return;
       slot.worker = undefined;
       // Counted up to its last report; anything after that is lost with it.
@@ -260,8 +273,6 @@ export class ServerCluster {
         this.fork(index);
       }, delay).unref();
     });
-    // A worker that has served for a while and then dies starts the backoff over.
-    worker.once('listening', () => setTimeout(() => (slot.exits = 0), 60_000).unref());
   }
 
   private broadcastMetrics(): void {

@@ -3,11 +3,14 @@
 // Real processes, real TLS: a reload reaches every worker, /stats and
 // /metrics add the workers up, a dead worker comes back, SIGTERM drains all.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServices } from '../../../services/build.js';
+import { ServerCluster, WORKER_SETTLED_MS } from '../../../services/server/cluster.js';
 import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { adminGet, freePort, httpsGet, sample, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
+import { adminGet, captureLogs, freePort, httpsGet, sample, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
 import { makeTempDir } from './helpers/pki.js';
 
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
@@ -166,5 +169,79 @@ describe('server cluster (WORKERS=2)', () => {
       expect(await c.exited()).toBe(2);
       expect(c.logs[0]).toMatchObject({ msg: 'invalid configuration', error: { message: expect.stringContaining('WORKERS must be an integer between 1 and 64') } });
     }
+  });
+});
+
+/** A worker the primary can fork without a process: the test says when it listens and when it dies. */
+class FakeWorker extends EventEmitter {
+  private dead = false;
+  readonly process = { pid: 0, kill: () => this.die(null, 'SIGKILL') };
+  isDead = (): boolean => this.dead;
+  isConnected = (): boolean => false;
+  send = (): boolean => false;
+  die(code: number | null, signal: string | null): void {
+    this.dead = true;
+    this.emit('exit', code, signal);
+  }
+}
+
+describe('restart backoff of a dead worker (fake timers, fake workers)', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  /** A one-worker cluster whose forks the test drives; the delays the primary chose, in order. */
+  async function crashLoop(): Promise<{ workers: FakeWorker[]; delays: () => number[]; stop: () => Promise<void> }> {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const { logger, lines } = captureLogs();
+    const workers: FakeWorker[] = [];
+    const primary = new ServerCluster({
+      workers: 1, adminPort: 0, shutdownGraceMs: 100, logger,
+      forkWorker: () => {
+        const worker = new FakeWorker();
+        workers.push(worker);
+        return worker as unknown as Worker;
+      },
+    });
+    await primary.start();
+    const delays = () => lines.filter((l) => l.msg === 'worker exited; forking it again').map((l) => l['inMs'] as number);
+    return { workers, delays, stop: () => primary.stop() };
+  }
+
+  it('a worker that listens and dies after 5 s, again and again, backs off to the 30 s cap', async () => {
+    const { workers, delays, stop } = await crashLoop();
+    for (let crash = 1; crash <= 10; crash++) {
+      const worker = workers.at(-1)!;
+      worker.emit('listening');
+      await vi.advanceTimersByTimeAsync(5_000);
+      worker.die(1, null);
+      // The next fork comes after the delay just logged, not before.
+      await vi.advanceTimersByTimeAsync(delays().at(-1)! - 1);
+      expect(workers).toHaveLength(crash);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(workers).toHaveLength(crash + 1);
+    }
+    // Equal jitter: the delay after the n-th exit in a row is between half
+    // and all of min(500 ms · 2^(n-1), 30 s). The first workers' 60 s are up
+    // long before the tenth exit, and must not have reset the count.
+    const verdicts = delays().map((delay, i) => {
+      const ceiling = Math.min(500 * 2 ** i, 30_000);
+      return delay >= ceiling / 2 && delay <= ceiling ? 'backed off' : `exit ${i + 1}: ${delay} ms, not in ${ceiling / 2}..${ceiling}`;
+    });
+    expect(verdicts).toEqual(Array(10).fill('backed off'));
+    await stop();
+  });
+
+  it('a worker that served WORKER_SETTLED_MS and then dies starts the backoff over', async () => {
+    const { workers, delays, stop } = await crashLoop();
+    for (let crash = 1; crash <= 4; crash++) {
+      workers.at(-1)!.emit('listening');
+      workers.at(-1)!.die(1, null);
+      await vi.advanceTimersByTimeAsync(delays().at(-1)!);
+    }
+    expect(delays().at(-1)).toBeGreaterThanOrEqual(2_000);
+    workers.at(-1)!.emit('listening');
+    await vi.advanceTimersByTimeAsync(WORKER_SETTLED_MS);
+    workers.at(-1)!.die(1, null);
+    expect(delays().at(-1)).toBeLessThanOrEqual(500);
+    await stop();
   });
 });
