@@ -15,7 +15,9 @@ const HELP = `Usage: tsx scripts/issue-cert.ts NAME [--out DIR] [--lifetime DUR]
 
   NAME            the identity: NAME.<domain> and spiffe://<domain>/NAME (the mesh's
                   operators, e.g. "operator", are on every server's allow-list)
-  --out DIR       where to write root.crt, site.crt, site.key (default .state/<prefix>/identities/NAME)
+  --out DIR       where to write root.crt, site.crt, site.key (default .state/<prefix>/identities/NAME):
+                  made 0700 if absent; an existing one must be yours, not a symbolic link, and
+                  closed to group and others; files already in it are never overwritten
   --lifetime DUR  certificate lifetime within the CA's claims (default: the CA's default)
 ${COMMON_HELP}`;
 

@@ -3,8 +3,8 @@ import * as x509 from '@peculiar/x509';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import path from 'node:path';
 import https from 'node:https';
-import { fs } from 'zx';
 import { serialOf, splitPem } from './pki.js';
+import { assertAbsent, ensurePrivateDir, writeNewFile } from './private-files.js';
 import { caToken, type CaRef } from './step.js';
 
 /**
@@ -98,7 +98,41 @@ export interface HostIdentity extends IssuedCredential {
   readonly files: { readonly root: string; readonly cert: string; readonly key: string; readonly leaf: string; readonly chainAndRoot: string };
 }
 
-/** Enrolls a host identity (enrollHostIdentity) and writes it under `dir`, the key 0600. */
+/** The files of a host identity in `dir`: the workloads' three, and two for OpenSSL's tools. */
+export function identityFiles(dir: string): HostIdentity['files'] {
+  return {
+    root: path.join(dir, 'root.crt'),
+    cert: path.join(dir, 'site.crt'),
+    key: path.join(dir, 'site.key'),
+    leaf: path.join(dir, 'leaf.crt'),
+    chainAndRoot: path.join(dir, 'chain-and-root.crt'),
+  };
+}
+
+/**
+ * Writes an issued identity into `dir` (see private-files.ts): the directory
+ * 0700 and only the user's, every file created new, the key 0600 from the
+ * moment it exists.
+ */
+export async function writeIdentityFiles(dir: string, issued: IssuedCredential, rootPem: string): Promise<HostIdentity['files']> {
+  const files = identityFiles(dir);
+  await ensurePrivateDir(dir);
+  const chain = splitPem(issued.certPem);
+  await writeNewFile(files.key, issued.keyPem, 0o600);
+  await writeNewFile(files.root, rootPem, 0o644);
+  await writeNewFile(files.cert, `${chain.join('\n')}\n`, 0o644);
+  await writeNewFile(files.leaf, `${chain[0]}\n`, 0o644);
+  // openssl s_time loads only the leaf from -cert; OpenSSL then builds the
+  // chain it sends from the trust store, so the intermediate goes there too.
+  await writeNewFile(files.chainAndRoot, `${[...chain.slice(1), rootPem.trim()].join('\n')}\n`, 0o644);
+  return files;
+}
+
+/**
+ * Enrolls a host identity (enrollHostIdentity) and writes it under `dir`
+ * (writeIdentityFiles). The directory and the files' absence are checked
+ * before a token is spent.
+ */
 export async function writeHostIdentity(
   ca: CaRef,
   caHostUrl: string,
@@ -106,24 +140,10 @@ export async function writeHostIdentity(
   dir: string,
   opts: { commonName: string; dns?: readonly string[]; uris?: readonly string[]; notAfter?: string },
 ): Promise<HostIdentity> {
+  await ensurePrivateDir(dir);
+  await assertAbsent(Object.values(identityFiles(dir)));
   const issued = await enrollHostIdentity(ca, caHostUrl, rootPem, opts);
-  await fs.mkdirp(dir);
-  const files = {
-    root: path.join(dir, 'root.crt'),
-    cert: path.join(dir, 'site.crt'),
-    key: path.join(dir, 'site.key'),
-    leaf: path.join(dir, 'leaf.crt'),
-    chainAndRoot: path.join(dir, 'chain-and-root.crt'),
-  };
-  const chain = splitPem(issued.certPem);
-  await fs.writeFile(files.root, rootPem);
-  await fs.writeFile(files.cert, `${chain.join('\n')}\n`);
-  await fs.writeFile(files.leaf, `${chain[0]}\n`);
-  // openssl s_time loads only the leaf from -cert; OpenSSL then builds the
-  // chain it sends from the trust store, so the intermediate goes there too.
-  await fs.writeFile(files.chainAndRoot, `${[...chain.slice(1), rootPem.trim()].join('\n')}\n`);
-  // Created 0600 and re-asserted, in case the file existed with wider rights.
-  await fs.writeFile(files.key, issued.keyPem, { mode: 0o600 });
-  await fs.chmod(files.key, 0o600);
-  return { ...issued, rootPem, notAfter: new Date(new X509Certificate(chain[0]!).validTo), dir, files };
+  const files = await writeIdentityFiles(dir, issued, rootPem);
+  const leaf = splitPem(issued.certPem)[0]!;
+  return { ...issued, rootPem, notAfter: new Date(new X509Certificate(leaf).validTo), dir, files };
 }

@@ -49,7 +49,6 @@ export async function issueOperatorCert(stack: Stack, name: string, opts: { outD
   const identity = operatorIdentity(stack.outputs, name);
   const { rootPem } = await pinnedRoot(stack.prefix);
   const dir = path.resolve(opts.outDir ?? defaultOutDir(stack.prefix, name));
-  await fs.mkdirp(dir, { mode: 0o700 });
   const issued = await writeHostIdentity(stack.ca, stack.outputs.ca_host_url, rootPem, dir, {
     commonName: identity.dns_name,
     dns: [identity.dns_name],
