@@ -9,13 +9,17 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { serialOf } from '../../common/serial.js';
 import { formatIdentities, identitiesFromSubjectAltName, type Identity } from './identity.js';
-import { fingerprintOf } from './root-pins.js';
+import { TrustFileError, parseTrustFile, readTrustFile, type TrustProblem, type TrustedRoots } from './trust-file.js';
 
 /** Fixed, boring names (the autocert convention): the renewer writes them, we read them. */
 export const CREDENTIAL_FILES = { root: 'root.crt', cert: 'site.crt', key: 'site.key' } as const;
 
 export interface CredentialFiles {
-  /** The private root(s) we trust. */
+  /**
+   * root.crt: as read, one char per byte (latin1), in CredentialFiles; in
+   * Credentials, the accepted roots re-encoded from their DER, which is all
+   * TLS is ever given (see trust-file.ts).
+   */
   readonly rootPem: string;
   /** Leaf followed by its intermediate(s). */
   readonly certPem: string;
@@ -33,14 +37,15 @@ export interface Credentials extends CredentialFiles {
   readonly digest: string;
 }
 
+/** The trust-file reasons (root.crt) are the contract's words; the others concern site.crt and site.key. */
 export type CredentialProblem =
+  | TrustProblem
   | 'missing'
   | 'unreadable'
   | 'malformed'
   | 'key_mismatch'
   | 'no_identity'
   | 'untrusted'
-  | 'unpinned'
   | 'not_yet_valid'
   | 'expired'
   | 'unusable';
@@ -61,8 +66,10 @@ export class CredentialError extends Error {
 export async function readCredentialFiles(dir: string): Promise<CredentialFiles> {
   const read = async (name: string): Promise<string> => {
     try {
+      if (name === CREDENTIAL_FILES.root) return (await readTrustFile(join(dir, name), name)).toString('latin1');
       return await readFile(join(dir, name), 'utf8');
     } catch (error) {
+      if (error instanceof TrustFileError) throw new CredentialError(error.problem, error.message);
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') throw new CredentialError('missing', `${name} does not exist in ${dir}`);
       throw new CredentialError('unreadable', `cannot read ${name}: ${code ?? String(error)}`);
@@ -82,24 +89,13 @@ export function digestOf(files: CredentialFiles): string {
 
 /**
  * `pins`, when given, are the SHA-256 fingerprints of the roots we may trust:
- * every certificate in root.crt must be one of them (root.crt is also what
- * peers are verified against, so an extra unpinned root would let a foreign
- * CA's clients in), and the chain must end at one.
+ * root.crt must hold pinned roots only, in the trust-file form (root.crt is
+ * what peers are verified against, so one extra root in any form would let a
+ * foreign CA's clients in), and the chain must end at one.
  */
 export function validateCredentials(files: CredentialFiles, now: Date = new Date(), pins?: ReadonlySet<string>): Credentials {
-  const roots = parseCertificates(files.rootPem, CREDENTIAL_FILES.root);
-  if (pins) {
-    const unpinned = roots.filter((root) => !pins.has(fingerprintOf(root)));
-    if (unpinned.length > 0) {
-      const named = unpinned.map((root) => `${root.subject.replace(/\n/g, ', ')} (SHA-256 ${fingerprintOf(root)})`).join('; ');
-      const leaf = parseCertificates(files.certPem, CREDENTIAL_FILES.cert)[0];
-      throw new CredentialError(
-        'unpinned',
-        `${CREDENTIAL_FILES.root} holds a root that is not pinned: ${named}`,
-        leaf ? { serial: serialOf(leaf), notAfter: new Date(leaf.validTo) } : undefined,
-      );
-    }
-  }
+  const trusted = trustedRoots(files, pins);
+  const roots = trusted.certificates;
   const [leaf, ...intermediates] = parseCertificates(files.certPem, CREDENTIAL_FILES.cert);
   if (!leaf) throw new CredentialError('malformed', `${CREDENTIAL_FILES.cert} holds no certificate`);
   const serial = serialOf(leaf);
@@ -126,11 +122,11 @@ export function validateCredentials(files: CredentialFiles, now: Date = new Date
     // Last gate: OpenSSL's own policy (e.g. minimum key sizes) is applied when a
     // context is built. Failing here keeps the old context; failing inside
     // setSecureContext() would leave the process half-switched.
-    createSecureContext({ ca: files.rootPem, cert: files.certPem, key: files.keyPem, minVersion: 'TLSv1.2' });
+    createSecureContext({ ca: trusted.pem, cert: files.certPem, key: files.keyPem, minVersion: 'TLSv1.2' });
   } catch (error) {
     throw fail('unusable', `OpenSSL refuses these credentials: ${(error as Error).message}`);
   }
-  return { ...files, leaf, serial, notBefore, notAfter, identities, digest: digestOf(files) };
+  return { ...files, rootPem: trusted.pem, leaf, serial, notBefore, notAfter, identities, digest: digestOf(files) };
 }
 
 /** Convenience for logs and /stats. */
@@ -141,6 +137,23 @@ export function describeCredentials(credentials: Credentials) {
     notAfter: credentials.notAfter.toISOString(),
     identities: formatIdentities(credentials.identities),
   };
+}
+
+/** root.crt under the trust-file contract; a refusal names the leaf it would have come with, when it parses. */
+function trustedRoots(files: CredentialFiles, pins: ReadonlySet<string> | undefined): TrustedRoots {
+  try {
+    return parseTrustFile(files.rootPem, pins, CREDENTIAL_FILES.root);
+  } catch (error) {
+    if (!(error instanceof TrustFileError)) throw error;
+    let certificate: { serial: string; notAfter: Date } | undefined;
+    try {
+      const leaf = parseCertificates(files.certPem, CREDENTIAL_FILES.cert)[0];
+      if (leaf) certificate = { serial: serialOf(leaf), notAfter: new Date(leaf.validTo) };
+    } catch {
+      // site.crt is unreadable too: the root.crt refusal is the one reported.
+    }
+    throw new CredentialError(error.problem, error.message, certificate);
+  }
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
