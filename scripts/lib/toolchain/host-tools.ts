@@ -3,7 +3,9 @@
  * (status and check-rotation read the certificate each server presents, as
  * an operator would with s_client), psql (the e2e suite calls PostgreSQL from
  * the host; issue-cert prints psql lines; the psql recipe's unit test), curl
- * and python3 (the curl and Python recipes' unit tests run them on the host).
+ * and python3 (the curl and Python recipes' unit tests run them on the host),
+ * busybox (the shell recipes' trust-file tool is tested under busybox sh, as
+ * in the Alpine curl image).
  * Installed from Debian's packages where this process may; elsewhere named
  * with the command that installs them.
  */
@@ -17,6 +19,7 @@ export const HOST_TOOLS = [
   { command: 'psql', debianPackage: 'postgresql-client' },
   { command: 'curl', debianPackage: 'curl' },
   { command: 'python3', debianPackage: 'python3' },
+  { command: 'busybox', debianPackage: 'busybox' },
 ] as const;
 
 async function missingTools(): Promise<typeof HOST_TOOLS[number][]> {
