@@ -123,10 +123,13 @@ func ReadFiles(dir, pinFile string) (Files, *Error) {
 	if f.Pins, e = readFile(pinFile, "the root pin file"); e != nil {
 		return f, e
 	}
+	if f.Root, e = readTrustFile(filepath.Join(dir, RootFile), RootFile); e != nil {
+		return f, e
+	}
 	for _, p := range []struct {
 		name string
 		dst  *[]byte
-	}{{RootFile, &f.Root}, {CertFile, &f.Cert}, {KeyFile, &f.Key}} {
+	}{{CertFile, &f.Cert}, {KeyFile, &f.Key}} {
 		if *p.dst, e = readFile(filepath.Join(dir, p.name), p.name); e != nil {
 			return f, e
 		}
@@ -194,36 +197,34 @@ func parseCerts(data []byte, name string) ([]*x509.Certificate, *Error) {
 	return certs, nil
 }
 
-// Validate accepts a set only if the key matches the leaf, the leaf has an
-// identity, it is valid now, it chains to root.crt for `usage`, and every
-// root in root.crt is pinned (root.crt is also what peers are verified
-// against, so one extra unpinned root would let a foreign CA's peers in).
+// Validate accepts a set only if root.crt keeps the trust-file contract
+// (pinned CERTIFICATE blocks and nothing else: root.crt is also what peers
+// are verified against, so one extra root in any form would let a foreign
+// CA's peers in), the key matches the leaf, the leaf has an identity, it is
+// valid now, and it chains to those roots for `usage`.
 func Validate(f Files, now time.Time, usage x509.ExtKeyUsage) (*Credentials, *Error) {
 	pins, err := ParsePins(f.Pins)
 	if err != nil {
 		return nil, refuse(Malformed, "", "%v", err)
 	}
-	roots, e := parseCerts(f.Root, RootFile)
-	if e != nil {
-		return nil, e
-	}
+	roots, trustErr := ParseTrustFile(f.Root, pins)
 	chain, e := parseCerts(f.Cert, CertFile)
+	if trustErr != nil {
+		if e == nil {
+			trustErr.Serial = SerialOf(chain[0]) // the leaf that came with the refused root.crt
+		}
+		return nil, trustErr
+	}
 	if e != nil {
 		return nil, e
 	}
 	leaf := chain[0]
 	serial := SerialOf(leaf)
 
-	var unpinned []string
+	// The peers' pool holds the accepted certificates, parsed from their DER.
 	pool := x509.NewCertPool()
 	for _, r := range roots {
-		if !pins[Fingerprint(r)] {
-			unpinned = append(unpinned, fmt.Sprintf("%q (SHA-256 %s)", r.Subject.String(), Fingerprint(r)))
-		}
 		pool.AddCert(r)
-	}
-	if len(unpinned) > 0 {
-		return nil, refuse(Unpinned, serial, "%s holds a root that is not pinned: %s", RootFile, strings.Join(unpinned, "; "))
 	}
 
 	pair, err := tls.X509KeyPair(f.Cert, f.Key)
