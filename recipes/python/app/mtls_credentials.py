@@ -2,12 +2,14 @@
 the root pin, turned into an ssl.SSLContext and swapped in atomically.
 
 A new set is used only if:
-  - the pin file exists and every root in root.crt is pinned in it
-    (SHA-256 of the DER, lower-case hex);
-  - OpenSSL accepts root.crt as the only trust store and site.crt/site.key as
-    a chain whose key matches its leaf (load_cert_chain raises otherwise);
+  - the pin file exists and root.crt keeps the trust-file contract
+    (mtls_trust: exact CERTIFICATE blocks only, each pinned by the SHA-256 of
+    its DER); OpenSSL is given those DER bytes as its only trust store, never
+    root.crt itself;
+  - OpenSSL accepts site.crt/site.key as a chain whose key matches its leaf
+    (load_cert_chain raises otherwise);
   - a loopback handshake in memory (ssl.MemoryBIO, no socket) between a
-    context presenting the new chain and one trusting only the new root
+    context presenting the new chain and one trusting only the accepted roots
     succeeds: the leaf chains to the root through the bundled intermediate,
     is within its validity period and fits the role (serverAuth/clientAuth),
     checked by the same OpenSSL code that peers will run. The leaf fields
@@ -28,16 +30,17 @@ import threading
 import time
 
 from mtls_common import iso
+from mtls_trust import TrustFileError, parse_trust_file, read_trust_file
 
 FILES = ('root.crt', 'site.crt', 'site.key')
 MAX_FILE_BYTES = 1 << 20
-PEM_CERT = re.compile(r'-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----', re.S)
 HEX64 = re.compile(r'^[0-9a-f]{64}$')
 
 
 class CredentialError(Exception):
-    """problem: waiting (a file or the pin is absent), unreadable, unpinned,
-    pin-malformed, mismatch (key and certificate differ), invalid, changed."""
+    """problem: waiting (a file or the pin is absent), unreadable,
+    pin-malformed, mismatch (key and certificate differ), invalid, changed,
+    or a trust-file reason for root.crt (see mtls_trust)."""
 
     def __init__(self, problem, message):
         super().__init__(message)
@@ -80,16 +83,16 @@ def parse_pins(text, path='the pin file'):
     return frozenset(pins)
 
 
-def fingerprint(pem):
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
-
-
 def _read(path, name):
     try:
+        if name == 'root.crt':
+            return read_trust_file(path, name)
         with open(path, 'rb') as f:
             data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise CredentialError('waiting', f'{name} is absent') from None
+    except TrustFileError as e:
+        raise CredentialError(e.problem, str(e)) from None
     except OSError as e:
         raise CredentialError('unreadable', f'cannot read {name}: {e.strerror}') from None
     if len(data) > MAX_FILE_BYTES:
@@ -106,15 +109,15 @@ def _no_password():
     raise CredentialError('invalid', 'site.key is encrypted')
 
 
-def new_context(role, root_pem, crt_path, key_path):
-    """The context the role really uses. Only the private root is trusted:
-    load_default_certs is never called."""
+def new_context(role, roots_der, crt_path, key_path):
+    """The context the role really uses. Only the accepted roots (their DER,
+    concatenated) are trusted: load_default_certs is never called."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if role == 'server' else ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.verify_mode = ssl.CERT_REQUIRED  # PROTOCOL_TLS_CLIENT also keeps check_hostname on
     if role == 'server':
         ctx.options |= ssl.OP_NO_RENEGOTIATION
-    ctx.load_verify_locations(cadata=root_pem)
+    ctx.load_verify_locations(cadata=roots_der)
     ctx.load_cert_chain(crt_path, key_path, password=_no_password)
     return ctx
 
@@ -140,7 +143,7 @@ def _loopback(server_ctx, client_ctx):
     raise CredentialError('invalid', 'the loopback handshake did not complete')
 
 
-def verify_by_handshake(role, root_pem, crt_path, key_path):
+def verify_by_handshake(role, roots_der, crt_path, key_path):
     """Verify the chain the way this role's peers will, and return the leaf
     as the verifying side decoded it (ssl's getpeercert dict)."""
     if role == 'server':
@@ -149,7 +152,7 @@ def verify_by_handshake(role, root_pem, crt_path, key_path):
         presenter.load_cert_chain(crt_path, key_path, password=_no_password)
         verifier = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         verifier.check_hostname = False  # the names are checked by callers; here the chain
-        verifier.load_verify_locations(cadata=root_pem)
+        verifier.load_verify_locations(cadata=roots_der)
         _, client = _loopback(presenter, verifier)
         return client.getpeercert()
     # Servers verify our leaf as a client certificate.
@@ -159,7 +162,7 @@ def verify_by_handshake(role, root_pem, crt_path, key_path):
     presenter.load_cert_chain(crt_path, key_path, password=_no_password)
     verifier = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     verifier.verify_mode = ssl.CERT_REQUIRED
-    verifier.load_verify_locations(cadata=root_pem)
+    verifier.load_verify_locations(cadata=roots_der)
     verifier.load_cert_chain(crt_path, key_path, password=_no_password)  # a server must present one
     server, _ = _loopback(verifier, presenter)
     return server.getpeercert()
@@ -177,26 +180,16 @@ def load(role, cert_dir, pin_file):
 
     before = read_files(cert_dir)
     try:
-        root_pem = before['root.crt'].decode('ascii')
-    except UnicodeDecodeError:
-        raise CredentialError('invalid', 'root.crt is not PEM') from None
-    roots = PEM_CERT.findall(root_pem)
-    if not roots:
-        raise CredentialError('invalid', 'root.crt holds no PEM certificate')
-    fingerprints = []
-    for pem in roots:
-        try:
-            fp = fingerprint(pem)
-        except ValueError as e:
-            raise CredentialError('invalid', f'root.crt holds a malformed certificate: {e}') from None
-        if fp not in pins:
-            raise CredentialError('unpinned', f'root.crt holds a root that {pin_file} does not pin: {fp}')
-        fingerprints.append(fp)
+        ders = parse_trust_file(before['root.crt'], pins, pin_file=pin_file)
+    except TrustFileError as e:
+        raise CredentialError(e.problem, str(e)) from None
+    roots_der = b''.join(ders)
+    fingerprints = [hashlib.sha256(der).hexdigest() for der in ders]
 
     crt_path, key_path = os.path.join(cert_dir, 'site.crt'), os.path.join(cert_dir, 'site.key')
     try:
-        context = new_context(role, root_pem, crt_path, key_path)
-        leaf = verify_by_handshake(role, root_pem, crt_path, key_path)
+        context = new_context(role, roots_der, crt_path, key_path)
+        leaf = verify_by_handshake(role, roots_der, crt_path, key_path)
     except ssl.SSLCertVerificationError as e:
         raise CredentialError('invalid', f'site.crt does not verify against root.crt: {e.verify_message}') from None
     except ssl.SSLError as e:
