@@ -1,5 +1,6 @@
-// A stand-in for step-ca's HTTPS API, in process on 127.0.0.1:0: just the two
-// routes the trust bootstrap uses (`/root/<sha256>` and `/health`). Its TLS
+// A stand-in for step-ca's HTTPS API, in process on 127.0.0.1:0: the routes
+// the trust bootstrap uses (`/root/<sha256>` and `/health`) and, when given,
+// `/roots` (what a root rotation checks after a reload). Its TLS
 // certificate carries an IP SAN (127.0.0.1), issued by the shared PKI helper.
 // Keys stay in memory.
 import https from 'node:https';
@@ -25,6 +26,8 @@ export interface FakeCaOptions {
   rootFor(fingerprint: string): { status: number; body: string } | undefined;
   /** @default 200 {"status":"ok"} */
   readonly health?: { status: number; body: string };
+  /** The PEM roots `GET /roots` lists (`{"crts":[…]}`, as step-ca answers), read at each request; undefined → 404. */
+  readonly roots?: () => readonly string[];
 }
 
 export interface FakeCa {
@@ -51,6 +54,7 @@ export async function startFakeCa(opts: FakeCaOptions): Promise<FakeCa> {
       const answer = opts.rootFor(root[1]!);
       return answer ? reply(answer.status, answer.body) : reply(404, '{"status":404,"message":"Not Found"}');
     }
+    if (req.method === 'GET' && url === '/roots' && opts.roots) return reply(200, JSON.stringify({ crts: opts.roots() }));
     if (req.method === 'GET' && url === '/health') {
       const health = opts.health ?? { status: 200, body: '{"status":"ok"}' };
       return reply(health.status, health.body);
