@@ -19,12 +19,19 @@ import { caJobFlags, INTERMEDIATE_CRT, INTERMEDIATE_KEY } from './intermediate-j
  *   retire    CA:       certs/root_ca.crt = the new root; ca.json "root" back to it alone;
  *                       roots.crt and the .next files removed
  *             root-key: the new root and key become root_ca.crt / root_ca_key; the old key is deleted
+ *             CA:       the rotation record (ROTATION_RECORD) removed: the rotation is over
  */
 export const NEXT_ROOT = `${STEPPATH}/certs/root_ca.next.crt`;
 export const ROOTS_BUNDLE = `${STEPPATH}/certs/roots.crt`;
 export const NEXT_INTERMEDIATE = `${STEPPATH}/certs/intermediate_ca.next.crt`;
 export const CA_ROOT_FILE = `${STEPPATH}/certs/root_ca.crt`;
 export const CA_CONFIG = `${STEPPATH}/config/ca.json`;
+/**
+ * The CA's record of a rotation's phases (scripts/lib/root-record.ts): JSON
+ * written by the operator's commands through the CA container, removed by
+ * the retire job.
+ */
+export const ROTATION_RECORD = `${STEPPATH}/root-rotation.json`;
 
 export type RootPhase = 'prepare' | 'activate' | 'retire';
 
@@ -35,7 +42,7 @@ s="$STEPPATH"; [ -n "$s" ] || { echo "STEPPATH is not set" >&2; exit 1; }
 pw="$s/secrets/password"; conf="$s/config/ca.json"
 root="$s/certs/root_ca.crt"; next_root="${NEXT_ROOT}"; roots="${ROOTS_BUNDLE}"
 int="${INTERMEDIATE_CRT}"; int_key="${INTERMEDIATE_KEY}"
-next_int="${NEXT_INTERMEDIATE}"; next_int_key="$s/secrets/intermediate_ca_key.next"
+next_int="${NEXT_INTERMEDIATE}"; next_int_key="$s/secrets/intermediate_ca_key.next"; record="${ROTATION_RECORD}"
 die() { printf '%s\n' "$*" >&2; exit 1; }
 cert_pub() { step certificate key "$1" 2>/dev/null || true; }
 key_pub() { step crypto key public "$1" --password-file "$pw" 2>/dev/null || true; }
@@ -110,7 +117,7 @@ retire)
     mv -f "$root_dir/root_ca.next.crt" "$root_dir/root_ca.crt"
     echo "did: the new root key replaced the old one in the root-key volume (the old key is deleted)"
   fi
-  rm -f "$next_root" "$roots"
+  rm -f "$next_root" "$roots" "$record"
   echo "did: retired the old root"
   ;;
 *) die "unknown phase $phase" ;;

@@ -2,8 +2,12 @@
  * Root rotation in three phases (README "Rotating the CA"):
  *   prepare   a new root and an intermediate under it; every app's pin set and
  *             trust bundle hold both roots (pins first); the CA accepts either.
- *   activate  the CA issues from the new intermediate; workloads renew onto it
- *             at their normal schedule; leaves under the old root still work.
+ *             Complete only once every workload is read back trusting both:
+ *             then the CA's own record (root-record.ts) gets `preparedAt`.
+ *   activate  refused unless that record exists and every workload still
+ *             trusts both; then the CA issues from the new intermediate;
+ *             workloads renew onto it at their normal schedule; leaves under
+ *             the old root still work.
  *   retire    once no valid leaf under the old root remains (the CA's log and
  *             every workload's files are checked), the old root leaves every
  *             bundle, then every pin set, then the CA.
@@ -18,8 +22,11 @@ import { issuedFromCaLog, logIsComplete, type IssuedCertificate } from './ca-log
 import { commonName, locateCa, rfc3339, servedIntermediate } from './ca-rotation.js';
 import * as docker from './docker.js';
 import { INTERMEDIATE_CRT } from './intermediate-job.js';
+import { httpsGet } from './ca-api.js';
 import { certInfo, fingerprintOf, issuedBy, serialOf, splitPem } from './pki.js';
 import { CA_ROOT_FILE, NEXT_ROOT, rootJobArgs, ROTATE_ROOT_SCRIPT, type RootPhase } from './root-job.js';
+import { readRotationRecord, recordPhase } from './root-record.js';
+import { checkTrust, trustDetails, trustSummary, type TrustCheck } from './root-trust-check.js';
 import { stackDirs } from './stack.js';
 import { pinRoots } from './trust.js';
 import type { Ui } from './ui.js';
@@ -38,10 +45,18 @@ export interface RootState {
 /** How long prepare must have lasted before activate: every app has reloaded its bundle by then. */
 export const MIN_PREPARE_SECONDS = 15;
 
+/** How long the CA gets, after SIGHUP, to present the expected intermediate and roots. */
+const RELOAD_TIMEOUT_MS = 30_000;
+
+export interface PhaseOptions {
+  readonly minPrepareSeconds?: number;
+  readonly reloadTimeoutMs?: number;
+}
+
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
-/** The phase, read from the CA volume (the files are the state; nothing else records it). */
-export async function rootState(stack: Stack): Promise<RootState> {
+/** The phase, read from the CA volume (the files are the state). */
+export async function readRootState(stack: Stack): Promise<RootState> {
   const ca = stack.ca.container;
   const currentPem = await docker.execOk(ca, ['cat', CA_ROOT_FILE]);
   const nextPem = await docker.readFile(ca, NEXT_ROOT);
@@ -52,6 +67,19 @@ export async function rootState(stack: Stack): Promise<RootState> {
   const root = new X509Certificate(nextPem);
   const activated = issuedBy(intermediate, root);
   return { phase: activated ? 'activated' : 'prepared', current, next };
+}
+
+// status.ts hands rootLine the phase and fingerprints only; the check rootState
+// made for that pair of roots in this process is found here.
+const lastTrustChecks = new Map<string, TrustCheck>();
+
+/** The phase and, during a rotation, which workloads trust both roots (read from each of them). */
+export async function rootState(stack: Stack): Promise<RootState & { readonly trust?: TrustCheck }> {
+  const state = await readRootState(stack);
+  if (!state.next) return state;
+  const trust = await checkTrust(stack, [state.current.fingerprint, state.next.fingerprint]);
+  lastTrustChecks.set(`${state.current.fingerprint}>${state.next.fingerprint}`, trust);
+  return { ...state, trust };
 }
 
 async function runJob(stack: Stack, ui: Ui, phase: RootPhase, what: string): Promise<string[]> {
@@ -81,59 +109,73 @@ async function runJob(stack: Stack, ui: Ui, phase: RootPhase, what: string): Pro
   return out.stdout.split('\n').filter((l) => l.startsWith('did: ')).map((l) => l.slice(5));
 }
 
-/** SIGHUP, then wait until the CA presents an intermediate under `rootPem` (verified against it). */
-async function reloadCa(stack: Stack, ui: Ui, rootPem: string, trusted: string): Promise<string> {
+/** The roots the CA serves at `/roots` (what its loaded configuration trusts), as fingerprints. */
+export async function servedRoots(caHostUrl: string, trusted: string): Promise<string[]> {
+  const res = await httpsGet(`${caHostUrl}/roots`, { ca: trusted });
+  if (res.status !== 200) throw new Error(`/roots answered ${res.status}`);
+  const crts = (JSON.parse(res.body) as { crts?: unknown }).crts;
+  if (!Array.isArray(crts)) throw new Error('/roots answered without a crts list');
+  return crts.map((c) => fp(String(c)));
+}
+
+/**
+ * SIGHUP, then wait until the CA presents an intermediate under `issuer` and
+ * serves exactly `roots` at /roots: only then has it loaded what the volume
+ * holds (a CA that did not reload keeps accepting and serving the old set).
+ */
+async function reloadCa(stack: Stack, ui: Ui, want: { issuer: string; roots: readonly string[] }, timeoutMs = RELOAD_TIMEOUT_MS): Promise<string> {
+  const trusted = want.roots.join('\n');
+  const wantRoots = want.roots.map(fp).sort();
   return ui.step('reloading the CA (SIGHUP)', async () => {
     await docker.signal(stack.ca.container, 'HUP');
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + timeoutMs;
     let last = '';
-    while (Date.now() < deadline) {
+    do {
       try {
         const served = await servedIntermediate(stack.outputs.ca_host_url, trusted);
-        const root = new X509Certificate(rootPem);
-        const x = new X509Certificate(served.pem);
-        if (issuedBy(x, root)) return served.serial;
-        last = 'it still presents the other intermediate';
+        if (!issuedBy(new X509Certificate(served.pem), new X509Certificate(want.issuer))) last = 'it still presents an intermediate under the other root';
+        else {
+          const roots = await servedRoots(stack.outputs.ca_host_url, trusted);
+          if (roots.slice().sort().join() === wantRoots.join()) return served.serial;
+          last = `it serves ${roots.length} root(s) at /roots (${roots.map((r) => r.slice(0, 12)).join(', ')}), expected ${wantRoots.length} (${wantRoots.map((r) => r.slice(0, 12)).join(', ')})`;
+        }
       } catch (err) {
         last = (err as Error).message;
       }
       await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new UserError(`the CA did not present an intermediate under the expected root within 30 s (${last}); run the same command again, or restart the CA (docker restart ${stack.ca.container})`);
+    } while (Date.now() < deadline);
+    throw new UserError(`the CA did not load the expected roots and intermediate within ${Math.round(timeoutMs / 1000)} s after SIGHUP: ${last}. Until it does, it accepts and serves what it had. Run the same command again, or restart the CA (docker restart ${stack.ca.container}) and run it again.`);
   });
 }
 
 /** The host's pinned state (bootstrap-trust's layout), with the set of pinned roots and the bundle of them. */
-async function writeHostTrust(stack: Stack, roots: readonly string[], extra: Record<string, unknown>): Promise<void> {
+async function writeHostTrust(stack: Stack, roots: readonly string[]): Promise<void> {
   const { defaults: defaultsFile, root: bundle } = stackDirs(stack.prefix).hostStep;
-  const defaults = await hostDefaults(stack);
+  const defaults = (await fs.readJson(defaultsFile).catch(() => ({}))) as Record<string, unknown>;
   await fs.outputFile(`${bundle}.tmp`, roots.map((r) => r.trim()).join('\n') + '\n');
   await fs.rename(`${bundle}.tmp`, bundle);
-  const { rotation: _old, ...rest } = defaults;
-  await fs.outputJson(`${defaultsFile}.tmp`, { ...rest, fingerprint: fp(roots.at(-1)!), fingerprints: roots.map(fp), root: bundle, ...extra }, { spaces: 2 });
+  // The phase times live with the CA (root-record.ts), not here.
+  const { rotation: _ignored, ...rest } = defaults;
+  await fs.outputJson(`${defaultsFile}.tmp`, { ...rest, fingerprint: fp(roots.at(-1)!), fingerprints: roots.map(fp), root: bundle }, { spaces: 2 });
   await fs.rename(`${defaultsFile}.tmp`, defaultsFile);
 }
 
-interface HostDefaults {
-  readonly fingerprints?: string[];
-  readonly rotation?: { readonly preparedAt?: string; readonly activatedAt?: string };
-  readonly [k: string]: unknown;
-}
-
-async function hostDefaults(stack: Stack): Promise<HostDefaults> {
-  return (await fs.readJson(stackDirs(stack.prefix).hostStep.defaults).catch(() => ({}))) as HostDefaults;
-}
-
-async function hostRotation(stack: Stack): Promise<NonNullable<HostDefaults['rotation']>> {
-  return (await hostDefaults(stack)).rotation ?? {};
-}
-
-/** Pins, then bundles: an app never sees a root in its bundle before the root is pinned. */
+/**
+ * Pins, then bundles, per workload: a root never reaches a bundle before it
+ * is pinned there. Every workload is attempted even when one fails; what
+ * counts is read back afterwards (checkTrust).
+ */
 async function trustBoth(stack: Stack, ui: Ui, oldPem: string, newPem: string): Promise<void> {
-  await ui.step("pin both roots in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fp(oldPem), fp(newPem)]))));
   const bundle = `${oldPem.trim()}\n${newPem.trim()}\n`;
-  await ui.step('write both roots into every workload\'s root.crt', () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, bundle, '0644'))));
+  await ui.step("pin both roots in every app's trust volume, then write both into its root.crt", () =>
+    Promise.allSettled(stack.workloads.map(async (w) => {
+      await pinRoots(w, [fp(oldPem), fp(newPem)]);
+      await docker.writeFile(w.renewer, FILES.root, bundle, '0644');
+    })),
+  );
 }
+
+const REPAIR = 'run rotate-ca root prepare again (it completes the pinning where it is missing)';
 
 export interface PhaseResult {
   readonly phase: RootPhase;
@@ -143,36 +185,51 @@ export interface PhaseResult {
   readonly actions: string[];
 }
 
-export async function prepareRoot(stack: Stack, ui: Ui): Promise<PhaseResult> {
-  const before = await rootState(stack);
-  if (before.phase === 'activated') throw new UserError(`the CA already issues under the new root ${before.next!.fingerprint}: the next step is rotate-ca root retire`);
-  const actions = await runJob(stack, ui, 'prepare', 'making a new root and an intermediate under it (root-key volume mounted for this step only)');
-  const state = await rootState(stack);
+export async function prepareRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}): Promise<PhaseResult> {
+  const before = await readRootState(stack);
+  // Activated already: no job; only the pinning is completed where it is missing (a repair).
+  const actions = before.phase === 'activated' ? [] : await runJob(stack, ui, 'prepare', 'making a new root and an intermediate under it (root-key volume mounted for this step only)');
+  const state = before.phase === 'activated' ? before : await readRootState(stack);
   if (!state.next) throw new UserError('the prepare job finished but the CA volume holds no new root: run the same command again');
+  const both = [state.current.pem, state.next.pem];
   await trustBoth(stack, ui, state.current.pem, state.next.pem);
-  await writeHostTrust(stack, [state.current.pem, state.next.pem], { rotation: { preparedAt: (await hostRotation(stack)).preparedAt ?? new Date().toISOString() } });
-  // The CA still issues from the old intermediate; after the reload it also accepts leaves under the new root.
-  await reloadCa(stack, ui, state.current.pem, `${state.current.pem}\n${state.next.pem}`);
-  actions.push('pinned both roots in every app, wrote both into every root.crt and into the host state, reloaded the CA');
-  return { phase: 'prepare', state: 'prepared', oldFingerprint: state.current.fingerprint, newFingerprint: state.next.fingerprint, actions };
+  const trust = await ui.step('read back every workload\'s pin file and root.crt', () => checkTrust(stack, both.map(fp)));
+  if (trust.not.length) {
+    throw new UserError(`rotate-ca root prepare is not complete: ${trustSummary(trust)}.\n${trustDetails(trust)}\nStart what is stopped, then ${REPAIR}. Do not activate before it succeeds (activate refuses).`);
+  }
+  await writeHostTrust(stack, both);
+  // The CA issues from the intermediate it had (under the old root until activation); after the reload it also accepts leaves under the new root.
+  await reloadCa(stack, ui, { issuer: state.phase === 'activated' ? state.next.pem : state.current.pem, roots: both }, opts.reloadTimeoutMs);
+  const record = await recordPhase(stack, state.next.fingerprint, 'preparedAt');
+  actions.push(`${trustSummary(trust)} (pin files and root.crt read back); wrote both into the host state; reloaded the CA; the CA records prepare complete since ${record.preparedAt}`);
+  return { phase: 'prepare', state: state.phase === 'activated' ? 'activated' : 'prepared', oldFingerprint: state.current.fingerprint, newFingerprint: state.next.fingerprint, actions };
 }
 
-export async function activateRoot(stack: Stack, ui: Ui, opts: { minPrepareSeconds?: number } = {}): Promise<PhaseResult> {
-  const before = await rootState(stack);
-  if (before.phase === 'none') throw new UserError('no root rotation is prepared: run rotate-ca root prepare first');
-  const { preparedAt } = await hostRotation(stack);
+export async function activateRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}): Promise<PhaseResult> {
+  const before = await readRootState(stack);
+  if (before.phase === 'none' || !before.next) throw new UserError('no root rotation is prepared: run rotate-ca root prepare first');
+  const next = before.next;
+  const both = [before.current.pem, next.pem];
+  const trust = await ui.step('check that every workload trusts both roots (pin file and root.crt)', () => checkTrust(stack, both.map(fp)));
+  if (trust.not.length) {
+    throw new UserError(`activate refused: ${trustSummary(trust)}.\n${trustDetails(trust)}\nA workload that does not trust the new root cannot renew once the CA issues under it. Start what is stopped, then ${REPAIR}, then activate.`);
+  }
+  const { preparedAt } = await readRotationRecord(stack, next.fingerprint);
+  if (!preparedAt) {
+    throw new UserError(`activate refused: the CA has no record that prepare completed for the new root ${next.fingerprint} (every workload read back trusting both roots): ${REPAIR}, then activate`);
+  }
   const minSeconds = opts.minPrepareSeconds ?? MIN_PREPARE_SECONDS;
-  const waited = preparedAt ? (Date.now() - Date.parse(preparedAt)) / 1000 : Infinity;
+  const waited = (Date.now() - Date.parse(preparedAt)) / 1000;
   if (before.phase === 'prepared' && waited < minSeconds) {
-    throw new UserError(`prepare ran ${waited.toFixed(0)} s ago: give every app ${minSeconds} s to load both roots, then run activate again`);
+    throw new UserError(`prepare completed ${waited.toFixed(0)} s ago: give every app ${minSeconds} s to load both roots, then run activate again`);
   }
   const actions = await runJob(stack, ui, 'activate', 'installing the intermediate under the new root');
-  const both = `${before.current.pem}\n${before.next!.pem}`;
-  const serial = await reloadCa(stack, ui, before.next!.pem, both);
-  const rotation = await hostRotation(stack);
-  await writeHostTrust(stack, [before.current.pem, before.next!.pem], { rotation: { ...rotation, activatedAt: rotation.activatedAt ?? new Date().toISOString() } });
-  actions.push(`reloaded the CA: it issues from ${serial}, under the new root; workloads move at their next renewal`);
-  return { phase: 'activate', state: 'activated', oldFingerprint: before.current.fingerprint, newFingerprint: before.next!.fingerprint, actions };
+  const serial = await reloadCa(stack, ui, { issuer: next.pem, roots: both }, opts.reloadTimeoutMs);
+  // Recorded after the reload, so the time is never before the CA's last issuance under the old root.
+  const record = await recordPhase(stack, next.fingerprint, 'activatedAt');
+  await writeHostTrust(stack, both);
+  actions.push(`${trustSummary(trust)}; reloaded the CA: it issues from ${serial}, under the new root (recorded with the CA: activated ${record.activatedAt}); workloads move at their next renewal`);
+  return { phase: 'activate', state: 'activated', oldFingerprint: before.current.fingerprint, newFingerprint: next.fingerprint, actions };
 }
 
 export interface RetireBlocker {
@@ -184,7 +241,9 @@ export interface RetireBlocker {
  * What still holds a valid leaf under the old root: certificates the CA's log
  * shows it issued under any other chain that have not expired, and workload
  * files that do not chain to the new root. When the log does not reach back
- * far enough, the activation time plus the longest lifetime is the bound.
+ * far enough, the activation time the CA recorded plus the longest lifetime
+ * is the bound; without that record nothing bounds it, and retire is refused
+ * with the command that records it.
  */
 export async function retireBlockers(stack: Stack, state: RootState, now = new Date()): Promise<RetireBlocker[]> {
   const newRoot = new X509Certificate(state.next!.pem);
@@ -197,14 +256,17 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
   const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
   const maxLifetimeSeconds = parseDuration(stack.outputs.cert_lifetimes.max);
   const caCreated = new Date(new X509Certificate(state.current.pem).validFrom);
-  const { activatedAt } = await hostRotation(stack);
   if (logIsComplete(record, { maxLifetimeSeconds, caCreated, now })) {
     for (const c of record.certificates.filter((x: IssuedCertificate) => x.notAfter > now && !underNew(x.x509))) {
       blockers.push({ what: `certificate ${c.serial} for ${[...c.dnsNames, ...c.uris].join(' ')} (in the CA's log)`, notAfter: c.notAfter.toISOString() });
     }
   } else {
-    const bound = new Date(Date.parse(activatedAt ?? now.toISOString()) + maxLifetimeSeconds * 1000);
-    if (bound > now) blockers.push({ what: `the CA's log does not reach back to every certificate that may be valid: any leaf issued before activation (${activatedAt ?? 'unknown'}) may live until`, notAfter: bound.toISOString() });
+    const { activatedAt } = await readRotationRecord(stack, state.next!.fingerprint);
+    if (!activatedAt) {
+      throw new UserError(`cannot retire the old root: the CA's log does not reach back to every certificate that may be valid, and the CA has no record of when it began issuing under the new root. Run rotate-ca root activate again (it changes nothing else and records the time), then retire once the longest lifetime (${stack.outputs.cert_lifetimes.max}) has passed since.`);
+    }
+    const bound = new Date(Date.parse(activatedAt) + maxLifetimeSeconds * 1000);
+    if (bound > now) blockers.push({ what: `the CA's log does not reach back to every certificate that may be valid: any leaf issued before activation (${activatedAt}, recorded by the CA) may live until`, notAfter: bound.toISOString() });
   }
   for (const w of stack.workloads) {
     const disk = await docker.readFile(w.renewer, FILES.cert);
@@ -217,9 +279,9 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
   return blockers;
 }
 
-export async function retireRoot(stack: Stack, ui: Ui): Promise<PhaseResult & { blockers?: RetireBlocker[] }> {
-  const before = await rootState(stack);
-  if (before.phase === 'none') return finishRetired(stack, ui, before);
+export async function retireRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}): Promise<PhaseResult & { blockers?: RetireBlocker[] }> {
+  const before = await readRootState(stack);
+  if (before.phase === 'none') return finishRetired(stack, ui, before, opts);
   if (before.phase === 'prepared') throw new UserError('the CA does not issue under the new root yet: run rotate-ca root activate first');
   const blockers = await ui.step('checking that no valid leaf under the old root remains', () => retireBlockers(stack, before));
   if (blockers.length) {
@@ -231,36 +293,47 @@ export async function retireRoot(stack: Stack, ui: Ui): Promise<PhaseResult & { 
   await ui.step("write the new root alone into every workload's root.crt", () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, newPem, '0644'))));
   await ui.step("pin the new root alone in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fp(newPem)]))));
   const actions = await runJob(stack, ui, 'retire', 'retiring the old root in the CA (root-key volume mounted for this step only)');
-  await reloadCa(stack, ui, newPem, newPem);
-  await writeHostTrust(stack, [newPem], {});
-  actions.push('the old root left every bundle, every pin set, the host state and the CA');
+  await reloadCa(stack, ui, { issuer: newPem, roots: [newPem] }, opts.reloadTimeoutMs);
+  await writeHostTrust(stack, [newPem]);
+  actions.push('the old root left every bundle, every pin set, the host state and the CA (reloaded: /roots serves the new root alone)');
   return { phase: 'retire', state: 'none', oldFingerprint: before.current.fingerprint, newFingerprint: before.next!.fingerprint, actions };
 }
 
 /**
- * Retire when the CA has one root already: a run stopped after the CA's
- * part is completed (bundles, pins and host state to the CA's root alone);
- * otherwise there is nothing to do.
+ * Retire when the CA's volume has one root already: a run stopped after the
+ * CA's job is completed (bundles, pins and host state to the CA's root
+ * alone), and the running CA is reloaded and must serve that root alone at
+ * /roots (a reload that timed out left it accepting the old one).
  */
-async function finishRetired(stack: Stack, ui: Ui, state: RootState): Promise<PhaseResult> {
+async function finishRetired(stack: Stack, ui: Ui, state: RootState, opts: PhaseOptions): Promise<PhaseResult> {
   const pem = state.current.pem;
   const bundles = await Promise.all(stack.workloads.map(async (w) => splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length));
-  const host = await hostDefaults(stack);
+  const host = (await fs.readJson(stackDirs(stack.prefix).hostStep.defaults).catch(() => ({}))) as { fingerprints?: string[] };
   const actions: string[] = [];
   if (bundles.some((n) => n > 1) || (host.fingerprints?.length ?? 1) > 1) {
     await ui.step("write the CA's root alone into every workload's root.crt", () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, pem, '0644'))));
     await ui.step("pin the CA's root alone in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fp(pem)]))));
-    await writeHostTrust(stack, [pem], {});
+    await writeHostTrust(stack, [pem]);
     actions.push('completed a stopped retire: bundles, pins and the host state hold the CA\'s root alone');
   } else {
-    actions.push('no root rotation is under way: the CA, every bundle and every pin set hold one root');
+    actions.push('no root rotation is under way: the CA\'s volume, every bundle and every pin set hold one root');
   }
+  await reloadCa(stack, ui, { issuer: pem, roots: [pem] }, opts.reloadTimeoutMs);
+  actions.push('reloaded the CA: /roots serves its root alone');
   return { phase: 'retire', state: 'none', oldFingerprint: state.current.fingerprint, newFingerprint: state.current.fingerprint, actions };
 }
 
-/** The status line of the CA's root and, during a rotation, its phase and what comes next. */
-export function rootLine(r: { phase: RotationPhase; root: string; newRoot?: string }): string {
+/**
+ * The status line of the CA's root and, during a rotation, its phase, which
+ * workloads were read back trusting both roots, and what comes next.
+ */
+export function rootLine(r: { phase: RotationPhase; root: string; newRoot?: string; trust?: TrustCheck }): string {
   if (r.phase === 'none') return `CA root: ${r.root} (npm run rotate-ca -- root prepare starts a rotation)`;
-  const next = r.phase === 'prepared' ? 'next: rotate-ca root activate' : 'workloads move to the new root as they renew; next: rotate-ca root retire';
-  return `CA root rotation ${r.phase.toUpperCase()}: old ${r.root}, new ${r.newRoot} — every app trusts both; ${next}`;
+  const trust = r.trust ?? lastTrustChecks.get(`${r.root}>${r.newRoot}`);
+  const checked = trust ? trustSummary(trust) : 'not checked which workloads trust both roots';
+  const next =
+    !trust || trust.not.length ? 'next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)'
+    : r.phase === 'prepared' ? 'next: rotate-ca root activate'
+    : 'workloads move to the new root as they renew; next: rotate-ca root retire';
+  return `CA root rotation ${r.phase.toUpperCase()}: old ${r.root}, new ${r.newRoot} — ${checked}; ${next}`;
 }

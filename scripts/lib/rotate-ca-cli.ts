@@ -11,12 +11,17 @@ Subcommands:
   root prepare    a new root and an intermediate under it; every app pins both
                   roots and trusts both (pins first, then bundles); the CA
                   accepts leaves under either. Still issues under the old root.
+                  Fails, naming them, unless every workload's pin file and
+                  root.crt read back holding both; run it again to complete.
   root activate   the CA issues from the intermediate under the new root;
-                  workloads move to it at their next renewal. At least 15 s
-                  after prepare, so every app has loaded both roots.
+                  workloads move to it at their next renewal. Refused unless
+                  the CA recorded a complete prepare at least 15 s ago (every
+                  app has loaded both roots) and every workload still trusts
+                  both.
   root retire     once no valid leaf under the old root remains (checked in the
                   CA's log and every workload's files), the old root leaves
-                  every bundle, then every pin set, then the CA.
+                  every bundle, then every pin set, then the CA, which is
+                  reloaded until it serves the new root alone.
 Every subcommand is safe to run again: a stopped run is completed.
 npm run status shows the phase.
 
