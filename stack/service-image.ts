@@ -8,10 +8,12 @@ import { LABEL } from './labels.js';
 export interface ServiceImageProps {
   /** Image name, including the stack prefix so two stacks never share one. */
   readonly name: string;
-  /** Absolute path of the build context (a folder under services/). */
+  /** Absolute path of the build context (a folder of the project). */
   readonly contextDir: string;
-  /** @default 'Dockerfile' */
+  /** Relative to contextDir. @default 'Dockerfile' */
   readonly dockerfile?: string;
+  /** Absolute folders inside the context that the image is made from: their contents are the content hash. @default [contextDir] */
+  readonly hashDirs?: readonly string[];
   /** Base images and other build args (official images or locally built ones). */
   readonly buildArgs?: Record<string, string>;
   /** Project and prefix labels (stackLabels); the Dockerfile applies them. */
@@ -32,7 +34,7 @@ export class ServiceImage extends Construct {
     super(scope, id);
     if (!path.isAbsolute(props.contextDir)) throw new Error(`contextDir must be absolute, got "${props.contextDir}"`);
     this.name = props.name;
-    this.contentHash = hashTree(props.contextDir);
+    this.contentHash = props.hashDirs ? hashTrees(props.contextDir, props.hashDirs) : hashTree(props.contextDir);
     const buildArgs = { ...props.buildArgs, ...labelArgs(props.labels ?? {}), MTLS_CONTENT_HASH: this.contentHash };
     const image = new Image(this, 'image', {
       name: props.name,
@@ -60,6 +62,16 @@ function labelArgs(labels: Record<string, string>): Record<string, string> {
     MTLS_PROJECT: labels[LABEL.project] ?? '',
     MTLS_PREFIX: labels[LABEL.prefix] ?? '',
   };
+}
+
+/** One hash over several folders of a context: each folder's path in it and its hashTree. */
+export function hashTrees(contextDir: string, dirs: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const dir of [...dirs].sort()) {
+    if (!statSync(dir).isDirectory()) throw new Error(`hashDirs: "${dir}" is not a folder`);
+    h.update(path.relative(contextDir, dir)).update('\0').update(hashTree(dir)).update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 /** sha256 over relative paths and contents, in a stable order. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import type { Construct } from 'constructs';
 import { ServiceImage } from './service-image.js';
-import type { ImageRecipe } from './technologies.js';
+import { imageFolder, type ImageRecipe } from './technologies.js';
 import type { BaseImages } from './versions.js';
 
 export interface StackImagesProps {
@@ -28,20 +28,24 @@ export class StackImages {
 
   /** The image id of a folder of the project, built from the stack's base images. */
   project(recipe: ImageRecipe): string {
-    const existing = this.built.get(recipe.contextDir);
+    const dir = imageFolder(recipe);
+    const existing = this.built.get(dir);
     if (existing) return existing;
-    const folder = path.basename(recipe.contextDir);
+    const folder = path.basename(dir);
+    const contextDir = path.join(this.props.projectDir, recipe.contextDir);
     const buildArgs = Object.fromEntries(Object.entries(recipe.baseImageArgs).map(([arg, key]) => [arg, this.props.baseImages[key]]));
     // Construct ids are resource addresses: the CA's image keeps the id it had
     // before the mesh became data, so existing stacks plan no replacement.
     const id = folder === 'step-ca' ? 'ca-image' : `${folder}-image`;
     const image = new ServiceImage(this.scope, id, {
       name: `${this.props.namePrefix}-${folder}:local`,
-      contextDir: path.join(this.props.projectDir, recipe.contextDir),
+      contextDir,
+      dockerfile: recipe.dockerfile,
+      hashDirs: recipe.sources?.map((source) => path.join(contextDir, source)),
       buildArgs,
       labels: this.props.labels,
     });
-    this.built.set(recipe.contextDir, image.imageId);
+    this.built.set(dir, image.imageId);
     return image.imageId;
   }
 

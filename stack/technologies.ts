@@ -5,6 +5,7 @@
  * for identity. The mesh file names a technology per workload; nothing here
  * knows about a particular workload.
  */
+import path from 'node:path';
 import type { BaseImageKey } from './versions.js';
 
 export type WorkloadRole = 'server' | 'client' | 'both';
@@ -16,6 +17,10 @@ export type Protocol = 'https' | 'postgres';
 export interface ImageRecipe {
   /** Build context, relative to the project root. */
   readonly contextDir: string;
+  /** The Dockerfile, relative to contextDir; its folder names the image (imageFolder). @default 'Dockerfile' */
+  readonly dockerfile?: string;
+  /** The folders of the context the image is made from, relative to it: a change in one rebuilds the image. @default the whole context */
+  readonly sources?: readonly string[];
   /** Build arg name -> base image key (official or stand-in, chosen by the toolchain). */
   readonly baseImageArgs: Readonly<Record<string, BaseImageKey>>;
 }
@@ -42,7 +47,20 @@ export interface Technology {
   readonly stats: 'node-admin' | 'stats-file';
 }
 
+/** The folder of an image's Dockerfile, relative to the project root: one image per folder, named after it. */
+export function imageFolder(recipe: ImageRecipe): string {
+  return path.posix.join(recipe.contextDir, path.posix.dirname(recipe.dockerfile ?? 'Dockerfile'));
+}
+
 const NODE_IMAGE: ImageRecipe = { contextDir: 'services/workload', baseImageArgs: { NODE_IMAGE: 'node' } };
+/**
+ * The shell recipes (nginx, curl, PostgreSQL, psql) copy the one trust-file
+ * tool they share (recipes/lib/mtls-trust) into their images, so they build
+ * with recipes/ as the context and their own folder's Dockerfile.
+ */
+function shellRecipe(folder: string, baseImageArgs: ImageRecipe['baseImageArgs']): ImageRecipe {
+  return { contextDir: 'recipes', dockerfile: `${folder}/Dockerfile`, sources: [folder, 'lib'], baseImageArgs };
+}
 /**
  * Every technology's check is `/usr/local/bin/mtls-health` in its image: bash
  * reading state the process already keeps (a stats file, or the Node admin
@@ -84,11 +102,11 @@ export const TECHNOLOGIES = {
     command: () => ['node', '/app/client.mjs'], health: mtlsHealth, stats: 'node-admin',
   },
   nginx: {
-    label: 'nginx', image: { contextDir: 'recipes/nginx', baseImageArgs: { NGINX_IMAGE: 'nginx' } },
+    label: 'nginx', image: shellRecipe('nginx', { NGINX_IMAGE: 'nginx' }),
     roles: ['server', 'both'], protocol: 'https', identityForm: 'dns', health: mtlsHealth, stats: 'stats-file', memoryMb: 64,
   },
   curl: {
-    label: 'curl', image: { contextDir: 'recipes/curl', baseImageArgs: { CURL_IMAGE: 'curl' } },
+    label: 'curl', image: shellRecipe('curl', { CURL_IMAGE: 'curl' }),
     roles: ['client'], protocol: 'https', identityForm: 'dns', health: mtlsHealth, stats: 'stats-file', memoryMb: 32,
   },
   'go-server': {
@@ -112,13 +130,13 @@ export const TECHNOLOGIES = {
     health: mtlsHealth, stats: 'stats-file', memoryMb: 96,
   },
   postgres: {
-    label: 'PostgreSQL', image: { contextDir: 'recipes/postgres', baseImageArgs: { POSTGRES_IMAGE: 'postgres' } },
+    label: 'PostgreSQL', image: shellRecipe('postgres', { POSTGRES_IMAGE: 'postgres' }),
     roles: ['server'], protocol: 'postgres', identityForm: 'dns', health: mtlsHealth, stats: 'stats-file', memoryMb: 256,
     tmpfs: { '/var/run/postgresql': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000' },
     dataPath: '/var/lib/postgresql/data',
   },
   psql: {
-    label: 'psql', image: { contextDir: 'recipes/psql', baseImageArgs: { POSTGRES_IMAGE: 'postgres' } },
+    label: 'psql', image: shellRecipe('psql', { POSTGRES_IMAGE: 'postgres' }),
     roles: ['client'], protocol: 'postgres', identityForm: 'dns', health: mtlsHealth, stats: 'stats-file', memoryMb: 64,
     // The postgres image declares VOLUME /var/lib/postgresql/data: a tmpfs keeps
     // Docker from making an anonymous volume for a client that stores nothing.

@@ -3,16 +3,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TECHNOLOGIES } from '../../../stack/technologies.js';
+import { TECHNOLOGIES, imageFolder } from '../../../stack/technologies.js';
 import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 import { PROJECT_DIR } from './fixtures.js';
 
 const recipes = [
-  { contextDir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } },
-  ...new Map(Object.values(TECHNOLOGIES).map((t) => [t.image.contextDir, t.image])).values(),
+  { dir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } },
+  ...new Map(Object.values(TECHNOLOGIES).map((t) => [imageFolder(t.image), { dir: imageFolder(t.image), baseImageArgs: t.image.baseImageArgs }])).values(),
 ] as const;
 
-describe.each(recipes.map((r) => [r.contextDir, r] as const))('%s/Dockerfile', (dir, recipe) => {
+describe.each(recipes.map((r) => [r.dir, r] as const))('%s/Dockerfile', (dir, recipe) => {
   const text = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8');
   it.each(Object.entries(recipe.baseImageArgs))('ARG %s defaults to the official %s image', (arg, key) => {
     const m = new RegExp(`^ARG ${arg}=(\\S+)$`, 'm').exec(text);
@@ -21,7 +21,7 @@ describe.each(recipes.map((r) => [r.contextDir, r] as const))('%s/Dockerfile', (
   });
 });
 
-describe.each(recipes.map((r) => [r.contextDir] as const))('%s/Dockerfile labels', (dir) => {
+describe.each(recipes.map((r) => [r.dir] as const))('%s/Dockerfile labels', (dir) => {
   it('its final stage applies the project and prefix labels from build args (leftovers are found by label)', () => {
     const text = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8');
     const lastStage = text.slice(text.lastIndexOf('\nFROM '));

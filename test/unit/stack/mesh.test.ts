@@ -51,6 +51,13 @@ describe('the default mesh', () => {
     expect(byName["mesh-nginx:local"]?.build?.build_args).toMatchObject({ NGINX_IMAGE: BASE_IMAGES.nginx });
   });
 
+  it('builds the shell recipes with recipes/ as the context (they copy the trust-file tool in recipes/lib) and their own Dockerfile', () => {
+    const byName = Object.fromEntries(Object.values(images).map((i) => [i.name, i]));
+    for (const folder of ['nginx', 'curl', 'postgres', 'psql']) {
+      expect(byName[`mesh-${folder}:local`]?.build, folder).toMatchObject({ context: path.join(PROJECT_DIR, 'recipes'), dockerfile: `${folder}/Dockerfile` });
+    }
+  });
+
   it('runs each workload from its technology image, with the role as command where one image serves two', () => {
     expect(imageName(container('go-server'))).toBe('mesh-go:local');
     expect(imageName(container('go-client'))).toBe('mesh-go:local');
