@@ -2,7 +2,8 @@
 # mtls-curl: an mTLS client loop. Every REQUEST_INTERVAL_MS it calls
 # https://$EXPECTED_SERVER_IDENTITY:$TARGET_PORT/ (connected to $TARGET_HOST)
 # with curl, presenting $CERT_DIR/site.crt and site.key and trusting only the
-# private root. curl reads the files on every call: that is its reload. Until
+# private trust file that mtls-trust builds from root.crt (pinned roots only).
+# curl reads the files on every call: that is its reload. Until
 # the first successful call, a server that cannot be reached is still
 # starting: the call is retried (start-up retries, not failures) for up to
 # STARTUP_RETRY_BUDGET_MS.
@@ -20,6 +21,7 @@ REQUEST_INTERVAL_MS=${REQUEST_INTERVAL_MS:-500}
 STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS:-30000}
 FAILING_AFTER=3 # consecutive failed calls before the state is "failing"
 RUN=/tmp/mtls-curl
+TRUST=$RUN/trust/root.crt # the private trust file (recipes/README.md, "Trust file")
 
 # Milliseconds in timestamps where date supports %3N (coreutils; not every busybox).
 case $(date -u +%3N 2>/dev/null) in
@@ -66,7 +68,7 @@ rm -rf "$RUN" && mkdir -p "$RUN/no-ca-dir" || { log error "cannot create $RUN"; 
 
 state=waiting ok=0 failed=0 retries=0 startup_retries=0 consecutive=0 reloads=0 failed_reloads=0
 last_error='' last_reload_at='' last_ok_at='' serial='' not_after=''
-used_sum='' root_key='' refused_key='' cpid=''
+used_sum='' trust_key='' refused_key='' cpid=''
 
 write_stats() {
   extra=''
@@ -119,39 +121,36 @@ cert_info() {
   return 1
 }
 
-# check_root: copies root.crt to a private file and checks that every
-# certificate in it is pinned (SHA-256 of its DER, which is the decoded
-# base64 body). curl then trusts only that checked copy. Sets $problem.
-check_root() {
-  problem=''
-  cp "$CERT_DIR/root.crt" "$RUN/root.new" 2>/dev/null || { problem="cannot read root.crt"; return 1; }
-  key=$(cat "$RUN/root.new" "$ROOT_PIN_FILE" 2>/dev/null | sha256sum | cut -c1-64)
-  if [ "$key" = "$root_key" ]; then rm -f "$RUN/root.new"; return 0; fi
-  pins=$(sed 's/#.*//' "$ROOT_PIN_FILE" 2>/dev/null | tr -d ' \t\r:' | tr 'A-F' 'a-f' | grep -Ex '[0-9a-f]{64}')
-  [ -n "$pins" ] || { problem="the pin file lists no fingerprint"; return 1; }
-  n=0 inside=0 body=''
-  while IFS= read -r line || [ -n "$line" ]; do
-    case $line in
-      -----BEGIN\ CERTIFICATE-----*) inside=1 body='' ;;
-      -----END\ CERTIFICATE-----*)
-        [ "$inside" = 1 ] || continue
-        inside=0 n=$((n + 1))
-        fp=$(printf '%s' "$body" | tr -d '\r' | base64 -d 2>/dev/null | sha256sum | cut -c1-64)
-        printf '%s\n' "$pins" | grep -qx "$fp" || { problem="unpinned root $fp in root.crt"; return 1; } ;;
-      *) [ "$inside" = 1 ] && body="$body$line" ;;
-    esac
-  done <"$RUN/root.new"
-  [ "$n" -gt 0 ] || { problem="root.crt holds no certificate"; return 1; }
-  mv -f "$RUN/root.new" "$RUN/root.crt" && root_key=$key
+# refresh_trust: rebuilds the private trust file curl is given ($TRUST) with
+# mtls-trust (recipes/lib) when root.crt or the pin file changed. A refused
+# root.crt leaves the trust file as it was (curl keeps calling with the roots
+# checked last) and is logged once, with its reason. Sets $problem.
+refresh_trust() {
+  # What changed: root.crt's type and its first 64 KiB + 1 (as much as
+  # mtls-trust reads), and the pin file. Only a cache key: mtls-trust reads
+  # and checks the file itself.
+  key="$(stat -c %F "$CERT_DIR/root.crt" 2>&1) $(head -c 65537 "$CERT_DIR/root.crt" 2>/dev/null | sha256sum) $(sha256sum <"$ROOT_PIN_FILE" 2>/dev/null)"
+  if [ "$key" = "$trust_key" ]; then refused_key=''; return 0; fi
+  [ "$key" = "$refused_key" ] && return 1
+  if problem=$(mtls-trust "$CERT_DIR/root.crt" "$ROOT_PIN_FILE" "$TRUST" 2>&1 >/dev/null); then
+    [ -n "$trust_key" ] && log info "trust file rebuilt from root.crt"
+    trust_key=$key refused_key='' problem=''
+    return 0
+  fi
+  problem=${problem:-mtls-trust failed}
+  refused_key=$key failed_reloads=$((failed_reloads + 1)) last_error="root.crt refused: $problem"
+  [ -f "$TRUST" ] && keep='keeping the roots checked last' || keep='no trust file yet'
+  log warn "root.crt refused: $problem" reason "${problem%%:*}" trust "$keep"
+  return 1
 }
 
-# One attempt. --cacert is the checked copy of the private root; --capath an
+# One attempt. --cacert is the private trust file (pinned roots only); --capath an
 # empty directory replaces libcurl's built-in CA directory (Debian's points at
 # the system store); -q ignores any .curlrc; no proxy from the environment.
 attempt() {
   # shellcheck disable=SC2086 # CONNECT_TO is empty or two words
   curl -q --silent --show-error --fail --noproxy '*' --proto =https --tlsv1.2 \
-    --cacert "$RUN/root.crt" --capath "$RUN/no-ca-dir" \
+    --cacert "$TRUST" --capath "$RUN/no-ca-dir" \
     --cert "$CERT_DIR/site.crt" --key "$CERT_DIR/site.key" \
     --connect-timeout 3 --max-time 5 $CONNECT_TO --output /dev/null "$URL" 2>"$RUN/err" &
   cpid=$!
@@ -187,13 +186,9 @@ one_call() {
     return 1
   fi
   [ "$state" = waiting ] && state=calling
-  if ! check_root; then
-    # An unpinned root is never used: the call is not made.
-    if [ "$key" != "$refused_key" ]; then
-      refused_key=$key failed_reloads=$((failed_reloads + 1))
-      log warn "credentials refused: $problem" serial "$serial"
-    fi
-    fail_call "refused: $problem"
+  if ! refresh_trust && ! [ -f "$TRUST" ]; then
+    # No root.crt was ever accepted: there is nothing to trust, no call is made.
+    fail_call "root.crt refused: $problem"
     return 1
   fi
   sum=$(cksum <"$CERT_DIR/site.crt")

@@ -15,6 +15,8 @@ export interface ClientStats {
   readonly state: string;
   readonly requests: { readonly ok: number; readonly failed: number; readonly retries: number; readonly startupRetries: number };
   readonly lastError?: string;
+  readonly failedReloads?: number;
+  readonly serial?: string;
   readonly [field: string]: unknown;
 }
 

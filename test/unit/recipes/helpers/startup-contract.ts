@@ -4,14 +4,17 @@
 // (start-up retries, not failures); once a call has succeeded, a refused
 // connection is a failed call at once; a spent budget is one failed call with
 // the real error; a bad budget value stops the loop with a clear error.
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { freePort, waitFor } from '../../services/helpers/harness.js';
 import type { RecipeFiles } from './recipe-credentials.js';
 import { runRecipe, type RecipeProcess } from './recipe-process.js';
 
 let runs = 0;
+/** recipes/lib: the shell recipes find their trust-file tool (mtls-trust) on PATH, as in their images. */
+const RECIPES_LIB = fileURLToPath(new URL('../../../../recipes/lib', import.meta.url));
 
 /**
  * A client recipe's loop run on the host against 127.0.0.1:port, calling every
@@ -22,6 +25,7 @@ export function runClientRecipe(script: string, files: RecipeFiles, opts: { port
   const statsFile = join(files.dir, `stats-${++runs}.json`);
   const env = {
     ...opts.extra,
+    PATH: [RECIPES_LIB, process.env['PATH'] ?? '/usr/bin:/bin'].join(delimiter),
     CERT_DIR: files.certDir,
     ROOT_PIN_FILE: files.pinFile,
     STATS_FILE: statsFile,
