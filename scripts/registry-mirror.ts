@@ -4,7 +4,7 @@
  * connected path (MTLS_OFFLINE=0) where no registry is reachable. Linux, root
  * (it edits /etc/docker/daemon.json and signals dockerd).
  *
- *   npx tsx scripts/registry-mirror.ts up     # start, configure the engine, publish
+ *   npx tsx scripts/registry-mirror.ts up     # seed, lock read-only, configure the engine
  *   npx tsx scripts/registry-mirror.ts down   # undo all of it
  */
 import { parseArgs } from 'node:util';
@@ -16,9 +16,11 @@ import { UserError, createUi, main } from './lib/ui.js';
 
 const HELP = `Usage: tsx scripts/registry-mirror.ts up|down [--port N]
 
-  up    build the offline stand-ins if needed, start a registry on 127.0.0.1:N,
-        add it to the engine's registry-mirrors (SIGHUP, no restart), push the
-        stand-ins under the official names and drop their local tags
+  up    build the offline stand-ins if needed, start a registry on 127.0.0.1:N
+        with empty storage, push the stand-ins under the official names and drop
+        their local tags, restart it read-only (no auth on loopback: nobody can
+        push after seeding) and check it serves exactly what was pushed, then add
+        it to the engine's registry-mirrors (SIGHUP, no restart)
   down  remove the mirror from the engine's configuration and stop the registry
 
   --port N   registry port on 127.0.0.1 (default ${DEFAULT_MIRROR_PORT})`;

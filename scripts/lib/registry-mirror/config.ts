@@ -29,8 +29,14 @@ export function registryPath(ref: string): { repository: string; tag: string } {
   return { repository: name.includes('/') ? name : `library/${name}`, tag };
 }
 
-/** distribution's configuration: filesystem storage, loopback listener, no auth. */
-export function registryConfig(opts: { port: number; storageDir: string }): string {
+/**
+ * distribution's configuration: filesystem storage, loopback listener, no
+ * auth. `readOnly` (maintenance mode) registers no write method: every push
+ * and delete answers 405 (`Allow: GET, HEAD`). With no auth on loopback,
+ * that is what keeps another local user from replacing an image the engine
+ * will pull; only seeding runs without it.
+ */
+export function registryConfig(opts: { port: number; storageDir: string; readOnly: boolean }): string {
   return [
     'version: 0.1',
     'log:',
@@ -40,6 +46,9 @@ export function registryConfig(opts: { port: number; storageDir: string }): stri
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${JSON.stringify(opts.storageDir)}`,
+    '  maintenance:',
+    '    readonly:',
+    `      enabled: ${opts.readOnly}`,
     'http:',
     `  addr: ${MIRROR_HOST}:${opts.port}`,
     '',

@@ -1,109 +1,28 @@
 /**
  * A local Docker Hub stand-in for testing the connected path where no
- * registry is reachable: distribution (Debian's docker-registry package,
- * unpacked into the cache, never installed as a service) on 127.0.0.1,
- * configured as the engine's registry mirror, serving the toolchain's
- * stand-in images under the official names. The engine is reloaded with
- * SIGHUP (it rereads registry-mirrors), never restarted, and its
+ * registry is reachable: a registry on 127.0.0.1 (registry.ts), seeded with
+ * the toolchain's stand-in images under the official names, then read-only,
+ * then configured as the engine's registry mirror. The engine is reloaded
+ * with SIGHUP (it rereads registry-mirrors), never restarted, and its
  * daemon.json only gains (and later loses) the one mirror entry.
  */
-import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import path from 'node:path';
 import { $, fs, retry, expBackoff } from 'zx';
 import type { CachePaths } from '../cache.js';
 import { UserError } from '../ui.js';
 import { imageExists } from '../toolchain/images.js';
-import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
+import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
+import { ensureRegistryBinary, lockRegistry, pidAlive, registryFiles, startRegistry, stopRegistry } from './registry.js';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 const sh = $({ quiet: true, nothrow: true, timeout: '10m' });
 
 export function mirrorPaths(paths: CachePaths) {
-  const dir = path.join(paths.root, 'registry-mirror');
   return {
-    dir,
-    unpacked: path.join(dir, 'package'),
-    binary: path.join(dir, 'package', 'usr', 'bin', 'docker-registry'),
-    config: path.join(dir, 'config.yml'),
-    storage: path.join(dir, 'storage'),
-    log: path.join(dir, 'registry.log'),
-    pid: path.join(dir, 'registry.pid'),
+    ...registryFiles(paths),
     /** Present while daemon.json holds our entry; says whether we created the file. */
-    engineMarker: path.join(dir, 'engine-configured.json'),
+    engineMarker: path.join(registryFiles(paths).dir, 'engine-configured.json'),
   };
-}
-
-/** distribution's binary from Debian's package, unpacked (no service, no user). */
-async function ensureRegistryBinary(paths: CachePaths): Promise<string> {
-  const p = mirrorPaths(paths);
-  if (await fs.pathExists(p.binary)) return p.binary;
-  const debs = path.join(p.dir, 'deb');
-  await fs.emptyDir(debs);
-  let dl = await $({ quiet: true, nothrow: true, timeout: '10m', cwd: debs })`apt-get download docker-registry`;
-  if (dl.exitCode !== 0 && process.getuid?.() === 0) {
-    await sh`apt-get update -q`;
-    dl = await $({ quiet: true, nothrow: true, timeout: '10m', cwd: debs })`apt-get download docker-registry`;
-  }
-  const deb = (await fs.readdir(debs)).find((f: string) => f.endsWith('.deb'));
-  if (dl.exitCode !== 0 || !deb) throw new UserError(`apt-get download docker-registry failed: ${dl.stderr.trim()}. Is Debian's package mirror reachable?`);
-  await fs.emptyDir(p.unpacked);
-  const x = await sh`dpkg-deb -x ${path.join(debs, deb)} ${p.unpacked}`;
-  if (x.exitCode !== 0 || !(await fs.pathExists(p.binary))) throw new UserError(`unpacking ${deb} failed: ${x.stderr.trim()}`);
-  await fs.remove(debs);
-  return p.binary;
-}
-
-async function pidAlive(pidFile: string, name: string): Promise<number | undefined> {
-  const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmd.includes(name) ? pid : undefined;
-}
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    const r = await fetch(`${mirrorUrl(port)}/v2/`, { signal: AbortSignal.timeout(2000) });
-    return r.status === 200;
-  } catch {
-    return false;
-  }
-}
-
-async function startRegistry(paths: CachePaths, port: number): Promise<void> {
-  const p = mirrorPaths(paths);
-  const running = await pidAlive(p.pid, 'docker-registry');
-  if (await answers(port)) {
-    if (running) return;
-    throw new UserError(`${mirrorUrl(port)} answers but is not the mirror this project started (no live pid in ${p.pid}); stop that registry or pick another --port`);
-  }
-  const binary = await ensureRegistryBinary(paths);
-  await fs.mkdirp(p.storage);
-  await fs.writeFile(p.config, registryConfig({ port, storageDir: p.storage }));
-  const log = openSync(p.log, 'a');
-  const child = spawn(binary, ['serve', p.config], { detached: true, stdio: ['ignore', log, log] });
-  child.unref();
-  await fs.writeFile(p.pid, String(child.pid));
-  try {
-    await retry(30, expBackoff('2s', '100ms'), async () => {
-      if (child.exitCode !== null) throw new Error(`docker-registry exited with code ${child.exitCode}`);
-      if (!(await answers(port))) throw new Error(`${mirrorUrl(port)}/v2/ does not answer yet`);
-    });
-  } catch (err) {
-    throw new UserError(`the registry mirror did not come up (${(err as Error).message}); see ${p.log}. Is ${MIRROR_HOST}:${port} free?`);
-  }
-}
-
-async function stopRegistry(paths: CachePaths): Promise<void> {
-  const p = mirrorPaths(paths);
-  const pid = await pidAlive(p.pid, 'docker-registry');
-  if (pid) {
-    process.kill(pid, 'SIGTERM');
-    await retry(20, expBackoff('1s', '100ms'), async () => {
-      if (await pidAlive(p.pid, 'docker-registry')) throw new Error('docker-registry still running');
-    });
-  }
-  await fs.remove(p.pid);
 }
 
 /** The engine's view of its mirrors and insecure ranges. */
@@ -168,10 +87,12 @@ async function unconfigureEngine(paths: CachePaths, url: string): Promise<void> 
 
 /**
  * Pushes each stand-in under its official name, then removes the local
- * official tag, so the next `docker pull` of that name goes through the mirror.
+ * official tag, so the next `docker pull` of that name goes through the
+ * mirror. Returns what was pushed: `repository:tag` → manifest digest.
  */
-async function publish(port: number): Promise<string[]> {
+async function publish(port: number): Promise<{ published: string[]; seeded: Map<string, string> }> {
   const published: string[] = [];
+  const seeded = new Map<string, string>();
   for (const { official, standIn } of SERVED_IMAGES) {
     if (!(await imageExists(standIn))) throw new UserError(`stand-in image ${standIn} is missing: run MTLS_OFFLINE=1 npm run toolchain first`);
     const { repository, tag } = registryPath(official);
@@ -180,21 +101,36 @@ async function publish(port: number): Promise<string[]> {
     const tagged = await sh`docker tag ${standIn} ${target}`;
     const push = tagged.exitCode === 0 ? await sh`docker push ${target}` : tagged;
     if (push.exitCode !== 0) throw new UserError(`publishing ${official} to the mirror failed: ${push.stderr.trim()}`);
+    // The last line of a push: `<tag>: digest: sha256:… size: …`.
+    const digest = /: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(push.stdout)?.[1];
+    if (!digest) throw new UserError(`docker push ${target} did not print the digest it pushed: ${push.stdout.trim().split('\n').at(-1) ?? ''}`);
+    seeded.set(`${repository}:${tag}`, digest);
     await sh`docker rmi ${target}`;
     if (await imageExists(official)) await sh`docker rmi ${official}`;
     published.push(`${official} (${repository}:${tag})`);
   }
-  return published;
+  return { published, seeded };
 }
 
+/**
+ * Seeds an empty storage through a writable registry, restarts it read-only
+ * and checks it serves exactly what was pushed, and only then points the
+ * engine at it: nothing the engine pulls can have been pushed by anyone else.
+ */
 export async function mirrorUp(paths: CachePaths, opts: { port: number }): Promise<{ url: string; published: string[] }> {
   const url = mirrorUrl(opts.port);
-  await startRegistry(paths, opts.port);
+  const files = mirrorPaths(paths);
+  const binary = await ensureRegistryBinary(files.dir);
+  await stopRegistry(files);
+  await fs.emptyDir(files.storage);
+  await startRegistry(binary, files, { port: opts.port, readOnly: false });
+  const { published, seeded } = await publish(opts.port);
+  await lockRegistry(binary, files, { port: opts.port, seeded });
   await configureEngine(paths, url);
-  return { url, published: await publish(opts.port) };
+  return { url, published };
 }
 
 export async function mirrorDown(paths: CachePaths, opts: { port: number }): Promise<void> {
   await unconfigureEngine(paths, mirrorUrl(opts.port));
-  await stopRegistry(paths);
+  await stopRegistry(mirrorPaths(paths));
 }

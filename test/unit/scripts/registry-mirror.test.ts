@@ -25,10 +25,20 @@ describe('registryPath', () => {
 
 describe('registryConfig', () => {
   it('listens on 127.0.0.1 only, with filesystem storage and no auth', () => {
-    const yml = registryConfig({ port: 5000, storageDir: '/c/registry-mirror/storage' });
+    const yml = registryConfig({ port: 5000, storageDir: '/c/registry-mirror/storage', readOnly: true });
     expect(yml).toContain('  addr: 127.0.0.1:5000\n');
     expect(yml).toContain('    rootdirectory: "/c/registry-mirror/storage"\n');
     expect(yml).not.toMatch(/auth:|addr: :|0\.0\.0\.0/);
+  });
+
+  // No auth on loopback: read-only is what stops another local user's push.
+  it('serves read-only (maintenance mode) unless it is being seeded', () => {
+    const section = (readOnly: boolean) => {
+      const yml = registryConfig({ port: 5000, storageDir: '/s', readOnly });
+      return yml.slice(yml.indexOf('storage:\n'), yml.indexOf('http:\n'));
+    };
+    expect(section(true)).toBe('storage:\n  filesystem:\n    rootdirectory: "/s"\n  maintenance:\n    readonly:\n      enabled: true\n');
+    expect(section(false)).toContain('    readonly:\n      enabled: false\n');
   });
 });
 
