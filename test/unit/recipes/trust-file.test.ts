@@ -144,7 +144,8 @@ describe('mtls-trust accepts pinned roots and writes them canonically', { timeou
   let nextLeaf: Leaf;
   let foreignLeaf: Leaf;
   beforeAll(async () => {
-    [meshLeaf, nextLeaf, foreignLeaf] = await Promise.all([mesh, next, foreign].map((p) => p.issue({ commonName: 'client', dns: ['client.mesh.internal'] })));
+    const leaf = (pki: Pki) => pki.issue({ commonName: 'client', dns: ['client.mesh.internal'] });
+    [meshLeaf, nextLeaf, foreignLeaf] = await Promise.all([leaf(mesh), leaf(next), leaf(foreign)]);
   });
 
   /** openssl verify of a leaf (with its intermediate as untrusted) against the trust file: its output, and whether it verified. */
