@@ -44,6 +44,7 @@ const BEGIN = '-----BEGIN CERTIFICATE-----';
 const END = '-----END CERTIFICATE-----';
 const BASE64_LINE = /^[A-Za-z0-9+/=]+$/;
 const BLANK = /^[ \t]*$/;
+const BOUNDARY = /-----(BEGIN|END)/;
 
 /**
  * Reads the file without following a symlink and without reading past the
@@ -100,17 +101,16 @@ export function parseTrustFile(text: string, pins?: ReadonlySet<string>, name = 
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     const at = `${name} line ${index + 1}`;
     if (BLANK.test(line)) continue;
-    if (body === undefined) {
-      if (line === BEGIN) body = [];
-      else if (line.startsWith('-----')) throw new TrustFileError('foreign_block', `${at} is not exactly ${BEGIN}: ${describe(line)}`);
-      else throw new TrustFileError('stray_text', `${at} is text outside a certificate block`);
-    } else if (line === END) {
+    if (body === undefined && line === BEGIN) {
+      body = [];
+    } else if (body !== undefined && line === END) {
       ders.push(strictBase64(body.join(''), `${at} ends a block whose body is not valid base64`));
       body = undefined;
-    } else if (line === BEGIN) {
-      throw new TrustFileError('stray_text', `${at} begins a block inside an unterminated one`);
-    } else if (line.startsWith('-----')) {
-      throw new TrustFileError('foreign_block', `${at} is not exactly ${END}: ${describe(line)}`);
+    } else if (BOUNDARY.test(line)) {
+      // Any other boundary, anywhere on the line: another label, a nested BEGIN, a label with spaces.
+      throw new TrustFileError('foreign_block', `${at} is not exactly ${body === undefined ? BEGIN : END}: ${describe(line)}`);
+    } else if (body === undefined) {
+      throw new TrustFileError('stray_text', `${at} is text outside a certificate block`);
     } else if (BASE64_LINE.test(line)) {
       body.push(line);
     } else {

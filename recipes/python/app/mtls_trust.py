@@ -22,6 +22,7 @@ BEGIN, END = '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'
 NOT_PEM_TEXT = re.compile(rb'[^\t\n\r\x20-\x7e]')
 BASE64_LINE = re.compile(r'[A-Za-z0-9+/=]+')
 BLANK = re.compile(r'[ \t]*')
+BOUNDARY = re.compile(r'-----(BEGIN|END)')
 
 
 class TrustFileError(Exception):
@@ -68,20 +69,16 @@ def parse_trust_file(data, pins, name='root.crt', pin_file='the pin file'):
         at = f'{name} line {number}'
         if BLANK.fullmatch(line):
             continue
-        if body is None:
-            if line == BEGIN:
-                body = []
-            elif line.startswith('-----'):
-                raise TrustFileError('foreign_block', f'{at} is not exactly {BEGIN}: {_shown(line)}')
-            else:
-                raise TrustFileError('stray_text', f'{at} is text outside a certificate block')
-        elif line == END:
+        if body is None and line == BEGIN:
+            body = []
+        elif body is not None and line == END:
             ders.append(_strict_base64(''.join(body), f'{at} ends a block whose body is not valid base64'))
             body = None
-        elif line == BEGIN:
-            raise TrustFileError('stray_text', f'{at} begins a block inside an unterminated one')
-        elif line.startswith('-----'):
-            raise TrustFileError('foreign_block', f'{at} is not exactly {END}: {_shown(line)}')
+        elif BOUNDARY.search(line):
+            # Any other boundary, anywhere on the line: another label, a nested BEGIN, a label with spaces.
+            raise TrustFileError('foreign_block', f'{at} is not exactly {BEGIN if body is None else END}: {_shown(line)}')
+        elif body is None:
+            raise TrustFileError('stray_text', f'{at} is text outside a certificate block')
         elif BASE64_LINE.fullmatch(line):
             body.append(line)
         else:

@@ -102,20 +102,21 @@ func ParseTrustFile(data []byte, pins map[string]bool) ([]*x509.Certificate, *Er
 			continue
 		case !inBlock && line == pemBegin:
 			inBlock, body = true, nil
-		case !inBlock && strings.HasPrefix(line, "-----"):
-			return nil, refuseTrust(ForeignBlock, name, "%s is not exactly %s: %s", at, pemBegin, quoted(line))
-		case !inBlock:
-			return nil, refuseTrust(StrayText, name, "%s is text outside a certificate block", at)
-		case line == pemEnd:
+		case inBlock && line == pemEnd:
 			der, err := strictBase64(strings.Join(body, ""))
 			if err != nil {
 				return nil, refuseTrust(BadBase64, name, "%s ends a block whose body is not valid base64", at)
 			}
 			ders, inBlock = append(ders, der), false
-		case line == pemBegin:
-			return nil, refuseTrust(StrayText, name, "%s begins a block inside an unterminated one", at)
-		case strings.HasPrefix(line, "-----"):
-			return nil, refuseTrust(ForeignBlock, name, "%s is not exactly %s: %s", at, pemEnd, quoted(line))
+		case strings.Contains(line, "-----BEGIN") || strings.Contains(line, "-----END"):
+			// Any other boundary, anywhere on the line: another label, a nested BEGIN, a label with spaces.
+			want := pemBegin
+			if inBlock {
+				want = pemEnd
+			}
+			return nil, refuseTrust(ForeignBlock, name, "%s is not exactly %s: %s", at, want, quoted(line))
+		case !inBlock:
+			return nil, refuseTrust(StrayText, name, "%s is text outside a certificate block", at)
 		case isBase64Line(line):
 			body = append(body, line)
 		default:
