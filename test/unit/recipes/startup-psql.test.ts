@@ -2,16 +2,19 @@
 // host's psql) against a fake PostgreSQL server in-process (TLS with a
 // required client certificate, then one row per query): a server that starts
 // after the client is waited for (start-up retries, not failures); once a call
-// has succeeded, a refused connection is a failed call at once.
+// has succeeded, a refused connection is a failed call at once. And the
+// trust-file contract: a hostile root.crt is refused with its reason while
+// calls go on, and a foreign CA's server stays refused in the handshake.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { SERVER_DNS, createTestPki, type TestPki } from '../services/helpers/fixtures.js';
-import type { Leaf } from '../services/helpers/pki.js';
+import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
 import { startFakePostgres, type FakePostgres } from './helpers/fake-postgres.js';
 import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
 import type { RecipeProcess } from './helpers/recipe-process.js';
 import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
+import { trustContract } from './helpers/trust-contract.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../recipes/psql/mtls-psql', import.meta.url));
 // The script runs /usr/lib/postgresql/$PG_MAJOR/bin/psql, as in the official image.
@@ -20,6 +23,8 @@ const PSQL = `/usr/lib/postgresql/${PG_MAJOR}/bin/psql`;
 
 let pki: TestPki;
 let serverLeaf: Leaf;
+let foreign: Pki;
+let foreignServerLeaf: Leaf;
 let files: RecipeFiles;
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -29,7 +34,10 @@ beforeAll(async () => {
   }
   pki = await createTestPki();
   serverLeaf = await pki.serverLeaf();
-  files = await recipeFiles('psql-startup', pki.mesh.root.certPem, await pki.mesh.issue({ commonName: 'psql.mesh.internal', dns: ['psql.mesh.internal'] }));
+  // The server's name, certified by a CA the mesh never pinned.
+  foreign = await createPki('Foreign');
+  foreignServerLeaf = await foreign.issue({ commonName: 'server', dns: [SERVER_DNS] });
+  files = await clientFiles('psql-startup');
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -38,14 +46,19 @@ afterAll(async () => {
   await files?.remove();
 });
 
-async function postgres(port: number): Promise<FakePostgres> {
-  const server = await startFakePostgres({ port, rootPem: pki.mesh.root.certPem, certPem: serverLeaf.bundlePem, keyPem: serverLeaf.keyPem });
+async function clientFiles(name: string): Promise<RecipeFiles> {
+  return recipeFiles(name, pki.mesh.root.certPem, await pki.mesh.issue({ commonName: 'psql.mesh.internal', dns: ['psql.mesh.internal'] }));
+}
+
+/** A fake PostgreSQL that accepts the mesh's clients, presenting a certificate from the mesh's CA or the foreign one. */
+async function postgres(port: number, leaf: Leaf = serverLeaf): Promise<FakePostgres> {
+  const server = await startFakePostgres({ port, rootPem: pki.mesh.root.certPem, certPem: leaf.bundlePem, keyPem: leaf.keyPem });
   cleanups.push(() => server.close());
   return server;
 }
 
-function psqlClient(port: number, startupRetryBudgetMs: string): RecipeProcess {
-  const recipe = runClientRecipe(SCRIPT, files, { port, serverIdentity: SERVER_DNS, startupRetryBudgetMs, extra: { PG_MAJOR, WORKLOAD_NAME: 'psql' } });
+function psqlClient(port: number, startupRetryBudgetMs: string, own: RecipeFiles = files): RecipeProcess {
+  const recipe = runClientRecipe(SCRIPT, own, { port, serverIdentity: SERVER_DNS, startupRetryBudgetMs, extra: { PG_MAJOR, WORKLOAD_NAME: 'psql' } });
   cleanups.push(() => recipe.stop());
   return recipe;
 }
@@ -63,5 +76,19 @@ describe('psql recipe: start-up', { timeout: 30_000 }, () => {
     // The row came through TLS with the client certificate: the server saw its serial.
     afterFirstSuccess: (psql) =>
       expect(psql.logs.find((line) => line.msg === 'server sees client certificate')).toMatchObject({ session: expect.stringMatching(/^t\|TLSv1\.3$/) }),
+  }));
+});
+
+describe('psql recipe: trust file', { timeout: 60_000 }, () => {
+  trustContract(() => ({
+    files: () => clientFiles('psql-trust'),
+    client: (port, own) => psqlClient(port, '20000', own),
+    server: async (port, issuer) => {
+      const server = await postgres(port, issuer === 'mesh' ? serverLeaf : foreignServerLeaf);
+      return { stop: () => server.close() };
+    },
+    meshRootPem: pki.mesh.root.certPem,
+    foreignRootPem: foreign.root.certPem,
+    untrusted: /certificate verify failed/,
   }));
 });
