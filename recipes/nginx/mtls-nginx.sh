@@ -2,8 +2,9 @@
 # mtls-nginx: the container's entry process. It renders nginx's configuration
 # from the environment, waits for the first certificate and the root pin,
 # runs nginx in the foreground and polls the credential files every second.
-# A changed set is copied to a private directory, validated there (root pin,
-# chain, key, nginx -t) and loaded with a graceful reload (SIGHUP): old
+# A changed set is rebuilt in a private directory (the trust file from
+# root.crt by mtls-trust, copies of site.crt and site.key), validated there
+# (chain, key, nginx -t) and loaded with a graceful reload (SIGHUP): old
 # workers finish their requests, new ones use the new certificate. A refused
 # set leaves nginx on the old one.
 set -u
@@ -102,27 +103,15 @@ sums() {
     cksum "$CERT_DIR/root.crt" "$CERT_DIR/site.crt" "$CERT_DIR/site.key" "$ROOT_PIN_FILE" 2>/dev/null
 }
 
-# validate DIR: checks the copied set; on failure sets $problem.
+# validate DIR: checks the set in DIR (trust.crt built by mtls-trust, copies
+# of site.crt and site.key); on failure sets $problem.
 validate() {
   d=$1 problem=''
-  pins=$(sed 's/#.*//' "$ROOT_PIN_FILE" | tr -d ' \t\r:' | tr 'A-F' 'a-f' | grep -Ex '[0-9a-f]{64}')
-  [ -n "$pins" ] || { problem="the pin file lists no fingerprint"; return 1; }
-  n=$(awk -v d="$d" '/^-----BEGIN CERTIFICATE-----/ { n++; f = d "/ca-" n ".pem" }
-    f != "" { print > f } /^-----END CERTIFICATE-----/ { close(f); f = "" } END { print n + 0 }' "$d/root.crt")
-  [ "$n" -gt 0 ] || { problem="root.crt holds no certificate"; return 1; }
-  i=1
-  while [ "$i" -le "$n" ]; do
-    openssl x509 -in "$d/ca-$i.pem" -outform der -out "$d/ca-$i.der" 2>/dev/null ||
-      { problem="root.crt: certificate $i does not parse"; return 1; }
-    fp=$(sha256sum <"$d/ca-$i.der" | cut -c1-64)
-    printf '%s\n' "$pins" | grep -qx "$fp" || { problem="unpinned root $fp in root.crt"; return 1; }
-    i=$((i + 1))
-  done
   cert_pub=$(openssl x509 -in "$d/site.crt" -noout -pubkey 2>/dev/null)
   key_pub=$(openssl pkey -in "$d/site.key" -pubout 2>/dev/null)
   [ -n "$cert_pub" ] || { problem="site.crt does not parse"; return 1; }
   [ "$cert_pub" = "$key_pub" ] || { problem="site.key does not match site.crt"; return 1; }
-  out=$(openssl verify -CAfile "$d/root.crt" -untrusted "$d/site.crt" "$d/site.crt" 2>&1) ||
+  out=$(openssl verify -CAfile "$d/trust.crt" -untrusted "$d/site.crt" "$d/site.crt" 2>&1) ||
     { problem="site.crt does not verify: $(printf '%s' "$out" | grep -i error | head -n 2)"; return 1; }
   render "$d" "$RUN/nginx.conf.new"
   out=$(nginx -t -q -p "$RUN/" -e stderr -c "$RUN/nginx.conf.new" 2>&1) ||
@@ -136,12 +125,19 @@ served_serial() {
     openssl x509 -noout -serial 2>/dev/null | sed 's/^serial=0*//'
 }
 
-# try_load: copy, validate and start or reload nginx with the current files.
+# try_load: build a new set, validate it and start or reload nginx with it.
+# The set is a private directory: the trust file mtls-trust builds from
+# root.crt (pinned roots only, re-encoded: recipes/README.md, "Trust file")
+# and copies of site.crt and site.key. nginx reads only this directory.
 try_load() {
   gen=$((gen + 1))
   d="$RUN/tls/$gen"
-  mkdir "$d" && cp "$CERT_DIR/root.crt" "$CERT_DIR/site.crt" "$CERT_DIR/site.key" "$d/" 2>/dev/null ||
+  mkdir "$d" && cp "$CERT_DIR/site.crt" "$CERT_DIR/site.key" "$d/" 2>/dev/null ||
     { refuse "could not copy the credential files"; return 1; }
+  if ! out=$(mtls-trust "$CERT_DIR/root.crt" "$ROOT_PIN_FILE" "$d/trust.crt" 2>&1 >/dev/null); then
+    refuse "root.crt refused: ${out:-mtls-trust failed}"
+    return 1
+  fi
   if ! validate "$d"; then
     # A new key with the old certificate is the renewer between its two
     # renames: give the certificate a few polls to arrive before refusing.
