@@ -112,7 +112,8 @@ async function runJob(stack: Stack, ui: Ui, phase: RootPhase, what: string): Pro
 /** The roots the CA serves at `/roots` (what its loaded configuration trusts), as fingerprints. */
 export async function servedRoots(caHostUrl: string, trusted: string): Promise<string[]> {
   const res = await httpsGet(`${caHostUrl}/roots`, { ca: trusted });
-  if (res.status !== 200) throw new Error(`/roots answered ${res.status}`);
+  // step-ca answers /roots with 201 Created.
+  if (res.status !== 200 && res.status !== 201) throw new Error(`/roots answered ${res.status}: ${res.body.slice(0, 200)}`);
   const crts = (JSON.parse(res.body) as { crts?: unknown }).crts;
   if (!Array.isArray(crts)) throw new Error('/roots answered without a crts list');
   return crts.map((c) => fp(String(c)));

@@ -26,7 +26,7 @@ export interface FakeCaOptions {
   rootFor(fingerprint: string): { status: number; body: string } | undefined;
   /** @default 200 {"status":"ok"} */
   readonly health?: { status: number; body: string };
-  /** The PEM roots `GET /roots` lists (`{"crts":[…]}`, as step-ca answers), read at each request; undefined → 404. */
+  /** The PEM roots `GET /roots` lists (`{"crts":[…]}`, as step-ca answers), read at each request (201, as step-ca answers); undefined → 404. */
   readonly roots?: () => readonly string[];
 }
 
@@ -54,7 +54,7 @@ export async function startFakeCa(opts: FakeCaOptions): Promise<FakeCa> {
       const answer = opts.rootFor(root[1]!);
       return answer ? reply(answer.status, answer.body) : reply(404, '{"status":404,"message":"Not Found"}');
     }
-    if (req.method === 'GET' && url === '/roots' && opts.roots) return reply(200, JSON.stringify({ crts: opts.roots() }));
+    if (req.method === 'GET' && url === '/roots' && opts.roots) return reply(201, JSON.stringify({ crts: opts.roots() }));
     if (req.method === 'GET' && url === '/health') {
       const health = opts.health ?? { status: 200, body: '{"status":"ok"}' };
       return reply(health.status, health.body);
