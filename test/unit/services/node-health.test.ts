@@ -3,12 +3,16 @@
 // one line in the stack's vocabulary. Against in-process admin listeners: the
 // real server's, canned answers, one that never answers, and none at all.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonResponse, startAdminServer, type AdminServer, type EndpointResponse } from '../../../services/lib/admin.js';
-import { createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
+import { fingerprintOf } from '../../../services/lib/root-pins.js';
+import { createCertDir, createTestPki, startClient, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
 import { freePort } from './helpers/harness.js';
+import { makeTempDir } from './helpers/pki.js';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../../services/probe/mtls-health.sh');
 
@@ -23,6 +27,12 @@ function check(adminPort: number): Promise<{ exitCode: number | null; stdout: st
 }
 
 const closers: Array<() => Promise<void>> = [];
+
+/** The line of a check that said "not ready": exit 1, nothing on stderr. */
+function notReadyLine(out: Awaited<ReturnType<typeof check>>): string {
+  expect([out.exitCode, out.stderr]).toEqual([1, '']);
+  return out.stdout;
+}
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
@@ -60,6 +70,42 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
     closers.push(() => running.stop());
     const out = await check(running.server.adminPort);
     expect([out.exitCode, out.stdout]).toEqual([1, 'waiting: no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)\n']);
+  });
+
+  // Refused files are broken, not pending: only absent files (or an absent
+  // pin file) wait. Nothing has loaded, so nothing will until someone acts.
+  describe.each(['server', 'client'] as const)('unhealthy: the real %s, its files refused before anything loaded (exit 1)', (role) => {
+    /** Starts the role on `dir` (pinned to the mesh root when `pinned`) and runs the check against it. */
+    async function checkRole(dir: CertDir, pinned: boolean) {
+      const pins = await makeTempDir('node-health-pins');
+      closers.push(() => pins.remove());
+      const rootPinFile = path.join(pins.path, 'root-fingerprints');
+      await writeFile(rootPinFile, `${fingerprintOf(new X509Certificate(pki.mesh.root.certPem))}\n`);
+      const options = pinned ? { rootPinFile } : {};
+      const running = role === 'server' ? await startServer(dir.path, options) : await startClient(dir.path, { ...options, targetUrl: `https://127.0.0.1:${await freePort()}/` });
+      closers.push(() => running.stop());
+      const adminPort = 'server' in running ? running.server.adminPort : running.client.adminPort;
+      return check(adminPort);
+    }
+
+    it('root.crt holds a root that is not pinned', async () => {
+      const refused = await createCertDir(pki, `node-health-${role}-unpinned`);
+      closers.push(() => refused.remove());
+      await refused.write(await pki.other.issue({ commonName: role, dns: [`${role}.mesh.internal`] }), pki.other.root.certPem);
+      const out = notReadyLine(await checkRole(refused, true));
+      const foreign = fingerprintOf(new X509Certificate(pki.other.root.certPem));
+      expect(out).toMatch(new RegExp(`^unhealthy: credentials refused \\(unpinned\\): .*${foreign}.*\\n$`));
+    });
+
+    it('site.key does not match site.crt', async () => {
+      const refused = await createCertDir(pki, `node-health-${role}-mismatch`);
+      closers.push(() => refused.remove());
+      const leaf = role === 'server' ? await pki.serverLeaf() : await pki.clientLeaf();
+      await refused.write(leaf);
+      await refused.writeFile('site.key', (await pki.serverLeaf()).keyPem);
+      const out = notReadyLine(await checkRole(refused, false));
+      expect(out).toBe(`unhealthy: credentials refused (key_mismatch): site.key does not match the certificate ${leaf.serial} in site.crt\n`);
+    });
   });
 
   it.each([
