@@ -4,7 +4,7 @@ import { X509Certificate, webcrypto } from 'node:crypto';
 import path from 'node:path';
 import https from 'node:https';
 import { serialOf, splitPem } from './pki.js';
-import { assertAbsent, ensurePrivateDir, writeNewFile } from './private-files.js';
+import { assertReplaceable, ensurePrivateDir, writePrivateFile } from './private-files.js';
 import { caToken, type CaRef } from './step.js';
 
 /**
@@ -111,27 +111,27 @@ export function identityFiles(dir: string): HostIdentity['files'] {
 
 /**
  * Writes an issued identity into `dir` (see private-files.ts): the directory
- * 0700 and only the user's, every file created new, the key 0600 from the
- * moment it exists.
+ * 0700 and only the user's, every file created new (then renamed over an
+ * older one), the key 0600 from the moment it exists.
  */
 export async function writeIdentityFiles(dir: string, issued: IssuedCredential, rootPem: string): Promise<HostIdentity['files']> {
   const files = identityFiles(dir);
   await ensurePrivateDir(dir);
   const chain = splitPem(issued.certPem);
-  await writeNewFile(files.key, issued.keyPem, 0o600);
-  await writeNewFile(files.root, rootPem, 0o644);
-  await writeNewFile(files.cert, `${chain.join('\n')}\n`, 0o644);
-  await writeNewFile(files.leaf, `${chain[0]}\n`, 0o644);
+  await writePrivateFile(files.key, issued.keyPem, 0o600);
+  await writePrivateFile(files.root, rootPem, 0o644);
+  await writePrivateFile(files.cert, `${chain.join('\n')}\n`, 0o644);
+  await writePrivateFile(files.leaf, `${chain[0]}\n`, 0o644);
   // openssl s_time loads only the leaf from -cert; OpenSSL then builds the
   // chain it sends from the trust store, so the intermediate goes there too.
-  await writeNewFile(files.chainAndRoot, `${[...chain.slice(1), rootPem.trim()].join('\n')}\n`, 0o644);
+  await writePrivateFile(files.chainAndRoot, `${[...chain.slice(1), rootPem.trim()].join('\n')}\n`, 0o644);
   return files;
 }
 
 /**
  * Enrolls a host identity (enrollHostIdentity) and writes it under `dir`
- * (writeIdentityFiles). The directory and the files' absence are checked
- * before a token is spent.
+ * (writeIdentityFiles). The directory, and that no file in the way is a
+ * link, are checked before a token is spent.
  */
 export async function writeHostIdentity(
   ca: CaRef,
@@ -141,7 +141,7 @@ export async function writeHostIdentity(
   opts: { commonName: string; dns?: readonly string[]; uris?: readonly string[]; notAfter?: string },
 ): Promise<HostIdentity> {
   await ensurePrivateDir(dir);
-  await assertAbsent(Object.values(identityFiles(dir)));
+  await assertReplaceable(Object.values(identityFiles(dir)));
   const issued = await enrollHostIdentity(ca, caHostUrl, rootPem, opts);
   const files = await writeIdentityFiles(dir, issued, rootPem);
   const leaf = splitPem(issued.certPem)[0]!;

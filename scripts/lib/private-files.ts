@@ -1,12 +1,14 @@
 /**
  * Files only the operator may read (a host identity's key beside its
  * certificates): a directory of theirs that nobody else can enter, and files
- * created new in it, never through a symbolic link and never over a file that
- * is already there. A file that exists is refused, not replaced: whoever put
- * it there (or a link in its place) may still hold it open.
+ * created new in it with their mode from the start, never through a symbolic
+ * link. Writing a file again (a renewed identity) creates a new file and
+ * renames it over the old one: whoever holds the old file open keeps reading
+ * the old content, never the new key.
  */
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from './ui.js';
 
@@ -47,27 +49,35 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   }
 }
 
-/** Refuses any of `files` that exists (a symbolic link, even a dangling one, included). */
-export async function assertAbsent(files: readonly string[]): Promise<void> {
+/** Refuses any of `files` that exists and is not a regular file (a symbolic link, even a dangling one, a directory, …). */
+export async function assertReplaceable(files: readonly string[]): Promise<void> {
   for (const file of files) {
-    if (await lstatOrNone(file)) throw alreadyThere(file);
+    const info = await lstatOrNone(file);
+    if (info && !info.isFile()) throw notAFile(file);
   }
 }
 
-const alreadyThere = (file: string) => new UserError(`${file} already exists: refusing to overwrite it or write through it; remove it, or choose another directory`);
+const notAFile = (file: string) => new UserError(`${file} exists and is not a regular file (a symbolic link?): refusing to write through it or replace it; remove it, or choose another directory`);
 
 /**
- * Creates `file` with `mode` from the start (O_CREAT|O_EXCL|O_NOFOLLOW) and
- * writes `content`: it never follows a link and never truncates a file that
- * someone else created first.
+ * Writes `file` as a new file: a temporary name in the same directory,
+ * created with `mode` from the start (O_CREAT|O_EXCL|O_NOFOLLOW), then renamed
+ * over `file`. It never follows a link, never truncates a file someone holds
+ * open, and refuses a `file` that is not a regular file.
  */
-export async function writeNewFile(file: string, content: string, mode: number): Promise<void> {
-  const handle = await open(file, CREATE_NEW, mode).catch((error: NodeJS.ErrnoException) => {
-    throw error.code === 'EEXIST' || error.code === 'ELOOP' ? alreadyThere(file) : error;
-  });
+export async function writePrivateFile(file: string, content: string, mode: number): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}`);
+  const handle = await open(temp, CREATE_NEW, mode);
   try {
     await handle.writeFile(content);
   } finally {
     await handle.close();
+  }
+  try {
+    await assertReplaceable([file]);
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   }
 }

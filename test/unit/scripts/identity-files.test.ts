@@ -1,6 +1,6 @@
 // Where issue-cert (and the bench) put a host identity's key: a directory only
-// the user can enter, files created new with their mode from the start, no
-// symbolic link followed, nothing overwritten. Real files in a temp directory.
+// the user can enter, files created new with their mode from the start and
+// renamed into place, no symbolic link followed. Real files in a temp directory.
 import { chmod, chown, lstat, mkdir, open, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,35 +75,41 @@ describe('writeIdentityFiles', () => {
     expect(await readdir(target)).toEqual([]);
   });
 
-  it('refuses a site.key that is a symbolic link, and writes nothing through it', async () => {
+  it('refuses a site.key that is a symbolic link, and writes nothing through it or in its place', async () => {
     const dir = fresh();
     await mkdir(dir, { mode: 0o700 });
     const elsewhere = join(tmp.path, `elsewhere-${n}`);
     await writeFile(elsewhere, 'not yours\n');
     await symlink(elsewhere, join(dir, 'site.key'));
-    await expect(writeIdentityFiles(dir, issued, pki.root.certPem)).rejects.toThrow(`${join(dir, 'site.key')} already exists: refusing to overwrite it`);
+    await expect(writeIdentityFiles(dir, issued, pki.root.certPem)).rejects.toThrow(`${join(dir, 'site.key')} exists and is not a regular file`);
     expect(await readFile(elsewhere, 'utf8')).toBe('not yours\n');
+    expect((await lstat(join(dir, 'site.key'))).isSymbolicLink()).toBe(true);
+    expect(await readdir(dir), 'no temporary file left behind').toEqual(['site.key']);
   });
 
-  it('refuses an existing site.key: whoever holds it open never reads the new key', async () => {
+  it('replaces an existing site.key with a new file: whoever holds the old one open never reads the new key', async () => {
     const dir = fresh();
     await mkdir(dir, { mode: 0o700 });
     const key = join(dir, 'site.key');
     await writeFile(key, '', { mode: 0o644 });
     const held = await open(key, 'r');
     try {
-      await expect(writeIdentityFiles(dir, issued, pki.root.certPem)).rejects.toThrow(`${key} already exists: refusing to overwrite it`);
+      await writeIdentityFiles(dir, issued, pki.root.certPem);
       expect((await held.readFile('utf8')).length).toBe(0);
+      expect(await readFile(key, 'utf8')).toBe(issued.keyPem);
+      expect(await modeOf(key)).toBe('600');
     } finally {
       await held.close();
     }
   });
 
-  it('refuses to overwrite an existing certificate file, naming it', async () => {
+  it('writes a renewed identity over the last one (issue-cert run again), leaving only the five files', async () => {
     const dir = fresh();
-    await mkdir(dir, { mode: 0o700 });
-    await writeFile(join(dir, 'site.crt'), 'old\n');
-    await expect(writeIdentityFiles(dir, issued, pki.root.certPem)).rejects.toThrow(`${join(dir, 'site.crt')} already exists: refusing to overwrite it`);
-    expect(await readFile(join(dir, 'site.crt'), 'utf8')).toBe('old\n');
+    await writeIdentityFiles(dir, issued, pki.root.certPem);
+    const leaf = await pki.issue({ commonName: 'operator', dns: ['operator.mesh.internal'] });
+    await writeIdentityFiles(dir, { certPem: leaf.bundlePem, keyPem: leaf.keyPem, serial: leaf.serial }, pki.root.certPem);
+    expect(await readFile(join(dir, 'site.key'), 'utf8')).toBe(leaf.keyPem);
+    expect(await readFile(join(dir, 'site.crt'), 'utf8')).toContain(leaf.certPem.trim());
+    expect((await readdir(dir)).sort()).toEqual(['chain-and-root.crt', 'leaf.crt', 'root.crt', 'site.crt', 'site.key']);
   });
 });
