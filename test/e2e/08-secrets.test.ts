@@ -6,7 +6,7 @@ import { scanLayers } from '../../scripts/lib/image-archive.js';
 import { stackDirs } from '../../scripts/lib/stack.js';
 import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { withSavedImage } from './helpers/images.js';
-import { TECHNOLOGIES, type TechnologyName } from '../../stack/technologies.js';
+import { imageFolder, TECHNOLOGIES, type TechnologyName } from '../../stack/technologies.js';
 
 const ctx = inject('e2e');
 /** A PEM private key with a body, in any of the usual encodings. */
@@ -69,7 +69,7 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
     expect(bodies.length).toBeGreaterThanOrEqual(4);
     const images = await docker.listLabelled('image', ctx.prefix);
     // The CA's image and one per folder the mesh's technologies build from.
-    const folders = new Set(ctx.outputs.workloads.map((w) => TECHNOLOGIES[w.technology as TechnologyName].image.contextDir));
+    const folders = new Set(ctx.outputs.workloads.map((w) => imageFolder(TECHNOLOGIES[w.technology as TechnologyName].image)));
     expect(images.length).toBe(folders.size + 1);
     // Every layer of the saved image (either docker save layout), streamed
     // and decompressed in this process; the needles never leave it.
