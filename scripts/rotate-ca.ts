@@ -13,7 +13,7 @@ import { createUi, main, table } from './lib/ui.js';
 import { loadStack } from './lib/workloads.js';
 
 const NEXT: Record<PhaseResult['phase'], string> = {
-  prepare: 'next: npm run rotate-ca -- root activate (at least 15 s from now, once every app has loaded both roots)',
+  prepare: 'next: npm run rotate-ca -- root activate (at least 15 s from now, once every app has loaded both roots; it checks every workload again)',
   activate: 'next: workloads renew onto the new root at their normal schedule (npm run status); then npm run rotate-ca -- root retire',
   retire: 'done: the old root is trusted nowhere; npm run bootstrap-trust now pins the new fingerprint',
 };
