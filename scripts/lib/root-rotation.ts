@@ -116,7 +116,8 @@ export async function prepareRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {})
   await trustBoth(stack, ui, state.current.pem, state.next.pem);
   const trust = await ui.step('read back every workload\'s pin file and root.crt', () => checkTrust(stack, both.map(fp)));
   if (trust.not.length) {
-    throw new UserError(`rotate-ca root prepare is not complete: ${trustSummary(trust)}.\n${trustDetails(trust)}\nStart what is stopped, then ${REPAIR}. Do not activate before it succeeds (activate refuses).`);
+    const stakes = state.phase === 'activated' ? 'The CA already issues under the new root: these workloads cannot renew until this succeeds.' : 'Do not activate before it succeeds (activate refuses).';
+    throw new UserError(`rotate-ca root prepare is not complete: ${trustSummary(trust)}.\n${trustDetails(trust)}\nStart what is stopped, then ${REPAIR}. ${stakes}`);
   }
   await writeHostTrust(stack, both);
   // The CA issues from the intermediate it had (under the old root until activation); after the reload it also accepts leaves under the new root.

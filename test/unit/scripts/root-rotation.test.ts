@@ -139,6 +139,19 @@ describe('prepare', () => {
   });
 });
 
+describe('prepare after activate', () => {
+  it('runs no job and completes the pinning where a workload lacks the new root', async () => {
+    deploy({ root: oldRoot, next: newRoot, intermediate: newInt }, [oldRoot, newRoot]);
+    fake.putFile(workloadOf('curl').renewer, `${CERT_DIR}/root.crt`, bundle(oldRoot));
+    served = [oldRoot.certPem, newRoot.certPem];
+    const result = await prepareRoot(stack, ui, { reloadTimeoutMs: 3000 });
+    expect(result).toMatchObject({ phase: 'prepare', state: 'activated' });
+    expect(fake.jobs).toEqual([]);
+    expect(fake.fileOf(workloadOf('curl').renewer, `${CERT_DIR}/root.crt`)).toBe(bundle(oldRoot, newRoot));
+    expect(result.actions.join('\n')).toContain('2 of 2 workloads trust both roots');
+  });
+});
+
 describe('retire', () => {
   it('a rerun after the job finished but the reload timed out: reloads the CA until /roots serves the new root alone', async () => {
     // The job's part is done (the CA volume holds the new root alone); bundles, pins and the running CA are not.
