@@ -17,7 +17,7 @@ await main(async () => {
   const stack = await loadStack(cli.prefix);
   // The CA may be down (that is when status matters most): its root is then unknown, not an error.
   const [rows, engine, intermediate, root] = await Promise.all([stackStatus(stack), engineReport(stack.prefix), caIntermediate(stack), rootState(stack).catch((err: Error) => ({ error: err.message }))]);
-  const rootRotation = 'error' in root ? root : { phase: root.phase, root: root.current.fingerprint, ...(root.next ? { newRoot: root.next.fingerprint } : {}) };
+  const rootRotation = 'error' in root ? root : { phase: root.phase, root: root.current.fingerprint, ...(root.next ? { newRoot: root.next.fingerprint } : {}), ...(root.trust ? { trust: root.trust } : {}) };
   // A renewer that cannot renew without an operator is a failure to report.
   if (rows.some((r) => r.renewer?.verdict === 'unusable')) process.exitCode = 1;
   if (cli.json) return void console.log(JSON.stringify({ prefix: stack.prefix, caUrl: stack.outputs.ca_host_url, caIntermediate: intermediate, caRoot: rootRotation, engine, workloads: rows }, null, 2));

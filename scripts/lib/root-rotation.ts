@@ -68,17 +68,11 @@ export async function readRootState(stack: Stack): Promise<RootState> {
   return { phase: activated ? 'activated' : 'prepared', current, next };
 }
 
-// status.ts hands rootLine the phase and fingerprints only; the check rootState
-// made for that pair of roots in this process is found here.
-const lastTrustChecks = new Map<string, TrustCheck>();
-
 /** The phase and, during a rotation, which workloads trust both roots (read from each of them). */
 export async function rootState(stack: Stack): Promise<RootState & { readonly trust?: TrustCheck }> {
   const state = await readRootState(stack);
   if (!state.next) return state;
-  const trust = await checkTrust(stack, [state.current.fingerprint, state.next.fingerprint]);
-  lastTrustChecks.set(`${state.current.fingerprint}>${state.next.fingerprint}`, trust);
-  return { ...state, trust };
+  return { ...state, trust: await checkTrust(stack, [state.current.fingerprint, state.next.fingerprint]) };
 }
 
 /**
@@ -251,7 +245,7 @@ async function finishRetired(stack: Stack, ui: Ui, state: RootState, opts: Phase
  */
 export function rootLine(r: { phase: RotationPhase; root: string; newRoot?: string; trust?: TrustCheck }): string {
   if (r.phase === 'none') return `CA root: ${r.root} (npm run rotate-ca -- root prepare starts a rotation)`;
-  const trust = r.trust ?? lastTrustChecks.get(`${r.root}>${r.newRoot}`);
+  const { trust } = r;
   const checked = trust ? trustSummary(trust) : 'not checked which workloads trust both roots';
   const next =
     !trust || trust.not.length ? 'next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)'

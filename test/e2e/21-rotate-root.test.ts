@@ -94,7 +94,10 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     }
     expect(splitPem(await fs.readFile(hostRootFile(), 'utf8')).map(fp)).toEqual([ctx.fingerprint, fp(newRoot)]);
     const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
-    expect((JSON.parse(status.stdout) as { caRoot: unknown }).caRoot).toEqual({ phase: 'prepared', root: ctx.fingerprint, newRoot: fp(newRoot) });
+    expect((JSON.parse(status.stdout) as { caRoot: unknown }).caRoot).toEqual({
+      phase: 'prepared', root: ctx.fingerprint, newRoot: fp(newRoot),
+      trust: { fingerprints: [ctx.fingerprint, fp(newRoot)], total: stack.workloads.length, not: [] },
+    });
   });
 
   it('activate: the CA issues under the new root; every workload moves onto it; a leaf under the old root is still accepted', async () => {
