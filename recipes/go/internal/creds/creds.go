@@ -137,13 +137,19 @@ func ReadFiles(dir, pinFile string) (Files, *Error) {
 	return f, nil
 }
 
+// openError names why a credential file could not be opened: missing (wait
+// for it) or unreadable.
+func openError(err error, path, name string) *Error {
+	if errors.Is(err, os.ErrNotExist) {
+		return refuse(Missing, "", "%s does not exist (%s)", name, path)
+	}
+	return refuse(Unreadable, "", "cannot read %s: %v", name, errors.Unwrap(err))
+}
+
 func readFile(path, name string) ([]byte, *Error) {
 	fh, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, refuse(Missing, "", "%s does not exist (%s)", name, path)
-	}
 	if err != nil {
-		return nil, refuse(Unreadable, "", "cannot read %s: %v", name, errors.Unwrap(err))
+		return nil, openError(err, path, name)
 	}
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, maxFileBytes+1))

@@ -48,11 +48,8 @@ func refuseTrust(p Problem, name, format string, args ...any) *Error {
 // reading past the limit.
 func readTrustFile(path, name string) ([]byte, *Error) {
 	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, refuse(Missing, "", "%s does not exist (%s)", name, path)
-	}
 	if err != nil {
-		return nil, refuse(Unreadable, "", "cannot read %s: %v", name, errors.Unwrap(err))
+		return nil, openError(err, path, name)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, refuseTrust(NotRegularFile, name, "is not a regular file (%s)", fi.Mode().Type())
