@@ -5,7 +5,9 @@
  * the host; issue-cert prints psql lines; the psql recipe's unit test), curl
  * and python3 (the curl and Python recipes' unit tests run them on the host),
  * busybox (the shell recipes' trust-file tool is tested under busybox sh, as
- * in the Alpine curl image).
+ * in the Alpine curl image), shellcheck and flake8 (the unit suite lints the
+ * shell scripts and the Python recipe; Go's own gofmt and vet lint the Go
+ * recipe).
  * Installed from Debian's packages where this process may; elsewhere named
  * with the command that installs them.
  */
@@ -20,6 +22,8 @@ export const HOST_TOOLS = [
   { command: 'curl', debianPackage: 'curl' },
   { command: 'python3', debianPackage: 'python3' },
   { command: 'busybox', debianPackage: 'busybox' },
+  { command: 'shellcheck', debianPackage: 'shellcheck' },
+  { command: 'flake8', debianPackage: 'flake8' },
 ] as const;
 
 async function missingTools(): Promise<typeof HOST_TOOLS[number][]> {
