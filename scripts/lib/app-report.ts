@@ -9,7 +9,7 @@ import type { ClientStats } from '../../services/client/app.js';
 import type { ServerStats } from '../../services/server/app.js';
 import * as docker from './docker.js';
 import { normaliseSerial } from './pki.js';
-import type { Workload } from './workloads.js';
+import type { Workload } from './stack-outputs.js';
 
 export type NodeStats = ServerStats | ClientStats;
 

@@ -14,7 +14,7 @@
  * and then again after short gaps, up to once a second, until it passes.
  */
 import * as docker from './docker.js';
-import type { StackOutputs } from './stack.js';
+import type { StackOutputs } from './stack-outputs.js';
 import { UserError } from './ui.js';
 
 /** How long one container may take to become ready (the provider's old wait timeout). */

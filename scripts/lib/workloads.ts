@@ -1,7 +1,8 @@
 import { CERT_DIR, CERT_FILES } from '../../common/facts.js';
 import * as docker from './docker.js';
 import { certInfo, splitPem, type CertInfo } from './pki.js';
-import { readOutputs, type StackOutputs, type WorkloadOutput } from './stack.js';
+import { readOutputs } from './stack.js';
+import type { StackOutputs, Workload } from './stack-outputs.js';
 import type { CaRef } from './step.js';
 import { UserError } from './ui.js';
 
@@ -11,10 +12,7 @@ export const FILES = {
   key: `${CERT_DIR}/${CERT_FILES.key}`,
 } as const;
 
-export interface Workload extends WorkloadOutput {
-  /** SANs requested at enrollment: the DNS name, and the URI when there is one. */
-  readonly sans: string[];
-}
+export type { Workload };
 
 export interface Stack {
   readonly prefix: string;
