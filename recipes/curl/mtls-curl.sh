@@ -64,6 +64,7 @@ CONNECT_TO=''
 [ "$TARGET_HOST" = "$EXPECTED_SERVER_IDENTITY" ] ||
   CONNECT_TO="--connect-to $EXPECTED_SERVER_IDENTITY:$TARGET_PORT:$TARGET_HOST:$TARGET_PORT"
 
+# shellcheck disable=SC2015  # the handler is meant to run when either step fails
 rm -rf "$RUN" && mkdir -p "$RUN/no-ca-dir" || { log error "cannot create $RUN"; exit 1; }
 
 state=waiting ok=0 failed=0 retries=0 startup_retries=0 consecutive=0 reloads=0 failed_reloads=0

@@ -23,6 +23,7 @@ case $state in
   serving)
     pid=''
     { read -r pid; } 2>/dev/null </tmp/nginx/nginx.pid
+    # shellcheck disable=SC2015  # the handler is meant to run when either step fails
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "unhealthy: nginx is not running"; exit 1; }
     field serial; serial=$v
     field notAfter

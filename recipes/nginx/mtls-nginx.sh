@@ -38,6 +38,7 @@ is_port() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ] && [ "$1"
 
 # --- configuration (checked before anything starts; values end up in nginx.conf) ---
 [ -n "$ROOT_PIN_FILE" ] || bad_config 'ROOT_PIN_FILE is required (nginx only loads pinned roots)' ROOT_PIN_FILE
+# shellcheck disable=SC2015  # the handler is meant to run when either step fails
 is_port "$LISTEN_PORT" && [ "$LISTEN_PORT" -gt 1024 ] || bad_config 'LISTEN_PORT must be a port above 1024' LISTEN_PORT
 # Without UPSTREAM_HOST nginx is a plain mTLS server answering GET / itself.
 # The stats say "both" for a proxy (it is a server and a client), as the stack's roles do.
@@ -55,6 +56,7 @@ case $LOG_LEVEL in
   *) bad_config 'LOG_LEVEL must be info, notice, warn or error' LOG_LEVEL ;;
 esac
 
+# shellcheck disable=SC2015  # the handler is meant to run when either step fails
 rm -rf "$RUN" && mkdir -p "$RUN/tls" || { log error "cannot create $RUN"; exit 1; }
 allowed=0
 set -f # the list is split on commas and blanks, never globbed
@@ -132,6 +134,7 @@ served_serial() {
 try_load() {
   gen=$((gen + 1))
   d="$RUN/tls/$gen"
+  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
   mkdir "$d" && cp "$CERT_DIR/site.crt" "$CERT_DIR/site.key" "$d/" 2>/dev/null ||
     { refuse "could not copy the credential files"; return 1; }
   if ! out=$(mtls-trust "$CERT_DIR/root.crt" "$ROOT_PIN_FILE" "$d/trust.crt" 2>&1 >/dev/null); then

@@ -37,6 +37,7 @@ field() { # name variable
   if [[ "$body" =~ $re ]]; then v="${BASH_REMATCH[1]//\\\"/\"}"; v="${v//\\\\/\\}"; fi
   printf -v "$2" '%s' "$v"
 }
+status='' detail='' serial=''  # set by field (printf -v)
 field status status
 field detail detail
 field serial serial

@@ -102,6 +102,7 @@ apply_claims() {
 # never overwritten by a different one.
 move_root_key_offline() {
   local dir="${MTLS_CA_ROOT_KEY_DIR:?init needs MTLS_CA_ROOT_KEY_DIR: the mount point of the root-key volume}"
+  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
   [ -d "$dir" ] && [ -w "$dir" ] || die "$dir (the root-key volume) is not a writable directory"
   if [ -f "$ROOT_KEY" ]; then
     if [ -f "$dir/root_ca_key" ] && ! cmp -s "$ROOT_KEY" "$dir/root_ca_key"; then

@@ -108,6 +108,7 @@ log() {
 }
 
 # A one-line reason from step's error output.
+# shellcheck disable=SC1003  # '"\\' is the set tr deletes (a quote and a backslash), not an escaped quote
 reason_of() { printf '%s' "$1" | grep -v '^Re-run with' | grep -v '^[[:space:]]*$' | tail -n 1 | tr -d '"\\'; }
 
 # The certificate and key validate together: the chain verifies against the
@@ -171,7 +172,9 @@ rekey() {
     echo "the CA's answer did not validate: $problem"
     return 1
   fi
+  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
   mv -f "$STAGED_KEY" "$NEXT_KEY" && mv -f "$STAGED_CERT" "$NEXT_CERT" || { echo "could not stage the new pair in $CERT_DIR"; return 1; }
+  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
   mv -f "$NEXT_KEY" "$KEY" && mv -f "$NEXT_CERT" "$CERT" || { echo "could not install the new pair in $CERT_DIR"; return 1; }
 }
 

@@ -24,6 +24,7 @@ set -eu
 tag="${1:-mtls-reference/postgres-rootfs:bookworm}"
 sources=/etc/apt/sources.list.d/debian.sources
 [ -e "$sources" ] || sources=/etc/apt/sources.list
+# shellcheck disable=SC2016  # the hooks are expanded by mmdebstrap's shell, which sets $1 to the new root
 mmdebstrap --variant=minbase --quiet \
   --include=postgresql-15,postgresql-client-15,locales \
   --essential-hook='echo "postgres:x:999:" >>"$1/etc/group"; echo "postgres:x:999:999::/var/lib/postgresql:/bin/bash" >>"$1/etc/passwd"; install -d -o 999 -g 999 -m 1777 "$1/var/lib/postgresql"; mkdir -p "$1/etc/postgresql-common/createcluster.d"; echo "create_main_cluster = false" >"$1/etc/postgresql-common/createcluster.d/stand-in-no-main-cluster.conf"' \
