@@ -31,6 +31,8 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
   };
 
   it('keys in the volumes exist and are mode 0600', async () => {
+    expect(stack.workloads.map((w) => w.name).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
+    expect(stack.workloads.length).toBeGreaterThan(0);
     for (const w of stack.workloads) {
       expect(await docker.fileMode(w.renewer, FILES.key), w.name).toBe('600');
       expect(PEM_KEY.test((await docker.readFile(w.renewer, FILES.key)) ?? ''), `${w.name} key is a PEM key`).toBe(true);
@@ -54,7 +56,11 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
   });
 
   it('container logs hold no key and no password', async () => {
-    for (const c of await docker.listLabelled('container', ctx.prefix)) clean(await docker.logs(c), `logs of ${c}`);
+    const containers = await docker.listLabelled('container', ctx.prefix);
+    // The CA and every app and renewer: an empty or partial list would make this test prove nothing.
+    expect(containers).toEqual(expect.arrayContaining([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])]));
+    expect(stack.workloads.length).toBeGreaterThan(0);
+    for (const c of containers) clean(await docker.logs(c), `logs of ${c}`);
   });
 
   it('the images the stack built hold none of the system\'s keys and no CA password', async () => {
