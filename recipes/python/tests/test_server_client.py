@@ -8,7 +8,7 @@ import unittest
 
 import client as client_mod
 from mtls_common import Stats
-from mtls_credentials import CredentialWatcher, new_context
+from mtls_credentials import CredentialWatcher
 from server import MtlsServer
 from tests import pki
 from tests.support import PKITestCase, Quiet

@@ -145,5 +145,6 @@ class TrustFileTests(PKITestCase):
             server.server_close()
             thread.join()
 
+
 if __name__ == '__main__':
     unittest.main()
