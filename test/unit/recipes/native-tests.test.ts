@@ -4,13 +4,13 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { $ } from 'zx';
+import { inGoRecipe } from './helpers/go-recipe.js';
 
 const recipes = path.resolve(import.meta.dirname, '../../../recipes');
 
 describe('recipe unit tests', { timeout: 300_000 }, () => {
   it('Go: go test ./... in recipes/go (standard library only, no downloads)', async () => {
-    const env = { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=mod', GOPROXY: 'off', CGO_ENABLED: '0' };
-    const out = await $({ cwd: path.join(recipes, 'go'), env, nothrow: true, quiet: true })`go test -count=1 ./...`;
+    const out = await inGoRecipe`go test -count=1 ./...`;
     expect(out.exitCode, out.stdout + out.stderr).toBe(0);
     expect(out.stdout).toMatch(/^ok\s+mtls-reference\/recipes\/go\b/m);
   });
