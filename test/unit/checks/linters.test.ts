@@ -48,7 +48,7 @@ describe('linters', { timeout: 300_000 }, () => {
     const linted = scripts.filter((f) => !SHELLCHECK_PENDING.includes(f));
     expect(linted.length).toBeGreaterThanOrEqual(17);
     const out = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${linted}`;
-    expect(out.stdout + out.stderr, `shellcheck ${linted.join(' ')}`).toBe('');
+    expect(out.stdout + out.stderr, `shellcheck on ${linted.length} scripts`).toBe('');
     expect(out.exitCode).toBe(0);
 
     const pending = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${SHELLCHECK_PENDING}`;
