@@ -1,8 +1,9 @@
 // Hot reload of the server's credentials: new connections get the new
 // certificate, existing keep-alive connections keep working, and anything
 // broken on disk is refused while the old credentials stay in use.
+import { watch } from 'node:fs';
 import { Agent } from 'node:https';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCertDir, createTestPki, linkFromOutside, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
 import type { Leaf } from './helpers/pki.js';
@@ -155,10 +156,28 @@ describe('refused reloads keep the old credentials', () => {
   it('retries a refused reload and succeeds once the writer finishes, without another file event', async () => {
     // Writes through hard links in another directory produce no event here,
     // and the fallback poll is a minute away: only the retry can see them.
-    const writeKey = await linkFromOutside(dir, 'site.key');
-    const writeCert = await linkFromOutside(dir, 'site.crt');
-    // Let the debounced check caused by the linking itself run (it finds the same content).
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The linking itself is a directory event: wait until the watcher's
+    // debounced check for the last such event has run (it finds the same
+    // content), so it cannot land between the two writes below. A watch of our
+    // own sees the same events, in the same dispatch as the server's watch.
+    const checks = vi.spyOn(watcher(), 'check');
+    let events = 0;
+    let checksAtLastEvent = 0;
+    const observer = watch(dir.path, { persistent: false }, () => {
+      events += 1;
+      checksAtLastEvent = checks.mock.calls.length;
+    });
+    let writeKey: (content: string) => Promise<void>;
+    let writeCert: (content: string) => Promise<void>;
+    try {
+      writeKey = await linkFromOutside(dir, 'site.key');
+      writeCert = await linkFromOutside(dir, 'site.crt');
+      await waitFor(() => events > 0 && checks.mock.calls.length > checksAtLastEvent, 'the debounced check after the linking');
+      await checks.mock.results.at(-1)?.value;
+    } finally {
+      observer.close();
+      checks.mockRestore();
+    }
     await watcher().check();
     expect(watcher().failedReloads).toBe(0);
 

@@ -291,8 +291,13 @@ describe('graceful shutdown', () => {
       const started = Date.now();
       await stopping.stop();
       await stuck.closed;
-      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-      expect(Date.now() - started).toBeLessThan(2_000);
+      const elapsedMs = Date.now() - started;
+      console.log(`[server] busy connection cut ${elapsedMs} ms after stop (grace 200 ms)`);
+      // Not before the grace period (timers never fire early; 10 ms for clock
+      // rounding); well before the test times out, which is where a server
+      // that never cuts it would end.
+      expect(elapsedMs).toBeGreaterThanOrEqual(190);
+      expect(elapsedMs).toBeLessThan(10_000);
       expect(stuck.received()).toBe('');
       expect(stopping.logs.some((line) => line.msg === 'grace period over; closing remaining connections')).toBe(true);
     } finally {
