@@ -4,6 +4,7 @@ import { health } from '../../scripts/lib/readiness.js';
 import { observeRotations } from '../../scripts/lib/rotation.js';
 import { rootFingerprint } from '../../scripts/lib/step.js';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { parseDuration } from '../../stack/duration.js';
 import { workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 import { NODE_PAIR } from './helpers/containers.js';
@@ -35,7 +36,11 @@ describe('a short CA outage during traffic', { timeout: 300_000 }, () => {
       await docker.start(stack.ca.container);
     }
     const outageSeconds = (Date.now() - down) / 1000;
-    expect(outageSeconds).toBeLessThan(40);
+    console.log(`[e2e 06] the CA was down for ${outageSeconds.toFixed(1)} s`);
+    // Shorter than one certificate lifetime, so the outage overlapped renewals
+    // without outlasting every certificate; that nothing expired is proved by
+    // the 0 failed requests below.
+    expect(outageSeconds).toBeLessThan(parseDuration(ctx.certLifetime));
     await waitFor('the CA to be healthy again', async () => ((await health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
 
     const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });

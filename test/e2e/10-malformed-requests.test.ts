@@ -41,8 +41,11 @@ describe('malformed requests from an allowed identity against the real server', 
     const exchange = await rawExchange({ ...tls, payload: slowLorisChunks(40), chunkIntervalMs: 1_000, deadlineMs: 25_000 });
     expect(exchange.ended).toBe('server');
     expect(exchange.status).toBe(408);
+    console.log(`[e2e 10] slow-loris connection answered with 408 after ${exchange.elapsedMs} ms (header deadline 10 s)`);
+    // Not before the deadline (1 s of slack for timers); within
+    // twice the deadline, far from the 60-90 s Node would allow by default.
     expect(exchange.elapsedMs).toBeGreaterThanOrEqual(9_000);
-    expect(exchange.elapsedMs).toBeLessThan(15_000);
+    expect(exchange.elapsedMs).toBeLessThan(20_000);
   });
 
   it('the server container never restarted, and a normal request still gets 200', async () => {
