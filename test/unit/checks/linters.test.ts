@@ -15,11 +15,6 @@ const ROOT = path.resolve(import.meta.dirname, '../../..');
 const PYTHON_RECIPE_DIR = path.join(ROOT, 'recipes', 'python');
 const SHEBANG = /^#!\s*(?:\/usr)?\/bin\/(?:env\s+)?(?:sh|bash|dash|ash|ksh)(?:\s|$)/;
 
-// .ci/run still has shellcheck notes (SC2317 on the functions it runs through
-// `step`, an unquoted `return $rc`, SC2016 on its `node -e` program). The
-// test fails once it is clean, so that it is linted from then on.
-const SHELLCHECK_PENDING = ['.ci/run'];
-
 // The project's files, tracked or new, less what git ignores (node_modules,
 // build outputs such as services/workload/dist, bench/tmp), relative to ROOT.
 async function projectFiles(): Promise<string[]> {
@@ -44,15 +39,11 @@ describe('linters', { timeout: 300_000 }, () => {
   it('shellcheck: every shell script of the project is clean', async () => {
     const scripts = await shellScripts();
     // Scripts without a .sh name are found by their shebang.
-    expect(scripts).toEqual(expect.arrayContaining(['recipes/lib/mtls-trust', 'services/step-ca/renewer.sh', ...SHELLCHECK_PENDING]));
-    const linted = scripts.filter((f) => !SHELLCHECK_PENDING.includes(f));
-    expect(linted.length).toBeGreaterThanOrEqual(17);
-    const out = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${linted}`;
-    expect(out.stdout + out.stderr, `shellcheck on ${linted.length} scripts`).toBe('');
+    expect(scripts).toEqual(expect.arrayContaining(['recipes/lib/mtls-trust', 'services/step-ca/renewer.sh', '.ci/run']));
+    expect(scripts.length).toBeGreaterThanOrEqual(18);
+    const out = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${scripts}`;
+    expect(out.stdout + out.stderr, `shellcheck on ${scripts.length} scripts`).toBe('');
     expect(out.exitCode).toBe(0);
-
-    const pending = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${SHELLCHECK_PENDING}`;
-    expect(pending.exitCode, `${SHELLCHECK_PENDING.join(' ')} is shellcheck-clean: drop it from SHELLCHECK_PENDING`).toBe(1);
   });
 
   it('gofmt: the Go recipe is formatted', async () => {
