@@ -59,7 +59,7 @@ describe('apps pin their root', { timeout: 240_000 }, () => {
         const failure = stats?.credentials as { failedReloads?: number; lastFailure?: { problem: string; message: string } } | undefined;
         return (failure?.failedReloads ?? 0) > failedBefore && failure?.lastFailure?.problem === 'unpinned' ? failure.lastFailure : undefined;
       }, { timeoutMs: 20_000, intervalMs: 500 });
-      expect(refused.message).toContain('not pinned');
+      expect(refused.message).toContain('is not a pinned root');
       const logs = await docker.logs(server.container, { since: new Date(Date.now() - 60_000).toISOString() });
       expect(logs).toMatch(/"msg":"credentials rejected; keeping the current ones".*"problem":"unpinned"/);
 
