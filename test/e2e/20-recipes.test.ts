@@ -181,9 +181,9 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
       return { workload: w.workload, technology: ctx.outputs.workloads.find((x) => x.name === w.workload)?.label, latenciesMs: latencies };
     });
     // The renewer writes a new certificate at 62-66 % of the old one's lifetime
-    // (services/step-ca/renewer.sh), so an app that takes longer than a third
-    // of the lifetime to reload has served an expired certificate. Negative
-    // values are the disk poll's lag, not the app's: no lower bound.
+    // (services/step-ca/renewer.sh): the old one has at least a third of it
+    // left, and an app slower than that to reload risks serving it expired.
+    // Negative values are the disk poll's lag, not the app's: no lower bound.
     const limitMs = (parseDuration(ctx.certLifetime) * 1000) / 3;
     console.log(`[e2e 20] reload latency, file written → new serial in use (ms, polled every 250-500 ms, limit ${limitMs}): ${JSON.stringify(rows)}`);
     const technologies = [...new Set(ctx.outputs.workloads.map((w) => w.label))].sort();
