@@ -127,7 +127,9 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
     const port = await freePort();
     const out = await check(port);
     expect([out.exitCode, out.stdout, out.stderr]).toEqual([1, `unhealthy: nothing listens on the admin port 127.0.0.1:${port}\n`, '']);
-    expect(out.ms).toBeLessThan(1000);
+    // A refused connect does not wait for the 2 s answer bound (logged: the machine may be busy).
+    console.log(`[node-health] refused admin port: the check took ${out.ms} ms`);
+    expect(out.ms).toBeLessThan(1900);
   });
 
   it('unhealthy within its 2 s bound when the port accepts and never answers', async () => {
@@ -141,7 +143,9 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
     const port = (silent.address() as { port: number }).port;
     const out = await check(port);
     expect([out.exitCode, out.stdout]).toEqual([1, `unhealthy: no answer from 127.0.0.1:${port}/healthz within 2s\n`]);
+    // It waits its own bound, and ends well inside Docker's 5 s timeout (logged).
+    console.log(`[node-health] silent admin port: the check took ${out.ms} ms`);
     expect(out.ms).toBeGreaterThanOrEqual(1900);
-    expect(out.ms).toBeLessThan(3000);
+    expect(out.ms).toBeLessThan(4500);
   });
 });
