@@ -6,8 +6,8 @@
  * duplicate name, a caller that does not exist, a clash of host ports or an
  * identity outside the CA's policy.
  *
- * The default is a cross-technology matrix: every server is called by a
- * client of another technology, and the Node reference pair stays as it was.
+ * The default is a cross-technology matrix: every recipe server is called by a
+ * client of another technology; the Node reference client calls the Node server.
  *
  *   client (Node) ──▶ server (Node) ◀── nginx (mTLS proxy) ◀── curl
  *   go-client ──▶ python-server        python-client ──▶ go-server

@@ -145,7 +145,6 @@ export const TECHNOLOGIES = {
 } as const satisfies Record<string, Technology>;
 
 export type TechnologyName = keyof typeof TECHNOLOGIES;
-export const TECHNOLOGY_NAMES = Object.keys(TECHNOLOGIES) as TechnologyName[];
 
 export function technology(name: TechnologyName): Technology {
   return TECHNOLOGIES[name];

@@ -25,7 +25,6 @@ export const NEXT_ROOT = `${STEPPATH}/certs/root_ca.next.crt`;
 export const ROOTS_BUNDLE = `${STEPPATH}/certs/roots.crt`;
 export const NEXT_INTERMEDIATE = `${STEPPATH}/certs/intermediate_ca.next.crt`;
 export const CA_ROOT_FILE = `${STEPPATH}/certs/root_ca.crt`;
-export const CA_CONFIG = `${STEPPATH}/config/ca.json`;
 /**
  * The CA's record of a rotation's phases (scripts/lib/root-record.ts): JSON
  * written by the operator's commands through the CA container, removed by
