@@ -5,7 +5,7 @@ import { httpsGet } from '../../scripts/lib/ca-api.js';
 import * as docker from '../../scripts/lib/docker.js';
 import { health } from '../../scripts/lib/readiness.js';
 import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js';
-import { createRootCa } from '../unit/services/helpers/pki.js';
+import { createRootCa } from '../helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/stack.js';

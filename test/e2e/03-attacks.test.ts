@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
-import { createPki, selfSignedLeaf } from '../unit/services/helpers/pki.js';
+import { createPki, selfSignedLeaf } from '../helpers/pki.js';
 import { rootPemOf, workload } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/stack.js';

@@ -4,7 +4,7 @@ import { $, fs } from 'zx';
 import * as docker from '../../scripts/lib/docker.js';
 import { projectDir } from '../../scripts/lib/stack.js';
 import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
-import { createRootCa } from '../unit/services/helpers/pki.js';
+import { createRootCa } from '../helpers/pki.js';
 import { createHash, X509Certificate } from 'node:crypto';
 
 const ctx = inject('e2e');

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
-import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../unit/services/helpers/raw-tls.js';
+import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../helpers/raw-tls.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';

@@ -6,7 +6,7 @@ import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
 import { bootstrapTrust } from '../../scripts/lib/trust.js';
 import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
-import { createPki } from '../unit/services/helpers/pki.js';
+import { createPki } from '../helpers/pki.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/stack.js';

@@ -10,7 +10,7 @@ import { servedCertificate } from '../../scripts/lib/served-cert.js';
 import type { WorkloadOutput } from '../../scripts/lib/stack.js';
 import { certOnDisk, loadStack, type Stack } from '../../scripts/lib/workloads.js';
 import { parseDuration } from '../../stack/duration.js';
-import { selfSignedLeaf } from '../unit/services/helpers/pki.js';
+import { selfSignedLeaf } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { rootPemOf } from './helpers/fixtures.js';

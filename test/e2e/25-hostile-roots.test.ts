@@ -15,7 +15,7 @@ import { appReport, type AppReport } from '../../scripts/lib/app-report.js';
 import { healthNow } from '../../scripts/lib/readiness.js';
 import type { WorkloadOutput } from '../../scripts/lib/stack.js';
 import { appStats, loadStack, type Workload } from '../../scripts/lib/workloads.js';
-import { createPki } from '../unit/services/helpers/pki.js';
+import { createPki } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { rootPemOf } from './helpers/fixtures.js';
 import { enrollHostIdentity, waitFor } from './helpers/operator.js';

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRenewals } from '../../../bench/lib/renewal-load.js';
 import { fingerprintOf } from '../../../scripts/lib/pki.js';
-import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
+import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 
 let pki: Pki;
 let server: https.Server;

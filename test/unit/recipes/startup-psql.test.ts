@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { SERVER_DNS, createTestPki, type TestPki } from '../services/helpers/fixtures.js';
-import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
+import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 import { startFakePostgres, type FakePostgres } from './helpers/fake-postgres.js';
 import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
 import type { RecipeProcess } from './helpers/recipe-process.js';

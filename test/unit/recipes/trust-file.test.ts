@@ -10,7 +10,7 @@ import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPki, makeTempDir, type Leaf, type Pki } from '../services/helpers/pki.js';
+import { createPki, makeTempDir, type Leaf, type Pki } from '../../helpers/pki.js';
 import { rootPin } from './helpers/recipe-credentials.js';
 
 const TOOL = fileURLToPath(new URL('../../../recipes/lib/mtls-trust', import.meta.url));

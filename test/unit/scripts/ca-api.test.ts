@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchPinnedRoot, httpsGet } from '../../../scripts/lib/ca-api.js';
 import { UserError } from '../../../scripts/lib/ui.js';
-import { createPki, type Pki } from '../services/helpers/pki.js';
+import { createPki, type Pki } from '../../helpers/pki.js';
 import { closedPort, issueLoopbackLeaf, rootBody, startFakeCa, type FakeCa, type FakeCaOptions, type TlsIdentity } from './helpers/fake-ca.js';
 
 /** SHA-256 of the DER inside a PEM, computed without X509Certificate. */

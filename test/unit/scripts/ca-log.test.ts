@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { issuedFromCaLog, logIsComplete, unexpiredFor, LOG_FROM_INIT_SLACK_SECONDS } from '../../../scripts/lib/ca-log.js';
-import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
+import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 
 const MINUTE = 60_000;
 const now = new Date();

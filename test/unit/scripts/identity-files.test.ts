@@ -5,7 +5,7 @@ import { chmod, chown, lstat, mkdir, open, readFile, readdir, symlink, writeFile
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeIdentityFiles, type IssuedCredential } from '../../../scripts/lib/host-identity.js';
-import { createPki, makeTempDir, type Pki } from '../services/helpers/pki.js';
+import { createPki, makeTempDir, type Pki } from '../../helpers/pki.js';
 
 let pki: Pki;
 let issued: IssuedCredential;

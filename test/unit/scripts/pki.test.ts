@@ -3,7 +3,7 @@
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { certInfo, fingerprintOf, formatDuration, issuedBy, normaliseFingerprint, normaliseSerial, serialOf, splitPem, verifyBundle } from '../../../scripts/lib/pki.js';
-import { createPki, type Leaf, type Pki } from '../services/helpers/pki.js';
+import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 
 const MINUTE = 60_000;
 /** Whole seconds: certificates carry no sub-second precision. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cachePaths } from '../../../scripts/lib/cache.js';
 import { registryFiles, ensureRegistryBinary, lockRegistry, servedTags, startRegistry, stopRegistry, type RegistryFiles } from '../../../scripts/lib/registry-mirror/registry.js';
-import { makeTempDir } from '../services/helpers/pki.js';
+import { makeTempDir } from '../../helpers/pki.js';
 import { freePort } from '../services/helpers/harness.js';
 
 let binary: string;

@@ -15,7 +15,7 @@ import { activateRoot, prepareRoot, retireBlockers, retireRoot, rootLine, type R
 import { stackDirs, type StackOutputs, type WorkloadOutput } from '../../../scripts/lib/stack.js';
 import { createUi } from '../../../scripts/lib/ui.js';
 import type { Stack } from '../../../scripts/lib/workloads.js';
-import { createIntermediateCa, createRootCa, type Issuer } from '../services/helpers/pki.js';
+import { createIntermediateCa, createRootCa, type Issuer } from '../../helpers/pki.js';
 import { issueLoopbackLeaf, startFakeCa, type FakeCa } from './helpers/fake-ca.js';
 import * as fake from './helpers/fake-docker.js';
 

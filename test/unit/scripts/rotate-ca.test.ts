@@ -10,7 +10,7 @@ import { commonName, intermediateProblem, rfc3339 } from '../../../scripts/lib/c
 import { intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../../scripts/lib/intermediate-job.js';
 import { parseRotateCli } from '../../../scripts/lib/rotate-ca-cli.js';
 import { UserError } from '../../../scripts/lib/ui.js';
-import { createIntermediateCa, createPki, createRootCa, makeTempDir } from '../services/helpers/pki.js';
+import { createIntermediateCa, createPki, createRootCa, makeTempDir } from '../../helpers/pki.js';
 
 const run = promisify(execFile);
 

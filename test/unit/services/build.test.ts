@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS, HEALTH_SCRIPT, buildServices } from '../../../services/build.js';
 import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } from './helpers/fixtures.js';
 import { freePort, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
-import { makeTempDir } from './helpers/pki.js';
+import { makeTempDir } from '../../helpers/pki.js';
 
 // The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
 // run the bundles with it (the default is the Node running the tests).

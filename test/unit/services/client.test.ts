@@ -20,7 +20,7 @@ import { getOnce } from '../../../services/client/request.js';
 import { readCredentialFiles, validateCredentials } from '../../../services/lib/credentials.js';
 import { parseIdentity } from '../../../services/lib/identity.js';
 import { adminGet, sample, waitFor } from './helpers/harness.js';
-import type { Leaf } from './helpers/pki.js';
+import type { Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 let serverLeaf: Leaf;

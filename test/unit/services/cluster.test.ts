@@ -11,7 +11,7 @@ import { buildServices } from '../../../services/build.js';
 import { ServerCluster, WORKER_SETTLED_MS } from '../../../services/server/cluster.js';
 import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
 import { adminGet, captureLogs, freePort, httpsGet, sample, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
-import { makeTempDir } from './helpers/pki.js';
+import { makeTempDir } from '../../helpers/pki.js';
 
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
 let out: { path: string; remove(): Promise<void> };

@@ -11,7 +11,7 @@ import { Registry, mergeMetrics, renderMetrics } from '../../../services/lib/met
 import { classifyHandshakeFailure, classifyRequestFailure } from '../../../services/lib/tls-errors.js';
 import { runProbe } from '../../../services/probe/probe.js';
 import { createTestPki, type TestPki } from './helpers/fixtures.js';
-import { createIntermediateCa, issueLeaf, type Leaf } from './helpers/pki.js';
+import { createIntermediateCa, issueLeaf, type Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 let leaf: Leaf;

@@ -12,8 +12,8 @@ import { silentLogger } from '../../../services/lib/logger.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
 import { createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { captureLogs, httpsGet, waitFor } from './helpers/harness.js';
-import type { Leaf } from './helpers/pki.js';
-import { openTls, rawExchange, slowLorisChunks } from './helpers/raw-tls.js';
+import type { Leaf } from '../../helpers/pki.js';
+import { openTls, rawExchange, slowLorisChunks } from '../../helpers/raw-tls.js';
 
 const TIGHT: ListenerLimits = {
   headersTimeoutMs: 600,

@@ -11,8 +11,8 @@ import { parseRequestTarget } from '../../../services/lib/request-target.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
 import { createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { captureLogs, httpsGet } from './helpers/harness.js';
-import type { Leaf } from './helpers/pki.js';
-import { MALFORMED_REQUESTS, rawExchange } from './helpers/raw-tls.js';
+import type { Leaf } from '../../helpers/pki.js';
+import { MALFORMED_REQUESTS, rawExchange } from '../../helpers/raw-tls.js';
 
 describe('parseRequestTarget', () => {
   it.each([

@@ -12,7 +12,7 @@ import { jsonResponse, startAdminServer, type AdminServer, type EndpointResponse
 import { fingerprintOf } from '../../../services/lib/root-pins.js';
 import { createCertDir, createTestPki, startClient, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
 import { freePort } from './helpers/harness.js';
-import { makeTempDir } from './helpers/pki.js';
+import { makeTempDir } from '../../helpers/pki.js';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../../services/probe/mtls-health.sh');
 

@@ -6,7 +6,7 @@ import { Agent } from 'node:https';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCertDir, createTestPki, linkFromOutside, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
-import type { Leaf } from './helpers/pki.js';
+import type { Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 let client: Leaf;

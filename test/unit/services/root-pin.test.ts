@@ -9,7 +9,7 @@ import { validateCredentials, type CredentialError } from '../../../services/lib
 import { fingerprintOf, parsePins } from '../../../services/lib/root-pins.js';
 import { createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
 import { httpsGet, waitFor } from './helpers/harness.js';
-import { makeTempDir } from './helpers/pki.js';
+import { makeTempDir } from '../../helpers/pki.js';
 
 let pki: TestPki;
 let meshPin: string;

@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ALLOWED, CLIENT_DNS, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
 import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
-import type { Leaf } from './helpers/pki.js';
+import type { Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 let serverLeaf: Leaf;

@@ -10,7 +10,7 @@ import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import { pemOf, type TrustProblem } from '../../../services/lib/trust-file.js';
 import { CLIENT_DNS, CLIENT_URI, createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
 import { httpsGet, waitFor } from './helpers/harness.js';
-import { createRootCa, makeTempDir, type Leaf } from './helpers/pki.js';
+import { createRootCa, makeTempDir, type Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 /** Two pinned roots (the mesh's and the next one of a root rotation) and a foreign root. */

@@ -4,7 +4,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, writeCredentials, type Leaf } from '../../services/helpers/pki.js';
+import { makeTempDir, writeCredentials, type Leaf } from '../../../helpers/pki.js';
 
 export interface RecipeFiles {
   /** The temp directory holding everything (stats files can go here too). */

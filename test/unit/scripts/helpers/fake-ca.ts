@@ -6,7 +6,7 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { issueLeaf, type Issuer } from '../../services/helpers/pki.js';
+import { issueLeaf, type Issuer } from '../../../helpers/pki.js';
 
 export interface TlsIdentity {
   /** Leaf + the issuer's intermediates, as a server presents it. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createMtlsClient, type MtlsClient, type MtlsClientOptions } from '../../../../services/client/app.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../../../services/server/app.js';
 import { captureLogs, type LogLine } from './harness.js';
-import { DAY, createPki, makeTempDir, selfSignedLeaf, writeCredentials, type Leaf, type Pki } from './pki.js';
+import { DAY, createPki, makeTempDir, selfSignedLeaf, writeCredentials, type Leaf, type Pki } from '../../../helpers/pki.js';
 
 export const SERVER_DNS = 'server.mesh.internal';
 export const SERVER_URI = 'spiffe://mesh.internal/server';
