@@ -1,6 +1,6 @@
-import { httpsGet } from '../scripts/lib/ca-api.js';
-import { cdktf, type StackSettings } from '../scripts/lib/stack.js';
-import { appStats, loadStack } from '../scripts/lib/workloads.js';
+import { httpsGet } from '../scripts/lib/ca/api.js';
+import { cdktf, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
+import { appStats, loadStack } from '../scripts/lib/workloads/handles.js';
 import { benchSettings, bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { plainStackFromSynth, startPlainStack, writeOutputs, type PlainStack } from './lib/plain-docker.js';
@@ -124,16 +124,16 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
     id: 'b1',
     title: 'B1 bring-up: warm deploy of the CDKTF stack vs plain docker run, until the first mTLS 200',
     method:
-      `Per round, from nothing to the stack's client counting its first successful mTLS request: (a) \`npm run deploy\`'s code (scripts/lib/stack.ts cdktf('deploy'): the CDKTF app synthesizes, terraform init + apply, then every container's health check passes) of a fresh prefix ` +
+      `Per round, from nothing to the stack's client counting its first successful mTLS request: (a) \`npm run deploy\`'s code (scripts/lib/deploy/stack-instance.ts cdktf('deploy'): the CDKTF app synthesizes, terraform init + apply, then every container's health check passes) of a fresh prefix ` +
       `(${ctx.smoke ? 'the bench stack itself' : settings.prefix}; base images and Docker layer cache warm, the prefix's own images rebuilt from cache) → bootstrapTrust → enrollAll → first client 200; ` +
       `(b) the same networks, volumes and containers created with \`docker network/volume create\` + \`docker create/network connect/start\`, flags derived from the stack's cdk.tf.json, ` +
       `using the bench stack's already-built images, then waiting only for the CA API to answer → the same bootstrap, enroll, first 200. ` +
       `Rounds alternate (ABBA…); each stack is destroyed between rounds (not timed).`,
     limits: [
-      'The deploy includes synth (a Node process running main.ts), terraform init/plan/apply, and waiting until every container (CA, apps, renewers) passes its own health check; the baseline waits only for the CA API. Deploy probes each container itself, at once and then every second (scripts/lib/readiness.ts): the provider\'s wait would wait for Docker\'s first probe, one interval (5 s) after start, because Docker 20.10 has no start interval (API 1.44).',
-      'The deploy runs the CDKTF app and the engine directly, not through the cdktf CLI, which spends about 3 s per command loading modules a deploy does not use (jsii-rosetta, hcl2cdk, TypeScript) and asking the engine its version four times; test/unit/scripts/iac.test.ts checks that both synthesize the same cdk.tf.json.',
+      'The deploy includes synth (a Node process running main.ts), terraform init/plan/apply, and waiting until every container (CA, apps, renewers) passes its own health check; the baseline waits only for the CA API. Deploy probes each container itself, at once and then every second (scripts/lib/workloads/readiness.ts): the provider\'s wait would wait for Docker\'s first probe, one interval (5 s) after start, because Docker 20.10 has no start interval (API 1.44).',
+      'The deploy runs the CDKTF app and the engine directly, not through the cdktf CLI, which spends about 3 s per command loading modules a deploy does not use (jsii-rosetta, hcl2cdk, TypeScript) and asking the engine its version four times; test/unit/scripts/deploy/iac.test.ts checks that both synthesize the same cdk.tf.json.',
       'The cdktf variant rebuilds its prefix-specific images from the layer cache; the baseline reuses built images. The image share is reported separately.',
-      'Bootstrap + enrollment + the first request are the same code in both variants (scripts/lib/trust.ts, enrollment.ts); only the infrastructure step differs.',
+      'Bootstrap + enrollment + the first request are the same code in both variants (scripts/lib/ca/trust-bootstrap.ts, enrollment.ts); only the infrastructure step differs.',
       ctx.smoke ? 'Smoke: one sample each, not a measurement.' : `${ctx.rounds} rounds per variant on a shared 2-core machine.`,
     ],
     rows: [

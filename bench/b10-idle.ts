@@ -1,9 +1,9 @@
-import * as docker from '../scripts/lib/docker.js';
-import { freePort } from '../scripts/lib/net.js';
-import { waitForWorkloads } from '../scripts/lib/readiness.js';
-import { untilEveryClientAnswered } from '../scripts/lib/rotation.js';
-import { cdktf, freeHostPorts, type StackSettings } from '../scripts/lib/stack.js';
-import { loadStack, type Stack } from '../scripts/lib/workloads.js';
+import * as docker from '../scripts/lib/docker/commands.js';
+import { freePort } from '../scripts/lib/deploy/free-ports.js';
+import { waitForWorkloads } from '../scripts/lib/workloads/readiness.js';
+import { untilEveryClientAnswered } from '../scripts/lib/workloads/rotation-check.js';
+import { cdktf, freeHostPorts, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
+import { loadStack, type Stack } from '../scripts/lib/workloads/handles.js';
 import { bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { cpuSnapshot } from './lib/cpu-accounting.js';

@@ -1,6 +1,6 @@
-import * as docker from '../scripts/lib/docker.js';
-import { caCertificate, caToken } from '../scripts/lib/step.js';
-import { FILES } from '../scripts/lib/workloads.js';
+import * as docker from '../scripts/lib/docker/commands.js';
+import { caCertificate, caToken } from '../scripts/lib/ca/step.js';
+import { FILES } from '../scripts/lib/workloads/handles.js';
 import { rawEnrollLoop } from './lib/ca-bulk.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
@@ -68,7 +68,7 @@ export async function b2Enrollment(ctx: BenchContext): Promise<BenchResult> {
     id: 'b2',
     title: `B2 enrollment: ${n} workloads, project path vs raw step loop`,
     method:
-      `N=${n} synthetic identities per round (fresh names each round). Project path: scripts/lib/step.ts caToken (docker exec step ca token in the CA container) ` +
+      `N=${n} synthetic identities per round (fresh names each round). Project path: scripts/lib/ca/step.ts caToken (docker exec step ca token in the CA container) ` +
       `then caCertificate (docker exec step ca certificate in the client's renewer, P-256 key made there, token on stdin), ${CONCURRENCY} workloads in flight like enrollAll. ` +
       `Baseline: one docker exec running a shell loop of step ca token in the CA container, then one docker exec running a loop of step ca certificate in the same renewer, sequential. ` +
       `Rounds alternate; wall time per round.`,

@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { mtlsRequest, waitFor } from '../scripts/lib/mtls-request.js';
-import { freePort } from '../scripts/lib/net.js';
+import { mtlsRequest, waitFor } from '../scripts/lib/identity/mtls-request.js';
+import { freePort } from '../scripts/lib/deploy/free-ports.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { profiledCopy, topFrames, type TopFrame } from './lib/cpu-profile.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
-import { hostUrl } from '../scripts/lib/stack.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 
 const SERVER_NAME = 'server.mesh.internal';
 

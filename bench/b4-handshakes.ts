@@ -1,15 +1,15 @@
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../scripts/lib/net.js';
+import { freePort } from '../scripts/lib/deploy/free-ports.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { fixtureOnHost, serverCopyInContainer, type RunningServer } from './lib/fixture-server.js';
-import { hostIdentity } from './lib/host-identity.js';
+import { hostIdentity } from './lib/load-identity.js';
 import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, round, summarize } from './lib/stats.js';
 import { withCpuShare, type CpuShare } from './lib/cpu-accounting.js';
-import { addressOn } from '../scripts/lib/docker.js';
-import { hostUrl } from '../scripts/lib/stack.js';
+import { addressOn } from '../scripts/lib/docker/commands.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 
 /** `97% / 0.95 / 0.98` from the median of each figure over the rounds; `n/a` where it could not be read. */
 export function describeCpu(shares: ReadonlyArray<CpuShare | undefined>): string {

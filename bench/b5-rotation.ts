@@ -1,13 +1,13 @@
 import { parseDuration } from '../stack/duration.js';
-import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
-import { observeRotations, type RotationReport } from '../scripts/lib/rotation.js';
-import { appStats } from '../scripts/lib/workloads.js';
+import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
+import { observeRotations, type RotationReport } from '../scripts/lib/workloads/rotation-check.js';
+import { appStats } from '../scripts/lib/workloads/handles.js';
 import { startLoad } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { reloadLatencies, reloadsFromLog, watchCertWrites } from './lib/reload-timing.js';
 import { formatSummary, quantile, round, summarize } from './lib/stats.js';
 import type { RotationChart } from './lib/svg.js';
-import { hostUrl } from '../scripts/lib/stack.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 
 export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { chart: RotationChart }> {
   // Short certificates: the CA's range allows down to 20 s; the renewers work
@@ -98,7 +98,7 @@ export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { cha
     method:
       `Both workloads re-enrolled with ${lifetime} certificates (the renewers are meant to renew at ~2/3 of notBefore→notAfter, which step-ca backdates 1 min; the period they achieve is measured below), then, while autocannon ` +
       `sends ${rate} req/s over ${connections} keep-alive mTLS connections (operator identity) to the server's published port and the stack's client keeps its own traffic, ` +
-      `scripts/lib/rotation.ts observeRotations waits for ${rotations} rotation(s) of each workload as served by the app (admin /stats), and the load stays on for at least ${minSeconds} s. Reload latency per rotation: ` +
+      `scripts/lib/workloads/rotation-check.ts observeRotations waits for ${rotations} rotation(s) of each workload as served by the app (admin /stats), and the load stays on for at least ${minSeconds} s. Reload latency per rotation: ` +
       `site.crt's mtime in the volume (stat -c %.Y, one streaming docker exec in the renewer, 50 ms poll) → the app's "credentials reloaded" JSON log line (ts field, same kernel clock).`,
     limits: [
       'Reload latency includes the watcher\'s debounce (RELOAD_DEBOUNCE_MS, 250 ms by default) by design: step ca renew rewrites files in place, not atomically.',

@@ -1,4 +1,4 @@
-import { makeCsr } from '../scripts/lib/host-identity.js';
+import { makeCsr } from '../scripts/lib/identity/host-identity.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import { mintTokens } from './lib/ca-bulk.js';
 import type { BenchContext, BenchResult } from './lib/context.js';

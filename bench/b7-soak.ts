@@ -1,12 +1,12 @@
 import path from 'node:path';
-import { assertEnrolled, enrollAll } from '../scripts/lib/enrollment.js';
+import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
 import { startLoad } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';
 import { linearFit, round } from './lib/stats.js';
-import { hostUrl } from '../scripts/lib/stack.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { operatorIdentity } from './lib/bench-stack.js';
 
 /**

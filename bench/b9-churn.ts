@@ -1,4 +1,4 @@
-import { hostUrl } from '../scripts/lib/stack.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
 import { churn } from './lib/churn.js';

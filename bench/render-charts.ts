@@ -10,8 +10,8 @@ import { writeCharts } from './lib/charts.js';
 import type { Report } from './lib/report.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
-import { projectDir } from '../scripts/lib/stack.js';
-import { main, UserError } from '../scripts/lib/ui.js';
+import { projectDir } from '../scripts/lib/deploy/stack-instance.js';
+import { main, UserError } from '../scripts/lib/cli/ui.js';
 
 const HELP = `Usage: npm run bench:charts [-- DIR]
 

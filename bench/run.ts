@@ -26,11 +26,11 @@ import { mergeReports, readReport, sourceCommit, withBefore, writeReport, type R
 import { writeCharts } from './lib/charts.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
-import { engineSettings, parseCli, positiveInt } from '../scripts/lib/cli.js';
-import { buildServices, stackDirs } from '../scripts/lib/stack.js';
+import { engineSettings, parseCli, positiveInt } from '../scripts/lib/cli/flags.js';
+import { buildServices, stackDirs } from '../scripts/lib/deploy/stack-instance.js';
 import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
-import { createUi, main, seconds, table, UserError } from '../scripts/lib/ui.js';
-import { loadStack } from '../scripts/lib/workloads.js';
+import { createUi, main, seconds, table, UserError } from '../scripts/lib/cli/ui.js';
+import { loadStack } from '../scripts/lib/workloads/handles.js';
 
 const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10'];
 

@@ -8,9 +8,9 @@
  * A mismatch aborts before anything is written.
  */
 import path from 'node:path';
-import { COMMON_HELP, parseCli } from './lib/cli.js';
-import { bootstrapTrust } from './lib/trust.js';
-import { main, table } from './lib/ui.js';
+import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
+import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
+import { main, table } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/bootstrap-trust.ts [--fingerprint SHA256] [--prefix NAME] [--json]
 

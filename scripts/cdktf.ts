@@ -2,16 +2,16 @@
 /**
  * `npm run deploy` / `npm run destroy`: the stack named by MTLS_PREFIX
  * (default "mtls"), synthesized by the CDKTF app and applied by the engine,
- * with the toolchain's environment (scripts/lib/stack.ts cdktf()).
+ * with the toolchain's environment (scripts/lib/deploy/stack-instance.ts cdktf()).
  *
  *   tsx scripts/cdktf.ts deploy|destroy|synth|diff
  */
 import { parseArgs } from 'node:util';
 import { resolvePrefix } from '../stack/names.js';
-import { engineSettings } from './lib/cli.js';
-import { buildServices, cdktf } from './lib/stack.js';
+import { engineSettings } from './lib/cli/flags.js';
+import { buildServices, cdktf } from './lib/deploy/stack-instance.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
-import { createUi, main, UserError } from './lib/ui.js';
+import { createUi, main, UserError } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME] [--allow-engine-switch]
 

@@ -6,10 +6,10 @@
  * happened and no request failed.
  */
 import { parseDuration } from '../stack/duration.js';
-import { COMMON_HELP, parseCli, positiveInt } from './lib/cli.js';
-import { observeRotations } from './lib/rotation.js';
-import { createUi, main, table } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { COMMON_HELP, parseCli, positiveInt } from './lib/cli/flags.js';
+import { observeRotations } from './lib/workloads/rotation-check.js';
+import { createUi, main, table } from './lib/cli/ui.js';
+import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/check-rotation.ts [--rotations N] [--timeout 10m] [--prefix NAME] [--json]
 

@@ -8,16 +8,16 @@
  * Leaves the stack running; `npm run destroy` takes it down.
  */
 import { parseDuration } from '../stack/duration.js';
-import { COMMON_HELP, engineSettings, parseCli } from './lib/cli.js';
-import { assertEnrolled, enrollAll } from './lib/enrollment.js';
-import { waitForWorkloads } from './lib/readiness.js';
-import { observeRotations, untilEveryClientAnswered } from './lib/rotation.js';
-import { buildServices, cdktf, type StackSettings } from './lib/stack.js';
-import { stackStatus, statusRows } from './lib/status.js';
+import { COMMON_HELP, engineSettings, parseCli } from './lib/cli/flags.js';
+import { assertEnrolled, enrollAll } from './lib/identity/enrollment.js';
+import { waitForWorkloads } from './lib/workloads/readiness.js';
+import { observeRotations, untilEveryClientAnswered } from './lib/workloads/rotation-check.js';
+import { buildServices, cdktf, type StackSettings } from './lib/deploy/stack-instance.js';
+import { stackStatus, statusRows } from './lib/workloads/status.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
-import { bootstrapTrust } from './lib/trust.js';
-import { createUi, main, seconds, table } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
+import { createUi, main, seconds, table } from './lib/cli/ui.js';
+import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: npm run demo [-- --prefix NAME]
 

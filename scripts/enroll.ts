@@ -6,11 +6,11 @@
  * certificate for the right identities is kept unless --force. Returns once
  * every enrolled workload's app and renewer report ready.
  */
-import { COMMON_HELP, durationFlag, parseCli, positiveInt } from './lib/cli.js';
-import { enrollAll } from './lib/enrollment.js';
-import { waitForWorkloads } from './lib/readiness.js';
-import { createUi, main, table } from './lib/ui.js';
-import { loadStack, selectWorkloads } from './lib/workloads.js';
+import { COMMON_HELP, durationFlag, parseCli, positiveInt } from './lib/cli/flags.js';
+import { enrollAll } from './lib/identity/enrollment.js';
+import { waitForWorkloads } from './lib/workloads/readiness.js';
+import { createUi, main, table } from './lib/cli/ui.js';
+import { loadStack, selectWorkloads } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/enroll.ts [WORKLOAD...] [--force] [--lifetime 5m] [--prefix NAME] [--json]
 

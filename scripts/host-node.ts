@@ -10,9 +10,9 @@
  */
 import path from 'node:path';
 import { HOST_NODE_RELEASES } from '../stack/versions.js';
-import { cachePaths } from './lib/cache.js';
+import { cachePaths } from './lib/toolchain/cache.js';
 import { ensureNodeBinary } from './lib/toolchain/node-runtime.js';
-import { main, UserError } from './lib/ui.js';
+import { main, UserError } from './lib/cli/ui.js';
 
 const LINES = Object.keys(HOST_NODE_RELEASES);
 const HELP = `Usage: npm run -s host-node -- <${LINES.join('|')}>

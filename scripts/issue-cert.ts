@@ -6,10 +6,10 @@
  * server of the mesh from this host. A server answers 200 only when NAME is
  * on its allow-list (mesh.ts).
  */
-import { COMMON_HELP, durationFlag, parseCli } from './lib/cli.js';
-import { callLine, issueOperatorCert, opensslLine } from './lib/operator-identity.js';
-import { createUi, main, table, UserError } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { COMMON_HELP, durationFlag, parseCli } from './lib/cli/flags.js';
+import { callLine, issueOperatorCert, opensslLine } from './lib/identity/operator-identity.js';
+import { createUi, main, table, UserError } from './lib/cli/ui.js';
+import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/issue-cert.ts NAME [--out DIR] [--lifetime DUR] [--prefix NAME] [--json]
 

@@ -8,11 +8,11 @@
  *   npx tsx scripts/registry-mirror.ts down   # undo all of it
  */
 import { parseArgs } from 'node:util';
-import { cachePaths } from './lib/cache.js';
+import { cachePaths } from './lib/toolchain/cache.js';
 import { DEFAULT_MIRROR_PORT } from './lib/registry-mirror/config.js';
 import { mirrorDown, mirrorUp } from './lib/registry-mirror/index.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
-import { UserError, createUi, main } from './lib/ui.js';
+import { UserError, createUi, main } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/registry-mirror.ts up|down [--port N]
 

@@ -6,10 +6,10 @@
  * until it expires — which is why certificates here are short-lived.
  * Re-enroll with `enroll --force`.
  */
-import { COMMON_HELP, parseCli } from './lib/cli.js';
-import { revokeWorkload } from './lib/revocation.js';
-import { main, table, UserError } from './lib/ui.js';
-import { loadStack, selectWorkloads } from './lib/workloads.js';
+import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
+import { revokeWorkload } from './lib/ca/revocation.js';
+import { main, table, UserError } from './lib/cli/ui.js';
+import { loadStack, selectWorkloads } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/revoke.ts WORKLOAD [--reason TEXT] [--prefix NAME] [--json]
 

@@ -4,13 +4,13 @@
  * (the root key, kept in its own volume, is mounted only into the
  * short-lived job that signs it); the running CA reloads on SIGHUP.
  * `root prepare|activate|retire`: a new root in three phases, with every app
- * trusting both roots in between (see scripts/lib/root-rotation.ts).
+ * trusting both roots in between (see scripts/lib/ca-rotation/root.ts).
  */
-import { rotateIntermediate } from './lib/ca-rotation.js';
-import { parseRotateCli, ROTATE_CA_HELP } from './lib/rotate-ca-cli.js';
-import { activateRoot, prepareRoot, retireRoot, type PhaseResult } from './lib/root-rotation.js';
-import { createUi, main, table } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { rotateIntermediate } from './lib/ca-rotation/intermediate.js';
+import { parseRotateCli, ROTATE_CA_HELP } from './lib/ca-rotation/cli.js';
+import { activateRoot, prepareRoot, retireRoot, type PhaseResult } from './lib/ca-rotation/root.js';
+import { createUi, main, table } from './lib/cli/ui.js';
+import { loadStack } from './lib/workloads/handles.js';
 
 const NEXT: Record<PhaseResult['phase'], string> = {
   prepare: 'next: npm run rotate-ca -- root activate (at least 15 s from now, once every app has loaded both roots; it checks every workload again)',

@@ -1,11 +1,11 @@
 #!/usr/bin/env tsx
 /** Status of every workload: identity, certificate, time left, next renewal, reloads, traffic. */
-import { COMMON_HELP, parseCli } from './lib/cli.js';
-import { engineLine, engineReport } from './lib/engine-report.js';
-import { caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/status.js';
-import { rootLine, rootState } from './lib/root-rotation.js';
-import { main, table } from './lib/ui.js';
-import { loadStack } from './lib/workloads.js';
+import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
+import { engineLine, engineReport } from './lib/deploy/engine-report.js';
+import { caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/workloads/status.js';
+import { rootLine, rootState } from './lib/ca-rotation/root.js';
+import { main, table } from './lib/cli/ui.js';
+import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/status.ts [--prefix NAME] [--json]
 

@@ -3,7 +3,7 @@ import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Aspects, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
 import { stackLabels } from './labels.js';
-import { Mesh } from './mesh.js';
+import { Mesh } from './networks.js';
 import { MtlsWorkload } from './mtls-workload.js';
 import { IAC_ENGINE_OUTPUT, IAC_ENGINES, validatePrefix, type IacEngine } from './names.js';
 import { OwnerLabel } from './owner.js';

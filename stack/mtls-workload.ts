@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR } from '../common/facts.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
-import type { Mesh } from './mesh.js';
+import type { Mesh } from './networks.js';
 import { validatePort } from './step-ca.js';
 import { HEALTH_CHECK, type WorkloadRole } from './technologies.js';
 
@@ -144,7 +144,7 @@ export class MtlsWorkload extends Construct {
       // Docker's schedule: every 30 s, ~3 % of one core for the default mesh (see HEALTH_CHECK).
       ...(runtime.health ? { healthcheck: { test: [...runtime.health], ...HEALTH_CHECK } } : {}),
       stopTimeout: 15,
-      // Started, not waited on: deploy probes every container itself (scripts/lib/readiness.ts).
+      // Started, not waited on: deploy probes every container itself (scripts/lib/workloads/readiness.ts).
       wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, props.role, identityLabels)),
     });

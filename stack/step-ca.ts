@@ -5,7 +5,7 @@ import { CA_PORT, ROOT_KEY_DIR, STEPPATH } from '../common/facts.js';
 import { parseDuration } from './duration.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, labelBlocks, stackLabels } from './labels.js';
-import type { Mesh } from './mesh.js';
+import type { Mesh } from './networks.js';
 import { HEALTH_CHECK } from './technologies.js';
 
 export interface StepCaProps {
@@ -139,7 +139,7 @@ export class StepCa extends Construct {
       // check's (HEALTH_CHECK: every 30 s).
       healthcheck: { test: ['CMD', '/bin/bash', '/entrypoint.sh', 'health', `https://127.0.0.1:${CA_PORT}`], ...HEALTH_CHECK },
       // Deploy waits for the health check itself, probing at once and then every
-      // second (scripts/lib/readiness.ts); the provider would wait for Docker's
+      // second (scripts/lib/workloads/readiness.ts); the provider would wait for Docker's
       // first probe, a full interval after the start.
       wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, 'ca')),

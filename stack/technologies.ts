@@ -72,7 +72,7 @@ const mtlsHealth = ['CMD', '/usr/local/bin/mtls-health'];
 /**
  * Docker's schedule for every health check of the stack: apps, renewers and
  * the CA. Deploy and enrollment do not wait on it (they run each container's
- * check themselves, scripts/lib/readiness.ts), so the interval only sets how
+ * check themselves, scripts/lib/workloads/readiness.ts), so the interval only sets how
  * soon Docker's own status notices a failure, and its cost is paid by every
  * container, all the time.
  *

@@ -1,7 +1,7 @@
 // What B7 and B9 read from each Node app while they run: its /stats (RSS,
 // heap, pid, served serial, reloads, client failures) at a fixed interval,
 // optionally right after a full garbage collection (full-gc.ts).
-import { appStats, type AppStats, type Workload } from '../../scripts/lib/workloads.js';
+import { appStats, type AppStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { collectGarbage } from './full-gc.js';
 
 /** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */

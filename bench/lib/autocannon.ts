@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
-import { UserError } from '../../scripts/lib/ui.js';
-import type { HostIdentity } from './host-identity.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
+import type { HostIdentity } from './load-identity.js';
 
 /**
  * autocannon (npm) as the HTTP load generator: keep-alive connections, a

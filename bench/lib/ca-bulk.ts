@@ -1,11 +1,11 @@
 import type { Duration } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import type { CaRef } from '../../scripts/lib/step.js';
-import { UserError } from '../../scripts/lib/ui.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import type { CaRef } from '../../scripts/lib/ca/step.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 
 /**
  * Raw `step` loops, one `docker exec` each: the baselines of B2 and the token
- * supply of B6. The paths and flags are those of scripts/lib/step.ts (which
+ * supply of B6. The paths and flags are those of scripts/lib/ca/step.ts (which
  * keeps them private: operator code never needs a loop).
  */
 const STEPPATH = '/home/step';

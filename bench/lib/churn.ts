@@ -4,7 +4,7 @@
 import { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { getOnce } from '../../services/client/request.js';
-import type { HostIdentity } from './host-identity.js';
+import type { HostIdentity } from './load-identity.js';
 
 export interface ChurnOptions {
   readonly url: string;

@@ -1,7 +1,7 @@
-import type { StackSettings } from '../../scripts/lib/stack.js';
-import type { Ui } from '../../scripts/lib/ui.js';
-import type { Stack } from '../../scripts/lib/workloads.js';
-import type { HostIdentity } from './host-identity.js';
+import type { StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+import type { Ui } from '../../scripts/lib/cli/ui.js';
+import type { Stack } from '../../scripts/lib/workloads/handles.js';
+import type { HostIdentity } from './load-identity.js';
 
 /** What every benchmark gets: the deployed bench stack and the host's credentials. */
 export interface BenchContext {

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { LABEL, stackLabels } from '../../stack/labels.js';
-import { UserError } from '../../scripts/lib/ui.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 import { removeContainer, runContainer } from './docker-run.js';
 import { waitForPort } from './nginx.js';
 

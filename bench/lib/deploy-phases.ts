@@ -1,4 +1,4 @@
-import type { PhaseMark, TimedLine } from '../../scripts/lib/iac.js';
+import type { PhaseMark, TimedLine } from '../../scripts/lib/deploy/iac.js';
 
 /** Where the time of one `cdktf deploy` went, in seconds, from when its lines arrived. */
 export interface DeployPhases {
@@ -12,7 +12,7 @@ export interface DeployPhases {
   readonly apply: number;
   /** After apply: the outputs read and written. */
   readonly finish: number;
-  /** Until every container passed its health check (scripts/lib/readiness.ts). */
+  /** Until every container passed its health check (scripts/lib/workloads/readiness.ts). */
   readonly ready: number;
   /** Per resource kind, the seconds from "Creating..." to "Creation complete" of the slowest one, and how many. */
   readonly resources: Readonly<Record<string, { readonly count: number; readonly slowest: number }>>;

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { $ } from 'zx';
-import { UserError } from '../../scripts/lib/ui.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 
 /**
- * The docker verbs the benchmark needs beyond scripts/lib/docker.ts (which
+ * The docker verbs the benchmark needs beyond scripts/lib/docker/commands.ts (which
  * covers what the operator scripts use): creating containers, networks and
  * volumes by hand, for the plain-`docker run` baseline and the fixture
  * servers, and one streaming exec for watching files.

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { projectDir } from '../../scripts/lib/stack.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { LABEL, stackLabels } from '../../stack/labels.js';
 import { CERT_DIR, TRUST_DIR } from '../../common/facts.js';
-import { envOf, volumeAt } from '../../scripts/lib/docker.js';
-import { waitForContainers } from '../../scripts/lib/readiness.js';
+import { envOf, volumeAt } from '../../scripts/lib/docker/commands.js';
+import { waitForContainers } from '../../scripts/lib/workloads/readiness.js';
 import { hardenedContainer } from '../../stack/hardening.js';
 import { APP_MEMORY_MB } from '../../stack/mtls-workload.js';
 import { runContainer, removeContainer } from './docker-run.js';

@@ -13,7 +13,7 @@
 // changes and nothing leaves the container; the inspector stays open on the
 // container's loopback for the rest of the soak, which is why only the
 // benchmark's own stack does this.
-import { exec } from '../../scripts/lib/docker.js';
+import { exec } from '../../scripts/lib/docker/commands.js';
 
 /** Node's default inspector port, which SIGUSR1 opens. */
 export const INSPECTOR_PORT = 9229;

@@ -4,7 +4,7 @@
 // containerd, one shim per container, docker-proxy) from /proc, children
 // included: the shims' children are the `runc` runs of every health check.
 import { readdir, readFile } from 'node:fs/promises';
-import { containerIds } from '../../scripts/lib/docker.js';
+import { containerIds } from '../../scripts/lib/docker/commands.js';
 import { parseChildrenSeconds } from './cpu-accounting.js';
 
 /** Linux's USER_HZ (100 on every mainstream kernel). */

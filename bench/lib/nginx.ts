@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { cachePaths } from '../../scripts/lib/cache.js';
+import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
 import { aptInstall } from '../../scripts/lib/toolchain/docker-engine.js';
-import { UserError } from '../../scripts/lib/ui.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 
 /**
  * nginx (Debian's nginx-light) as the reference mTLS server for B4: on the

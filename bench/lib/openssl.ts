@@ -1,5 +1,5 @@
 import { $ } from 'zx';
-import { UserError } from '../../scripts/lib/ui.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 
 export interface STimeResult {
   readonly connections: number;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fs } from 'zx';
-import { stackDirs, type StackOutputs } from '../../scripts/lib/stack.js';
-import { UserError } from '../../scripts/lib/ui.js';
+import { stackDirs, type StackOutputs } from '../../scripts/lib/deploy/stack-instance.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 import { createNetwork, createVolume, runContainer, runToCompletion, type ContainerSpec } from './docker-run.js';
 
 /**

@@ -1,5 +1,5 @@
-import * as docker from '../../scripts/lib/docker.js';
-import { FILES } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { FILES } from '../../scripts/lib/workloads/handles.js';
 import { streamExec } from './docker-run.js';
 
 /**

@@ -1,7 +1,7 @@
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import { fingerprintOf } from '../../scripts/lib/pki.js';
-import type { IssuedCredential } from '../../scripts/lib/host-identity.js';
+import { fingerprintOf } from '../../scripts/lib/identity/pki.js';
+import type { IssuedCredential } from '../../scripts/lib/identity/host-identity.js';
 
 /** One answered (or failed) renewal, by when it came back and which intermediate signed the new leaf. */
 export interface Renewal {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { UserError } from '../../scripts/lib/ui.js';
+import { UserError } from '../../scripts/lib/cli/ui.js';
 import type { BenchResult } from './context.js';
 import type { Machine } from './machine.js';
 

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
-import { httpsGet } from '../../scripts/lib/ca-api.js';
-import * as docker from '../../scripts/lib/docker.js';
-import { health } from '../../scripts/lib/readiness.js';
-import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads.js';
+import { httpsGet } from '../../scripts/lib/ca/api.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/stack.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 

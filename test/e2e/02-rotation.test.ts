@@ -1,11 +1,11 @@
 import https from 'node:https';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { serialOf } from '../../scripts/lib/pki.js';
-import { observeRotations, type TimelineEntry } from '../../scripts/lib/rotation.js';
-import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { serialOf } from '../../scripts/lib/identity/pki.js';
+import { observeRotations, type TimelineEntry } from '../../scripts/lib/workloads/rotation-check.js';
+import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { operatorCredential, rootPemOf } from './helpers/fixtures.js';
 import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/stack.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { NODE_PAIR } from './helpers/containers.js';
 
 const ctx = inject('e2e');

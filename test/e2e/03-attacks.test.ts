@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createPki, selfSignedLeaf } from '../helpers/pki.js';
 import { rootPemOf, workload } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/stack.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import * as docker from '../../scripts/lib/docker.js';
-import { caCertificate, caToken } from '../../scripts/lib/step.js';
-import { certOnDisk, FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { caCertificate, caToken } from '../../scripts/lib/ca/step.js';
+import { certOnDisk, FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { rootPemOf, workload } from './helpers/fixtures.js';
 import { makeCsr, signWithToken } from './helpers/operator.js';
 

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { projectDir } from '../../scripts/lib/stack.js';
-import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
 import { createHash, X509Certificate } from 'node:crypto';
 

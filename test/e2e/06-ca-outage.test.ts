@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import * as docker from '../../scripts/lib/docker.js';
-import { health } from '../../scripts/lib/readiness.js';
-import { observeRotations } from '../../scripts/lib/rotation.js';
-import { rootFingerprint } from '../../scripts/lib/step.js';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { observeRotations } from '../../scripts/lib/workloads/rotation-check.js';
+import { rootFingerprint } from '../../scripts/lib/ca/step.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { parseDuration } from '../../stack/duration.js';
 import { workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { health } from '../../scripts/lib/readiness.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
-import { projectDir } from '../../scripts/lib/stack.js';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 

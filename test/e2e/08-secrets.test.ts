@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { fs, glob } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { scanLayers } from '../../scripts/lib/image-archive.js';
-import { stackDirs } from '../../scripts/lib/stack.js';
-import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { scanLayers } from '../../scripts/lib/docker/image-archive.js';
+import { stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
+import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { withSavedImage } from './helpers/images.js';
 import { imageFolder, TECHNOLOGIES, type TechnologyName } from '../../stack/technologies.js';
 

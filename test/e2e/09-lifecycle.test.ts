@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { health } from '../../scripts/lib/readiness.js';
-import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/stack.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
-import { freePort } from '../../scripts/lib/net.js';
-import { bootstrapTrust } from '../../scripts/lib/trust.js';
-import { loadStack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { freePort } from '../../scripts/lib/deploy/free-ports.js';
+import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
+import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { servingContainers } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
 

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../helpers/raw-tls.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/stack.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 

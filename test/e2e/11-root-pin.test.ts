@@ -1,15 +1,15 @@
 import { X509Certificate } from 'node:crypto';
-import { serialOf } from '../../scripts/lib/pki.js';
+import { serialOf } from '../../scripts/lib/identity/pki.js';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import * as docker from '../../scripts/lib/docker.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/enrollment.js';
-import { bootstrapTrust } from '../../scripts/lib/trust.js';
-import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
+import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { createPki } from '../helpers/pki.js';
 import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/stack.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 

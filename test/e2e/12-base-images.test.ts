@@ -6,10 +6,10 @@
 // names; workloads run the Node LTS either way.
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { finalEntry } from '../../scripts/lib/image-archive.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { finalEntry } from '../../scripts/lib/docker/image-archive.js';
 import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES } from '../../stack/versions.js';
-import { loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { withSavedImage } from './helpers/images.js';
 
 const ctx = inject('e2e');

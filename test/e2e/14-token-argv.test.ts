@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
-import { enrollAll } from '../../scripts/lib/enrollment.js';
-import { loadStack } from '../../scripts/lib/workloads.js';
+import { enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
 import { workload } from './helpers/fixtures.js';
 

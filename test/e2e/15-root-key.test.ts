@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
 import { LABEL, ROOT_KEY_DIR } from '../../common/facts.js';
 import { PROJECT } from '../../stack/versions.js';
 

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker.js';
-import { health, healthNow } from '../../scripts/lib/readiness.js';
-import { projectDir } from '../../scripts/lib/stack.js';
-import type { WorkloadStatus } from '../../scripts/lib/status.js';
-import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health, healthNow } from '../../scripts/lib/workloads/readiness.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import type { WorkloadStatus } from '../../scripts/lib/workloads/status.js';
+import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 import { clientFailures, processes, restartCount, servingCert, waitAllHealthy, waitForNewerCert, waitForRenewalLog } from './helpers/renewer.js';

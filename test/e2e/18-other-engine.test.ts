@@ -5,12 +5,12 @@
 // without changes and destroys cleanly.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { cachePaths } from '../../scripts/lib/cache.js';
-import * as docker from '../../scripts/lib/docker.js';
-import { cdktf, readOutputs, stackEngine, terraform, type StackSettings } from '../../scripts/lib/stack.js';
+import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { cdktf, readOutputs, stackEngine, terraform, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
 import { otherEngine, type TerraformCli } from '../../scripts/lib/toolchain/engine.js';
 import { engineCli } from '../../scripts/lib/toolchain/terraform.js';
-import { appStats } from '../../scripts/lib/workloads.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { waitFor } from './helpers/operator.js';
 import { downTestStack, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 

@@ -5,10 +5,10 @@
 // failed calls, the serial each server presents (seen from outside with
 // openssl s_client) changes, and no container restarts.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { observeRotations, type RotationReport } from '../../scripts/lib/rotation.js';
-import { servedCertificate } from '../../scripts/lib/served-cert.js';
-import type { WorkloadOutput } from '../../scripts/lib/stack.js';
-import { certOnDisk, loadStack, type Stack } from '../../scripts/lib/workloads.js';
+import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
+import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
+import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
+import { certOnDisk, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { parseDuration } from '../../stack/duration.js';
 import { selfSignedLeaf } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import { LABEL } from '../../common/facts.js';
-import * as docker from '../../scripts/lib/docker.js';
-import { health, healthNow, waitForContainers } from '../../scripts/lib/readiness.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { health, healthNow, waitForContainers } from '../../scripts/lib/workloads/readiness.js';
 import { PROJECT } from '../../stack/versions.js';
 
 const ctx = inject('e2e');

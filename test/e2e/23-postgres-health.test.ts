@@ -7,9 +7,9 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import { CERT_DIR, LABEL, TRUST_DIR } from '../../common/facts.js';
-import * as docker from '../../scripts/lib/docker.js';
-import { healthNow, type Phase } from '../../scripts/lib/readiness.js';
-import { loadStack } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { healthNow, type Phase } from '../../scripts/lib/workloads/readiness.js';
+import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { PROJECT } from '../../stack/versions.js';
 import { workload } from './helpers/fixtures.js';
 

@@ -10,11 +10,11 @@
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CERT_DIR, CERT_FILES, ROOT_PIN_FILE } from '../../common/facts.js';
-import * as docker from '../../scripts/lib/docker.js';
-import { appReport, type AppReport } from '../../scripts/lib/app-report.js';
-import { healthNow } from '../../scripts/lib/readiness.js';
-import type { WorkloadOutput } from '../../scripts/lib/stack.js';
-import { appStats, loadStack, type Workload } from '../../scripts/lib/workloads.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { appReport, type AppReport } from '../../scripts/lib/workloads/app-report.js';
+import { healthNow } from '../../scripts/lib/workloads/readiness.js';
+import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
+import { appStats, loadStack, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { createPki } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { rootPemOf } from './helpers/fixtures.js';

@@ -1,10 +1,10 @@
 import os from 'node:os';
 import type { TestProject } from 'vitest/node';
-import * as docker from '../../scripts/lib/docker.js';
-import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/ownership.js';
-import { buildServices, readOutputs } from '../../scripts/lib/stack.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/docker/ownership.js';
+import { buildServices, readOutputs } from '../../scripts/lib/deploy/stack-instance.js';
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
-import { createUi } from '../../scripts/lib/ui.js';
+import { createUi } from '../../scripts/lib/cli/ui.js';
 import { parseIacEngine } from '../../stack/names.js';
 import type { E2eContext } from './helpers/context.js';
 import { downTestStack, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';

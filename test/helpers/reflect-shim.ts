@@ -1,2 +1,2 @@
 // The shim lives with the host-identity code that needs it outside tests.
-import '../../scripts/lib/reflect-shim.js';
+import '../../scripts/lib/identity/reflect-shim.js';

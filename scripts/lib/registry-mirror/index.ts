@@ -8,8 +8,8 @@
  */
 import path from 'node:path';
 import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from '../toolchain/cache.js';
+import { UserError } from '../cli/ui.js';
 import { imageExists } from '../toolchain/image-build.js';
 import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
 import { ensureRegistryBinary, lockRegistry, pidAlive, registryFiles, startRegistry, stopRegistry } from './registry.js';

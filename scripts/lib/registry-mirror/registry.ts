@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import path from 'node:path';
 import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from '../toolchain/cache.js';
+import { UserError } from '../cli/ui.js';
 import { MIRROR_HOST, mirrorUrl, registryConfig } from './config.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '10m' });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 
 const quiet = $({ quiet: true, nothrow: true, timeout: '20s' });
 

@@ -1,6 +1,6 @@
 import type { IacEngine } from '../../../stack/names.js';
 import { MIN_OPENTOFU_VERSION, MIN_TERRAFORM_VERSION } from '../../../stack/versions.js';
-import { UserError } from '../ui.js';
+import { UserError } from '../cli/ui.js';
 import { compareVersions } from './versions.js';
 
 /** The IaC engine handed to cdktf (TERRAFORM_BINARY_NAME). */

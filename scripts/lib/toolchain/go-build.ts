@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 
 /**
  * Go is only a tool here: it builds third-party binaries from the Go module

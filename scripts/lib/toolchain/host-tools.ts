@@ -12,8 +12,8 @@
  * with the command that installs them.
  */
 import { $ } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 import { aptInstall } from './docker-engine.js';
 
 export const HOST_TOOLS = [

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 
 // Building and inspecting local images: the primitives both the base-image
 // stand-ins (images.ts) and the recipe stand-ins (recipe-stand-ins.ts) use.

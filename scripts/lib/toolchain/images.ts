@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { BASE_IMAGE_KEYS, LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION, type BaseImages } from '../../../stack/versions.js';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 import { aptInstall } from './docker-engine.js';
 import { goBuildInModule } from './go-build.js';
 import { buildStandIn, imageExists, importDebian } from './image-build.js';

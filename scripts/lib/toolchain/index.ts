@@ -1,8 +1,8 @@
 import { fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
 import { BASE_IMAGE_KEYS, baseImageEnvName, DOCKER_PROVIDER } from '../../../stack/versions.js';
-import { cachePaths, type CachePaths } from '../cache.js';
-import { UserError, type Ui } from '../ui.js';
+import { cachePaths, type CachePaths } from './cache.js';
+import { UserError, type Ui } from '../cli/ui.js';
 import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';

@@ -3,8 +3,8 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { NODE_RUNTIME, type NodeRelease } from '../../../stack/versions.js';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 
 /** Where the checked Node binary of the pinned version is cached. */
 export function nodeBinaryPath(paths: CachePaths, version: string = NODE_RUNTIME.version): string {

@@ -9,8 +9,8 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { LOCAL_IMAGES, PROJECT, type BaseImageKey } from '../../../stack/versions.js';
-import type { CachePaths } from '../cache.js';
-import { UserError } from '../ui.js';
+import type { CachePaths } from './cache.js';
+import { UserError } from '../cli/ui.js';
 import { buildStandIn, imageExists, importDebian } from './image-build.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { $, fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER, OPENTOFU } from '../../../stack/versions.js';
-import type { CachePaths } from '../cache.js';
+import type { CachePaths } from './cache.js';
 import { chooseEngine, usable, type EngineChoice, type EnginesOnPath, type TerraformCli } from './engine.js';
 import { goBuildInModule } from './go-build.js';
 

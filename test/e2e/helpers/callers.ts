@@ -7,8 +7,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { $, fs } from 'zx';
-import { mtlsRequest } from '../../../scripts/lib/mtls-request.js';
-import type { WorkloadOutput } from '../../../scripts/lib/stack.js';
+import { mtlsRequest } from '../../../scripts/lib/identity/mtls-request.js';
+import type { WorkloadOutput } from '../../../scripts/lib/deploy/stack-instance.js';
 
 export interface Credential {
   readonly certPem: string;

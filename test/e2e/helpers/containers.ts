@@ -1,5 +1,5 @@
 import { $ } from 'zx';
-import type { StackOutputs } from '../../../scripts/lib/stack.js';
+import type { StackOutputs } from '../../../scripts/lib/deploy/stack-instance.js';
 
 const docker = $({ quiet: true, nothrow: true, timeout: '30s' });
 

@@ -1,4 +1,4 @@
-import type { StackOutputs } from '../../../scripts/lib/stack.js';
+import type { StackOutputs } from '../../../scripts/lib/deploy/stack-instance.js';
 import type { Mode } from '../../../scripts/lib/toolchain/connectivity.js';
 import type { BaseImages } from '../../../scripts/lib/toolchain/images.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';

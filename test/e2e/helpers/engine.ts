@@ -1,5 +1,5 @@
 import { $, fs } from 'zx';
-import { cachePaths } from '../../../scripts/lib/cache.js';
+import { cachePaths } from '../../../scripts/lib/toolchain/cache.js';
 import { engineStatus, ensureEngine } from '../../../scripts/lib/toolchain/docker-engine.js';
 import { loadToolchain } from '../../../scripts/lib/toolchain/index.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fs } from 'zx';
-import { loadStack, type Stack, type Workload } from '../../../scripts/lib/workloads.js';
+import { loadStack, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
 import type { E2eContext } from './context.js';
 import { enrollHostIdentity, type IssuedCredential } from './operator.js';
 

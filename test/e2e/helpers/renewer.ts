@@ -1,7 +1,7 @@
 import { $ } from 'zx';
-import * as docker from '../../../scripts/lib/docker.js';
-import { health } from '../../../scripts/lib/readiness.js';
-import { appStats, type Workload } from '../../../scripts/lib/workloads.js';
+import * as docker from '../../../scripts/lib/docker/commands.js';
+import { health } from '../../../scripts/lib/workloads/readiness.js';
+import { appStats, type Workload } from '../../../scripts/lib/workloads/handles.js';
 import { waitFor } from './operator.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '30s' });

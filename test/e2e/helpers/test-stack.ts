@@ -1,12 +1,12 @@
 import { fs } from 'zx';
-import * as docker from '../../../scripts/lib/docker.js';
-import { assertEnrolled, enrollAll } from '../../../scripts/lib/enrollment.js';
-import { freePort } from '../../../scripts/lib/net.js';
-import { waitForWorkloads } from '../../../scripts/lib/readiness.js';
-import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/stack.js';
+import * as docker from '../../../scripts/lib/docker/commands.js';
+import { assertEnrolled, enrollAll } from '../../../scripts/lib/identity/enrollment.js';
+import { freePort } from '../../../scripts/lib/deploy/free-ports.js';
+import { waitForWorkloads } from '../../../scripts/lib/workloads/readiness.js';
+import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/deploy/stack-instance.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
-import { bootstrapTrust } from '../../../scripts/lib/trust.js';
-import { loadStack } from '../../../scripts/lib/workloads.js';
+import { bootstrapTrust } from '../../../scripts/lib/ca/trust-bootstrap.js';
+import { loadStack } from '../../../scripts/lib/workloads/handles.js';
 
 /** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
 export const E2E_PREFIX_STEM = 'e2e';

@@ -1,7 +1,7 @@
 // B1's breakdown of one deploy (synth, engine, readiness), from when its output lines arrived.
 import { describe, expect, it } from 'vitest';
 import { deployPhases } from '../../../bench/lib/deploy-phases.js';
-import type { PhaseMark } from '../../../scripts/lib/iac.js';
+import type { PhaseMark } from '../../../scripts/lib/deploy/iac.js';
 
 const at = (s: number, text: string) => ({ at: s * 1000, text });
 const mark = (s: number, m: PhaseMark) => ({ at: s * 1000, text: `bench-b1: ${m}`, mark: m });

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRenewals } from '../../../bench/lib/renewal-load.js';
-import { fingerprintOf } from '../../../scripts/lib/pki.js';
+import { fingerprintOf } from '../../../scripts/lib/identity/pki.js';
 import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 
 let pki: Pki;

@@ -1,7 +1,7 @@
 // A small vitest adapter over cdktf's testing matchers, plus typed accessors
 // for the synthesized JSON. Keys are snake_case, as Terraform sees them.
 //
-//   import { synthesize, expectResource } from '../helpers/cdktf-matchers.js';
+//   import { synthesize, expectResource } from './cdktf-matchers.js';
 //   expect(synth.raw).toHaveResourceWithProperties(Volume, { name: 'x-ca' });
 //
 // Importing this module registers the matchers on vitest's `expect`.

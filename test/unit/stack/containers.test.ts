@@ -3,7 +3,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { describe, expect, it } from 'vitest';
 import { LABEL } from '../../../stack/labels.js';
-import { healthArgv } from '../../../scripts/lib/readiness.js';
+import { healthArgv } from '../../../scripts/lib/workloads/readiness.js';
 import { HEALTH_CHECK } from '../../../stack/technologies.js';
 import { PROJECT } from '../../../stack/versions.js';
 import { envOf, labelsOf, listOf, resourcesOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';

@@ -2,7 +2,7 @@
 // stack: a construct used on its own cannot name a resource `../x-ca`.
 import { Testing } from 'cdktf';
 import { describe, expect, it } from 'vitest';
-import { Mesh } from '../../../stack/mesh.js';
+import { Mesh } from '../../../stack/networks.js';
 import { MtlsWorkload } from '../../../stack/mtls-workload.js';
 import { StepCa } from '../../../stack/step-ca.js';
 

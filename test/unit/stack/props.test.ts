@@ -3,7 +3,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Testing } from 'cdktf';
 import { describe, expect, it } from 'vitest';
-import { Mesh } from '../../../stack/mesh.js';
+import { Mesh } from '../../../stack/networks.js';
 import { MtlsWorkload, type MtlsWorkloadProps } from '../../../stack/mtls-workload.js';
 import { MtlsStack, type MtlsStackProps } from '../../../stack/mtls-stack.js';
 import { envOf, listOf, synthesize, type DockerContainerJson } from '../helpers/cdktf-matchers.js';

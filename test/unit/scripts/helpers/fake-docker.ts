@@ -1,11 +1,11 @@
-// An in-memory stand-in for scripts/lib/docker.ts, for the functions the root
+// An in-memory stand-in for scripts/lib/docker/commands.ts, for the functions the root
 // rotation uses: containers with mounts (a path under a mount dir is a file in
 // that volume, so an app and its renewer see the same certs volume), running
 // or stopped, signals recorded, logs and one-shot jobs given by the test.
 // Use: vi.mock('…/scripts/lib/docker.js', () => import('./helpers/fake-docker.js')).
 import path from 'node:path';
 import type { ProcessOutput } from 'zx';
-import { UserError } from '../../../../scripts/lib/ui.js';
+import { UserError } from '../../../../scripts/lib/cli/ui.js';
 
 interface Container {
   running: boolean;

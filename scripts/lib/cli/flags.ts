@@ -1,0 +1,72 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseIacEngine, resolvePrefix, type IacEngine } from '../../../stack/names.js';
+import { UserError } from './ui.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every operator script takes. */
+export const COMMON_OPTIONS = {
+  prefix: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies Options;
+
+export const COMMON_HELP = `  --prefix NAME  the stack (default: $MTLS_PREFIX or "mtls")
+  --json         machine-readable output on stdout
+  -h, --help     this text`;
+
+/**
+ * parseArgs with the common flags and errors that say what to do. Unknown
+ * flags are errors: a typo must not silently change what a script does.
+ */
+export function parseCli<O extends Options>(argv: string[], options: O, help: string) {
+  try {
+    const parsed = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const values = parsed.values as Record<string, unknown>;
+    return {
+      values: parsed.values,
+      positionals: parsed.positionals,
+      // The same rule as main.ts: the prefix names directories under .state/.
+      prefix: resolvePrefix(values.prefix as string | undefined, process.env.MTLS_PREFIX),
+      json: Boolean(values.json),
+      help: Boolean(values.help),
+      helpText: help,
+    };
+  } catch (err) {
+    throw new UserError(`${(err as Error).message}\n\n${help}`);
+  }
+}
+
+/**
+ * The engine settings of one invocation, from the environment (read by each
+ * entry point and passed down): MTLS_IAC chooses terraform or tofu,
+ * MTLS_IAC_SWITCH=1 (or the flag --allow-engine-switch) lets this run take
+ * over a stack whose state records the other engine.
+ */
+export function engineSettings(env: NodeJS.ProcessEnv, flags: { allowEngineSwitch?: boolean } = {}): { engine?: IacEngine; allowEngineSwitch: boolean } {
+  try {
+    const sw = env.MTLS_IAC_SWITCH;
+    if (sw !== undefined && sw !== '' && sw !== '0' && sw !== '1') throw new Error(`MTLS_IAC_SWITCH must be 1 or 0, got ${JSON.stringify(sw)}`);
+    return { engine: parseIacEngine(env.MTLS_IAC), allowEngineSwitch: Boolean(flags.allowEngineSwitch) || sw === '1' };
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+}
+
+/** A positive integer flag, with the flag's name in the error. */
+export function positiveInt(name: string, raw: unknown, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`--${name} must be a positive integer, got "${String(raw)}"`);
+  return n;
+}
+
+/** A Go-style duration flag (90s, 5m, 1h), validated and returned as given; the flag's name is in the error. */
+export function durationFlag(name: string, raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(raw);
+  if (!/^(\d+[hms])+$/.test(text) || /^(0+[hms])+$/.test(text)) {
+    throw new UserError(`--${name} must be a duration such as 90s, 5m or 1h, got "${text}"`);
+  }
+  return text;
+}

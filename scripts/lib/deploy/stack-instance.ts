@@ -1,0 +1,199 @@
+import path from 'node:path';
+import { $, fs } from 'zx';
+import { buildServices as bundleServices } from '../../../services/build.js';
+import { DEFAULT_MESH } from '../../../mesh.js';
+import { publishedWorkloads, selectWorkloads } from '../../../stack/mesh-spec.js';
+import { validatePrefix } from '../../../stack/names.js';
+import { checkEngine, readEngineRecord } from './engine-record.js';
+import type { TerraformCli } from '../toolchain/engine.js';
+import { freePorts } from './free-ports.js';
+import { appCommand, engineSteps, outputValues, stepShell, TimedRun, type TimedLine } from './iac.js';
+import { waitUntilUp } from '../workloads/readiness.js';
+import type { StackOutputs } from './stack-outputs.js';
+import { loadToolchain, toolchainEnv, type Toolchain } from '../toolchain/index.js';
+import { UserError } from '../cli/ui.js';
+
+export type { OperatorOutput, StackOutputs, WorkloadOutput } from './stack-outputs.js';
+
+export const projectDir = path.resolve(import.meta.dirname, '../../..');
+
+/** Settings of one stack instance; they become main.ts's environment. */
+export interface StackSettings {
+  readonly prefix: string;
+  readonly certLifetime?: string;
+  readonly minCertLifetime?: string;
+  readonly maxCertLifetime?: string;
+  readonly caPort?: number;
+  /** Host ports by workload name, over the mesh's own (MTLS_HOST_PORTS). */
+  readonly hostPorts?: Readonly<Record<string, number>>;
+  /** Deploy only these workloads of the mesh (MTLS_WORKLOADS). @default all */
+  readonly workloads?: readonly string[];
+  /** Requests per second of each Node reference client. */
+  readonly clientRate?: number;
+  /** Owner label of a throw-away stack (the e2e suite's run); see scripts/lib/docker/ownership.ts. */
+  readonly owner?: string;
+}
+
+/** How cdktf and terraform run: which engine, and whether it may take over a stack another engine manages. */
+export interface EngineOptions {
+  /** @default the engine the last toolchain run resolved */
+  readonly engine?: TerraformCli;
+  /** MTLS_IAC_SWITCH=1. @default false */
+  readonly allowEngineSwitch?: boolean;
+}
+
+export function stackDirs(prefix: string) {
+  // The prefix becomes a path below .state/ and cdktf.out/: never `..` or a separator.
+  try {
+    validatePrefix(prefix, 'prefix');
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+  const out = path.join(projectDir, 'cdktf.out', prefix);
+  const stepPath = path.join(projectDir, '.state', prefix, 'step');
+  return {
+    synthOut: out,
+    workDir: path.join(out, 'stacks', prefix),
+    stateDir: path.join(projectDir, '.state', prefix),
+    outputsFile: path.join(projectDir, '.state', prefix, 'outputs.json'),
+    stateFile: path.join(projectDir, '.state', prefix, 'terraform.tfstate'),
+    /** The host's pinned trust, in the step CLI's layout (bootstrap-trust writes it; a root rotation updates it). */
+    hostStep: {
+      dir: stepPath,
+      defaults: path.join(stepPath, 'config', 'defaults.json'),
+      root: path.join(stepPath, 'certs', 'root_ca.crt'),
+    },
+  };
+}
+
+function settingsEnv(s: StackSettings): Record<string, string> {
+  const e: Record<string, string> = { MTLS_PREFIX: s.prefix };
+  if (s.certLifetime) e.MTLS_CERT_LIFETIME = s.certLifetime;
+  if (s.minCertLifetime) e.MTLS_MIN_CERT_LIFETIME = s.minCertLifetime;
+  if (s.maxCertLifetime) e.MTLS_MAX_CERT_LIFETIME = s.maxCertLifetime;
+  if (s.caPort) e.MTLS_CA_PORT = String(s.caPort);
+  if (s.hostPorts && Object.keys(s.hostPorts).length) e.MTLS_HOST_PORTS = Object.entries(s.hostPorts).map(([name, port]) => `${name}=${port}`).join(',');
+  if (s.workloads?.length) e.MTLS_WORKLOADS = s.workloads.join(',');
+  if (s.clientRate) e.MTLS_CLIENT_RATE = String(s.clientRate);
+  if (s.owner) e.MTLS_OWNER = s.owner;
+  return e;
+}
+
+/** Bundles services/ into the workload image's build context. */
+export async function buildServices(): Promise<void> {
+  try {
+    await bundleServices();
+  } catch (err) {
+    throw new UserError(`bundling services failed: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Runs a cdktf verb for one stack with the toolchain's environment: the CDKTF
+ * app (cdktf.json's `app`) synthesizes the stack, then the engine runs in its
+ * directory (scripts/lib/deploy/iac.ts says why not through the cdktf CLI). Each
+ * prefix synthesizes into its own directory, so stacks can be deployed side by
+ * side without sharing cdktf.out. `deploy` then writes the outputs and waits
+ * until every container is ready (scripts/lib/workloads/readiness.ts).
+ */
+export async function cdktf(
+  verb: 'deploy' | 'destroy' | 'synth' | 'diff',
+  settings: StackSettings,
+  opts: { quiet?: boolean; extraEnv?: Record<string, string> } & EngineOptions = {},
+): Promise<{ stdout: string; stderr: string; lines: TimedLine[] }> {
+  const dirs = stackDirs(settings.prefix);
+  const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
+  await fs.mkdirp(dirs.stateDir);
+  await fs.mkdirp(dirs.synthOut);
+  const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0', TF_IN_AUTOMATION: '1' };
+  const quiet = opts.quiet ?? false;
+  const timed = new TimedRun(quiet);
+  const fail = (what: string, code: number) =>
+    new UserError(`${what} of stack "${settings.prefix}" failed (exit ${code}).\n${tail(timed.stdout + timed.stderr, 40)}`);
+
+  const synthCode = await timed.run(stepShell({ cwd: projectDir, env: { ...env, CDKTF_OUTDIR: dirs.synthOut }, quiet })`sh -c ${await appCommand(projectDir)}`);
+  if (synthCode !== 0) throw fail('synth', synthCode);
+  timed.mark('synthesized', `${settings.prefix}: synthesized ${path.relative(projectDir, dirs.workDir)}`);
+  if (verb !== 'synth') {
+    const engine = stepShell({ cwd: dirs.workDir, env, quiet });
+    for (const args of engineSteps(verb)) {
+      const code = await timed.run(engine`${tc.terraform.binary} ${args}`);
+      if (code !== 0) throw fail(`${tc.terraform.flavour} ${args[0]}`, code);
+    }
+  }
+  if (verb === 'deploy') {
+    const out = await stepShell({ cwd: dirs.workDir, env, quiet: true })`${tc.terraform.binary} output -json`;
+    if (out.exitCode !== 0) {
+      throw new UserError(`${tc.terraform.flavour} output of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stderr, 20)}`);
+    }
+    await fs.writeJson(dirs.outputsFile, { [settings.prefix]: outputValues(out.stdout) }, { spaces: 2 });
+    timed.mark('outputs', `${settings.prefix}: outputs written to ${path.relative(projectDir, dirs.outputsFile)}`);
+    const up = await waitUntilUp(await readOutputs(settings.prefix));
+    timed.mark('ready', `${settings.prefix}: ${up.length} containers up`);
+  }
+  timed.end();
+  return { stdout: timed.stdout, stderr: timed.stderr, lines: timed.lines };
+}
+
+/**
+ * The toolchain with the engine this run uses; refuses (UserError) when the
+ * stack's state records another engine and no switch was allowed.
+ */
+async function engineToolchain(prefix: string, opts: EngineOptions, touchesState: boolean): Promise<Toolchain> {
+  const loaded = await loadToolchain();
+  const tc = opts.engine ? { ...loaded, terraform: opts.engine } : loaded;
+  if (touchesState) {
+    const { stateFile } = stackDirs(prefix);
+    const record = await readEngineRecord(stateFile);
+    const using = { engine: tc.terraform.flavour, version: tc.terraform.version };
+    checkEngine(record, using, { prefix, stateFile: path.relative(projectDir, stateFile), allowSwitch: opts.allowEngineSwitch ?? false });
+  }
+  return tc;
+}
+
+/** The engine a stack's state records (undefined: not deployed, destroyed, or not recorded). */
+export async function stackEngine(prefix: string) {
+  return readEngineRecord(stackDirs(prefix).stateFile);
+}
+
+/** Runs terraform (or tofu) directly in the synthesized stack dir (plan checks, outputs). */
+export async function terraform(prefix: string, args: string[], opts: EngineOptions = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const tc = await engineToolchain(prefix, opts, true);
+  const env = { ...toolchainEnv(tc), FORCE_COLOR: '0' };
+  const out = await $({ cwd: stackDirs(prefix).workDir, env, nothrow: true, quiet: true, timeout: '20m' })`${tc.terraform.binary} ${args}`;
+  return { exitCode: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr };
+}
+
+export async function readOutputs(prefix: string): Promise<StackOutputs> {
+  const file = stackDirs(prefix).outputsFile;
+  if (!(await fs.pathExists(file))) {
+    throw new UserError(`stack "${prefix}" has no outputs (${path.relative(projectDir, file)} missing). Deploy it first: npm run deploy (MTLS_PREFIX=${prefix}).`);
+  }
+  const all = (await fs.readJson(file)) as Record<string, StackOutputs>;
+  const outputs = all[prefix];
+  if (!outputs) throw new UserError(`${file} has no outputs for stack "${prefix}"; redeploy it.`);
+  return outputs;
+}
+
+/**
+ * Free 127.0.0.1 ports for every workload of the default mesh that publishes
+ * one (among `workloads` when given), none equal to `avoid`.
+ */
+export async function freeHostPorts(opts: { workloads?: readonly string[]; avoid?: readonly number[] } = {}): Promise<Record<string, number>> {
+  const names = publishedWorkloads(selectWorkloads(DEFAULT_MESH, opts.workloads));
+  const ports = (await freePorts(names.length + (opts.avoid?.length ?? 0))).filter((p) => !opts.avoid?.includes(p));
+  return Object.fromEntries(names.map((n, i) => [n, ports[i]!]));
+}
+
+/** `https://127.0.0.1:<port>/` of a published HTTPS workload; an error says why there is none. */
+export function hostUrl(outputs: StackOutputs, name: string): string {
+  const w = outputs.workloads.find((x) => x.name === name);
+  if (!w) throw new UserError(`no workload "${name}" in stack "${outputs.prefix}"`);
+  if (!w.host_port) throw new UserError(`workload "${name}" publishes no port on 127.0.0.1 (give it a hostPort in mesh.ts)`);
+  if (w.protocol !== 'https') throw new UserError(`workload "${name}" speaks ${w.protocol}, not HTTPS`);
+  return `https://127.0.0.1:${w.host_port}/`;
+}
+
+function tail(text: string, lines: number): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}

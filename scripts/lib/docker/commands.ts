@@ -1,0 +1,273 @@
+import { $, type Duration, type ProcessOutput } from 'zx';
+import { LABEL } from '../../../common/facts.js';
+import type { LabelledObject } from './ownership.js';
+import { UserError } from '../cli/ui.js';
+
+/** One typed function per docker verb the scripts use; nothing else shells out to docker. */
+const run = $({ quiet: true, nothrow: true, timeout: '60s' });
+
+export interface ExecOptions {
+  /** Written to the process's stdin (secrets go here, never into argv). */
+  readonly input?: string;
+  readonly timeout?: Duration;
+}
+
+export async function exec(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<ProcessOutput> {
+  const p = $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '60s', input: opts.input });
+  return opts.input === undefined ? p`docker exec ${container} ${args}` : p`docker exec -i ${container} ${args}`;
+}
+
+/** exec that must succeed; the error names the container and the command. */
+export async function execOk(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<string> {
+  const out = await exec(container, args, opts);
+  if (out.exitCode !== 0) {
+    const why = (out.stderr || out.stdout).trim().split('\n').slice(-5).join('\n');
+    throw new UserError(`\`${args.slice(0, 4).join(' ')} …\` failed in container ${container} (exit ${out.exitCode}):\n${why}`);
+  }
+  return out.stdout;
+}
+
+export async function readFile(container: string, file: string): Promise<string | undefined> {
+  const out = await exec(container, ['cat', file]);
+  return out.exitCode === 0 ? out.stdout : undefined;
+}
+
+/**
+ * Writes a file inside a container atomically (temp file, then rename), so a
+ * watcher never sees it half-written.
+ */
+export async function writeFile(container: string, file: string, content: string, mode = '0644'): Promise<void> {
+  const script = 'set -e; tmp="$1.tmp.$$"; cat >"$tmp"; chmod "$2" "$tmp"; mv -f "$tmp" "$1"';
+  await execOk(container, ['sh', '-c', script, 'write-file', file, mode], { input: content });
+}
+
+export async function fileMode(container: string, file: string): Promise<string | undefined> {
+  const out = await exec(container, ['stat', '-c', '%a', file]);
+  return out.exitCode === 0 ? out.stdout.trim() : undefined;
+}
+
+/** Each named container's full id (for reading its cgroup from the host); throws on one that does not exist. */
+export async function containerIds(containers: readonly string[]): Promise<Map<string, string>> {
+  const out = await run`docker inspect --format ${'{{.Name}} {{.Id}}'} ${containers}`;
+  if (out.exitCode !== 0) throw new UserError(`docker inspect failed: ${out.stderr.trim()}`);
+  return new Map(out.stdout.trim().split('\n').map((l) => l.trim().replace(/^\//, '').split(' ') as [string, string]));
+}
+
+/** Freezes the named containers' processes (the freezer cgroup), or thaws them. */
+export async function pause(containers: readonly string[], paused = true): Promise<void> {
+  if (containers.length === 0) return;
+  const out = paused ? await run`docker pause ${containers}` : await run`docker unpause ${containers}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ${paused ? 'pause' : 'unpause'} failed: ${out.stderr.trim()}`);
+}
+
+/** Docker's own health status (its last probe, up to an interval old); `readiness.health` runs the check now. */
+export async function health(container: string): Promise<string> {
+  const out = await run`docker inspect --format ${'{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'} ${container}`;
+  return out.exitCode === 0 ? out.stdout.trim() : 'missing';
+}
+
+/** What `docker inspect` says about a container's state and health check (undefined: no such container). */
+export interface ContainerState {
+  /** created, running, restarting, exited, dead, … */
+  readonly status: string;
+  readonly exitCode: number;
+  readonly restartCount: number;
+  /** starting, healthy, unhealthy; undefined without a health check. */
+  readonly health?: string;
+  /** The health check's test (`["CMD", …]`, `["CMD-SHELL", "…"]`); the image's own when the container sets none. */
+  readonly healthTest?: readonly string[];
+  readonly healthTimeoutMs: number;
+}
+
+export async function containerState(container: string): Promise<ContainerState | undefined> {
+  const out = await run`docker inspect --format ${'{{json .State}}\t{{json .Config.Healthcheck}}\t{{.RestartCount}}'} ${container}`;
+  if (out.exitCode !== 0) return undefined;
+  return parseContainerState(out.stdout);
+}
+
+export function parseContainerState(line: string): ContainerState {
+  const [stateJson = 'null', checkJson = 'null', restarts = '0'] = line.trim().split('\t');
+  const state = JSON.parse(stateJson) as { Status?: string; ExitCode?: number; Health?: { Status?: string } } | null;
+  const check = JSON.parse(checkJson) as { Test?: string[]; Timeout?: number } | null;
+  return {
+    status: state?.Status ?? 'unknown',
+    exitCode: state?.ExitCode ?? 0,
+    restartCount: Number(restarts) || 0,
+    ...(state?.Health?.Status ? { health: state.Health.Status } : {}),
+    ...(check?.Test ? { healthTest: check.Test } : {}),
+    healthTimeoutMs: Math.round((check?.Timeout ?? 0) / 1e6),
+  };
+}
+
+/** A container's IPv4 address on one of its networks. */
+export async function addressOn(container: string, network: string): Promise<string> {
+  const out = await run`docker inspect --format ${`{{with index .NetworkSettings.Networks "${network}"}}{{.IPAddress}}{{end}}`} ${container}`;
+  const ip = out.stdout.trim();
+  if (out.exitCode !== 0 || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new UserError(`${container} has no IPv4 address on network ${network}: ${(out.stderr || out.stdout).trim() || 'not attached'}`);
+  return ip;
+}
+
+export async function stop(container: string): Promise<void> {
+  const out = await run`docker stop --time 10 ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not stop ${container}: ${out.stderr.trim()}`);
+}
+
+export async function start(container: string): Promise<void> {
+  const out = await run`docker start ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not start ${container}: ${out.stderr.trim()}`);
+}
+
+/** A container's log (stdout and stderr); `since` is an RFC 3339 time; `timestamps` prefixes each line with Docker's. */
+export async function logs(container: string, opts: { since?: string; timestamps?: boolean } = {}): Promise<string> {
+  const flags = [...(opts.since ? ['--since', opts.since] : []), ...(opts.timestamps ? ['--timestamps'] : [])];
+  const out = await run`docker logs ${flags} ${container}`;
+  return out.stdout + out.stderr;
+}
+
+export type ObjectKind = 'container' | 'network' | 'volume' | 'image';
+
+/** Names of every object of a kind carrying this project's label (optionally one prefix's). */
+export async function listLabelled(kind: ObjectKind, prefix?: string): Promise<string[]> {
+  const filters = ['--filter', `label=${LABEL.project}`, ...(prefix ? ['--filter', `label=${LABEL.prefix}=${prefix}`] : [])];
+  const format = kind === 'image' ? '{{.Repository}}:{{.Tag}}' : kind === 'container' ? '{{.Names}}' : '{{.Name}}';
+  const cmd = kind === 'container' ? ['ps', '-a'] : kind === 'image' ? ['image', 'ls'] : [kind, 'ls'];
+  const out = await run`docker ${cmd} ${filters} --format ${format}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
+  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * `docker network rm`, waiting out endpoints the engine has not released yet
+ * (it can hold a removed container's endpoint for a while, e.g. after an
+ * engine restart): retried while Docker says "active endpoints", up to
+ * `timeoutMs`. True once the network is gone.
+ */
+export async function removeNetwork(name: string, timeoutMs = 90_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = await run`docker network rm ${name}`;
+    if (out.exitCode === 0 || /no such network|not found/i.test(out.stderr)) return true;
+    if (!/active endpoints/i.test(out.stderr) || Date.now() > deadline) return false;
+    // No container attached and still refused: a phantom endpoint that only an engine restart clears.
+    if (Date.now() > deadline - timeoutMs + 10_000 && (await attachedContainers(name)) === 0) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** How many containers the engine lists on a network (-1 when it cannot be inspected). */
+export async function attachedContainers(network: string): Promise<number> {
+  const out = await run`docker network inspect --format ${'{{len .Containers}}'} ${network}`;
+  return out.exitCode === 0 ? Number(out.stdout.trim()) : -1;
+}
+
+/** Removes every object of this project for a prefix (leftovers of an earlier run). */
+export async function removeLabelled(prefix: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const c of await listLabelled('container', prefix)) {
+    if ((await run`docker rm -f -v ${c}`).exitCode === 0) removed.push(`container ${c}`);
+  }
+  for (const n of await listLabelled('network', prefix)) {
+    if (await removeNetwork(n)) removed.push(`network ${n}`);
+  }
+  for (const v of await listLabelled('volume', prefix)) {
+    if ((await run`docker volume rm -f ${v}`).exitCode === 0) removed.push(`volume ${v}`);
+  }
+  for (const i of await listLabelled('image', prefix)) {
+    if ((await run`docker image rm -f ${i}`).exitCode === 0) removed.push(`image ${i}`);
+  }
+  return removed;
+}
+
+/**
+ * Every container, network and volume of the project with its prefix and
+ * owner labels, and every image (whose prefix is in its name: `docker image
+ * ls` cannot format labels, and images carry no owner).
+ */
+export async function labelledObjects(): Promise<LabelledObject[]> {
+  const objects: LabelledObject[] = [];
+  const fields = `\t{{.Label "${LABEL.prefix}"}}\t{{.Label "${LABEL.owner}"}}`;
+  for (const kind of ['container', 'network', 'volume'] as const) {
+    const cmd = kind === 'container' ? ['ps', '-a'] : [kind, 'ls'];
+    const out = await run`docker ${cmd} --filter ${`label=${LABEL.project}`} --format ${`{{${kind === 'container' ? '.Names' : '.Name'}}}${fields}`}`;
+    if (out.exitCode !== 0) throw new UserError(`docker ${cmd.join(' ')} failed: ${out.stderr.trim()}`);
+    objects.push(...parseLabelledLines(kind, out.stdout));
+  }
+  for (const image of await listLabelled('image')) objects.push(imageObject(image));
+  return objects;
+}
+
+/** `name<TAB>prefix<TAB>owner` lines, as labelledObjects formats them; lines without a prefix are skipped. */
+export function parseLabelledLines(kind: 'container' | 'network' | 'volume', stdout: string): LabelledObject[] {
+  return stdout
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([name, prefix]) => Boolean(name?.trim() && prefix?.trim()))
+    .map(([name = '', prefix = '', owner = '']) => ({ kind, name: name.trim(), prefix: prefix.trim(), owner: owner.trim() || undefined }));
+}
+
+/** A stack image is named `<prefix>-step-ca:<tag>` or `<prefix>-workload:<tag>`. */
+export function imageObject(image: string): LabelledObject {
+  return { kind: 'image', name: image, prefix: image.replace(/:[^:/]*$/, '').replace(/-(step-ca|workload)$/, '') };
+}
+
+/**
+ * Writes a file into a volume that no running container may write (e.g.
+ * mounted read-only into the app only), atomically, through a throwaway
+ * container of `image` with no network and no capabilities. Root in that
+ * container owns the volume's top directory, so the file ends up owned by
+ * root and read-only for the app's user.
+ */
+export async function writeVolumeFile(volume: string, image: string, name: string, content: string): Promise<void> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UserError(`invalid file name ${JSON.stringify(name)}`);
+  const script = 'set -e; umask 022; tmp="/volume/.$1.tmp.$$"; cat >"$tmp"; mv -f "$tmp" "/volume/$1"';
+  const flags = ['--rm', '-i', '--network', 'none', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--user', '0:0', '--entrypoint', 'sh'];
+  const out = await $({ quiet: true, nothrow: true, timeout: '60s', input: content })`docker run ${flags} -v ${`${volume}:/volume`} ${image} -c ${script} write-volume-file ${name}`;
+  if (out.exitCode !== 0) throw new UserError(`could not write ${name} into volume ${volume}: ${(out.stderr || out.stdout).trim()}`);
+}
+
+/** The image a container was created from (its ID when created by Terraform). */
+export async function imageOf(container: string): Promise<string> {
+  const out = await run`docker inspect --format ${'{{.Config.Image}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  return out.stdout.trim();
+}
+
+/**
+ * Runs a short-lived container (`docker run --rm`) with the given flags; the
+ * command's stdin gets `input`, so a script can travel there instead of argv.
+ */
+export async function runOnce(flags: readonly string[], image: string, args: readonly string[], opts: ExecOptions = {}): Promise<ProcessOutput> {
+  return $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '120s', input: opts.input ?? '' })`docker run --rm -i ${flags} ${image} ${args}`;
+}
+
+/** Sends a signal to a container's main process (with `init`, Docker's init forwards it). */
+export async function signal(container: string, sig: string): Promise<void> {
+  const out = await run`docker kill --signal ${sig} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not send SIG${sig} to ${container}: ${out.stderr.trim()}`);
+}
+
+/** A container's configured environment (`NAME=value` entries as created). */
+export async function envOf(container: string): Promise<Record<string, string>> {
+  const out = await run`docker inspect --format ${'{{json .Config.Env}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  const entries = JSON.parse(out.stdout) as string[] | null;
+  return Object.fromEntries((entries ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/** The name of the volume a container mounts at `destination`, if any. */
+export async function volumeAt(container: string, destination: string): Promise<string | undefined> {
+  const out = await run`docker inspect --format ${'{{range .Mounts}}{{if eq .Type "volume"}}{{.Destination}}\t{{.Name}}{{"\\n"}}{{end}}{{end}}'} ${container}`;
+  if (out.exitCode !== 0) throw new UserError(`could not inspect ${container}: ${out.stderr.trim()}`);
+  for (const line of out.stdout.split('\n')) {
+    const [dest, name] = line.split('\t');
+    if (dest === destination && name) return name;
+  }
+  return undefined;
+}
+
+/** Containers (also stopped ones) of a stack with a role label. */
+export async function containersWithRole(prefix: string, role: string): Promise<string[]> {
+  const out = await run`docker ps -a --filter ${`label=${LABEL.prefix}=${prefix}`} --filter ${`label=${LABEL.role}=${role}`} --format ${'{{.Names}}'}`;
+  if (out.exitCode !== 0) throw new UserError(`docker ps failed: ${out.stderr.trim()}`);
+  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,0 +1,91 @@
+/**
+ * Host identities for operators (`npm run issue-cert`): the key is made on
+ * the host (0600) and never leaves it, the one-time token is minted inside
+ * the CA container, the certificate comes from the CA (host-identity.ts).
+ * Files are named like the workloads' (root.crt, site.crt, site.key), and
+ * the lines that call each server of the mesh with them are made here too.
+ */
+import path from 'node:path';
+import { fs } from 'zx';
+import { DEFAULT_MESH } from '../../../mesh.js';
+import { identityOf, isMeshName } from '../../../stack/mesh-spec.js';
+import { stackDirs, type OperatorOutput, type StackOutputs, type WorkloadOutput } from '../deploy/stack-instance.js';
+import { writeHostIdentity, type HostIdentity } from './host-identity.js';
+import { X509Certificate } from 'node:crypto';
+import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
+import { UserError } from '../cli/ui.js';
+import type { Stack } from '../workloads/handles.js';
+
+/** The identity a name gets in this mesh: the same rule as the workloads' (stack/mesh-spec.ts). */
+export function operatorIdentity(outputs: StackOutputs, name: string): OperatorOutput {
+  if (!isMeshName(name)) throw new UserError(`NAME must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(name)}`);
+  const known = outputs.operators.find((o) => o.name === name) ?? outputs.workloads.find((w) => w.name === name);
+  if (known) return { name, dns_name: known.dns_name, uri: known.uri };
+  const id = identityOf(name, outputs.domain ?? DEFAULT_MESH.domain);
+  return { name, dns_name: id.dnsName, uri: id.uri };
+}
+
+/** The default place for an operator's files: beside the stack's state, out of git. */
+export function defaultOutDir(prefix: string, name: string): string {
+  return path.join(stackDirs(prefix).stateDir, 'identities', name);
+}
+
+/** The root the host pinned at bootstrap (bootstrap-trust): never one fetched without its fingerprint. */
+export async function pinnedRoot(prefix: string): Promise<{ rootPem: string; fingerprint: string }> {
+  const { defaults } = stackDirs(prefix).hostStep;
+  if (!(await fs.pathExists(defaults))) throw new UserError(`stack "${prefix}" has no pinned root on this host: run npm run bootstrap-trust first`);
+  // During a root rotation the file holds both roots and `fingerprints` pins both.
+  const { fingerprint, fingerprints, root } = (await fs.readJson(defaults)) as { fingerprint: string; fingerprints?: string[]; root: string };
+  const pinned = new Set((fingerprints ?? [fingerprint]).map(normaliseFingerprint));
+  const rootPem = await fs.readFile(root, 'utf8');
+  const roots = splitPem(rootPem);
+  if (roots.length === 0 || roots.some((r) => !pinned.has(fingerprintOf(new X509Certificate(r))))) {
+    throw new UserError(`${root} holds a root not pinned in ${defaults}: run npm run bootstrap-trust again`);
+  }
+  return { rootPem, fingerprint };
+}
+
+export async function issueOperatorCert(stack: Stack, name: string, opts: { outDir?: string; lifetime?: string } = {}): Promise<{ identity: OperatorOutput; issued: HostIdentity }> {
+  const identity = operatorIdentity(stack.outputs, name);
+  const { rootPem } = await pinnedRoot(stack.prefix);
+  const dir = path.resolve(opts.outDir ?? defaultOutDir(stack.prefix, name));
+  const issued = await writeHostIdentity(stack.ca, stack.outputs.ca_host_url, rootPem, dir, {
+    commonName: identity.dns_name,
+    dns: [identity.dns_name],
+    uris: [identity.uri],
+    notAfter: opts.lifetime,
+  });
+  return { identity, issued };
+}
+
+export interface CallLine {
+  readonly workload: string;
+  readonly allowed: boolean;
+  readonly command: string;
+}
+
+const q = (s: string) => (/^[A-Za-z0-9_./:@=,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The exact command that calls one published server from the host with these files. */
+export function callLine(w: WorkloadOutput, dir: string, operator: string): CallLine {
+  const f = (n: string) => q(path.join(dir, n));
+  const allowed = w.allow.includes(operator);
+  if (w.protocol === 'postgres') {
+    // hostaddr connects; host is the name verify-full checks against the server's certificate.
+    const conn = `host=${w.dns_name} hostaddr=127.0.0.1 port=${w.host_port} dbname=mesh user=${operator} sslmode=verify-full sslrootcert=${path.join(dir, 'root.crt')} sslcert=${path.join(dir, 'site.crt')} sslkey=${path.join(dir, 'site.key')}`;
+    return { workload: w.name, allowed, command: `psql ${q(conn)} -c 'select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()'` };
+  }
+  // --connect-to keeps the URL (and so the name checked) the server's own DNS name.
+  return {
+    workload: w.name,
+    allowed,
+    command: `curl --cacert ${f('root.crt')} --cert ${f('site.crt')} --key ${f('site.key')} --connect-to ${q(`${w.dns_name}:${w.port}:127.0.0.1:${w.host_port}`)} https://${w.dns_name}:${w.port}/`,
+  };
+}
+
+/** openssl s_client: the handshake and the certificate a server presents. */
+export function opensslLine(w: WorkloadOutput, dir: string): string {
+  const f = (n: string) => q(path.join(dir, n));
+  const starttls = w.protocol === 'postgres' ? ' -starttls postgres' : '';
+  return `openssl s_client -connect 127.0.0.1:${w.host_port} -servername ${w.dns_name} -verify_hostname ${w.dns_name} -CAfile ${f('root.crt')} -cert ${f('site.crt')} -key ${f('site.key')}${starttls} </dev/null`;
+}

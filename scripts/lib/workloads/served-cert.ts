@@ -1,0 +1,29 @@
+/**
+ * The certificate a server presents, read from outside the way an operator
+ * would: `openssl s_client` against its port on 127.0.0.1 (`-starttls
+ * postgres` for PostgreSQL). No client certificate is sent: the server's
+ * certificate comes before the server asks for the client's, so this sees
+ * what every caller sees, and the server records a refused handshake.
+ */
+import { $ } from 'zx';
+import { certInfo, splitPem, type CertInfo } from '../identity/pki.js';
+
+export interface ServedCertTarget {
+  readonly port: number;
+  /** SNI and the name checked by callers. */
+  readonly serverName: string;
+  readonly protocol: 'https' | 'postgres';
+}
+
+/** The leaf the server presents now, or undefined when it cannot be read (not listening, no certificate yet). */
+export async function servedCertificate(t: ServedCertTarget): Promise<CertInfo | undefined> {
+  const starttls = t.protocol === 'postgres' ? ['-starttls', 'postgres'] : [];
+  const out = await $({ quiet: true, nothrow: true, timeout: '10s', input: '' })`openssl s_client -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
+  const leaf = splitPem(out.stdout)[0];
+  if (!leaf) return undefined;
+  try {
+    return certInfo(leaf);
+  } catch {
+    return undefined;
+  }
+}
