@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { mtlsRequest, waitFor } from '../scripts/lib/identity/mtls-request.js';
+import { mtlsRequest } from '../scripts/lib/identity/mtls-request.js';
+import { waitFor } from '../common/wait.js';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
 import { load, type LoadResult } from './lib/autocannon.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
