@@ -4,13 +4,24 @@
  * < 25) and the OCI one (`blobs/sha256/<hex>`, Engine >= 25, layers possibly
  * gzip- or zstd-compressed). Both name their layers in `manifest.json`; the
  * archive is indexed once, then each layer is streamed from its offset.
+ * Tar headers (ustar, pax, GNU long names) are parsed by tar-stream.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { readTar, type TarEntry } from './tar.js';
+import { extract, type Header } from 'tar-stream';
+
+/** An entry of a tar archive, its body left where it is. */
+export interface TarEntry {
+  readonly name: string;
+  readonly type: Header['type'];
+  readonly size: number;
+  readonly linkname: string;
+  /** Byte offset of the body in the archive (to read it again later). */
+  readonly offset: number;
+}
 
 export interface ImageArchive {
   readonly file: string;
@@ -19,6 +30,46 @@ export interface ImageArchive {
   /** Layer paths inside the archive, bottom first, as manifest.json lists them. */
   readonly layers: readonly string[];
   readonly entries: ReadonlyMap<string, TarEntry>;
+}
+
+const TAR_HEADER_BYTES = 512;
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/**
+ * Calls `visit` with every entry of a tar stream (pax and GNU long-name
+ * records applied) and its header, skipping the bodies. `what` names the
+ * stream when it is not a readable tar archive.
+ */
+async function readEntries(source: Readable, what: string, visit: (entry: TarEntry, header: Header) => void): Promise<void> {
+  const extractor = extract();
+  source.once('error', (error) => extractor.destroy(error));
+  source.pipe(extractor);
+  try {
+    for await (const body of extractor) {
+      const { name, type, size, linkname } = body.header;
+      visit({ name, type, size, linkname: linkname ?? '', offset: body.offset + TAR_HEADER_BYTES }, body.header);
+      body.resume();
+    }
+  } catch (error) {
+    throw new Error(`cannot read ${what} as a tar archive: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
+    source.destroy();
+  }
+}
+
+/**
+ * Extended attributes (`SCHILY.xattr.*` pax records, e.g. security.capability).
+ * tar-stream decodes pax values as UTF-8, so a value whose bytes are not
+ * UTF-8 cannot be given back faithfully: that is an error, not a guess.
+ */
+function xattrsOf(header: Header): Record<string, Buffer> {
+  const xattrs: Record<string, Buffer> = {};
+  for (const [key, value] of Object.entries((header.pax ?? {}) as Record<string, string>)) {
+    if (!key.startsWith(XATTR_PREFIX)) continue;
+    if (value.includes('\uFFFD')) throw new Error(`${header.name}: pax record ${key} is not UTF-8 and cannot be read exactly`);
+    xattrs[key.slice(XATTR_PREFIX.length)] = Buffer.from(value, 'utf8');
+  }
+  return xattrs;
 }
 
 const clean = (name: string) => path.posix.normalize(name.replace(/^(\.\/|\/)+/, '')).replace(/\/$/, '');
@@ -49,7 +100,7 @@ async function readWhole(file: string, e: TarEntry): Promise<Buffer> {
 
 export async function openImageArchive(file: string): Promise<ImageArchive> {
   const entries = new Map<string, TarEntry>();
-  await readTar(createReadStream(file), (e) => void entries.set(clean(e.name), e));
+  await readEntries(createReadStream(file), file, (e) => void entries.set(clean(e.name), e));
   const manifestEntry = entries.get('manifest.json');
   if (!manifestEntry) throw new Error(`${file} has no manifest.json: not a docker save archive`);
   const manifest = JSON.parse((await readWhole(file, manifestEntry)).toString('utf8')) as Array<{ Layers?: string[] }>;
@@ -80,21 +131,27 @@ export async function layerStream(archive: ImageArchive, layer: string): Promise
   return raw();
 }
 
+/** An entry of a layer, with the layer it came from and its extended attributes. */
+export interface LayerEntry extends TarEntry {
+  readonly layer: string;
+  readonly xattrs: Readonly<Record<string, Buffer>>;
+}
+
 /**
  * The file at `target` as the image's final filesystem has it: the last
  * layer that wrote it wins, a whiteout (`.wh.<name>`) or a whiteout of a
  * parent directory removes it. Undefined when the image has no such file.
  */
-export async function finalEntry(archive: ImageArchive, target: string): Promise<(TarEntry & { layer: string }) | undefined> {
+export async function finalEntry(archive: ImageArchive, target: string): Promise<LayerEntry | undefined> {
   const want = clean(target);
-  let found: (TarEntry & { layer: string }) | undefined;
+  let found: LayerEntry | undefined;
   for (const layer of archive.layers) {
-    await readTar(await layerStream(archive, layer), (e) => {
+    await readEntries(await layerStream(archive, layer), `layer ${layer}`, (e, header) => {
       const name = clean(e.name);
       const base = path.posix.basename(name);
       const parent = path.posix.dirname(name);
       if (name === want) {
-        found = { ...e, layer };
+        found = { ...e, layer, xattrs: xattrsOf(header) };
       } else if (base === '.wh..wh..opq') {
         // An opaque directory hides what lower layers had in it.
         if (found && found.layer !== layer && want.startsWith(`${parent}/`)) found = undefined;
