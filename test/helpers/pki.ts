@@ -1,7 +1,7 @@
 // In-process test PKI: root CA → intermediate → leaves, a second independent
 // CA, expired and self-signed leaves. Everything lives in memory and in
 // mkdtemp directories; no key material is ever committed.
-import './reflect-shim.js';
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

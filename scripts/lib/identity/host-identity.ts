@@ -1,4 +1,4 @@
-import './reflect-shim.js';
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, webcrypto } from 'node:crypto';
 import path from 'node:path';
