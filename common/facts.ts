@@ -56,3 +56,6 @@ export interface RecipeStats {
   readonly lastError?: string | null;
   readonly updatedAt?: string;
 }
+
+/** The cdktf context key (CDKTF_CONTEXT_JSON) by which the scripts label a test run's throw-away stack with its owner. */
+export const OWNER_CONTEXT = 'owner';

@@ -7,8 +7,8 @@
  *   tsx scripts/cdktf.ts deploy|destroy|synth|diff
  */
 import { parseArgs } from 'node:util';
-import { resolvePrefix } from '../stack/names.js';
-import { engineSettings } from './lib/cli/flags.js';
+import { readSettings, settingsHelp } from '../settings.js';
+import { engineSettings, resolvePrefix } from './lib/cli/flags.js';
 import { buildServices, cdktf } from './lib/deploy/stack-instance.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
 import { createUi, main, UserError } from './lib/cli/ui.js';
@@ -18,11 +18,10 @@ const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix 
 Synthesizes one stack with the CDKTF app (cdktf.json's "app") and runs the
 engine on it, with the toolchain's environment (installing the toolchain first
 if needed); deploy then waits until every container passes its health check.
-The prefix defaults to $MTLS_PREFIX or "mtls".
+A stack whose state records the other engine is refused unless
+--allow-engine-switch (or MTLS_IAC_SWITCH=1).
 
-The engine is MTLS_IAC=terraform|tofu (default: tofu on PATH, then terraform
-on PATH, else OpenTofu built by the toolchain). A stack whose state records the
-other engine is refused unless --allow-engine-switch (or MTLS_IAC_SWITCH=1).`;
+${settingsHelp('stack')}`;
 
 await main(async () => {
   const { values, positionals } = parseArgs({
@@ -38,15 +37,10 @@ await main(async () => {
   if (verb !== 'deploy' && verb !== 'destroy' && verb !== 'synth' && verb !== 'diff') {
     throw new UserError(`unknown command "${verb ?? ''}"; expected deploy, destroy, synth or diff.\n\n${HELP}`);
   }
-  let prefix: string;
-  try {
-    prefix = resolvePrefix(values.prefix, process.env.MTLS_PREFIX);
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
+  const prefix = resolvePrefix(values.prefix);
   const { engine, allowEngineSwitch } = engineSettings(process.env, { allowEngineSwitch: values['allow-engine-switch'] });
   const ui = createUi();
   const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine });
   if (verb === 'deploy' || verb === 'diff') await ui.step('bundle services', buildServices);
-  await cdktf(verb, { prefix }, { engine: toolchain!.terraform, allowEngineSwitch });
+  await cdktf(verb, { ...readSettings(), prefix }, { engine: toolchain!.terraform, allowEngineSwitch });
 });

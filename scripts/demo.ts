@@ -7,8 +7,9 @@
  * retries while a server was still starting are shown on their own line.
  * Leaves the stack running; `npm run destroy` takes it down.
  */
+import { readSettings, settingsHelp } from '../settings.js';
 import { parseDuration } from '../stack/duration.js';
-import { COMMON_HELP, engineSettings, parseCli } from './lib/cli/flags.js';
+import { COMMON_FLAGS_HELP, engineSettings, parseCli } from './lib/cli/flags.js';
 import { assertEnrolled, enrollAll } from './lib/identity/enrollment.js';
 import { waitForWorkloads } from './lib/workloads/readiness.js';
 import { observeRotations, untilEveryClientAnswered } from './lib/workloads/rotation-check.js';
@@ -19,12 +20,17 @@ import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
 import { createUi, main, seconds, table } from './lib/cli/ui.js';
 import { loadStack } from './lib/workloads/handles.js';
 
+/** Short enough that a rotation is seen within a couple of minutes. */
+const DEMO_CERT_LIFETIME = '2m';
+
 const HELP = `Usage: npm run demo [-- --prefix NAME]
 
 Brings the whole system up and shows it working. Certificates live
-$MTLS_CERT_LIFETIME (default 2m for the demo) so a rotation is seen within
+MTLS_CERT_LIFETIME (${DEMO_CERT_LIFETIME} for the demo unless set) so a rotation is seen within
 a couple of minutes. The stack stays up; take it down with npm run destroy.
-${COMMON_HELP}`;
+${COMMON_FLAGS_HELP}
+
+${settingsHelp('stack')}`;
 
 /** How long the clients may take to get their first answer once every workload is ready. */
 const FIRST_ANSWER_TIMEOUT_MS = 60_000;
@@ -41,10 +47,12 @@ await main(async () => {
   const { toolchain } = await ensureToolchain(ui, { engine });
   const iac = toolchain!.terraform;
 
+  const chosen = readSettings();
   const settings: StackSettings = {
+    ...chosen,
     prefix: cli.prefix,
-    certLifetime: process.env.MTLS_CERT_LIFETIME ?? '2m',
-    minCertLifetime: process.env.MTLS_MIN_CERT_LIFETIME ?? '1m',
+    certLifetime: chosen.certLifetime ?? DEMO_CERT_LIFETIME,
+    minCertLifetime: chosen.minCertLifetime ?? '1m',
   };
   say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (the CA and every workload of mesh.ts, each with its renewer)`);
   await ui.step('bundle services', buildServices);

@@ -10,6 +10,7 @@
  *   npm run toolchain -- --print-env # shell exports for running cdktf by hand
  */
 import { parseArgs } from 'node:util';
+import { settingsHelp } from '../settings.js';
 import { engineSettings } from './lib/cli/flags.js';
 import { ensureToolchain, loadToolchain, toolchainEnv } from './lib/toolchain/index.js';
 import { createUi, main, seconds, table } from './lib/cli/ui.js';
@@ -21,12 +22,7 @@ const HELP = `Usage: tsx scripts/toolchain.ts [--check] [--json] [--quiet] [--pr
   --quiet      print nothing but errors
   --print-env  print shell exports (TF_CLI_CONFIG_FILE, TERRAFORM_BINARY_NAME, ...)
 
-Environment: MTLS_IAC=terraform|tofu chooses the engine (default: tofu on
-PATH, then terraform on PATH, else OpenTofu built from the Go module proxy);
-MTLS_OFFLINE=1|0 forces offline/connected mode (default: offline
-when the public registries' names do not resolve and no proxy is set);
-MTLS_PROVIDER_MIRROR=1 takes the docker provider from the project's mirror in
-connected mode too; MTLS_CACHE_DIR moves the cache.`;
+${settingsHelp('toolchain')}`;
 
 await main(async () => {
   const { values } = parseArgs({

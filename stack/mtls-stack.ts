@@ -27,21 +27,21 @@ export interface MtlsStackProps {
   /** @default '1m' */
   readonly minCertLifetime?: string;
   /** @default '5m' */
-  readonly defaultCertLifetime?: string;
+  readonly certLifetime?: string;
   /** @default '24h' */
   readonly maxCertLifetime?: string;
   /** @default 9000 */
-  readonly caHostPort?: number;
+  readonly caPort?: number;
   /** Host ports by workload name, over the mesh's own (test stacks use free ports). @default the mesh's */
   readonly hostPorts?: Readonly<Record<string, number>>;
-  /** Requests per second each Node reference client sends. @default 5 */
-  readonly clientRequestRate?: number;
+  /** Requests per second each Node reference client sends. @default the mesh's pace (one a second) */
+  readonly clientRate?: number;
   /**
    * The engine that applies this stack; recorded in the state as the output
    * `iac_engine`, so a later run with the other engine can be refused.
    * @default none recorded
    */
-  readonly iacEngine?: IacEngine;
+  readonly iac?: IacEngine;
   /** Owner label on every container, network and volume (throw-away stacks of a test run). @default none */
   readonly owner?: string;
 }
@@ -56,11 +56,11 @@ export class MtlsStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: MtlsStackProps) {
     super(scope, id);
     const prefix = validatePrefix(props.namePrefix);
-    if (props.iacEngine !== undefined && !IAC_ENGINES.includes(props.iacEngine)) {
-      throw new Error(`iacEngine must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(props.iacEngine)}`);
+    if (props.iac !== undefined && !IAC_ENGINES.includes(props.iac)) {
+      throw new Error(`iac must be ${IAC_ENGINES.join(' or ')}, got ${JSON.stringify(props.iac)}`);
     }
-    if (props.clientRequestRate !== undefined && (!Number.isInteger(props.clientRequestRate) || props.clientRequestRate < 1 || props.clientRequestRate > 1000)) {
-      throw new Error(`clientRequestRate must be an integer between 1 and 1000, got ${props.clientRequestRate}`);
+    if (props.clientRate !== undefined && (!Number.isInteger(props.clientRate) || props.clientRate < 1 || props.clientRate > 1000)) {
+      throw new Error(`clientRate must be an integer between 1 and 1000, got ${props.clientRate}`);
     }
     if (props.owner !== undefined) Aspects.of(this).add(new OwnerLabel(props.owner));
     new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
@@ -69,9 +69,9 @@ export class MtlsStack extends TerraformStack {
     // line, which the published releases and the offline build both satisfy.
     this.addOverride('terraform.required_providers.docker', { source: DOCKER_PROVIDER.source, version: DOCKER_PROVIDER.constraint });
 
-    const caHostPort = props.caHostPort ?? 9000;
-    validatePort('caHostPort', caHostPort);
-    this.mesh = resolveMesh(props.mesh, { hostPorts: props.hostPorts, reservedHostPorts: { 'the CA (caHostPort)': caHostPort } });
+    const caPort = props.caPort ?? 9000;
+    validatePort('caPort', caPort);
+    this.mesh = resolveMesh(props.mesh, { hostPorts: props.hostPorts, reservedHostPorts: { 'the CA (caPort)': caPort } });
 
     const labels = stackLabels(prefix);
     const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
@@ -83,9 +83,9 @@ export class MtlsStack extends TerraformStack {
       mesh,
       image: caImage,
       minCertLifetime: props.minCertLifetime,
-      defaultCertLifetime: props.defaultCertLifetime,
+      certLifetime: props.certLifetime,
       maxCertLifetime: props.maxCertLifetime,
-      hostPort: caHostPort,
+      hostPort: caPort,
     });
 
     const workloads = new Map<string, MtlsWorkload>();
@@ -103,13 +103,13 @@ export class MtlsStack extends TerraformStack {
         renewerImage: caImage,
         caUrl: this.ca.caUrl,
         publish: w.port !== undefined && w.hostPort !== undefined ? { containerPort: w.port, hostPort: w.hostPort } : undefined,
-        appEnv: appEnvironment(w, { clientRequestRate: props.clientRequestRate }),
+        appEnv: appEnvironment(w, { clientRate: props.clientRate }),
       }));
     }
     this.workloads = workloads;
 
     new TerraformOutput(this, 'prefix', { value: prefix });
-    if (props.iacEngine) new TerraformOutput(this, IAC_ENGINE_OUTPUT, { value: props.iacEngine });
+    if (props.iac) new TerraformOutput(this, IAC_ENGINE_OUTPUT, { value: props.iac });
     new TerraformOutput(this, 'ca_url', { value: this.ca.caUrl });
     new TerraformOutput(this, 'ca_host_url', { value: this.ca.hostCaUrl });
     new TerraformOutput(this, 'ca_container', { value: this.ca.containerName });

@@ -18,18 +18,6 @@ export function validatePrefix(value: string, source = 'namePrefix'): string {
   return value;
 }
 
-/**
- * The stack prefix for one invocation: an explicit flag wins, then the
- * environment variable, then the default. An empty environment variable
- * counts as unset (as for every other MTLS_* setting); an empty flag is an
- * error, since someone typed it.
- */
-export function resolvePrefix(flag: string | undefined, envValue: string | undefined): string {
-  if (flag !== undefined) return validatePrefix(flag, '--prefix');
-  if (envValue !== undefined && envValue !== '') return validatePrefix(envValue, 'MTLS_PREFIX');
-  return DEFAULT_PREFIX;
-}
-
 /** The infrastructure-as-code engines the project runs under cdktf. */
 export const IAC_ENGINES = ['terraform', 'tofu'] as const;
 export type IacEngine = (typeof IAC_ENGINES)[number];

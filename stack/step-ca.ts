@@ -22,7 +22,7 @@ export interface StepCaProps {
   /** Shortest certificate the provisioner signs. @default '1m' */
   readonly minCertLifetime?: string;
   /** Lifetime when enrollment asks for none. @default '5m' */
-  readonly defaultCertLifetime?: string;
+  readonly certLifetime?: string;
   /** Longest certificate the provisioner signs. @default '24h' */
   readonly maxCertLifetime?: string;
   /** Port the API is published on, on 127.0.0.1 only. @default 9000 */
@@ -61,7 +61,7 @@ export class StepCa extends Construct {
     this.hostPort = props.hostPort ?? 9000;
     this.lifetimes = {
       min: props.minCertLifetime ?? '1m',
-      default: props.defaultCertLifetime ?? '5m',
+      default: props.certLifetime ?? '5m',
       max: props.maxCertLifetime ?? '24h',
     };
     validateLifetimes(this.lifetimes);

@@ -76,10 +76,6 @@ export const BASE_IMAGE_KEYS = Object.keys(OFFICIAL_IMAGES) as BaseImageKey[];
 /** The base image of every Dockerfile the stack builds, by key. */
 export type BaseImages = Readonly<Record<BaseImageKey, string>>;
 
-/** MTLS_STEP_CA_BASE_IMAGE, MTLS_NODE_BASE_IMAGE, …: main.ts reads these, the scripts set them from the toolchain. */
-export function baseImageEnvName(key: BaseImageKey): string {
-  return `MTLS_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_BASE_IMAGE`;
-}
 
 
 /**

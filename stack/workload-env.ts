@@ -17,7 +17,7 @@ import { APP_MEMORY_MB, type AppRuntime } from './mtls-workload.js';
 const DEFAULT_INTERVAL_MS = 2000;
 const DEFAULT_NODE_RATE = 1;
 
-export function appEnvironment(w: ResolvedWorkload, opts: { clientRequestRate?: number } = {}): Record<string, string> {
+export function appEnvironment(w: ResolvedWorkload, opts: { clientRate?: number } = {}): Record<string, string> {
   const form = w.identityForm;
   const allowed = w.allowed.map((id) => identityIn(form, id)).join(',');
   if (w.technologyName === 'node-server') {
@@ -25,7 +25,7 @@ export function appEnvironment(w: ResolvedWorkload, opts: { clientRequestRate?: 
   }
   if (w.technologyName === 'node-client') {
     const t = w.target!;
-    const rate = opts.clientRequestRate ?? (w.requestIntervalMs ? Math.max(1, Math.round(1000 / w.requestIntervalMs)) : DEFAULT_NODE_RATE);
+    const rate = opts.clientRate ?? (w.requestIntervalMs ? Math.max(1, Math.round(1000 / w.requestIntervalMs)) : DEFAULT_NODE_RATE);
     return {
       TARGET_URL: `https://${t.identity.dnsName}:${t.port}/`,
       EXPECTED_SERVER_IDENTITY: identityIn(form, t.identity),

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseIacEngine, resolvePrefix, type IacEngine } from '../../../stack/names.js';
+import { readSetting, settingsHelp } from '../../../settings.js';
+import { DEFAULT_PREFIX, validatePrefix, type IacEngine } from '../../../stack/names.js';
 import { UserError } from './ui.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -11,9 +12,12 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies Options;
 
-export const COMMON_HELP = `  --prefix NAME  the stack (default: $MTLS_PREFIX or "mtls")
+export const COMMON_FLAGS_HELP = `  --prefix NAME  the stack (over MTLS_PREFIX)
   --json         machine-readable output on stdout
   -h, --help     this text`;
+
+/** The help of an operator script's common flags and the settings it reads. */
+export const COMMON_HELP = `${COMMON_FLAGS_HELP}\n\n${settingsHelp('operator')}`;
 
 /**
  * parseArgs with the common flags and errors that say what to do. Unknown
@@ -26,8 +30,7 @@ export function parseCli<O extends Options>(argv: string[], options: O, help: st
     return {
       values: parsed.values,
       positionals: parsed.positionals,
-      // The same rule as main.ts: the prefix names directories under .state/.
-      prefix: resolvePrefix(values.prefix as string | undefined, process.env.MTLS_PREFIX),
+      prefix: resolvePrefix(values.prefix as string | undefined),
       json: Boolean(values.json),
       help: Boolean(values.help),
       helpText: help,
@@ -38,19 +41,29 @@ export function parseCli<O extends Options>(argv: string[], options: O, help: st
 }
 
 /**
- * The engine settings of one invocation, from the environment (read by each
- * entry point and passed down): MTLS_IAC chooses terraform or tofu,
- * MTLS_IAC_SWITCH=1 (or the flag --allow-engine-switch) lets this run take
- * over a stack whose state records the other engine.
+ * The stack prefix of one invocation: the flag wins (an empty flag is an
+ * error, since someone typed it), then the setting, then the default. The
+ * prefix names directories under .state/, so both are validated.
+ */
+export function resolvePrefix(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag !== undefined) {
+    try {
+      return validatePrefix(flag, '--prefix');
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+  }
+  return readSetting('prefix', env) ?? DEFAULT_PREFIX;
+}
+
+/**
+ * The engine settings of one invocation (settings `iac` and `iacSwitch`):
+ * MTLS_IAC chooses terraform or tofu, MTLS_IAC_SWITCH=1 (or the flag
+ * --allow-engine-switch) lets this run take over a stack whose state records
+ * the other engine.
  */
 export function engineSettings(env: NodeJS.ProcessEnv, flags: { allowEngineSwitch?: boolean } = {}): { engine?: IacEngine; allowEngineSwitch: boolean } {
-  try {
-    const sw = env.MTLS_IAC_SWITCH;
-    if (sw !== undefined && sw !== '' && sw !== '0' && sw !== '1') throw new Error(`MTLS_IAC_SWITCH must be 1 or 0, got ${JSON.stringify(sw)}`);
-    return { engine: parseIacEngine(env.MTLS_IAC), allowEngineSwitch: Boolean(flags.allowEngineSwitch) || sw === '1' };
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
+  return { engine: readSetting('iac', env), allowEngineSwitch: Boolean(flags.allowEngineSwitch) || readSetting('iacSwitch', env) === true };
 }
 
 /** A positive integer flag, with the flag's name in the error. */

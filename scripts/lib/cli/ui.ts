@@ -1,5 +1,6 @@
 import { format } from 'node:util';
 import { chalk, spinner } from 'zx';
+import { UserError } from '../../../common/user-error.js';
 
 /**
  * Characters a terminal acts on instead of showing: C0 controls (ESC starts
@@ -91,10 +92,7 @@ export function guardConsole(): void {
   console.error = to(process.stderr);
 }
 
-/** An error whose message already says what happened and what to do next. */
-export class UserError extends Error {
-  override readonly name = 'UserError';
-}
+export { UserError };
 
 /** Entry-point wrapper: output made safe, user errors print cleanly, everything exits non-zero. */
 export async function main(run: () => Promise<void>): Promise<void> {

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { buildServices as bundleServices } from '../../../services/build.js';
+import { OWNER_CONTEXT } from '../../../common/facts.js';
 import { DEFAULT_MESH } from '../../../mesh.js';
+import { settingsEnv, type Settings } from '../../../settings.js';
 import { publishedWorkloads, selectWorkloads } from '../../../stack/mesh-spec.js';
 import { validatePrefix } from '../../../stack/names.js';
 import { checkEngine, readEngineRecord } from './engine-record.js';
@@ -17,22 +19,15 @@ export type { OperatorOutput, StackOutputs, WorkloadOutput } from './stack-outpu
 
 export const projectDir = path.resolve(import.meta.dirname, '../../..');
 
-/** Settings of one stack instance; they become main.ts's environment. */
-export interface StackSettings {
-  readonly prefix: string;
-  readonly certLifetime?: string;
-  readonly minCertLifetime?: string;
-  readonly maxCertLifetime?: string;
-  readonly caPort?: number;
-  /** Host ports by workload name, over the mesh's own (MTLS_HOST_PORTS). */
-  readonly hostPorts?: Readonly<Record<string, number>>;
-  /** Deploy only these workloads of the mesh (MTLS_WORKLOADS). @default all */
-  readonly workloads?: readonly string[];
-  /** Requests per second of each Node reference client. */
-  readonly clientRate?: number;
+/**
+ * Settings of one stack instance (settings.ts); they reach the CDKTF app as
+ * its environment (settingsEnv), the owner label of a test run's throw-away
+ * stack as the cdktf context key main.ts reads (not a setting).
+ */
+export type StackSettings = Settings & {
   /** Owner label of a throw-away stack (the e2e suite's run); see scripts/lib/docker/ownership.ts. */
   readonly owner?: string;
-}
+};
 
 /** How cdktf and terraform run: which engine, and whether it may take over a stack another engine manages. */
 export interface EngineOptions {
@@ -66,17 +61,9 @@ export function stackDirs(prefix: string) {
   };
 }
 
-function settingsEnv(s: StackSettings): Record<string, string> {
-  const e: Record<string, string> = { MTLS_PREFIX: s.prefix };
-  if (s.certLifetime) e.MTLS_CERT_LIFETIME = s.certLifetime;
-  if (s.minCertLifetime) e.MTLS_MIN_CERT_LIFETIME = s.minCertLifetime;
-  if (s.maxCertLifetime) e.MTLS_MAX_CERT_LIFETIME = s.maxCertLifetime;
-  if (s.caPort) e.MTLS_CA_PORT = String(s.caPort);
-  if (s.hostPorts && Object.keys(s.hostPorts).length) e.MTLS_HOST_PORTS = Object.entries(s.hostPorts).map(([name, port]) => `${name}=${port}`).join(',');
-  if (s.workloads?.length) e.MTLS_WORKLOADS = s.workloads.join(',');
-  if (s.clientRate) e.MTLS_CLIENT_RATE = String(s.clientRate);
-  if (s.owner) e.MTLS_OWNER = s.owner;
-  return e;
+/** The CDKTF app's environment for these settings. */
+function appEnv({ owner, ...settings }: StackSettings): Record<string, string> {
+  return { ...settingsEnv(settings), ...(owner ? { CDKTF_CONTEXT_JSON: JSON.stringify({ [OWNER_CONTEXT]: owner }) } : {}) };
 }
 
 /** Bundles services/ into the workload image's build context. */
@@ -105,7 +92,7 @@ export async function cdktf(
   const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
   await fs.mkdirp(dirs.stateDir);
   await fs.mkdirp(dirs.synthOut);
-  const env = { ...toolchainEnv(tc), ...settingsEnv(settings), ...opts.extraEnv, FORCE_COLOR: '0', TF_IN_AUTOMATION: '1' };
+  const env = { ...toolchainEnv(tc), ...appEnv({ ...settings, iac: tc.terraform.flavour }), ...opts.extraEnv, FORCE_COLOR: '0', TF_IN_AUTOMATION: '1' };
   const quiet = opts.quiet ?? false;
   const timed = new TimedRun(quiet);
   const fail = (what: string, code: number) =>

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { readSetting } from '../../../settings.js';
 import { PROJECT } from '../../../stack/versions.js';
 
 /**
@@ -8,7 +9,8 @@ import { PROJECT } from '../../../stack/versions.js';
  * log. Shared by every clone on the machine, so a fresh clone starts warm.
  */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.MTLS_CACHE_DIR) return path.resolve(env.MTLS_CACHE_DIR);
+  const dir = readSetting('cacheDir', env);
+  if (dir) return path.resolve(dir);
   const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, PROJECT);
 }

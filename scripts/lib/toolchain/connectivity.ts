@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { readSetting } from '../../../settings.js';
 
 export type Mode = 'connected' | 'offline';
 /** Where Terraform gets the docker provider: the public registry, or the project's mirror. */
@@ -12,8 +13,6 @@ export interface ModeDecision {
 
 const REGISTRY_HOSTS = ['registry-1.docker.io', 'registry.terraform.io'];
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'HTTP_PROXY', 'http_proxy'];
-const yes = (v: string | undefined) => v === '1' || v === 'true';
-const no = (v: string | undefined) => v === '0' || v === 'false';
 
 /**
  * Decides whether the public registries (Docker Hub, the Terraform registry)
@@ -29,10 +28,11 @@ const no = (v: string | undefined) => v === '0' || v === 'false';
  * the connected-path test runs against.
  */
 export async function detectMode(env: NodeJS.ProcessEnv = process.env): Promise<ModeDecision> {
-  const providers: ProviderSource = yes(env.MTLS_PROVIDER_MIRROR) ? 'mirror' : 'registry';
-  if (yes(env.MTLS_OFFLINE)) return { mode: 'offline', why: 'MTLS_OFFLINE=1', providers: 'mirror' };
+  const providers: ProviderSource = readSetting('providerMirror', env) ? 'mirror' : 'registry';
+  const offline = readSetting('offline', env);
+  if (offline === true) return { mode: 'offline', why: 'MTLS_OFFLINE=1', providers: 'mirror' };
   const mirrorNote = providers === 'mirror' ? '; provider from the mirror (MTLS_PROVIDER_MIRROR=1)' : '';
-  if (no(env.MTLS_OFFLINE)) return { mode: 'connected', why: `MTLS_OFFLINE=0${mirrorNote}`, providers };
+  if (offline === false) return { mode: 'connected', why: `MTLS_OFFLINE=0${mirrorNote}`, providers };
   for (const host of REGISTRY_HOSTS) {
     try {
       await withTimeout(lookup(host), 3000);

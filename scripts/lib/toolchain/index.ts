@@ -1,6 +1,7 @@
 import { fs } from 'zx';
 import type { IacEngine } from '../../../stack/names.js';
-import { BASE_IMAGE_KEYS, baseImageEnvName, DOCKER_PROVIDER } from '../../../stack/versions.js';
+import { readSettings, settingsEnv } from '../../../settings.js';
+import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { cachePaths, type CachePaths } from './cache.js';
 import { UserError, type Ui } from '../cli/ui.js';
 import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
@@ -155,12 +156,11 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     // cdktf otherwise points Terraform's plugin cache at ~/.terraform.d.
     TF_PLUGIN_CACHE_DIR: cachePaths(tc.cacheDir).terraformPluginCache,
     TERRAFORM_BINARY_NAME: tc.terraform.binary,
-    // main.ts records the engine in the stack's state (output iac_engine).
-    MTLS_IAC: tc.terraform.flavour,
     CHECKPOINT_DISABLE: '1',
     DOCKER_BUILDKIT: '0',
-    // One variable per base image (MTLS_STEP_CA_BASE_IMAGE, …); one the user set wins.
-    ...Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [baseImageEnvName(k), base[baseImageEnvName(k)] ?? tc.baseImages[k]])),
+    // main.ts records the engine in the stack's state (output iac_engine);
+    // one base image per Dockerfile, where one the user set wins.
+    ...settingsEnv({ iac: tc.terraform.flavour, baseImages: { ...tc.baseImages, ...readSettings(base).baseImages } }),
     // The provider reads DOCKER_HOST, not the CLI's context; one the user set wins.
     ...(base.DOCKER_HOST ? {} : providerEnv(tc.dockerEndpoint)),
   };

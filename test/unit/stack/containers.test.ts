@@ -9,7 +9,7 @@ import { PROJECT } from '../../../stack/versions.js';
 import { envOf, labelsOf, listOf, resourcesOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
-const { json, raw, prefix, stack } = buildStack({ namePrefix: 'hard', caHostPort: 19000, hostPorts: { server: 18443 } });
+const { json, raw, prefix, stack } = buildStack({ namePrefix: 'hard', caPort: 19000, hostPorts: { server: 18443 } });
 const containers = listOf<DockerContainerJson>(json, Container);
 const byName = (name: string): DockerContainerJson => {
   const c = containers.find((x) => x.name === name);

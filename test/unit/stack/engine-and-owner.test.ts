@@ -13,7 +13,7 @@ const TYPES = [Container.tfResourceType, Network.tfResourceType, Volume.tfResour
 
 describe('engine record', () => {
   it('adds the output iac_engine with the engine that applies the stack', () => {
-    const { json } = buildStack({ namePrefix: 'eng', iacEngine: 'tofu' });
+    const { json } = buildStack({ namePrefix: 'eng', iac: 'tofu' });
     expect((json as { output?: Record<string, { value: unknown }> }).output?.iac_engine?.value).toBe('tofu');
   });
 
@@ -23,7 +23,7 @@ describe('engine record', () => {
   });
 
   it('refuses an unknown engine', () => {
-    expect(() => buildStack({ namePrefix: 'eng', iacEngine: 'pulumi' as never })).toThrow('iacEngine must be terraform or tofu, got "pulumi"');
+    expect(() => buildStack({ namePrefix: 'eng', iac: 'pulumi' as never })).toThrow('iac must be terraform or tofu, got "pulumi"');
   });
 });
 

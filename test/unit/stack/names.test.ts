@@ -1,7 +1,8 @@
 // One rule for names from the command line and the environment, shared by
 // main.ts, the scripts and the constructs.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PREFIX, parseIacEngine, resolvePrefix, validatePrefix } from '../../../stack/names.js';
+import { resolvePrefix } from '../../../scripts/lib/cli/flags.js';
+import { DEFAULT_PREFIX, parseIacEngine, validatePrefix } from '../../../stack/names.js';
 
 describe('validatePrefix', () => {
   it.each(['mtls', 'e2eab12c', 'blue-2', 'a1', 'a'.repeat(24)])('accepts %j', (ok) => {
@@ -15,22 +16,22 @@ describe('validatePrefix', () => {
 
 describe('resolvePrefix', () => {
   it('takes the flag over the environment over the default', () => {
-    expect(resolvePrefix('green', 'blue')).toBe('green');
-    expect(resolvePrefix(undefined, 'blue')).toBe('blue');
-    expect(resolvePrefix(undefined, undefined)).toBe(DEFAULT_PREFIX);
+    expect(resolvePrefix('green', { MTLS_PREFIX: 'blue' })).toBe('green');
+    expect(resolvePrefix(undefined, { MTLS_PREFIX: 'blue' })).toBe('blue');
+    expect(resolvePrefix(undefined, {})).toBe(DEFAULT_PREFIX);
   });
 
-  it('treats an empty MTLS_PREFIX as unset, like main.ts always did', () => {
-    expect(resolvePrefix(undefined, '')).toBe('mtls');
+  it('treats an empty MTLS_PREFIX as unset, as every setting does', () => {
+    expect(resolvePrefix(undefined, { MTLS_PREFIX: '' })).toBe('mtls');
   });
 
   it('refuses an empty or path-like flag instead of falling back', () => {
-    expect(() => resolvePrefix('', 'blue')).toThrow('--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ""');
-    expect(() => resolvePrefix('../x', undefined)).toThrow('got "../x"');
+    expect(() => resolvePrefix('', { MTLS_PREFIX: 'blue' })).toThrow('--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ""');
+    expect(() => resolvePrefix('../x', {})).toThrow('got "../x"');
   });
 
   it('refuses a path-like MTLS_PREFIX, naming the variable', () => {
-    expect(() => resolvePrefix(undefined, '../../tmp/x')).toThrow('MTLS_PREFIX must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../../tmp/x"');
+    expect(() => resolvePrefix(undefined, { MTLS_PREFIX: '../../tmp/x' })).toThrow('MTLS_PREFIX must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../../tmp/x"');
   });
 });
 

@@ -27,7 +27,7 @@ describe('certificate lifetime claims', () => {
 
   it('reach the CA env from the stack props', () => {
     expect(
-      caEnv({ namePrefix: 'claims-set', minCertLifetime: '90s', defaultCertLifetime: '1h30m', maxCertLifetime: '48h' }),
+      caEnv({ namePrefix: 'claims-set', minCertLifetime: '90s', certLifetime: '1h30m', maxCertLifetime: '48h' }),
     ).toMatchObject({
       MTLS_CA_MIN_TLS_CERT_DURATION: '90s',
       MTLS_CA_DEFAULT_TLS_CERT_DURATION: '1h30m',
@@ -36,7 +36,7 @@ describe('certificate lifetime claims', () => {
   });
 
   it('accept min = default = max', () => {
-    expect(() => buildStack({ namePrefix: 'claims-eq', minCertLifetime: '5m', defaultCertLifetime: '5m', maxCertLifetime: '5m' })).not.toThrow();
+    expect(() => buildStack({ namePrefix: 'claims-eq', minCertLifetime: '5m', certLifetime: '5m', maxCertLifetime: '5m' })).not.toThrow();
   });
 });
 
@@ -45,17 +45,17 @@ const construct = (overrides: Partial<MtlsStackProps>) => () => new MtlsStack(Te
 
 describe('prop validation', () => {
   it('rejects min > default', () => {
-    expect(construct({ minCertLifetime: '10m', defaultCertLifetime: '5m' })).toThrow(
+    expect(construct({ minCertLifetime: '10m', certLifetime: '5m' })).toThrow(
       'certificate lifetimes must satisfy min <= default <= max, got min=10m default=5m max=24h',
     );
   });
 
   it('rejects default > max', () => {
-    expect(construct({ defaultCertLifetime: '2h', maxCertLifetime: '1h' })).toThrow(/min <= default <= max.*default=2h max=1h/);
+    expect(construct({ certLifetime: '2h', maxCertLifetime: '1h' })).toThrow(/min <= default <= max.*default=2h max=1h/);
   });
 
   it('rejects a duration that is not Go syntax', () => {
-    expect(construct({ defaultCertLifetime: '5 minutes' })).toThrow('invalid duration "5 minutes"');
+    expect(construct({ certLifetime: '5 minutes' })).toThrow('invalid duration "5 minutes"');
   });
 
   it.each(['Bad_Prefix', 'x', '1abc', 'a'.repeat(25), ''])('rejects the prefix %j', (bad) => {
@@ -63,8 +63,8 @@ describe('prop validation', () => {
   });
 
   it('rejects a CA host port outside 1-65535', () => {
-    expect(construct({ caHostPort: 70000 })).toThrow('caHostPort must be a TCP port (1-65535), got 70000');
-    expect(construct({ caHostPort: 0 })).toThrow(/got 0$/);
+    expect(construct({ caPort: 70000 })).toThrow('caPort must be a TCP port (1-65535), got 70000');
+    expect(construct({ caPort: 0 })).toThrow(/got 0$/);
   });
 
   it('rejects a workload host port outside 1-65535', () => {
@@ -73,7 +73,7 @@ describe('prop validation', () => {
   });
 
   it('reports errors in lower case', () => {
-    for (const bad of [{ namePrefix: 'Bad_Prefix' }, { caHostPort: 70000 }, { minCertLifetime: 'soon' }, { minCertLifetime: '1h' }]) {
+    for (const bad of [{ namePrefix: 'Bad_Prefix' }, { caPort: 70000 }, { minCertLifetime: 'soon' }, { minCertLifetime: '1h' }]) {
       let message = '';
       try {
         construct(bad)();
@@ -153,7 +153,7 @@ describe('MtlsWorkload on its own', () => {
 
 describe('MtlsStack cross-prop validation', () => {
   it('rejects the same host port for the CA and a workload', () => {
-    expect(construct({ caHostPort: 9443, hostPorts: { server: 9443 } })).toThrow('workload "server": hostPort 9443 is already taken by the CA (caHostPort)');
+    expect(construct({ caPort: 9443, hostPorts: { server: 9443 } })).toThrow('workload "server": hostPort 9443 is already taken by the CA (caPort)');
   });
 
   it('rejects a host port for a workload the mesh does not have', () => {

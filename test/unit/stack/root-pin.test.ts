@@ -6,7 +6,7 @@ import { ROOT_PIN_FILE, TRUST_DIR } from '../../../stack/mtls-workload.js';
 import { envOf, listOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
-const { json, prefix, stack } = buildStack({ namePrefix: 'pin', caHostPort: 19000, hostPorts: { server: 18443 } });
+const { json, prefix, stack } = buildStack({ namePrefix: 'pin', caPort: 19000, hostPorts: { server: 18443 } });
 const containers = listOf<DockerContainerJson>(json, Container);
 const byName = (name: string) => containers.find((c) => c.name === name)!;
 
