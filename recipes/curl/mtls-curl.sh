@@ -23,26 +23,10 @@ FAILING_AFTER=3 # consecutive failed calls before the state is "failing"
 RUN=/tmp/mtls-curl
 TRUST=$RUN/trust/root.crt # the private trust file (recipes/README.md, "Trust file")
 
-# Milliseconds in timestamps where date supports %3N (coreutils; not every busybox).
-case $(date -u +%3N 2>/dev/null) in
-  [0-9][0-9][0-9]) TS_FORMAT=+%Y-%m-%dT%H:%M:%S.%3NZ MS_FORMAT=+%s%3N ;;
-  *) TS_FORMAT=+%Y-%m-%dT%H:%M:%SZ MS_FORMAT=+%s000 ;;
-esac
-now() { date -u "$TS_FORMAT"; }
-now_ms() { date -u "$MS_FORMAT"; }
-seconds() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); } # milliseconds, as sleep takes them
-json() { printf '%s' "$1" | tr '\n\t\r' '   ' | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
-# log LEVEL MSG [KEY VALUE]...: one JSON line on stdout.
-log() {
-  line="{\"ts\":\"$(now)\",\"level\":\"$1\",\"component\":\"mtls-curl\",\"msg\":\"$(json "$2")\""
-  shift 2
-  while [ $# -ge 2 ]; do line="$line,\"$1\":\"$(json "$2")\""; shift 2; done
-  printf '%s}\n' "$line"
-}
+# shellcheck source=recipes/lib/mtls-common.sh
+. mtls-common.sh
+LOG_COMPONENT=mtls-curl
 bad_config() { log error "bad configuration: $1" variable "$2"; exit 2; }
-is_dns() { printf '%s' "$1" | grep -Eqx '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'; }
-is_port() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
-is_ms() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "${#1}" -le 8 ] && [ "$1" -le 86400000 ]; }
 
 [ -n "$ROOT_PIN_FILE" ] || bad_config 'ROOT_PIN_FILE is required (curl only calls with a pinned root)' ROOT_PIN_FILE
 case $CERT_DIR in *:*) bad_config 'CERT_DIR must not contain ":" (curl reads --cert FILE:PASSWORD)' CERT_DIR ;; esac
@@ -53,9 +37,8 @@ is_dns "$EXPECTED_SERVER_IDENTITY" ||
 is_port "$REQUEST_INTERVAL_MS" || bad_config 'REQUEST_INTERVAL_MS must be a number of milliseconds' REQUEST_INTERVAL_MS
 is_ms "$STARTUP_RETRY_BUDGET_MS" ||
   bad_config 'STARTUP_RETRY_BUDGET_MS must be a number of milliseconds (0-86400000)' STARTUP_RETRY_BUDGET_MS
-STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS#"${STARTUP_RETRY_BUDGET_MS%%[!0]*}"} # no leading 0: not octal
-STARTUP_RETRY_BUDGET_MS=${STARTUP_RETRY_BUDGET_MS:-0}
-INTERVAL=$(seconds "$REQUEST_INTERVAL_MS")
+STARTUP_RETRY_BUDGET_MS=$(decimal "$STARTUP_RETRY_BUDGET_MS")
+INTERVAL=$(ms_to_s "$REQUEST_INTERVAL_MS")
 
 # curl checks the name in the URL: the expected identity. When the target is
 # another name for the same server, connect there without changing the check.
@@ -77,10 +60,8 @@ write_stats() {
   [ -n "$not_after" ] && extra="$extra\"notAfter\":\"$not_after\","
   [ -n "$last_reload_at" ] && extra="$extra\"lastReloadAt\":\"$last_reload_at\","
   [ -n "$last_ok_at" ] && extra="$extra\"lastOkAt\":\"$last_ok_at\","
-  [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json "$last_error")\","
-  printf '{"technology":"curl","role":"client","state":"%s",%s"reloads":%d,"failedReloads":%d,"requests":{"ok":%d,"failed":%d,"retries":%d,"startupRetries":%d},"consecutiveFailures":%d,"updatedAt":"%s"}\n' \
-    "$state" "$extra" "$reloads" "$failed_reloads" "$ok" "$failed" "$retries" "$startup_retries" "$consecutive" "$(now)" >"$STATS_FILE.tmp" &&
-    mv -f "$STATS_FILE.tmp" "$STATS_FILE"
+  [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json_escape "$last_error")\","
+  write_atomic "$STATS_FILE" "{\"technology\":\"curl\",\"role\":\"client\",\"state\":\"$state\",$extra\"reloads\":$reloads,\"failedReloads\":$failed_reloads,\"requests\":{\"ok\":$ok,\"failed\":$failed,\"retries\":$retries,\"startupRetries\":$startup_retries},\"consecutiveFailures\":$consecutive,\"updatedAt\":\"$(now)\"}"
 }
 
 # cert_info FILE: the first certificate's serial (upper-case hex, no leading
@@ -206,7 +187,7 @@ one_call() {
       [ "$startup_retries" -eq 0 ] && log info "server not answering yet; retrying (start-up)" error "$error"
       startup_retries=$((startup_retries + 1))
       write_stats
-      sleep "$(seconds "$pause")" & wait $!
+      nap "$(ms_to_s "$pause")"
       pause=$((pause * 2))
       [ "$pause" -le 2000 ] || pause=2000
       continue
@@ -220,7 +201,7 @@ one_call() {
       return 1
     fi
     retries=$((retries + 1))
-    sleep "$(printf '%d.%d' $((tries * 5 / 10)) $((tries * 5 % 10)))" & wait $! # 0.5 s, 1 s, 1.5 s
+    nap "$(ms_to_s $((tries * 500)))" # 0.5 s, 1 s, 1.5 s
   done
   ok=$((ok + 1)) last_ok_at=$(now)
   [ "$consecutive" -gt 0 ] && log info "calling again" afterFailedCalls "$consecutive"
@@ -251,5 +232,5 @@ log info "waiting for the first certificate and the root pin" certDir "$CERT_DIR
 while :; do
   one_call
   write_stats
-  sleep "$INTERVAL" & wait $!
+  nap "$INTERVAL"
 done

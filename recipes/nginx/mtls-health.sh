@@ -7,15 +7,9 @@
 # were refused with none loaded, the certificate expired, nginx is not
 # running, or the stats went stale (the entry process is stuck). Shell
 # builtins, `date` and `stat`: nothing that can block.
-S=${STATS_FILE:-/tmp/mtls-stats.json}
-stats=''
-{ IFS= read -r stats || [ -n "$stats" ]; } 2>/dev/null <"$S" || { echo "starting: no stats file $S yet"; exit 1; }
-# field NAME: a string field of the stats into $v ('' when absent).
-field() { v=''; case $stats in *"\"$1\":\""*) v=${stats#*"\"$1\":\""}; v=${v%%\"*} ;; esac; }
-age=$(($(date +%s) - $(stat -c %Y "$S")))
-[ "$age" -le 30 ] || { echo "unhealthy: stats not updated for ${age}s"; exit 1; }
-field state; state=$v
-field lastError; err=$v
+# shellcheck source=recipes/lib/mtls-common.sh
+. mtls-common.sh
+fresh_stats "${STATS_FILE:-/tmp/mtls-stats.json}" || exit 1
 case $state in
   waiting)
     [ -z "$err" ] || { echo "unhealthy: credentials refused, none loaded: $err"; exit 1; }

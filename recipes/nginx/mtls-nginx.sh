@@ -22,19 +22,10 @@ LOG_LEVEL=${LOG_LEVEL:-warn}
 TEMPLATE=/etc/mtls-nginx/nginx.conf.in
 RUN=/tmp/nginx
 
-now() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
-json() { printf '%s' "$1" | tr '\n\t\r' '   ' | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'; }
-# log LEVEL MSG [KEY VALUE]...: one JSON line on stdout.
-log() {
-  line="{\"ts\":\"$(now)\",\"level\":\"$1\",\"component\":\"mtls-nginx\",\"msg\":\"$(json "$2")\""
-  shift 2
-  while [ $# -ge 2 ]; do line="$line,\"$1\":\"$(json "$2")\""; shift 2; done
-  printf '%s}\n' "$line"
-}
+# shellcheck source=recipes/lib/mtls-common.sh
+. mtls-common.sh
+LOG_COMPONENT=mtls-nginx
 bad_config() { log error "bad configuration: $1" variable "$2"; exit 2; }
-
-is_dns() { printf '%s' "$1" | grep -Eqx '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'; }
-is_port() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
 
 # --- configuration (checked before anything starts; values end up in nginx.conf) ---
 [ -n "$ROOT_PIN_FILE" ] || bad_config 'ROOT_PIN_FILE is required (nginx only loads pinned roots)' ROOT_PIN_FILE
@@ -84,10 +75,8 @@ write_stats() {
   extra=''
   [ -n "$serial" ] && extra="$extra\"serial\":\"$serial\",\"notAfter\":\"$not_after\","
   [ -n "$last_reload_at" ] && extra="$extra\"lastReloadAt\":\"$last_reload_at\","
-  [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json "$last_error")\","
-  printf '{"technology":"nginx","role":"%s","state":"%s",%s"reloads":%d,"failedReloads":%d,"requests":{"ok":%d,"failed":%d,"refused":%d},"updatedAt":"%s"}\n' \
-    "$ROLE" "$state" "$extra" "$reloads" "$failed_reloads" "$1" "$3" "$2" "$(now)" >"$STATS_FILE.tmp" &&
-    mv -f "$STATS_FILE.tmp" "$STATS_FILE"
+  [ -n "$last_error" ] && extra="$extra\"lastError\":\"$(json_escape "$last_error")\","
+  write_atomic "$STATS_FILE" "{\"technology\":\"nginx\",\"role\":\"$ROLE\",\"state\":\"$state\",$extra\"reloads\":$reloads,\"failedReloads\":$failed_reloads,\"requests\":{\"ok\":$1,\"failed\":$3,\"refused\":$2},\"updatedAt\":\"$(now)\"}"
   stats_at=$(date +%s)
 }
 
@@ -246,6 +235,5 @@ while :; do
   elif [ $(($(date +%s) - stats_at)) -ge 5 ]; then
     write_stats
   fi
-  sleep 1 &
-  wait $!
+  nap 1
 done

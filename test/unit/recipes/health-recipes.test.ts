@@ -9,6 +9,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const RECIPES = path.resolve(import.meta.dirname, '../../../recipes');
+/** recipes/lib on PATH: the health checks source mtls-common.sh from there, as from /usr/local/bin in the images. */
+const PATH = [path.join(RECIPES, 'lib'), process.env.PATH].join(path.delimiter);
 let dir: string;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'recipe-health-'));
@@ -23,7 +25,7 @@ const statsFile = () => path.join(dir, 'stats.json');
 /** Runs a health script with its interpreter and only the given environment; exit code and the single line it printed. */
 function health(interpreter: string, script: string, env: Record<string, string> = {}): Promise<[number | null, string]> {
   return new Promise((resolve) => {
-    const child = execFile(interpreter, [path.join(RECIPES, script)], { env: { PATH: process.env.PATH, STATS_FILE: statsFile(), ...env }, timeout: 10_000 }, (error, stdout, stderr) => {
+    const child = execFile(interpreter, [path.join(RECIPES, script)], { env: { PATH, STATS_FILE: statsFile(), ...env }, timeout: 10_000 }, (error, stdout, stderr) => {
       expect(stderr).toBe('');
       expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
       resolve([error ? child.exitCode : 0, stdout.trim()]);
