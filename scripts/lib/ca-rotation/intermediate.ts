@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { ROOT_KEY_DIR } from '../../../common/facts.js';
+import { waitFor } from '../../../common/wait.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 import * as docker from '../docker/commands.js';
 import { certInfo, issuedBy, type CertInfo } from '../identity/pki.js';
@@ -29,8 +30,10 @@ export interface IntermediateRotation {
   readonly actions: string[];
 }
 
-/** How long the CA gets to serve the new intermediate after SIGHUP. */
-const RELOAD_TIMEOUT_MS = 30_000;
+/** How long the CA gets, after SIGHUP, to serve what its volume holds (intermediate, roots). */
+export const RELOAD_TIMEOUT_MS = 30_000;
+/** The pause between asking the CA what it serves while it reloads. */
+export const RELOAD_POLL_MS = 250;
 
 export function summarise(c: CertInfo): IntermediateSummary {
   return { serial: c.serial, fingerprint: c.fingerprint, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), subject: c.subject.replace(/\n/g, ', ') };
@@ -162,17 +165,17 @@ async function served(stack: Stack, root: string): Promise<CertInfo> {
 }
 
 async function waitServed(stack: Stack, root: string, fingerprint: string, since: Date): Promise<void> {
-  const deadline = Date.now() + RELOAD_TIMEOUT_MS;
   let last = '';
-  for (let delay = 100; Date.now() < deadline; delay = Math.min(delay * 2, 2000)) {
+  const served = await waitFor('the CA to serve the new intermediate', async () => {
     try {
-      if ((await servedIntermediate(stack.outputs.ca_host_url, root)).fingerprint === fingerprint) return;
+      if ((await servedIntermediate(stack.outputs.ca_host_url, root)).fingerprint === fingerprint) return true;
       last = 'still the old intermediate';
     } catch (err) {
       last = (err as Error).message;
     }
-    await new Promise((r) => setTimeout(r, delay));
-  }
+    return false;
+  }, { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: RELOAD_POLL_MS }).catch(() => false);
+  if (served) return;
   const log = (await docker.logs(stack.ca.container, { since: since.toISOString() })).split('\n').filter((l) => /error|fail/i.test(l)).slice(-3).join('\n');
   throw new UserError(
     `the CA did not serve the new intermediate within ${RELOAD_TIMEOUT_MS / 1000} s (${last})${log ? `; its log:\n${log}\n` : '. '}The new intermediate is installed in the CA volume: run this command again, or restart the CA (docker restart ${stack.ca.container}).`,

@@ -5,8 +5,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { fs } from 'zx';
+import { waitFor } from '../../../common/wait.js';
 import { httpsGet } from '../ca/api.js';
-import { commonName, locateCa, rfc3339, servedIntermediate } from './intermediate.js';
+import { commonName, locateCa, RELOAD_POLL_MS, RELOAD_TIMEOUT_MS, rfc3339, servedIntermediate } from './intermediate.js';
 import * as docker from '../docker/commands.js';
 import { INTERMEDIATE_CRT } from './intermediate-job.js';
 import { certInfo, fingerprintOf, issuedBy } from '../identity/pki.js';
@@ -15,9 +16,6 @@ import { stackDirs } from '../deploy/stack-instance.js';
 import type { Ui } from '../cli/ui.js';
 import { UserError } from '../cli/ui.js';
 import type { Stack } from '../workloads/handles.js';
-
-/** How long the CA gets, after SIGHUP, to present the expected intermediate and roots. */
-const RELOAD_TIMEOUT_MS = 30_000;
 
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
@@ -69,9 +67,8 @@ export async function reloadCa(stack: Stack, ui: Ui, want: { issuer: string; roo
   const wantRoots = want.roots.map(fp).sort();
   return ui.step('reloading the CA (SIGHUP)', async () => {
     await docker.signal(stack.ca.container, 'HUP');
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    do {
+    const serial = await waitFor('the CA to serve the expected roots and intermediate', async () => {
       try {
         const served = await servedIntermediate(stack.outputs.ca_host_url, trusted);
         if (!issuedBy(new X509Certificate(served.pem), new X509Certificate(want.issuer))) last = 'it still presents an intermediate under the other root';
@@ -83,8 +80,9 @@ export async function reloadCa(stack: Stack, ui: Ui, want: { issuer: string; roo
       } catch (err) {
         last = (err as Error).message;
       }
-      await new Promise((r) => setTimeout(r, 250));
-    } while (Date.now() < deadline);
+      return undefined;
+    }, { timeoutMs, intervalMs: RELOAD_POLL_MS }).catch(() => undefined);
+    if (serial !== undefined) return serial;
     throw new UserError(`the CA did not load the expected roots and intermediate within ${Math.round(timeoutMs / 1000)} s after SIGHUP: ${last}. Until it does, it accepts and serves what it had. Run the same command again, or restart the CA (docker restart ${stack.ca.container}) and run it again.`);
   });
 }

@@ -1,3 +1,4 @@
+import { sleep } from '../../../common/wait.js';
 import { parseDuration } from '../../../stack/duration.js';
 import { issuedFromCaLog, logIsComplete, unexpiredFor, type IssuedCertificate } from './log.js';
 import * as docker from '../docker/commands.js';
@@ -68,7 +69,7 @@ export async function revokeWorkload(stack: Stack, w: Workload, reason = 'revoke
       const outcome = await revoke(stack.ca, cert.serial, reason);
       done.set(cert.serial, { serial: cert.serial, notAfter: cert.notAfter.toISOString(), source, outcome });
     }
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    await sleep(SETTLE_MS);
   }
   const now = await certOnDisk(w);
   if (!now) throw new UserError(`${w.name}'s certificate disappeared from ${w.volume} while revoking it`);

@@ -1,5 +1,6 @@
 import { $, type Duration, type ProcessOutput } from 'zx';
 import { LABEL } from '../../../common/facts.js';
+import { waitFor } from '../../../common/wait.js';
 import type { LabelledObject } from './ownership.js';
 import { UserError } from '../cli/ui.js';
 
@@ -143,15 +144,16 @@ export async function listLabelled(kind: ObjectKind, prefix?: string): Promise<s
  * `timeoutMs`. True once the network is gone.
  */
 export async function removeNetwork(name: string, timeoutMs = 90_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const started = Date.now();
+  const outcome = await waitFor(`docker network rm ${name}`, async () => {
     const out = await run`docker network rm ${name}`;
-    if (out.exitCode === 0 || /no such network|not found/i.test(out.stderr)) return true;
-    if (!/active endpoints/i.test(out.stderr) || Date.now() > deadline) return false;
+    if (out.exitCode === 0 || /no such network|not found/i.test(out.stderr)) return 'removed';
+    if (!/active endpoints/i.test(out.stderr)) return 'refused';
     // No container attached and still refused: a phantom endpoint that only an engine restart clears.
-    if (Date.now() > deadline - timeoutMs + 10_000 && (await attachedContainers(name)) === 0) return false;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+    if (Date.now() - started > 10_000 && (await attachedContainers(name)) === 0) return 'refused';
+    return undefined;
+  }, { timeoutMs, intervalMs: 1000 }).catch(() => 'refused');
+  return outcome === 'removed';
 }
 
 /** How many containers the engine lists on a network (-1 when it cannot be inspected). */

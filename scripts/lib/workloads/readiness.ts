@@ -11,16 +11,17 @@
  * Terraform only creates and starts the containers (`wait = false`). Docker
  * probes at its own, long interval (the checks are cheap but not free), so
  * here each container's own health command is run at once with `docker exec`
- * and then again after short gaps, up to once a second, until it passes.
+ * and then every half second until it passes.
  */
+import { waitFor } from '../../../common/wait.js';
 import * as docker from '../docker/commands.js';
 import type { StackOutputs } from '../deploy/stack-outputs.js';
 import { UserError } from '../cli/ui.js';
 
 /** How long one container may take to become ready (the provider's old wait timeout). */
 export const READY_TIMEOUT_MS = 120_000;
-/** The gaps between probes of one container: fast while it starts, then once a second. */
-const PROBE_GAPS_MS = [100, 250, 500, 1000];
+/** The pause between probes of one container. */
+const PROBE_INTERVAL_MS = 500;
 /** Probes in flight at once (each is a `docker exec`). */
 const MAX_PROBES_IN_FLIGHT = 6;
 
@@ -131,10 +132,10 @@ export async function waitForContainers(names: readonly string[], whose: string,
   );
 }
 
+/** Polls one container until it is `want` (why undefined) or has failed for good (why says how). */
 async function untilOrWhy(name: string, want: Want, probes: Semaphore, timeoutMs: number): Promise<{ name: string; why?: string }> {
-  const deadline = Date.now() + timeoutMs;
   let why = 'not checked';
-  for (let attempt = 0; ; attempt += 1) {
+  const outcome = await waitFor(`${name} to be ${want}`, async () => {
     const v = verdict(await docker.containerState(name));
     if (v.kind === 'ready') return { name };
     if (v.kind === 'failed') return { name, why: v.why };
@@ -146,9 +147,9 @@ async function untilOrWhy(name: string, want: Want, probes: Semaphore, timeoutMs
       const ended = out.exitCode === null ? `did not finish within ${v.timeoutMs} ms` : `exits ${out.exitCode}`;
       why = `health check \`${v.test.join(' ')}\` ${ended}: ${line}`;
     }
-    if (Date.now() >= deadline) return { name, why: `not ${want} after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
-    await new Promise((r) => setTimeout(r, PROBE_GAPS_MS[Math.min(attempt, PROBE_GAPS_MS.length - 1)]));
-  }
+    return undefined;
+  }, { timeoutMs, intervalMs: PROBE_INTERVAL_MS }).catch(() => undefined);
+  return outcome ?? { name, why: `not ${want} after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
 }
 
 class Semaphore {

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { waitFor } from '../../../common/wait.js';
 import { appReport, type AppReport } from './app-report.js';
 import * as docker from '../docker/commands.js';
 import { serialOf, splitPem } from '../identity/pki.js';
@@ -101,19 +102,18 @@ export interface FirstAnswer {
  */
 export async function untilEveryClientAnswered(stack: Stack, opts: { timeoutMs: number; intervalMs?: number }): Promise<FirstAnswer[]> {
   const clients = stack.workloads.filter((w) => w.role === 'client');
-  const deadline = Date.now() + opts.timeoutMs;
-  for (;;) {
+  let why: string[] = [];
+  const answered = await waitFor('every client to have a call answered', async () => {
     const reports = await Promise.all(clients.map((w) => appReport(w)));
     const silent = clients.filter((_, i) => !((reports[i]?.requests.ok ?? 0) > 0));
     if (silent.length === 0) {
       return clients.map((w, i) => ({ client: w.name, server: w.calls, startupRetries: reports[i]?.requests.startupRetries ?? 0, failed: reports[i]?.requests.failed ?? 0 }));
     }
-    if (Date.now() >= deadline) {
-      const why = silent.map((w) => `${w.name} → ${w.calls}: ${reports[clients.indexOf(w)]?.lastError ?? 'no report'}`);
-      throw new UserError(`no answer within ${Math.round(opts.timeoutMs / 1000)} s for ${silent.length} client(s):\n  ${why.join('\n  ')}\nSee \`npm run status\` and \`docker logs <container>\`.`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
-  }
+    why = silent.map((w) => `${w.name} → ${w.calls}: ${reports[clients.indexOf(w)]?.lastError ?? 'no report'}`);
+    return undefined;
+  }, { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 1000 }).catch(() => undefined);
+  if (answered) return answered;
+  throw new UserError(`no answer within ${Math.round(opts.timeoutMs / 1000)} s for ${why.length} client(s):\n  ${why.join('\n  ')}\nSee \`npm run status\` and \`docker logs <container>\`.`);
 }
 
 /**
@@ -154,11 +154,9 @@ export async function observeRotations(
   const rotationsOf = (name: string) => Math.max(0, (timelines.get(name)?.length ?? 0) - 1);
   const done = () => watched.every((w) => rotationsOf(w.name) >= opts.rotations);
 
-  await poll();
-  while (!done() && Date.now() - started < opts.timeoutMs) {
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
-    await poll();
-  }
+  // Running out of time is not an error here: the report says what is missing.
+  const left = opts.timeoutMs - (Date.now() - started);
+  await waitFor(`${opts.rotations} rotation(s) of every watched workload`, async () => (await poll(), done()), { timeoutMs: left, intervalMs: opts.intervalMs ?? 1000 }).catch(() => undefined);
   await poll(); // the last counters, after the last rotation was seen
   const traffic = clients.length ? diff(before, counters(last, clients)) : ZERO;
 
