@@ -1,33 +1,23 @@
 import path from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
 import { httpsGet } from '../../scripts/lib/ca/api.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { health } from '../../scripts/lib/workloads/readiness.js';
-import { loadStack, appStats, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
-import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
+import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 
 describe('happy path', { timeout: 120_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
-  let operator: IssuedCredential;
-
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await fs.readFile(path.join(ctx.hostStepPath, 'certs', 'root_ca.crt'), 'utf8');
-    operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
-      commonName: 'operator.mesh.internal',
-      uris: [ctx.operatorUri],
-    });
-  });
+  const shared = useSharedStack({ operator: '10m' });
 
   it('serves step-ca /health over TLS verified against the bootstrapped root', async () => {
-    const res = await httpsGet(`${ctx.outputs.ca_host_url}/health`, { ca: rootPem });
+    const res = await httpsGet(`${ctx.outputs.ca_host_url}/health`, { ca: shared.rootPem });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ status: 'ok' });
     // ... and the same URL is refused when verified against any other root.
@@ -52,7 +42,7 @@ describe('happy path', { timeout: 120_000 }, () => {
   });
 
   it('client → server returns 200 and the server reports the client identity', async () => {
-    const client = stack.workloads.find((w) => w.name === 'client')!;
+    const client = shared.stack.workloads.find((w) => w.name === 'client')!;
     const stats = await waitFor('client success', async () => {
       const s = await appStats(client);
       return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
@@ -64,16 +54,16 @@ describe('happy path', { timeout: 120_000 }, () => {
   });
 
   it('the host operator identity is served with its own identity; an unlisted identity gets 403', async () => {
-    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem });
     expect(ok.status).toBe(200);
     expect(ok.json?.identity).toBe(ctx.operatorUri);
-    expect(ok.json?.clientSerial).toBe(operator.serial);
+    expect(ok.json?.clientSerial).toBe(shared.operator.serial);
 
-    const intruder = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+    const intruder = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, {
       commonName: 'intruder.mesh.internal',
       uris: ['spiffe://mesh.internal/intruder'],
     });
-    const denied = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: intruder.certPem, key: intruder.keyPem });
+    const denied = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: intruder.certPem, key: intruder.keyPem });
     expect(denied.status).toBe(403);
     expect(denied.json?.error).toBe('forbidden');
     expect(JSON.stringify(denied.json?.identity)).toContain('spiffe://mesh.internal/intruder');

@@ -1,9 +1,9 @@
 import https from 'node:https';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { sleep } from '../../common/wait.js';
 import { serialOf } from '../../scripts/lib/identity/pki.js';
 import { observeRotations, type TimelineEntry } from '../../scripts/lib/workloads/rotation-check.js';
-import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
-import { operatorCredential, rootPemOf } from './helpers/fixtures.js';
+import { useSharedStack } from './helpers/fixtures.js';
 import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { NODE_PAIR } from './helpers/containers.js';
@@ -26,39 +26,32 @@ async function freshServerSerial(rootPem: string, op: IssuedCredential): Promise
 }
 
 describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
-  let operator: IssuedCredential;
-
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-    operator = await operatorCredential(ctx, '5m');
-  });
+  const shared = useSharedStack({ operator: '5m' });
 
   it(`rotates server and client ${ROTATIONS} times with 0 failed requests; fresh connections see each new serial; an old connection keeps working`, async () => {
     // A keep-alive client that keeps one connection busy (so the server's idle
     // timeout does not close it) and records which connection served each request.
-    const keepAlive = new https.Agent({ keepAlive: true, ca: rootPem, cert: operator.certPem, key: operator.keyPem, servername: 'server.mesh.internal' });
+    const keepAlive = new https.Agent({ keepAlive: true, ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem, servername: 'server.mesh.internal' });
     const served: Array<{ at: number; port?: number; status: number; peerSerial?: string }> = [];
     const errors: string[] = [];
     let stop = false;
     const pinger = (async () => {
       while (!stop) {
-        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, agent: keepAlive }).catch((err: Error) => err);
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, agent: keepAlive }).catch((err: Error) => err);
         if (r instanceof Error) errors.push(`${new Date().toISOString()} ${r.message}`);
         else served.push({ at: Date.now(), port: r.localPort, status: r.status, peerSerial: r.peerSerial });
-        await new Promise((res) => setTimeout(res, 1000));
+        // One request a second: steady traffic across the rotations, not a load test.
+        await sleep(1000);
       }
     })();
 
     const freshChecks: Array<Promise<{ expected: string; got: string }>> = [];
-    const report = await observeRotations(stack, {
+    const report = await observeRotations(shared.stack, {
       rotations: ROTATIONS,
       timeoutMs: 360_000,
       only: NODE_PAIR,
       onChange: (w: string, e: TimelineEntry) => {
-        if (w === 'server') freshChecks.push(freshServerSerial(rootPem, operator).then((got) => ({ expected: e.serial, got })));
+        if (w === 'server') freshChecks.push(freshServerSerial(shared.rootPem, shared.operator).then((got) => ({ expected: e.serial, got })));
       },
     });
     stop = true;

@@ -1,7 +1,7 @@
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { describe, expect, inject, it } from 'vitest';
+import { appStats, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createPki, selfSignedLeaf } from '../helpers/pki.js';
-import { rootPemOf, workload } from './helpers/fixtures.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
@@ -14,20 +14,14 @@ async function handshakeFailures(stack: Stack): Promise<Record<string, number>> 
 }
 
 describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
-
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-  });
+  const shared = useSharedStack();
 
   /** Sends one request, expects the TLS handshake to fail, and returns the counter delta. */
   async function expectHandshakeFailure(cert?: { certPem: string; keyPem: string }) {
-    const before = await handshakeFailures(stack);
-    await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: cert?.certPem, key: cert?.keyPem })).rejects.toThrow();
+    const before = await handshakeFailures(shared.stack);
+    await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: cert?.certPem, key: cert?.keyPem })).rejects.toThrow();
     const after = await waitFor('the server to count the failure', async () => {
-      const now = await handshakeFailures(stack);
+      const now = await handshakeFailures(shared.stack);
       const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
       return total(now) > total(before) ? now : undefined;
     }, { timeoutMs: 10_000, intervalMs: 300 });
@@ -53,13 +47,13 @@ describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
   });
 
   it('an expired certificate from the real CA → handshake failure, counted as expired', async () => {
-    const short = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+    const short = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, {
       commonName: 'operator.mesh.internal',
       uris: [ctx.operatorUri],
       notAfter: ctx.minCertLifetime,
     });
     // While valid it works: the failure below is about time, nothing else.
-    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: short.certPem, key: short.keyPem })).status).toBe(200);
+    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: short.certPem, key: short.keyPem })).status).toBe(200);
     const notAfter = new Date(new (await import('node:crypto')).X509Certificate(short.certPem).validTo).getTime();
     await waitFor('the certificate to expire', async () => (Date.now() > notAfter + 1500 ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000 });
     expect(await expectHandshakeFailure({ certPem: short.certPem, keyPem: short.keyPem })).toEqual({ expired: 1 });

@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
-import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { FILES, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
 import { createHash, X509Certificate } from 'node:crypto';
+import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 const script = $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true', FORCE_COLOR: '0' }, timeout: '60s' });
@@ -21,19 +22,16 @@ async function trustSnapshot(stack: Stack) {
 }
 
 describe('bootstrap-trust', { timeout: 120_000 }, () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-  });
+  const shared = useSharedStack();
 
   it('a wrong fingerprint aborts with a clear message and writes nothing', async () => {
-    const before = await trustSnapshot(stack);
+    const before = await trustSnapshot(shared.stack);
     const unrelated = new X509Certificate((await createRootCa('Unrelated')).certPem);
     const wrong = createHash('sha256').update(unrelated.raw).digest('hex');
     const out = await script`npx tsx scripts/bootstrap-trust.ts --prefix ${ctx.prefix} --fingerprint ${wrong}`;
     expect(out.exitCode).toBe(1);
     expect(out.stderr).toContain(`has no root with fingerprint ${wrong}`);
-    expect(await trustSnapshot(stack)).toEqual(before);
+    expect(await trustSnapshot(shared.stack)).toEqual(before);
   });
 
   it('a malformed fingerprint is rejected before any request', async () => {
@@ -47,8 +45,8 @@ describe('bootstrap-trust', { timeout: 120_000 }, () => {
     expect(out.exitCode, out.stderr).toBe(0);
     const report = JSON.parse(out.stdout);
     expect(report.fingerprint).toBe(ctx.fingerprint);
-    expect(report.workloads.sort()).toEqual(stack.workloads.map((w) => w.name).sort());
-    for (const w of stack.workloads) {
+    expect(report.workloads.sort()).toEqual(shared.stack.workloads.map((w) => w.name).sort());
+    for (const w of shared.stack.workloads) {
       const pem = await docker.readFile(w.renewer, FILES.root);
       expect(createHash('sha256').update(new X509Certificate(pem!).raw).digest('hex')).toBe(ctx.fingerprint);
     }

@@ -1,29 +1,26 @@
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { health } from '../../scripts/lib/workloads/readiness.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
-import { workload } from './helpers/fixtures.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 
 describe('revocation', { timeout: 300_000 }, () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-  });
+  const shared = useSharedStack();
 
   it('a revoked certificate cannot be renewed, and once it expires the workload fails clearly; re-enrollment recovers', async () => {
-    const client = workload(stack, 'client');
+    const client = workload(shared.stack, 'client');
     const since = new Date().toISOString();
     const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     expect(out.exitCode, out.stderr).toBe(0);
     const result = JSON.parse(out.stdout) as { serial: string; notAfter: string; renewalRefused: boolean };
     expect(result.renewalRefused).toBe(true);
-    expect(await docker.logs(stack.ca.container, { since })).toMatch(/revoked/i);
+    expect(await docker.logs(shared.stack.ca.container, { since })).toMatch(/revoked/i);
 
     // The renew daemon keeps failing; the certificate runs out; requests stop.
     const expiry = Date.parse(result.notAfter);
@@ -41,7 +38,7 @@ describe('revocation', { timeout: 300_000 }, () => {
     }
 
     // A new identity document through the normal path brings it back.
-    assertEnrolled(await enrollAll(stack, [client], { force: true }));
+    assertEnrolled(await enrollAll(shared.stack, [client], { force: true }));
     await waitFor('client requests to succeed again', async () => {
       const s = await appStats(client);
       return s && s.credentials?.serial !== result.serial && s.requests?.consecutiveFailures === 0 && s.requests?.successes ? true : undefined;

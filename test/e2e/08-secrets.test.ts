@@ -4,23 +4,23 @@ import { fs, glob } from 'zx';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { scanLayers } from '../../scripts/lib/docker/image-archive.js';
 import { stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
-import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { FILES } from '../../scripts/lib/workloads/handles.js';
 import { withSavedImage } from './helpers/images.js';
 import { imageFolder, TECHNOLOGIES, type TechnologyName } from '../../stack/technologies.js';
+import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 /** A PEM private key with a body, in any of the usual encodings. */
 const PEM_KEY = /-----BEGIN (?:EC |RSA |ENCRYPTED |OPENSSH )?PRIVATE KEY-----\s*[A-Za-z0-9+/]/;
 
 describe('secret hygiene', { timeout: 300_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack();
   let passwords: string[];
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
     // Read inside the test process only, to search for them; never printed.
     passwords = await Promise.all(
-      ['password', 'provisioner_password'].map(async (f) => (await docker.readFile(stack.ca.container, `/home/step/secrets/${f}`))!.trim()),
+      ['password', 'provisioner_password'].map(async (f) => (await docker.readFile(shared.stack.ca.container, `/home/step/secrets/${f}`))!.trim()),
     );
     for (const p of passwords) expect(p.length).toBeGreaterThanOrEqual(32);
   });
@@ -31,13 +31,13 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
   };
 
   it('keys in the volumes exist and are mode 0600', async () => {
-    expect(stack.workloads.map((w) => w.name).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
-    expect(stack.workloads.length).toBeGreaterThan(0);
-    for (const w of stack.workloads) {
+    expect(shared.stack.workloads.map((w) => w.name).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
+    expect(shared.stack.workloads.length).toBeGreaterThan(0);
+    for (const w of shared.stack.workloads) {
       expect(await docker.fileMode(w.renewer, FILES.key), w.name).toBe('600');
       expect(PEM_KEY.test((await docker.readFile(w.renewer, FILES.key)) ?? ''), `${w.name} key is a PEM key`).toBe(true);
     }
-    const secrets = await docker.exec(stack.ca.container, ['sh', '-c', 'stat -c "%a %n" /home/step/secrets/*']);
+    const secrets = await docker.exec(shared.stack.ca.container, ['sh', '-c', 'stat -c "%a %n" /home/step/secrets/*']);
     const lines = secrets.stdout.trim().split('\n');
     expect(lines.length).toBeGreaterThanOrEqual(3); // intermediate key and two passwords; the root key is kept elsewhere (15-root-key)
     for (const line of lines) expect(line, line).toMatch(/^600 /);
@@ -45,7 +45,7 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
 
   it('the Terraform state holds no key and no password', async () => {
     const state = await fs.readFile(path.join(stackDirs(ctx.prefix).stateDir, 'terraform.tfstate'), 'utf8');
-    expect(state).toContain(stack.ca.container); // it is the real state
+    expect(state).toContain(shared.stack.ca.container); // it is the real state
     clean(state, 'terraform state');
   });
 
@@ -58,8 +58,8 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
   it('container logs hold no key and no password', async () => {
     const containers = await docker.listLabelled('container', ctx.prefix);
     // The CA and every app and renewer: an empty or partial list would make this test prove nothing.
-    expect(containers).toEqual(expect.arrayContaining([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])]));
-    expect(stack.workloads.length).toBeGreaterThan(0);
+    expect(containers).toEqual(expect.arrayContaining([shared.stack.ca.container, ...shared.stack.workloads.flatMap((w) => [w.container, w.renewer])]));
+    expect(shared.stack.workloads.length).toBeGreaterThan(0);
     for (const c of containers) clean(await docker.logs(c), `logs of ${c}`);
   });
 
@@ -67,8 +67,8 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
     // Base OS libraries embed PEM test keys (libgnutls does), so a generic
     // PEM search would flag Debian itself: look for THIS system's secrets,
     // by the body of every key in the CA and workload volumes.
-    const keyFiles = await docker.exec(stack.ca.container, ['sh', '-c', 'cat /home/step/secrets/*_key']);
-    const workloadKeys = await Promise.all(stack.workloads.map((w) => docker.readFile(w.renewer, FILES.key)));
+    const keyFiles = await docker.exec(shared.stack.ca.container, ['sh', '-c', 'cat /home/step/secrets/*_key']);
+    const workloadKeys = await Promise.all(shared.stack.workloads.map((w) => docker.readFile(w.renewer, FILES.key)));
     const bodies = [keyFiles.stdout, ...workloadKeys.map((k) => k ?? '')]
       .flatMap((pem) => pem.split('\n'))
       .filter((line) => /^[A-Za-z0-9+/]{40,}$/.test(line));

@@ -1,26 +1,21 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../helpers/raw-tls.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
-import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 
 describe('malformed requests from an allowed identity against the real server', { timeout: 180_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
+  const shared = useSharedStack({ operator: '10m' });
   let tls: RawTlsOptions;
   let server: string;
   let before: ContainerState;
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-    const operator = await operatorCredential(ctx);
-    tls = { port: ctx.servicePort, ca: rootPem, cert: operator.certPem, key: operator.keyPem };
-    server = workload(stack, 'server').container;
+    tls = { port: ctx.servicePort, ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem };
+    server = workload(shared.stack, 'server').container;
     before = await containerState(server);
     expect(before.running).toBe(true);
   });
@@ -52,7 +47,7 @@ describe('malformed requests from an allowed identity against the real server', 
     const after = await containerState(server);
     expect(after).toEqual(before);
     const operator = { cert: tls.cert, key: tls.key };
-    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, ...operator });
+    const ok = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, ...operator });
     expect(ok.status).toBe(200);
     expect(ok.json?.identity).toBe(ctx.operatorUri);
   });

@@ -4,32 +4,27 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
-import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { appStats, FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { createPki } from '../helpers/pki.js';
-import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
-import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
+import { mtlsRequest, waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 
 describe('apps pin their root', { timeout: 240_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
-  let operator: IssuedCredential;
+  const shared = useSharedStack({ operator: '10m' });
   let server: Workload;
   let client: Workload;
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-    operator = await operatorCredential(ctx);
-    server = workload(stack, 'server');
-    client = workload(stack, 'client');
+    server = workload(shared.stack, 'server');
+    client = workload(shared.stack, 'client');
   });
 
   it('holds the bootstrap fingerprint where the app can only read it and the renewer cannot see it', async () => {
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       expect(await docker.readFile(w.container, ROOT_PIN_FILE)).toMatch(new RegExp(`^${ctx.fingerprint}$`, 'm'));
       const write = await docker.exec(w.container, ['sh', '-c', `echo 00 >> ${ROOT_PIN_FILE}`]);
       expect(write.exitCode).not.toBe(0);
@@ -64,22 +59,22 @@ describe('apps pin their root', { timeout: 240_000 }, () => {
       expect(logs).toMatch(/"msg":"credentials rejected; keeping the current ones".*"problem":"unpinned"/);
 
       // From outside: trusting both roots, the server still presents our certificate.
-      const seen = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${rootPem}\n${foreign.root.certPem}`, cert: operator.certPem, key: operator.keyPem });
+      const seen = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${shared.rootPem}\n${foreign.root.certPem}`, cert: shared.operator.certPem, key: shared.operator.keyPem });
       expect(seen.status).toBe(200);
       expect(seen.peerSerial).toBe(current.serial);
       expect(seen.peerSerial).not.toBe(leaf.serial);
       expect(Date.parse(current.notAfter!)).toBeGreaterThan(Date.now());
       // ... and it verifies against the real root alone.
-      expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
+      expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem })).status).toBe(200);
     } finally {
       // Recovery is the operator's runbook: bootstrap-trust restores root.crt (and the pin), enroll --force a certificate.
       await bootstrapTrust(ctx.prefix, { quiet: true });
-      assertEnrolled(await enrollAll(stack, [server], { force: true }));
+      assertEnrolled(await enrollAll(shared.stack, [server], { force: true }));
     }
     const enrolled = await docker.readFile(server.renewer, FILES.cert);
     const enrolledSerial = serialOf(new X509Certificate(enrolled!));
     await waitFor('the server to serve its re-enrolled certificate', async () => {
-      const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+      const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem });
       return res.peerSerial !== current.serial && res.status === 200 ? true : undefined;
     }, { timeoutMs: 30_000, intervalMs: 500 });
     expect(enrolledSerial).toMatch(/^[0-9A-F]+$/);

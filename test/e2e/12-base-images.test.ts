@@ -4,13 +4,13 @@
 // has it removed, and the CA container runs with every capability dropped.
 // In connected mode the bases came from a registry under their official
 // names; workloads run the Node LTS either way.
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { finalEntry } from '../../scripts/lib/docker/image-archive.js';
 import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES } from '../../stack/versions.js';
-import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { withSavedImage } from './helpers/images.js';
+import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 const STEP_CA = '/usr/local/bin/step-ca';
@@ -32,10 +32,7 @@ async function stepCaCapability(image: string): Promise<Buffer | undefined> {
 }
 
 describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () => {
-  let stack: Stack;
-  beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-  });
+  const shared = useSharedStack();
 
   it('the bases are the official names when connected, the local stand-ins offline', () => {
     expect(ctx.baseImages).toEqual(ctx.mode === 'connected' ? OFFICIAL_IMAGES : LOCAL_IMAGES);
@@ -72,7 +69,7 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
   });
 
   it('the CA container runs step-ca with every capability dropped, no new privileges, uid 1000', async () => {
-    const out = await inspect`docker inspect --format ${'{{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.Config.User}} {{.State.Running}} {{.RestartCount}}'} ${stack.ca.container}`;
+    const out = await inspect`docker inspect --format ${'{{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.Config.User}} {{.State.Running}} {{.RestartCount}}'} ${shared.stack.ca.container}`;
     const [capDrop, securityOpt, user, running, restarts] = out.stdout.trim().split(' ');
     expect(JSON.parse(capDrop!)).toEqual(['ALL']);
     expect(JSON.parse(securityOpt!)).toContain('no-new-privileges:true');
@@ -80,12 +77,12 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
     expect(running).toBe('true');
     expect(restarts).toBe('0');
     // The process itself: step-ca, with an empty effective and bounding set.
-    const status = await docker.execOk(stack.ca.container, ['sh', '-c', 'for p in /proc/[0-9]*; do if [ "$(cat $p/comm)" = step-ca ]; then grep -E "^Cap(Eff|Bnd)" $p/status; fi; done']);
+    const status = await docker.execOk(shared.stack.ca.container, ['sh', '-c', 'for p in /proc/[0-9]*; do if [ "$(cat $p/comm)" = step-ca ]; then grep -E "^Cap(Eff|Bnd)" $p/status; fi; done']);
     expect(status.trim().split('\n').sort()).toEqual(['CapBnd:\t0000000000000000', 'CapEff:\t0000000000000000']);
   });
 
   it(`the Node workloads run Node ${NODE_RUNTIME.version}, the pinned release`, async () => {
-    const node = stack.workloads.filter((w) => w.technology.startsWith('node-'));
+    const node = shared.stack.workloads.filter((w) => w.technology.startsWith('node-'));
     expect(node.length).toBeGreaterThanOrEqual(2);
     for (const w of node) {
       expect((await docker.execOk(w.container, ['node', '--version'])).trim(), w.name).toBe(`v${NODE_RUNTIME.version}`);

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { health } from '../../scripts/lib/workloads/readiness.js';
 import { observeRotations } from '../../scripts/lib/workloads/rotation-check.js';
 import { rootFingerprint } from '../../scripts/lib/ca/step.js';
-import { appStats, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { createMtlsClient, type MtlsClient } from '../../services/client/app.js';
 import { containerState, servingContainers, type ContainerState } from './helpers/containers.js';
 import { restartEngine } from './helpers/engine.js';
-import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { NODE_PAIR } from './helpers/containers.js';
@@ -21,23 +21,21 @@ const ctx = inject('e2e');
  * and comes back by its restart policy), so it runs last and once.
  */
 describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack({ operator: '3m' });
   let names: string[];
   let certDir: string;
   let hostClient: MtlsClient;
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
     // The CA's init step has exited; it is not started again by the engine.
     names = servingContainers(ctx.outputs);
     // The host's own client (the reference client, in this process) through the published port,
     // told to ride out an outage of up to 30 s per call (by default a refused call after a success fails).
-    const operator = await operatorCredential(ctx, '3m');
     certDir = await mkdtemp(join(tmpdir(), 'mtls-engine-restart-'));
-    await writeFile(join(certDir, 'root.crt'), await rootPemOf(ctx));
-    await writeFile(join(certDir, 'site.crt'), operator.certPem);
-    await writeFile(join(certDir, 'site.key'), operator.keyPem, { mode: 0o600 });
-    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(stack, 'server').uri, requestRate: 5, adminPort: 0, retryBudgetMs: 30_000 });
+    await writeFile(join(certDir, 'root.crt'), shared.rootPem);
+    await writeFile(join(certDir, 'site.crt'), shared.operator.certPem);
+    await writeFile(join(certDir, 'site.key'), shared.operator.keyPem, { mode: 0o600 });
+    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(shared.stack, 'server').uri, requestRate: 5, adminPort: 0, retryBudgetMs: 30_000 });
     await hostClient.start();
   });
   afterAll(async () => {
@@ -65,14 +63,14 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
       expect(after.running, name).toBe(true);
       expect(Date.parse(after.startedAt), `${name} restarted by the engine`).toBeGreaterThan(Date.parse(before.get(name)!.startedAt));
     }
-    expect(await rootFingerprint(stack.ca)).toBe(ctx.fingerprint);
+    expect(await rootFingerprint(shared.stack.ca)).toBe(ctx.fingerprint);
 
     // The workloads renew against the restarted CA and serve the new certificates.
-    const report = await observeRotations(stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });
+    const report = await observeRotations(shared.stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });
     expect(report.problems).toEqual([]);
 
     // The stack's client is a new process since the restart: its counters cover the whole time since.
-    const client = await appStats(workload(stack, 'client'));
+    const client = await appStats(workload(shared.stack, 'client'));
     expect(client?.requests?.failures).toBe(0);
     expect(client?.requests?.successes).toBeGreaterThan(50);
 

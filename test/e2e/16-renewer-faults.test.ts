@@ -4,10 +4,10 @@ import * as docker from '../../scripts/lib/docker/commands.js';
 import { health, healthNow } from '../../scripts/lib/workloads/readiness.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import type { WorkloadStatus } from '../../scripts/lib/workloads/status.js';
-import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
-import { workload } from './helpers/fixtures.js';
+import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 import { waitFor } from './helpers/operator.js';
-import { clientFailures, processes, restartCount, servingCert, waitAllHealthy, waitForNewerCert, waitForRenewalLog } from './helpers/renewer.js';
+import { clientFailures, processes, restartCount, servingCert, stackContainers, waitAllHealthy, waitForNewerCert, waitForRenewalLog } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
 const CERT_DIR = '/var/run/step';
@@ -17,15 +17,14 @@ const CERT_DIR = '/var/run/step';
 // with `npm run status` naming the command, which is then run), and no
 // request fails while the old certificate is still valid.
 describe('renewer under faults', { timeout: 300_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack();
   let server: Workload;
   let client: Workload;
-  const allContainers = () => [stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])];
+  const allContainers = () => stackContainers(shared.stack);
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    server = workload(stack, 'server');
-    client = workload(stack, 'client');
+    server = workload(shared.stack, 'server');
+    client = workload(shared.stack, 'client');
     await waitAllHealthy(allContainers(), 60_000);
   });
 
@@ -58,7 +57,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
     const before = await servingCert(server);
     const restarts = await restartCount(server.renewer);
     // Freeze the CA so the next renewal stays in flight, then kill the loop.
-    await $({ quiet: true })`docker pause ${stack.ca.container}`;
+    await $({ quiet: true })`docker pause ${shared.stack.ca.container}`;
     try {
       const loop = await waitFor('a rekey in flight in the server renewer', async () => {
         const ps = await processes(server.renewer);
@@ -72,7 +71,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       // delivered; the restart count below proves the loop died.
       expect([0, 137], kill.stderr).toContain(kill.exitCode);
     } finally {
-      await $({ quiet: true })`docker unpause ${stack.ca.container}`;
+      await $({ quiet: true })`docker unpause ${shared.stack.ca.container}`;
     }
     await waitFor('the renewer to be restarted by Docker', async () => ((await restartCount(server.renewer)) > restarts ? true : undefined), { timeoutMs: 30_000 });
     const after = await waitForNewerCert(server, before, 45_000);
@@ -91,7 +90,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
     const failures = await clientFailures(client);
     const old = { server: await servingCert(server), client: await servingCert(client) };
     const firstExpiry = Math.min(old.server.notAfter, old.client.notAfter);
-    await docker.stop(stack.ca.container);
+    await docker.stop(shared.stack.ca.container);
     let status: { workloads: WorkloadStatus[] };
     let statusExit: number | null;
     try {
@@ -106,7 +105,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       status = statusOut.parsed;
       statusExit = statusOut.exitCode;
     } finally {
-      await docker.start(stack.ca.container);
+      await docker.start(shared.stack.ca.container);
     }
     expect(statusExit).toBe(1);
     for (const w of status.workloads) {
@@ -114,7 +113,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       expect(w.renewer?.detail).toMatch(/^unhealthy: (certificate [0-9A-F]+ expired at \d{4}-\d\d-\d\dT|unusable: site\.crt is unusable: .*expired)/);
       expect(w.renewer?.action).toBe(`npm run enroll -- ${w.workload} --force --prefix ${ctx.prefix}`);
     }
-    await waitFor('the CA to be healthy again', async () => ((await health(stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor('the CA to be healthy again', async () => ((await health(shared.stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
 
     // The operator runs exactly what status printed.
     for (const w of status.workloads) {

@@ -7,11 +7,11 @@ import * as docker from '../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import type { RevocationResult } from '../../scripts/lib/ca/revocation.js';
 import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
-import { appStats, FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { appStats, FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
-import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor } from './helpers/operator.js';
-import { servingCert, waitAllHealthy, waitForNewerCert } from './helpers/renewer.js';
+import { servingCert, stackContainers, waitAllHealthy, waitForNewerCert } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
 
@@ -40,18 +40,15 @@ async function pairOnDisk(w: Workload): Promise<{ certPem: string; keyPem: strin
 }
 
 describe('keys rotate with certificates; revocation reaches every certificate of the identity', { timeout: 300_000 }, () => {
-  let stack: Stack;
-  let rootPem: string;
+  const shared = useSharedStack();
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-    await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
+    await waitAllHealthy(stackContainers(shared.stack), 60_000);
   });
 
   it('after a rotation the previous key matches nothing served', async () => {
-    const server = workload(stack, 'server');
-    const client = workload(stack, 'client');
+    const server = workload(shared.stack, 'server');
+    const client = workload(shared.stack, 'client');
     // Read here only to compare public keys; never printed.
     const oldKeys = { server: publicKeyOfKey((await pairOnDisk(server)).keyPem), client: publicKeyOfKey((await pairOnDisk(client)).keyPem) };
     const served = { server: await servingCert(server), client: await servingCert(client) };
@@ -60,10 +57,10 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // What the server presents on a new connection ...
     const operator = await operatorCredential(ctx, '5m');
-    const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+    const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem });
     expect(res.status).toBe(200);
     const presented = await new Promise<string>((resolve, reject) => {
-      const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' }, (r) => {
+      const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' }, (r) => {
         const cert = (r.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
         r.resume();
         r.on('end', () => (cert ? resolve(cert.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')) : reject(new Error('no peer certificate'))));
@@ -86,18 +83,18 @@ describe('keys rotate with certificates; revocation reaches every certificate of
   });
 
   it('a copied certificate and key, and everything renewed from them, cannot be renewed after revoke', async () => {
-    const client = workload(stack, 'client');
+    const client = workload(shared.stack, 'client');
     // The theft: a copy of the client's pair, renewed once by the thief, so
     // the thief holds a certificate the workload never saw.
     const stolen = await pairOnDisk(client);
-    const thiefRenewal = await renewWith(stolen.certPem, stolen.keyPem, rootPem);
+    const thiefRenewal = await renewWith(stolen.certPem, stolen.keyPem, shared.rootPem);
     expect(thiefRenewal.status, JSON.stringify(thiefRenewal.body)).toBe(201);
     const thiefCert = String(thiefRenewal.body.crt);
     const thiefSerial = serialOf(new X509Certificate(thiefCert));
     const stolenSerial = serialOf(new X509Certificate(stolen.certPem));
 
     // The operator revokes the identity; a local user watching argv in the CA sees no token.
-    const sampling = sampleStepArgv(stack.ca.container, 12);
+    const sampling = sampleStepArgv(shared.stack.ca.container, 12);
     const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     const seen = await sampling;
     expect(out.exitCode, out.stderr).toBe(0);
@@ -115,13 +112,13 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // Neither the copied pair nor the thief's own certificate renews any more.
     for (const [what, certPem] of [['copied certificate', stolen.certPem], ["thief's renewed certificate", thiefCert]] as const) {
-      const again = await renewWith(certPem, stolen.keyPem, rootPem);
+      const again = await renewWith(certPem, stolen.keyPem, shared.rootPem);
       expect(again.status, `${what}: ${JSON.stringify(again.body)}`).toBe(401);
     }
-    expect(await docker.logs(stack.ca.container, { since: new Date(Date.now() - 60_000).toISOString() })).toMatch(/certificate has been revoked/);
+    expect(await docker.logs(shared.stack.ca.container, { since: new Date(Date.now() - 60_000).toISOString() })).toMatch(/certificate has been revoked/);
 
     // Restore the client for whatever runs next: a new identity document.
-    assertEnrolled(await enrollAll(stack, [client], { force: true }));
+    assertEnrolled(await enrollAll(shared.stack, [client], { force: true }));
     await waitFor('client requests to succeed on a fresh certificate', async () => {
       const s = await appStats(client);
       return s && !revokedSerials.includes(s.credentials?.serial ?? '') && s.requests?.consecutiveFailures === 0 ? true : undefined;

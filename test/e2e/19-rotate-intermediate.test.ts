@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import { sleep } from '../../common/wait.js';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
@@ -10,11 +11,11 @@ import * as docker from '../../scripts/lib/docker/commands.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/identity/pki.js';
 import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { rootFingerprint } from '../../scripts/lib/ca/step.js';
-import { appStats, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_KEY_DIR } from '../../common/facts.js';
-import { operatorCredential, rootPemOf, workload } from './helpers/fixtures.js';
+import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
-import { clientFailures, waitAllHealthy } from './helpers/renewer.js';
+import { clientFailures, stackContainers, waitAllHealthy } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
 
@@ -56,23 +57,20 @@ async function rotate(): Promise<{ exitCode: number | null; output: string; resu
 
 describe('intermediate rotation under continuous traffic', { timeout: 360_000 }, () => {
   let first: IntermediateRotation | undefined;
-  let stack: Stack;
-  let rootPem: string;
+  const shared = useSharedStack();
   let operator: IssuedCredential;
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
-    await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
+    await waitAllHealthy(stackContainers(shared.stack), 60_000);
     // Issued under the old intermediate; it must keep working after the switch.
     operator = await operatorCredential(ctx, '3m');
   });
 
   it('the CA issues from a new intermediate; every workload renews onto it with 0 failed requests; the root stays offline and unchanged', async () => {
-    const client = workload(stack, 'client');
-    const oldIntermediate = (await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint;
+    const client = workload(shared.stack, 'client');
+    const oldIntermediate = (await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint;
     expect(intermediateOf(operator.certPem)).toBe(oldIntermediate);
-    expect(await servedByServer(rootPem, operator)).toBe(oldIntermediate);
+    expect(await servedByServer(shared.rootPem, operator)).toBe(oldIntermediate);
     const failuresBefore = await clientFailures(client);
     const successesBefore = (await appStats(client))?.requests?.successes ?? 0;
 
@@ -82,10 +80,11 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     let stop = false;
     const pinger = (async () => {
       while (!stop) {
-        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem }).catch((err: Error) => err);
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem }).catch((err: Error) => err);
         if (r instanceof Error) errors.push(`${new Date().toISOString()} ${r.message}`);
         else statuses.push(r.status);
-        await new Promise((res) => setTimeout(res, 250));
+        // Four requests a second: traffic before, during and after the switch.
+        await sleep(250);
       }
     })();
 
@@ -96,7 +95,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     };
     try {
       await hostRequests(5, 'host requests before the rotation');
-      const password = (await docker.execOk(stack.ca.container, ['cat', '/home/step/secrets/password'])).trim();
+      const password = (await docker.execOk(shared.stack.ca.container, ['cat', '/home/step/secrets/password'])).trim();
       const run = await rotate();
       expect(run.exitCode, run.output).toBe(0);
       expect(password.length).toBeGreaterThan(20);
@@ -114,19 +113,19 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
         `reloaded the CA: it serves ${result.new.serial}`,
       ]);
       // The CA itself, seen from the host, serves the new intermediate without a restart.
-      expect((await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint).toBe(result.new.fingerprint);
-      expect(await docker.logs(stack.ca.container, { since: new Date(Date.now() - 120_000).toISOString() })).toContain('reloading ...');
+      expect((await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint).toBe(result.new.fingerprint);
+      expect(await docker.logs(shared.stack.ca.container, { since: new Date(Date.now() - 120_000).toISOString() })).toContain('reloading ...');
       const status = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
       expect((JSON.parse(status.stdout) as { caIntermediate: { serial?: string } }).caIntermediate.serial, status.stderr).toBe(result.new.serial);
 
       // Every workload renews onto the new chain and serves it.
-      for (const w of stack.workloads) {
+      for (const w of shared.stack.workloads) {
         await waitFor(`${w.name} to serve a leaf under the new intermediate`, () => onNewChain(w, result.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
       }
       console.log(`rotate-ca intermediate took ${run.ms} ms; every workload served a new-chain leaf ${Date.now() - switched} ms after it returned`);
       // Seen from outside: the server presents leaf + new intermediate; the old-chain operator leaf is still accepted.
-      expect(await servedByServer(rootPem, operator)).toBe(result.new.fingerprint);
-      const late = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem });
+      expect(await servedByServer(shared.rootPem, operator)).toBe(result.new.fingerprint);
+      const late = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem });
       expect(late.status).toBe(200);
       // The stack's client kept making requests across the switch (none failed: checked below).
       await waitFor('the client to succeed on its new-chain leaf', async () => {
@@ -144,26 +143,26 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     expect((await clientFailures(client)) - failuresBefore).toBe(0);
 
     // The root key stayed out of the serving CA, and the root did not change.
-    expect(await docker.volumeAt(stack.ca.container, ROOT_KEY_DIR)).toBeUndefined();
-    const found = await docker.exec(stack.ca.container, ['find', '/', '-xdev', '-name', 'root_ca_key*']);
+    expect(await docker.volumeAt(shared.stack.ca.container, ROOT_KEY_DIR)).toBeUndefined();
+    const found = await docker.exec(shared.stack.ca.container, ['find', '/', '-xdev', '-name', 'root_ca_key*']);
     expect(found.stdout.trim()).toBe('');
-    expect((await docker.exec(stack.ca.container, ['find', '/home/step', '-name', 'root_ca_key*'])).stdout.trim()).toBe('');
-    expect((await rootFingerprint(stack.ca)).trim()).toBe(ctx.fingerprint);
+    expect((await docker.exec(shared.stack.ca.container, ['find', '/home/step', '-name', 'root_ca_key*'])).stdout.trim()).toBe('');
+    expect((await rootFingerprint(shared.stack.ca)).trim()).toBe(ctx.fingerprint);
     // The old pair is kept as the backup, the key 0600.
-    expect(await docker.fileMode(stack.ca.container, '/home/step/secrets/intermediate_ca_key.previous')).toBe('600');
-    expect(await docker.fileMode(stack.ca.container, '/home/step/secrets/intermediate_ca_key')).toBe('600');
-    await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
+    expect(await docker.fileMode(shared.stack.ca.container, '/home/step/secrets/intermediate_ca_key.previous')).toBe('600');
+    expect(await docker.fileMode(shared.stack.ca.container, '/home/step/secrets/intermediate_ca_key')).toBe('600');
+    await waitAllHealthy(stackContainers(shared.stack), 60_000);
   });
   it('a run stopped after installing, before the reload: running it again only reloads, makes no other intermediate, and the workloads follow', async () => {
     expect(first, 'the first rotation ran').toBeDefined();
     // What a run killed between its job and SIGHUP leaves behind: a new intermediate installed, the CA still on the old one.
-    const where = await locateCa(stack);
-    const job = intermediateJobArgs({ name: `${stack.ca.container}-rotate`, prefix: stack.prefix, image: where.image, caVolume: where.caVolume, rootKeyVolume: where.rootKeyVolume, subject: 'Stopped Run Intermediate CA', notAfter: rfc3339(new Date(new X509Certificate(rootPem).validTo)) });
+    const where = await locateCa(shared.stack);
+    const job = intermediateJobArgs({ name: `${shared.stack.ca.container}-rotate`, prefix: shared.stack.prefix, image: where.image, caVolume: where.caVolume, rootKeyVolume: where.rootKeyVolume, subject: 'Stopped Run Intermediate CA', notAfter: rfc3339(new Date(new X509Certificate(shared.rootPem).validTo)) });
     const stopped = await docker.runOnce(job.flags, job.image, job.args, { input: ROTATE_INTERMEDIATE_SCRIPT });
     expect(stopped.exitCode, stopped.stderr).toBe(0);
-    const installed = fingerprintOf(new X509Certificate((await docker.readFile(stack.ca.container, INTERMEDIATE_CRT))!));
+    const installed = fingerprintOf(new X509Certificate((await docker.readFile(shared.stack.ca.container, INTERMEDIATE_CRT))!));
     expect(installed).not.toBe(first!.new.fingerprint);
-    expect((await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint).toBe(first!.new.fingerprint);
+    expect((await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint).toBe(first!.new.fingerprint);
 
     const run = await rotate();
     expect(run.exitCode, run.output).toBe(0);
@@ -173,14 +172,14 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     expect(again.new.fingerprint).toBe(installed);
     expect(again.new.subject).toContain('Stopped Run Intermediate CA');
     expect(again.rootFingerprint).toBe(ctx.fingerprint);
-    expect((await servedIntermediate(ctx.outputs.ca_host_url, rootPem)).fingerprint).toBe(installed);
-    const backup = await docker.readFile(stack.ca.container, `${INTERMEDIATE_CRT}.previous`);
+    expect((await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint).toBe(installed);
+    const backup = await docker.readFile(shared.stack.ca.container, `${INTERMEDIATE_CRT}.previous`);
     expect(backup && fingerprintOf(new X509Certificate(backup))).toBe(first!.new.fingerprint);
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       await waitFor(`${w.name} to serve a leaf under the third intermediate`, () => onNewChain(w, again.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
     }
-    expect(await servedByServer(rootPem, operator)).toBe(again.new.fingerprint);
-    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
-    await waitAllHealthy([stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])], 60_000);
+    expect(await servedByServer(shared.rootPem, operator)).toBe(again.new.fingerprint);
+    expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);
+    await waitAllHealthy(stackContainers(shared.stack), 60_000);
   });
 });

@@ -4,16 +4,17 @@
 // workload of the mesh rotates twice while its callers keep calling, with 0
 // failed calls, the serial each server presents (seen from outside with
 // openssl s_client) changes, and no container restarts.
+import { sleep } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
 import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
 import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
-import { certOnDisk, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { certOnDisk } from '../../scripts/lib/workloads/handles.js';
 import { parseDuration } from '../../stack/duration.js';
 import { selfSignedLeaf } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
-import { rootPemOf } from './helpers/fixtures.js';
+import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity, waitFor } from './helpers/operator.js';
 
 const ctx = inject('e2e');
@@ -58,18 +59,16 @@ const recipeServers = ctx.outputs.workloads.filter((w) => w.host_port > 0 && w.t
 const appContainers = ctx.outputs.workloads.map((w) => w.container);
 
 describe('recipes: who gets in', { timeout: 120_000 }, () => {
-  let rootPem: string;
+  const shared = useSharedStack();
   let operator: Credential;
   let intruder: Credential;
   let foreign: Credential;
 
   beforeAll(async () => {
-    const stack = await loadStack(ctx.prefix);
-    rootPem = await rootPemOf(ctx);
     const id = (name: string) => ({ commonName: `${name}.mesh.internal`, dns: [`${name}.mesh.internal`], uris: [`spiffe://mesh.internal/${name}`], notAfter: '2m' });
-    operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, id('operator'));
+    operator = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, id('operator'));
     // A valid certificate from the mesh's own CA, for an identity no allow-list names.
-    intruder = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, id('intruder'));
+    intruder = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, id('intruder'));
     // The operator's identity, signed by nobody the mesh trusts.
     const leaf = await selfSignedLeaf({ commonName: 'operator.mesh.internal', dns: ['operator.mesh.internal'], uris: ['spiffe://mesh.internal/operator'] });
     foreign = { certPem: leaf.certPem, keyPem: leaf.keyPem };
@@ -82,7 +81,7 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
   describe.each(recipeServers.map((w) => [w.name, w] as [string, WorkloadOutput]))('%s', (name, w) => {
     it('lets an allowed identity in (the operator, on its allow-list)', async () => {
       const got = await waitFor(`${name} to answer the operator`, async () => {
-        const r = await callServer(w, rootPem, 'operator', operator);
+        const r = await callServer(w, shared.rootPem, 'operator', operator);
         return r.ok ? r : undefined;
       }, { timeoutMs: 60_000, intervalMs: 1000 });
       if (w.protocol === 'postgres') expect(got.body).toBe('operator true');
@@ -90,21 +89,21 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
     });
 
     it('refuses a caller without a client certificate', async () => {
-      expectRefusal(await callServer(w, rootPem, 'operator'), REFUSALS[w.technology]!.noCertificate, `${name}, no certificate`);
+      expectRefusal(await callServer(w, shared.rootPem, 'operator'), REFUSALS[w.technology]!.noCertificate, `${name}, no certificate`);
     });
 
     it('refuses a self-signed certificate with the allowed identity in it', async () => {
-      expectRefusal(await callServer(w, rootPem, 'operator', foreign), REFUSALS[w.technology]!.selfSigned, `${name}, self-signed`);
+      expectRefusal(await callServer(w, shared.rootPem, 'operator', foreign), REFUSALS[w.technology]!.selfSigned, `${name}, self-signed`);
     });
 
     it('refuses a valid certificate whose identity is not on its allow-list', async () => {
-      expectRefusal(await callServer(w, rootPem, 'intruder', intruder), REFUSALS[w.technology]!.unlisted, `${name}, unlisted identity`);
+      expectRefusal(await callServer(w, shared.rootPem, 'intruder', intruder), REFUSALS[w.technology]!.unlisted, `${name}, unlisted identity`);
     });
   });
 });
 
 describe('recipes: every workload rotates under its callers\' traffic', { timeout: 420_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack();
   let before: Map<string, ContainerState>;
   let servedBefore: Map<string, string>;
   let report: RotationReport;
@@ -113,7 +112,6 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
   let polling = true;
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
     before = new Map(await Promise.all(appContainers.map(async (c) => [c, await containerState(c)] as const)));
     servedBefore = new Map();
     for (const w of recipeServers) {
@@ -123,17 +121,18 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
     // Files written → new serial in use: the reload latency of each technology.
     void (async () => {
       while (polling) {
-        await Promise.all(stack.workloads.map(async (w) => {
+        await Promise.all(shared.stack.workloads.map(async (w) => {
           const c = await certOnDisk(w);
           if (!c) return;
           const seen = writtenAt.get(w.name) ?? new Map<string, number>();
           if (!seen.has(c.serial)) seen.set(c.serial, Date.now());
           writtenAt.set(w.name, seen);
         }));
-        await new Promise((r) => setTimeout(r, 250));
+        // Sampled four times a second: the resolution of the reload latencies measured here.
+        await sleep(250);
       }
     })();
-    report = await observeRotations(stack, { rotations: 2, timeoutMs: 360_000, intervalMs: 500 });
+    report = await observeRotations(shared.stack, { rotations: 2, timeoutMs: 360_000, intervalMs: 500 });
   });
 
   afterAll(() => {

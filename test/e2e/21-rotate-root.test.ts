@@ -6,6 +6,7 @@
 // root and a leaf from the retired root is refused as unknown. Last file: it
 // changes the stack's root.
 import { X509Certificate } from 'node:crypto';
+import { sleep } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
 import { appReport } from '../../scripts/lib/workloads/app-report.js';
@@ -15,9 +16,10 @@ import * as docker from '../../scripts/lib/docker/commands.js';
 import { fingerprintOf, issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import type { PhaseResult } from '../../scripts/lib/ca-rotation/root.js';
 import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
-import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
+import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
@@ -39,7 +41,7 @@ async function onChain(w: Workload, intermediatePem: string): Promise<boolean> {
 }
 
 describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack();
   let oldRoot: string;
   let before: Map<string, ContainerState>;
   const clientCalls = new Map<string, { ok: number; failed: number }>();
@@ -47,15 +49,14 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
   const host = { ok: 0, failed: [] as string[], stop: false, done: Promise.resolve() };
 
   const callsNow = async () =>
-    new Map(await Promise.all(stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
+    new Map(await Promise.all(shared.stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
     oldRoot = (await fs.readFile(hostRootFile(), 'utf8')).trim();
-    before = new Map(await Promise.all(stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
+    before = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
     for (const [name, r] of await callsNow()) clientCalls.set(name, { ok: r.ok ?? 0, failed: r.failed ?? 0 });
     // Short-lived: it is replaced by one under the new root after activation, and must be gone before retire.
-    hostCred = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, oldRoot, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
+    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, oldRoot, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
     // A load generator on the host: it trusts whatever the host's pinned state holds
     // (both roots during the rotation), as an operator's tools would.
     host.done = (async () => {
@@ -64,7 +65,8 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
         const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca, cert: hostCred.certPem, key: hostCred.keyPem }).catch((err: Error) => err);
         if (r instanceof Error || r.status !== 200) host.failed.push(r instanceof Error ? r.message : `HTTP ${r.status}`);
         else host.ok += 1;
-        await new Promise((res) => setTimeout(res, 200));
+        // Paced like an operator's tool: five requests a second through every phase.
+        await sleep(200);
       }
     })();
   });
@@ -86,9 +88,9 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     const early = await rotateRoot('activate');
     expect(early.exitCode).toBe(1);
     expect(early.output).toMatch(/give every app 15 s to load both roots/);
-    newRoot = (await docker.execOk(stack.ca.container, ['cat', '/home/step/certs/root_ca.next.crt'])).trim();
+    newRoot = (await docker.execOk(shared.stack.ca.container, ['cat', '/home/step/certs/root_ca.next.crt'])).trim();
     expect(fp(newRoot)).toBe(run.result!.newFingerprint);
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm)?.sort(), w.name).toEqual([ctx.fingerprint, fp(newRoot)].sort());
       expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([ctx.fingerprint, fp(newRoot)]);
     }
@@ -96,7 +98,7 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
     expect((JSON.parse(status.stdout) as { caRoot: unknown }).caRoot).toEqual({
       phase: 'prepared', root: ctx.fingerprint, newRoot: fp(newRoot),
-      trust: { fingerprints: [ctx.fingerprint, fp(newRoot)], total: stack.workloads.length, not: [] },
+      trust: { fingerprints: [ctx.fingerprint, fp(newRoot)], total: shared.stack.workloads.length, not: [] },
     });
   });
 
@@ -105,21 +107,21 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     // Three minutes: it must outlive the activation and every workload's move
     // onto the new root, slower on a busy machine; retire then waits it out
     // (within its 5-minute wait).
-    oldLeaf = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '3m' });
+    oldLeaf = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '3m' });
     await waitFor('15 s since prepare', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000 });
     const intermediate = await servedIntermediate(ctx.outputs.ca_host_url, newRoot);
     expect(signedBy(intermediate.pem, newRoot)).toBe(true);
     // The host's load generator renews onto the new root too, as a workload does.
     // Long enough for the rest of this file (about 3 minutes); a later root
     // rotation (e2e 24) cannot retire this root until this leaf has expired.
-    hostCred = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '6m' });
+    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '6m' });
     expect(signedBy(splitPem(hostCred.certPem)[0]!, intermediate.pem)).toBe(true);
     // Every workload, each technology, renews onto the new chain at its own schedule and uses it.
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       await waitFor(`${w.name} on the new root`, async () => ((await onChain(w, intermediate.pem)) ? true : undefined), { timeoutMs: 150_000, intervalMs: 1000 });
     }
     // The servers present it to callers outside the mesh too (openssl s_client on their ports).
-    for (const w of stack.workloads.filter((x) => x.host_port)) {
+    for (const w of shared.stack.workloads.filter((x) => x.host_port)) {
       const out = await $({ quiet: true, nothrow: true, timeout: '10s', input: '' })`openssl s_client -connect ${`127.0.0.1:${w.host_port}`} -servername ${w.dns_name} ${w.protocol === 'postgres' ? ['-starttls', 'postgres'] : []}`;
       const leaf = splitPem(out.stdout)[0];
       expect(leaf && signedBy(leaf, intermediate.pem), `${w.name} presents a leaf under the new intermediate`).toBe(true);
@@ -137,13 +139,13 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     expect(refused.output).toMatch(/cannot retire the old root yet/);
     expect(refused.output).toContain(`certificate ${oldLeaf.serial}`);
     // Nothing changed: every app still trusts both roots.
-    for (const w of stack.workloads) expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length, w.name).toBe(2);
+    for (const w of shared.stack.workloads) expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length, w.name).toBe(2);
     const done = await waitFor('retire to go through once no old-root leaf is valid', async () => {
       const run = await rotateRoot('retire');
       return run.exitCode === 0 ? run : undefined;
     }, { timeoutMs: 300_000, intervalMs: 5000 });
     expect(done.result).toMatchObject({ phase: 'retire', state: 'none', newFingerprint: fp(newRoot) });
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([fp(newRoot)]);
       expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm), w.name).toEqual([fp(newRoot)]);
     }
@@ -158,7 +160,7 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     // unknown, not as expired: Python (OpenSSL) names the reason in its alert; the
     // Node server refuses the handshake too.
     await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: newRoot, cert: oldLeaf.certPem, key: oldLeaf.keyPem })).rejects.toThrow();
-    const python = stack.workloads.find((w) => w.name === 'python-server')!;
+    const python = shared.stack.workloads.find((w) => w.name === 'python-server')!;
     const alert = await mtlsRequest(`https://127.0.0.1:${python.host_port}/`, { ca: newRoot, cert: oldLeaf.certPem, key: oldLeaf.keyPem, servername: python.dns_name }).catch((err: NodeJS.ErrnoException) => err);
     expect((alert as NodeJS.ErrnoException).code).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
   });
@@ -168,15 +170,15 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     await host.done;
     expect(host.failed).toEqual([]);
     expect(host.ok).toBeGreaterThan(100);
-    const reports = new Map(await Promise.all(stack.workloads.map(async (w) => [w.name, await appReport(w)] as const)));
+    const reports = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.name, await appReport(w)] as const)));
     for (const [name, r] of await callsNow()) {
       const start = clientCalls.get(name)!;
       const failed = (r.failed ?? 0) - start.failed;
-      const why = failed ? (await docker.logs(stack.workloads.find((w) => w.name === name)!.container)).split('\n').filter((l) => /fail|error|refus/i.test(l)).slice(-4).join('\n') : '';
+      const why = failed ? (await docker.logs(shared.stack.workloads.find((w) => w.name === name)!.container)).split('\n').filter((l) => /fail|error|refus/i.test(l)).slice(-4).join('\n') : '';
       expect({ name, failed }, `${name}: last error ${reports.get(name)?.lastError ?? 'none'}\n${why}`).toEqual({ name, failed: 0 });
       expect((r.ok ?? 0) - start.ok, name).toBeGreaterThan(20);
     }
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       const now = await containerState(w.container);
       expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
     }

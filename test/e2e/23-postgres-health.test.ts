@@ -6,17 +6,18 @@
 // volumes read-only (its identity, its pin), the other nothing.
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+import { waitFor } from '../../common/wait.js';
 import { CERT_DIR, LABEL, TRUST_DIR } from '../../common/facts.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { healthNow, type Phase } from '../../scripts/lib/workloads/readiness.js';
-import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { PROJECT } from '../../stack/versions.js';
-import { workload } from './helpers/fixtures.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 const sh = $({ quiet: true, nothrow: true, timeout: '60s' });
 
 describe('PostgreSQL is healthy only when it accepts TLS on its port', { timeout: 240_000 }, () => {
+  const shared = useSharedStack();
   const names: string[] = [];
   afterAll(async () => {
     for (const n of names) await sh`docker rm -f ${n}`;
@@ -24,7 +25,7 @@ describe('PostgreSQL is healthy only when it accepts TLS on its port', { timeout
 
   /** Starts a copy of the stack's postgres container; `volumes` maps a volume to its mount point (read-only). */
   const start = async (suffix: string, volumes: Record<string, string>) => {
-    const pg = workload(await loadStack(ctx.prefix), 'postgres');
+    const pg = workload(shared.stack, 'postgres');
     const name = `${ctx.prefix}-pghealth-${suffix}`;
     names.push(name);
     const env = Object.entries(await docker.envOf(pg.container)).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
@@ -47,21 +48,21 @@ describe('PostgreSQL is healthy only when it accepts TLS on its port', { timeout
   /** Health and the port, observed together until `until` holds or the time is up. */
   const observe = async (name: string, until: (phase: Phase | string) => boolean, timeoutMs: number) => {
     const seen: Array<{ phase: string; line: string; listening: boolean }> = [];
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    await waitFor(`${name}'s health to reach the phase awaited`, async () => {
       // The port first: the phases only move forward, so a health line read after
       // the port was seen open and still naming initdb or the roles is a real fault.
       const l = await listening(name);
       const h = await healthNow(name);
       seen.push({ phase: h.phase, line: h.line, listening: l });
-      if (until(h.phase)) return seen;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${name}: not there after ${timeoutMs} ms; seen ${JSON.stringify(seen.slice(-3))}`);
+      // Not there yet: the last observation goes into the timeout's message.
+      if (!until(h.phase)) throw new Error(`seen ${JSON.stringify(seen.slice(-3))}`);
+      return true;
+    }, { timeoutMs, intervalMs: 200 });
+    return seen;
   };
 
   it('with its certificate: starting (nothing on 5432) through initdb, then ready with TLS on 5432', async () => {
-    const pg = workload(await loadStack(ctx.prefix), 'postgres');
+    const pg = workload(shared.stack, 'postgres');
     const certs = await docker.volumeAt(pg.container, CERT_DIR);
     const trust = await docker.volumeAt(pg.container, TRUST_DIR);
     expect(certs && trust).toBeTruthy();

@@ -20,10 +20,11 @@ import { servedRoots } from '../../scripts/lib/ca-rotation/root-steps.js';
 import { readRootState, type PhaseResult } from '../../scripts/lib/ca-rotation/root.js';
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
-import { FILES, loadStack, type Stack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
 import { waitForRenewalLog } from './helpers/renewer.js';
+import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
@@ -34,7 +35,7 @@ async function rotateRoot(phase: string): Promise<{ exitCode: number | null; out
 }
 
 describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, () => {
-  let stack: Stack;
+  const shared = useSharedStack();
   let stopped: Workload;
   let oldRoot: string;
   let newRoot: string;
@@ -42,16 +43,15 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
   const clientCalls = new Map<string, { ok: number; failed: number }>();
 
   const callsNow = async () =>
-    new Map(await Promise.all(stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
+    new Map(await Promise.all(shared.stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
 
   beforeAll(async () => {
-    stack = await loadStack(ctx.prefix);
-    stopped = stack.workloads.find((w) => w.name === 'curl')!;
+    stopped = shared.stack.workloads.find((w) => w.name === 'curl')!;
     expect(stopped, 'the mesh has a curl client').toBeDefined();
-    const state = await readRootState(stack);
+    const state = await readRootState(shared.stack);
     expect(state.phase, 'no rotation is under way before this file').toBe('none');
     oldRoot = state.current.pem.trim();
-    before = new Map(await Promise.all(stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
+    before = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
     for (const [name, r] of await callsNow()) clientCalls.set(name, { ok: r.ok ?? 0, failed: r.failed ?? 0 });
   });
 
@@ -66,10 +66,10 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
       await docker.start(stopped.renewer);
     }
     expect(run.exitCode, run.output).toBe(1);
-    expect(run.output).toMatch(new RegExp(`rotate-ca root prepare is not complete: ${stack.workloads.length - 1} of ${stack.workloads.length} workloads trust both roots; not: curl\\.`));
+    expect(run.output).toMatch(new RegExp(`rotate-ca root prepare is not complete: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`));
     expect(run.output).toContain(`curl: its root.crt cannot be read through ${stopped.renewer} (not running?)`);
     expect(run.output).toContain('run rotate-ca root prepare again');
-    expect((await readRootState(stack)).phase).toBe('prepared');
+    expect((await readRootState(shared.stack)).phase).toBe('prepared');
     // A restarted renewer says starting until it has verified its pair, then ready.
     await waitFor('the restarted renewer to be ready', async () => ((await healthNow(stopped.renewer)).phase === 'ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
   });
@@ -77,10 +77,10 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
   it('activate is refused, naming the workload that does not trust the new root; the CA still issues under the old one', async () => {
     const run = await rotateRoot('activate');
     expect(run.exitCode, run.output).toBe(1);
-    expect(run.output).toMatch(new RegExp(`activate refused: ${stack.workloads.length - 1} of ${stack.workloads.length} workloads trust both roots; not: curl\\.`));
+    expect(run.output).toMatch(new RegExp(`activate refused: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`));
     expect(run.output).toMatch(/curl: its root\.crt lacks [0-9a-f]{12}…/);
     expect(run.output).toContain('run rotate-ca root prepare again (it completes the pinning where it is missing), then activate');
-    expect((await readRootState(stack)).phase).toBe('prepared');
+    expect((await readRootState(shared.stack)).phase).toBe('prepared');
     expect(issuedBy(new X509Certificate((await servedIntermediate(ctx.outputs.ca_host_url, oldRoot)).pem), new X509Certificate(oldRoot))).toBe(true);
   });
 
@@ -88,17 +88,17 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
     const again = await rotateRoot('prepare');
     expect(again.exitCode, again.output).toBe(0);
     expect(again.result).toMatchObject({ phase: 'prepare', state: 'prepared', oldFingerprint: fp(oldRoot) });
-    newRoot = (await docker.execOk(stack.ca.container, ['cat', NEXT_ROOT])).trim();
+    newRoot = (await docker.execOk(shared.stack.ca.container, ['cat', NEXT_ROOT])).trim();
     expect(fp(newRoot)).toBe(again.result!.newFingerprint);
     expect(splitPem((await docker.readFile(stopped.renewer, FILES.root)) ?? '').map(fp)).toEqual([fp(oldRoot), fp(newRoot)]);
     const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix}`;
-    expect(status.stdout).toContain(`${stack.workloads.length} of ${stack.workloads.length} workloads trust both roots; next: rotate-ca root activate`);
+    expect(status.stdout).toContain(`${shared.stack.workloads.length} of ${shared.stack.workloads.length} workloads trust both roots; next: rotate-ca root activate`);
 
     await waitFor('15 s since prepare completed', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000 });
     const intermediate = await servedIntermediate(ctx.outputs.ca_host_url, newRoot);
     expect(issuedBy(new X509Certificate(intermediate.pem), new X509Certificate(newRoot))).toBe(true);
     // The interrupted workload first: it is the one that would have been cut off.
-    for (const w of [stopped, ...stack.workloads.filter((x) => x !== stopped)]) {
+    for (const w of [stopped, ...shared.stack.workloads.filter((x) => x !== stopped)]) {
       await waitFor(`${w.name} on the new root`, async () => {
         const used = await bundleInUse(w);
         return used && issuedBy(new X509Certificate(used.leaf), new X509Certificate(intermediate.pem)) ? true : undefined;
@@ -113,7 +113,7 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
       return run.exitCode === 0 ? run : undefined;
     }, { timeoutMs: 900_000, intervalMs: 10_000 });
     expect(done.result).toMatchObject({ phase: 'retire', state: 'none', newFingerprint: fp(newRoot) });
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([fp(newRoot)]);
       expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm), w.name).toEqual([fp(newRoot)]);
     }
@@ -124,11 +124,11 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
     for (const [name, r] of await callsNow()) {
       const start = clientCalls.get(name)!;
       const failed = (r.failed ?? 0) - start.failed;
-      const why = failed ? (await appReport(stack.workloads.find((w) => w.name === name)!))?.lastError ?? 'none' : '';
+      const why = failed ? (await appReport(shared.stack.workloads.find((w) => w.name === name)!))?.lastError ?? 'none' : '';
       expect({ name, failed }, `${name}: last error ${why}`).toEqual({ name, failed: 0 });
       expect((r.ok ?? 0) - start.ok, name).toBeGreaterThan(20);
     }
-    for (const w of stack.workloads) {
+    for (const w of shared.stack.workloads) {
       const now = await containerState(w.container);
       expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
     }

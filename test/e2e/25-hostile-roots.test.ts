@@ -14,10 +14,10 @@ import * as docker from '../../scripts/lib/docker/commands.js';
 import { appReport, type AppReport } from '../../scripts/lib/workloads/app-report.js';
 import { healthNow } from '../../scripts/lib/workloads/readiness.js';
 import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
-import { appStats, loadStack, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { createPki } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
-import { rootPemOf } from './helpers/fixtures.js';
+import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity, waitFor } from './helpers/operator.js';
 
 const ctx = inject('e2e');
@@ -64,7 +64,7 @@ const servers = ctx.outputs.workloads.filter((w) => w.host_port > 0 && w.technol
 const relabel = (pem: string, label: string) => pem.trim().replace(/-----BEGIN CERTIFICATE-----/, `-----BEGIN ${label}-----`).replace(/-----END CERTIFICATE-----/, `-----END ${label}-----`);
 
 describe('the root pin holds when a certs volume is written by an attacker', { timeout: 300_000 }, () => {
-  let rootPem: string;
+  const shared = useSharedStack();
   let operator: Credential;
   let foreignOperator: Credential;
   let foreignRootPem: string;
@@ -73,10 +73,8 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
   const before = new Map<string, AppReport | undefined>();
 
   beforeAll(async () => {
-    const stack = await loadStack(ctx.prefix);
-    for (const w of stack.workloads) stackWorkloads.set(w.name, w);
-    rootPem = await rootPemOf(ctx);
-    operator = await enrollHostIdentity(stack.ca, ctx.outputs.ca_host_url, rootPem, {
+    for (const w of shared.stack.workloads) stackWorkloads.set(w.name, w);
+    operator = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, {
       commonName: 'operator.mesh.internal', dns: ['operator.mesh.internal'], uris: [ctx.operatorUri], notAfter: '5m',
     });
     // The operator's identity (allowed on every server), issued by a CA the mesh never pinned.
@@ -96,7 +94,7 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
 
   it('the suite deploys a server of every technology, and the foreign client is refused before any attack', async () => {
     expect(servers.map((w) => w.technology).sort()).toEqual(Object.keys(UNTRUSTED).sort());
-    for (const w of servers) await UNTRUSTED[w.technology]!(() => callServer(w, rootPem, 'operator', foreignOperator), stackWorkloads.get(w.name)!);
+    for (const w of servers) await UNTRUSTED[w.technology]!(() => callServer(w, shared.rootPem, 'operator', foreignOperator), stackWorkloads.get(w.name)!);
   });
 
   describe.each(servers.map((w) => [w.name, w] as [string, WorkloadOutput]))('%s', (name, w) => {
@@ -121,11 +119,11 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
     });
 
     it('refuses the foreign CA\'s client with an allowed identity in the handshake', async () => {
-      await UNTRUSTED[w.technology]!(() => callServer(w, rootPem, 'operator', foreignOperator), stackWorkloads.get(name)!);
+      await UNTRUSTED[w.technology]!(() => callServer(w, shared.rootPem, 'operator', foreignOperator), stackWorkloads.get(name)!);
     });
 
     it('still lets the mesh\'s own allowed caller in', async () => {
-      const got = await callServer(w, rootPem, 'operator', operator);
+      const got = await callServer(w, shared.rootPem, 'operator', operator);
       expect(got.ok, JSON.stringify(got)).toBe(true);
     });
   });

@@ -1,17 +1,10 @@
 import { $, fs } from 'zx';
+import { waitFor } from '../../../common/wait.js';
 import { cachePaths } from '../../../scripts/lib/toolchain/cache.js';
 import { engineStatus, ensureEngine } from '../../../scripts/lib/toolchain/docker-engine.js';
 import { loadToolchain } from '../../../scripts/lib/toolchain/index.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '120s' });
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 function alive(pid: number): boolean {
   try {
@@ -36,7 +29,7 @@ export async function restartEngine(): Promise<{ downMs: number; how: 'toolchain
   if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
     process.kill(pid, 'SIGTERM');
     // dockerd stops every container first (their stop timeouts apply).
-    await until(`dockerd (pid ${pid}) to exit`, async () => !alive(pid), 120_000);
+    await waitFor(`dockerd (pid ${pid}) to exit`, () => !alive(pid), { timeoutMs: 120_000 });
     const tc = await loadToolchain(paths);
     await ensureEngine(paths, { offline: tc.mode === 'offline' });
     return { downMs: Date.now() - downAt, how: 'toolchain' };
@@ -44,7 +37,7 @@ export async function restartEngine(): Promise<{ downMs: number; how: 'toolchain
   if ((await sh`systemctl is-active docker`).exitCode === 0) {
     const out = await sh`systemctl restart docker`;
     if (out.exitCode !== 0) throw new Error(`systemctl restart docker failed: ${out.stderr.trim()}`);
-    await until('the engine to answer', async () => (await engineStatus()).running, 120_000);
+    await waitFor('the engine to answer', async () => (await engineStatus()).running, { timeoutMs: 120_000 });
     return { downMs: Date.now() - downAt, how: 'systemd' };
   }
   throw new Error(

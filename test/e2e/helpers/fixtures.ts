@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { beforeAll, inject } from 'vitest';
 import { fs } from 'zx';
 import { loadStack, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
 import type { E2eContext } from './context.js';
@@ -16,6 +17,32 @@ export async function operatorCredential(ctx: E2eContext, lifetime = '10m'): Pro
     uris: [ctx.operatorUri],
     notAfter: lifetime,
   });
+}
+
+/** What every e2e file starts from: the suite's stack, the root the host pinned, and the host's operator credential. */
+export interface SharedStack {
+  readonly stack: Stack;
+  readonly rootPem: string;
+  /** Only when `useSharedStack` was given `operator`. */
+  readonly operator: IssuedCredential;
+}
+
+/**
+ * Registers a `beforeAll` that loads the suite's stack and the pinned root,
+ * and with `operator` (a lifetime, e.g. '5m') enrolls the host's operator
+ * identity at the real CA. The returned object is filled in by that hook:
+ * read it in later hooks and in tests. Call it before the file's own
+ * `beforeAll`, which then runs after it.
+ */
+export function useSharedStack(options: { readonly operator?: string } = {}): SharedStack {
+  const ctx = inject('e2e');
+  const shared = {} as { stack: Stack; rootPem: string; operator: IssuedCredential };
+  beforeAll(async () => {
+    shared.stack = await loadStack(ctx.prefix);
+    shared.rootPem = await rootPemOf(ctx);
+    if (options.operator) shared.operator = await operatorCredential(ctx, options.operator);
+  });
+  return shared;
 }
 
 export function workload(stack: Stack, name: string): Workload {

@@ -1,7 +1,7 @@
 import { $ } from 'zx';
 import * as docker from '../../../scripts/lib/docker/commands.js';
 import { health } from '../../../scripts/lib/workloads/readiness.js';
-import { appStats, type Workload } from '../../../scripts/lib/workloads/handles.js';
+import { appStats, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
 import { waitFor } from './operator.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '30s' });
@@ -51,6 +51,11 @@ export async function processes(container: string): Promise<Array<{ pid: string;
       const [pid = '', ppid = '', ...rest] = l.split(' ');
       return { pid, ppid, cmdline: rest.join(' ') };
     });
+}
+
+/** The stack's long-running containers: the CA, and each workload's app and renewer. */
+export function stackContainers(stack: Stack): string[] {
+  return [stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])];
 }
 
 /** Every container of the stack healthy again (the state the next test file expects). */
