@@ -3,7 +3,7 @@ import { mtlsRequest } from '../scripts/lib/identity/mtls-request.js';
 import { waitFor } from '../common/wait.js';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
 import { load, type LoadResult } from './lib/autocannon.js';
-import type { BenchContext, BenchResult } from './lib/context.js';
+import { timedRunsLimit, type BenchContext, type BenchResult } from './lib/context.js';
 import { profiledCopy, topFrames, type TopFrame } from './lib/cpu-profile.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
@@ -102,7 +102,7 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
         'Over keep-alive, the client certificate is only checked at the handshake: this ratio measures per-request cost, expected ≈1; handshake cost is B4.',
         'autocannon records latency percentiles in whole milliseconds (sub-millisecond p50s read 0 or 1); the mean is exact.',
         'Traffic crosses Docker\'s port publishing (docker-proxy/iptables) the same way for all variants.',
-        ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
+        timedRunsLimit(ctx, seconds),
       ],
       rows: [
         { metric: 'throughput ratio mTLS / server-only TLS (fixture)', value: formatRatio(ratio) },

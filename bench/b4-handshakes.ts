@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
-import type { BenchContext, BenchResult } from './lib/context.js';
+import { timedRunsLimit, type BenchContext, type BenchResult } from './lib/context.js';
 import { fixtureOnHost, serverCopyInContainer, type RunningServer } from './lib/fixture-server.js';
 import { hostIdentity } from './lib/load-identity.js';
 import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
@@ -109,7 +109,7 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
         'The fixture and the stack\'s server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.',
         'The s_time clients compete for the same cores as the servers (a full handshake costs the client about as much as the server), so the whole-machine rows are bounded by the clients too: the CPU rows show, per variant, how busy the machine was, how many cores the clients took, and (containers) how many the server used.',
         'The host Node (for the fixture) is not the container\'s Node; the container rows add the container\'s network path and the real server\'s allow-list and logging. nginx runs on the host: no proxy, no bridge.',
-        ctx.smoke ? 'Smoke: 1 s runs, not a measurement.' : `${ctx.rounds} rounds of ${seconds} s.`,
+        timedRunsLimit(ctx, seconds),
       ],
       rows: [
         { metric: "per core: project's server (container, 1 process, edge address) / nginx (1 worker)", value: formatRatio(perCore) },

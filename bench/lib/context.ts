@@ -22,6 +22,11 @@ export interface BenchContext {
   readonly elapsed: () => string;
 }
 
+/** The last limit of a benchmark made of timed runs: how many, how long (a smoke run measures nothing). */
+export function timedRunsLimit(ctx: Pick<BenchContext, 'smoke' | 'rounds'>, seconds: number): string {
+  return ctx.smoke ? `Smoke: ${seconds} s runs, not a measurement.` : `${ctx.rounds} rounds of ${seconds} s.`;
+}
+
 export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'b9' | 'b10';
 
 /** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
