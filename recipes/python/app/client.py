@@ -17,8 +17,10 @@ import ssl
 import threading
 import time
 
-from mtls_common import ConfigError, Logger, Stats, config_or_exit, env, env_int, iso, stop_on_signals
-from mtls_credentials import CredentialWatcher, normalise_serial, uris_of
+from mtls_common import (ConfigError, Logger, Stats, config_or_exit, contract_env, env, env_int, iso,
+                         stop_on_signals)
+from mtls_credentials import CredentialWatcher
+from mtls_load import normalise_serial, uris_of
 
 RETRY_DELAYS_S = (0.25, 0.5, 1.0)  # up to 3 retries, all within about 3 s
 RETRY_BUDGET_S = 3.0
@@ -220,10 +222,7 @@ def main():
         if '://' not in expected:
             raise ConfigError('EXPECTED_SERVER_IDENTITY must be a URI (this recipe checks the URI SAN)')
         return {
-            'cert_dir': env('CERT_DIR', '/var/run/step'),
-            'pin_file': env('ROOT_PIN_FILE', '/var/run/mtls-trust/root-fingerprints'),
-            'stats_file': env('STATS_FILE', '/tmp/mtls-stats.json'),
-            'identity': env('WORKLOAD_IDENTITY', '-'),
+            **contract_env(),
             'host': env('TARGET_HOST'),
             'port': env_int('TARGET_PORT', 8443, 1, 65535),
             'expected': expected,
@@ -235,7 +234,7 @@ def main():
     cfg = config_or_exit(log, config)
     stats = Stats(cfg['stats_file'], 'python', 'client', requests=('ok', 'failed', 'retries', 'startupRetries'))
     watcher = CredentialWatcher('client', cfg['cert_dir'], cfg['pin_file'], log.child('credentials'),
-                                own_identity=None if cfg['identity'] == '-' else cfg['identity'])
+                                own_identity=cfg['identity'])
     caller = Caller(cfg, watcher, stats, log)
 
     def write_stats():
@@ -243,11 +242,7 @@ def main():
         # lastError: the newer of a refused reload and a failed call.
         errors = [e for e in ((watcher.last_error_at, watcher.last_error),
                               (caller.last_error_at, caller.last_error)) if e[1]]
-        stats.set(state=state, lastError=max(errors)[1] if errors else None)
-        try:
-            stats.write(watcher.stats_fields())
-        except OSError as e:
-            log.warn('cannot write the stats file', error=str(e))
+        stats.publish(log, watcher.stats_fields(), state=state, lastError=max(errors)[1] if errors else None)
 
     watcher.on_change = write_stats
     write_stats()

@@ -132,6 +132,15 @@ class Stats:
             raise
         return doc
 
+    def publish(self, log, credential_fields, **fields):
+        """set(**fields), then write(): a file that cannot be written is logged,
+        and the process goes on (the next tick tries again)."""
+        self.set(**fields)
+        try:
+            self.write(credential_fields)
+        except OSError as e:
+            log.warn('cannot write the stats file', error=str(e))
+
 
 class ConfigError(Exception):
     pass
@@ -155,6 +164,18 @@ def env_int(name, default, low, high):
     if not low <= value <= high:
         raise ConfigError(f'{name} must be between {low} and {high}, got {value}')
     return value
+
+
+def contract_env():
+    """What every role reads (recipes/README.md, "Environment"); identity is
+    None when WORKLOAD_IDENTITY is unset or '-'."""
+    identity = env('WORKLOAD_IDENTITY', '-')
+    return {
+        'cert_dir': env('CERT_DIR', '/var/run/step'),
+        'pin_file': env('ROOT_PIN_FILE', '/var/run/mtls-trust/root-fingerprints'),
+        'stats_file': env('STATS_FILE', '/tmp/mtls-stats.json'),
+        'identity': None if identity == '-' else identity,
+    }
 
 
 def env_uris(name):

@@ -1,7 +1,8 @@
 import os
 import unittest
 
-from mtls_credentials import CredentialError, CredentialWatcher, load, parse_pins
+from mtls_credentials import CredentialWatcher
+from mtls_load import CredentialError, load, parse_pins
 from tests import pki
 from tests.support import PKITestCase, Quiet
 
