@@ -1,3 +1,4 @@
+import { waitFor } from '../common/wait.js';
 import { httpsGet } from '../scripts/lib/ca/api.js';
 import { cdktf, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
 import { appStats, loadStack } from '../scripts/lib/workloads/handles.js';
@@ -26,12 +27,9 @@ const since = (t: number) => (Date.now() - t) / 1000;
 async function firstClientSuccess(prefix: string, timeoutMs = 120_000): Promise<void> {
   const stack = await loadStack(prefix);
   const client = stack.workloads.find((w) => w.name === 'client')!;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (((await appStats(client))?.requests?.successes ?? 0) > 0) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`the client of ${prefix} made no successful request within ${timeoutMs / 1000} s; see docker logs ${client.container}`);
+  await waitFor(`the client of ${prefix} to count a successful request`, async () => ((await appStats(client))?.requests?.successes ?? 0) > 0, { timeoutMs, intervalMs: 200 }).catch(() => {
+    throw new Error(`the client of ${prefix} made no successful request within ${timeoutMs / 1000} s; see docker logs ${client.container}`);
+  });
 }
 
 async function afterInfra(prefix: string, t0: number, infraSeconds: number, imageBuildSeconds?: number, phases?: DeployPhases): Promise<BringUp> {
@@ -57,13 +55,9 @@ async function bringUpWithDocker(settings: StackSettings, plain: PlainStack): Pr
   await startPlainStack(plain);
   await writeOutputs(settings.prefix, plain.outputs);
   // No health gating: wait for exactly what the next step needs, the CA's API.
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const up = await httpsGet(`${plain.outputs.ca_host_url}/health`, { timeoutMs: 1000 }).then((r) => r.status === 200, () => false);
-    if (up) break;
-    if (Date.now() > deadline) throw new Error(`the CA of ${settings.prefix} did not answer within 60 s; see docker logs ${plain.outputs.ca_container}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(`the CA of ${settings.prefix} to answer`, async () => (await httpsGet(`${plain.outputs.ca_host_url}/health`, { timeoutMs: 1000 })).status === 200, { timeoutMs: 60_000, intervalMs: 100 }).catch(() => {
+    throw new Error(`the CA of ${settings.prefix} did not answer within 60 s; see docker logs ${plain.outputs.ca_container}`);
+  });
   return afterInfra(settings.prefix, t0, since(t0));
 }
 

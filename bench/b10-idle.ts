@@ -1,3 +1,4 @@
+import { sleep } from '../common/wait.js';
 import * as docker from '../scripts/lib/docker/commands.js';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
 import { waitForWorkloads } from '../scripts/lib/workloads/readiness.js';
@@ -31,7 +32,7 @@ interface Window {
 /** CPU of the named containers and the engine over one window. */
 async function measure(names: readonly string[], windowMs: number): Promise<Window> {
   const [a, ma] = [await idleSnapshot(names), await cpuSnapshot()];
-  await new Promise((r) => setTimeout(r, windowMs));
+  await sleep(windowMs);
   const [b, mb] = [await idleSnapshot(names), await cpuSnapshot()];
   return { cost: idleCost(a, b), machineBusy: ma && mb ? (mb.machineBusy - ma.machineBusy) / (mb.machineTotal - ma.machineTotal) : NaN };
 }
@@ -75,7 +76,7 @@ export async function b10IdleCost(ctx: Pick<BenchContext, 'ui' | 'smoke'> & { re
     const names = [stack.ca.container, ...stack.workloads.flatMap((w) => [w.container, w.renewer])];
     const clients = stack.workloads.filter((w) => w.role === 'client').map((w) => w.container);
     // A settling period, not a wait on a condition: what is measured is the steady state after start-up.
-    await ctx.ui.step(`B10: let the stack settle for ${settleMs / 1000} s`, () => new Promise((r) => setTimeout(r, settleMs)));
+    await ctx.ui.step(`B10: let the stack settle for ${settleMs / 1000} s`, () => sleep(settleMs));
     const calling = await ctx.ui.step(`B10: read CPU over ${windowMs / 1000} s, the clients calling`, () => measure(names, windowMs));
     await docker.pause(clients);
     const quiet = await ctx.ui.step(`B10: read CPU over ${windowMs / 1000} s, the clients paused`, () => measure(names, windowMs)).finally(() => docker.pause(clients, false));

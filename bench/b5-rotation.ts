@@ -1,3 +1,4 @@
+import { sleep, waitFor } from '../common/wait.js';
 import { parseDuration } from '../stack/duration.js';
 import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
 import { observeRotations, type RotationReport } from '../scripts/lib/workloads/rotation-check.js';
@@ -25,16 +26,16 @@ export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { cha
   assertEnrolled(enrolled);
   // Start from the re-enrolled certificate being served, so that reload is not counted as a rotation.
   await ctx.ui.step('B5: wait until both apps serve the new certificates', async () => {
-    const deadline = Date.now() + 30_000;
-    for (const e of enrolled) {
-      const w = stack.workloads.find((x) => x.name === e.workload)!;
+    const workloads = enrolled.map((e) => ({ w: stack.workloads.find((x) => x.name === e.workload)!, enrolledNotAfter: Date.parse(e.notAfter ?? '') }));
+    let behind = workloads[0];
+    await waitFor('both apps to serve their re-enrolled certificates', async () => {
       // Served notAfter at or past the enrolled one: the enrolled certificate, or a renewal of it.
-      const enrolledNotAfter = Date.parse(e.notAfter ?? '');
-      while (!(Date.parse((await appStats(w))?.credentials?.notAfter ?? '') >= enrolledNotAfter)) {
-        if (Date.now() > deadline) throw new Error(`${w.name} did not load its re-enrolled certificate within 30 s; see docker logs ${w.container}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+      const served = await Promise.all(workloads.map(async ({ w }) => Date.parse((await appStats(w))?.credentials?.notAfter ?? '')));
+      behind = workloads.find((x, i) => !(served[i]! >= x.enrolledNotAfter));
+      return behind === undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 }).catch(() => {
+      throw new Error(`${behind!.w.name} did not load its re-enrolled certificate within 30 s; see docker logs ${behind!.w.container}`);
+    });
   });
 
   const timeoutMs = (rotations + 2) * 30_000 + parseDuration(lifetime) * 1000;
@@ -51,7 +52,7 @@ export async function b5Rotation(ctx: BenchContext): Promise<BenchResult & { cha
     // rotate faster than expected, keep the load on long enough for the
     // request and latency figures to rest on more than a few seconds.
     const rest = minSeconds * 1000 - (Date.now() - startedAt);
-    if (rest > 0) await ctx.ui.step(`B5: keep the load on for the ${minSeconds} s minimum window`, () => new Promise((r) => setTimeout(r, rest)));
+    if (rest > 0) await ctx.ui.step(`B5: keep the load on for the ${minSeconds} s minimum window`, () => sleep(rest));
   } finally {
     load.stop();
     await Promise.all(watchers.map(({ watch }) => watch.stop()));

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { fs } from 'zx';
+import { sleep, waitFor } from '../common/wait.js';
 import { appReport } from '../scripts/lib/workloads/app-report.js';
 import { rotateIntermediate, servedIntermediate } from '../scripts/lib/ca-rotation/intermediate.js';
 import { enrollHostIdentity, type IssuedCredential } from '../scripts/lib/identity/host-identity.js';
@@ -29,15 +30,8 @@ const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 const signedBy = (leafPem: string, issuerPem: string) => issuedBy(new X509Certificate(leafPem), new X509Certificate(issuerPem));
 const secondsSince = (t: number) => (Date.now() - t) / 1000;
 
-/** Polls `test` every 500 ms until it holds; the time it took, in seconds. */
-async function until(what: string, test: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (await test()) return secondsSince(t0);
-    if (Date.now() - t0 > timeoutMs) throw new Error(`B8: ${what} did not happen within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** How often B8 looks again while it waits for the workloads or the CA's log. */
+const POLL_MS = 500;
 
 /** Every workload's process uses a leaf under `intermediatePem`. */
 async function allOn(workloads: readonly Workload[], intermediatePem: string): Promise<boolean> {
@@ -66,7 +60,7 @@ function hostTraffic(stack: Stack, rootFile: string) {
       const r = await mtlsRequest(hostUrl(stack.outputs, 'server'), { ca, cert: cred.certPem, key: cred.keyPem }).catch((err: Error) => err);
       if (r instanceof Error || r.status !== 200) state.failed.push(`${new Date().toISOString()} ${r instanceof Error ? r.message : `HTTP ${r.status}`}`);
       else state.ok += 1;
-      await new Promise((res) => setTimeout(res, 100));
+      await sleep(100);
     }
   })();
   return { state, done };
@@ -86,10 +80,10 @@ async function renewalsAcross<T>(stack: Stack, rootFile: string, run: () => Prom
   const identity = await enrollHostIdentity(stack.ca, stack.outputs.ca_host_url, await fs.readFile(rootFile, 'utf8'), { commonName: 'renewals.mesh.internal', notAfter: HOST_LIFETIME });
   const load = startRenewals({ caUrl: stack.outputs.ca_host_url, identity, ca: () => fs.readFileSync(rootFile, 'utf8'), connections: 2 });
   try {
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const result = await run();
     const switchedAt = Date.now();
-    await new Promise((r) => setTimeout(r, AFTER_SWITCH_MS));
+    await sleep(AFTER_SWITCH_MS);
     return { result, renewals: await stopAnd(load), switchedAt };
   } catch (err) {
     await stopAnd(load);
@@ -122,7 +116,7 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
     return { seconds: secondsSince(t), r };
   });
   const newIntermediate = await servedIntermediate(caUrl, await fs.readFile(rootFile, 'utf8'));
-  await ctx.ui.step(`${label}: every workload on the new intermediate`, () => until('the move to the new intermediate', () => allOn(stack.workloads, newIntermediate.pem), fleetWait));
+  await ctx.ui.step(`${label}: every workload on the new intermediate`, () => waitFor('every workload to move to the new intermediate (B8)', () => allOn(stack.workloads, newIntermediate.pem), { timeoutMs: fleetWait, intervalMs: POLL_MS }));
   const interMoved = secondsSince(inter.switchedAt);
 
   // 2. A new root: prepare, the enforced wait, activate.
@@ -132,7 +126,7 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
   // prepare records its time while it runs; from its end, the minimum has surely not passed yet.
   const prepared = Date.now();
   const state = await rootState(stack);
-  await ctx.ui.step(`${label}: the ${MIN_PREPARE_SECONDS} s every app gets to load both roots`, () => new Promise((r) => setTimeout(r, Math.max(0, MIN_PREPARE_SECONDS * 1000 - (Date.now() - prepared) + 500))));
+  await ctx.ui.step(`${label}: the ${MIN_PREPARE_SECONDS} s every app gets to load both roots`, () => sleep(Math.max(0, MIN_PREPARE_SECONDS * 1000 - (Date.now() - prepared) + 500)));
   const act = await renewalsAcross(stack, rootFile, async () => {
     const t = Date.now();
     await ctx.ui.step(`${label}: rotate-ca root activate`, () => activateRoot(stack, ctx.ui));
@@ -141,11 +135,11 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
   const activatedAt = act.switchedAt;
   const underNewRoot = await servedIntermediate(caUrl, state.next!.pem);
   if (!signedBy(underNewRoot.pem, state.next!.pem)) throw new Error('B8: after activate the CA does not serve an intermediate under the new root');
-  await ctx.ui.step(`${label}: every workload on the new root`, () => until('the move to the new root', () => allOn(stack.workloads, underNewRoot.pem), fleetWait));
+  await ctx.ui.step(`${label}: every workload on the new root`, () => waitFor('every workload to move to the new root (B8)', () => allOn(stack.workloads, underNewRoot.pem), { timeoutMs: fleetWait, intervalMs: POLL_MS }));
   const actMoved = secondsSince(activatedAt);
 
   // 3. Retire, as soon as the CA's log and the workloads' files allow it.
-  await ctx.ui.step(`${label}: wait until no valid leaf under the old root remains`, () => until('the last old-root leaf to expire', async () => (await retireBlockers(stack, await rootState(stack))).length === 0, fleetWait));
+  await ctx.ui.step(`${label}: wait until no valid leaf under the old root remains`, () => waitFor('the last old-root leaf to expire (B8)', async () => (await retireBlockers(stack, await rootState(stack))).length === 0, { timeoutMs: fleetWait, intervalMs: POLL_MS }));
   const retireWaitSeconds = secondsSince(activatedAt);
   const tRetire = Date.now();
   await ctx.ui.step(`${label}: rotate-ca root retire`, () => retireRoot(stack, ctx.ui));

@@ -1,3 +1,4 @@
+import { sleep } from '../common/wait.js';
 import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
@@ -56,7 +57,7 @@ export async function b9Churn(ctx: BenchContext): Promise<BenchResult> {
         rate,
         seconds,
       });
-      await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+      await sleep(idleSeconds * 1000);
       return r;
     });
   } finally {

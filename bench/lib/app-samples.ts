@@ -1,6 +1,7 @@
 // What B7 and B9 read from each Node app while they run: its /stats (RSS,
 // heap, pid, served serial, reloads, client failures) at a fixed interval,
 // optionally right after a full garbage collection (full-gc.ts).
+import { sleep } from '../../common/wait.js';
 import { appStats, type AppStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { collectGarbage } from './full-gc.js';
 
@@ -61,7 +62,7 @@ export async function sampleApps(workloads: readonly Workload[], opts: SampleOpt
   const gcFailures: string[] = [];
   for (let next = opts.from; opts.more(next); next += opts.everyMs) {
     const wait = next - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) await sleep(wait);
     const at = Date.now();
     const fullGc = opts.fullGcAt?.(next) ?? false;
     const when = `${Math.round((at - opts.from) / 1000)}s`;

@@ -3,6 +3,7 @@
 // keeps its connections, so it cannot produce this load.
 import { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
+import { sleep } from '../../common/wait.js';
 import { getOnce } from '../../services/client/request.js';
 import type { HostIdentity } from './load-identity.js';
 
@@ -58,7 +59,7 @@ export async function churn(o: ChurnOptions): Promise<ChurnResult> {
   try {
     for (let i = 0; i < total; i++) {
       const wait = startedAt + (i * 1000) / o.rate - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (wait > 0) await sleep(wait);
       pending.push(one());
     }
     await Promise.all(pending);

@@ -4,7 +4,7 @@ import { $, fs } from 'zx';
 import { LABEL, stackLabels } from '../../stack/labels.js';
 import { UserError } from '../../scripts/lib/cli/ui.js';
 import { removeContainer, runContainer } from './docker-run.js';
-import { waitForPort } from './nginx.js';
+import { waitForPort } from './host-process.js';
 
 /** One frame of a V8 CPU profile (node --cpu-prof), by self time. */
 export interface TopFrame {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { LABEL, stackLabels } from '../../stack/labels.js';
@@ -8,7 +7,7 @@ import { waitForContainers } from '../../scripts/lib/workloads/readiness.js';
 import { hardenedContainer } from '../../stack/hardening.js';
 import { APP_MEMORY_MB } from '../../stack/mtls-workload.js';
 import { runContainer, removeContainer } from './docker-run.js';
-import { waitForPort } from './nginx.js';
+import { startHostServer, waitForPort } from './host-process.js';
 
 /** bench/fixtures/tls-server.mjs: the same HTTPS server with MODE=mtls or MODE=tls. */
 export type TlsMode = 'mtls' | 'tls';
@@ -123,22 +122,11 @@ async function startContainer(opts: Parameters<typeof runBenchContainer>[0], lab
 
 /** The fixture on the host, with this process's Node, reading credentials from `certDir`. */
 export async function fixtureOnHost(opts: { certDir: string; port: number; mode: TlsMode }): Promise<RunningServer> {
-  const child = spawn(process.execPath, [path.join(FIXTURES, 'tls-server.mjs')], {
-    env: { PATH: process.env.PATH, CERT_DIR: opts.certDir, MODE: opts.mode, LISTEN_PORT: String(opts.port), LISTEN_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await waitForPort(opts.port, 10_000, () => (child.exitCode !== null ? `the fixture server exited (${child.exitCode}): ${stderr.trim()}` : undefined));
-  return {
+  const server = await startHostServer('the fixture server', process.execPath, [path.join(FIXTURES, 'tls-server.mjs')], {
     port: opts.port,
-    where: `host (Node ${process.version})`,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
+    env: { PATH: process.env.PATH, CERT_DIR: opts.certDir, MODE: opts.mode, LISTEN_PORT: String(opts.port), LISTEN_HOST: '127.0.0.1' },
+    stopSignal: 'SIGTERM',
+    graceMs: 3000,
+  });
+  return { ...server, where: `host (Node ${process.version})` };
 }

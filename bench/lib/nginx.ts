@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { $, fs } from 'zx';
 import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
 import { aptInstall } from '../../scripts/lib/toolchain/docker-engine.js';
 import { UserError } from '../../scripts/lib/cli/ui.js';
+import { startHostServer, type HostServer } from './host-process.js';
 
 /**
  * nginx (Debian's nginx-light) as the reference mTLS server for B4: on the
@@ -24,10 +23,7 @@ export async function ensureNginx(): Promise<string> {
   return (await q`nginx -v`).stderr.trim();
 }
 
-export interface NginxServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type NginxServer = HostServer;
 
 /** Starts nginx in the foreground (daemon off) as our child; stop() ends exactly that process. */
 export async function startNginx(opts: { dir: string; port: number; cert: string; key: string; clientRoot: string; workers: number }): Promise<NginxServer> {
@@ -64,34 +60,6 @@ http {
 }
 `,
   );
-  const child: ChildProcess = spawn('nginx', ['-p', opts.dir, '-e', tmp('logs/error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await waitForPort(opts.port, 10_000, () => (child.exitCode !== null ? `nginx exited (${child.exitCode}): ${stderr.trim()}` : undefined));
-  return {
-    port: opts.port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGQUIT'); // graceful: workers finish, master exits
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
-}
-
-/** Resolves once 127.0.0.1:port accepts a TCP connection; `failed` reports a dead child early. */
-export async function waitForPort(port: number, timeoutMs: number, failed: () => string | undefined = () => undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const why = failed();
-    if (why) throw new UserError(why);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) throw new UserError(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // SIGQUIT is nginx's graceful stop: workers finish, the master exits.
+  return startHostServer('nginx', 'nginx', ['-p', opts.dir, '-e', tmp('logs/error.log'), '-c', conf], { port: opts.port, stopSignal: 'SIGQUIT', graceMs: 5000 });
 }

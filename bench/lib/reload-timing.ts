@@ -1,6 +1,7 @@
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { FILES } from '../../scripts/lib/workloads/handles.js';
 import { streamExec } from './docker-run.js';
+import { endsWithin } from './host-process.js';
 
 /**
  * When each new site.crt was written (its mtime, seen from inside the
@@ -31,8 +32,7 @@ export function watchCertWrites(renewer: string, seconds: number): { writes: Fil
     writes,
     stop: async () => {
       await docker.exec(renewer, ['touch', stopFile]);
-      const exited = new Promise<void>((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', () => r())));
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      await endsWithin(s.child, 3000);
       s.stop();
     },
   };
