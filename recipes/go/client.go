@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -66,67 +65,6 @@ func newCaller(h *creds.Holder, host string, port int, expected string, startupB
 		url:     (&url.URL{Scheme: "https", Host: net.JoinHostPort(host, strconv.Itoa(port)), Path: "/"}).String(),
 		failLog: report.Throttle{N: 1, Window: 10 * time.Second},
 	}
-}
-
-// clientFor returns an HTTP client bound to one credential set. A new set
-// (new certificate or new root.crt) gets a new transport, and the old one's
-// idle connections are closed, so the next handshake presents the new
-// certificate and verifies against the new roots.
-func (c *caller) clientFor(cr *creds.Credentials) *http.Client {
-	if cr == c.inUse {
-		return c.client
-	}
-	if c.transport != nil {
-		c.transport.CloseIdleConnections()
-	}
-	c.inUse = cr
-	c.transport = &http.Transport{
-		Proxy:       nil, // never an environment proxy: the mesh is direct
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			CipherSuites: tls12Suites,
-			RootCAs:      cr.Roots, // the pinned private root(s) only, never the system store
-			ServerName:   c.host,   // hostname verification against the SAN DNS
-			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				return &cr.Certificate, nil
-			},
-			VerifyConnection: c.verifyServer,
-		},
-		TLSHandshakeTimeout:    2 * time.Second,
-		ResponseHeaderTimeout:  2 * time.Second,
-		IdleConnTimeout:        30 * time.Second,
-		MaxIdleConnsPerHost:    1,
-		MaxResponseHeaderBytes: 16 << 10,
-		DisableCompression:     true,
-	}
-	c.client = &http.Client{
-		Transport: c.transport,
-		// A redirect would leave the verified peer: refuse to follow.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return c.client
-}
-
-// verifyServer runs after the chain and hostname checks: the server's leaf
-// must carry EXPECTED_SERVER_IDENTITY as a SAN URI.
-func (c *caller) verifyServer(cs tls.ConnectionState) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("the server sent no certificate")
-	}
-	leaf := cs.PeerCertificates[0]
-	var got []string
-	for _, u := range leaf.URIs {
-		if u.String() == c.expected {
-			serial := creds.SerialOf(leaf)
-			if prev, _ := c.serverSerial.Swap(serial).(string); prev != serial {
-				c.log.Info("server certificate", "identity", c.expected, "serial", serial, "notAfter", creds.Timestamp(leaf.NotAfter))
-			}
-			return nil
-		}
-		got = append(got, u.String())
-	}
-	return fmt.Errorf("server identity %v is not the expected %s", got, c.expected)
 }
 
 // unreachableError: the attempt failed before a TCP connection to the server
@@ -285,17 +223,10 @@ func (c *caller) run(ctx context.Context, interval time.Duration) {
 }
 
 func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
-	log := base.With("component", "client")
-	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
-	holder := creds.NewHolder(creds.Options{
-		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageClientAuth,
-		Logger: base.With("component", "credentials"), OnUpdate: stats.Poke,
-	})
+	log, stats, holder := newRole(cfg, base, "client", x509.ExtKeyUsageClientAuth)
 	c := newCaller(holder, cfg.TargetHost, cfg.TargetPort, cfg.ExpectedServer, time.Duration(cfg.StartupRetryBudgetMs)*time.Millisecond, log)
 	stats.Snapshot = func() report.Stats { return c.stats(cfg) }
-	stopStats := make(chan struct{})
-	statsDone := make(chan struct{})
-	go func() { stats.Run(stopStats, 2*time.Second); close(statsDone) }()
+	stopStats := startStats(stats)
 	go holder.Run(ctx)
 	log.Info("calling", "url", c.url, "expectedServer", cfg.ExpectedServer, "intervalMs", cfg.IntervalMs)
 
@@ -303,8 +234,7 @@ func runClient(ctx context.Context, cfg config, base *slog.Logger) error {
 	if c.transport != nil {
 		c.transport.CloseIdleConnections()
 	}
-	close(stopStats)
-	<-statsDone
+	stopStats()
 	return nil
 }
 
@@ -314,22 +244,14 @@ func (c *caller) stats(cfg config) report.Stats {
 	c.mu.Lock()
 	lastErr, lastFailed := c.lastError, c.lastFailed
 	c.mu.Unlock()
-	out := report.Stats{
-		Technology: "go", Role: "client", Workload: cfg.Workload,
-		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
-		Requests:  report.Requests{OK: &ok, Failed: &failed, Retries: &retries, StartupRetries: &startupRetries},
-		LastError: lastErr,
-	}
+	out := credentialStats(cfg, "client", st, "calling")
+	out.Requests = report.Requests{OK: &ok, Failed: &failed, Retries: &retries, StartupRetries: &startupRetries}
+	out.LastError = lastErr
 	if st.LastError != "" && (lastErr == "" || st.Refusing) {
 		out.LastError = st.LastError
 	}
-	out.State = credentialState(st, "calling")
 	if out.State == "calling" && lastFailed {
 		out.State = "failing"
-	}
-	if cr := st.Current; cr != nil {
-		out.Serial, out.NotAfter = cr.Serial, creds.Timestamp(cr.NotAfter)
-		out.LastReloadAt = creds.Timestamp(st.LastReloadAt)
 	}
 	return out
 }

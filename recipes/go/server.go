@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,18 +19,6 @@ import (
 	"mtls-reference/recipes/go/internal/creds"
 	"mtls-reference/recipes/go/internal/report"
 )
-
-// tls12Suites: for TLS 1.2, forward-secret AEAD suites only (TLS 1.3 suites
-// are not configurable and all fine). Explicit, so the go.mod language
-// version's GODEBUG defaults cannot widen the list.
-var tls12Suites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
-}
-
-var errWaiting = errors.New("no certificate loaded yet (waiting for enrollment)")
 
 // server answers GET / for callers whose verified SAN URI is allowed.
 type server struct {
@@ -48,48 +35,12 @@ type server struct {
 	callers sync.Map // allowed identity -> serial last seen (bounded by the allow-list)
 }
 
-type serverConfig struct {
-	creds *creds.Credentials
-	tls   *tls.Config
-}
-
 func newServer(h *creds.Holder, allowed []string, self string, log *slog.Logger) *server {
 	s := &server{holder: h, allowed: map[string]bool{}, self: self, log: log, refusal: report.Throttle{N: 20, Window: 10 * time.Second}}
 	for _, id := range allowed {
 		s.allowed[id] = true
 	}
 	return s
-}
-
-// tlsConfig is handed to the listener: every handshake asks for the config of
-// the credentials current at that moment, so a rotated certificate and a
-// rotated root.crt (ClientCAs) apply to the next handshake.
-func (s *server) tlsConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			c := s.holder.Current()
-			if c == nil {
-				return nil, errWaiting
-			}
-			if sc := s.configs.Load(); sc != nil && sc.creds == c {
-				return sc.tls, nil
-			}
-			cfg := &tls.Config{
-				MinVersion:   tls.VersionTLS12,
-				CipherSuites: tls12Suites,
-				NextProtos:   []string{"http/1.1"},
-				Certificates: []tls.Certificate{c.Certificate},
-				ClientAuth:   tls.RequireAndVerifyClientCert,
-				ClientCAs:    c.Roots, // the pinned private root(s) only, never the system store
-				// Every connection gets a full handshake against the current
-				// roots: a resumed session would skip that check.
-				SessionTicketsDisabled: true,
-			}
-			s.configs.Store(&serverConfig{creds: c, tls: cfg})
-			return cfg, nil
-		},
-	}
 }
 
 func (s *server) httpServer() *http.Server {
@@ -211,38 +162,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_, _ = w.Write(append(data, '\n'))
 }
 
-// handshakeLog receives net/http's own error lines. A failed TLS handshake
-// (no client certificate, an unknown CA, a bad certificate) is a refusal:
-// counted and logged as JSON. A peer that just went away is not.
-type handshakeLog struct{ s *server }
-
-func (h handshakeLog) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(p))
-	const prefix = "http: TLS handshake error from "
-	if rest, ok := strings.CutPrefix(line, prefix); ok {
-		remote, reason, _ := strings.Cut(rest, ": ")
-		if reason == "EOF" || strings.Contains(reason, "connection reset") || strings.Contains(reason, errWaiting.Error()) {
-			h.s.log.Debug("handshake not completed", "remote", remote, "reason", reason)
-			return len(p), nil
-		}
-		h.s.refused.Add(1)
-		h.s.lastError.Store("TLS handshake refused: " + reason)
-		if ok, dropped := h.s.refusal.Allow(time.Now()); ok {
-			h.s.log.Warn("handshake refused", "remote", remote, "reason", reason, "alsoRefusedUnlogged", dropped)
-		}
-		return len(p), nil
-	}
-	h.s.log.Warn("http server", "error", line)
-	return len(p), nil
-}
-
 func runServer(ctx context.Context, cfg config, base *slog.Logger) error {
-	log := base.With("component", "server")
-	stats := &report.Writer{Path: cfg.StatsFile, Log: log}
-	holder := creds.NewHolder(creds.Options{
-		Dir: cfg.CertDir, PinFile: cfg.PinFile, Usage: x509.ExtKeyUsageServerAuth,
-		Logger: base.With("component", "credentials"), OnUpdate: stats.Poke,
-	})
+	log, stats, holder := newRole(cfg, base, "server", x509.ExtKeyUsageServerAuth)
 	s := newServer(holder, cfg.Allowed, cfg.Identity, log)
 	if len(cfg.Allowed) == 0 {
 		log.Warn("ALLOWED_IDENTITIES is empty: every caller will be refused")
@@ -254,9 +175,7 @@ func runServer(ctx context.Context, cfg config, base *slog.Logger) error {
 		return err
 	}
 	hs := s.httpServer()
-	stopStats := make(chan struct{})
-	statsDone := make(chan struct{})
-	go func() { stats.Run(stopStats, 2*time.Second); close(statsDone) }()
+	stopStats := startStats(stats)
 	go holder.Run(ctx)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(tls.NewListener(ln, s.tlsConfig())) }()
@@ -273,8 +192,7 @@ func runServer(ctx context.Context, cfg config, base *slog.Logger) error {
 			err = hs.Close() // connections still busy after 5 s: cut them
 		}
 	}
-	close(stopStats)
-	<-statsDone
+	stopStats()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -284,34 +202,11 @@ func runServer(ctx context.Context, cfg config, base *slog.Logger) error {
 func (s *server) stats(cfg config) report.Stats {
 	st := s.holder.Status()
 	ok, refused := s.ok.Load(), s.refused.Load()
-	out := report.Stats{
-		Technology: "go", Role: "server", Workload: cfg.Workload,
-		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
-		Requests:  report.Requests{OK: &ok, Refused: &refused},
-		LastError: st.LastError,
-	}
+	out := credentialStats(cfg, "server", st, "serving")
+	out.Requests = report.Requests{OK: &ok, Refused: &refused}
+	out.LastError = st.LastError
 	if e, _ := s.lastError.Load().(string); e != "" && out.LastError == "" {
 		out.LastError = e
 	}
-	out.State = credentialState(st, "serving")
-	if c := st.Current; c != nil {
-		out.Serial, out.NotAfter = c.Serial, creds.Timestamp(c.NotAfter)
-		out.LastReloadAt = creds.Timestamp(st.LastReloadAt)
-	}
 	return out
-}
-
-// credentialState is shared by both roles: waiting before the first
-// certificate, failing when the files are refused with nothing to fall back
-// on or the certificate in use has expired, else the role's working state.
-func credentialState(st creds.Status, working string) string {
-	switch c := st.Current; {
-	case c == nil && st.Refusing:
-		return "failing"
-	case c == nil:
-		return "waiting"
-	case time.Now().After(c.NotAfter):
-		return "failing"
-	}
-	return working
 }
