@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY_POINTS, HEALTH_SCRIPT, buildServices } from '../../../services/build.js';
 import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } from './helpers/fixtures.js';
-import { freePort, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
+import { freePort, spawnWithLogs, within, type LoggedProcess } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import { makeTempDir } from '../../helpers/pki.js';
 
 // The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
@@ -78,13 +79,13 @@ describe('bundles', () => {
       ALLOWED_IDENTITIES: `${CLIENT_DNS},spiffe://mesh.internal/client`,
       RELOAD_DEBOUNCE_MS: '20',
     });
-    await waitFor(() => server.logs.some((line) => line.msg === 'waiting for certificate'), 'server waiting');
+    await waitFor('server waiting', () => server.logs.some((line) => line.msg === 'waiting for certificate'), within());
     // Waiting for the first certificate: up, but not ready.
     const waiting = await probe(serverAdmin, 'health');
     expect([waiting.code, JSON.parse(waiting.stdout).status]).toEqual([1, 'waiting']);
 
     await serverDir.write(await pki.serverLeaf());
-    await waitFor(() => server.logs.some((line) => line.msg === 'serving mTLS'), 'server serving');
+    await waitFor('server serving', () => server.logs.some((line) => line.msg === 'serving mTLS'), within());
 
     const client = run('client.mjs', {
       CERT_DIR: clientDir.path,
@@ -93,11 +94,11 @@ describe('bundles', () => {
       REQUEST_RATE: '20',
       ADMIN_PORT: String(clientAdmin),
     });
-    const stats = await waitFor(async () => {
+    const stats = await waitFor('client successes', async () => {
       const { stdout } = await probe(clientAdmin, 'get', '/stats');
       const parsed = JSON.parse(stdout) as { requests: { successes: number } };
       return parsed.requests.successes >= 2 ? parsed : undefined;
-    }, 'client successes', 10_000);
+    }, within(10_000));
     expect(stats).toMatchObject({ role: 'client', requests: { failures: 0 } });
 
     const metrics = await probe(serverAdmin, 'get', '/metrics');

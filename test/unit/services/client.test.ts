@@ -6,12 +6,12 @@ import {
   CLIENT_DNS,
   SERVER_URI,
   createCertDir,
-  createTestPki,
+  serveMesh,
   startClient,
   startServer,
   type CertDir,
   type RunningClient,
-  type RunningServer,
+  type ServedMesh,
   type TestPki,
 } from './helpers/fixtures.js';
 import { createSecureContext } from 'node:tls';
@@ -19,33 +19,27 @@ import { createAgent } from '../../../services/client/agent.js';
 import { getOnce } from '../../../services/client/request.js';
 import { readCredentialFiles, validateCredentials } from '../../../services/lib/credentials.js';
 import { parseIdentity } from '../../../services/lib/identity.js';
-import { adminGet, sample, waitFor } from './helpers/harness.js';
+import { adminGet, sample, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
 
+let served: ServedMesh;
 let pki: TestPki;
 let serverLeaf: Leaf;
-let serverDir: CertDir;
-let server: RunningServer;
 let targetUrl: string;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  serverLeaf = await pki.serverLeaf();
-  serverDir = await createCertDir(pki, 'client-suite-server');
-  await serverDir.write(serverLeaf);
-  server = await startServer(serverDir.path, { maxConnectionAgeMs: 200 });
-  targetUrl = `https://127.0.0.1:${await server.port()}/`;
+  served = await serveMesh('client-suite-server', { maxConnectionAgeMs: 200 });
+  ({ pki, leaf: serverLeaf } = served);
+  targetUrl = `https://127.0.0.1:${served.port}/`;
 });
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-afterAll(async () => {
-  await server?.stop();
-  await serverDir?.remove();
-});
+afterAll(async () => served?.stop());
 
 /** A client with its own cert dir, stopped and removed after the test. */
 async function runClient(leaf: Leaf | undefined, options: Parameters<typeof startClient>[1] = { targetUrl: '' }): Promise<{ running: RunningClient; dir: CertDir }> {
@@ -63,7 +57,7 @@ describe('server identity', () => {
   it('succeeds against the expected DNS identity and records what it saw', async () => {
     const leaf = await pki.clientLeaf();
     const { running } = await runClient(leaf);
-    await waitFor(() => running.client.tracker.successes >= 3, 'three successes');
+    await waitFor('three successes', () => running.client.tracker.successes >= 3, within());
     const stats = running.client.stats();
     expect(stats).toMatchObject({
       role: 'client',
@@ -83,13 +77,13 @@ describe('server identity', () => {
 
   it('succeeds against the expected URI identity', async () => {
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', expectedServerIdentity: SERVER_URI });
-    await waitFor(() => running.client.tracker.successes >= 1, 'a success');
+    await waitFor('a success', () => running.client.tracker.successes >= 1, within());
     expect(running.client.tracker.failures).toBe(0);
   });
 
   it('refuses a server that is not the expected identity, even with a valid chain', async () => {
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', expectedServerIdentity: 'other.mesh.internal' });
-    await waitFor(() => running.client.tracker.failures >= 3, 'three failures');
+    await waitFor('three failures', () => running.client.tracker.failures >= 3, within());
     const stats = running.client.stats();
     expect(stats.requests.successes).toBe(0);
     expect(stats.requests.failuresByReason).toEqual({ identity_mismatch: stats.requests.failures });
@@ -103,7 +97,7 @@ describe('server identity', () => {
   it('reports http_403 when the server does not allow its identity', async () => {
     const stranger = await pki.mesh.issue({ commonName: 'stranger', dns: ['stranger.mesh.internal'] });
     const { running } = await runClient(stranger);
-    await waitFor(() => running.client.tracker.failures >= 2, 'failures');
+    await waitFor('failures', () => running.client.tracker.failures >= 2, within());
     expect(running.client.stats()).toMatchObject({
       requests: { successes: 0, failuresByReason: { http_403: running.client.tracker.failures } },
       lastResponse: { status: 403, body: { error: 'forbidden', identity: ['stranger.mesh.internal'] } },
@@ -114,8 +108,8 @@ describe('server identity', () => {
     // Valid for two more seconds: loaded normally, then it expires in use.
     const shortLived = await pki.mesh.issue({ commonName: CLIENT_DNS, dns: [CLIENT_DNS], notAfter: new Date(Date.now() + 2_000) });
     const { running } = await runClient(shortLived);
-    await waitFor(() => running.client.tracker.successes >= 1, 'a success while valid');
-    await waitFor(() => (running.client.stats().requests.failuresByReason['own_certificate_expired'] ?? 0) >= 1, 'a failure after expiry', 10_000);
+    await waitFor('a success while valid', () => running.client.tracker.successes >= 1, within());
+    await waitFor('a failure after expiry', () => (running.client.stats().requests.failuresByReason['own_certificate_expired'] ?? 0) >= 1, within(10_000));
     expect(running.client.stats().credentials.state).toBe('expired');
     expect(running.client.stats().lastError?.message).toContain(`our certificate ${shortLived.serial} expired`);
   });
@@ -129,7 +123,7 @@ describe('server identity', () => {
       await otherDir.remove();
     });
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await foreign.port()}/` });
-    await waitFor(() => running.client.tracker.failures >= 2, 'failures');
+    await waitFor('failures', () => running.client.tracker.failures >= 2, within());
     expect(running.client.tracker.successes).toBe(0);
     expect(running.client.stats().lastError?.reason).toBe('tls');
   });
@@ -138,7 +132,7 @@ describe('server identity', () => {
     const { freePort } = await import('./helpers/harness.js');
     // No start-up budget: every connection error is a failure at once (retries: retries.test.ts).
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400, startupRetryBudgetMs: 0 });
-    await waitFor(() => running.client.tracker.failures >= 3, 'failures', 5_000);
+    await waitFor('failures', () => running.client.tracker.failures >= 3, within(5_000));
     const startedAt = Date.parse(running.client.stats().startedAt);
     const elapsed = Date.now() - startedAt;
     expect(running.client.stats().lastError?.reason).toBe('connection');
@@ -167,13 +161,13 @@ describe('rotation', () => {
   it('builds a new agent when its own certificate rotates, and the server sees the new serial', async () => {
     const first = await pki.clientLeaf();
     const { running, dir } = await runClient(first);
-    await waitFor(() => running.client.tracker.successes >= 1, 'first success');
+    await waitFor('first success', () => running.client.tracker.successes >= 1, within());
 
     const second = await pki.clientLeaf();
     await dir.write(second);
-    await waitFor(() => running.client.stats().credentials.serial === second.serial, 'client reload');
+    await waitFor('client reload', () => running.client.stats().credentials.serial === second.serial, within());
     expect(running.client.stats().agentGeneration).toBe(2);
-    await waitFor(() => (running.client.stats().lastResponse?.body as { clientSerial?: string }).clientSerial === second.serial, 'server sees the new client serial');
+    await waitFor('server sees the new client serial', () => (running.client.stats().lastResponse?.body as { clientSerial?: string }).clientSerial === second.serial, within());
     expect(running.client.tracker.failures).toBe(0);
     expect(running.logs.filter((line) => line.msg === 'new https agent').map((line) => line['serial'])).toEqual([first.serial, second.serial]);
   });
@@ -187,11 +181,11 @@ describe('rotation', () => {
       await rotatingDir.remove();
     });
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await rotating.port()}/` });
-    await waitFor(() => running.client.tracker.successes >= 1, 'first success');
+    await waitFor('first success', () => running.client.tracker.successes >= 1, within());
 
     const next = await pki.serverLeaf();
     await rotatingDir.write(next);
-    await waitFor(() => running.client.stats().serverSerial === next.serial, 'client sees the new server certificate');
+    await waitFor('client sees the new server certificate', () => running.client.stats().serverSerial === next.serial, within());
     expect(running.client.stats().serverSerials).toEqual([serverLeaf.serial, next.serial]);
     expect(running.client.tracker.failures).toBe(0);
   });
@@ -212,13 +206,13 @@ describe('lifecycle and metrics', () => {
     expect(waiting.body).toMatchObject({ status: 'waiting', role: 'client' });
     expect(running.client.tracker.successes + running.client.tracker.failures).toBe(0);
     await dir.write(await pki.clientLeaf());
-    await waitFor(() => running.client.tracker.successes >= 1, 'a success after enrollment');
+    await waitFor('a success after enrollment', () => running.client.tracker.successes >= 1, within());
     expect(running.client.stats().state).toBe('running');
   });
 
   it('exposes counters that match its stats in Prometheus text', async () => {
     const { running } = await runClient(await pki.clientLeaf(), { targetUrl: '', requestRate: 20 });
-    await waitFor(() => running.client.tracker.successes >= 3, 'successes');
+    await waitFor('successes', () => running.client.tracker.successes >= 3, within());
     await running.stop();
     const stats = running.client.stats();
     const metrics = running.client.tracker.registry.render();
@@ -235,7 +229,7 @@ describe('lifecycle and metrics', () => {
 
   it('serves /stats and /metrics on its admin listener', async () => {
     const { running } = await runClient(await pki.clientLeaf());
-    await waitFor(() => running.client.tracker.successes >= 1, 'a success');
+    await waitFor('a success', () => running.client.tracker.successes >= 1, within());
     const stats = await adminGet(running.client.adminPort, '/stats');
     expect(stats.body).toMatchObject({ role: 'client', serverSerial: serverLeaf.serial });
     const metrics = await adminGet(running.client.adminPort, '/metrics');

@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { buildServices } from '../../../services/build.js';
 import { ServerCluster, WORKER_SETTLED_MS } from '../../../services/server/cluster.js';
 import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { adminGet, captureLogs, freePort, httpsGet, sample, spawnWithLogs, waitFor, type LoggedProcess } from './helpers/harness.js';
+import { adminGet, captureLogs, freePort, httpsGet, sample, spawnWithLogs, within, type LoggedProcess } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import { makeTempDir } from '../../helpers/pki.js';
 
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
@@ -66,7 +67,7 @@ const healthy = async (c: Cluster) => {
 describe('server cluster (WORKERS=2)', () => {
   it('serves on one port from two workers, and /stats and /metrics add them up', async () => {
     const c = await startCluster();
-    const health = await waitFor(() => healthy(c), 'both workers healthy', 15_000);
+    const health = await waitFor('both workers healthy', () => healthy(c), within(15_000));
     expect(health.workers).toHaveLength(2);
     expect(new Set(health.workers.map((w: { pid: number }) => w.pid)).size).toBe(2);
     expect(health.workers.every((w: { status: string }) => w.status === 'ready')).toBe(true);
@@ -74,10 +75,10 @@ describe('server cluster (WORKERS=2)', () => {
 
     const requests = 24;
     expect((await get(c, requests)).map((r) => r.status)).toEqual(Array(requests).fill(200));
-    const stats = await waitFor(async () => {
+    const stats = await waitFor('every request counted', async () => {
       const s = (await adminGet(c.admin, '/stats')).body;
       return s.requests.total === requests ? s : undefined;
-    }, 'every request counted', 5_000);
+    }, within(5_000));
     expect(stats.requests.byIdentity[CLIENT_DNS]['200']).toBe(requests);
     expect(stats.workers.map((w: { requests: number }) => w.requests).reduce((a: number, b: number) => a + b, 0)).toBe(requests);
     // What the container is charged for: the primary and both workers.
@@ -89,10 +90,10 @@ describe('server cluster (WORKERS=2)', () => {
     expect(sample(metrics, 'mtls_credentials_loaded{worker="0"}')).toBe(1);
     expect(sample(metrics, 'mtls_credentials_loaded{worker="1"}')).toBe(1);
     // The mTLS port's /metrics shows the cluster's sums too (as of the last second).
-    const viaMtls = await waitFor(async () => {
+    const viaMtls = await waitFor('cluster metrics on the mTLS port', async () => {
       const [r] = await get(c, 1, '/metrics');
       return (sample(r!.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r!.text : undefined;
-    }, 'cluster metrics on the mTLS port', 5_000);
+    }, within(5_000));
     expect(viaMtls).toContain('worker="1"');
 
     c.child.kill('SIGTERM');
@@ -101,13 +102,13 @@ describe('server cluster (WORKERS=2)', () => {
 
   it('a rotation reaches every worker: each reports and serves the new serial', async () => {
     const c = await startCluster();
-    const before = await waitFor(() => healthy(c), 'healthy', 15_000);
+    const before = await waitFor('healthy', () => healthy(c), within(15_000));
     const next = await pki.serverLeaf();
     await c.dir.write(next);
-    const after = await waitFor(async () => {
+    const after = await waitFor('every worker on the new serial', async () => {
       const h = await healthy(c);
       return h && h.serial !== before.serial && h.workers.every((w: { serial: string }) => w.serial === h.serial) ? h : undefined;
-    }, 'every worker on the new serial', 10_000);
+    }, within(10_000));
     expect((await get(c, 8)).map((r) => r.peerSerial)).toEqual(Array(8).fill(after.serial));
     c.child.kill('SIGTERM');
     expect(await c.exited()).toBe(0);
@@ -115,30 +116,30 @@ describe('server cluster (WORKERS=2)', () => {
 
   it('a killed worker makes health fail until it is forked again; SIGTERM then stops every process', async () => {
     const c = await startCluster();
-    const before = await waitFor(() => healthy(c), 'healthy', 15_000);
+    const before = await waitFor('healthy', () => healthy(c), within(15_000));
     const requests = 12;
     await get(c, requests);
-    const counted = await waitFor(async () => {
+    const counted = await waitFor('requests reported', async () => {
       const s = (await adminGet(c.admin, '/stats')).body;
       return s.requests.total === requests ? s : undefined;
-    }, 'requests reported', 5_000);
+    }, within(5_000));
     // The worker that served the most: its counts must survive it.
     const busiest = counted.workers.reduce((a: { requests: number }, b: { requests: number }) => (b.requests > a.requests ? b : a));
     expect(busiest.requests).toBeGreaterThan(0);
     const slot = busiest.index as number;
     const victim = before.workers[slot].pid as number;
     process.kill(victim, 'SIGKILL');
-    const down = await waitFor(async () => {
+    const down = await waitFor('health 503 after the kill', async () => {
       const r = await adminGet(c.admin, '/healthz');
       return r.status === 503 ? r.body : undefined;
-    }, 'health 503 after the kill', 5_000);
+    }, within(5_000));
     // Down until forked again, then starting until its first report.
     expect(['unhealthy', 'starting']).toContain(down.status);
     expect(down.workers[slot].detail).toMatch(new RegExp(`^worker ${slot} (is down|has not reported yet)`));
-    const back = await waitFor(async () => {
+    const back = await waitFor('the worker forked again', async () => {
       const h = await healthy(c);
       return h && h.workers[slot].pid !== victim ? h : undefined;
-    }, 'the worker forked again', 15_000);
+    }, within(15_000));
     const stats = (await adminGet(c.admin, '/stats')).body;
     expect(stats.workers[slot].restarts).toBe(1);
     expect(stats.workers[1 - slot].restarts).toBe(0);

@@ -10,8 +10,9 @@ import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import type { ListenerLimits } from '../../../services/lib/http-limits.js';
 import { silentLogger } from '../../../services/lib/logger.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
-import { createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
-import { captureLogs, httpsGet, waitFor } from './helpers/harness.js';
+import { createCertDir, serveMesh, startServer, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
+import { captureLogs, httpsGet, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
 import { openTls, rawExchange, slowLorisChunks } from '../../helpers/raw-tls.js';
 
@@ -24,24 +25,18 @@ const TIGHT: ListenerLimits = {
   maxHeaderBytes: 2 * 1024,
 };
 
+let served: ServedMesh;
 let pki: TestPki;
 let client: Leaf;
-let dir: CertDir;
 let running: RunningServer;
 let port: number;
 
 beforeAll(async () => {
-  pki = await createTestPki();
+  served = await serveMesh('limits', { limits: TIGHT, adminLimits: TIGHT });
+  ({ pki, running, port } = served);
   client = await pki.clientLeaf();
-  dir = await createCertDir(pki, 'limits');
-  await dir.write(await pki.serverLeaf());
-  running = await startServer(dir.path, { limits: TIGHT, adminLimits: TIGHT });
-  port = await running.port();
 });
-afterAll(async () => {
-  await running?.stop();
-  await dir?.remove();
-});
+afterAll(async () => served?.stop());
 
 const tls = () => ({ port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
 const closed = (socket: { once(event: 'close', listener: () => void): unknown }) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -98,7 +93,7 @@ describe('mTLS listener limits', () => {
     } finally {
       for (const socket of held) socket.destroy();
     }
-    await waitFor(async () => (await httpsGet(tls())).status === 200, 'a free slot');
+    await waitFor('a free slot', async () => (await httpsGet(tls())).status === 200, within());
   });
 });
 
@@ -197,7 +192,7 @@ describe('bounded logs for peer-caused events', () => {
     try {
       const serverPort = await server.port();
       for (let i = 0; i < 10; i++) await expect(httpsGet({ port: serverPort, ca: pki.mesh.root.certPem })).rejects.toThrow();
-      await waitFor(() => server.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 10, 'ten failures counted');
+      await waitFor('ten failures counted', () => server.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 10, within());
       expect(server.logs.filter((line) => line.msg === 'tls handshake failed')).toEqual([expect.objectContaining({ kind: 'no_certificate', reason: 'no_certificate' })]);
       await server.stop();
       expect(server.logs.filter((line) => line.msg === 'tls handshake failed (summary)')).toEqual([

@@ -9,7 +9,7 @@ import { startAdminServer, jsonResponse } from '../../../services/lib/admin.js';
 import { guardRequests } from '../../../services/lib/http-limits.js';
 import { parseRequestTarget } from '../../../services/lib/request-target.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
-import { createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
+import { createCertDir, serveMesh, startServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
 import { captureLogs, httpsGet } from './helpers/harness.js';
 import type { Leaf } from '../../helpers/pki.js';
 import { MALFORMED_REQUESTS, rawExchange } from '../../helpers/raw-tls.js';
@@ -57,24 +57,17 @@ describe('parseRequestTarget', () => {
 });
 
 describe('the mTLS server under malformed requests from an allowed client', () => {
+  let served: ServedMesh;
   let pki: TestPki;
-  let dir: CertDir;
-  let running: RunningServer;
   let port: number;
   let client: Leaf;
 
   beforeAll(async () => {
-    pki = await createTestPki();
-    dir = await createCertDir(pki, 'malformed');
-    await dir.write(await pki.serverLeaf());
+    served = await serveMesh('malformed');
+    ({ pki, port } = served);
     client = await pki.clientLeaf();
-    running = await startServer(dir.path);
-    port = await running.port();
   });
-  afterAll(async () => {
-    await running?.stop();
-    await dir?.remove();
-  });
+  afterAll(async () => served?.stop());
 
   const tls = () => ({ port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
 

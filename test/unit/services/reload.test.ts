@@ -4,8 +4,9 @@
 import { watch } from 'node:fs';
 import { Agent } from 'node:https';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createCertDir, createTestPki, linkFromOutside, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
-import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
+import { createTestPki, linkFromOutside, serveMesh, startServer, type CertDir, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
@@ -20,18 +21,14 @@ beforeAll(async () => {
   client = await pki.clientLeaf();
 });
 
+let served: ServedMesh;
+
 beforeEach(async () => {
-  first = await pki.serverLeaf();
-  dir = await createCertDir(pki, 'reload');
-  await dir.write(first);
-  running = await startServer(dir.path);
-  port = await running.port();
+  served = await serveMesh('reload', {}, pki);
+  ({ leaf: first, dir, running, port } = served);
 });
 
-afterEach(async () => {
-  await running.stop();
-  await dir.remove();
-});
+afterEach(async () => served.stop());
 
 /** A brand-new connection: which certificate does the server present now? */
 const freshConnection = () => httpsGet({ port, ca: pki.mesh.root.certPem, cert: client.bundlePem, key: client.keyPem });
@@ -47,7 +44,7 @@ describe('server certificate rotation', () => {
 
       const second = await pki.serverLeaf();
       await dir.write(second);
-      await waitFor(() => watcher().current?.serial === second.serial, 'reload to the second certificate');
+      await waitFor('reload to the second certificate', () => watcher().current?.serial === second.serial, within());
 
       const onOldConnection = await httpsGet({ port, ca: '', agent });
       expect(onOldConnection.status).toBe(200);
@@ -82,8 +79,8 @@ describe('server certificate rotation', () => {
       const opened = await httpsGet({ port, ca: '', agent });
       const second = await pki.serverLeaf();
       await dir.write(second);
-      await waitFor(() => watcher().current?.serial === second.serial, 'reload');
-      await waitFor(async () => (await httpsGet({ port, ca: '', agent })).body.serverSerial === second.serial, 'agent reconnects');
+      await waitFor('reload', () => watcher().current?.serial === second.serial, within());
+      await waitFor('agent reconnects', async () => (await httpsGet({ port, ca: '', agent })).body.serverSerial === second.serial, within());
       const now = await httpsGet({ port, ca: '', agent });
       expect(now.socket).not.toBe(opened.socket);
     } finally {
@@ -105,7 +102,7 @@ describe('refused reloads keep the old credentials', () => {
     const second = await pki.serverLeaf();
     const half = second.bundlePem.slice(0, Math.floor(second.bundlePem.length / 3));
     await dir.writeFile('site.crt', half);
-    await waitFor(() => watcher().failedReloads >= 1, 'rejected reload');
+    await waitFor('rejected reload', () => watcher().failedReloads >= 1, within());
 
     expect(watcher().current?.serial).toBe(first.serial);
     expect(running.server.stats().credentials.lastFailure).toMatchObject({ problem: 'malformed', message: expect.stringContaining('truncated') });
@@ -120,19 +117,19 @@ describe('refused reloads keep the old credentials', () => {
     expect(sample(metrics, 'mtls_credential_reload_failures_total')).toBe(watcher().failedReloads);
 
     await dir.write(second);
-    await waitFor(() => watcher().current?.serial === second.serial, 'the complete write is picked up');
+    await waitFor('the complete write is picked up', () => watcher().current?.serial === second.serial, within());
     expect((await freshConnection()).peerSerial).toBe(second.serial);
   });
 
   it('refuses garbage and a key that does not match the certificate', async () => {
     await dir.writeFile('site.crt', 'not a certificate at all\n');
-    await waitFor(() => watcher().lastFailure?.problem === 'malformed', 'garbage rejected');
+    await waitFor('garbage rejected', () => watcher().lastFailure?.problem === 'malformed', within());
 
     const second = await pki.serverLeaf();
     const unrelated = await pki.serverLeaf();
     await dir.writeFile('site.key', unrelated.keyPem);
     await dir.writeFile('site.crt', second.bundlePem);
-    await waitFor(() => watcher().lastFailure?.problem === 'key_mismatch', 'mismatched key rejected');
+    await waitFor('mismatched key rejected', () => watcher().lastFailure?.problem === 'key_mismatch', within());
 
     expect(watcher().current?.serial).toBe(first.serial);
     expect(watcher().reloads).toBe(0);
@@ -145,10 +142,10 @@ describe('refused reloads keep the old credentials', () => {
   it('refuses a certificate from another CA and an expired one', async () => {
     const foreign = await pki.other.issue({ commonName: 'server', dns: ['server.mesh.internal'] });
     await dir.write(foreign);
-    await waitFor(() => watcher().lastFailure?.problem === 'untrusted', 'foreign certificate rejected');
+    await waitFor('foreign certificate rejected', () => watcher().lastFailure?.problem === 'untrusted', within());
     const expired = await pki.mesh.issue({ commonName: 'server', dns: ['server.mesh.internal'], notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
     await dir.write(expired);
-    await waitFor(() => watcher().lastFailure?.problem === 'expired', 'expired certificate rejected');
+    await waitFor('expired certificate rejected', () => watcher().lastFailure?.problem === 'expired', within());
     expect(watcher().current?.serial).toBe(first.serial);
     expect((await freshConnection()).peerSerial).toBe(first.serial);
   });
@@ -172,7 +169,7 @@ describe('refused reloads keep the old credentials', () => {
     try {
       writeKey = await linkFromOutside(dir, 'site.key');
       writeCert = await linkFromOutside(dir, 'site.crt');
-      await waitFor(() => events > 0 && checks.mock.calls.length > checksAtLastEvent, 'the debounced check after the linking');
+      await waitFor('the debounced check after the linking', () => events > 0 && checks.mock.calls.length > checksAtLastEvent, within());
       await checks.mock.results.at(-1)?.value;
     } finally {
       observer.close();
@@ -187,7 +184,7 @@ describe('refused reloads keep the old credentials', () => {
     await watcher().check();
     expect(watcher().lastFailure?.problem).toBe('malformed');
     await writeCert(second.bundlePem);
-    await waitFor(() => watcher().current?.serial === second.serial, 'retry picks up the finished file', 3_000);
+    await waitFor('retry picks up the finished file', () => watcher().current?.serial === second.serial, within(3_000));
     expect(watcher().failedReloads).toBe(1);
   });
 });

@@ -10,7 +10,8 @@ import type { Failure } from '../../../services/client/request.js';
 import { nextRetry } from '../../../services/client/retry-policy.js';
 import { TIMEOUT_CODE, codedError } from '../../../services/lib/tls-errors.js';
 import { createCertDir, createTestPki, startClient, startServer, type CertDir, type RunningClient, type RunningServer, type TestPki } from './helpers/fixtures.js';
-import { freePort, sample, waitFor } from './helpers/harness.js';
+import { freePort, sample, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 
 let pki: TestPki;
 let serverDir: CertDir;
@@ -49,10 +50,10 @@ describe('start-up: a server that is not listening yet', () => {
   it('is waited for: no failed request, the wait is counted as start-up retries and logged once', async () => {
     const port = await freePort();
     const c = await client(port);
-    await waitFor(() => c.client.tracker.startupRetries >= 3, 'start-up retries while nothing listens');
+    await waitFor('start-up retries while nothing listens', () => c.client.tracker.startupRetries >= 3, within());
     expect(c.client.tracker.failures).toBe(0);
     await server(port);
-    await waitFor(() => c.client.tracker.successes >= 5, 'successes once the server listens');
+    await waitFor('successes once the server listens', () => c.client.tracker.successes >= 5, within());
     const stats = c.client.stats();
     expect(stats.requests).toMatchObject({ failures: 0, retries: 0 });
     expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(3);
@@ -68,7 +69,7 @@ describe('start-up: a server that is not listening yet', () => {
   it('counts one failed request, with the real error, once a request has spent its start-up budget', async () => {
     const port = await freePort();
     const c = await client(port, { startupRetryBudgetMs: 300 });
-    await waitFor(() => c.client.tracker.failures >= 2, 'failures after the budget', 5_000);
+    await waitFor('failures after the budget', () => c.client.tracker.failures >= 2, within(5_000));
     const stats = c.client.stats();
     expect(stats.requests.failuresByReason).toEqual({ connection: stats.requests.failures });
     expect(stats.lastError?.message).toContain('ECONNREFUSED');
@@ -81,7 +82,7 @@ describe('start-up: a server that is not listening yet', () => {
   it('stops retrying at once on shutdown, without counting a failure', async () => {
     const port = await freePort();
     const c = await client(port, { retryInitialDelayMs: 30_000, retryMaxDelayMs: 30_000 });
-    await waitFor(() => c.client.tracker.startupRetries >= 1, 'a start-up retry pending');
+    await waitFor('a start-up retry pending', () => c.client.tracker.startupRetries >= 1, within());
     const started = Date.now();
     await c.stop();
     const elapsedMs = Date.now() - started;
@@ -99,10 +100,10 @@ describe('after the first success', () => {
     // A long request timeout, so "at once" is told apart from a failure that
     // waited for the timeout (or for the 30 s start-up retry budget).
     const c = await client(port, { requestTimeoutMs: 30_000 });
-    await waitFor(() => c.client.tracker.successes >= 3, 'traffic');
+    await waitFor('traffic', () => c.client.tracker.successes >= 3, within());
     await first.stop();
     const stoppedAt = Date.now();
-    await waitFor(() => c.client.tracker.failures >= 1, 'a failed request once nothing listens', 10_000);
+    await waitFor('a failed request once nothing listens', () => c.client.tracker.failures >= 1, within(10_000));
     const elapsedMs = Date.now() - stoppedAt;
     console.log(`[retries] first failed request ${elapsedMs} ms after the server stopped`);
     expect(elapsedMs).toBeLessThan(10_000);
@@ -116,12 +117,12 @@ describe('after the first success', () => {
     const port = await freePort();
     const first = await server(port);
     const c = await client(port, { retryBudgetMs: 30_000 });
-    await waitFor(() => c.client.tracker.successes >= 5, 'traffic');
+    await waitFor('traffic', () => c.client.tracker.successes >= 5, within());
     await first.stop();
-    await waitFor(() => c.client.tracker.retries >= 2, 'retries while the server is down');
+    await waitFor('retries while the server is down', () => c.client.tracker.retries >= 2, within());
     await server(port);
     const before = c.client.tracker.successes;
-    await waitFor(() => c.client.tracker.successes >= before + 5, 'traffic again');
+    await waitFor('traffic again', () => c.client.tracker.successes >= before + 5, within());
     expect(c.client.tracker.failures).toBe(0);
     expect(c.client.tracker.retriedSuccesses).toBeGreaterThanOrEqual(1);
     expect(c.client.tracker.startupRetries).toBe(0);
@@ -132,9 +133,9 @@ describe('after the first success', () => {
     const port = await freePort();
     const first = await server(port);
     const c = await client(port, { retryBudgetMs: 300 });
-    await waitFor(() => c.client.tracker.successes >= 1, 'a success');
+    await waitFor('a success', () => c.client.tracker.successes >= 1, within());
     await first.stop();
-    await waitFor(() => c.client.tracker.failures >= 2, 'failures after the budget', 5_000);
+    await waitFor('failures after the budget', () => c.client.tracker.failures >= 2, within(5_000));
     const stats = c.client.stats();
     expect(stats.requests.failuresByReason).toEqual({ connection: stats.requests.failures });
     // Several retries per failed request, none after its 300 ms.
@@ -147,7 +148,7 @@ describe('what retrying cannot fix', () => {
     const port = await freePort();
     await server(port);
     const c = await client(port, { expectedServerIdentity: 'other.mesh.internal' });
-    await waitFor(() => c.client.tracker.failures >= 3, 'failures');
+    await waitFor('failures', () => c.client.tracker.failures >= 3, within());
     expect(c.client.stats().requests).toMatchObject({ retries: 0, startupRetries: 0, failuresByReason: { identity_mismatch: c.client.tracker.failures } });
   });
 });

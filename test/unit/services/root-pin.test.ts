@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateCredentials, type CredentialError } from '../../../services/lib/credentials.js';
 import { fingerprintOf, parsePins } from '../../../services/lib/root-pins.js';
 import { createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { httpsGet, waitFor } from './helpers/harness.js';
+import { httpsGet, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import { makeTempDir } from '../../helpers/pki.js';
 
 let pki: TestPki;
@@ -88,7 +89,7 @@ describe('a pinned server', () => {
       // The renewer's volume is writable by whoever controls the renewer.
       const foreign = await pki.other.issue({ commonName: 'server', dns: ['server.mesh.internal'] });
       await dir.write(foreign, pki.other.root.certPem);
-      await waitFor(() => running.server.credentials.lastFailure?.problem === 'unpinned', 'the foreign set refused');
+      await waitFor('the foreign set refused', () => running.server.credentials.lastFailure?.problem === 'unpinned', within());
       expect(running.logs.find((line) => line.msg === 'credentials rejected; keeping the current ones')).toMatchObject({
         problem: 'unpinned',
         reason: expect.stringContaining(otherPin),
@@ -100,7 +101,7 @@ describe('a pinned server', () => {
 
       // The pin set (not the certs volume) is what an operator changes to trust another root.
       await writeFile(pinFile, `${meshPin}\n${otherPin}\n`);
-      await waitFor(() => running.server.credentials.current?.serial === foreign.serial, 'the new pin set applies');
+      await waitFor('the new pin set applies', () => running.server.credentials.current?.serial === foreign.serial, within());
       expect(running.server.credentials.reloads).toBe(1);
     } finally {
       await running.stop();

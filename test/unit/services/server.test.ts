@@ -2,29 +2,23 @@
 // authorisation, metrics, admin listener, waiting for enrollment.
 import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALLOWED, CLIENT_DNS, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from './helpers/fixtures.js';
-import { adminGet, httpsGet, sample, waitFor } from './helpers/harness.js';
+import { ALLOWED, CLIENT_DNS, createCertDir, serveMesh, startServer, type CertDir, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
 
+let served: ServedMesh;
 let pki: TestPki;
 let serverLeaf: Leaf;
-let dir: CertDir;
 let running: RunningServer;
 let port: number;
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  serverLeaf = await pki.serverLeaf();
-  dir = await createCertDir(pki, 'server');
-  await dir.write(serverLeaf);
-  running = await startServer(dir.path);
-  port = await running.port();
+  served = await serveMesh('server');
+  ({ pki, leaf: serverLeaf, running, port } = served);
 });
 
-afterAll(async () => {
-  await running?.stop();
-  await dir?.remove();
-});
+afterAll(async () => served?.stop());
 
 const ca = () => pki.mesh.root.certPem;
 const call = (leaf: Leaf | undefined, path = '/') =>
@@ -82,26 +76,26 @@ describe('handshake policy', () => {
   it('fails the handshake without a client certificate and counts no_certificate', async () => {
     const before = handshakeFailures('no_certificate');
     await expect(call(undefined)).rejects.toMatchObject({ code: expect.stringMatching(/^(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET)$/) });
-    await waitFor(() => handshakeFailures('no_certificate') === before + 1, 'no_certificate counted');
+    await waitFor('no_certificate counted', () => handshakeFailures('no_certificate') === before + 1, within());
   });
 
   it('fails the handshake for a certificate from another CA and counts unknown_ca', async () => {
     const before = handshakeFailures('unknown_ca');
     const stranger = await pki.other.issue({ commonName: 'client', dns: [CLIENT_DNS] });
     await expect(call(stranger)).rejects.toThrow();
-    await waitFor(() => handshakeFailures('unknown_ca') === before + 1, 'unknown_ca counted');
+    await waitFor('unknown_ca counted', () => handshakeFailures('unknown_ca') === before + 1, within());
   });
 
   it('fails the handshake for a self-signed certificate (unknown_ca)', async () => {
     const before = handshakeFailures('unknown_ca');
     await expect(call(await pki.selfSignedClientLeaf())).rejects.toThrow();
-    await waitFor(() => handshakeFailures('unknown_ca') === before + 1, 'unknown_ca counted');
+    await waitFor('unknown_ca counted', () => handshakeFailures('unknown_ca') === before + 1, within());
   });
 
   it('fails the handshake for an expired client certificate and counts expired', async () => {
     const before = handshakeFailures('expired');
     await expect(call(await pki.expiredClientLeaf())).rejects.toThrow();
-    await waitFor(() => handshakeFailures('expired') === before + 1, 'expired counted');
+    await waitFor('expired counted', () => handshakeFailures('expired') === before + 1, within());
     const line = running.logs.find((entry) => entry.msg === 'tls handshake failed' && entry['reason'] === 'expired');
     expect(line?.['verifyError']).toBe('CERT_HAS_EXPIRED');
   });
@@ -115,7 +109,7 @@ describe('metrics and admin listener', () => {
     try {
       const first = await httpsGet({ port, ca: ca(), cert: shortLived.bundlePem, key: shortLived.keyPem, agent });
       expect(first.status).toBe(200);
-      await waitFor(() => Date.now() > Date.parse(new X509Certificate(shortLived.certPem).validTo) + 200, 'expiry', 5_000);
+      await waitFor('expiry', () => Date.now() > Date.parse(new X509Certificate(shortLived.certPem).validTo) + 200, within(5_000));
       const after = await httpsGet({ port, ca: ca(), cert: shortLived.bundlePem, key: shortLived.keyPem, agent });
       expect(after.reusedSocket).toBe(true);
       expect(after.status).toBe(401);
@@ -138,7 +132,7 @@ describe('metrics and admin listener', () => {
       await httpsGet({ port: freshPort, ca: ca(), cert: client.bundlePem, key: client.keyPem });
       await httpsGet({ port: freshPort, ca: ca(), cert: intruder.bundlePem, key: intruder.keyPem });
       await expect(httpsGet({ port: freshPort, ca: ca() })).rejects.toThrow();
-      await waitFor(() => fresh.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 1, 'handshake failure counted');
+      await waitFor('handshake failure counted', () => fresh.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 1, within());
 
       const overMtls = await httpsGet({ port: freshPort, ca: ca(), cert: client.bundlePem, key: client.keyPem, path: '/metrics' });
       expect(overMtls.status).toBe(200);
@@ -251,7 +245,7 @@ describe('graceful shutdown', () => {
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     const request = 'GET / HTTP/1.1\r\nHost: server.mesh.internal\r\n';
     socket.write(`${request}\r\n${inFlight ? request : ''}`);
-    await waitFor(() => received.includes('"identity"'), 'first response');
+    await waitFor('first response', () => received.includes('"identity"'), within());
     received = '';
     return { socket, closed, received: () => received };
   }

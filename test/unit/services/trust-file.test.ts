@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import { pemOf, type TrustProblem } from '../../../services/lib/trust-file.js';
 import { CLIENT_DNS, CLIENT_URI, createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { httpsGet, waitFor } from './helpers/harness.js';
+import { httpsGet, within } from './helpers/harness.js';
+import { waitFor } from '../../../common/wait.js';
 import { createRootCa, makeTempDir, type Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
@@ -148,7 +149,7 @@ describe('a server whose root.crt gains a foreign root as TRUSTED CERTIFICATE', 
       const call = (client: Leaf) => httpsGet({ port, ca: pinned, cert: client.bundlePem, key: client.keyPem });
 
       await dir.writeFile('root.crt', pinned + relabel(foreign, 'TRUSTED CERTIFICATE'));
-      await waitFor(() => running.server.credentials.lastFailure?.problem === 'foreign_block', 'the hostile root.crt refused');
+      await waitFor('the hostile root.crt refused', () => running.server.credentials.lastFailure?.problem === 'foreign_block', within());
       expect(running.logs.find((line) => line.msg === 'credentials rejected; keeping the current ones')).toMatchObject({
         problem: 'foreign_block',
         currentSerial: first.serial,
@@ -159,7 +160,7 @@ describe('a server whose root.crt gains a foreign root as TRUSTED CERTIFICATE', 
       const unknownCa = () => running.server.metrics.handshakeFailures.get({ reason: 'unknown_ca' });
       const before = unknownCa();
       await expect(call(intruder)).rejects.toMatchObject({ code: expect.stringMatching(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/) });
-      await waitFor(() => unknownCa() === before + 1, 'the handshake refused as unknown_ca');
+      await waitFor('the handshake refused as unknown_ca', () => unknownCa() === before + 1, within());
     } finally {
       await running.stop();
     }

@@ -8,7 +8,8 @@ import { delimiter, join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { freePort, waitFor } from '../../services/helpers/harness.js';
+import { freePort, within } from '../../services/helpers/harness.js';
+import { waitFor } from '../../../../common/wait.js';
 import type { RecipeFiles } from './recipe-credentials.js';
 import { runRecipe, type RecipeProcess } from './recipe-process.js';
 
@@ -61,9 +62,9 @@ export function startupContract(subject: () => StartupSubject): void {
     const s = subject();
     const port = await freePort();
     const recipe = s.client(port, '20000');
-    await waitFor(async () => (await recipe.stats()).requests.startupRetries >= 2, 'start-up retries while nothing listens', 10_000);
+    await waitFor('start-up retries while nothing listens', async () => (await recipe.stats()).requests.startupRetries >= 2, within(10_000));
     await s.server(port);
-    await waitFor(async () => (await recipe.stats()).requests.ok >= 2, 'successful calls', 10_000);
+    await waitFor('successful calls', async () => (await recipe.stats()).requests.ok >= 2, within(10_000));
     const stats = await recipe.stats();
     expect(stats.requests, recipe.output()).toMatchObject({ failed: 0, retries: 0 });
     expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(2);
@@ -79,17 +80,17 @@ export function startupContract(subject: () => StartupSubject): void {
     const port = await freePort();
     const server = await s.server(port);
     const recipe = s.client(port, '20000');
-    await waitFor(async () => (await recipe.stats()).requests.ok >= 1, 'a successful call', 10_000);
+    await waitFor('a successful call', async () => (await recipe.stats()).requests.ok >= 1, within(10_000));
     await server.stop();
     const stoppedAt = Date.now();
-    await waitFor(async () => (await recipe.stats()).requests.failed >= 1, 'a failed call', AT_ONCE_MS + 5_000);
+    await waitFor('a failed call', async () => (await recipe.stats()).requests.failed >= 1, within(AT_ONCE_MS + 5_000));
     const took = Date.now() - stoppedAt;
     process.stderr.write(`[startup contract] a refused call after a success failed ${took} ms after the listener closed\n`);
     expect(took).toBeLessThan(AT_ONCE_MS);
     // A call in flight as the listener closed may have met a reset and
     // retried; the next one meets only refusals: no retry at all.
     const { retries } = (await recipe.stats()).requests;
-    await waitFor(async () => (await recipe.stats()).requests.failed >= 2, 'a second failed call', AT_ONCE_MS);
+    await waitFor('a second failed call', async () => (await recipe.stats()).requests.failed >= 2, within(AT_ONCE_MS));
     const stats = await recipe.stats();
     expect(stats.requests, recipe.output()).toMatchObject({ retries, startupRetries: 0 });
     expect(stats.lastError).toMatch(s.refused);
@@ -98,7 +99,7 @@ export function startupContract(subject: () => StartupSubject): void {
   it('counts one failed call, with the real error, once a call has spent its start-up budget', async () => {
     const s = subject();
     const recipe = s.client(await freePort(), '1000'); // retries after 0.2 and 0.4 s; 0.8 s more would overrun it
-    await waitFor(async () => (await recipe.stats()).requests.failed >= 1, 'a failed call', 10_000);
+    await waitFor('a failed call', async () => (await recipe.stats()).requests.failed >= 1, within(10_000));
     const stats = await recipe.stats();
     expect(stats.requests.ok).toBe(0);
     expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(2);

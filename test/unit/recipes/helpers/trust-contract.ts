@@ -8,7 +8,8 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort, waitFor } from '../../services/helpers/harness.js';
+import { freePort, within } from '../../services/helpers/harness.js';
+import { waitFor } from '../../../../common/wait.js';
 import type { RecipeFiles } from './recipe-credentials.js';
 import type { ClientStats, RecipeProcess } from './recipe-process.js';
 
@@ -52,18 +53,18 @@ export function trustContract(subject: () => TrustSubject): void {
     await s.server(port, 'mesh');
     const recipe = s.client(port, files);
     try {
-      await waitFor(async () => (await statsOf(recipe)).requests.ok >= 2, 'successful calls', 10_000);
+      await waitFor('successful calls', async () => (await statsOf(recipe)).requests.ok >= 2, within(10_000));
       const before = await statsOf(recipe);
       await writeRoot(files, make(s));
-      const refused = await waitFor(async () => {
+      const refused = await waitFor('the refusal', async () => {
         const now = await statsOf(recipe);
         return (now.failedReloads ?? 0) > (before.failedReloads ?? 0) ? now : undefined;
-      }, 'the refusal', 10_000);
+      }, within(10_000));
       expect(refused.lastError, recipe.output()).toMatch(new RegExp(`root\\.crt refused: ${reason}: `));
       expect(refused.serial, 'the certificate in use is kept').toBe(before.serial);
       expect(recipe.logs.filter((line) => line.level !== 'info' && JSON.stringify(line).includes(`${reason}: `)), recipe.output()).toHaveLength(1);
       // Calls go on with the trust checked last: more successes, no failure.
-      await waitFor(async () => (await statsOf(recipe)).requests.ok >= refused.requests.ok + 3, 'calls after the refusal', 10_000);
+      await waitFor('calls after the refusal', async () => (await statsOf(recipe)).requests.ok >= refused.requests.ok + 3, within(10_000));
       const after = await statsOf(recipe);
       expect(after.requests.failed, recipe.output()).toBe(0);
       expect(after.failedReloads, 'refused once, not at every call').toBe(refused.failedReloads);
@@ -80,18 +81,18 @@ export function trustContract(subject: () => TrustSubject): void {
     await s.server(port, 'foreign');
     const recipe = s.client(port, files);
     try {
-      const first = await waitFor(async () => {
+      const first = await waitFor('a failed call', async () => {
         const now = await statsOf(recipe);
         return now.requests.failed >= 1 ? now : undefined;
-      }, 'a failed call', 15_000);
+      }, within(15_000));
       expect(first.lastError, recipe.output()).toMatch(s.untrusted);
       await writeRoot(files, pem(s.meshRootPem) + relabel(s.foreignRootPem, 'TRUSTED CERTIFICATE'));
-      const refused = await waitFor(async () => {
+      const refused = await waitFor('the refusal', async () => {
         const now = await statsOf(recipe);
         return (now.failedReloads ?? 0) > (first.failedReloads ?? 0) ? now : undefined;
-      }, 'the refusal', 10_000);
+      }, within(10_000));
       // Calls after the refusal still meet the foreign certificate and fail in the handshake.
-      await waitFor(async () => (await statsOf(recipe)).requests.failed >= refused.requests.failed + 1, 'calls after the refusal', 15_000);
+      await waitFor('calls after the refusal', async () => (await statsOf(recipe)).requests.failed >= refused.requests.failed + 1, within(15_000));
       const after = await statsOf(recipe);
       expect(after.requests.ok, recipe.output()).toBe(0);
       expect(after.lastError, recipe.output()).toMatch(s.untrusted);

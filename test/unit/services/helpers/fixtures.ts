@@ -98,6 +98,42 @@ export async function startServer(certDir: string, options: Partial<MtlsServerOp
   return { server, logs: lines, port: async () => (await server.serving()).port, stop: () => server.stop() };
 }
 
+/** A server of the test mesh, running: its PKI, the leaf it serves, its cert dir and port. */
+export interface ServedMesh {
+  readonly pki: TestPki;
+  readonly leaf: Leaf;
+  readonly dir: CertDir;
+  readonly running: RunningServer;
+  readonly port: number;
+  /** Stops the server and removes its cert dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Makes a test PKI (or uses `pki`), writes a fresh server leaf into a new
+ * cert dir named after `name`, and starts the server on a free port with
+ * `options`.
+ */
+export async function serveMesh(name: string, options: Partial<MtlsServerOptions> = {}, pki?: TestPki): Promise<ServedMesh> {
+  const mesh = pki ?? (await createTestPki());
+  const leaf = await mesh.serverLeaf();
+  const dir = await createCertDir(mesh, name);
+  await dir.write(leaf);
+  const running = await startServer(dir.path, options);
+  const port = await running.port();
+  return {
+    pki: mesh,
+    leaf,
+    dir,
+    running,
+    port,
+    stop: async () => {
+      await running.stop();
+      await dir.remove();
+    },
+  };
+}
+
 export interface RunningClient {
   readonly client: MtlsClient;
   readonly logs: LogLine[];

@@ -1,10 +1,11 @@
-// Shared test plumbing: log capture, condition polling, HTTPS calls with
+// Shared test plumbing: log capture, wait options for in-process conditions, HTTPS calls with
 // explicit TLS options, free ports.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { request, type Agent } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { WaitOptions } from '../../../../common/wait.js';
 import { createLogger, type Logger } from '../../../../services/lib/logger.js';
 
 export interface LogLine {
@@ -40,21 +41,12 @@ export function captureLogs(): { logger: Logger; lines: LogLine[] } {
   return { lines, logger: createLogger({ level: 'debug', write: (line) => lines.push(JSON.parse(line) as LogLine) }) };
 }
 
-/** Polls until `probe` returns a truthy value; never a fixed sleep. */
-export async function waitFor<T>(probe: () => T | Promise<T>, what: string, timeoutMs = 5_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/**
+ * Wait options for conditions of in-process servers and clients: they change
+ * within milliseconds, so poll every 20 ms; give up after `timeoutMs`.
+ */
+export function within(timeoutMs = 5_000): WaitOptions {
+  return { timeoutMs, intervalMs: 20 };
 }
 
 export interface TlsClientOptions {
