@@ -44,7 +44,8 @@ export const LABEL = {
 export interface RecipeStats {
   readonly technology?: string;
   readonly role?: 'server' | 'client' | 'both';
-  readonly state?: 'waiting' | 'serving' | 'calling' | 'failing' | string;
+  /** waiting, serving, calling, failing, or a word of the recipe's own. */
+  readonly state?: string;
   /** Upper-case hex, no leading zeros. */
   readonly serial?: string;
   readonly notAfter?: string;

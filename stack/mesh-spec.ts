@@ -170,7 +170,7 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
       throw new Error(`${where}: runs.image must be an image reference, got ${JSON.stringify(custom.image)}`);
     }
     if (!['server', 'client', 'both'].includes(w.role)) throw new Error(`${where}: role must be server, client or both, got ${JSON.stringify(w.role)}`);
-    if (tech && !tech.roles.includes(w.role)) throw new Error(`${where}: ${tech.label} (${String(w.runs)}) can be ${tech.roles.join(' or ')}, not ${w.role}`);
+    if (tech && !tech.roles.includes(w.role)) throw new Error(`${where}: ${tech.label} (${w.runs as string}) can be ${tech.roles.join(' or ')}, not ${w.role}`);
     const protocol = tech?.protocol ?? custom!.protocol;
     const identityForm = tech?.identityForm ?? custom!.identityForm;
 

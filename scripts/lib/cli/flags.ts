@@ -66,18 +66,20 @@ export function engineSettings(env: NodeJS.ProcessEnv, flags: { allowEngineSwitc
   return { engine: readSetting('iac', env), allowEngineSwitch: Boolean(flags.allowEngineSwitch) || readSetting('iacSwitch', env) === true };
 }
 
+const shown = (raw: unknown): string => (typeof raw === 'string' ? raw : JSON.stringify(raw));
+
 /** A positive integer flag, with the flag's name in the error. */
 export function positiveInt(name: string, raw: unknown, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`--${name} must be a positive integer, got "${String(raw)}"`);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`--${name} must be a positive integer, got "${shown(raw)}"`);
   return n;
 }
 
 /** A Go-style duration flag (90s, 5m, 1h), validated and returned as given; the flag's name is in the error. */
 export function durationFlag(name: string, raw: unknown): string | undefined {
   if (raw === undefined) return undefined;
-  const text = String(raw);
+  const text = shown(raw);
   if (!/^(\d+[hms])+$/.test(text) || /^(0+[hms])+$/.test(text)) {
     throw new UserError(`--${name} must be a duration such as 90s, 5m or 1h, got "${text}"`);
   }

@@ -10,8 +10,10 @@ import { UserError } from '../../../common/user-error.js';
  * overrides and isolates; line and paragraph separators). Text from a
  * workload (lastError, health lines, logs) can hold any of them.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's job
 const UNSAFE_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 /** The same, keeping tab and newline: what a printed message may hold. */
+// eslint-disable-next-line no-control-regex -- as above
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /**
