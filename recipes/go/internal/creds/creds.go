@@ -49,6 +49,17 @@ const (
 	Unpinned    Problem = "unpinned"
 	NotYetValid Problem = "not_yet_valid"
 	Expired     Problem = "expired"
+
+	// The refusal reasons of the trust-file contract (trustfile.go), the same
+	// words in every language; Unpinned above is one of them. A trust-file
+	// refusal's message starts with its reason.
+	NotRegularFile Problem = "not_regular_file"
+	TooLarge       Problem = "too_large"
+	NotPEM         Problem = "not_pem"
+	ForeignBlock   Problem = "foreign_block"
+	StrayText      Problem = "stray_text"
+	BadBase64      Problem = "bad_base64"
+	NoCertificate  Problem = "no_certificate"
 )
 
 // Error is a refusal; Serial is the refused leaf's serial when it parsed.
@@ -152,12 +163,18 @@ func readFile(path, name string) ([]byte, *Error) {
 		return nil, openError(err, path, name)
 	}
 	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxFileBytes+1))
+	return readAtMost(fh, name, maxFileBytes, refuse(Malformed, "", "%s is larger than %d bytes", name, maxFileBytes))
+}
+
+// readAtMost reads r to its end unless it holds more than limit bytes, which
+// is refused with tooLarge (one byte past the limit is read to tell).
+func readAtMost(r io.Reader, name string, limit int, tooLarge *Error) ([]byte, *Error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, refuse(Unreadable, "", "cannot read %s: %v", name, err)
 	}
-	if len(data) > maxFileBytes {
-		return nil, refuse(Malformed, "", "%s is larger than %d bytes", name, maxFileBytes)
+	if len(data) > limit {
+		return nil, tooLarge
 	}
 	return data, nil
 }

@@ -27,6 +27,16 @@ func setup(t *testing.T) *fixture {
 	return f
 }
 
+// setupLoaded: a fixture whose holder has loaded a fresh leaf, returned.
+func setupLoaded(t *testing.T) (*fixture, *testpki.Leaf) {
+	t.Helper()
+	f := setup(t)
+	leaf := f.inter.Leaf(t, "go-server", time.Hour)
+	f.install(t, leaf)
+	f.holder.Check(time.Now())
+	return f, leaf
+}
+
 func (f *fixture) install(t *testing.T, leaf *testpki.Leaf) {
 	testpki.Install(t, f.dir, f.pinFile, f.root, []*testpki.CA{f.root}, leaf)
 }
@@ -56,10 +66,7 @@ func TestWaitsForFilesAndPin(t *testing.T) {
 }
 
 func TestReloadPicksUpNewSerial(t *testing.T) {
-	f := setup(t)
-	first := f.inter.Leaf(t, "go-server", time.Hour)
-	f.install(t, first)
-	f.holder.Check(time.Now())
+	f, first := setupLoaded(t)
 	if got, want := f.serial(t), creds.SerialOf(first.Cert); got != want {
 		t.Fatalf("serial %s, want %s", got, want)
 	}
@@ -77,10 +84,7 @@ func TestReloadPicksUpNewSerial(t *testing.T) {
 }
 
 func TestPinRefusalKeepsOldCredentials(t *testing.T) {
-	f := setup(t)
-	good := f.inter.Leaf(t, "go-server", time.Hour)
-	f.install(t, good)
-	f.holder.Check(time.Now())
+	f, good := setupLoaded(t)
 
 	// A foreign CA writes its root and a leaf it signed; the pin still names ours.
 	rogue := testpki.NewRoot(t, "Rogue Root CA")
@@ -103,10 +107,7 @@ func TestPinRefusalKeepsOldCredentials(t *testing.T) {
 }
 
 func TestKeyMismatchKeepsOldCredentialsThenLoads(t *testing.T) {
-	f := setup(t)
-	old := f.inter.Leaf(t, "go-server", time.Hour)
-	f.install(t, old)
-	f.holder.Check(time.Now())
+	f, old := setupLoaded(t)
 
 	// The renewer's swap window: new key, old certificate.
 	next := f.inter.Leaf(t, "go-server", time.Hour)
@@ -132,10 +133,7 @@ func TestKeyMismatchKeepsOldCredentialsThenLoads(t *testing.T) {
 }
 
 func TestGarbageAndExpiryRefused(t *testing.T) {
-	f := setup(t)
-	good := f.inter.Leaf(t, "go-server", time.Hour)
-	f.install(t, good)
-	f.holder.Check(time.Now())
+	f, good := setupLoaded(t)
 	cases := map[string]func(){
 		"garbage cert": func() {
 			testpki.Write(t, filepath.Join(f.dir, "site.crt"), []byte("-----BEGIN CERTIFICATE-----\nnot base64\n"))

@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -21,19 +20,6 @@ import (
 
 // MaxTrustFileBytes: a larger root.crt is refused without reading further.
 const MaxTrustFileBytes = 64 << 10
-
-// The refusal reasons of the trust-file contract, the same words in every
-// language. A refusal's message starts with its reason.
-const (
-	NotRegularFile Problem = "not_regular_file"
-	TooLarge       Problem = "too_large"
-	NotPEM         Problem = "not_pem"
-	ForeignBlock   Problem = "foreign_block"
-	StrayText      Problem = "stray_text"
-	BadBase64      Problem = "bad_base64"
-	NoCertificate  Problem = "no_certificate"
-	// Unpinned (a block whose SHA-256 is not pinned) is declared with the others.
-)
 
 const (
 	pemBegin = "-----BEGIN CERTIFICATE-----"
@@ -66,14 +52,7 @@ func readTrustFile(path, name string) ([]byte, *Error) {
 	if fi, err := fh.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return nil, refuseTrust(NotRegularFile, name, "is not a regular file")
 	}
-	data, err := io.ReadAll(io.LimitReader(fh, MaxTrustFileBytes+1))
-	if err != nil {
-		return nil, refuse(Unreadable, "", "cannot read %s: %v", name, err)
-	}
-	if len(data) > MaxTrustFileBytes {
-		return nil, refuseTrust(TooLarge, name, "is larger than %d bytes", MaxTrustFileBytes)
-	}
-	return data, nil
+	return readAtMost(fh, name, MaxTrustFileBytes, refuseTrust(TooLarge, name, "is larger than %d bytes", MaxTrustFileBytes))
 }
 
 // ParseTrustFile checks root.crt's content against the contract and returns
