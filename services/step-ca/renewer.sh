@@ -59,45 +59,11 @@ RENEW_TIMEOUT_SECONDS="${RENEW_TIMEOUT_SECONDS:-20}"
 # rekey (bounded by RENEW_TIMEOUT_SECONDS) plus three validations and a backoff.
 STUCK_AFTER_SECONDS="${STUCK_AFTER_SECONDS:-$((RENEW_TIMEOUT_SECONDS * 2 + MAX_BACKOFF_SECONDS + 30))}"
 
-iso() { printf -v ISO '%(%Y-%m-%dT%H:%M:%SZ)T' "$1"; } # ISO <- epoch seconds
-
-# ---------- the health check: reads the state file, runs nothing
-# One line, first word for the deployment: `ready:` (a valid, verified pair
-# and a live loop), `waiting:` (no certificate yet: enrollment comes after
-# deploy), `starting:`, or `unhealthy:` with the reason.
-health() {
-  local k v phase='' serial='' not_after='' renew_at='' since='' detail='' beat=''
-  if [ ! -e "$STATE_FILE" ]; then echo "starting: the renewal loop has not written $STATE_FILE yet"; return 1; fi
-  while IFS='=' read -r k v; do
-    case "$k" in
-      phase) phase="$v" ;; serial) serial="$v" ;; not_after) not_after="$v" ;;
-      renew_at) renew_at="$v" ;; since) since="$v" ;; detail) detail="$v" ;;
-    esac
-  done <"$STATE_FILE"
-  # The loop rewrites the beat in place: an empty read is a write in progress.
-  read -r beat 2>/dev/null <"$BEAT_FILE" || read -r beat 2>/dev/null <"$BEAT_FILE"
-  if [[ "$beat" =~ ^[0-9]+$ ]] && ((EPOCHSECONDS - beat > STUCK_AFTER_SECONDS)); then
-    iso "$beat"; echo "unhealthy: the renewal loop is stuck: no heartbeat since $ISO"; return 1
-  fi
-  case "$phase" in
-    waiting) echo "waiting: ${detail:-no certificate yet}"; return 1 ;;
-    unusable) echo "unhealthy: unusable: $detail; renewal is impossible until the workload is enrolled again (enroll --force)"; return 1 ;;
-    ok | failing)
-      [[ "$not_after" =~ ^[0-9]+$ ]] || { echo "unhealthy: ${detail:-no certificate details in $STATE_FILE}"; return 1; }
-      iso "$not_after"
-      if ((EPOCHSECONDS >= not_after)); then
-        echo "unhealthy: certificate $serial expired at $ISO${detail:+; $detail}"; return 1
-      fi
-      local line="ready: certificate $serial valid until $ISO"
-      if [ "$phase" = failing ]; then
-        iso "$since"; line+="; renewal failing since $ISO: $detail"
-      else
-        iso "$renew_at"; line+="; renews at about $ISO${detail:+; $detail}"
-      fi
-      echo "$line"; return 0 ;;
-    *) echo "unhealthy: $STATE_FILE has no known phase (${phase:-empty})"; return 1 ;;
-  esac
-}
+# The health check and the certificate operations, each in its own file beside this one.
+# shellcheck source=services/step-ca/renewer-health.sh
+. "${BASH_SOURCE[0]%/*}/renewer-health.sh"
+# shellcheck source=services/step-ca/renewer-certs.sh
+. "${BASH_SOURCE[0]%/*}/renewer-certs.sh"
 if [ "${1:-}" = health ]; then health; exit; fi
 
 log() {
@@ -105,26 +71,6 @@ log() {
   msg="${msg//[[:cntrl:]]/ }"
   printf -v ts '%(%Y-%m-%dT%H:%M:%SZ)T' -1
   printf '{"ts":"%s","level":"%s","component":"renewer","msg":"%s"}\n' "$ts" "$1" "$msg"
-}
-
-# A one-line reason from step's error output.
-# shellcheck disable=SC1003  # '"\\' is the set tr deletes (a quote and a backslash), not an escaped quote
-reason_of() { printf '%s' "$1" | grep -v '^Re-run with' | grep -v '^[[:space:]]*$' | tail -n 1 | tr -d '"\\'; }
-
-# The certificate and key validate together: the chain verifies against the
-# root (validity included) and the key is the certificate's key.
-# Prints the problem and fails otherwise.
-check_pair() {
-  local cert="$1" key="$2" out cert_pub key_pub
-  [ -s "$cert" ] || { echo "${cert##*/} is missing or empty"; return 1; }
-  [ -s "$key" ] || { echo "${key##*/} is missing or empty"; return 1; }
-  if ! out=$(step certificate verify "$cert" --roots "$ROOT" 2>&1); then
-    echo "${cert##*/} is unusable: $(reason_of "$out")"
-    return 1
-  fi
-  cert_pub=$(step certificate key "$cert" 2>/dev/null) || { echo "${cert##*/} has no readable public key"; return 1; }
-  key_pub=$(step crypto key public "$key" 2>/dev/null) || { echo "${key##*/} is unusable: not a readable private key"; return 1; }
-  [ "$cert_pub" = "$key_pub" ] || { echo "${key##*/} does not match ${cert##*/}"; return 1; }
 }
 
 # ---------- what the loop knows, written for the health check
@@ -154,59 +100,6 @@ recover() {
 # `mtls-renewer recover`: only the crash recovery the loop runs at start.
 if [ "${1:-}" = recover ]; then recover; exit; fi
 : "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
-
-# Rekeys with the given certificate (site.crt, or the last good copy) and
-# site.key, and installs the new pair. Prints the failure reason.
-rekey() {
-  local from="$1" out problem
-  rm -f "$STAGED_CERT" "$STAGED_KEY"
-  # A CA that accepts the connection and never answers must not stall the loop.
-  if ! out=$(timeout "$RENEW_TIMEOUT_SECONDS" step ca rekey "$from" "$KEY" --out-cert "$STAGED_CERT" --out-key "$STAGED_KEY" \
-    --kty EC --curve P-256 --force --ca-url "$CA_URL" --root "$ROOT" 2>&1); then
-    rm -f "$STAGED_CERT" "$STAGED_KEY"
-    reason_of "${out:-no answer from the CA within ${RENEW_TIMEOUT_SECONDS}s}"
-    return 1
-  fi
-  if ! problem=$(check_pair "$STAGED_CERT" "$STAGED_KEY"); then
-    rm -f "$STAGED_CERT" "$STAGED_KEY"
-    echo "the CA's answer did not validate: $problem"
-    return 1
-  fi
-  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
-  mv -f "$STAGED_KEY" "$NEXT_KEY" && mv -f "$STAGED_CERT" "$NEXT_CERT" || { echo "could not stage the new pair in $CERT_DIR"; return 1; }
-  # shellcheck disable=SC2015  # the handler is meant to run when either step fails
-  mv -f "$NEXT_KEY" "$KEY" && mv -f "$NEXT_CERT" "$CERT" || { echo "could not install the new pair in $CERT_DIR"; return 1; }
-}
-
-# Seconds since the epoch of a UTC calendar date (days from civil, proleptic
-# Gregorian), in bash: BusyBox `date` (the official image) and GNU's parse differently.
-epoch_of() { # year month day hour minute second -> EPOCH
-  local y=$((10#$1)) m=$((10#$2)) d=$((10#$3)) era yoe doy
-  ((m <= 2)) && y=$((y - 1))
-  era=$(((y >= 0 ? y : y - 399) / 400)) yoe=$((y - era * 400))
-  doy=$(((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1))
-  EPOCH=$(((era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400 + 10#$4 * 3600 + 10#$5 * 60 + 10#$6))
-}
-# One `step certificate inspect` per certificate: sets SERIAL (upper-case hex,
-# no leading zeros), NOT_BEFORE and NOT_AFTER (epoch seconds), or PROBLEM.
-inspect() {
-  local out which pre months=JanFebMarAprMayJunJulAugSepOctNovDec
-  local date_re='([A-Z][a-z]{2}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4}) UTC'
-  local rc reason
-  out=$(step certificate inspect "$1" 2>&1) || {
-    rc=$? reason=$(reason_of "$out")
-    PROBLEM="step certificate inspect ${1##*/} exited $rc${reason:+: $reason}"; return 1
-  }
-  [[ "$out" =~ Serial\ Number:\ [0-9]+\ \(0x([0-9a-fA-F]+)\) ]] || { PROBLEM="no serial number in ${1##*/}"; return 1; }
-  SERIAL="${BASH_REMATCH[1]^^}"
-  while [[ "$SERIAL" == 0?* ]]; do SERIAL="${SERIAL#0}"; done
-  for which in Before After; do
-    [[ "$out" =~ Not\ $which\ *:\ $date_re ]] || { PROBLEM="no Not $which date in ${1##*/}"; return 1; }
-    pre="${months%%"${BASH_REMATCH[1]}"*}"
-    epoch_of "${BASH_REMATCH[6]}" $((${#pre} / 3 + 1)) "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}" "${BASH_REMATCH[5]}"
-    if [ "$which" = Before ]; then NOT_BEFORE="$EPOCH"; else NOT_AFTER="$EPOCH"; fi
-  done
-}
 
 # The files' signature (inode, size, mtime): a change means "verify again".
 # Between signatures the loop looks for a change with bash's own tests, no
