@@ -5,98 +5,22 @@
 import type { Agent } from 'node:https';
 import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
-import { credentialReadiness, credentialStats, type CredentialStats, type Health } from '../lib/credential-status.js';
+import { credentialReadiness, credentialStats, type Health } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
 import { parseIdentity, type Identity } from '../lib/identity.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import { processStats } from '../lib/process-stats.js';
 import { classifyRequestFailure } from '../lib/tls-errors.js';
 import { createAgent } from './agent.js';
 import { getOnce, parseBody, type Outcome } from './request.js';
 import { nextRetry, type RetryPolicy } from './retry-policy.js';
-import { RequestTracker, type LastError, type LastResponse } from './tracker.js';
+import type { MtlsClientOptions } from './options.js';
+import type { ClientStats } from './stats.js';
+import { RequestTracker } from './tracker.js';
 
-export interface MtlsClientOptions {
-  /** Directory with root.crt, site.crt, site.key; the files may appear later. */
-  readonly certDir: string;
-  /**
-   * SHA-256 fingerprints of the roots to trust, one per line, on a volume the
-   * renewer cannot write; root.crt may hold pinned roots only. @default no pinning
-   */
-  readonly rootPinFile?: string;
-  /** An https URL, e.g. `https://server.mesh.internal:8443/`. */
-  readonly targetUrl: string | URL;
-  /** DNS name or URI SAN the server must present. */
-  readonly expectedServerIdentity: string;
-  /** Requests per second while healthy. @default 5 */
-  readonly requestRate?: number;
-  /** Deadline for one request, handshake included. @default 5_000 */
-  readonly requestTimeoutMs?: number;
-  /** Loopback admin port; 0 picks a free port. @default 9100 */
-  readonly adminPort?: number;
-  /** @default 250 */
-  readonly reloadDebounceMs?: number;
-  /** @default 10_000 */
-  readonly reloadPollIntervalMs?: number;
-  /** @default [500, 1000, 2000, 4000, 8000] */
-  readonly reloadRetryDelaysMs?: readonly number[];
-  /**
-   * Until the first successful request, how long one request may keep
-   * retrying while the server cannot be reached (name not resolvable yet,
-   * connection refused or reset, no connection before the deadline) before
-   * it counts as failed: the server is most likely still starting. These
-   * retries are counted as `startupRetries`, not failures. @default 30_000
-   */
-  readonly startupRetryBudgetMs?: number;
-  /**
-   * After the first success, how long one request may keep retrying after
-   * connection errors and timeouts (requests are GETs: idempotent) before it
-   * counts as failed. 0: a refused connection is a failure at once; only a
-   * stale keep-alive connection reset on reuse is retried, at once, on a
-   * fresh one. A caller that must ride out a peer's restart (the engine
-   * restarting every container) asks for more. @default 0
-   */
-  readonly retryBudgetMs?: number;
-  /** First delay between retries of one request (start-up or not); doubles up to retryMaxDelayMs. @default 200 */
-  readonly retryInitialDelayMs?: number;
-  /** @default 2_000 */
-  readonly retryMaxDelayMs?: number;
-  /** First delay after a failure; doubles per consecutive failure. @default 250 */
-  readonly backoffInitialMs?: number;
-  /** @default 5_000 */
-  readonly backoffMaxMs?: number;
-  /** @default silent */
-  readonly logger?: Logger;
-}
-
-export interface ClientStats {
-  readonly role: 'client';
-  readonly state: 'waiting' | 'running' | 'stopping';
-  readonly startedAt: string;
-  readonly target: string;
-  readonly expectedServerIdentity: string;
-  readonly credentials: CredentialStats;
-  readonly agentGeneration: number;
-  readonly requests: {
-    readonly successes: number;
-    readonly failures: number;
-    /** Extra attempts after connection errors or timeouts, once a request has succeeded; not failures. */
-    readonly retries: number;
-    /** Extra attempts while the server could not be reached before the first success; not failures. */
-    readonly startupRetries: number;
-    /** Successes that needed at least one retry. */
-    readonly retriedSuccesses: number;
-    readonly consecutiveFailures: number;
-    readonly failuresByReason: Record<string, number>;
-  };
-  readonly lastSuccessAt: string | null;
-  readonly lastError: LastError | null;
-  readonly lastResponse: LastResponse | null;
-  readonly serverSerial: string | null;
-  readonly serverSerials: readonly string[];
-  readonly process: ProcessStats;
-}
+export type { MtlsClientOptions } from './options.js';
+export type { ClientStats } from './stats.js';
 
 interface AgentSlot {
   readonly agent: Agent;

@@ -9,7 +9,8 @@ import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { AllowList } from '../lib/identity.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
-import { ServerCluster, WORKER_INDEX_ENV, serveAsWorker, workerLimits } from './cluster.js';
+import { ServerCluster } from './cluster.js';
+import { WORKER_INDEX_ENV, serveAsWorker, workerLimits } from './cluster-worker.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
