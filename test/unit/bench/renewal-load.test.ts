@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRenewals } from '../../../bench/lib/renewal-load.js';
+import { waitFor } from '../../../common/wait.js';
 import { fingerprintOf } from '../../../scripts/lib/identity/pki.js';
 import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
 
@@ -42,7 +43,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 async function run(until: (n: number) => boolean) {
   seen.length = 0;
   const load = startRenewals({ caUrl: url, identity: { certPem: client.bundlePem, keyPem: client.keyPem, serial: client.serial }, ca: () => pki.root.certPem, connections: 1 });
-  while (!until(seen.length)) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('the server to see the requests awaited', () => until(seen.length), { timeoutMs: 20_000, intervalMs: 5 });
   load.stop();
   return load.done;
 }
