@@ -13,6 +13,7 @@ import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js'
 import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_KEY_DIR } from '../../common/facts.js';
+import { rotateCa } from './helpers/ca-rotation.js';
 import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
 import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, stackContainers, waitAllHealthy } from './helpers/renewer.js';
@@ -47,13 +48,8 @@ async function onNewChain(w: Workload, intermediate: string): Promise<string | u
   return used && intermediateOf(used.bundle) === intermediate ? used.serial : undefined;
 }
 
-/** Runs `rotate-ca intermediate --json` as an operator would; returns its parsed result, its whole output and how long it took. */
-async function rotate(): Promise<{ exitCode: number | null; output: string; result?: IntermediateRotation; ms: number }> {
-  const started = Date.now();
-  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts intermediate --prefix ${ctx.prefix} --json`;
-  const ms = Date.now() - started;
-  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as IntermediateRotation) : undefined, ms };
-}
+/** `rotate-ca intermediate --json`, as an operator runs it. */
+const rotate = () => rotateCa<IntermediateRotation>(ctx.prefix, ['intermediate']);
 
 describe('intermediate rotation under continuous traffic', { timeout: 360_000 }, () => {
   let first: IntermediateRotation | undefined;

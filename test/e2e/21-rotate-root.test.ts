@@ -9,28 +9,22 @@ import { X509Certificate } from 'node:crypto';
 import { sleep } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
-import { appReport } from '../../scripts/lib/workloads/app-report.js';
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
-import { fingerprintOf, issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
+import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import type { PhaseResult } from '../../scripts/lib/ca-rotation/root.js';
 import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
 import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { ROOT_PIN_FILE } from '../../common/facts.js';
-import { containerState, type ContainerState } from './helpers/containers.js';
+import { type ContainerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
+import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';
 import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 const hostRootFile = () => stackDirs(ctx.prefix).hostStep.root;
-const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
-
-async function rotateRoot(phase: string): Promise<{ exitCode: number | null; output: string; result?: PhaseResult; ms: number }> {
-  const started = Date.now();
-  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts root ${phase} --prefix ${ctx.prefix} --json`;
-  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as PhaseResult) : undefined, ms: Date.now() - started };
-}
+const rotateRoot = (phase: string) => rotateCa<PhaseResult>(ctx.prefix, ['root', phase]);
 
 const signedBy = (leafPem: string, issuerPem: string) => issuedBy(new X509Certificate(leafPem), new X509Certificate(issuerPem));
 
@@ -44,17 +38,14 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
   const shared = useSharedStack();
   let oldRoot: string;
   let before: Map<string, ContainerState>;
-  const clientCalls = new Map<string, { ok: number; failed: number }>();
+  let callsBefore: CallCounts;
   let hostCred: IssuedCredential;
   const host = { ok: 0, failed: [] as string[], stop: false, done: Promise.resolve() };
 
-  const callsNow = async () =>
-    new Map(await Promise.all(shared.stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
-
   beforeAll(async () => {
     oldRoot = (await fs.readFile(hostRootFile(), 'utf8')).trim();
-    before = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
-    for (const [name, r] of await callsNow()) clientCalls.set(name, { ok: r.ok ?? 0, failed: r.failed ?? 0 });
+    before = await appStates(shared.stack);
+    callsBefore = await clientCalls(shared.stack);
     // Short-lived: it is replaced by one under the new root after activation, and must be gone before retire.
     hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, oldRoot, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
     // A load generator on the host: it trusts whatever the host's pinned state holds
@@ -140,15 +131,9 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     expect(refused.output).toContain(`certificate ${oldLeaf.serial}`);
     // Nothing changed: every app still trusts both roots.
     for (const w of shared.stack.workloads) expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').length, w.name).toBe(2);
-    const done = await waitFor('retire to go through once no old-root leaf is valid', async () => {
-      const run = await rotateRoot('retire');
-      return run.exitCode === 0 ? run : undefined;
-    }, { timeoutMs: 300_000, intervalMs: 5000 });
+    const done = await retireOnceAllowed<PhaseResult>(ctx.prefix, { timeoutMs: 300_000, intervalMs: 5000 });
     expect(done.result).toMatchObject({ phase: 'retire', state: 'none', newFingerprint: fp(newRoot) });
-    for (const w of shared.stack.workloads) {
-      expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([fp(newRoot)]);
-      expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm), w.name).toEqual([fp(newRoot)]);
-    }
+    await expectOnlyRoot(shared.stack, newRoot);
     expect((await rotateRoot('retire')).exitCode, 'retire again: nothing to do').toBe(0);
   });
 
@@ -170,17 +155,7 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     await host.done;
     expect(host.failed).toEqual([]);
     expect(host.ok).toBeGreaterThan(100);
-    const reports = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.name, await appReport(w)] as const)));
-    for (const [name, r] of await callsNow()) {
-      const start = clientCalls.get(name)!;
-      const failed = (r.failed ?? 0) - start.failed;
-      const why = failed ? (await docker.logs(shared.stack.workloads.find((w) => w.name === name)!.container)).split('\n').filter((l) => /fail|error|refus/i.test(l)).slice(-4).join('\n') : '';
-      expect({ name, failed }, `${name}: last error ${reports.get(name)?.lastError ?? 'none'}\n${why}`).toEqual({ name, failed: 0 });
-      expect((r.ok ?? 0) - start.ok, name).toBeGreaterThan(20);
-    }
-    for (const w of shared.stack.workloads) {
-      const now = await containerState(w.container);
-      expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
-    }
+    await expectNoFailedCalls(shared.stack, callsBefore);
+    await expectNoRestarts(shared.stack, before);
   });
 });

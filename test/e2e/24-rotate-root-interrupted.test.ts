@@ -9,11 +9,9 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { ROOT_PIN_FILE } from '../../common/facts.js';
-import { appReport } from '../../scripts/lib/workloads/app-report.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
-import { fingerprintOf, issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
+import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import { healthNow } from '../../scripts/lib/workloads/readiness.js';
 import { NEXT_ROOT } from '../../scripts/lib/ca-rotation/root-job.js';
 import { servedRoots } from '../../scripts/lib/ca-rotation/root-steps.js';
@@ -21,18 +19,14 @@ import { readRootState, type PhaseResult } from '../../scripts/lib/ca-rotation/r
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
-import { containerState, type ContainerState } from './helpers/containers.js';
+import { type ContainerState } from './helpers/containers.js';
 import { waitFor } from './helpers/operator.js';
 import { waitForRenewalLog } from './helpers/renewer.js';
 import { useSharedStack } from './helpers/fixtures.js';
+import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';
 
 const ctx = inject('e2e');
-const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
-
-async function rotateRoot(phase: string): Promise<{ exitCode: number | null; output: string; result?: PhaseResult }> {
-  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts root ${phase} --prefix ${ctx.prefix} --json`;
-  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as PhaseResult) : undefined };
-}
+const rotateRoot = (phase: string) => rotateCa<PhaseResult>(ctx.prefix, ['root', phase]);
 
 describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, () => {
   const shared = useSharedStack();
@@ -40,10 +34,7 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
   let oldRoot: string;
   let newRoot: string;
   let before: Map<string, ContainerState>;
-  const clientCalls = new Map<string, { ok: number; failed: number }>();
-
-  const callsNow = async () =>
-    new Map(await Promise.all(shared.stack.workloads.filter((w) => w.role === 'client').map(async (w) => [w.name, (await appReport(w))?.requests ?? {}] as const)));
+  let callsBefore: CallCounts;
 
   beforeAll(async () => {
     stopped = shared.stack.workloads.find((w) => w.name === 'curl')!;
@@ -51,8 +42,8 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
     const state = await readRootState(shared.stack);
     expect(state.phase, 'no rotation is under way before this file').toBe('none');
     oldRoot = state.current.pem.trim();
-    before = new Map(await Promise.all(shared.stack.workloads.map(async (w) => [w.container, await containerState(w.container)] as const)));
-    for (const [name, r] of await callsNow()) clientCalls.set(name, { ok: r.ok ?? 0, failed: r.failed ?? 0 });
+    before = await appStates(shared.stack);
+    callsBefore = await clientCalls(shared.stack);
   });
 
   it('prepare with one renewer stopped fails, naming its workload; nothing is recorded as prepared', async () => {
@@ -108,29 +99,14 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
 
   it('retire finishes the rotation: one root in every bundle and pin set, and /roots serves the new root alone', async () => {
     // Leaves under the old root (here also those enrolled by earlier files) hold it back until they expire.
-    const done = await waitFor('retire to go through once no old-root leaf is valid', async () => {
-      const run = await rotateRoot('retire');
-      return run.exitCode === 0 ? run : undefined;
-    }, { timeoutMs: 900_000, intervalMs: 10_000 });
+    const done = await retireOnceAllowed<PhaseResult>(ctx.prefix, { timeoutMs: 900_000, intervalMs: 10_000 });
     expect(done.result).toMatchObject({ phase: 'retire', state: 'none', newFingerprint: fp(newRoot) });
-    for (const w of shared.stack.workloads) {
-      expect(splitPem((await docker.readFile(w.renewer, FILES.root)) ?? '').map(fp), w.name).toEqual([fp(newRoot)]);
-      expect((await docker.readFile(w.container, ROOT_PIN_FILE))?.match(/^[0-9a-f]{64}$/gm), w.name).toEqual([fp(newRoot)]);
-    }
+    await expectOnlyRoot(shared.stack, newRoot);
     expect(await servedRoots(ctx.outputs.ca_host_url, newRoot)).toEqual([fp(newRoot)]);
   });
 
   it('0 failed calls across the whole sequence in every client of the mesh; no app restarted', async () => {
-    for (const [name, r] of await callsNow()) {
-      const start = clientCalls.get(name)!;
-      const failed = (r.failed ?? 0) - start.failed;
-      const why = failed ? (await appReport(shared.stack.workloads.find((w) => w.name === name)!))?.lastError ?? 'none' : '';
-      expect({ name, failed }, `${name}: last error ${why}`).toEqual({ name, failed: 0 });
-      expect((r.ok ?? 0) - start.ok, name).toBeGreaterThan(20);
-    }
-    for (const w of shared.stack.workloads) {
-      const now = await containerState(w.container);
-      expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
-    }
+    await expectNoFailedCalls(shared.stack, callsBefore);
+    await expectNoRestarts(shared.stack, before);
   });
 });
