@@ -86,8 +86,19 @@ decimal() { set -- "${1#"${1%%[!0]*}"}"; printf '%s' "${1:-0}"; }
 # ---------- the health checks: one line of stats, read without a process
 # read_stats FILE: the first line of FILE into $stats; fails when there is none.
 read_stats() { stats=''; { IFS= read -r stats || [ -n "$stats" ]; } 2>/dev/null <"$1"; }
-# field NAME / num NAME: a string / number field of $stats into $v ('' when absent).
-field() { v=''; case $stats in *"\"$1\":\""*) v=${stats#*"\"$1\":\""}; v=${v%%\"*} ;; esac; }
+# field NAME / num NAME: a string / number field of $stats into $v ('' when
+# absent). Under bash a string keeps its escaped quotes and backslashes
+# (unescaped); in sh it ends at the first quote.
+# shellcheck disable=SC3010,SC3028,SC3043,SC3054,SC3060  # the bash branch is bash
+if [ -n "${BASH_VERSION:-}" ]; then
+  field() {
+    local re='"'"$1"'":"(([^"\\]|\\.)*)"'
+    v=''
+    if [[ "$stats" =~ $re ]]; then v="${BASH_REMATCH[1]//\\\"/\"}"; v="${v//\\\\/\\}"; fi
+  }
+else
+  field() { v=''; case $stats in *"\"$1\":\""*) v=${stats#*"\"$1\":\""}; v=${v%%\"*} ;; esac; }
+fi
 num() { v=''; case $stats in *"\"$1\":"[0-9]*) v=${stats#*"\"$1\":"}; v=${v%%[!0-9]*} ;; esac; }
 # fresh_stats FILE: $stats, $state and $err (lastError) from FILE, a loop's
 # stats rewritten at least every few seconds; otherwise prints the health

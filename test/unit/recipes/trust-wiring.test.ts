@@ -14,7 +14,8 @@ const RECIPES = [
   { name: 'curl', script: 'curl/mtls-curl.sh', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('curl/mtls-curl.sh').matchAll(/--cacert "[^"]+"/g)].map((m) => m[0]) },
   { name: 'psql', script: 'psql/mtls-psql', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('psql/mtls-psql').matchAll(/^\s*"\$where" "\$TARGET_PORT" .*sslrootcert.*$|^\s*"\$where" "\$TARGET_PORT" "\$WORKLOAD_NAME" (\S+)/gm)].map((m) => `sslrootcert=${m[1]}`) },
   { name: 'nginx', script: 'nginx/mtls-nginx.sh', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('nginx/nginx.conf.in').matchAll(/^\s*(ssl_client_certificate|ssl_trusted_certificate|proxy_ssl_trusted_certificate) .*$/gm)].map((m) => m[0].trim()) },
-  { name: 'postgres', script: 'postgres/mtls-postgres', root: '"$ROOT"', tlsCa: () => [...read('postgres/mtls-postgres').matchAll(/^ssl_(ca|cert|key)_file = .*$/gm)].map((m) => m[0]) },
+  // PostgreSQL's configuration is written by the cluster part of its entrypoint.
+  { name: 'postgres', script: 'postgres/mtls-postgres', root: '"$ROOT"', tlsCa: () => [...read('postgres/postgres-cluster.sh').matchAll(/^ssl_(ca|cert|key)_file = .*$/gm)].map((m) => m[0]) },
 ] as const;
 
 describe.each(RECIPES)('$name recipe: trust file wiring', ({ name, script, root, tlsCa }) => {
