@@ -58,6 +58,7 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
     await pinger;
 
     expect(report.problems).toEqual([]);
+    expect(report.workloads.map((w) => w.workload).sort()).toEqual([...NODE_PAIR].sort());
     for (const w of report.workloads) {
       expect(w.rotations, w.workload).toBeGreaterThanOrEqual(ROTATIONS);
       expect(w.notAfterMonotonic, w.workload).toBe(true);

@@ -108,6 +108,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       await docker.start(shared.stack.ca.container);
     }
     expect(statusExit).toBe(1);
+    expect(status.workloads.length).toBeGreaterThan(0);
     for (const w of status.workloads) {
       // Expired while the loop slept (its stored notAfter passed) or found so when it looked at the files.
       expect(w.renewer?.detail).toMatch(/^unhealthy: (certificate [0-9A-F]+ expired at \d{4}-\d\d-\d\dT|unusable: site\.crt is unusable: .*expired)/);

@@ -141,6 +141,7 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
 
   it('every workload picked up two renewed certificates, notAfter moving forward', () => {
     expect(report.problems).toEqual([]);
+    expect(report.workloads.map((w) => w.workload).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
     for (const w of report.workloads) expect(w.rotations, w.workload).toBeGreaterThanOrEqual(2);
   });
 

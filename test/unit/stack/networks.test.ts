@@ -57,7 +57,9 @@ describe('networks', () => {
   });
 
   it('containers that publish nothing stay off the edge network', () => {
-    for (const c of containers.filter((x) => (x.ports ?? []).length === 0)) {
+    const unpublished = containers.filter((x) => (x.ports ?? []).length === 0);
+    expect(unpublished.length).toBeGreaterThan(0);
+    for (const c of unpublished) {
       expect(networksOf(c).map((n) => n.name), c.name).not.toContain(`${prefix}-edge`);
     }
   });
