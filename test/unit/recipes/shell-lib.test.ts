@@ -145,3 +145,18 @@ describe('mtls-common.sh: validation', () => {
     expect(verdicts(shell, 'is_port', PORTS)).toEqual(PORTS);
   });
 });
+
+describe('mtls-common.sh: the health checks read the stats', () => {
+  const STATS = '{"technology":"curl","state":"calling","serial":"4F1A","requests":{"ok":12,"failed":0},"lastError":"curl exit 35: \\"bad\\" \\\\ cert"}';
+
+  eachShell('field and num take a string and a number field, empty when absent', (shell) => {
+    const out = shell.run('stats=$STATS\nfor f in state serial missing; do field "$f"; printf "%s|" "$v"; done\nnum ok; printf "%s|" "$v"; num absent; printf "%s" "$v"', { STATS });
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toBe('calling|4F1A||12|');
+  });
+
+  it('under bash, field unescapes quotes and backslashes', () => {
+    const out = shells.find((s) => s.name === 'bash')!.run('stats=$STATS\nfield lastError\nprintf "%s" "$v"', { STATS });
+    expect(out.stdout).toBe('curl exit 35: "bad" \\ cert');
+  });
+});
