@@ -3,6 +3,7 @@
 // methods, oversized heads, a head that never ends). Shared by the in-process
 // tests and the e2e test against the real container.
 import { connect, type TLSSocket } from 'node:tls';
+import { sleep } from '../../common/wait.js';
 
 export interface RawTlsOptions {
   readonly host?: string;
@@ -49,15 +50,11 @@ export async function rawExchange(
   let text = '';
   socket.setEncoding('latin1').on('data', (chunk: string) => (text += chunk));
   const chunks = typeof options.payload === 'string' ? [options.payload] : options.payload;
-  let stopWriting: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => (stopWriting = resolve));
+  const stopWriting = new AbortController();
   const writer = (async () => {
     for (const [index, chunk] of chunks.entries()) {
-      if (index > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([stopped, new Promise((resolve) => (timer = setTimeout(resolve, options.chunkIntervalMs ?? 0)))]);
-        clearTimeout(timer);
-      }
+      // Paced on purpose (a client that drips its head), cut short once the connection has ended.
+      if (index > 0) await sleep(options.chunkIntervalMs ?? 0, undefined, { signal: stopWriting.signal }).catch(() => undefined);
       if (socket.destroyed) return;
       socket.write(chunk);
     }
@@ -70,7 +67,7 @@ export async function rawExchange(
       resolve('server');
     });
   });
-  stopWriting();
+  stopWriting.abort();
   socket.destroy();
   await writer;
   const status = /^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1];
