@@ -7,7 +7,8 @@ import { health } from '../../scripts/lib/workloads/readiness.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
-import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
+import { enrollHostIdentity, mtlsRequest } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { useSharedStack } from './helpers/fixtures.js';
 

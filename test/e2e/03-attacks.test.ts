@@ -2,7 +2,8 @@ import { describe, expect, inject, it } from 'vitest';
 import { appStats, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createPki, selfSignedLeaf } from '../helpers/pki.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { enrollHostIdentity, mtlsRequest, waitFor } from './helpers/operator.js';
+import { enrollHostIdentity, mtlsRequest } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');

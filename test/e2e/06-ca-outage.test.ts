@@ -6,7 +6,7 @@ import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { parseDuration } from '../../stack/duration.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { NODE_PAIR } from './helpers/containers.js';
 
 const ctx = inject('e2e');

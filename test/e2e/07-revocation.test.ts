@@ -6,7 +6,7 @@ import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 
 const ctx = inject('e2e');
 

@@ -8,7 +8,7 @@ import { freePort } from '../../scripts/lib/deploy/free-ports.js';
 import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
 import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { servingContainers } from './helpers/containers.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 
 const ctx = inject('e2e');
 

@@ -8,7 +8,8 @@ import { appStats, FILES, type Workload } from '../../scripts/lib/workloads/hand
 import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { createPki } from '../helpers/pki.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { mtlsRequest, waitFor } from './helpers/operator.js';
+import { mtlsRequest } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');

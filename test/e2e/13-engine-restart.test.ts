@@ -10,7 +10,7 @@ import { createMtlsClient, type MtlsClient } from '../../services/client/app.js'
 import { containerState, servingContainers, type ContainerState } from './helpers/containers.js';
 import { restartEngine } from './helpers/engine.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { NODE_PAIR } from './helpers/containers.js';
 

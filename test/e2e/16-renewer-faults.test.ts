@@ -6,7 +6,7 @@ import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import type { WorkloadStatus } from '../../scripts/lib/workloads/status.js';
 import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { clientFailures, processes, restartCount, servingCert, stackContainers, waitAllHealthy, waitForNewerCert, waitForRenewalLog } from './helpers/renewer.js';
 
 const ctx = inject('e2e');

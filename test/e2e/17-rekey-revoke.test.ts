@@ -10,7 +10,8 @@ import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js'
 import { appStats, FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
 import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
-import { mtlsRequest, waitFor } from './helpers/operator.js';
+import { mtlsRequest } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { servingCert, stackContainers, waitAllHealthy, waitForNewerCert } from './helpers/renewer.js';
 
 const ctx = inject('e2e');

@@ -11,7 +11,7 @@ import { cdktf, readOutputs, stackEngine, terraform, type StackSettings } from '
 import { otherEngine, type TerraformCli } from '../../scripts/lib/toolchain/engine.js';
 import { engineCli } from '../../scripts/lib/toolchain/terraform.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { downTestStack, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 
 const ctx = inject('e2e');

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { sleep } from '../../common/wait.js';
+import { sleep, waitFor } from '../../common/wait.js';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
@@ -15,7 +15,7 @@ import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js'
 import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { rotateCa } from './helpers/ca-rotation.js';
 import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
-import { mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
 import { clientFailures, stackContainers, waitAllHealthy } from './helpers/renewer.js';
 
 const ctx = inject('e2e');

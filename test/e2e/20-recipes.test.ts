@@ -4,7 +4,7 @@
 // workload of the mesh rotates twice while its callers keep calling, with 0
 // failed calls, the serial each server presents (seen from outside with
 // openssl s_client) changes, and no container restarts.
-import { sleep } from '../../common/wait.js';
+import { sleep, waitFor } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
 import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
@@ -15,7 +15,7 @@ import { selfSignedLeaf } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { containerState, type ContainerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
-import { enrollHostIdentity, waitFor } from './helpers/operator.js';
+import { enrollHostIdentity } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 

@@ -6,7 +6,7 @@
 // root and a leaf from the retired root is refused as unknown. Last file: it
 // changes the stack's root.
 import { X509Certificate } from 'node:crypto';
-import { sleep } from '../../common/wait.js';
+import { sleep, waitFor } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
 import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
@@ -20,7 +20,7 @@ import { ROOT_PIN_FILE } from '../../common/facts.js';
 import { type ContainerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';
-import { enrollHostIdentity, mtlsRequest, waitFor, type IssuedCredential } from './helpers/operator.js';
+import { enrollHostIdentity, mtlsRequest, type IssuedCredential } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 const hostRootFile = () => stackDirs(ctx.prefix).hostStep.root;

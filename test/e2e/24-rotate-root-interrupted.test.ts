@@ -20,7 +20,7 @@ import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { type ContainerState } from './helpers/containers.js';
-import { waitFor } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 import { waitForRenewalLog } from './helpers/renewer.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';

@@ -18,7 +18,8 @@ import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js'
 import { createPki } from '../helpers/pki.js';
 import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
 import { useSharedStack } from './helpers/fixtures.js';
-import { enrollHostIdentity, waitFor } from './helpers/operator.js';
+import { enrollHostIdentity } from './helpers/operator.js';
+import { waitFor } from '../../common/wait.js';
 
 const ctx = inject('e2e');
 

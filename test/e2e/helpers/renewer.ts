@@ -2,7 +2,7 @@ import { $ } from 'zx';
 import * as docker from '../../../scripts/lib/docker/commands.js';
 import { health } from '../../../scripts/lib/workloads/readiness.js';
 import { appStats, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
-import { waitFor } from './operator.js';
+import { waitFor } from '../../../common/wait.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '30s' });
 
