@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface WaitOptions {
   /** How long the condition may take before the wait fails. */
   readonly timeoutMs: number;
-  /** Pause between probes. @default 250 */
-  readonly intervalMs?: number;
+  /** Pause between probes; a list gives the pauses in turn, its last repeating (fast while a thing starts, then steady). @default 250 */
+  readonly intervalMs?: number | readonly number[];
 }
 
 /** A probe's answer that means "not yet". */
@@ -23,8 +23,9 @@ type NotYet = undefined | null | false;
  */
 export async function waitFor<T>(what: string, probe: () => T | NotYet | Promise<T | NotYet>, opts: WaitOptions): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
+  const pauses = typeof opts.intervalMs === 'object' ? opts.intervalMs : [opts.intervalMs ?? 250];
   let last: string | undefined;
-  for (;;) {
+  for (let attempt = 0; ; attempt += 1) {
     try {
       const value = await probe();
       if (value !== undefined && value !== null && value !== false) return value;
@@ -34,7 +35,7 @@ export async function waitFor<T>(what: string, probe: () => T | NotYet | Promise
     }
     const left = deadline - Date.now();
     if (left <= 0) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what} (last probe ${last})`);
-    await sleep(Math.min(opts.intervalMs ?? 250, left));
+    await sleep(Math.min(pauses[Math.min(attempt, pauses.length - 1)] ?? 250, left));
   }
 }
 

@@ -32,8 +32,10 @@ export interface IntermediateRotation {
 
 /** How long the CA gets, after SIGHUP, to serve what its volume holds (intermediate, roots). */
 export const RELOAD_TIMEOUT_MS = 30_000;
-/** The pause between asking the CA what it serves while it reloads. */
+/** The pause between asking the CA what it serves while it reloads (root rotation's checks). */
 export const RELOAD_POLL_MS = 250;
+/** The intermediate rotation's pauses: doubling from 100 ms up to 2 s. */
+const INTERMEDIATE_POLL_MS = [100, 200, 400, 800, 1600, 2000];
 
 export function summarise(c: CertInfo): IntermediateSummary {
   return { serial: c.serial, fingerprint: c.fingerprint, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), subject: c.subject.replace(/\n/g, ', ') };
@@ -174,7 +176,7 @@ async function waitServed(stack: Stack, root: string, fingerprint: string, since
       last = (err as Error).message;
     }
     return false;
-  }, { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: RELOAD_POLL_MS }).catch(() => false);
+  }, { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: INTERMEDIATE_POLL_MS }).catch(() => false);
   if (served) return;
   const log = (await docker.logs(stack.ca.container, { since: since.toISOString() })).split('\n').filter((l) => /error|fail/i.test(l)).slice(-3).join('\n');
   throw new UserError(

@@ -11,7 +11,7 @@
  * Terraform only creates and starts the containers (`wait = false`). Docker
  * probes at its own, long interval (the checks are cheap but not free), so
  * here each container's own health command is run at once with `docker exec`
- * and then every half second until it passes.
+ * and then again after short gaps, up to once a second, until it passes.
  */
 import { waitFor } from '../../../common/wait.js';
 import * as docker from '../docker/commands.js';
@@ -20,8 +20,8 @@ import { UserError } from '../cli/ui.js';
 
 /** How long one container may take to become ready (the provider's old wait timeout). */
 export const READY_TIMEOUT_MS = 120_000;
-/** The pause between probes of one container. */
-const PROBE_INTERVAL_MS = 500;
+/** The gaps between probes of one container: fast while it starts, then once a second. */
+const PROBE_GAPS_MS = [100, 250, 500, 1000];
 /** Probes in flight at once (each is a `docker exec`). */
 const MAX_PROBES_IN_FLIGHT = 6;
 
@@ -148,7 +148,7 @@ async function untilOrWhy(name: string, want: Want, probes: Semaphore, timeoutMs
       why = `health check \`${v.test.join(' ')}\` ${ended}: ${line}`;
     }
     return undefined;
-  }, { timeoutMs, intervalMs: PROBE_INTERVAL_MS }).catch(() => undefined);
+  }, { timeoutMs, intervalMs: PROBE_GAPS_MS }).catch(() => undefined);
   return outcome ?? { name, why: `not ${want} after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
 }
 
