@@ -75,7 +75,7 @@ export class MtlsStack extends TerraformStack {
 
     const labels = stackLabels(prefix);
     const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
-    const caImage = images.project({ contextDir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } });
+    const caImage = images.project({ contextDir: '.', dockerfile: 'services/step-ca/Dockerfile', sources: ['services/step-ca', 'recipes/lib'], baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } });
 
     const mesh = new Mesh(this, 'mesh', { namePrefix: prefix, domain: this.mesh.domain });
     this.ca = new StepCa(this, 'ca', {

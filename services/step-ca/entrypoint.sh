@@ -43,8 +43,11 @@ if [ "${1:-}" = health ]; then
   echo "unhealthy: $url: ${reason:-step ca health exited $rc}"; exit 1
 fi
 
-log() { printf '{"ts":"%s","level":"info","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*"; }
-die() { printf '{"ts":"%s","level":"error","component":"ca-entrypoint","msg":"%s"}\n' "$(date -u +%FT%TZ)" "$*" >&2; exit 1; }
+# JSON log lines (log LEVEL MSG), shared with the renewer and the recipes' shell scripts.
+LOG_COMPONENT=ca-entrypoint
+# shellcheck source=recipes/lib/mtls-common.sh
+. mtls-common.sh
+die() { log error "$*" >&2; exit 1; }
 
 random_password() {
   # 40 alphanumerics from the kernel CSPRNG; `head` closing the pipe is expected.
@@ -68,7 +71,7 @@ init_ca() {
     random_password >"$PROVISIONER_PWDPATH"
   fi
   chmod 600 "$PWDPATH" "$PROVISIONER_PWDPATH"
-  log "initialising CA '$DOCKER_STEPCA_INIT_NAME' for ${DOCKER_STEPCA_INIT_DNS_NAMES}"
+  log info "initialising CA '$DOCKER_STEPCA_INIT_NAME' for ${DOCKER_STEPCA_INIT_DNS_NAMES}"
   # step prints a banner and colours; keep the log readable and print its
   # output only when init fails (it never contains the passwords).
   local out
@@ -83,7 +86,7 @@ init_ca() {
     printf '%s\n' "$out" >&2
     die "step ca init failed"
   fi
-  log "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
+  log info "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
 }
 
 apply_claims() {
@@ -94,7 +97,7 @@ apply_claims() {
   [ ${#args[@]} -eq 0 ] && return 0
   step ca provisioner update "$PROVISIONER" --ca-config "$CONFIGPATH" "${args[@]}" >/dev/null 2>&1 \
     || die "could not apply claims ${args[*]} to provisioner $PROVISIONER (min <= default <= max is required)"
-  log "provisioner $PROVISIONER claims: ${args[*]}"
+  log info "provisioner $PROVISIONER claims: ${args[*]}"
 }
 
 # Moves the root key out of $STEPPATH into the root-key volume: copy under a
@@ -113,11 +116,11 @@ move_root_key_offline() {
     mv -f "$dir/root_ca_key.tmp" "$dir/root_ca_key"
     cp "$STEPPATH/certs/root_ca.crt" "$dir/root_ca.crt.tmp" && mv -f "$dir/root_ca.crt.tmp" "$dir/root_ca.crt"
     rm -f "$ROOT_KEY"
-    log "root key moved out of the CA volume into the root-key volume"
+    log info "root key moved out of the CA volume into the root-key volume"
   elif [ -f "$dir/root_ca_key" ]; then
-    log "root key already kept in the root-key volume"
+    log info "root key already kept in the root-key volume"
   else
-    log "no root key in the CA volume or the root-key volume: an intermediate rotation will need a new root"
+    log info "no root key in the CA volume or the root-key volume: an intermediate rotation will need a new root"
   fi
 }
 

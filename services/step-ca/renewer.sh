@@ -66,12 +66,11 @@ STUCK_AFTER_SECONDS="${STUCK_AFTER_SECONDS:-$((RENEW_TIMEOUT_SECONDS * 2 + MAX_B
 . "${BASH_SOURCE[0]%/*}/renewer-certs.sh"
 if [ "${1:-}" = health ]; then health; exit; fi
 
-log() {
-  local ts msg="${2//[\"\\]/}"
-  msg="${msg//[[:cntrl:]]/ }"
-  printf -v ts '%(%Y-%m-%dT%H:%M:%SZ)T' -1
-  printf '{"ts":"%s","level":"%s","component":"renewer","msg":"%s"}\n' "$ts" "$1" "$msg"
-}
+# JSON log lines (log LEVEL MSG), shared with the recipes' shell scripts; found
+# on PATH (/usr/local/bin in the image, recipes/lib in the tests).
+LOG_COMPONENT=renewer
+# shellcheck source=recipes/lib/mtls-common.sh
+. mtls-common.sh
 
 # ---------- what the loop knows, written for the health check
 PHASE=waiting SERIAL='' NOT_AFTER='' RENEW_AT='' SINCE='' DETAIL='' SIG=''

@@ -15,6 +15,8 @@ import { $ } from 'zx';
 import { normaliseSerial } from '../../../common/serial.js';
 
 const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+/** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
+const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;
 let loop: ChildProcess | undefined;
 
@@ -58,7 +60,7 @@ describe('renewer health: reads the loop\'s state, runs nothing', () => {
   });
 
   it('waiting: the loop, before enrollment, says so (exit 1: up, but not ready)', async () => {
-    loop = spawn('bash', [RENEWER], { env: { PATH: process.env.PATH, CERT_DIR: path.join(dir, 'certs'), STATE_FILE: path.join(dir, 'state'), CA_URL: 'https://ca.invalid:9000', CHECK_INTERVAL_SECONDS: '1' } });
+    loop = spawn('bash', [RENEWER], { env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: path.join(dir, 'certs'), STATE_FILE: path.join(dir, 'state'), CA_URL: 'https://ca.invalid:9000', CHECK_INTERVAL_SECONDS: '1' } });
     const deadline = Date.now() + 10_000;
     while (!existsSync(path.join(dir, 'state')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(await health()).toEqual([1, 'waiting: no certificate yet: enrollment (npm run enroll) writes site.crt and site.key']);
@@ -116,11 +118,11 @@ describe.skipIf(!STEP)('renewer health with the real step CLI', () => {
     const certs = path.join(dir, 'certs');
     await mkdir(bin);
     await symlink(STEP!, path.join(bin, 'step'));
-    const step = $({ quiet: true, env: { PATH: `${bin}:${process.env.PATH}`, STEPPATH: path.join(dir, 'steppath') } });
+    const step = $({ quiet: true, env: { PATH: `${bin}:${SHELL_LIB}:${process.env.PATH}`, STEPPATH: path.join(dir, 'steppath') } });
     await step`step certificate create root ${path.join(dir, 'root.crt')} ${path.join(dir, 'root.key')} --profile root-ca --no-password --insecure`;
     await step`step certificate create leaf.mesh.internal ${path.join(certs, 'site.crt')} ${path.join(certs, 'site.key')} --profile leaf --ca ${path.join(dir, 'root.crt')} --ca-key ${path.join(dir, 'root.key')} --no-password --insecure --not-after 10m`;
     await writeFile(path.join(certs, 'root.crt'), await readFile(path.join(dir, 'root.crt')));
-    loop = spawn('bash', [RENEWER], { env: { PATH: `${bin}:${process.env.PATH}`, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state'), LAST_GOOD: path.join(dir, 'last-good.crt'), CA_URL: 'https://ca.invalid:9000' } });
+    loop = spawn('bash', [RENEWER], { env: { PATH: `${bin}:${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state'), LAST_GOOD: path.join(dir, 'last-good.crt'), CA_URL: 'https://ca.invalid:9000' } });
     const deadline = Date.now() + 20_000;
     while (!/^phase=ok$/m.test(await readFile(path.join(dir, 'state'), 'utf8').catch(() => '')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const cert = new X509Certificate(await readFile(path.join(certs, 'site.crt')));

@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
 const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+/** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
+const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;
 let certs: string;
 let loop: ChildProcess | undefined;
@@ -57,7 +59,7 @@ function start(bin: string, env: Record<string, string> = {}) {
   loop = spawn('bash', [RENEWER], {
     env: {
       ...env,
-      PATH: `${bin}:${process.env.PATH}`,
+      PATH: `${bin}:${SHELL_LIB}:${process.env.PATH}`,
       CERT_DIR: certs,
       CA_URL: 'https://ca.invalid:9000',
       STATE_FILE: path.join(dir, 'state'),
@@ -81,7 +83,7 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 const state = () => readFile(path.join(dir, 'state'), 'utf8').catch(() => '');
 /** The renewer's own health line (it reads the state file only). */
 const health = async () => {
-  const out = await $({ quiet: true, nothrow: true, env: { PATH: process.env.PATH, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state') } })`bash ${RENEWER} health`;
+  const out = await $({ quiet: true, nothrow: true, env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state') } })`bash ${RENEWER} health`;
   return { exitCode: out.exitCode, line: out.stdout.trim() };
 };
 /** How often the loop ran this step verb. */

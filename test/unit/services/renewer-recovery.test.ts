@@ -10,11 +10,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
 const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+/** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
+const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;
 
 const put = (files: Record<string, string>) => Promise.all(Object.entries(files).map(([f, c]) => writeFile(path.join(dir, f), c)));
 const contents = async () => Object.fromEntries(await Promise.all((await readdir(dir)).sort().map(async (f) => [f, await readFile(path.join(dir, f), 'utf8')])));
-const run = (...args: string[]) => $({ quiet: true, nothrow: true, env: { PATH: process.env.PATH, CERT_DIR: dir, STATE_FILE: path.join(dir, '..', `${path.basename(dir)}.state`) } })`bash ${RENEWER} ${args}`;
+const run = (...args: string[]) => $({ quiet: true, nothrow: true, env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: dir, STATE_FILE: path.join(dir, '..', `${path.basename(dir)}.state`) } })`bash ${RENEWER} ${args}`;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'renewer-'));

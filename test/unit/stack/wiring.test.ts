@@ -26,7 +26,8 @@ describe('images', () => {
   it('build the CA image from the step-ca base image prop', () => {
     expect(raw).toHaveResourceWithProperties(Image, {
       name: `${prefix}-step-ca:local`,
-      build: { context: path.join(PROJECT_DIR, 'services', 'step-ca'), dockerfile: 'Dockerfile', build_args: { STEP_CA_IMAGE: STEP_CA_BASE } },
+      // The project root, so the image reaches recipes/lib; the root .dockerignore sends only its two folders.
+      build: { context: PROJECT_DIR, dockerfile: 'services/step-ca/Dockerfile', build_args: { STEP_CA_IMAGE: STEP_CA_BASE } },
     });
   });
 
