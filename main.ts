@@ -7,12 +7,13 @@
  * setting.
  */
 import { App } from 'cdktf';
+
 import { OWNER_CONTEXT } from './common/facts.js';
 import { DEFAULT_MESH } from './mesh.js';
 import { readSettings } from './settings.js';
 import { selectWorkloads } from './stack/mesh-spec.js';
 import { MtlsStack } from './stack/mtls-stack.js';
-import { BASE_IMAGE_KEYS, OFFICIAL_IMAGES, type BaseImages } from './stack/versions.js';
+import { BASE_IMAGE_KEYS, type BaseImages, OFFICIAL_IMAGES } from './stack/versions.js';
 
 const settings = readSettings(process.env);
 const app = new App();

@@ -11,7 +11,7 @@
  */
 import { UserError } from './common/user-error.js';
 import { parseDuration } from './stack/duration.js';
-import { DEFAULT_PREFIX, parseHostPorts, parseIacEngine, validatePrefix, type IacEngine } from './stack/names.js';
+import { DEFAULT_PREFIX, type IacEngine, parseHostPorts, parseIacEngine, validatePrefix } from './stack/names.js';
 import { BASE_IMAGE_KEYS, type BaseImageKey } from './stack/versions.js';
 
 export interface Settings {
@@ -52,11 +52,13 @@ const flag = (raw: string, name: string): boolean => {
   throw new UserError(`${name} must be 1 or 0, got ${JSON.stringify(raw)}`);
 };
 const bit = (v: boolean) => (v ? '1' : '0');
-const integer = (min: number, max: number) => (raw: string, name: string): number => {
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min || n > max) throw new UserError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-  return n;
-};
+const integer =
+  (min: number, max: number) =>
+  (raw: string, name: string): number => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) throw new UserError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
 const duration = (raw: string, name: string): string => {
   try {
     parseDuration(raw);
@@ -65,15 +67,17 @@ const duration = (raw: string, name: string): string => {
   }
   return raw;
 };
-const wrap = <T>(parse: (raw: string, name: string) => T | undefined) => (raw: string, name: string): T => {
-  try {
-    const value = parse(raw, name);
-    if (value === undefined) throw new Error(`${name} is empty`);
-    return value;
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
-};
+const wrap =
+  <T>(parse: (raw: string, name: string) => T | undefined) =>
+  (raw: string, name: string): T => {
+    try {
+      const value = parse(raw, name);
+      if (value === undefined) throw new Error(`${name} is empty`);
+      return value;
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+  };
 
 export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
   prefix: {
@@ -87,7 +91,11 @@ export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
     help: 'deploy only these workloads of the mesh (comma-separated names; every workload one of them calls must be listed)',
     default: 'every workload',
     scope: ['stack'],
-    parse: (raw) => raw.split(',').map((n) => n.trim()).filter(Boolean),
+    parse: (raw) =>
+      raw
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
     format: (v) => v.join(','),
   },
   certLifetime: {
@@ -123,7 +131,10 @@ export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
     default: "the mesh's",
     scope: ['stack'],
     parse: wrap((raw, name) => parseHostPorts(raw, name)),
-    format: (v) => Object.entries(v).map(([n, p]) => `${n}=${p}`).join(','),
+    format: (v) =>
+      Object.entries(v)
+        .map(([n, p]) => `${n}=${p}`)
+        .join(','),
   },
   clientRate: {
     help: 'requests per second of each Node reference client',
@@ -140,7 +151,7 @@ export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
     format: text,
   },
   iacSwitch: {
-    help: "1 lets this run take over a stack whose state records the other engine (or --allow-engine-switch)",
+    help: '1 lets this run take over a stack whose state records the other engine (or --allow-engine-switch)',
     default: '0',
     scope: ['stack'],
     parse: flag,
@@ -216,11 +227,19 @@ export function settingsEnv(settings: Partial<Settings>): Record<string, string>
 export function settingsHelp(command: Command): string {
   const names = SETTING_NAMES.filter((n) => SETTINGS[n].scope.includes(command));
   const width = Math.max(...names.map((n) => envName(n).length));
-  return ['Settings (environment; empty counts as unset):', ...names.map((n) => `  ${envName(n).padEnd(width)}  ${SETTINGS[n].help} (default: ${SETTINGS[n].default})`)].join('\n');
+  return [
+    'Settings (environment; empty counts as unset):',
+    ...names.map((n) => `  ${envName(n).padEnd(width)}  ${SETTINGS[n].help} (default: ${SETTINGS[n].default})`),
+  ].join('\n');
 }
 
 /** The README's settings table (a unit test checks the README carries exactly this). */
 export function settingsTable(): string {
   const rows = SETTING_NAMES.map((n) => `| \`${envName(n)}\` | ${SETTINGS[n].help.replace(/\|/g, '\\|')} | ${SETTINGS[n].default} |`);
-  return ['| variable | what it does | default |', '|---|---|---|', ...rows, `| \`MTLS_<IMAGE>_BASE_IMAGE\` | base image of one Dockerfile (${BASE_IMAGE_KEYS.map((k) => `\`${baseImageEnvName(k)}\``).join(', ')}) | the toolchain's choice |`].join('\n');
+  return [
+    '| variable | what it does | default |',
+    '|---|---|---|',
+    ...rows,
+    `| \`MTLS_<IMAGE>_BASE_IMAGE\` | base image of one Dockerfile (${BASE_IMAGE_KEYS.map((k) => `\`${baseImageEnvName(k)}\``).join(', ')}) | the toolchain's choice |`,
+  ].join('\n');
 }

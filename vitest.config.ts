@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+
 import { ByFileName } from './test/e2e/helpers/sequencer.js';
 
 // Two projects: `unit` runs in-process (synthesized stack, services with

@@ -4,8 +4,8 @@ import { cdktf, type StackSettings } from '../scripts/lib/deploy/stack-instance.
 import { appStats, loadStack } from '../scripts/lib/workloads/handles.js';
 import { benchSettings, bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
-import { plainStackFromSynth, startPlainStack, writeOutputs, type PlainStack } from './lib/plain-docker.js';
-import { deployPhases, type DeployPhases } from './lib/deploy-phases.js';
+import { type DeployPhases, deployPhases } from './lib/deploy-phases.js';
+import { type PlainStack, plainStackFromSynth, startPlainStack, writeOutputs } from './lib/plain-docker.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
 
 /** One bring-up, from nothing to the client's first 200 over mTLS. */
@@ -27,7 +27,10 @@ const since = (t: number) => (Date.now() - t) / 1000;
 async function firstClientSuccess(prefix: string, timeoutMs = 120_000): Promise<void> {
   const stack = await loadStack(prefix);
   const client = stack.workloads.find((w) => w.name === 'client')!;
-  await waitFor(`the client of ${prefix} to count a successful request`, async () => ((await appStats(client))?.requests?.successes ?? 0) > 0, { timeoutMs, intervalMs: 200 }).catch(() => {
+  await waitFor(`the client of ${prefix} to count a successful request`, async () => ((await appStats(client))?.requests?.successes ?? 0) > 0, {
+    timeoutMs,
+    intervalMs: 200,
+  }).catch(() => {
     throw new Error(`the client of ${prefix} made no successful request within ${timeoutMs / 1000} s; see docker logs ${client.container}`);
   });
 }
@@ -45,7 +48,9 @@ async function afterInfra(prefix: string, t0: number, infraSeconds: number, imag
 export async function bringUpWithCdktf(settings: StackSettings): Promise<BringUp> {
   const t0 = Date.now();
   const out = await cdktf('deploy', settings, { quiet: true });
-  const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[^\n]*?Creation complete after (?:(\d+)m)?(\d+)s/g)].map((m) => Number(m[1] ?? 0) * 60 + Number(m[2]));
+  const builds = [...(out.stdout + out.stderr).matchAll(/docker_image\.[^\n]*?Creation complete after (?:(\d+)m)?(\d+)s/g)].map(
+    (m) => Number(m[1] ?? 0) * 60 + Number(m[2]),
+  );
   return afterInfra(settings.prefix, t0, since(t0), builds.length ? Math.max(...builds) : 0, deployPhases(out.lines));
 }
 
@@ -55,7 +60,11 @@ async function bringUpWithDocker(settings: StackSettings, plain: PlainStack): Pr
   await startPlainStack(plain);
   await writeOutputs(settings.prefix, plain.outputs);
   // No health gating: wait for exactly what the next step needs, the CA's API.
-  await waitFor(`the CA of ${settings.prefix} to answer`, async () => (await httpsGet(`${plain.outputs.ca_host_url}/health`, { timeoutMs: 1000 })).status === 200, { timeoutMs: 60_000, intervalMs: 100 }).catch(() => {
+  await waitFor(
+    `the CA of ${settings.prefix} to answer`,
+    async () => (await httpsGet(`${plain.outputs.ca_host_url}/health`, { timeoutMs: 1000 })).status === 200,
+    { timeoutMs: 60_000, intervalMs: 100 },
+  ).catch(() => {
     throw new Error(`the CA of ${settings.prefix} did not answer within 60 s; see docker logs ${plain.outputs.ca_container}`);
   });
   return afterInfra(settings.prefix, t0, since(t0));
@@ -124,7 +133,7 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
       `using the bench stack's already-built images, then waiting only for the CA API to answer → the same bootstrap, enroll, first 200. ` +
       `Rounds alternate (ABBA…); each stack is destroyed between rounds (not timed).`,
     limits: [
-      'The deploy includes synth (a Node process running main.ts), terraform init/plan/apply, and waiting until every container (CA, apps, renewers) passes its own health check; the baseline waits only for the CA API. Deploy probes each container itself, at once and then every second (scripts/lib/workloads/readiness.ts): the provider\'s wait would wait for Docker\'s first probe, one interval (5 s) after start, because Docker 20.10 has no start interval (API 1.44).',
+      "The deploy includes synth (a Node process running main.ts), terraform init/plan/apply, and waiting until every container (CA, apps, renewers) passes its own health check; the baseline waits only for the CA API. Deploy probes each container itself, at once and then every second (scripts/lib/workloads/readiness.ts): the provider's wait would wait for Docker's first probe, one interval (5 s) after start, because Docker 20.10 has no start interval (API 1.44).",
       'The deploy runs the CDKTF app and the engine directly, not through the cdktf CLI, which spends about 3 s per command loading modules a deploy does not use (jsii-rosetta, hcl2cdk, TypeScript) and asking the engine its version four times; test/unit/scripts/deploy/iac.test.ts checks that both synthesize the same cdk.tf.json.',
       'The cdktf variant rebuilds its prefix-specific images from the layer cache; the baseline reuses built images. The image share is reported separately.',
       'Bootstrap + enrollment + the first request are the same code in both variants (scripts/lib/ca/trust-bootstrap.ts, enrollment.ts); only the infrastructure step differs.',
@@ -134,10 +143,18 @@ export async function b1BringUp(ctx: BenchContext, opts: { mainDeploy: BringUp }
       { metric: 'bring-up time ratio cdktf / docker run', value: formatRatio(ratio) },
       { metric: 'cdktf: deploy → first 200', value: formatSummary(cdktfTotal, 's') },
       { metric: 'cdktf: of which the deploy', value: formatSummary(cdktfInfra, 's'), formerly: 'cdktf: of which `cdktf deploy`' },
-      { metric: 'deploy: synth (the CDKTF app; before: cdktf CLI start + synth)', value: formatSummary(phase('synth'), 's'), formerly: 'cdktf deploy: cdktf start + synth' },
+      {
+        metric: 'deploy: synth (the CDKTF app; before: cdktf CLI start + synth)',
+        value: formatSummary(phase('synth'), 's'),
+        formerly: 'cdktf deploy: cdktf start + synth',
+      },
       { metric: 'deploy: terraform init', value: formatSummary(phase('init'), 's'), formerly: 'cdktf deploy: terraform init' },
       { metric: 'deploy: refresh + plan', value: formatSummary(phase('plan'), 's'), formerly: 'cdktf deploy: refresh + plan' },
-      { metric: 'deploy: apply (before: the provider also waited for Docker health)', value: formatSummary(phase('apply'), 's'), formerly: 'cdktf deploy: apply' },
+      {
+        metric: 'deploy: apply (before: the provider also waited for Docker health)',
+        value: formatSummary(phase('apply'), 's'),
+        formerly: 'cdktf deploy: apply',
+      },
       { metric: 'deploy: after apply (outputs)', value: formatSummary(phase('finish'), 's'), formerly: 'cdktf deploy: after apply (outputs, exit)' },
       { metric: 'deploy: every container ready (health checks run by deploy)', value: formatSummary(phase('ready'), 's') },
       { metric: 'cdktf: of which image builds (from cache)', value: formatSummary(cdktfImages, 's') },

@@ -1,14 +1,14 @@
 import { sleep } from '../common/wait.js';
-import * as docker from '../scripts/lib/docker/commands.js';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
+import { cdktf, freeHostPorts, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../scripts/lib/docker/commands.js';
+import { loadStack, type Stack } from '../scripts/lib/workloads/handles.js';
 import { waitForWorkloads } from '../scripts/lib/workloads/readiness.js';
 import { untilEveryClientAnswered } from '../scripts/lib/workloads/rotation-check.js';
-import { cdktf, freeHostPorts, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
-import { loadStack, type Stack } from '../scripts/lib/workloads/handles.js';
 import { bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { cpuSnapshot } from './lib/cpu-accounting.js';
-import { idleCost, idleSnapshot, type IdleCost } from './lib/idle-cpu.js';
+import { type IdleCost, idleCost, idleSnapshot } from './lib/idle-cpu.js';
 
 /** The goal for the default mesh's own cost at rest (no calls): under 5 % of one core. */
 export const IDLE_GOAL_CORES = 0.05;
@@ -79,9 +79,12 @@ export async function b10IdleCost(ctx: Pick<BenchContext, 'ui' | 'smoke'> & { re
     await ctx.ui.step(`B10: let the stack settle for ${settleMs / 1000} s`, () => sleep(settleMs));
     const calling = await ctx.ui.step(`B10: read CPU over ${windowMs / 1000} s, the clients calling`, () => measure(names, windowMs));
     await docker.pause(clients);
-    const quiet = await ctx.ui.step(`B10: read CPU over ${windowMs / 1000} s, the clients paused`, () => measure(names, windowMs)).finally(() => docker.pause(clients, false));
+    const quiet = await ctx.ui
+      .step(`B10: read CPU over ${windowMs / 1000} s, the clients paused`, () => measure(names, windowMs))
+      .finally(() => docker.pause(clients, false));
     const [c, q] = [breakdown(stack, calling.cost), breakdown(stack, quiet.cost)];
-    if (!ctx.smoke && quiet.cost.total >= IDLE_GOAL_CORES) problems.push(`the default mesh at rest (no calls) costs ${pct(quiet.cost.total)}, over the goal of ${pct(IDLE_GOAL_CORES)}`);
+    if (!ctx.smoke && quiet.cost.total >= IDLE_GOAL_CORES)
+      problems.push(`the default mesh at rest (no calls) costs ${pct(quiet.cost.total)}, over the goal of ${pct(IDLE_GOAL_CORES)}`);
     const busy = (w: Window) => (Number.isFinite(w.machineBusy) ? `${(w.machineBusy * 100).toFixed(1)} %` : 'n/a');
     return {
       id: 'b10',
@@ -89,12 +92,14 @@ export async function b10IdleCost(ctx: Pick<BenchContext, 'ui' | 'smoke'> & { re
       method:
         `Deploy the default mesh (mesh.ts: every workload, ${LIFETIME} certificates, the clients at their default pace), bootstrap, enroll, wait until every workload is ready and every client answered once, ` +
         `settle ${settleMs / 1000} s, then read CPU over ${windowMs / 1000} s with the clients calling, and over ${windowMs / 1000} s more with the clients paused (docker pause): ` +
-        'each container\'s cgroup from the host (no exec into it), and dockerd, containerd, the shims (their waited-for children: the runc of every health check) and docker-proxy from /proc.',
+        "each container's cgroup from the host (no exec into it), and dockerd, containerd, the shims (their waited-for children: the runc of every health check) and docker-proxy from /proc.",
       limits: [
         `A ${windowMs / 1000} s window holds at most one renewal per workload (at ~2/3 of ${LIFETIME}) and one or two Docker health checks per container (every 60 s).`,
         'With the clients paused, their health checks fail fast in Docker (no exec), so the engine figure of that window is a little lower than a stack whose clients idle.',
-        'The machine is shared: anything else running adds to the engine figure and the machine share (the containers\' cgroups are theirs alone).',
-        ctx.smoke ? 'Smoke: short settle and windows; the goal is not judged.' : `Goal: the stack's own cost (clients paused) under ${pct(IDLE_GOAL_CORES)}; the calling figure is reported, not judged.`,
+        "The machine is shared: anything else running adds to the engine figure and the machine share (the containers' cgroups are theirs alone).",
+        ctx.smoke
+          ? 'Smoke: short settle and windows; the goal is not judged.'
+          : `Goal: the stack's own cost (clients paused) under ${pct(IDLE_GOAL_CORES)}; the calling figure is reported, not judged.`,
       ],
       rows: [
         { metric: 'at rest, clients paused: the whole stack (containers + engine)', value: pct(quiet.cost.total) },
@@ -102,7 +107,10 @@ export async function b10IdleCost(ctx: Pick<BenchContext, 'ui' | 'smoke'> & { re
         { metric: 'at rest, clients paused: CA / servers / renewers', value: `${pct(q.ca)} / ${pct(q.servers)} / ${pct(q.renewers)}` },
         { metric: 'at rest, clients paused: busiest renewer', value: `${q.busiestRenewer.name}: ${pct(q.busiestRenewer.cores)}` },
         { metric: 'clients calling at their default pace: the whole stack', value: pct(calling.cost.total) },
-        { metric: 'clients calling: engine / CA / clients / servers / renewers', value: [calling.cost.engine, c.ca, c.clients, c.servers, c.renewers].map(pct).join(' / ') },
+        {
+          metric: 'clients calling: engine / CA / clients / servers / renewers',
+          value: [calling.cost.engine, c.ca, c.clients, c.servers, c.renewers].map(pct).join(' / '),
+        },
         { metric: 'machine busy (all processes, 2 cores = 100 %): calling / paused', value: `${busy(calling)} / ${busy(quiet)}` },
       ],
       data: { settleSeconds: settleMs / 1000, calling, quiet, breakdown: { calling: c, quiet: q }, goalCores: IDLE_GOAL_CORES },

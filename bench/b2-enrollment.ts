@@ -1,5 +1,5 @@
-import * as docker from '../scripts/lib/docker/commands.js';
 import { caCertificate, caToken } from '../scripts/lib/ca/step.js';
+import * as docker from '../scripts/lib/docker/commands.js';
 import { FILES } from '../scripts/lib/workloads/handles.js';
 import { rawEnrollLoop } from './lib/ca-bulk.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
@@ -54,7 +54,12 @@ export async function b2Enrollment(ctx: BenchContext): Promise<BenchResult> {
       }),
     raw: (r) =>
       ctx.ui.step(`B2 round ${r + 1}: ${n} workloads through one raw step loop`, async () => {
-        const out = await rawEnrollLoop(ctx.stack.ca, renewer, { subjects: subjects('r', r), outDir: `/tmp/bench-b2/r${r}`, caUrl: ctx.stack.outputs.ca_url, rootFile: FILES.root });
+        const out = await rawEnrollLoop(ctx.stack.ca, renewer, {
+          subjects: subjects('r', r),
+          outDir: `/tmp/bench-b2/r${r}`,
+          caUrl: ctx.stack.outputs.ca_url,
+          rootFile: FILES.root,
+        });
         if (out.issued !== n) problems.push(`raw loop round ${r + 1} issued ${out.issued} of ${n} certificates`);
         await docker.exec(renewer, ['rm', '-rf', `/tmp/bench-b2/r${r}`]);
         return { total: out.mintSeconds + out.exchangeSeconds, ...out };
@@ -86,7 +91,16 @@ export async function b2Enrollment(ctx: BenchContext): Promise<BenchResult> {
       { metric: 'raw loop: per certificate', value: formatSummary(rawPer, 'ms') },
       { metric: 'raw loop: token minting share', value: formatSummary(summarize(samples.raw.map((s) => (s.mintSeconds / s.total) * 100)), '%') },
     ],
-    data: { n, concurrency: CONCURRENCY, ratio, projectSeconds: summarize(samples.project), rawSeconds: summarize(rawTotals), projectPerCertMs: projectPer, rawPerCertMs: rawPer, raw: samples.raw },
+    data: {
+      n,
+      concurrency: CONCURRENCY,
+      ratio,
+      projectSeconds: summarize(samples.project),
+      rawSeconds: summarize(rawTotals),
+      projectPerCertMs: projectPer,
+      rawPerCertMs: rawPer,
+      raw: samples.raw,
+    },
     problems,
   };
 }

@@ -1,13 +1,14 @@
 import path from 'node:path';
-import { mtlsRequest } from '../scripts/lib/identity/mtls-request.js';
+
 import { waitFor } from '../common/wait.js';
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
+import { mtlsRequest } from '../scripts/lib/identity/mtls-request.js';
 import { load, type LoadResult } from './lib/autocannon.js';
-import { timedRunsLimit, type BenchContext, type BenchResult } from './lib/context.js';
-import { profiledCopy, topFrames, type TopFrame } from './lib/cpu-profile.js';
+import { type BenchContext, type BenchResult, timedRunsLimit } from './lib/context.js';
+import { profiledCopy, type TopFrame, topFrames } from './lib/cpu-profile.js';
 import { fixtureInContainer, type RunningServer } from './lib/fixture-server.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, summarize } from './lib/stats.js';
-import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 
 const SERVER_NAME = 'server.mesh.internal';
 
@@ -36,8 +37,11 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
     await ctx.ui.step('B3: verify each target (server identity, client accepted)', async () => {
       for (const [k, t] of Object.entries(targets)) {
         // Docker's proxy accepts on the published port before the app listens: retry briefly.
-        const res = await waitFor(`B3 target ${k} (${t.url}) to answer a verified request`, () =>
-          mtlsRequest(t.url, { ca: ctx.rootPem, cert: t.identity?.certPem, key: t.identity?.keyPem, servername: SERVER_NAME }), { timeoutMs: 20_000, intervalMs: 250 });
+        const res = await waitFor(
+          `B3 target ${k} (${t.url}) to answer a verified request`,
+          () => mtlsRequest(t.url, { ca: ctx.rootPem, cert: t.identity?.certPem, key: t.identity?.keyPem, servername: SERVER_NAME }),
+          { timeoutMs: 20_000, intervalMs: 250 },
+        );
         if (res.status !== 200) throw new Error(`B3 ${k} (${t.url}) answered ${res.status}: ${res.body.slice(0, 200)}`);
       }
     });
@@ -67,16 +71,47 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
     // node --cpu-prof; the frames the server pays and the fixture does not are
     // its per-request features.
     const profiles: Record<'server' | 'fixture', { frames: TopFrame[]; busySamples: number; requestsPerSecond: number }> = {} as never;
-    for (const [k, from, port] of [['server', server.container, server.port], ['fixture', `${prefix}-b3-mtls`, 8443]] as const) {
+    for (const [k, from, port] of [
+      ['server', server.container, server.port],
+      ['fixture', `${prefix}-b3-mtls`, 8443],
+    ] as const) {
       profiles[k] = await ctx.ui.step(`B3: CPU profile of the ${k} under the same load (${seconds} s)`, async () => {
         const hostPort = await freePort();
-        const copy = await profiledCopy({ container: from, name: `${prefix}-b3-profile`, prefix, network: `${prefix}-edge`, port, hostPort, dir: path.join(ctx.scratch, `profile-${k}`) });
+        const copy = await profiledCopy({
+          container: from,
+          name: `${prefix}-b3-profile`,
+          prefix,
+          network: `${prefix}-edge`,
+          port,
+          hostPort,
+          dir: path.join(ctx.scratch, `profile-${k}`),
+        });
         const loaded = (async () => {
-          await waitFor(`the profiled ${k} to answer`, () => mtlsRequest(`https://127.0.0.1:${hostPort}/`, { ca: ctx.rootPem, cert: ctx.operator.certPem, key: ctx.operator.keyPem, servername: SERVER_NAME }), { timeoutMs: 20_000, intervalMs: 250 });
-          return check(`profile ${k}`)(await load({ url: `https://127.0.0.1:${hostPort}/`, connections, duration: seconds, identity: ctx.operator, rootPem: ctx.rootPem, servername: SERVER_NAME }));
+          await waitFor(
+            `the profiled ${k} to answer`,
+            () =>
+              mtlsRequest(`https://127.0.0.1:${hostPort}/`, { ca: ctx.rootPem, cert: ctx.operator.certPem, key: ctx.operator.keyPem, servername: SERVER_NAME }),
+            { timeoutMs: 20_000, intervalMs: 250 },
+          );
+          return check(`profile ${k}`)(
+            await load({
+              url: `https://127.0.0.1:${hostPort}/`,
+              connections,
+              duration: seconds,
+              identity: ctx.operator,
+              rootPem: ctx.rootPem,
+              servername: SERVER_NAME,
+            }),
+          );
         })();
         // Stopped whatever happened to the load, so no copy outlives the step.
-        const [r, profile] = await Promise.allSettled([loaded, loaded.then(() => copy.stop(), () => copy.stop())]);
+        const [r, profile] = await Promise.allSettled([
+          loaded,
+          loaded.then(
+            () => copy.stop(),
+            () => copy.stop(),
+          ),
+        ]);
         if (r.status === 'rejected') throw r.reason;
         if (profile.status === 'rejected') throw profile.reason;
         return { ...topFrames(profile.value), requestsPerSecond: r.value.requestsPerSecond };
@@ -98,10 +133,10 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
         `autocannon does not verify the server (it forces rejectUnauthorized: false), so every target is first checked with one verified request (server identity ${SERVER_NAME} against the private root, client accepted). ` +
         `The stack's real server (allow-list, metrics, JSON logs) runs the same load as a third variant. Rounds alternate the order; 1 s warm-up per variant first.`,
       limits: [
-        'Load generator and servers share the same 2 cores: absolute requests/s are bounded by autocannon\'s own CPU as much as by the server.',
+        "Load generator and servers share the same 2 cores: absolute requests/s are bounded by autocannon's own CPU as much as by the server.",
         'Over keep-alive, the client certificate is only checked at the handshake: this ratio measures per-request cost, expected ≈1; handshake cost is B4.',
         'autocannon records latency percentiles in whole milliseconds (sub-millisecond p50s read 0 or 1); the mean is exact.',
-        'Traffic crosses Docker\'s port publishing (docker-proxy/iptables) the same way for all variants.',
+        "Traffic crosses Docker's port publishing (docker-proxy/iptables) the same way for all variants.",
         timedRunsLimit(ctx, seconds),
       ],
       rows: [
@@ -121,7 +156,17 @@ export async function b3KeepAlive(ctx: BenchContext): Promise<BenchResult> {
         '',
         ...frameTable('fixture'),
       ],
-      data: { connections, seconds, ratio, realRatio, mtls: strip(samples.mtls), tls: strip(samples.tls), real: strip(samples.real), where: 'containers from the workload image', profiles },
+      data: {
+        connections,
+        seconds,
+        ratio,
+        realRatio,
+        mtls: strip(samples.mtls),
+        tls: strip(samples.tls),
+        real: strip(samples.real),
+        where: 'containers from the workload image',
+        profiles,
+      },
       problems,
     };
   } finally {

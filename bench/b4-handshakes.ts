@@ -1,15 +1,16 @@
 import os from 'node:os';
 import path from 'node:path';
+
 import { freePort } from '../scripts/lib/deploy/free-ports.js';
-import { timedRunsLimit, type BenchContext, type BenchResult } from './lib/context.js';
-import { fixtureOnHost, serverCopyInContainer, type RunningServer } from './lib/fixture-server.js';
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
+import { addressOn } from '../scripts/lib/docker/commands.js';
+import { type BenchContext, type BenchResult, timedRunsLimit } from './lib/context.js';
+import { type CpuShare, withCpuShare } from './lib/cpu-accounting.js';
+import { fixtureOnHost, type RunningServer, serverCopyInContainer } from './lib/fixture-server.js';
 import { hostIdentity } from './lib/load-identity.js';
-import { ensureNginx, startNginx, type NginxServer } from './lib/nginx.js';
+import { ensureNginx, type NginxServer, startNginx } from './lib/nginx.js';
 import { sTime, type STimeResult } from './lib/openssl.js';
 import { alternate, formatRatio, formatSummary, pairedRatio, round, summarize } from './lib/stats.js';
-import { withCpuShare, type CpuShare } from './lib/cpu-accounting.js';
-import { addressOn } from '../scripts/lib/docker/commands.js';
-import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 
 /** `97% / 0.95 / 0.98` from the median of each figure over the rounds; `n/a` where it could not be read. */
 export function describeCpu(shares: ReadonlyArray<CpuShare | undefined>): string {
@@ -39,9 +40,23 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
   const stoppers: Array<NginxServer | RunningServer> = [];
   const problems: string[] = [];
   try {
-    const nginxAll = await startNginx({ dir: path.join(ctx.scratch, 'nginx-auto'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: cores });
+    const nginxAll = await startNginx({
+      dir: path.join(ctx.scratch, 'nginx-auto'),
+      port: await freePort(),
+      cert: serverId.files.cert,
+      key: serverId.files.key,
+      clientRoot: ctx.operator.files.root,
+      workers: cores,
+    });
     stoppers.push(nginxAll);
-    const nginxOne = await startNginx({ dir: path.join(ctx.scratch, 'nginx-one'), port: await freePort(), cert: serverId.files.cert, key: serverId.files.key, clientRoot: ctx.operator.files.root, workers: 1 });
+    const nginxOne = await startNginx({
+      dir: path.join(ctx.scratch, 'nginx-one'),
+      port: await freePort(),
+      cert: serverId.files.cert,
+      key: serverId.files.key,
+      clientRoot: ctx.operator.files.root,
+      workers: 1,
+    });
     stoppers.push(nginxOne);
     const node = await fixtureOnHost({ certDir: serverId.dir, port: await freePort(), mode: 'mtls' });
     stoppers.push(node);
@@ -52,14 +67,25 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
     const clusterPort = await freePort();
     const clusterName = `${prefix}-b4-cluster`;
     const cluster = await ctx.ui.step(`B4: a copy of the project's server with ${cores} processes`, () =>
-      serverCopyInContainer({ name: clusterName, prefix, image: `${prefix}-workload:local`, network: `${prefix}-edge`, source: serverWorkload.container, hostPort: clusterPort, workers: cores }),
+      serverCopyInContainer({
+        name: clusterName,
+        prefix,
+        image: `${prefix}-workload:local`,
+        network: `${prefix}-edge`,
+        source: serverWorkload.container,
+        hostPort: clusterPort,
+        workers: cores,
+      }),
     );
     stoppers.push(cluster);
     // The same containers at their address on the edge network: what a peer
     // reaches, without the userland proxy (docker-proxy) that carries every
     // connection to a port published on 127.0.0.1 and takes CPU from the same cores.
     const edge = `${prefix}-edge`;
-    const direct = { real: { host: await addressOn(serverWorkload.container, edge), port: serverWorkload.port }, cluster: { host: await addressOn(clusterName, edge), port: serverWorkload.port } };
+    const direct = {
+      real: { host: await addressOn(serverWorkload.container, edge), port: serverWorkload.port },
+      cluster: { host: await addressOn(clusterName, edge), port: serverWorkload.port },
+    };
     const op = ctx.operator.files;
     type Target = { host?: string; port: number };
     const run = (t: Target, s = seconds) => sTime({ ...t, cert: op.leaf, key: op.key, caFile: op.chainAndRoot, seconds: s, processes });
@@ -76,12 +102,27 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
       node: (r) => ctx.ui.step(`B4 round ${r + 1}: Node (host) full handshakes`, () => measured({ port: node.port })),
       nginxAll: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, ${cores} workers) full handshakes`, () => measured({ port: nginxAll.port })),
       nginxOne: (r) => ctx.ui.step(`B4 round ${r + 1}: nginx (host, 1 worker) full handshakes`, () => measured({ port: nginxOne.port })),
-      real: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process, edge address) full handshakes`, () => measured(direct.real, serverWorkload.container)),
-      cluster: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes, edge address) full handshakes`, () => measured(direct.cluster, clusterName)),
-      realPublished: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process, published port) full handshakes`, () => measured({ port: realPort }, serverWorkload.container)),
-      clusterPublished: (r) => ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes, published port) full handshakes`, () => measured({ port: cluster.port }, clusterName)),
+      real: (r) =>
+        ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process, edge address) full handshakes`, () =>
+          measured(direct.real, serverWorkload.container),
+        ),
+      cluster: (r) =>
+        ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes, edge address) full handshakes`, () =>
+          measured(direct.cluster, clusterName),
+        ),
+      realPublished: (r) =>
+        ctx.ui.step(`B4 round ${r + 1}: the project's server (container, 1 process, published port) full handshakes`, () =>
+          measured({ port: realPort }, serverWorkload.container),
+        ),
+      clusterPublished: (r) =>
+        ctx.ui.step(`B4 round ${r + 1}: the project's server (container, ${cores} processes, published port) full handshakes`, () =>
+          measured({ port: cluster.port }, clusterName),
+        ),
     });
-    const cpuRow = (label: string, xs: ReadonlyArray<{ cpu?: CpuShare }>) => ({ metric: `CPU during the runs, ${label}: machine busy / s_time clients / server (cores of ${cores})`, value: describeCpu(xs.map((x) => x.cpu)) });
+    const cpuRow = (label: string, xs: ReadonlyArray<{ cpu?: CpuShare }>) => ({
+      metric: `CPU during the runs, ${label}: machine busy / s_time clients / server (cores of ${cores})`,
+      value: describeCpu(xs.map((x) => x.cpu)),
+    });
     const hs = (xs: STimeResult[]) => xs.map((x) => x.handshakesPerSecond);
     const vsAll = pairedRatio(hs(samples.node), hs(samples.nginxAll));
     const vsOne = pairedRatio(hs(samples.node), hs(samples.nginxOne));
@@ -106,36 +147,80 @@ export async function b4Handshakes(ctx: BenchContext): Promise<BenchResult> {
         `Per core: the stack's server / nginx with 1 worker; whole machine: the ${cores}-process copy / nginx with ${cores} workers; both at the edge address, like nginx's direct loopback port, and again through the published port. Rounds alternate.`,
       limits: [
         `s_time clients and the servers share ${cores} cores; each handshake costs the client about as much ECDSA work as the server, so absolute rates are roughly halved.`,
-        'The fixture and the stack\'s server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.',
+        "The fixture and the stack's server are one process (one core); nginx with nproc workers and the cluster copy may use every core — the 1-worker row is the per-core comparison.",
         'The s_time clients compete for the same cores as the servers (a full handshake costs the client about as much as the server), so the whole-machine rows are bounded by the clients too: the CPU rows show, per variant, how busy the machine was, how many cores the clients took, and (containers) how many the server used.',
-        'The host Node (for the fixture) is not the container\'s Node; the container rows add the container\'s network path and the real server\'s allow-list and logging. nginx runs on the host: no proxy, no bridge.',
+        "The host Node (for the fixture) is not the container's Node; the container rows add the container's network path and the real server's allow-list and logging. nginx runs on the host: no proxy, no bridge.",
         timedRunsLimit(ctx, seconds),
       ],
       rows: [
         { metric: "per core: project's server (container, 1 process, edge address) / nginx (1 worker)", value: formatRatio(perCore) },
-        { metric: `whole machine: project's server (container, ${cores} processes, edge address) / nginx (${cores} workers)`, value: formatRatio(wholeMachine) },
-        { metric: "per core, through the published port: project's server (container, 1 process) / nginx (1 worker)", value: formatRatio(perCorePublished), formerly: "per core: project's server (container, 1 process) / nginx (1 worker)" },
-        { metric: `whole machine, through the published port: project's server (container, ${cores} processes) / nginx (${cores} workers)`, value: formatRatio(wholeMachinePublished), formerly: `whole machine: project's server (container, ${cores} processes) / nginx (${cores} workers)` },
+        {
+          metric: `whole machine: project's server (container, ${cores} processes, edge address) / nginx (${cores} workers)`,
+          value: formatRatio(wholeMachine),
+        },
+        {
+          metric: "per core, through the published port: project's server (container, 1 process) / nginx (1 worker)",
+          value: formatRatio(perCorePublished),
+          formerly: "per core: project's server (container, 1 process) / nginx (1 worker)",
+        },
+        {
+          metric: `whole machine, through the published port: project's server (container, ${cores} processes) / nginx (${cores} workers)`,
+          value: formatRatio(wholeMachinePublished),
+          formerly: `whole machine: project's server (container, ${cores} processes) / nginx (${cores} workers)`,
+        },
         { metric: "project's server, 1 process: published port / edge address (docker-proxy's cost)", value: formatRatio(proxyCost) },
         { metric: `project's server: ${cores} processes / 1 process (edge address)`, value: formatRatio(clusterVsReal) },
-        { metric: `project's server (container, ${cores} processes, edge address): full mTLS handshakes/s`, value: formatSummary(summarize(hs(samples.cluster)), '/s') },
-        { metric: `project's server (container, ${cores} processes, published port): full mTLS handshakes/s`, value: formatSummary(summarize(hs(samples.clusterPublished)), '/s'), formerly: `project's server (container, ${cores} processes): full mTLS handshakes/s` },
+        {
+          metric: `project's server (container, ${cores} processes, edge address): full mTLS handshakes/s`,
+          value: formatSummary(summarize(hs(samples.cluster)), '/s'),
+        },
+        {
+          metric: `project's server (container, ${cores} processes, published port): full mTLS handshakes/s`,
+          value: formatSummary(summarize(hs(samples.clusterPublished)), '/s'),
+          formerly: `project's server (container, ${cores} processes): full mTLS handshakes/s`,
+        },
         { metric: 'handshake rate ratio Node / nginx (nproc workers)', value: formatRatio(vsAll) },
         { metric: 'handshake rate ratio Node / nginx (1 worker)', value: formatRatio(vsOne) },
         { metric: 'Node (host, fixture): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.node)), '/s') },
         { metric: 'nginx (nproc workers): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxAll)), '/s') },
         { metric: 'nginx (1 worker): full mTLS handshakes/s', value: formatSummary(summarize(hs(samples.nginxOne)), '/s') },
         { metric: "project's server (container, 1 process, edge address): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.real)), '/s') },
-        { metric: "project's server (container, 1 process, published port): full mTLS handshakes/s", value: formatSummary(summarize(hs(samples.realPublished)), '/s'), formerly: "project's server (container, 1 process): full mTLS handshakes/s" },
+        {
+          metric: "project's server (container, 1 process, published port): full mTLS handshakes/s",
+          value: formatSummary(summarize(hs(samples.realPublished)), '/s'),
+          formerly: "project's server (container, 1 process): full mTLS handshakes/s",
+        },
         { metric: "ratio project's server (edge address) / Node fixture", value: formatRatio(realVsNode) },
         cpuRow('nginx 1 worker', samples.nginxOne),
         cpuRow(`nginx ${cores} workers`, samples.nginxAll),
         cpuRow("project's server, 1 process, edge address", samples.real),
         cpuRow(`project's server, ${cores} processes, edge address`, samples.cluster),
-        { ...cpuRow("project's server, 1 process, published port", samples.realPublished), formerly: `CPU during the runs, project's server, 1 process: machine busy / s_time clients / server (cores of ${cores})` },
-        { ...cpuRow(`project's server, ${cores} processes, published port`, samples.clusterPublished), formerly: `CPU during the runs, project's server, ${cores} processes: machine busy / s_time clients / server (cores of ${cores})` },
+        {
+          ...cpuRow("project's server, 1 process, published port", samples.realPublished),
+          formerly: `CPU during the runs, project's server, 1 process: machine busy / s_time clients / server (cores of ${cores})`,
+        },
+        {
+          ...cpuRow(`project's server, ${cores} processes, published port`, samples.clusterPublished),
+          formerly: `CPU during the runs, project's server, ${cores} processes: machine busy / s_time clients / server (cores of ${cores})`,
+        },
       ],
-      data: { seconds, processes, cores, nginxVersion, vsNginxAuto: vsAll, vsNginxOneWorker: vsOne, realVsNode, perCore, wholeMachine, perCorePublished, wholeMachinePublished, proxyCost, clusterVsReal, direct, samples },
+      data: {
+        seconds,
+        processes,
+        cores,
+        nginxVersion,
+        vsNginxAuto: vsAll,
+        vsNginxOneWorker: vsOne,
+        realVsNode,
+        perCore,
+        wholeMachine,
+        perCorePublished,
+        wholeMachinePublished,
+        proxyCost,
+        clusterVsReal,
+        direct,
+        samples,
+      },
       problems,
     };
   } finally {

@@ -27,7 +27,9 @@ export async function b6CaCapacity(ctx: BenchContext): Promise<BenchResult> {
     sign: async (r) => {
       const subjects = Array.from({ length: signsPerRound }, (_, i) => `s${i}-r${r}.bench.mesh.internal`);
       const t0 = Date.now();
-      const tokens = await ctx.ui.step(`B6 round ${r + 1}: pre-mint ${signsPerRound} tokens in the CA container`, () => mintTokens(ctx.stack.ca, subjects, { parallel: 2 }));
+      const tokens = await ctx.ui.step(`B6 round ${r + 1}: pre-mint ${signsPerRound} tokens in the CA container`, () =>
+        mintTokens(ctx.stack.ca, subjects, { parallel: 2 }),
+      );
       mintSeconds.push((Date.now() - t0) / 1000);
       const bodies = await Promise.all(subjects.map(async (s, i) => JSON.stringify({ csr: (await makeCsr(s, [s], [])).csrPem, ott: tokens[i] })));
       let next = 0;
@@ -37,7 +39,14 @@ export async function b6CaCapacity(ctx: BenchContext): Promise<BenchResult> {
           connections,
           amount: signsPerRound,
           rootPem: ctx.rootPem,
-          requests: [{ method: 'POST', path: '/1.0/sign', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
+          requests: [
+            {
+              method: 'POST',
+              path: '/1.0/sign',
+              headers: { 'content-type': 'application/json' },
+              setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }),
+            },
+          ],
         }).then(check('sign')),
       );
     },
@@ -55,8 +64,8 @@ export async function b6CaCapacity(ctx: BenchContext): Promise<BenchResult> {
       `then autocannon sends the ${signsPerRound} POST /1.0/sign requests over ${connections} connections; rate = 2xx / wall time. Rounds alternate. ` +
       `Fleet = renewals/s × ${RENEW_INTERVAL_SECONDS} s (5-minute certificates renewed at 2/3 of their lifetime).`,
     limits: [
-      'The CA (256 MB container limit) shares 2 cores with autocannon; the CA\'s badger DB writes every certificate.',
-      `A sign round lasts well under a second at these rates (${signsPerRound} tokens: minting costs ~${fmt(summarize(mintSeconds).median / signsPerRound * 1000)} ms per token of PBES2 key decryption), so signs/s is noisier than renewals/s.`,
+      "The CA (256 MB container limit) shares 2 cores with autocannon; the CA's badger DB writes every certificate.",
+      `A sign round lasts well under a second at these rates (${signsPerRound} tokens: minting costs ~${fmt((summarize(mintSeconds).median / signsPerRound) * 1000)} ms per token of PBES2 key decryption), so signs/s is noisier than renewals/s.`,
       'The fleet figure assumes renewals spread evenly (renewers add jitter) and no headroom; plan for a fraction of it.',
       ctx.smoke ? 'Smoke: tiny sizes, not a measurement.' : `${ctx.rounds} rounds each.`,
     ],
@@ -64,8 +73,14 @@ export async function b6CaCapacity(ctx: BenchContext): Promise<BenchResult> {
       { metric: 'renewals/s (POST /1.0/renew, mTLS)', value: formatSummary(renewRate, '/s') },
       { metric: 'signs/s (POST /1.0/sign, one-time token + CSR)', value: formatSummary(signRate, '/s') },
       { metric: 'implied fleet, 5-min certs renewed every 200 s', value: formatSummary(fleet, 'workloads') },
-      { metric: 'renew latency p50 / p99', value: `${formatSummary(summarize(samples.renew.map((x) => x.latencyMs.p50)), 'ms')} / ${formatSummary(summarize(samples.renew.map((x) => x.latencyMs.p99)), 'ms')}` },
-      { metric: 'token minting in the CA container (bulk, 2 parallel)', value: formatSummary(summarize(mintSeconds.map((s) => signsPerRound / s)), 'tokens/s') },
+      {
+        metric: 'renew latency p50 / p99',
+        value: `${formatSummary(summarize(samples.renew.map((x) => x.latencyMs.p50)), 'ms')} / ${formatSummary(summarize(samples.renew.map((x) => x.latencyMs.p99)), 'ms')}`,
+      },
+      {
+        metric: 'token minting in the CA container (bulk, 2 parallel)',
+        value: formatSummary(summarize(mintSeconds.map((s) => signsPerRound / s)), 'tokens/s'),
+      },
     ],
     data: { connections, seconds, signsPerRound, renewRate, signRate, fleet, renew: strip(samples.renew), sign: strip(samples.sign), mintSeconds },
     problems,

@@ -1,13 +1,14 @@
 import path from 'node:path';
+
+import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
-import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
-import { startLoad } from './lib/autocannon.js';
+import { PEAK_RSS_SHARE, type Sample, sampleApps } from './lib/app-samples.js';
+import { loadTotals, startLoad } from './lib/autocannon.js';
+import { operatorIdentity } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import type { RssChart } from './lib/rss-svg.js';
 import { linearFit, round } from './lib/stats.js';
-import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
-import { operatorIdentity } from './lib/bench-stack.js';
 
 /**
  * The bound on the growth of RSS after a full GC over the steady window. A
@@ -69,20 +70,37 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const stack = ctx.stack;
   const problems: string[] = [];
 
-  assertEnrolled(await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })));
+  assertEnrolled(
+    await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })),
+  );
   // autocannon keeps the certificate it starts with: it must outlive the soak.
   const identity = await ctx.ui.step(`B7: an operator identity valid for the soak and ${IDENTITY_MARGIN_MINUTES} min more`, () =>
     operatorIdentity(stack, ctx.rootPem, path.join(ctx.scratch, 'b7-operator'), minutes + IDENTITY_MARGIN_MINUTES),
   );
   const startedAt = Date.now();
   const endAt = startedAt + minutes * 60_000;
-  const load = startLoad({ url: hostUrl(stack.outputs, 'server'), connections: 2, overallRate: rate, duration: minutes * 60 + 120, identity, rootPem: ctx.rootPem, servername: 'server.mesh.internal' });
+  const load = startLoad({
+    url: hostUrl(stack.outputs, 'server'),
+    connections: 2,
+    overallRate: rate,
+    duration: minutes * 60 + 120,
+    identity,
+    rootPem: ctx.rootPem,
+    servername: 'server.mesh.internal',
+  });
   const warmup = warmupMs(minutes);
   const gcEvery = fullGcEveryMs(ctx.smoke);
   let sampled: { samples: Sample[]; missed: string[]; gcFailures: string[] };
   try {
-    sampled = await ctx.ui.step(`B7: soak for ${minutes} min under ${rate} req/s (autocannon) + the stack's client, RSS every ${sampleMs / 1000} s, after a full GC every ${gcEvery / 60_000} min`, () =>
-      sampleApps(stack.workloads, { from: startedAt, everyMs: sampleMs, more: (next) => next <= endAt, fullGcAt: (next) => isFullGcPoint(next - startedAt, warmup, gcEvery) }),
+    sampled = await ctx.ui.step(
+      `B7: soak for ${minutes} min under ${rate} req/s (autocannon) + the stack's client, RSS every ${sampleMs / 1000} s, after a full GC every ${gcEvery / 60_000} min`,
+      () =>
+        sampleApps(stack.workloads, {
+          from: startedAt,
+          everyMs: sampleMs,
+          more: (next) => next <= endAt,
+          fullGcAt: (next) => isFullGcPoint(next - startedAt, warmup, gcEvery),
+        }),
     );
   } finally {
     load.stop();
@@ -90,7 +108,11 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const { samples, missed, gcFailures } = sampled;
   const traffic = await load.done;
   const endedAt = Date.now();
-  assertEnrolled(await ctx.ui.step("B7: re-enroll both workloads with the stack's default lifetime", () => enrollAll(stack, stack.workloads, { force: true, lifetime: ctx.settings.certLifetime })));
+  assertEnrolled(
+    await ctx.ui.step("B7: re-enroll both workloads with the stack's default lifetime", () =>
+      enrollAll(stack, stack.workloads, { force: true, lifetime: ctx.settings.certLifetime }),
+    ),
+  );
 
   const steadyFrom = startedAt + warmup;
   const steadyMinutes = (endedAt - steadyFrom) / 60_000;
@@ -100,24 +122,51 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     const own = samples.filter((s) => s.workload === w.name);
     const steady = own.filter((s) => s.at >= steadyFrom);
     const afterGc = steady.filter((s) => s.afterFullGc);
-    const fit = linearFit(hours(afterGc), afterGc.map((s) => s.rssMb));
-    const rawFit = linearFit(hours(steady), steady.map((s) => s.rssMb));
+    const fit = linearFit(
+      hours(afterGc),
+      afterGc.map((s) => s.rssMb),
+    );
+    const rawFit = linearFit(
+      hours(steady),
+      steady.map((s) => s.rssMb),
+    );
     const judged = steadyMinutes >= MIN_JUDGED_WINDOW_MINUTES && afterGc.length >= MIN_FULL_GC_POINTS;
-    const rotations = own.slice(1).filter((s, i) => s.serial !== own[i]!.serial).map((s) => s.at);
+    const rotations = own
+      .slice(1)
+      .filter((s, i) => s.serial !== own[i]!.serial)
+      .map((s) => s.at);
     const reloads = own.length ? own.at(-1)!.reloads - own[0]!.reloads : 0;
     const pids = [...new Set(own.map((s) => s.pid))];
     const peak = Math.max(...own.map((s) => s.rssMb));
     if (pids.length > 1) problems.push(`${w.name}: the process restarted during the soak (pids ${pids.join(', ')})`);
     if (reloads < 1) problems.push(`${w.name}: no rotation during the soak`);
-    if (judged && fit.slope > RSS_SLOPE_BOUND_MB_PER_HOUR) problems.push(`${w.name}: RSS grows ${round(fit.slope, 1)} MB/h over the last ${round(steadyMinutes, 0)} min, above the ${RSS_SLOPE_BOUND_MB_PER_HOUR} MB/h bound`);
+    if (judged && fit.slope > RSS_SLOPE_BOUND_MB_PER_HOUR)
+      problems.push(
+        `${w.name}: RSS grows ${round(fit.slope, 1)} MB/h over the last ${round(steadyMinutes, 0)} min, above the ${RSS_SLOPE_BOUND_MB_PER_HOUR} MB/h bound`,
+      );
     if (peak > peakBoundMb) problems.push(`${w.name}: peak RSS ${round(peak, 1)} MB above ${PEAK_RSS_SHARE * 100}% of the ${APP_MEMORY_MB} MB limit`);
-    return { workload: w.name, samples: own, fit, rawFit, judged, gcPoints: afterGc.length, rotations, reloads, peak, first: own[0]?.rssMb ?? NaN, last: own.at(-1)?.rssMb ?? NaN };
+    return {
+      workload: w.name,
+      samples: own,
+      fit,
+      rawFit,
+      judged,
+      gcPoints: afterGc.length,
+      rotations,
+      reloads,
+      peak,
+      first: own[0]?.rssMb ?? NaN,
+      last: own.at(-1)?.rssMb ?? NaN,
+    };
   });
   const judged = per.length > 0 && per.every((p) => p.judged);
   const client = per.find((p) => p.workload === 'client');
   const clientFailures = client?.samples.length ? client.samples.at(-1)!.failures - client.samples[0]!.failures : NaN;
   const clientRetries = client?.samples.length ? client.samples.at(-1)!.retries - client.samples[0]!.retries : NaN;
-  if (traffic.failures) problems.push(`autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx}${describeStatuses(traffic.non2xxByStatus)})`);
+  if (traffic.failures)
+    problems.push(
+      `autocannon: ${traffic.failures} failed request(s) (errors ${traffic.errors}, timeouts ${traffic.timeouts}, non-2xx ${traffic.non2xx}${describeStatuses(traffic.non2xxByStatus)})`,
+    );
   const loadGap = longestGapSeconds(traffic.timeline, (endedAt - traffic.startedAt) / 1000);
   if (loadGap > MAX_LOAD_GAP_SECONDS) problems.push(`autocannon had no 2xx response for ${loadGap} s in a row: the load was not continuous`);
   if (clientFailures !== 0) problems.push(`the stack's client counted ${clientFailures} failed request(s)`);
@@ -130,7 +179,12 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     steadyFrom,
     limitMb: APP_MEMORY_MB,
     slopeJudged: judged,
-    processes: per.map((p) => ({ name: `${p.workload} (node)`, samples: p.samples.map((s) => ({ at: s.at, rssMb: s.rssMb, ...(s.afterFullGc ? { afterFullGc: true } : {}) })), fit: { slopeMbPerHour: p.fit.slope, interceptMb: p.fit.intercept }, rotations: p.rotations })),
+    processes: per.map((p) => ({
+      name: `${p.workload} (node)`,
+      samples: p.samples.map((s) => ({ at: s.at, rssMb: s.rssMb, ...(s.afterFullGc ? { afterFullGc: true } : {}) })),
+      fit: { slopeMbPerHour: p.fit.slope, interceptMb: p.fit.intercept },
+      rotations: p.rotations,
+    })),
   };
   const signed = (slope: number) => (Number.isFinite(slope) ? `${slope >= 0 ? '+' : ''}${round(slope, 1)} MB/h` : 'n/a');
   const slopeText = (p: (typeof per)[number]) => `${signed(p.fit.slope)} over ${p.gcPoints} points${p.judged ? '' : ' (not judged: window too short)'}`;
@@ -152,11 +206,17 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
       'Each sample costs a `docker exec` of the probe in every app container; at one sample per 15 s this is far below the load itself.',
     ],
     rows: [
-      { metric: 'soak length / samples per workload', value: `${round((endedAt - startedAt) / 60_000, 1)} min / ${per.map((p) => `${p.workload} ${p.samples.length}`).join(', ')}` },
-      ...per.map((p) => ({ metric: `${p.workload}: rotations (reloads) in the soak, mean period`, value: `${p.reloads}, ${p.reloads ? round((endedAt - startedAt) / 1000 / p.reloads, 1) : 'n/a'} s` })),
+      {
+        metric: 'soak length / samples per workload',
+        value: `${round((endedAt - startedAt) / 60_000, 1)} min / ${per.map((p) => `${p.workload} ${p.samples.length}`).join(', ')}`,
+      },
+      ...per.map((p) => ({
+        metric: `${p.workload}: rotations (reloads) in the soak, mean period`,
+        value: `${p.reloads}, ${p.reloads ? round((endedAt - startedAt) / 1000 / p.reloads, 1) : 'n/a'} s`,
+      })),
       { metric: 'autocannon requests: ok / failed', value: `${traffic.ok} / ${traffic.failures}` },
       { metric: 'autocannon: longest stretch without a 2xx response', value: `${loadGap} s (bound ${MAX_LOAD_GAP_SECONDS} s)` },
-      { metric: "stack client: failed requests / retries", value: `${clientFailures} / ${clientRetries}` },
+      { metric: 'stack client: failed requests / retries', value: `${clientFailures} / ${clientRetries}` },
       ...per.map((p) => ({ metric: `${p.workload}: RSS first → last (peak), MB`, value: `${round(p.first, 1)} → ${round(p.last, 1)} (${round(p.peak, 1)})` })),
       ...per.map((p) => ({ metric: `${p.workload}: RSS slope after full GC, last ${round(steadyMinutes, 1)} min`, value: slopeText(p) })),
       ...per.map((p) => ({ metric: `${p.workload}: RSS slope through all samples (GC sawtooth, not judged)`, value: signed(p.rawFit.slope) })),
@@ -172,9 +232,18 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
       slopeJudged: judged,
       slopeBoundMbPerHour: RSS_SLOPE_BOUND_MB_PER_HOUR,
       peakBoundMb,
-      autocannon: { ok: traffic.ok, failures: traffic.failures, errors: traffic.errors, timeouts: traffic.timeouts, non2xx: traffic.non2xx, non2xxByStatus: traffic.non2xxByStatus, requestsPerSecond: traffic.requestsPerSecond },
+      autocannon: { ...loadTotals(traffic), non2xxByStatus: traffic.non2xxByStatus },
       stackClient: { failures: clientFailures, retries: clientRetries },
-      workloads: per.map((p) => ({ workload: p.workload, reloads: p.reloads, rotationsSeen: p.rotations.length, slopeMbPerHour: p.fit.slope, fullGcPoints: p.gcPoints, allSamplesSlopeMbPerHour: p.rawFit.slope, peakMb: p.peak, samples: p.samples })),
+      workloads: per.map((p) => ({
+        workload: p.workload,
+        reloads: p.reloads,
+        rotationsSeen: p.rotations.length,
+        slopeMbPerHour: p.fit.slope,
+        fullGcPoints: p.gcPoints,
+        allSamplesSlopeMbPerHour: p.rawFit.slope,
+        peakMb: p.peak,
+        samples: p.samples,
+      })),
       missedSamples: missed,
       fullGcFailures: gcFailures,
       // What the chart is drawn from, so npm run bench:charts can redraw it from results.json.

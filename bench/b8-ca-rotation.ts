@@ -1,19 +1,21 @@
 import { X509Certificate } from 'node:crypto';
+
 import { fs } from 'zx';
+
 import { sleep, waitFor } from '../common/wait.js';
-import { appReport } from '../scripts/lib/workloads/app-report.js';
 import { rotateIntermediate, servedIntermediate } from '../scripts/lib/ca-rotation/intermediate.js';
+import { activateRoot, MIN_PREPARE_SECONDS, prepareRoot, retireBlockers, retireRoot, rootState } from '../scripts/lib/ca-rotation/root.js';
+import { hostUrl, stackDirs, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
 import { enrollHostIdentity, type IssuedCredential } from '../scripts/lib/identity/host-identity.js';
 import { mtlsRequest } from '../scripts/lib/identity/mtls-request.js';
 import { fingerprintOf, issuedBy, splitPem } from '../scripts/lib/identity/pki.js';
-import { activateRoot, MIN_PREPARE_SECONDS, prepareRoot, retireBlockers, retireRoot, rootState } from '../scripts/lib/ca-rotation/root.js';
-import { bundleInUse } from '../scripts/lib/workloads/rotation-check.js';
-import { hostUrl, stackDirs, type StackSettings } from '../scripts/lib/deploy/stack-instance.js';
+import { appReport } from '../scripts/lib/workloads/app-report.js';
 import { loadStack, type Stack, type Workload } from '../scripts/lib/workloads/handles.js';
+import { bundleInUse } from '../scripts/lib/workloads/rotation-check.js';
 import { bringUpWithCdktf } from './b1-bringup.js';
 import { benchSettings, OPERATOR_URI, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
-import { cutover, startRenewals, type Renewal } from './lib/renewal-load.js';
+import { cutover, type Renewal, startRenewals } from './lib/renewal-load.js';
 import { fmt, formatSummary, summarize } from './lib/stats.js';
 
 /** The stack B8 rotates: its own, so the main bench stack's root and CA log stay untouched. */
@@ -47,7 +49,12 @@ async function allOn(workloads: readonly Workload[], intermediatePem: string): P
  */
 function hostTraffic(stack: Stack, rootFile: string) {
   const state = { ok: 0, failed: [] as string[], stop: false };
-  const enroll = async () => enrollHostIdentity(stack.ca, stack.outputs.ca_host_url, await fs.readFile(rootFile, 'utf8'), { commonName: 'operator.mesh.internal', uris: [OPERATOR_URI], notAfter: HOST_LIFETIME });
+  const enroll = async () =>
+    enrollHostIdentity(stack.ca, stack.outputs.ca_host_url, await fs.readFile(rootFile, 'utf8'), {
+      commonName: 'operator.mesh.internal',
+      uris: [OPERATOR_URI],
+      notAfter: HOST_LIFETIME,
+    });
   const done = (async () => {
     let cred: IssuedCredential = await enroll();
     let renewAt = Date.now() + 20_000;
@@ -77,7 +84,10 @@ interface Round {
 
 /** Renewals from the host around one switch: started before `run`, stopped AFTER_SWITCH_MS after it; which intermediate each came back under. */
 async function renewalsAcross<T>(stack: Stack, rootFile: string, run: () => Promise<T>): Promise<{ result: T; renewals: Renewal[]; switchedAt: number }> {
-  const identity = await enrollHostIdentity(stack.ca, stack.outputs.ca_host_url, await fs.readFile(rootFile, 'utf8'), { commonName: 'renewals.mesh.internal', notAfter: HOST_LIFETIME });
+  const identity = await enrollHostIdentity(stack.ca, stack.outputs.ca_host_url, await fs.readFile(rootFile, 'utf8'), {
+    commonName: 'renewals.mesh.internal',
+    notAfter: HOST_LIFETIME,
+  });
   const load = startRenewals({ caUrl: stack.outputs.ca_host_url, identity, ca: () => fs.readFileSync(rootFile, 'utf8'), connections: 2 });
   try {
     await sleep(1000);
@@ -116,7 +126,12 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
     return { seconds: secondsSince(t), r };
   });
   const newIntermediate = await servedIntermediate(caUrl, await fs.readFile(rootFile, 'utf8'));
-  await ctx.ui.step(`${label}: every workload on the new intermediate`, () => waitFor('every workload to move to the new intermediate (B8)', () => allOn(stack.workloads, newIntermediate.pem), { timeoutMs: fleetWait, intervalMs: POLL_MS }));
+  await ctx.ui.step(`${label}: every workload on the new intermediate`, () =>
+    waitFor('every workload to move to the new intermediate (B8)', () => allOn(stack.workloads, newIntermediate.pem), {
+      timeoutMs: fleetWait,
+      intervalMs: POLL_MS,
+    }),
+  );
   const interMoved = secondsSince(inter.switchedAt);
 
   // 2. A new root: prepare, the enforced wait, activate.
@@ -126,7 +141,9 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
   // prepare records its time while it runs; from its end, the minimum has surely not passed yet.
   const prepared = Date.now();
   const state = await rootState(stack);
-  await ctx.ui.step(`${label}: the ${MIN_PREPARE_SECONDS} s every app gets to load both roots`, () => sleep(Math.max(0, MIN_PREPARE_SECONDS * 1000 - (Date.now() - prepared) + 500)));
+  await ctx.ui.step(`${label}: the ${MIN_PREPARE_SECONDS} s every app gets to load both roots`, () =>
+    sleep(Math.max(0, MIN_PREPARE_SECONDS * 1000 - (Date.now() - prepared) + 500)),
+  );
   const act = await renewalsAcross(stack, rootFile, async () => {
     const t = Date.now();
     await ctx.ui.step(`${label}: rotate-ca root activate`, () => activateRoot(stack, ctx.ui));
@@ -135,11 +152,18 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
   const activatedAt = act.switchedAt;
   const underNewRoot = await servedIntermediate(caUrl, state.next!.pem);
   if (!signedBy(underNewRoot.pem, state.next!.pem)) throw new Error('B8: after activate the CA does not serve an intermediate under the new root');
-  await ctx.ui.step(`${label}: every workload on the new root`, () => waitFor('every workload to move to the new root (B8)', () => allOn(stack.workloads, underNewRoot.pem), { timeoutMs: fleetWait, intervalMs: POLL_MS }));
+  await ctx.ui.step(`${label}: every workload on the new root`, () =>
+    waitFor('every workload to move to the new root (B8)', () => allOn(stack.workloads, underNewRoot.pem), { timeoutMs: fleetWait, intervalMs: POLL_MS }),
+  );
   const actMoved = secondsSince(activatedAt);
 
   // 3. Retire, as soon as the CA's log and the workloads' files allow it.
-  await ctx.ui.step(`${label}: wait until no valid leaf under the old root remains`, () => waitFor('the last old-root leaf to expire (B8)', async () => (await retireBlockers(stack, await rootState(stack))).length === 0, { timeoutMs: fleetWait, intervalMs: POLL_MS }));
+  await ctx.ui.step(`${label}: wait until no valid leaf under the old root remains`, () =>
+    waitFor('the last old-root leaf to expire (B8)', async () => (await retireBlockers(stack, await rootState(stack))).length === 0, {
+      timeoutMs: fleetWait,
+      intervalMs: POLL_MS,
+    }),
+  );
   const retireWaitSeconds = secondsSince(activatedAt);
   const tRetire = Date.now();
   await ctx.ui.step(`${label}: rotate-ca root retire`, () => retireRoot(stack, ctx.ui));
@@ -148,9 +172,17 @@ async function oneRound(ctx: BenchContext, stack: Stack, rootFile: string, round
   if (bundle.length !== 1 || fp(bundle[0]!) !== state.next!.fingerprint) throw new Error('B8: after retire the host does not pin the new root alone');
 
   return {
-    intermediate: { commandSeconds: inter.result.seconds, allMovedSeconds: interMoved, renewals: rated(inter.renewals, fp(oldIntermediate.pem), fp(newIntermediate.pem), inter.switchedAt) },
+    intermediate: {
+      commandSeconds: inter.result.seconds,
+      allMovedSeconds: interMoved,
+      renewals: rated(inter.renewals, fp(oldIntermediate.pem), fp(newIntermediate.pem), inter.switchedAt),
+    },
     prepareSeconds,
-    activate: { commandSeconds: act.result, allMovedSeconds: actMoved, renewals: rated(act.renewals, fp(newIntermediate.pem), fp(underNewRoot.pem), activatedAt) },
+    activate: {
+      commandSeconds: act.result,
+      allMovedSeconds: actMoved,
+      renewals: rated(act.renewals, fp(newIntermediate.pem), fp(underNewRoot.pem), activatedAt),
+    },
     retireWaitSeconds,
     retireSeconds,
     totalSeconds: secondsSince(t0),
@@ -179,14 +211,17 @@ export async function b8CaRotation(ctx: BenchContext): Promise<BenchResult> {
     const meshOk = clientsAfter.ok - clientsBefore.ok;
     const renewalFailures = samples.reduce((n, s) => n + s.intermediate.renewals.failed + s.activate.renewals.failed, 0);
     const retried = samples.reduce((n, s) => n + s.intermediate.renewals.retriedAfterClose + s.activate.renewals.retriedAfterClose, 0);
-    const renewalErrors = samples.flatMap((s) => [s.intermediate.renewals.errors, s.activate.renewals.errors]).reduce<Record<string, number>>((all, e) => {
-      for (const [k, v] of Object.entries(e)) all[k] = (all[k] ?? 0) + v;
-      return all;
-    }, {});
+    const renewalErrors = samples
+      .flatMap((s) => [s.intermediate.renewals.errors, s.activate.renewals.errors])
+      .reduce<Record<string, number>>((all, e) => {
+        for (const [k, v] of Object.entries(e)) all[k] = (all[k] ?? 0) + v;
+        return all;
+      }, {});
     if (host.state.failed.length) problems.push(`${host.state.failed.length} failed host request(s), first: ${host.state.failed[0]}`);
     if (meshFailed) problems.push(`the stack's client counted ${meshFailed} failed call(s)`);
     if (renewalFailures) problems.push(`${renewalFailures} renewal(s) failed across a switch: ${JSON.stringify(renewalErrors)}`);
-    if (!samples.every((s) => s.intermediate.renewals.onNew > 0 && s.activate.renewals.onNew > 0)) problems.push('no renewal landed on the new chain after a switch');
+    if (!samples.every((s) => s.intermediate.renewals.onNew > 0 && s.activate.renewals.onNew > 0))
+      problems.push('no renewal landed on the new chain after a switch');
 
     const s = (f: (x: Round) => number, unit: string) => formatSummary(summarize(samples.map(f)), unit);
     const gap = (f: (x: Round) => number | undefined) => {
@@ -199,7 +234,7 @@ export async function b8CaRotation(ctx: BenchContext): Promise<BenchResult> {
       method:
         `A stack of its own ("${settings.prefix}", the Node pair, ${LEAF_LIFETIME} leaves renewed at 2/3 of their lifetime, the client calling at ${settings.clientRate}/s), deployed and destroyed by B8. ` +
         `Per round, through the same library calls as \`npm run rotate-ca\`: intermediate rotation; root prepare; the enforced ${MIN_PREPARE_SECONDS} s; activate; retire as soon as retireBlockers (the CA's log and every workload's files) finds no valid leaf under the old root. ` +
-        'Phase times are the command\'s wall time; "moved" is from the command\'s end until every workload\'s process uses a leaf under the new chain (its own report, or what it serves). ' +
+        "Phase times are the command's wall time; \"moved\" is from the command's end until every workload's process uses a leaf under the new chain (its own report, or what it serves). " +
         `Across each switch a host fleet of 2 keep-alive connections sends POST /1.0/renew back to back (from 1 s before the command until ${AFTER_SWITCH_MS / 1000} s after it) and records which intermediate each answer is under; renewals/s on the new chain is the count on it over the time from its first one to the end. ` +
         `Throughout, a host client calls the server on a fresh connection every 100 ms with a ${HOST_LIFETIME} credential it re-enrolls, trusting the host's pinned state. ${rounds} round(s), one after the other on the same stack.`,
       limits: [
@@ -223,10 +258,23 @@ export async function b8CaRotation(ctx: BenchContext): Promise<BenchResult> {
         { metric: 'activate → retire allowed (last old-root leaf expired)', value: s((x) => x.retireWaitSeconds, 's') },
         { metric: 'rotate-ca root retire (command)', value: s((x) => x.retireSeconds, 's') },
         { metric: 'whole sequence, intermediate to retire', value: s((x) => x.totalSeconds, 's') },
-        { metric: 'failed requests: host client / stack client', value: `${host.state.failed.length} of ${host.state.ok + host.state.failed.length} / ${meshFailed} of ${meshOk + meshFailed}` },
-        { metric: 'renewals across the switches: failed / retried once after the CA closed a kept-alive connection at its reload', value: `${renewalFailures} / ${retried} of ${samples.reduce((n, x) => n + x.intermediate.renewals.onOld + x.intermediate.renewals.onNew + x.activate.renewals.onOld + x.activate.renewals.onNew, 0) + renewalFailures}` },
+        {
+          metric: 'failed requests: host client / stack client',
+          value: `${host.state.failed.length} of ${host.state.ok + host.state.failed.length} / ${meshFailed} of ${meshOk + meshFailed}`,
+        },
+        {
+          metric: 'renewals across the switches: failed / retried once after the CA closed a kept-alive connection at its reload',
+          value: `${renewalFailures} / ${retried} of ${samples.reduce((n, x) => n + x.intermediate.renewals.onOld + x.intermediate.renewals.onNew + x.activate.renewals.onOld + x.activate.renewals.onNew, 0) + renewalFailures}`,
+        },
       ],
-      data: { renewalErrors, settings: { prefix: settings.prefix, leafLifetime: LEAF_LIFETIME, hostLifetime: HOST_LIFETIME, clientRate: settings.clientRate }, rounds: samples, host: { ok: host.state.ok, failed: host.state.failed }, mesh: { ok: meshOk, failed: meshFailed }, note: `rates in /s, times in s (${fmt(samples.length)} rounds)` },
+      data: {
+        renewalErrors,
+        settings: { prefix: settings.prefix, leafLifetime: LEAF_LIFETIME, hostLifetime: HOST_LIFETIME, clientRate: settings.clientRate },
+        rounds: samples,
+        host: { ok: host.state.ok, failed: host.state.failed },
+        mesh: { ok: meshOk, failed: meshFailed },
+        note: `rates in /s, times in s (${fmt(samples.length)} rounds)`,
+      },
       problems,
     };
   } finally {

@@ -1,7 +1,7 @@
 import { sleep } from '../common/wait.js';
 import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
-import { PEAK_RSS_SHARE, sampleApps, type Sample } from './lib/app-samples.js';
+import { PEAK_RSS_SHARE, type Sample, sampleApps } from './lib/app-samples.js';
 import { churn } from './lib/churn.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
 import { round } from './lib/stats.js';
@@ -48,18 +48,21 @@ export async function b9Churn(ctx: BenchContext): Promise<BenchResult> {
   let result;
   let sampled: Awaited<typeof sampler>;
   try {
-    result = await ctx.ui.step(`B9: ${rate} new mTLS connections/s for ${seconds} s, then ${idleSeconds} s idle; server RSS every ${sampleMs / 1000} s`, async () => {
-      const r = await churn({
-        url: hostUrl(ctx.stack.outputs, 'server'),
-        identity: ctx.operator,
-        rootPem: ctx.rootPem,
-        servername: 'server.mesh.internal',
-        rate,
-        seconds,
-      });
-      await sleep(idleSeconds * 1000);
-      return r;
-    });
+    result = await ctx.ui.step(
+      `B9: ${rate} new mTLS connections/s for ${seconds} s, then ${idleSeconds} s idle; server RSS every ${sampleMs / 1000} s`,
+      async () => {
+        const r = await churn({
+          url: hostUrl(ctx.stack.outputs, 'server'),
+          identity: ctx.operator,
+          rootPem: ctx.rootPem,
+          servername: 'server.mesh.internal',
+          rate,
+          seconds,
+        });
+        await sleep(idleSeconds * 1000);
+        return r;
+      },
+    );
   } finally {
     sampling = false;
     sampled = await sampler;

@@ -5,13 +5,15 @@
  * `npm run bench:charts [-- DIR]` (default bench/results).
  */
 import path from 'node:path';
+
 import { fs } from 'zx';
+
+import { main, UserError } from '../scripts/lib/cli/ui.js';
+import { projectDir } from '../scripts/lib/deploy/stack-instance.js';
 import { writeCharts } from './lib/charts.js';
 import type { Report } from './lib/report.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
-import { projectDir } from '../scripts/lib/deploy/stack-instance.js';
-import { main, UserError } from '../scripts/lib/cli/ui.js';
 
 const HELP = `Usage: npm run bench:charts [-- DIR]
 
@@ -34,10 +36,11 @@ await main(async () => {
   if (!Array.isArray(report.benchmarks) || typeof report.startedAt !== 'string' || typeof report.mode !== 'string') {
     throw new UserError(`${file} is not a benchmark results document (no benchmarks / startedAt / mode)`);
   }
-  const chartOf = <T>(id: string) => (report.benchmarks.find((b) => b.id === id)?.data as { chart?: T } | undefined)?.chart;
+  const results: readonly { readonly id: string; readonly data?: unknown }[] = report.benchmarks;
+  const chartOf = <T>(id: string) => (results.find((b) => b.id === id)?.data as { chart?: T } | undefined)?.chart;
   const b5 = chartOf<RotationChart>('b5');
   const b7 = chartOf<RssChart>('b7');
-  const soakMinutes = (report.benchmarks.find((b) => b.id === 'b7')?.data as { minutes?: number } | undefined)?.minutes;
+  const soakMinutes = (results.find((b) => b.id === 'b7')?.data as { minutes?: number } | undefined)?.minutes;
   const written = await writeCharts(dir, report, { b5, b7, soakMinutes });
   if (!written.length) throw new UserError(`${file} holds no chart data (no B5 or B7 result)`);
   console.log(`rewrote ${written.map((f) => path.relative(process.cwd(), path.join(dir, f))).join(', ')}`);

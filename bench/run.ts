@@ -5,7 +5,14 @@
  * bench/tmp/ with --smoke) and always destroys what it deployed.
  */
 import path from 'node:path';
+
 import { fs } from 'zx';
+
+import { engineSettings, parseCli, positiveInt } from '../scripts/lib/cli/flags.js';
+import { createUi, main, seconds, table, UserError } from '../scripts/lib/cli/ui.js';
+import { buildServices, stackDirs } from '../scripts/lib/deploy/stack-instance.js';
+import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
+import { loadStack } from '../scripts/lib/workloads/handles.js';
 import { b1BringUp, bringUpWithCdktf } from './b1-bringup.js';
 import { b2Enrollment } from './b2-enrollment.js';
 import { b3KeepAlive } from './b3-keepalive.js';
@@ -18,19 +25,14 @@ import { b9Churn } from './b9-churn.js';
 import { b10IdleCost } from './b10-idle.js';
 import { requireAutocannon } from './lib/autocannon.js';
 import { benchDirs, benchSettings, operatorIdentity, teardown } from './lib/bench-stack.js';
+import { writeCharts } from './lib/charts.js';
 import type { BenchContext, BenchId, BenchResult } from './lib/context.js';
 import { containersNamed } from './lib/docker-run.js';
 import { describeMachine } from './lib/machine.js';
 import { ensureNginx } from './lib/nginx.js';
-import { mergeReports, readReport, sourceCommit, withBefore, writeReport, type Report } from './lib/report.js';
-import { writeCharts } from './lib/charts.js';
+import { mergeReports, readReport, type Report, sourceCommit, withBefore, writeReport } from './lib/report.js';
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
-import { engineSettings, parseCli, positiveInt } from '../scripts/lib/cli/flags.js';
-import { buildServices, stackDirs } from '../scripts/lib/deploy/stack-instance.js';
-import { ensureToolchain } from '../scripts/lib/toolchain/index.js';
-import { createUi, main, seconds, table, UserError } from '../scripts/lib/cli/ui.js';
-import { loadStack } from '../scripts/lib/workloads/handles.js';
 
 const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10'];
 
@@ -72,16 +74,31 @@ b5-rotation.svg, b7-soak.svg).
   -h, --help     this text`;
 
 await main(async () => {
-  const cli = parseCli(process.argv.slice(2), { smoke: { type: 'boolean', default: false }, only: { type: 'string' }, rounds: { type: 'string' }, minutes: { type: 'string' }, out: { type: 'string' }, merge: { type: 'boolean', default: false } }, HELP);
+  const cli = parseCli(
+    process.argv.slice(2),
+    {
+      smoke: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      rounds: { type: 'string' },
+      minutes: { type: 'string' },
+      out: { type: 'string' },
+      merge: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   if (cli.help) return void console.log(HELP);
   const smoke = Boolean(cli.values.smoke);
-  const only = cli.values.only ? String(cli.values.only).split(',').map((s) => s.trim().toLowerCase()) : ALL;
+  const only = cli.values.only
+    ? String(cli.values.only)
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+    : ALL;
   const unknown = only.filter((x) => !ALL.includes(x as BenchId));
   if (unknown.length) throw new UserError(`--only: unknown benchmark(s) ${unknown.join(', ')}; choose from ${ALL.join(', ')}`);
   const selected = new Set(only as BenchId[]);
   const rounds = smoke ? 1 : positiveInt('rounds', cli.values.rounds, 3);
   const soakMinutes = positiveInt('minutes', cli.values.minutes, smoke ? 2 : 60);
-  const prefix = (cli.values.prefix as string | undefined) ?? (smoke ? 'bench-smoke' : 'bench');
+  const prefix = cli.values.prefix ?? (smoke ? 'bench-smoke' : 'bench');
   const ui = createUi({ json: cli.json });
   const started = Date.now();
   const startedAt = new Date().toISOString();
@@ -100,7 +117,8 @@ await main(async () => {
   let soakChart: RssChart | undefined;
   const b8 = await b8Settings(prefix);
   const previous = cli.values.merge ? await readReport(dirs.results) : await readReport(dirs.results).catch(() => undefined);
-  if (cli.values.merge && previous && previous.mode !== (smoke ? 'smoke' : 'full')) throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
+  if (cli.values.merge && previous && previous.mode !== (smoke ? 'smoke' : 'full'))
+    throw new UserError(`--merge: ${dirs.results} holds a ${previous.mode} run; merge a ${smoke ? 'smoke' : 'full'} run into results of the same mode`);
   const commit = await sourceCommit();
   /** Runs one benchmark: its result, or its crash, is recorded; one broken benchmark must not hide the others' results, and the run still fails. */
   const record = async (id: BenchId, run: () => Promise<BenchResult>) => {
@@ -143,7 +161,9 @@ await main(async () => {
     // The others share the bench stack (the Node reference pair).
     const onBenchStack = async () => {
       benchStackUsed = true;
-      const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () => bringUpWithCdktf(settings));
+      const mainDeploy = await ui.step(`deploy the bench stack "${prefix}" (cdktf), bootstrap trust, enroll, first client 200`, () =>
+        bringUpWithCdktf(settings),
+      );
       const stack = await loadStack(prefix);
       const rootPem = await fs.readFile(path.join(stackDirs(prefix).stateDir, 'step', 'certs', 'root_ca.crt'), 'utf8');
       const operator = await ui.step('host identity spiffe://mesh.internal/operator from the CA (one-time token)', () =>
@@ -160,19 +180,25 @@ await main(async () => {
         ['b3', () => b3KeepAlive(ctx)],
         ['b4', () => b4Handshakes(ctx)],
         ['b6', () => b6CaCapacity(ctx)],
-        ['b5', async () => {
-          const r = await b5Rotation(ctx);
-          chart = r.chart;
-          const { chart: _c, ...rest } = r;
-          return rest;
-        }],
+        [
+          'b5',
+          async () => {
+            const r = await b5Rotation(ctx);
+            chart = r.chart;
+            const { chart: _c, ...rest } = r;
+            return rest;
+          },
+        ],
         // B7 soaks with 1-minute certificates, after the others' measurements.
-        ['b7', async () => {
-          const r = await b7Soak(ctx);
-          soakChart = r.chart;
-          const { chart: _c, ...rest } = r;
-          return rest;
-        }],
+        [
+          'b7',
+          async () => {
+            const r = await b7Soak(ctx);
+            soakChart = r.chart;
+            const { chart: _c, ...rest } = r;
+            return rest;
+          },
+        ],
         // B8 rotates the CA of a stack of its own (the main stack's CA log holds B6's renewals).
         ['b8', () => b8CaRotation(ctx)],
         ['b1', () => b1BringUp(ctx, { mainDeploy })],
@@ -197,7 +223,13 @@ await main(async () => {
     startedAt,
     finishedAt: new Date().toISOString(),
     totalSeconds: (Date.now() - started) / 1000,
-    stack: { prefix, certLifetime: settings.certLifetime, minCertLifetime: settings.minCertLifetime, maxCertLifetime: settings.maxCertLifetime, clientRate: settings.clientRate },
+    stack: {
+      prefix,
+      certLifetime: settings.certLifetime,
+      minCertLifetime: settings.minCertLifetime,
+      maxCertLifetime: settings.maxCertLifetime,
+      clientRate: settings.clientRate,
+    },
     benchmarks: results,
     problems,
   };
@@ -207,8 +239,13 @@ await main(async () => {
   const written = await writeReport(dirs.results, report);
   const charts = await writeCharts(dirs.results, report, { b5: chart, b7: soakChart, soakMinutes });
   if (cli.json) console.log(JSON.stringify(report, null, 2));
-  else console.log(`results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${charts.map((f) => `, ${f}`).join('')} (${seconds(started)})`);
+  else
+    console.log(
+      `results: ${path.relative(process.cwd(), written.markdown)}, ${path.relative(process.cwd(), written.json)}${charts.map((f) => `, ${f}`).join('')} (${seconds(started)})`,
+    );
   if (problems.length) {
-    throw new UserError(`the benchmark finished with ${problems.length} problem(s):\n- ${problems.join('\n- ')}\nThe partial results are in ${path.relative(process.cwd(), dirs.results)}. Fix the first problem (its message says where to look) and run again; --only ${'<id>'} reruns one benchmark.`);
+    throw new UserError(
+      `the benchmark finished with ${problems.length} problem(s):\n- ${problems.join('\n- ')}\nThe partial results are in ${path.relative(process.cwd(), dirs.results)}. Fix the first problem (its message says where to look) and run again; --only ${'<id>'} reruns one benchmark.`,
+    );
   }
 });

@@ -53,7 +53,13 @@ export interface RecipeStats {
   readonly failedReloads?: number;
   readonly lastReloadAt?: string | null;
   /** A client's calls: ok, failed, retried within a call, and retried while its server had never answered yet (start-up). */
-  readonly requests?: { readonly ok?: number; readonly failed?: number; readonly refused?: number; readonly retries?: number; readonly startupRetries?: number };
+  readonly requests?: {
+    readonly ok?: number;
+    readonly failed?: number;
+    readonly refused?: number;
+    readonly retries?: number;
+    readonly startupRetries?: number;
+  };
   readonly lastError?: string | null;
   readonly updatedAt?: string;
 }

@@ -8,8 +8,9 @@
  * A mismatch aborts before anything is written.
  */
 import path from 'node:path';
-import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
+
 import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
+import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
 import { main, table } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/bootstrap-trust.ts [--fingerprint SHA256] [--prefix NAME] [--json]
@@ -20,7 +21,7 @@ ${COMMON_HELP}`;
 await main(async () => {
   const cli = parseCli(process.argv.slice(2), { fingerprint: { type: 'string' } }, HELP);
   if (cli.help) return void console.log(HELP);
-  const result = await bootstrapTrust(cli.prefix, { fingerprint: cli.values.fingerprint as string | undefined, json: cli.json });
+  const result = await bootstrapTrust(cli.prefix, { fingerprint: cli.values.fingerprint, json: cli.json });
   if (cli.json) return void console.log(JSON.stringify(result, null, 2));
   console.log(table(result.workloads.map((w) => ({ workload: w, 'root pin': 'written', 'root.crt': 'written', fingerprint: result.fingerprint }))));
   console.log(`host: STEPPATH=${path.relative(process.cwd(), result.hostStepPath) || '.'} (defaults.json, certs/root_ca.crt)`);

@@ -7,11 +7,12 @@
  *   tsx scripts/cdktf.ts deploy|destroy|synth|diff
  */
 import { parseArgs } from 'node:util';
+
 import { readSettings, settingsHelp } from '../settings.js';
 import { engineSettings, resolvePrefix } from './lib/cli/flags.js';
+import { createUi, main, UserError } from './lib/cli/ui.js';
 import { buildServices, cdktf } from './lib/deploy/stack-instance.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
-import { createUi, main, UserError } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME] [--allow-engine-switch]
 

@@ -9,16 +9,16 @@
  */
 import { readSettings, settingsHelp } from '../settings.js';
 import { parseDuration } from '../stack/duration.js';
+import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
 import { COMMON_FLAGS_HELP, engineSettings, parseCli } from './lib/cli/flags.js';
+import { createUi, main, seconds, table } from './lib/cli/ui.js';
+import { buildServices, cdktf, type StackSettings } from './lib/deploy/stack-instance.js';
 import { assertEnrolled, enrollAll } from './lib/identity/enrollment.js';
+import { ensureToolchain } from './lib/toolchain/index.js';
+import { loadStack } from './lib/workloads/handles.js';
 import { waitForWorkloads } from './lib/workloads/readiness.js';
 import { observeRotations, untilEveryClientAnswered } from './lib/workloads/rotation-check.js';
-import { buildServices, cdktf, type StackSettings } from './lib/deploy/stack-instance.js';
 import { stackStatus, statusRows } from './lib/workloads/status.js';
-import { ensureToolchain } from './lib/toolchain/index.js';
-import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
-import { createUi, main, seconds, table } from './lib/cli/ui.js';
-import { loadStack } from './lib/workloads/handles.js';
 
 /** Short enough that a rotation is seen within a couple of minutes. */
 const DEMO_CERT_LIFETIME = '2m';
@@ -40,7 +40,9 @@ await main(async () => {
   if (cli.help) return void console.log(HELP);
   const started = Date.now();
   const ui = createUi({ json: cli.json });
-  const say = (s: string) => { if (!cli.json) console.log(s); };
+  const say = (s: string) => {
+    if (!cli.json) console.log(s);
+  };
 
   say('1/6 toolchain: Docker engine, Terraform or OpenTofu, provider, step, base images');
   const { engine, allowEngineSwitch } = engineSettings(process.env);
@@ -68,7 +70,9 @@ await main(async () => {
   await ui.step('every workload serving or calling with its certificate', () => waitForWorkloads(stack.workloads));
   const firstAnswers = await ui.step('every client answered once', () => untilEveryClientAnswered(stack, { timeoutMs: FIRST_ANSWER_TIMEOUT_MS }));
   for (const a of firstAnswers.filter((x) => x.startupRetries > 0 || x.failed > 0)) {
-    say(`   start-up: ${a.client} → ${a.server} retried ${a.startupRetries} call(s) while the server was still starting${a.failed ? `; ${a.failed} call(s) failed` : ''}`);
+    say(
+      `   start-up: ${a.client} → ${a.server} retried ${a.startupRetries} call(s) while the server was still starting${a.failed ? `; ${a.failed} call(s) failed` : ''}`,
+    );
   }
 
   say('5/6 status');
@@ -102,11 +106,15 @@ await main(async () => {
     say('');
     say('What this run proved:');
     say(`  • the CA's root was accepted only because its SHA-256 matched ${trust.fingerprint.slice(0, 16)}…`);
-    for (const e of enrolled) say(`  • ${e.workload}: certificate ${e.serial?.slice(0, 12)}… for ${e.identities.join(', ')}; key made in the workload, mode 0${e.keyMode}`);
-    for (const w of report.workloads) say(`  • ${w.workload}: ${w.rotations} rotation(s) picked up by the running process, notAfter moved forward: ${w.notAfterMonotonic ? 'yes' : 'NO'}`);
+    for (const e of enrolled)
+      say(`  • ${e.workload}: certificate ${e.serial?.slice(0, 12)}… for ${e.identities.join(', ')}; key made in the workload, mode 0${e.keyMode}`);
+    for (const w of report.workloads)
+      say(`  • ${w.workload}: ${w.rotations} rotation(s) picked up by the running process, notAfter moved forward: ${w.notAfterMonotonic ? 'yes' : 'NO'}`);
     for (const c of report.calls) say(`  • ${c.client} → ${c.server} over mTLS: ${c.ok} calls succeeded, ${c.failed} failed during the rotation window`);
     const startupRetries = firstAnswers.reduce((n, a) => n + a.startupRetries, 0);
-    say(`  • before every server had answered once: ${startupRetries} start-up retr${startupRetries === 1 ? 'y' : 'ies'}, ${firstAnswers.reduce((n, a) => n + a.failed, 0)} failed call(s)`);
+    say(
+      `  • before every server had answered once: ${startupRetries} start-up retr${startupRetries === 1 ? 'y' : 'ies'}, ${firstAnswers.reduce((n, a) => n + a.failed, 0)} failed call(s)`,
+    );
     for (const p of report.problems) say(`  ✘ ${p}`);
     say('');
     say(`done in ${seconds(started)}. The stack is still running:`);

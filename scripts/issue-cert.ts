@@ -7,8 +7,8 @@
  * on its allow-list (mesh.ts).
  */
 import { COMMON_HELP, durationFlag, parseCli } from './lib/cli/flags.js';
-import { callLine, issueOperatorCert, opensslLine } from './lib/identity/operator-identity.js';
 import { createUi, main, table, UserError } from './lib/cli/ui.js';
+import { callLine, issueOperatorCert, opensslLine } from './lib/identity/operator-identity.js';
 import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/issue-cert.ts NAME [--out DIR] [--lifetime DUR] [--prefix NAME] [--json]
@@ -29,13 +29,17 @@ await main(async () => {
   const lifetime = durationFlag('lifetime', cli.values.lifetime);
   const stack = await loadStack(cli.prefix);
   const ui = createUi({ json: cli.json });
-  const { identity, issued } = await ui.step(`issue a certificate for ${name}`, () => issueOperatorCert(stack, name, { outDir: cli.values.out as string | undefined, lifetime }));
+  const { identity, issued } = await ui.step(`issue a certificate for ${name}`, () => issueOperatorCert(stack, name, { outDir: cli.values.out, lifetime }));
   const servers = stack.outputs.workloads.filter((w) => w.host_port);
   const calls = servers.map((w) => ({ ...callLine(w, issued.dir, name), openssl: opensslLine(w, issued.dir) }));
   if (cli.json) {
-    return void console.log(JSON.stringify({ identity, serial: issued.serial, notAfter: issued.notAfter.toISOString(), dir: issued.dir, files: issued.files, calls }, null, 2));
+    return void console.log(
+      JSON.stringify({ identity, serial: issued.serial, notAfter: issued.notAfter.toISOString(), dir: issued.dir, files: issued.files, calls }, null, 2),
+    );
   }
-  console.log(table([{ identity: `${identity.dns_name} ${identity.uri}`, serial: issued.serial, 'not after': issued.notAfter.toISOString(), files: issued.dir }]));
+  console.log(
+    table([{ identity: `${identity.dns_name} ${identity.uri}`, serial: issued.serial, 'not after': issued.notAfter.toISOString(), files: issued.dir }]),
+  );
   console.log('\nCall each server of the mesh from this host:');
   for (const c of calls) {
     console.log(`\n# ${c.workload}${c.allowed ? '' : ` (${name} is not on its allow-list: expect a refusal)`}\n${c.command}\n${c.openssl}`);

@@ -8,11 +8,12 @@
  *   npx tsx scripts/registry-mirror.ts down   # undo all of it
  */
 import { parseArgs } from 'node:util';
-import { cachePaths } from './lib/toolchain/cache.js';
+
+import { createUi, main, UserError } from './lib/cli/ui.js';
 import { DEFAULT_MIRROR_PORT } from './lib/registry-mirror/config.js';
 import { mirrorDown, mirrorUp } from './lib/registry-mirror/index.js';
+import { cachePaths } from './lib/toolchain/cache.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
-import { UserError, createUi, main } from './lib/cli/ui.js';
 
 const HELP = `Usage: tsx scripts/registry-mirror.ts up|down [--port N]
 
@@ -33,7 +34,8 @@ await main(async () => {
   if (values.help) return void console.log(HELP);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError(`--port must be a port number, got "${values.port}"`);
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) throw new UserError('the registry mirror edits /etc/docker/daemon.json and signals dockerd: run it as root on Linux');
+  if (process.platform !== 'linux' || process.getuid?.() !== 0)
+    throw new UserError('the registry mirror edits /etc/docker/daemon.json and signals dockerd: run it as root on Linux');
   const ui = createUi();
   const paths = cachePaths();
   const [verb] = positionals;

@@ -6,8 +6,8 @@
  * until it expires — which is why certificates here are short-lived.
  * Re-enroll with `enroll --force`.
  */
-import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
 import { revokeWorkload } from './lib/ca/revocation.js';
+import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
 import { main, table, UserError } from './lib/cli/ui.js';
 import { loadStack, selectWorkloads } from './lib/workloads/handles.js';
 
@@ -21,21 +21,31 @@ await main(async () => {
   if (cli.positionals.length !== 1) throw new UserError(`name exactly one workload to revoke.\n\n${HELP}`);
   const stack = await loadStack(cli.prefix);
   const [w] = selectWorkloads(stack, cli.positionals);
-  const result = await revokeWorkload(stack, w!, (cli.values.reason as string | undefined) ?? 'revoked by operator');
+  const result = await revokeWorkload(stack, w!, cli.values.reason ?? 'revoked by operator');
   if (cli.json) console.log(JSON.stringify(result, null, 2));
   else {
-    console.log(table(result.revoked.map((r) => ({ workload: result.workload, serial: r.serial, 'valid until': r.notAfter, 'found in': r.source, outcome: r.outcome }))));
+    console.log(
+      table(result.revoked.map((r) => ({ workload: result.workload, serial: r.serial, 'valid until': r.notAfter, 'found in': r.source, outcome: r.outcome }))),
+    );
     console.log(
       result.logComplete
         ? `the CA's log reaches back to ${result.logSince} (its start, or past the longest lifetime): every unexpired certificate for ${result.workload} is revoked`
         : `INCOMPLETE: the CA's log only reaches back to ${result.logSince ?? '(empty)'}; a certificate issued before then for ${result.workload} and still valid was not found and is not revoked`,
     );
-    if (result.renewalRefused) console.log(`the CA refuses to renew them: ${result.renewalError}\nthey stop working at their notAfter (latest ${latest(result.revoked)}); re-enroll with: npm run enroll -- ${result.workload} --force --prefix ${stack.prefix}`);
+    if (result.renewalRefused)
+      console.log(
+        `the CA refuses to renew them: ${result.renewalError}\nthey stop working at their notAfter (latest ${latest(result.revoked)}); re-enroll with: npm run enroll -- ${result.workload} --force --prefix ${stack.prefix}`,
+      );
     else console.log(`the CA still ACCEPTED a renewal of ${result.serial}`);
   }
   if (!result.renewalRefused) process.exitCode = 1;
 });
 
 function latest(revoked: readonly { notAfter: string }[]): string {
-  return revoked.map((r) => r.notAfter).sort().at(-1) ?? '';
+  return (
+    revoked
+      .map((r) => r.notAfter)
+      .sort()
+      .at(-1) ?? ''
+  );
 }

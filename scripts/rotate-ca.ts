@@ -6,9 +6,9 @@
  * `root prepare|activate|retire`: a new root in three phases, with every app
  * trusting both roots in between (see scripts/lib/ca-rotation/root.ts).
  */
-import { rotateIntermediate } from './lib/ca-rotation/intermediate.js';
 import { parseRotateCli, ROTATE_CA_HELP } from './lib/ca-rotation/cli.js';
-import { activateRoot, prepareRoot, retireRoot, type PhaseResult } from './lib/ca-rotation/root.js';
+import { rotateIntermediate } from './lib/ca-rotation/intermediate.js';
+import { activateRoot, type PhaseResult, prepareRoot, retireRoot } from './lib/ca-rotation/root.js';
 import { createUi, main, table } from './lib/cli/ui.js';
 import { loadStack } from './lib/workloads/handles.js';
 
@@ -41,5 +41,7 @@ await main(async () => {
   );
   for (const a of result.actions) console.log(`- ${a}`);
   console.log(`root unchanged: ${result.rootFingerprint}`);
-  console.log(`workloads move to the new intermediate at their next renewal; leaves under the old one stay valid until they expire (check: npm run check-rotation -- --prefix ${stack.prefix})`);
+  console.log(
+    `workloads move to the new intermediate at their next renewal; leaves under the old one stay valid until they expire (check: npm run check-rotation -- --prefix ${stack.prefix})`,
+  );
 });

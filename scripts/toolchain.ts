@@ -10,10 +10,11 @@
  *   npm run toolchain -- --print-env # shell exports for running cdktf by hand
  */
 import { parseArgs } from 'node:util';
+
 import { settingsHelp } from '../settings.js';
 import { engineSettings } from './lib/cli/flags.js';
-import { ensureToolchain, loadToolchain, toolchainEnv } from './lib/toolchain/index.js';
 import { createUi, main, seconds, table } from './lib/cli/ui.js';
+import { ensureToolchain, loadToolchain, toolchainEnv } from './lib/toolchain/index.js';
 
 const HELP = `Usage: tsx scripts/toolchain.ts [--check] [--json] [--quiet] [--print-env]
 

@@ -3,10 +3,11 @@
 // `npx tsx services/build.ts` → services/workload/dist/.
 // Node built-ins stay external; there is nothing else to bundle. Output is
 // deterministic: no timestamps, no absolute paths (absWorkingDir is the repo).
-import { build } from 'esbuild';
 import { chmod, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { build } from 'esbuild';
 
 const servicesDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = resolve(servicesDir, '..');

@@ -1,5 +1,5 @@
-import { validatePrefix } from './names.js';
 import { LABEL, PROJECT } from '../common/facts.js';
+import { validatePrefix } from './names.js';
 
 /**
  * Labels on every resource the stack creates (names in common/facts.ts): they

@@ -6,7 +6,7 @@
  * errors that name the workload and show the bad value.
  */
 import { MAX_SERVER_PROCESSES } from '../common/facts.js';
-import { TECHNOLOGIES, type IdentityForm, type Protocol, type Technology, type TechnologyName, type WorkloadRole } from './technologies.js';
+import { type IdentityForm, type Protocol, TECHNOLOGIES, type Technology, type TechnologyName, type WorkloadRole } from './technologies.js';
 
 /** Any image the user names, instead of one of the project's technologies. */
 export interface CustomImage {
@@ -131,14 +131,18 @@ export function identityIn(form: IdentityForm, id: Identity): string {
  * by name (test stacks use free ports); `reservedHostPorts` are taken by
  * something else on 127.0.0.1 (the CA).
  */
-export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<string, number>>; reservedHostPorts?: Readonly<Record<string, number>> } = {}): ResolvedMesh {
+export function resolveMesh(
+  spec: MeshSpec,
+  opts: { hostPorts?: Readonly<Record<string, number>>; reservedHostPorts?: Readonly<Record<string, number>> } = {},
+): ResolvedMesh {
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(spec.domain)) {
     throw new Error(`mesh domain must be a DNS name with at least two labels, got ${JSON.stringify(spec.domain)}`);
   }
   if (spec.workloads.length === 0) throw new Error('the mesh has no workloads');
   const seen = new Set<string>();
   for (const name of [...spec.workloads.map((w) => w.name), ...(spec.operators ?? [])]) {
-    if (!NAME_RULE.test(name)) throw new Error(`workload and operator names must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(name)}`);
+    if (!NAME_RULE.test(name))
+      throw new Error(`workload and operator names must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(name)}`);
     if (seen.has(name)) throw new Error(`the name "${name}" is used twice in the mesh (workload and operator names are unique)`);
     seen.add(name);
   }
@@ -164,7 +168,9 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
     const custom = typeof w.runs === 'string' ? undefined : w.runs;
     const tech = typeof w.runs === 'string' ? (TECHNOLOGIES as Record<string, Technology>)[w.runs] : undefined;
     if (typeof w.runs === 'string' && !tech) {
-      throw new Error(`${where}: runs ${JSON.stringify(w.runs)}, which is not a technology of the project (${Object.keys(TECHNOLOGIES).join(', ')}) or an image`);
+      throw new Error(
+        `${where}: runs ${JSON.stringify(w.runs)}, which is not a technology of the project (${Object.keys(TECHNOLOGIES).join(', ')}) or an image`,
+      );
     }
     if (custom && (typeof custom.image !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(custom.image))) {
       throw new Error(`${where}: runs.image must be an image reference, got ${JSON.stringify(custom.image)}`);
@@ -218,7 +224,8 @@ export function resolveMesh(spec: MeshSpec, opts: { hostPorts?: Readonly<Record<
     }
 
     if (w.processes !== undefined) {
-      if (w.runs !== 'node-server') throw new Error(`${where}: processes is for the Node server (node-server); this workload runs ${typeof w.runs === 'string' ? w.runs : 'an image'}`);
+      if (w.runs !== 'node-server')
+        throw new Error(`${where}: processes is for the Node server (node-server); this workload runs ${typeof w.runs === 'string' ? w.runs : 'an image'}`);
       if (!Number.isInteger(w.processes) || w.processes < 1 || w.processes > MAX_SERVER_PROCESSES) {
         throw new Error(`${where}: processes must be an integer between 1 and ${MAX_SERVER_PROCESSES}, got ${JSON.stringify(w.processes)}`);
       }

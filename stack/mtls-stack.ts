@@ -1,16 +1,18 @@
 import path from 'node:path';
+
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Aspects, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
+
 import { stackLabels } from './labels.js';
-import { Mesh } from './networks.js';
+import { type MeshSpec, type ResolvedMesh, resolveMesh } from './mesh-spec.js';
 import { MtlsWorkload } from './mtls-workload.js';
-import { IAC_ENGINE_OUTPUT, IAC_ENGINES, validatePrefix, type IacEngine } from './names.js';
+import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine, validatePrefix } from './names.js';
+import { Mesh } from './networks.js';
 import { OwnerLabel } from './owner.js';
-import { StepCa, validatePort } from './step-ca.js';
-import { resolveMesh, type MeshSpec, type ResolvedMesh } from './mesh-spec.js';
 import { StackImages } from './stack-images.js';
-import { DOCKER_PROVIDER, type BaseImages } from './versions.js';
+import { StepCa, validatePort } from './step-ca.js';
+import { type BaseImages, DOCKER_PROVIDER } from './versions.js';
 import { appEnvironment, appRuntime } from './workload-env.js';
 
 export interface MtlsStackProps {
@@ -75,7 +77,12 @@ export class MtlsStack extends TerraformStack {
 
     const labels = stackLabels(prefix);
     const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
-    const caImage = images.project({ contextDir: '.', dockerfile: 'services/step-ca/Dockerfile', sources: ['services/step-ca', 'recipes/lib'], baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } });
+    const caImage = images.project({
+      contextDir: '.',
+      dockerfile: 'services/step-ca/Dockerfile',
+      sources: ['services/step-ca', 'recipes/lib'],
+      baseImageArgs: { STEP_CA_IMAGE: 'stepCa' },
+    });
 
     const mesh = new Mesh(this, 'mesh', { namePrefix: prefix, domain: this.mesh.domain });
     this.ca = new StepCa(this, 'ca', {
@@ -91,20 +98,23 @@ export class MtlsStack extends TerraformStack {
     const workloads = new Map<string, MtlsWorkload>();
     for (const w of this.mesh.workloads) {
       const runtime = appRuntime(w);
-      workloads.set(w.name, new MtlsWorkload(this, w.name, {
-        namePrefix: prefix,
-        name: w.name,
-        role: w.role,
-        technology: w.technologyName,
-        identity: w.identity,
-        mesh,
-        appImage: w.technology ? images.project(w.technology.image) : images.external(w.custom!.image),
-        runtime,
-        renewerImage: caImage,
-        caUrl: this.ca.caUrl,
-        publish: w.port !== undefined && w.hostPort !== undefined ? { containerPort: w.port, hostPort: w.hostPort } : undefined,
-        appEnv: appEnvironment(w, { clientRate: props.clientRate }),
-      }));
+      workloads.set(
+        w.name,
+        new MtlsWorkload(this, w.name, {
+          namePrefix: prefix,
+          name: w.name,
+          role: w.role,
+          technology: w.technologyName,
+          identity: w.identity,
+          mesh,
+          appImage: w.technology ? images.project(w.technology.image) : images.external(w.custom!.image),
+          runtime,
+          renewerImage: caImage,
+          caUrl: this.ca.caUrl,
+          publish: w.port !== undefined && w.hostPort !== undefined ? { containerPort: w.port, hostPort: w.hostPort } : undefined,
+          appEnv: appEnvironment(w, { clientRate: props.clientRate }),
+        }),
+      );
     }
     this.workloads = workloads;
 

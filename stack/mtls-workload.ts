@@ -1,6 +1,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
+
 import { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR } from '../common/facts.js';
 import { hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';

@@ -1,5 +1,6 @@
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Construct } from 'constructs';
+
 import { labelBlocks, stackLabels } from './labels.js';
 
 export interface MeshProps {

@@ -3,6 +3,7 @@ import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import type { IAspect } from 'cdktf';
 import type { IConstruct } from 'constructs';
+
 import { LABEL, labelBlocks } from './labels.js';
 
 const OWNER_RULE = /^[A-Za-z0-9._:/-]{1,200}$/;

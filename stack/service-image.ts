@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Construct } from 'constructs';
+
 import { LABEL } from './labels.js';
 
 export interface ServiceImageProps {

@@ -1,6 +1,8 @@
 import path from 'node:path';
+
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import type { Construct } from 'constructs';
+
 import { ServiceImage } from './service-image.js';
 import { imageFolder, type ImageRecipe } from './technologies.js';
 import type { BaseImages } from './versions.js';

@@ -1,6 +1,7 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
+
 import { CA_PORT, ROOT_KEY_DIR, STEPPATH } from '../common/facts.js';
 import { parseDuration } from './duration.js';
 import { hardenedContainer } from './hardening.js';
@@ -28,7 +29,6 @@ export interface StepCaProps {
   /** Port the API is published on, on 127.0.0.1 only. @default 9000 */
   readonly hostPort?: number;
 }
-
 
 /** Where the init container mounts the root-key volume (made uid 1000's in services/step-ca/Dockerfile). */
 export { ROOT_KEY_DIR };
@@ -129,10 +129,7 @@ export class StepCa extends Construct {
         `MTLS_CA_MAX_TLS_CERT_DURATION=${this.lifetimes.max}`,
       ],
       volumes: [{ volumeName: volume.name, containerPath: STEPPATH }],
-      networksAdvanced: [
-        { name: props.mesh.meshNetworkName, aliases: [this.dnsName] },
-        { name: props.mesh.edgeNetworkName },
-      ],
+      networksAdvanced: [{ name: props.mesh.meshNetworkName, aliases: [this.dnsName] }, { name: props.mesh.edgeNetworkName }],
       ports: [{ internal: CA_PORT, external: this.hostPort, ip: '127.0.0.1', protocol: 'tcp' }],
       // `step ca health` against the CA's own root, bounded to 3 s, as one
       // line (ready / starting / unhealthy); Docker's schedule as every

@@ -76,8 +76,6 @@ export const BASE_IMAGE_KEYS = Object.keys(OFFICIAL_IMAGES) as BaseImageKey[];
 /** The base image of every Dockerfile the stack builds, by key. */
 export type BaseImages = Readonly<Record<BaseImageKey, string>>;
 
-
-
 /**
  * Images the toolchain builds when no registry is reachable. They reproduce
  * what the stack relies on in the official images (users, paths, entrypoint

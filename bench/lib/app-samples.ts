@@ -2,7 +2,7 @@
 // heap, pid, served serial, reloads, client failures) at a fixed interval,
 // optionally right after a full garbage collection (full-gc.ts).
 import { sleep } from '../../common/wait.js';
-import { appStats, type AppStats, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { type AppStats, appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { collectGarbage } from './full-gc.js';
 
 /** Peak RSS must stay below this share of the container's memory limit, whatever the length of the run. */
@@ -25,7 +25,7 @@ export interface Sample {
 export function sampleOf(w: Workload, s: AppStats | undefined, at: number): Sample | undefined {
   const proc = s?.['process'] as { pid?: number; rssBytes?: number; heapUsedBytes?: number } | undefined;
   if (!proc?.rssBytes || !s?.credentials?.serial) return undefined;
-  const requests = s.requests as { failures?: number; retries?: number } | undefined;
+  const requests = s.requests;
   return {
     at,
     workload: w.name,

@@ -1,5 +1,6 @@
-import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
 import type { HostIdentity } from './load-identity.js';
 
@@ -19,7 +20,12 @@ interface AutocannonOptions {
   timeout?: number;
   method?: string;
   headers?: Record<string, string>;
-  requests?: Array<{ method?: string; path?: string; headers?: Record<string, string>; setupRequest?: (req: Record<string, unknown>) => Record<string, unknown> }>;
+  requests?: Array<{
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    setupRequest?: (req: Record<string, unknown>) => Record<string, unknown>;
+  }>;
   tlsOptions?: Record<string, unknown>;
   servername?: string;
 }
@@ -58,6 +64,11 @@ export interface LoadResult {
   /** Per wall-clock second since start: responses and failures (for charts). */
   readonly timeline: Array<{ readonly t: number; readonly ok: number; readonly failed: number }>;
   readonly startedAt: number;
+}
+
+/** The counts every benchmark under load reports (B5, B7): what was answered and how the rest failed. */
+export function loadTotals(r: LoadResult) {
+  return { ok: r.ok, failures: r.failures, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, requestsPerSecond: r.requestsPerSecond };
 }
 
 export interface LoadOptions {

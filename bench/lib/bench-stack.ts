@@ -1,12 +1,14 @@
 import path from 'node:path';
+
 import { fs } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { freePort } from '../../scripts/lib/deploy/free-ports.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
-import { cdktf, freeHostPorts, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+
 import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
+import { freePort } from '../../scripts/lib/deploy/free-ports.js';
+import { cdktf, freeHostPorts, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
-import { hostIdentity, type HostIdentity } from './load-identity.js';
+import { type HostIdentity, hostIdentity } from './load-identity.js';
 
 export const BENCH_WORKLOADS = ['server', 'client'];
 

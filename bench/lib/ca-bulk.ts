@@ -1,7 +1,8 @@
 import type { Duration } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
+
 import type { CaRef } from '../../scripts/lib/ca/step.js';
 import { UserError } from '../../scripts/lib/cli/ui.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
 
 /**
  * Raw `step` loops, one `docker exec` each: the baselines of B2 and the token
@@ -21,11 +22,19 @@ export async function mintTokens(ca: CaRef, subjects: readonly string[], opts: {
   const script =
     'p="$1"; shift; printf "%s\\n" "$@" | xargs -P "$p" -I{} sh -c ' +
     `'printf "%s %s\\n" "$1" "$(step ca token "$1" --provisioner ${ca.provisioner} --password-file ${PROVISIONER_PASSWORD} --ca-url ${CA_LOCAL_URL} --root ${CA_ROOT} 2>/dev/null)"' mint {}`;
-  const out = await docker.execOk(ca.container, ['bash', '-c', script, 'mint-tokens', String(opts.parallel ?? 1), ...subjects], { timeout: opts.timeout ?? '10m' });
-  const bySubject = new Map(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  const out = await docker.execOk(ca.container, ['bash', '-c', script, 'mint-tokens', String(opts.parallel ?? 1), ...subjects], {
+    timeout: opts.timeout ?? '10m',
+  });
+  const bySubject = new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string]),
+  );
   return subjects.map((s) => {
     const t = bySubject.get(s);
-    if (!t || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(t)) throw new UserError(`minting a token for ${s} in ${ca.container} failed; check the CA's health (docker logs ${ca.container})`);
+    if (!t || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(t))
+      throw new UserError(`minting a token for ${s} in ${ca.container} failed; check the CA's health (docker logs ${ca.container})`);
     return t;
   });
 }
@@ -41,15 +50,19 @@ export async function rawEnrollLoop(
   opts: { subjects: readonly string[]; outDir: string; caUrl: string; rootFile: string },
 ): Promise<{ mintSeconds: number; exchangeSeconds: number; issued: number }> {
   const t0 = Date.now();
-  const mint =
-    `for s in "$@"; do step ca token "$s" --provisioner ${ca.provisioner} --password-file ${PROVISIONER_PASSWORD} --ca-url ${CA_LOCAL_URL} --root ${CA_ROOT} 2>/dev/null || exit 1; done`;
+  const mint = `for s in "$@"; do step ca token "$s" --provisioner ${ca.provisioner} --password-file ${PROVISIONER_PASSWORD} --ca-url ${CA_LOCAL_URL} --root ${CA_ROOT} 2>/dev/null || exit 1; done`;
   const tokens = await docker.execOk(ca.container, ['bash', '-c', mint, 'mint', ...opts.subjects], { timeout: '10m' });
   const t1 = Date.now();
   const exchange =
     'out="$1"; ca="$2"; root="$3"; shift 3; mkdir -p "$out"; for s in "$@"; do read -r tok || exit 1; ' +
     'step ca certificate "$s" "$out/$s.crt" "$out/$s.key" --token "$tok" --ca-url "$ca" --root "$root" --force --kty EC --curve P-256 >/dev/null 2>&1 || exit 1; done; ls "$out"/*.crt | wc -l';
   const issued = Number(
-    (await docker.execOk(renewer, ['bash', '-c', exchange, 'exchange', opts.outDir, opts.caUrl, opts.rootFile, ...opts.subjects], { input: tokens, timeout: '10m' })).trim(),
+    (
+      await docker.execOk(renewer, ['bash', '-c', exchange, 'exchange', opts.outDir, opts.caUrl, opts.rootFile, ...opts.subjects], {
+        input: tokens,
+        timeout: '10m',
+      })
+    ).trim(),
   );
   return { mintSeconds: (t1 - t0) / 1000, exchangeSeconds: (Date.now() - t1) / 1000, issued };
 }

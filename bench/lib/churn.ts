@@ -3,6 +3,7 @@
 // keeps its connections, so it cannot produce this load.
 import { Agent } from 'node:https';
 import { createSecureContext } from 'node:tls';
+
 import { sleep } from '../../common/wait.js';
 import { getOnce } from '../../services/client/request.js';
 import type { HostIdentity } from './load-identity.js';

@@ -1,5 +1,5 @@
-import type { StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
 import type { Ui } from '../../scripts/lib/cli/ui.js';
+import type { StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
 import type { Stack } from '../../scripts/lib/workloads/handles.js';
 import type { HostIdentity } from './load-identity.js';
 

@@ -4,6 +4,7 @@
 // inside it, so it works wherever `docker exec` does). B4 uses it to show
 // what bounds a handshake rate when clients and servers share the cores.
 import { readFile } from 'node:fs/promises';
+
 import { exec } from '../../scripts/lib/docker/commands.js';
 
 /** Linux's USER_HZ: /proc reports CPU time in these ticks (100 on every mainstream kernel). */

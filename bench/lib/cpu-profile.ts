@@ -1,8 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import { LABEL, stackLabels } from '../../stack/labels.js';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
+import { LABEL, stackLabels } from '../../stack/labels.js';
 import { removeContainer, runContainer } from './docker-run.js';
 import { waitForPort } from './host-process.js';
 
@@ -32,7 +34,14 @@ export function topFrames(profile: { nodes: readonly ProfileNode[] }, n = 12): {
     const { functionName, url, lineNumber } = node.callFrame;
     if (!hits || functionName === '(idle)') continue;
     busy += hits;
-    const where = url ? ` ${url.replace(/^file:\/\//, '').replace(/^node:/, 'node:').split('/').slice(-2).join('/')}:${lineNumber + 1}` : '';
+    const where = url
+      ? ` ${url
+          .replace(/^file:\/\//, '')
+          .replace(/^node:/, 'node:')
+          .split('/')
+          .slice(-2)
+          .join('/')}:${lineNumber + 1}`
+      : '';
     const key = `${functionName || '(anonymous)'}${where}`;
     byFrame.set(key, (byFrame.get(key) ?? 0) + hits);
   }
@@ -45,7 +54,14 @@ export function topFrames(profile: { nodes: readonly ProfileNode[] }, n = 12): {
 
 interface Inspected {
   Config: { Image: string; Env: string[]; User: string; Cmd: string[] | null; Entrypoint: string[] | null; ExposedPorts?: Record<string, unknown> };
-  HostConfig: { ReadonlyRootfs: boolean; CapDrop: string[] | null; SecurityOpt: string[] | null; Tmpfs: Record<string, string> | null; Memory: number; Init: boolean | null };
+  HostConfig: {
+    ReadonlyRootfs: boolean;
+    CapDrop: string[] | null;
+    SecurityOpt: string[] | null;
+    Tmpfs: Record<string, string> | null;
+    Memory: number;
+    Init: boolean | null;
+  };
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
 }
 
@@ -55,7 +71,15 @@ interface Inspected {
  * 127.0.0.1:`hostPort`. `stop()` ends it with SIGTERM, as Docker stops the
  * real one, and returns the profile the process wrote on its way out.
  */
-export async function profiledCopy(opts: { container: string; name: string; prefix: string; network: string; port: number; hostPort: number; dir: string }): Promise<{ stop: () => Promise<{ nodes: ProfileNode[] }> }> {
+export async function profiledCopy(opts: {
+  container: string;
+  name: string;
+  prefix: string;
+  network: string;
+  port: number;
+  hostPort: number;
+  dir: string;
+}): Promise<{ stop: () => Promise<{ nodes: ProfileNode[] }> }> {
   const out = await $({ quiet: true, nothrow: true })`docker inspect ${opts.container}`;
   if (out.exitCode !== 0) throw new UserError(`docker inspect ${opts.container} failed: ${out.stderr.trim()}`);
   const [c] = JSON.parse(out.stdout) as Inspected[];
@@ -73,16 +97,30 @@ export async function profiledCopy(opts: { container: string; name: string; pref
     ...Object.entries(c.HostConfig.Tmpfs ?? {}).flatMap(([p, o]) => ['--tmpfs', o ? `${p}:${o}` : p]),
     ...(c.HostConfig.Memory ? ['--memory', String(c.HostConfig.Memory), '--memory-swap', String(c.HostConfig.Memory)] : []),
     ...(c.HostConfig.Init ? ['--init'] : []),
-    ...c.Mounts.flatMap((m) => (m.Type === 'volume' && m.Name ? [m.Name] : m.Type === 'bind' ? [m.Source] : []).flatMap((from) => ['--volume', `${from}:${m.Destination}${m.RW ? '' : ':ro'}`])),
-    '--volume', `${opts.dir}:/profile`,
+    ...c.Mounts.flatMap((m) =>
+      (m.Type === 'volume' && m.Name ? [m.Name] : m.Type === 'bind' ? [m.Source] : []).flatMap((from) => [
+        '--volume',
+        `${from}:${m.Destination}${m.RW ? '' : ':ro'}`,
+      ]),
+    ),
+    '--volume',
+    `${opts.dir}:/profile`,
     ...env.flatMap((e) => ['--env', e]),
-    '--env', 'NODE_OPTIONS=--cpu-prof --cpu-prof-dir=/profile',
-    '--publish', `127.0.0.1:${opts.hostPort}:${opts.port}/tcp`,
+    '--env',
+    'NODE_OPTIONS=--cpu-prof --cpu-prof-dir=/profile',
+    '--publish',
+    `127.0.0.1:${opts.hostPort}:${opts.port}/tcp`,
     ...Object.entries({ ...stackLabels(opts.prefix), [LABEL.role]: 'bench' }).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...(c.Config.Entrypoint ? ['--entrypoint', c.Config.Entrypoint[0]!] : []),
   ];
   await removeContainer(opts.name);
-  await runContainer({ name: opts.name, image: c.Config.Image, networks: [{ name: opts.network }], flags, args: [...(c.Config.Entrypoint?.slice(1) ?? []), ...(c.Config.Cmd ?? [])] });
+  await runContainer({
+    name: opts.name,
+    image: c.Config.Image,
+    networks: [{ name: opts.network }],
+    flags,
+    args: [...(c.Config.Entrypoint?.slice(1) ?? []), ...(c.Config.Cmd ?? [])],
+  });
   await waitForPort(opts.hostPort, 20_000);
   return {
     stop: async () => {
@@ -90,7 +128,10 @@ export async function profiledCopy(opts: { container: string; name: string; pref
       const logs = await $({ quiet: true, nothrow: true })`docker logs --tail 5 ${opts.name}`;
       await removeContainer(opts.name);
       const files = (await readdir(opts.dir)).filter((f) => f.endsWith('.cpuprofile'));
-      if (!files.length) throw new UserError(`${opts.name} wrote no CPU profile (did it exit cleanly on SIGTERM?): ${(logs.stdout + logs.stderr).trim().split('\n').slice(-3).join(' ')}`);
+      if (!files.length)
+        throw new UserError(
+          `${opts.name} wrote no CPU profile (did it exit cleanly on SIGTERM?): ${(logs.stdout + logs.stderr).trim().split('\n').slice(-3).join(' ')}`,
+        );
       // The app's own process is the largest profile (an --init shim writes none; a probe may write a small one).
       const sized = await Promise.all(files.map(async (f) => ({ f, size: (await stat(path.join(opts.dir, f))).size })));
       const biggest = sized.sort((a, b) => b.size - a.size)[0]!.f;

@@ -1,5 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+
 import { $ } from 'zx';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
 
 /**
@@ -71,7 +73,10 @@ export async function imageExists(image: string): Promise<boolean> {
 /** Names of running containers whose name starts with `prefix`. */
 export async function containersNamed(prefix: string): Promise<string[]> {
   const out = await run`docker ps -a --filter ${`name=^${prefix}`} --format ${'{{.Names}}'}`;
-  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  return out.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -82,8 +87,8 @@ export async function containersNamed(prefix: string): Promise<string[]> {
 export function streamExec(container: string, args: readonly string[], onLine: (line: string) => void): { stop: () => void; child: ChildProcess } {
   const child = spawn('docker', ['exec', container, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
   let buf = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => {
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
     buf += d;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {

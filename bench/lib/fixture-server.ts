@@ -1,12 +1,13 @@
 import path from 'node:path';
-import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
-import { LABEL, stackLabels } from '../../stack/labels.js';
+
 import { CERT_DIR, TRUST_DIR } from '../../common/facts.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import { envOf, volumeAt } from '../../scripts/lib/docker/commands.js';
 import { waitForContainers } from '../../scripts/lib/workloads/readiness.js';
 import { hardenedContainer } from '../../stack/hardening.js';
+import { LABEL, stackLabels } from '../../stack/labels.js';
 import { APP_MEMORY_MB } from '../../stack/mtls-workload.js';
-import { runContainer, removeContainer } from './docker-run.js';
+import { removeContainer, runContainer } from './docker-run.js';
 import { startHostServer, waitForPort } from './host-process.js';
 
 /** bench/fixtures/tls-server.mjs: the same HTTPS server with MODE=mtls or MODE=tls. */
@@ -50,7 +51,15 @@ export async function fixtureInContainer(opts: {
  * hardening; the memory limit grows with the processes, as the stack's does.
  * It serves the credentials the real server serves and renews nothing.
  */
-export async function serverCopyInContainer(opts: { name: string; prefix: string; image: string; network: string; source: string; hostPort: number; workers: number }): Promise<RunningServer> {
+export async function serverCopyInContainer(opts: {
+  name: string;
+  prefix: string;
+  image: string;
+  network: string;
+  source: string;
+  hostPort: number;
+  workers: number;
+}): Promise<RunningServer> {
   const env = await envOf(opts.source);
   const certVolume = await volumeAt(opts.source, CERT_DIR);
   const trustVolume = await volumeAt(opts.source, TRUST_DIR);
@@ -66,25 +75,41 @@ export async function serverCopyInContainer(opts: { name: string; prefix: string
   // Docker's proxy accepts on the published port before the app listens; the
   // image's own health check (the stack's vocabulary) is ready only when every
   // process serves.
-  await removedOnFailure(opts.name, () => waitForContainers([opts.name], `of the bench server copy with ${opts.workers} processes`, { want: 'ready', timeoutMs: 30_000 }));
+  await removedOnFailure(opts.name, () =>
+    waitForContainers([opts.name], `of the bench server copy with ${opts.workers} processes`, { want: 'ready', timeoutMs: 30_000 }),
+  );
   return { port: opts.hostPort, where: `container ${opts.name} (${opts.workers} processes)`, stop: () => removeContainer(opts.name) };
 }
 
 /** The stack's hardening (stack/hardening.ts) as `docker create` flags; no restart policy for a bench container. */
 function hardeningFlags(h: ReturnType<typeof hardenedContainer>): string[] {
   return [
-    '--user', h.user!,
+    '--user',
+    h.user!,
     ...(h.capabilities?.drop ?? []).flatMap((cap) => ['--cap-drop', cap]),
     ...(h.securityOpts ?? []).flatMap((o) => ['--security-opt', o]),
     ...(h.readOnly ? ['--read-only'] : []),
     ...Object.entries(h.tmpfs ?? {}).flatMap(([p, o]) => ['--tmpfs', `${p}:${o}`]),
-    '--memory', `${h.memory}m`, '--memory-swap', `${h.memorySwap}m`,
+    '--memory',
+    `${h.memory}m`,
+    '--memory-swap',
+    `${h.memorySwap}m`,
     ...(h.init ? ['--init'] : []),
   ];
 }
 
 /** A bench container hardened like the stack's, publishing its 8443 on 127.0.0.1:hostPort. */
-async function runBenchContainer(opts: { name: string; prefix: string; image: string; network: string; hostPort: number; memoryMb: number; volumes: readonly string[]; env: Readonly<Record<string, string>>; args: readonly string[] }): Promise<void> {
+async function runBenchContainer(opts: {
+  name: string;
+  prefix: string;
+  image: string;
+  network: string;
+  hostPort: number;
+  memoryMb: number;
+  volumes: readonly string[];
+  env: Readonly<Record<string, string>>;
+  args: readonly string[];
+}): Promise<void> {
   const labels = { ...stackLabels(opts.prefix), [LABEL.role]: 'bench' };
   await removeContainer(opts.name);
   await removedOnFailure(opts.name, () => startContainer(opts, labels));
@@ -112,7 +137,8 @@ async function startContainer(opts: Parameters<typeof runBenchContainer>[0], lab
       ...hardeningFlags(hardenedContainer({ memoryMb: opts.memoryMb })),
       ...opts.volumes.flatMap((v) => ['--volume', v]),
       ...Object.entries(opts.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
-      '--publish', `127.0.0.1:${opts.hostPort}:8443/tcp`,
+      '--publish',
+      `127.0.0.1:${opts.hostPort}:8443/tcp`,
       ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ],
     args: opts.args,

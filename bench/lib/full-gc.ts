@@ -60,7 +60,11 @@ ws.close();
 export async function collectGarbage(container: string, pid: number): Promise<void> {
   const out = await exec(container, ['node', '--input-type=module', '-e', COLLECT_GARBAGE_SCRIPT, String(pid)], { timeout: '30s' });
   if (out.exitCode !== 0) {
-    const why = (out.stderr || out.stdout).split('\n').find((l) => l.startsWith('full-gc: '))?.slice('full-gc: '.length) ?? `exit ${out.exitCode}: ${(out.stderr || out.stdout).trim().slice(-200)}`;
+    const why =
+      (out.stderr || out.stdout)
+        .split('\n')
+        .find((l) => l.startsWith('full-gc: '))
+        ?.slice('full-gc: '.length) ?? `exit ${out.exitCode}: ${(out.stderr || out.stdout).trim().slice(-200)}`;
     throw new Error(`full GC of pid ${pid} in ${container} failed: ${why}`);
   }
 }

@@ -3,8 +3,9 @@
  * fixture): started, awaited on their loopback port, stopped with a grace
  * period; and the port wait the containers it starts use too.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+
 import { waitFor } from '../../common/wait.js';
 import { UserError } from '../../scripts/lib/cli/ui.js';
 
@@ -24,7 +25,10 @@ const accepts = (port: number) =>
 
 /** Resolves once 127.0.0.1:port accepts a TCP connection; `failed` reports a dead child early. */
 export async function waitForPort(port: number, timeoutMs: number, failed: () => string | undefined = () => undefined): Promise<void> {
-  const outcome = await waitFor(`127.0.0.1:${port} to accept a connection`, async () => failed() || (await accepts(port)), { timeoutMs, intervalMs: 100 }).catch(() => {
+  const outcome = await waitFor(`127.0.0.1:${port} to accept a connection`, async () => failed() || (await accepts(port)), {
+    timeoutMs,
+    intervalMs: 100,
+  }).catch(() => {
     throw new UserError(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
   });
   if (outcome !== true) throw new UserError(outcome);
@@ -48,7 +52,7 @@ export async function startHostServer(
 ): Promise<HostServer> {
   const child = spawn(command, args, { env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitForPort(opts.port, 10_000, () => (child.exitCode !== null ? `${name} exited (${child.exitCode}): ${stderr.trim()}` : undefined));
   return {
     port: opts.port,

@@ -4,6 +4,7 @@
 // containerd, one shim per container, docker-proxy) from /proc, children
 // included: the shims' children are the `runc` runs of every health check.
 import { readdir, readFile } from 'node:fs/promises';
+
 import { containerIds } from '../../scripts/lib/docker/commands.js';
 import { parseChildrenSeconds } from './cpu-accounting.js';
 

@@ -1,4 +1,4 @@
-import { writeHostIdentity, type HostIdentity } from '../../scripts/lib/identity/host-identity.js';
+import { type HostIdentity, writeHostIdentity } from '../../scripts/lib/identity/host-identity.js';
 import type { Stack } from '../../scripts/lib/workloads/handles.js';
 
 export type { HostIdentity };

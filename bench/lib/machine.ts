@@ -1,5 +1,7 @@
 import os from 'node:os';
+
 import { $, fs } from 'zx';
+
 import { engineStatus } from '../../scripts/lib/toolchain/docker-engine.js';
 
 export interface Machine {

@@ -1,9 +1,11 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
+
+import { UserError } from '../../scripts/lib/cli/ui.js';
 import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
 import { aptInstall } from '../../scripts/lib/toolchain/docker-engine.js';
-import { UserError } from '../../scripts/lib/cli/ui.js';
-import { startHostServer, type HostServer } from './host-process.js';
+import { type HostServer, startHostServer } from './host-process.js';
 
 /**
  * nginx (Debian's nginx-light) as the reference mTLS server for B4: on the
@@ -16,7 +18,9 @@ export async function ensureNginx(): Promise<string> {
   if ((await q`command -v nginx`).exitCode !== 0) {
     const isRoot = process.getuid?.() === 0;
     if (!isRoot || !(await fs.pathExists('/etc/debian_version'))) {
-      throw new UserError('nginx is not installed. Install it (Debian/Ubuntu: sudo apt-get install nginx-light) and run the benchmark again; as root on Debian the benchmark installs it itself.');
+      throw new UserError(
+        'nginx is not installed. Install it (Debian/Ubuntu: sudo apt-get install nginx-light) and run the benchmark again; as root on Debian the benchmark installs it itself.',
+      );
     }
     await aptInstall(['nginx-light'], cachePaths());
   }
@@ -61,5 +65,9 @@ http {
 `,
   );
   // SIGQUIT is nginx's graceful stop: workers finish, the master exits.
-  return startHostServer('nginx', 'nginx', ['-p', opts.dir, '-e', tmp('logs/error.log'), '-c', conf], { port: opts.port, stopSignal: 'SIGQUIT', graceMs: 5000 });
+  return startHostServer('nginx', 'nginx', ['-p', opts.dir, '-e', tmp('logs/error.log'), '-c', conf], {
+    port: opts.port,
+    stopSignal: 'SIGQUIT',
+    graceMs: 5000,
+  });
 }

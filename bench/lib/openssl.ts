@@ -1,4 +1,5 @@
 import { $ } from 'zx';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
 
 export interface STimeResult {
@@ -31,8 +32,9 @@ export async function sTime(opts: {
   const target = `${opts.host ?? '127.0.0.1'}:${opts.port}`;
   const started = process.hrtime.bigint();
   const outs = await Promise.all(
-    Array.from({ length: opts.processes }, () =>
-      one`openssl s_time -connect ${target} -new -cert ${opts.cert} -key ${opts.key} -CAfile ${opts.caFile} -verify 3 -www / -time ${opts.seconds}`,
+    Array.from(
+      { length: opts.processes },
+      () => one`openssl s_time -connect ${target} -new -cert ${opts.cert} -key ${opts.key} -CAfile ${opts.caFile} -verify 3 -www / -time ${opts.seconds}`,
     ),
   );
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -41,7 +43,9 @@ export async function sTime(opts: {
   for (const out of outs) {
     const m = /(\d+) connections in \d+ real seconds, (\d+) bytes read per connection/.exec(out.stdout);
     if (out.exitCode !== 0 || !m) {
-      throw new UserError(`openssl s_time against ${target} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim().split('\n').slice(-4).join(' ')}. Check that the server accepts the client certificate (curl --cert … --key … --cacert …).`);
+      throw new UserError(
+        `openssl s_time against ${target} failed (exit ${out.exitCode}): ${(out.stderr || out.stdout).trim().split('\n').slice(-4).join(' ')}. Check that the server accepts the client certificate (curl --cert … --key … --cacert …).`,
+      );
     }
     connections += Number(m[1]);
     bytes = Math.max(bytes, Number(m[2]));

@@ -1,8 +1,12 @@
+/* eslint-disable @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call --
+   this module translates cdk.tf.json, whose shape is the provider's: it reads fields of `any` on purpose and refuses every field it does not know (containerSpec). */
 import path from 'node:path';
+
 import { fs } from 'zx';
-import { stackDirs, type StackOutputs } from '../../scripts/lib/deploy/stack-instance.js';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
-import { createNetwork, createVolume, runContainer, runToCompletion, type ContainerSpec } from './docker-run.js';
+import { stackDirs, type StackOutputs } from '../../scripts/lib/deploy/stack-instance.js';
+import { type ContainerSpec, createNetwork, createVolume, runContainer, runToCompletion } from './docker-run.js';
 
 /**
  * The B1 baseline: the same containers, networks and volumes as a cdktf
@@ -10,7 +14,7 @@ import { createNetwork, createVolume, runContainer, runToCompletion, type Contai
  * stack's own synthesized JSON (cdk.tf.json), so the baseline cannot drift
  * from what cdktf deploys; only images are swapped for already-built ones.
  */
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the synthesized stack's JSON, field by field
 
 export interface PlainStack {
   readonly networks: Array<{ name: string; internal: boolean; labels: Record<string, string> }>;
@@ -36,7 +40,8 @@ export async function plainStackFromSynth(prefix: string, imageFor: (stackImageN
     if (!r) throw new UserError(`cannot resolve ${v} in ${file}`);
     return m[1] === 'docker_image' ? imageFor(r.name as string) : r.name;
   };
-  const deep = (v: unknown): unknown => (Array.isArray(v) ? v.map(deep) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : resolve(v));
+  const deep = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(deep) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, deep(x)])) : resolve(v);
 
   const networks = Object.values(res.docker_network ?? {}).map((n) => ({ name: n.name as string, internal: Boolean(n.internal), labels: labelMap(n.labels) }));
   const volumes = Object.values(res.docker_volume ?? {}).map((v) => ({ name: v.name as string, labels: labelMap(v.labels) }));
@@ -46,23 +51,55 @@ export async function plainStackFromSynth(prefix: string, imageFor: (stackImageN
     for (const dep of (c.depends_on ?? []) as string[]) {
       const [type, id] = dep.split('.');
       if (type !== 'docker_container' || !res.docker_container?.[id!]?.attach) {
-        throw new UserError(`the plain-docker baseline translates depends_on only on one-shot containers, not ${dep} of ${c.name}; extend bench/lib/plain-docker.ts`);
+        throw new UserError(
+          `the plain-docker baseline translates depends_on only on one-shot containers, not ${dep} of ${c.name}; extend bench/lib/plain-docker.ts`,
+        );
       }
     }
   }
-  const outputs = Object.fromEntries(Object.entries(tf.output as Record<string, { value: unknown }>).map(([k, o]) => [k, deep(o.value)])) as unknown as StackOutputs;
+  const outputs = Object.fromEntries(
+    Object.entries(tf.output as Record<string, { value: unknown }>).map(([k, o]) => [k, deep(o.value)]),
+  ) as unknown as StackOutputs;
   return { networks, volumes, containers, outputs };
 }
 
 /** docker_container attributes → `docker create` flags (only those the stack uses; unknown ones are an error). */
 export function containerSpec(c: Json): ContainerSpec {
   const known = new Set([
-    '//', 'name', 'image', 'hostname', 'user', 'capabilities', 'security_opts', 'read_only', 'tmpfs', 'restart', 'max_retry_count',
-    'memory', 'memory_swap', 'init', 'log_opts', 'env', 'volumes', 'networks_advanced', 'network_mode', 'ports', 'healthcheck',
-    'command', 'entrypoint', 'labels', 'stop_timeout', 'wait', 'wait_timeout', 'attach', 'must_run', 'depends_on',
+    '//',
+    'name',
+    'image',
+    'hostname',
+    'user',
+    'capabilities',
+    'security_opts',
+    'read_only',
+    'tmpfs',
+    'restart',
+    'max_retry_count',
+    'memory',
+    'memory_swap',
+    'init',
+    'log_opts',
+    'env',
+    'volumes',
+    'networks_advanced',
+    'network_mode',
+    'ports',
+    'healthcheck',
+    'command',
+    'entrypoint',
+    'labels',
+    'stop_timeout',
+    'wait',
+    'wait_timeout',
+    'attach',
+    'must_run',
+    'depends_on',
   ]);
   const unknown = Object.keys(c).filter((k) => !known.has(k));
-  if (unknown.length) throw new UserError(`the plain-docker baseline does not translate ${unknown.join(', ')} of container ${c.name}; extend bench/lib/plain-docker.ts`);
+  if (unknown.length)
+    throw new UserError(`the plain-docker baseline does not translate ${unknown.join(', ')} of container ${c.name}; extend bench/lib/plain-docker.ts`);
   const f: string[] = [];
   if (c.hostname) f.push('--hostname', c.hostname);
   if (c.user) f.push('--user', c.user);

@@ -66,7 +66,10 @@ export async function reloadsFromLog(container: string, sinceIso: string): Promi
  * next write): milliseconds from file written to new certificate in use.
  * The file's mtime is the end of the renewer's write.
  */
-export function reloadLatencies(writes: readonly FileWrite[], reloads: readonly Reload[]): Array<{ writtenAt: number; reloadedAt: number; serial: string; ms: number }> {
+export function reloadLatencies(
+  writes: readonly FileWrite[],
+  reloads: readonly Reload[],
+): Array<{ writtenAt: number; reloadedAt: number; serial: string; ms: number }> {
   const out: Array<{ writtenAt: number; reloadedAt: number; serial: string; ms: number }> = [];
   writes.forEach((w, i) => {
     const nextWrite = writes[i + 1]?.at ?? Infinity;

@@ -1,7 +1,8 @@
-import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import { fingerprintOf } from '../../scripts/lib/identity/pki.js';
+import https from 'node:https';
+
 import type { IssuedCredential } from '../../scripts/lib/identity/host-identity.js';
+import { fingerprintOf } from '../../scripts/lib/identity/pki.js';
 
 /** One answered (or failed) renewal, by when it came back and which intermediate signed the new leaf. */
 export interface Renewal {
@@ -20,7 +21,10 @@ export interface Renewal {
  * for every new connection, so the client follows the host's pinned state
  * through a root rotation as an operator's tools do.
  */
-export function startRenewals(opts: { caUrl: string; identity: IssuedCredential; ca: () => string; connections: number }): { stop: () => void; done: Promise<Renewal[]> } {
+export function startRenewals(opts: { caUrl: string; identity: IssuedCredential; ca: () => string; connections: number }): {
+  stop: () => void;
+  done: Promise<Renewal[]>;
+} {
   const renewals: Renewal[] = [];
   let stopped = false;
   const loop = async () => {
@@ -79,7 +83,9 @@ function post(url: string, agent: https.Agent): Promise<string> {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
-      res.on('end', () => (res.statusCode === 201 || res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))));
+      res.on('end', () =>
+        res.statusCode === 201 || res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`)),
+      );
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -95,7 +101,16 @@ export function cutover(
   renewals: readonly Renewal[],
   from: string,
   to: string,
-): { onOld: number; onNew: number; failed: number; retriedAfterClose: number; errors: Record<string, number>; lastOld?: number; firstNew?: number; gapMs?: number } {
+): {
+  onOld: number;
+  onNew: number;
+  failed: number;
+  retriedAfterClose: number;
+  errors: Record<string, number>;
+  lastOld?: number;
+  firstNew?: number;
+  gapMs?: number;
+} {
   const ok = renewals.filter((r) => r.intermediate);
   const old = ok.filter((r) => r.intermediate === from);
   const fresh = ok.filter((r) => r.intermediate === to);

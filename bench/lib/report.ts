@@ -1,5 +1,7 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
+
 import { UserError } from '../../scripts/lib/cli/ui.js';
 import type { BenchResult } from './context.js';
 import type { Machine } from './machine.js';
@@ -40,7 +42,9 @@ export async function readReport(dir: string): Promise<Report> {
  */
 export function mergeReports(previous: Report, next: Report): Report {
   const replaced = new Set(next.benchmarks.map((b) => b.id));
-  const kept = previous.benchmarks.filter((b) => !replaced.has(b.id)).map((b) => ({ ...b, measuredAt: b.measuredAt ?? previous.finishedAt, commit: b.commit ?? 'unknown' }));
+  const kept = previous.benchmarks
+    .filter((b) => !replaced.has(b.id))
+    .map((b) => ({ ...b, measuredAt: b.measuredAt ?? previous.finishedAt, commit: b.commit ?? 'unknown' }));
   const ownProblem = (p: string) => [...replaced].some((id) => p.startsWith(`${id.toUpperCase()}:`) || p.startsWith(`${id.toUpperCase()} `));
   return {
     ...next,
@@ -120,9 +124,13 @@ export function renderMarkdown(r: Report): string {
     '',
     '| benchmark | metric | value | before |',
     '|---|---|---|---|',
-    ...r.benchmarks.flatMap((b) => b.rows.map((row, i) => `| ${i === 0 ? b.id.toUpperCase() : ''} | ${cell(row.metric)} | ${cell(row.value)} | ${cell(row.before ?? '')} |`)),
+    ...r.benchmarks.flatMap((b) =>
+      b.rows.map((row, i) => `| ${i === 0 ? b.id.toUpperCase() : ''} | ${cell(row.metric)} | ${cell(row.value)} | ${cell(row.before ?? '')} |`),
+    ),
     '',
-    r.problems.length ? `**Problems in this run:** ${r.problems.map(cell).join('; ')}` : 'No check failed in this run (every request and handshake counted succeeded unless a row says otherwise).',
+    r.problems.length
+      ? `**Problems in this run:** ${r.problems.map(cell).join('; ')}`
+      : 'No check failed in this run (every request and handshake counted succeeded unless a row says otherwise).',
     '',
   ];
   for (const b of r.benchmarks) {
@@ -130,10 +138,30 @@ export function renderMarkdown(r: Report): string {
     const stamp = b.measuredAt
       ? `*Measured ${when(b.measuredAt)}${b.commit ? ` on commit ${b.commit}` : ''}.${b.replaced ? ` "Before": measured ${when(b.replaced.measuredAt)} on commit ${b.replaced.commit}.` : ''}*`
       : '';
-    lines.push(`## ${b.title}`, '', ...(stamp ? [stamp, ''] : []), `**Method.** ${b.method}`, '', '**What limits these figures.**', '', ...b.limits.map((l) => `- ${l}`), '', ...(b.details?.length ? [...b.details, ''] : []));
+    lines.push(
+      `## ${b.title}`,
+      '',
+      ...(stamp ? [stamp, ''] : []),
+      `**Method.** ${b.method}`,
+      '',
+      '**What limits these figures.**',
+      '',
+      ...b.limits.map((l) => `- ${l}`),
+      '',
+      ...(b.details?.length ? [...b.details, ''] : []),
+    );
     if (b.id === 'b5') lines.push('![B5: certificate validity windows, rotations, request rate and failures](b5-rotation.svg)', '');
     if (b.id === 'b7') lines.push('![B7: RSS of each Node process over the soak, fitted slope, rotations](b7-soak.svg)', '');
   }
-  lines.push('## Reproduce', '', '```sh', 'npm ci', 'npm run bench            # full run, ~10-15 min, writes bench/results/', 'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/', '```', '');
+  lines.push(
+    '## Reproduce',
+    '',
+    '```sh',
+    'npm ci',
+    'npm run bench            # full run, ~10-15 min, writes bench/results/',
+    'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/',
+    '```',
+    '',
+  );
   return lines.join('\n');
 }

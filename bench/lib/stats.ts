@@ -28,7 +28,14 @@ export function summarize(values: readonly number[]): Summary {
   const median = quantile(values, 0.5);
   const min = Math.min(...values);
   const max = Math.max(...values);
-  return { n: values.length, median: round(median, 4), min: round(min, 4), max: round(max, 4), spreadPct: round(median ? ((max - min) / Math.abs(median)) * 100 : 0, 1), samples };
+  return {
+    n: values.length,
+    median: round(median, 4),
+    min: round(min, 4),
+    max: round(max, 4),
+    spreadPct: round(median ? ((max - min) / Math.abs(median)) * 100 : 0, 1),
+    samples,
+  };
 }
 
 /**

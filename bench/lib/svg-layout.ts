@@ -72,9 +72,20 @@ export function packRows(extents: ReadonlyArray<{ readonly start: number; readon
  * `pxPerUnit` apart per unit, leave `gap` px between neighbours; the largest
  * candidate when none does.
  */
-export function pickStep(candidates: readonly number[], pxPerUnit: number, labelFor: (value: number) => string, fontSize: number, maxValue: number, gap = 8): number {
+export function pickStep(
+  candidates: readonly number[],
+  pxPerUnit: number,
+  labelFor: (value: number) => string,
+  fontSize: number,
+  maxValue: number,
+  gap = 8,
+): number {
   for (const step of candidates) {
-    const widest = Math.max(textWidth(labelFor(0), fontSize), textWidth(labelFor(Math.floor(maxValue / step) * step), fontSize), textWidth(labelFor(step), fontSize));
+    const widest = Math.max(
+      textWidth(labelFor(0), fontSize),
+      textWidth(labelFor(Math.floor(maxValue / step) * step), fontSize),
+      textWidth(labelFor(step), fontSize),
+    );
     if (step * pxPerUnit >= widest + gap) return step;
   }
   return candidates[candidates.length - 1]!;

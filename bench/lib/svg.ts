@@ -76,7 +76,10 @@ export function rotationSvg(c: RotationChart, title: string): string {
       );
       if (b.label) parts.push(text(b.x0 + 3, ry + LANE - 5, SERIAL, b.label));
     });
-    for (const t of w.writes) parts.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${y}" y2="${y + rowCount * LANE}" stroke="${color}" stroke-dasharray="2,2"><title>site.crt written ${iso(t)}</title></line>`);
+    for (const t of w.writes)
+      parts.push(
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${y}" y2="${y + rowCount * LANE}" stroke="${color}" stroke-dasharray="2,2"><title>site.crt written ${iso(t)}</title></line>`,
+      );
     y += rowCount * LANE + 12;
   });
   const laneBottom = y;
@@ -89,19 +92,26 @@ export function rotationSvg(c: RotationChart, title: string): string {
   parts.push(`<rect x="${LEFT}" y="${panelTop}" width="${plotW}" height="${PANEL_H}" fill="none" stroke="#ccc"/>`);
   parts.push(text(8, panelTop + 14, 12, unitLabels[0]!), text(8, panelTop + 30, 12, unitLabels[1]!, { extra: 'fill="#d62728"' }));
   for (let v = 0; v <= rateTop; v += rateStep) {
-    parts.push(`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${ry(v).toFixed(1)}" y2="${ry(v).toFixed(1)}" stroke="#eee"/>`, text(LEFT - 6, ry(v) + 3.5, 10, String(v), { anchor: 'end' }));
+    parts.push(
+      `<line x1="${LEFT}" x2="${W - RIGHT}" y1="${ry(v).toFixed(1)}" y2="${ry(v).toFixed(1)}" stroke="#eee"/>`,
+      text(LEFT - 6, ry(v) + 3.5, 10, String(v), { anchor: 'end' }),
+    );
   }
   if (c.traffic.length) {
     const pts = c.traffic.map((b) => `${x(b.at + 500).toFixed(1)},${ry(b.ok).toFixed(1)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="#333" stroke-width="1.5"/>`);
   }
   for (const b of c.traffic.filter((b) => b.failed > 0)) {
-    parts.push(`<rect x="${x(b.at).toFixed(1)}" y="${ry(b.failed).toFixed(1)}" width="${Math.max(2, x(b.at + 1000) - x(b.at)).toFixed(1)}" height="${(panelTop + PANEL_H - ry(b.failed)).toFixed(1)}" fill="#d62728"/>`);
+    parts.push(
+      `<rect x="${x(b.at).toFixed(1)}" y="${ry(b.failed).toFixed(1)}" width="${Math.max(2, x(b.at + 1000) - x(b.at)).toFixed(1)}" height="${(panelTop + PANEL_H - ry(b.failed)).toFixed(1)}" fill="#d62728"/>`,
+    );
   }
   // Rotation instants (app reloaded) across lanes and panel.
   c.workloads.forEach((w, wi) => {
     for (const t of w.reloads) {
-      parts.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${laneTop}" y2="${panelTop + PANEL_H}" stroke="${COLORS[wi % COLORS.length]}" stroke-width="1.5"><title>${esc(w.name)} reloaded ${iso(t)}</title></line>`);
+      parts.push(
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${laneTop}" y2="${panelTop + PANEL_H}" stroke="${COLORS[wi % COLORS.length]}" stroke-width="1.5"><title>${esc(w.name)} reloaded ${iso(t)}</title></line>`,
+      );
     }
   });
 
@@ -111,7 +121,10 @@ export function rotationSvg(c: RotationChart, title: string): string {
   const step = pickStep(TIME_STEPS, plotW / span, (s) => `${-s}s`, 10, span, 12);
   for (let s = Math.ceil((t0 - c.startedAt) / 1000 / step) * step; c.startedAt + s * 1000 <= t1; s += step) {
     const px = x(c.startedAt + s * 1000);
-    parts.push(`<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${laneTop}" y2="${panelTop + PANEL_H}" stroke="#eee"/>`, text(px, axisY, 10, `${s}s`, { anchor: 'middle' }));
+    parts.push(
+      `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${laneTop}" y2="${panelTop + PANEL_H}" stroke="#eee"/>`,
+      text(px, axisY, 10, `${s}s`, { anchor: 'middle' }),
+    );
   }
   parts.push(text(LEFT + plotW / 2, axisY + 15, 11, `time since the start of the load, in seconds (0 s = ${iso(c.startedAt)})`, { anchor: 'middle' }));
   const caption =

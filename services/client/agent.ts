@@ -3,10 +3,11 @@
 // identity — on top of the chain check, never instead of it.
 import { Agent } from 'node:https';
 import { createSecureContext, type PeerCertificate } from 'node:tls';
+
 import { serialOf } from '../../common/serial.js';
 import type { Credentials } from '../lib/credentials.js';
-import { identitiesFromSubjectAltName, sameIdentity, type Identity } from '../lib/identity.js';
-import { IDENTITY_MISMATCH_CODE, codedError } from '../lib/tls-errors.js';
+import { identitiesFromSubjectAltName, type Identity, sameIdentity } from '../lib/identity.js';
+import { codedError, IDENTITY_MISMATCH_CODE } from '../lib/tls-errors.js';
 
 /**
  * Node calls checkServerIdentity only AFTER the chain verified against `ca`

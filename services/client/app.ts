@@ -3,19 +3,20 @@
 // pinned, exponential backoff while things fail, and patience with a server
 // that is still starting.
 import type { Agent } from 'node:https';
-import { jsonResponse, metricsResponse, startAdminServer, type AdminServer, type Endpoints } from '../lib/admin.js';
+
+import { type AdminServer, type Endpoints, jsonResponse, metricsResponse, startAdminServer } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
 import { credentialReadiness, credentialStats, type Health } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
-import { parseIdentity, type Identity } from '../lib/identity.js';
-import { silentLogger, type Logger } from '../lib/logger.js';
+import { type Identity, parseIdentity } from '../lib/identity.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
 import { processStats } from '../lib/process-stats.js';
 import { classifyRequestFailure } from '../lib/tls-errors.js';
 import { createAgent } from './agent.js';
-import { getOnce, parseBody, type Outcome } from './request.js';
-import { nextRetry, type RetryPolicy } from './retry-policy.js';
 import type { MtlsClientOptions } from './options.js';
+import { getOnce, type Outcome, parseBody } from './request.js';
+import { nextRetry, type RetryPolicy } from './retry-policy.js';
 import type { ClientStats } from './stats.js';
 import { RequestTracker } from './tracker.js';
 
@@ -92,7 +93,15 @@ export class MtlsClient {
       expectedServerIdentity: this.expected.value,
       credentials: credentialStats(this.credentials),
       agentGeneration: this.generation,
-      requests: { successes: t.successes, failures: t.failures, retries: t.retries, startupRetries: t.startupRetries, retriedSuccesses: t.retriedSuccesses, consecutiveFailures: t.consecutiveFailures, failuresByReason: { ...t.failuresByReason } },
+      requests: {
+        successes: t.successes,
+        failures: t.failures,
+        retries: t.retries,
+        startupRetries: t.startupRetries,
+        retriedSuccesses: t.retriedSuccesses,
+        consecutiveFailures: t.consecutiveFailures,
+        failuresByReason: { ...t.failuresByReason },
+      },
       lastSuccessAt: t.lastSuccessAt?.toISOString() ?? null,
       lastError: t.lastError ?? null,
       lastResponse: t.lastResponse ?? null,
@@ -180,7 +189,8 @@ export class MtlsClient {
     }
     const response = { status: outcome.status, body: parseBody(outcome.body) };
     if (outcome.status === 200) this.tracker.success(outcome.serverSerial, response);
-    else if (this.ownCertificateExpired()) this.tracker.failure('own_certificate_expired', `server answered ${outcome.status}: ${this.expiredMessage()}`, response);
+    else if (this.ownCertificateExpired())
+      this.tracker.failure('own_certificate_expired', `server answered ${outcome.status}: ${this.expiredMessage()}`, response);
     else this.tracker.failure(`http_${outcome.status}`, `server answered ${outcome.status}`, response);
     return outcome.status === 200;
   }

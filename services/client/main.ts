@@ -1,6 +1,6 @@
 // Entry point of the client image (`node /app/client.mjs`): the only place
 // that reads the environment.
-import { readInteger, readOptionalString, readLogLevel, readPort, readPositiveNumber, readString, readUrl, type Env } from '../lib/config.js';
+import { type Env, readInteger, readLogLevel, readOptionalString, readPort, readPositiveNumber, readString, readUrl } from '../lib/config.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createMtlsClient, type MtlsClient } from './app.js';

@@ -4,8 +4,9 @@ import type { Agent } from 'node:https';
 import { get } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+
 import { serialOf } from '../../common/serial.js';
-import { TIMEOUT_CODE, classifyRequestFailure, codedError } from '../lib/tls-errors.js';
+import { classifyRequestFailure, codedError, TIMEOUT_CODE } from '../lib/tls-errors.js';
 
 export interface Failure {
   readonly ok: false;

@@ -5,7 +5,7 @@
 // failure is never retried: waiting does not heal it.
 import { backoffDelay } from '../lib/backoff.js';
 import { classifyRequestFailure } from '../lib/tls-errors.js';
-import { unreachable, type Failure } from './request.js';
+import { type Failure, unreachable } from './request.js';
 
 export interface RetryPolicy {
   /** Until the first success: how long one request may retry an unreachable server. */

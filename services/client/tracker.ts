@@ -5,7 +5,7 @@
 import { registerCredentialMetrics } from '../lib/credential-status.js';
 import type { CredentialWatcher } from '../lib/credential-watcher.js';
 import type { Logger } from '../lib/logger.js';
-import { Registry, type Counter, type Gauge } from '../lib/metrics.js';
+import { type Counter, type Gauge, Registry } from '../lib/metrics.js';
 import type { RequestFailureReason } from '../lib/tls-errors.js';
 
 /** Enough to show several rotations in /stats and to check rotation from outside. */
@@ -69,11 +69,20 @@ export class RequestTracker {
     const r = this.registry;
     this.requests = r.counter('mtls_client_requests_total', 'Requests sent, by result (success, failure)', ['result']);
     this.failureReasons = r.counter('mtls_client_request_failures_total', 'Failed requests by reason', ['reason']);
-    this.retryReasons = r.counter('mtls_client_request_retries_total', 'Retries of idempotent requests after a connection error or timeout, by reason (not failures)', ['reason']);
-    this.startupRetryCount = r.counter('mtls_client_startup_retries_total', 'Retries before the first success while the server could not be reached (not failures)');
+    this.retryReasons = r.counter(
+      'mtls_client_request_retries_total',
+      'Retries of idempotent requests after a connection error or timeout, by reason (not failures)',
+      ['reason'],
+    );
+    this.startupRetryCount = r.counter(
+      'mtls_client_startup_retries_total',
+      'Retries before the first success while the server could not be reached (not failures)',
+    );
     this.consecutive = r.gauge('mtls_client_consecutive_failures', 'Failures since the last success');
     this.lastSuccess = r.gauge('mtls_client_last_success_timestamp_seconds', 'Time of the last successful request (unix seconds, 0 = never)');
-    this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', ['serial']);
+    this.serverCertificate = r.gauge('mtls_client_server_certificate_info', 'Certificate the server presented most recently; value 1, serial as label', [
+      'serial',
+    ]);
     this.serialsSeen = r.gauge('mtls_client_server_serials_seen', 'Server certificates (distinct serials) seen since start');
     this.agentsBuilt = r.counter('mtls_client_agents_built_total', 'HTTPS agents built (one per own credential generation)');
     for (const result of ['success', 'failure']) this.requests.inc({ result }, 0);

@@ -8,8 +8,9 @@
 // accept an unauthenticated caller. Nothing here can change state.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+
 import { ADMIN_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from './http-limits.js';
-import { silentLogger, type Logger } from './logger.js';
+import { type Logger, silentLogger } from './logger.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
 import { parseRequestTarget } from './request-target.js';
 import { ThrottledLog } from './throttled-log.js';

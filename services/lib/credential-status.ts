@@ -92,7 +92,8 @@ export function credentialReadiness(watcher: CredentialWatcher, now: Date = new 
   }
   const serial = current.serial;
   if (now > current.notAfter) return { status: 'unhealthy', detail: `certificate ${serial} expired at ${current.notAfter.toISOString()}` };
-  const refused = failure && (!watcher.lastReloadAt || failure.at > watcher.lastReloadAt) ? `; the last reload was refused (${failure.problem}): ${failure.message}` : '';
+  const refused =
+    failure && (!watcher.lastReloadAt || failure.at > watcher.lastReloadAt) ? `; the last reload was refused (${failure.problem}): ${failure.message}` : '';
   return { status: 'ready', detail: `certificate ${serial} valid until ${current.notAfter.toISOString()}${refused}` };
 }
 

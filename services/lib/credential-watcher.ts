@@ -9,21 +9,22 @@
 // picked up even if the writer's last event was coalesced away.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+
 import {
   CREDENTIAL_FILES,
   CredentialError,
+  type CredentialProblem,
+  type Credentials,
   describeCredentials,
   digestOf,
   readCredentialFiles,
   validateCredentials,
-  type CredentialProblem,
-  type Credentials,
 } from './credentials.js';
-import { silentLogger, type Logger } from './logger.js';
-import { PinError, readPinFile, type PinSet } from './root-pins.js';
+import { type Logger, silentLogger } from './logger.js';
+import { PinError, type PinSet, readPinFile } from './root-pins.js';
 
 export interface CredentialWatcherOptions {
   /** Directory holding root.crt, site.crt and site.key. */

@@ -3,13 +3,14 @@
 // two renames, so a reader can catch the new key next to the old certificate
 // for an instant, and other writers (`step ca renew` rewrites files in place)
 // can leave a half-written certificate. Anything that would make TLS fail later is rejected here instead.
-import { X509Certificate, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
+
 import { serialOf } from '../../common/serial.js';
 import { formatIdentities, identitiesFromSubjectAltName, type Identity } from './identity.js';
-import { TrustFileError, parseTrustFile, readTrustFile, type TrustProblem, type TrustedRoots } from './trust-file.js';
+import { parseTrustFile, readTrustFile, type TrustedRoots, TrustFileError, type TrustProblem } from './trust-file.js';
 
 /** Fixed, boring names (the autocert convention): the renewer writes them, we read them. */
 export const CREDENTIAL_FILES = { root: 'root.crt', cert: 'site.crt', key: 'site.key' } as const;
@@ -39,16 +40,7 @@ export interface Credentials extends CredentialFiles {
 
 /** The trust-file reasons (root.crt) are the contract's words; the others concern site.crt and site.key. */
 export type CredentialProblem =
-  | TrustProblem
-  | 'missing'
-  | 'unreadable'
-  | 'malformed'
-  | 'key_mismatch'
-  | 'no_identity'
-  | 'untrusted'
-  | 'not_yet_valid'
-  | 'expired'
-  | 'unusable';
+  TrustProblem | 'missing' | 'unreadable' | 'malformed' | 'key_mismatch' | 'no_identity' | 'untrusted' | 'not_yet_valid' | 'expired' | 'unusable';
 
 /** Why a set of files was refused; `certificate` is set when the leaf could be parsed. */
 export class CredentialError extends Error {
@@ -75,11 +67,7 @@ export async function readCredentialFiles(dir: string): Promise<CredentialFiles>
       throw new CredentialError('unreadable', `cannot read ${name}: ${code ?? String(error)}`);
     }
   };
-  const [rootPem, certPem, keyPem] = await Promise.all([
-    read(CREDENTIAL_FILES.root),
-    read(CREDENTIAL_FILES.cert),
-    read(CREDENTIAL_FILES.key),
-  ]);
+  const [rootPem, certPem, keyPem] = await Promise.all([read(CREDENTIAL_FILES.root), read(CREDENTIAL_FILES.cert), read(CREDENTIAL_FILES.key)]);
   return { rootPem, certPem, keyPem };
 }
 
@@ -101,8 +89,7 @@ export function validateCredentials(files: CredentialFiles, now: Date = new Date
   const serial = serialOf(leaf);
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
-  const fail = (problem: CredentialProblem, message: string): CredentialError =>
-    new CredentialError(problem, message, { serial, notAfter });
+  const fail = (problem: CredentialProblem, message: string): CredentialError => new CredentialError(problem, message, { serial, notAfter });
 
   if (!leaf.checkPrivateKey(parseKey(files.keyPem, fail))) {
     throw fail('key_mismatch', `${CREDENTIAL_FILES.key} does not match the certificate ${serial} in ${CREDENTIAL_FILES.cert}`);
@@ -181,7 +168,11 @@ function parseCertificates(text: string, file: string): X509Certificate[] {
  * for an extension it cannot format (e.g. one that lists no name; Node 20
  * returned text): that is a certificate without a usable identity too.
  */
-function identitiesOf(leaf: X509Certificate, serial: string, fail: (problem: CredentialProblem, message: string) => CredentialError): ReturnType<typeof identitiesFromSubjectAltName> {
+function identitiesOf(
+  leaf: X509Certificate,
+  serial: string,
+  fail: (problem: CredentialProblem, message: string) => CredentialError,
+): ReturnType<typeof identitiesFromSubjectAltName> {
   let text: string | undefined;
   try {
     text = leaf.subjectAltName;

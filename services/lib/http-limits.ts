@@ -8,6 +8,7 @@
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+
 import type { ThrottledLog } from './throttled-log.js';
 
 export interface ListenerLimits {
@@ -86,7 +87,13 @@ const CLIENT_ERRORS: Record<string, { readonly status: number; readonly kind: st
   HPE_INVALID_METHOD: { status: 400, kind: 'invalid_method' },
 };
 
-const REASON_PHRASES: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' };
+const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+};
 
 /** What Node's parser could not accept: answer briefly (when the socket still takes it) and close. */
 export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, problems: ThrottledLog): void {

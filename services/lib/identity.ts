@@ -90,9 +90,7 @@ function closingQuote(text: string): number {
 export function identitiesFromSubjectAltName(text: string | undefined): Identity[] {
   const entries = parseSubjectAltName(text);
   const pick = (type: string, kind: IdentityKind): Identity[] =>
-    entries
-      .filter((entry) => entry.type === type)
-      .map((entry) => ({ kind, value: kind === 'dns' ? entry.value.toLowerCase() : entry.value }));
+    entries.filter((entry) => entry.type === type).map((entry) => ({ kind, value: kind === 'dns' ? entry.value.toLowerCase() : entry.value }));
   return [...pick('DNS', 'dns'), ...pick('URI', 'uri')];
 }
 

@@ -45,7 +45,13 @@ abstract class Metric {
   }
 
   snapshot(): MetricSnapshot {
-    return { name: this.name, help: this.help, type: this.type, labelNames: [...this.labelNames], series: this.entries().map(({ labels, value }) => ({ labels: { ...labels }, value })) };
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      labelNames: [...this.labelNames],
+      series: this.entries().map(({ labels, value }) => ({ labels: { ...labels }, value })),
+    };
   }
 
   private key(labels: Labels): string {
@@ -129,7 +135,10 @@ export function renderMetrics(metrics: readonly MetricSnapshot[]): string {
  * the first process that has it; the same name with another type or other
  * labels elsewhere is a bug and throws.
  */
-export function mergeMetrics(perProcess: ReadonlyArray<{ readonly process: string; readonly metrics: readonly MetricSnapshot[] }>, label = 'worker'): MetricSnapshot[] {
+export function mergeMetrics(
+  perProcess: ReadonlyArray<{ readonly process: string; readonly metrics: readonly MetricSnapshot[] }>,
+  label = 'worker',
+): MetricSnapshot[] {
   const merged = new Map<string, { metric: MetricSnapshot; series: Map<string, { labels: Labels; value: number }> }>();
   for (const { process, metrics } of perProcess) {
     for (const m of metrics) {

@@ -46,8 +46,8 @@ export const HANDSHAKE_FAILURE_REASONS: readonly HandshakeFailureReason[] = ['no
  */
 export function classifyHandshakeFailure(error: NodeJS.ErrnoException, authorizationError?: string | Error | null): HandshakeFailureReason {
   if (error.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'no_certificate';
-  const verifyCode = typeof authorizationError === 'string' ? authorizationError : (authorizationError as NodeJS.ErrnoException | null | undefined)?.code;
-  if (verifyCode === undefined || verifyCode === null) return 'other';
+  const verifyCode: unknown = typeof authorizationError === 'string' ? authorizationError : (authorizationError as { code?: unknown } | null | undefined)?.code;
+  if (typeof verifyCode !== 'string') return 'other';
   if (EXPIRED.has(verifyCode)) return 'expired';
   if (UNTRUSTED.has(verifyCode)) return 'unknown_ca';
   return 'bad_certificate';

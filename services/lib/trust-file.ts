@@ -5,7 +5,7 @@
 // root's DER. TLS then gets those certificates re-encoded, never the file:
 // OpenSSL would also load `TRUSTED CERTIFICATE` and `X509 CERTIFICATE` blocks
 // that a check over `CERTIFICATE` blocks alone never saw.
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 
@@ -13,15 +13,7 @@ import { lstat, open } from 'node:fs/promises';
 export const TRUST_FILE_MAX_BYTES = 64 * 1024;
 
 /** Why root.crt was refused: the contract's words, the same in every language. */
-export type TrustProblem =
-  | 'not_regular_file'
-  | 'too_large'
-  | 'not_pem'
-  | 'foreign_block'
-  | 'stray_text'
-  | 'bad_base64'
-  | 'no_certificate'
-  | 'unpinned';
+export type TrustProblem = 'not_regular_file' | 'too_large' | 'not_pem' | 'foreign_block' | 'stray_text' | 'bad_base64' | 'no_certificate' | 'unpinned';
 
 export class TrustFileError extends Error {
   override readonly name = 'TrustFileError';

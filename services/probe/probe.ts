@@ -2,6 +2,7 @@
 // namespace as the workload when run with `docker exec` or as a HEALTHCHECK —
 // so checking health never needs a client certificate.
 import { get } from 'node:http';
+
 import { ADMIN_HOST } from '../lib/admin.js';
 
 export interface ProbeOptions {

@@ -4,78 +4,22 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
-import { startAdminServer, jsonResponse, metricsResponse, type AdminServer, type Endpoints } from '../lib/admin.js';
-import { credentialReadiness, credentialStats, type CredentialStats, type Health } from '../lib/credential-status.js';
+
+import { type AdminServer, type Endpoints, jsonResponse, metricsResponse, startAdminServer } from '../lib/admin.js';
+import { credentialReadiness, credentialStats, type Health } from '../lib/credential-status.js';
 import { CredentialWatcher, watchCredentials } from '../lib/credential-watcher.js';
 import type { Credentials } from '../lib/credentials.js';
-import { MTLS_LISTENER_LIMITS, applyLimits, guardRequests, limitOptions, type ListenerLimits } from '../lib/http-limits.js';
+import { applyLimits, guardRequests, limitOptions, MTLS_LISTENER_LIMITS } from '../lib/http-limits.js';
 import { AllowList, formatIdentities } from '../lib/identity.js';
-import { silentLogger, type Logger } from '../lib/logger.js';
-import { processStats, type ProcessStats } from '../lib/process-stats.js';
+import { type Logger, silentLogger } from '../lib/logger.js';
+import { processStats } from '../lib/process-stats.js';
 import { ThrottledLog } from '../lib/throttled-log.js';
 import { classifyHandshakeFailure } from '../lib/tls-errors.js';
 import { ServerMetrics } from './metrics.js';
+import type { MtlsServerOptions, ServerState, ServerStats } from './options.js';
 import { handleRequest } from './routes.js';
 
-export interface MtlsServerOptions {
-  /** Directory with root.crt, site.crt, site.key; the files may appear later. */
-  readonly certDir: string;
-  /**
-   * SHA-256 fingerprints of the roots to trust, one per line, on a volume the
-   * renewer cannot write; root.crt may hold pinned roots only. @default no pinning
-   */
-  readonly rootPinFile?: string;
-  /** DNS names and/or URIs of the clients that may call us. */
-  readonly allowedIdentities: readonly string[];
-  /** @default '0.0.0.0' */
-  readonly listenHost?: string;
-  /** 0 picks a free port. @default 8443 */
-  readonly listenPort?: number;
-  /**
-   * Loopback admin port (health, metrics, stats); 0 picks a free port;
-   * `null`: no admin listener (a cluster worker: its primary has one). @default 9100
-   */
-  readonly adminPort?: number | null;
-  /** @default 250 */
-  readonly reloadDebounceMs?: number;
-  /** Fallback poll of the certificate directory. @default 10_000 */
-  readonly reloadPollIntervalMs?: number;
-  /** Re-checks after a rejected reload. @default [500, 1000, 2000, 4000, 8000] */
-  readonly reloadRetryDelaysMs?: readonly number[];
-  /** How long in-flight requests may take to finish on shutdown. @default 10_000 */
-  readonly shutdownGraceMs?: number;
-  /**
-   * Keep-alive connections older than this are closed after their next
-   * response, so clients re-handshake and pick up a rotated certificate (a busy
-   * connection would otherwise keep the old one forever). @default 60_000
-   */
-  readonly maxConnectionAgeMs?: number;
-  /** Timeouts, connection cap and header size of the mTLS port. @default MTLS_LISTENER_LIMITS */
-  readonly limits?: ListenerLimits;
-  /** Limits of the admin listener. @default ADMIN_LISTENER_LIMITS */
-  readonly adminLimits?: ListenerLimits;
-  /**
-   * Peer-caused events (refused handshakes, malformed or refused requests) are
-   * logged once per kind per interval, then counted. @default 60_000
-   */
-  readonly problemLogIntervalMs?: number;
-  /** @default silent */
-  readonly logger?: Logger;
-}
-
-export type ServerState = 'waiting' | 'serving' | 'failed' | 'stopping';
-
-export interface ServerStats {
-  readonly role: 'server';
-  readonly state: ServerState;
-  readonly startedAt: string;
-  readonly listen: { readonly host: string; readonly port: number } | null;
-  readonly allowedIdentities: readonly string[];
-  readonly credentials: CredentialStats;
-  readonly requests: { readonly total: number; readonly byIdentity: Record<string, Record<string, number>> };
-  readonly handshakeFailures: Record<string, number>;
-  readonly process: ProcessStats;
-}
+export type { MtlsServerOptions, ServerState, ServerStats } from './options.js';
 
 /** A TLS handshake must finish quickly; Node's default (120 s) invites slow-loris. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -135,7 +79,12 @@ export class MtlsServer {
   /** Starts the admin listener and loads credentials; the mTLS port opens once they are valid. */
   async start(): Promise<void> {
     if (this.options.adminPort !== null) {
-      this.admin = await startAdminServer({ port: this.options.adminPort ?? 9100, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.logger });
+      this.admin = await startAdminServer({
+        port: this.options.adminPort ?? 9100,
+        endpoints: this.endpoints(),
+        limits: this.options.adminLimits,
+        logger: this.logger,
+      });
     }
     await this.credentials.start();
   }
@@ -189,7 +138,8 @@ export class MtlsServer {
     const credentials = credentialReadiness(this.credentials);
     if (credentials.status !== 'ready') return { ...credentials, serial };
     const address = this.https?.address() as AddressInfo | null | undefined;
-    if (this.state !== 'serving' || !address) return { status: 'starting', detail: `opening the mTLS port ${this.options.listenPort ?? 8443}; ${credentials.detail}`, serial };
+    if (this.state !== 'serving' || !address)
+      return { status: 'starting', detail: `opening the mTLS port ${this.options.listenPort ?? 8443}; ${credentials.detail}`, serial };
     return { status: 'ready', detail: `serving mTLS on ${address.address}:${address.port}; ${credentials.detail}`, serial };
   }
 

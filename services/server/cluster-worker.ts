@@ -2,10 +2,10 @@
 // whole MtlsServer; it reports its health, stats and metrics to the primary
 // every second and on every reload, shows the cluster's metrics (sent back by
 // the primary) on its own /metrics, and stops when the primary asks or goes.
+import type { Health } from '../lib/credential-status.js';
 import type { ListenerLimits } from '../lib/http-limits.js';
 import type { Logger } from '../lib/logger.js';
 import type { MetricSnapshot } from '../lib/metrics.js';
-import type { Health } from '../lib/credential-status.js';
 import type { MtlsServer, ServerStats } from './app.js';
 
 /** How often a worker reports to its primary (and the primary sends back the cluster's metrics). */

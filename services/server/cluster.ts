@@ -10,15 +10,16 @@
 // worker; a worker that dies is forked again with backoff. The workers' side
 // is cluster-worker.ts.
 import cluster, { type Worker } from 'node:cluster';
-import { startAdminServer, jsonResponse, metricsResponse, type AdminServer } from '../lib/admin.js';
+
+import { type AdminServer, jsonResponse, metricsResponse, startAdminServer } from '../lib/admin.js';
 import { backoffDelay } from '../lib/backoff.js';
+import type { Health, Readiness } from '../lib/credential-status.js';
 import type { ListenerLimits } from '../lib/http-limits.js';
 import type { Logger } from '../lib/logger.js';
-import { mergeMetrics, renderMetrics, type MetricSnapshot } from '../lib/metrics.js';
-import { processStats, type ProcessStats } from '../lib/process-stats.js';
-import type { Health, Readiness } from '../lib/credential-status.js';
+import { mergeMetrics, type MetricSnapshot, renderMetrics } from '../lib/metrics.js';
+import { type ProcessStats, processStats } from '../lib/process-stats.js';
 import type { ServerStats } from './app.js';
-import { REPORT_INTERVAL_MS, WORKER_INDEX_ENV, type ToWorker, type WorkerReport } from './cluster-worker.js';
+import { REPORT_INTERVAL_MS, type ToWorker, WORKER_INDEX_ENV, type WorkerReport } from './cluster-worker.js';
 
 /** A worker whose last report is older than this counts as unhealthy. */
 export const STALE_REPORT_MS = 5_000;
@@ -46,7 +47,11 @@ interface Counts {
 
 const noCounts = (): Counts => ({ total: 0, byIdentity: {}, handshakeFailures: {} });
 
-const countsOf = (stats: ServerStats): Counts => ({ total: stats.requests.total, byIdentity: stats.requests.byIdentity, handshakeFailures: stats.handshakeFailures });
+const countsOf = (stats: ServerStats): Counts => ({
+  total: stats.requests.total,
+  byIdentity: stats.requests.byIdentity,
+  handshakeFailures: stats.handshakeFailures,
+});
 
 function addCounts(into: Counts, from: Counts): void {
   const addInto = (target: Record<string, number>, source: Readonly<Record<string, number>>) => {
@@ -83,7 +88,12 @@ export class ServerCluster {
     // Every worker accepts on the shared socket itself: the primary handing each
     // connection over (round-robin) would put every handshake through one process.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    this.admin = await startAdminServer({ port: this.options.adminPort, endpoints: this.endpoints(), limits: this.options.adminLimits, logger: this.options.logger });
+    this.admin = await startAdminServer({
+      port: this.options.adminPort,
+      endpoints: this.endpoints(),
+      limits: this.options.adminLimits,
+      logger: this.options.logger,
+    });
     this.slots.forEach((_, index) => this.fork(index));
     this.timer = setInterval(() => this.broadcastMetrics(), REPORT_INTERVAL_MS);
     this.timer.unref();
@@ -101,7 +111,9 @@ export class ServerCluster {
    * A worker that has not reported yet is starting; one that is down or
    * silent is unhealthy.
    */
-  health(now = Date.now()): Health & { serial: string | null; workers: Array<{ index: number; pid: number | null; status: Readiness; detail: string; serial: string | null }> } {
+  health(
+    now = Date.now(),
+  ): Health & { serial: string | null; workers: Array<{ index: number; pid: number | null; status: Readiness; detail: string; serial: string | null }> } {
     const workers = this.slots.map((slot, index) => {
       const [status, detail, reported]: [Readiness, string, boolean] = !slot.worker
         ? ['unhealthy', `worker ${index} is down (it exited; forked again with backoff)`, false]
@@ -125,7 +137,13 @@ export class ServerCluster {
   }
 
   /** The workers' /stats added up; each worker's own figures under `workers`. */
-  stats(): Omit<ServerStats, 'process' | 'state' | 'credentials'> & { state: string; credentials: ServerStats['credentials'] | null; process: ProcessStats; processes: ProcessStats[]; workers: unknown[] } {
+  stats(): Omit<ServerStats, 'process' | 'state' | 'credentials'> & {
+    state: string;
+    credentials: ServerStats['credentials'] | null;
+    process: ProcessStats;
+    processes: ProcessStats[];
+    workers: unknown[];
+  } {
     const reports = this.slots.map((s) => s.report).filter((r): r is WorkerReport => r !== undefined);
     const first = reports[0]?.stats;
     const counts = noCounts();
@@ -144,7 +162,12 @@ export class ServerCluster {
       requests: { total: counts.total, byIdentity: counts.byIdentity },
       handshakeFailures: counts.handshakeFailures,
       // What the container is charged for: every process of the cluster.
-      process: { ...primary, rssBytes: processes.reduce((sum, p) => sum + p.rssBytes, 0), heapUsedBytes: processes.reduce((sum, p) => sum + p.heapUsedBytes, 0), externalBytes: processes.reduce((sum, p) => sum + p.externalBytes, 0) },
+      process: {
+        ...primary,
+        rssBytes: processes.reduce((sum, p) => sum + p.rssBytes, 0),
+        heapUsedBytes: processes.reduce((sum, p) => sum + p.heapUsedBytes, 0),
+        externalBytes: processes.reduce((sum, p) => sum + p.externalBytes, 0),
+      },
       processes,
       workers: this.slots.map((slot, index) => ({
         index,
@@ -174,7 +197,10 @@ export class ServerCluster {
   private retire(report: WorkerReport): void {
     addCounts(this.retired.counts, countsOf(report.stats));
     const counters = report.metrics.filter((m) => m.type === 'counter');
-    this.retired.counters = mergeMetrics([{ process: 'retired', metrics: this.retired.counters }, { process: 'exited', metrics: counters }]);
+    this.retired.counters = mergeMetrics([
+      { process: 'retired', metrics: this.retired.counters },
+      { process: 'exited', metrics: counters },
+    ]);
   }
 
   private endpoints() {

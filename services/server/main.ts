@@ -2,15 +2,16 @@
 // that reads the environment. WORKERS > 1 runs that many server processes on
 // the one mTLS port (cluster.ts); this process is then their primary.
 import cluster from 'node:cluster';
+
 import { MAX_SERVER_PROCESSES } from '../../common/facts.js';
-import { readInteger, readOptionalString, readList, readLogLevel, readPort, readString, type Env } from '../lib/config.js';
+import { type Env, readInteger, readList, readLogLevel, readOptionalString, readPort, readString } from '../lib/config.js';
 import { MTLS_LISTENER_LIMITS } from '../lib/http-limits.js';
+import { AllowList } from '../lib/identity.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
 import { createLogger, type Logger } from '../lib/logger.js';
-import { AllowList } from '../lib/identity.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
 import { ServerCluster } from './cluster.js';
-import { WORKER_INDEX_ENV, serveAsWorker, workerLimits } from './cluster-worker.js';
+import { serveAsWorker, WORKER_INDEX_ENV, workerLimits } from './cluster-worker.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 

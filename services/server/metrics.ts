@@ -2,7 +2,7 @@
 // by reason, plus the credential metrics every workload exports.
 import { registerCredentialMetrics } from '../lib/credential-status.js';
 import type { CredentialWatcher } from '../lib/credential-watcher.js';
-import { Registry, type Counter } from '../lib/metrics.js';
+import { type Counter, Registry } from '../lib/metrics.js';
 import { HANDSHAKE_FAILURE_REASONS, type HandshakeFailureReason } from '../lib/tls-errors.js';
 
 export class ServerMetrics {
@@ -12,11 +12,10 @@ export class ServerMetrics {
   readonly requestProblems: Counter;
 
   constructor(watcher: CredentialWatcher) {
-    this.requests = this.registry.counter(
-      'mtls_server_requests_total',
-      'HTTP requests over verified mTLS connections, by client identity and status',
-      ['identity', 'status'],
-    );
+    this.requests = this.registry.counter('mtls_server_requests_total', 'HTTP requests over verified mTLS connections, by client identity and status', [
+      'identity',
+      'status',
+    ]);
     this.handshakeFailures = this.registry.counter(
       'mtls_server_handshake_failures_total',
       'TLS handshakes refused, by reason (no_certificate, unknown_ca, expired, bad_certificate, other)',

@@ -3,9 +3,10 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+
 import { serialOf } from '../../common/serial.js';
-import { JSON_CONTENT_TYPE, jsonResponse, send, type EndpointResponse } from '../lib/admin.js';
-import { formatIdentities, identitiesFromSubjectAltName, type AllowList, type Identity } from '../lib/identity.js';
+import { type EndpointResponse, JSON_CONTENT_TYPE, jsonResponse, send } from '../lib/admin.js';
+import { type AllowList, formatIdentities, identitiesFromSubjectAltName, type Identity } from '../lib/identity.js';
 import type { Logger } from '../lib/logger.js';
 import { parseRequestTarget, type RequestTarget } from '../lib/request-target.js';
 import type { ThrottledLog } from '../lib/throttled-log.js';

@@ -1,16 +1,18 @@
 import path from 'node:path';
+
 import { describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
+
+import { waitFor } from '../../common/wait.js';
 import { httpsGet } from '../../scripts/lib/ca/api.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
-import { health } from '../../scripts/lib/workloads/readiness.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
 import { createRootCa } from '../helpers/pki.js';
 import { servingContainers } from './helpers/containers.js';
-import { enrollHostIdentity, mtlsRequest } from './helpers/operator.js';
-import { waitFor } from '../../common/wait.js';
-import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { useSharedStack } from './helpers/fixtures.js';
+import { enrollHostIdentity, mtlsRequest } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 
@@ -44,10 +46,14 @@ describe('happy path', { timeout: 120_000 }, () => {
 
   it('client → server returns 200 and the server reports the client identity', async () => {
     const client = shared.stack.workloads.find((w) => w.name === 'client')!;
-    const stats = await waitFor('client success', async () => {
-      const s = await appStats(client);
-      return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
-    }, { timeoutMs: 60_000 });
+    const stats = await waitFor(
+      'client success',
+      async () => {
+        const s = await appStats(client);
+        return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     const last = stats.lastResponse as { status: number; body: { identity: string; clientSerial: string } };
     expect(last.status).toBe(200);
     expect(last.body.identity).toBe(client.uri);

@@ -1,12 +1,14 @@
 import https from 'node:https';
+
 import { describe, expect, inject, it } from 'vitest';
+
 import { sleep } from '../../common/wait.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { serialOf } from '../../scripts/lib/identity/pki.js';
 import { observeRotations, type TimelineEntry } from '../../scripts/lib/workloads/rotation-check.js';
-import { useSharedStack } from './helpers/fixtures.js';
-import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { NODE_PAIR } from './helpers/containers.js';
+import { useSharedStack } from './helpers/fixtures.js';
+import { type IssuedCredential, mtlsRequest } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 const ROTATIONS = 3;
@@ -14,11 +16,15 @@ const ROTATIONS = 3;
 /** The serial the server presents on a brand-new connection. */
 async function freshServerSerial(rootPem: string, op: IssuedCredential): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal' }, (res) => {
-      const serial = serialOf((res.socket as import('node:tls').TLSSocket).getPeerCertificate());
-      res.resume();
-      res.on('end', () => resolve(serial));
-    });
+    const req = https.request(
+      hostUrl(ctx.outputs, 'server'),
+      { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal' },
+      (res) => {
+        const serial = serialOf((res.socket as import('node:tls').TLSSocket).getPeerCertificate());
+        res.resume();
+        res.on('end', () => resolve(serial));
+      },
+    );
     req.setTimeout(5000, () => req.destroy(new Error('fresh connection timed out')));
     req.on('error', reject);
     req.end();
@@ -31,7 +37,13 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
   it(`rotates server and client ${ROTATIONS} times with 0 failed requests; fresh connections see each new serial; an old connection keeps working`, async () => {
     // A keep-alive client that keeps one connection busy (so the server's idle
     // timeout does not close it) and records which connection served each request.
-    const keepAlive = new https.Agent({ keepAlive: true, ca: shared.rootPem, cert: shared.operator.certPem, key: shared.operator.keyPem, servername: 'server.mesh.internal' });
+    const keepAlive = new https.Agent({
+      keepAlive: true,
+      ca: shared.rootPem,
+      cert: shared.operator.certPem,
+      key: shared.operator.keyPem,
+      servername: 'server.mesh.internal',
+    });
     const served: Array<{ at: number; port?: number; status: number; peerSerial?: string }> = [];
     const errors: string[] = [];
     let stop = false;
@@ -68,11 +80,19 @@ describe('rotation under continuous traffic', { timeout: 420_000 }, () => {
     // certificate's lifetime (never before it: the renewer does not renew
     // earlier) and before the old certificate expired; the exact renewal point
     // is pinned by the renewer's unit test, not by polling a busy machine.
-    const fractions = report.workloads.flatMap((w) => w.timeline.slice(1).map((e, i) => {
-      const old = w.timeline[i]!;
-      return { workload: w.workload, rotation: i + 1, fraction: (Date.parse(e.seenAt) - Date.parse(old.notBefore)) / (Date.parse(old.notAfter) - Date.parse(old.notBefore)) };
-    }));
-    console.log(`[e2e 02] rotations seen in use, as a fraction of the old certificate's lifetime: ${JSON.stringify(fractions.map((f) => ({ ...f, fraction: Number(f.fraction.toFixed(3)) })))}`);
+    const fractions = report.workloads.flatMap((w) =>
+      w.timeline.slice(1).map((e, i) => {
+        const old = w.timeline[i]!;
+        return {
+          workload: w.workload,
+          rotation: i + 1,
+          fraction: (Date.parse(e.seenAt) - Date.parse(old.notBefore)) / (Date.parse(old.notAfter) - Date.parse(old.notBefore)),
+        };
+      }),
+    );
+    console.log(
+      `[e2e 02] rotations seen in use, as a fraction of the old certificate's lifetime: ${JSON.stringify(fractions.map((f) => ({ ...f, fraction: Number(f.fraction.toFixed(3)) })))}`,
+    );
     expect(fractions.length).toBeGreaterThanOrEqual(report.workloads.length * ROTATIONS);
     for (const f of fractions) {
       expect(f.fraction, `${f.workload} rotation ${f.rotation} at ${(f.fraction * 100).toFixed(0)} % of the lifetime`).toBeGreaterThan(0.6);

@@ -1,17 +1,18 @@
 import { describe, expect, inject, it } from 'vitest';
+
+import { waitFor } from '../../common/wait.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import { appStats, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createPki, selfSignedLeaf } from '../helpers/pki.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
 import { enrollHostIdentity, mtlsRequest } from './helpers/operator.js';
-import { waitFor } from '../../common/wait.js';
-import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 
 /** The server's handshake-failure counters, by reason. */
 async function handshakeFailures(stack: Stack): Promise<Record<string, number>> {
   const s = await appStats(workload(stack, 'server'));
-  return (s?.handshakeFailures as Record<string, number> | undefined) ?? {};
+  return s?.handshakeFailures ?? {};
 }
 
 describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
@@ -21,12 +22,20 @@ describe('the server refuses what it must refuse', { timeout: 180_000 }, () => {
   async function expectHandshakeFailure(cert?: { certPem: string; keyPem: string }) {
     const before = await handshakeFailures(shared.stack);
     await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: cert?.certPem, key: cert?.keyPem })).rejects.toThrow();
-    const after = await waitFor('the server to count the failure', async () => {
-      const now = await handshakeFailures(shared.stack);
-      const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
-      return total(now) > total(before) ? now : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 300 });
-    return Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
+    const after = await waitFor(
+      'the server to count the failure',
+      async () => {
+        const now = await handshakeFailures(shared.stack);
+        const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+        return total(now) > total(before) ? now : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 300 },
+    );
+    return Object.fromEntries(
+      Object.keys(after)
+        .map((k) => [k, (after[k] ?? 0) - (before[k] ?? 0)])
+        .filter(([, v]) => v !== 0),
+    );
   }
 
   it('no client certificate → handshake failure, counted as no_certificate', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
-import * as docker from '../../scripts/lib/docker/commands.js';
+
 import { caCertificate, caToken } from '../../scripts/lib/ca/step.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
 import { certOnDisk, FILES } from '../../scripts/lib/workloads/handles.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
 import { makeCsr, signWithToken } from './helpers/operator.js';
@@ -38,7 +39,15 @@ describe('one-time tokens', { timeout: 120_000 }, () => {
     const server = workload(shared.stack, 'server');
     const before = await certOnDisk(client);
     const token = await caToken(shared.stack.ca, { subject: server.dns_name, sans: server.sans });
-    const res = await caCertificate({ renewer: client.renewer, subject: client.dns_name, token, caUrl: shared.stack.outputs.ca_url, certFile: '/tmp/stolen.crt', keyFile: '/tmp/stolen.key', rootFile: FILES.root });
+    const res = await caCertificate({
+      renewer: client.renewer,
+      subject: client.dns_name,
+      token,
+      caUrl: shared.stack.outputs.ca_url,
+      certFile: '/tmp/stolen.crt',
+      keyFile: '/tmp/stolen.key',
+      rootFile: FILES.root,
+    });
     expect(res.ok).toBe(false);
     expect(await docker.readFile(client.renewer, '/tmp/stolen.crt')).toBeUndefined();
     // Its own certificate is untouched in identity (the renewer may well have

@@ -1,11 +1,13 @@
+import { createHash, X509Certificate } from 'node:crypto';
 import path from 'node:path';
+
 import { describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
+
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
 import { FILES, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { createRootCa } from '../helpers/pki.js';
-import { createHash, X509Certificate } from 'node:crypto';
 import { useSharedStack } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
@@ -16,7 +18,9 @@ async function trustSnapshot(stack: Stack) {
   const hostFiles = ['config/defaults.json', 'certs/root_ca.crt'].map((f) => path.join(ctx.hostStepPath, f));
   const host = await Promise.all(hostFiles.map(async (f) => `${await fs.readFile(f, 'utf8')}@${(await fs.stat(f)).mtimeMs}`));
   const volumes = await Promise.all(
-    stack.workloads.map(async (w) => `${await docker.readFile(w.renewer, FILES.root)}@${(await docker.exec(w.renewer, ['stat', '-c', '%Y.%y', FILES.root])).stdout}`),
+    stack.workloads.map(
+      async (w) => `${await docker.readFile(w.renewer, FILES.root)}@${(await docker.exec(w.renewer, ['stat', '-c', '%Y.%y', FILES.root])).stdout}`,
+    ),
   );
   return { host, volumes };
 }

@@ -1,13 +1,14 @@
 import { describe, expect, inject, it } from 'vitest';
+
+import { waitFor } from '../../common/wait.js';
+import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { health } from '../../scripts/lib/workloads/readiness.js';
 import { observeRotations } from '../../scripts/lib/workloads/rotation-check.js';
-import { rootFingerprint } from '../../scripts/lib/ca/step.js';
-import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { parseDuration } from '../../stack/duration.js';
-import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from '../../common/wait.js';
 import { NODE_PAIR } from './helpers/containers.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 
@@ -23,12 +24,16 @@ describe('a short CA outage during traffic', { timeout: 300_000 }, () => {
       // Keep the CA down until a renewer has actually tried and failed, which
       // proves the outage overlapped a renewal (certificates renew every ~20 s
       // here), but well within the remaining lifetime (~40 s).
-      await waitFor('a renewal attempt to fail against the stopped CA', async () => {
-        for (const w of shared.stack.workloads) {
-          if (/error|fail/i.test(await docker.logs(w.renewer, { since: new Date(down).toISOString() }))) return true;
-        }
-        return undefined;
-      }, { timeoutMs: 30_000, intervalMs: 1000 });
+      await waitFor(
+        'a renewal attempt to fail against the stopped CA',
+        async () => {
+          for (const w of shared.stack.workloads) {
+            if (/error|fail/i.test(await docker.logs(w.renewer, { since: new Date(down).toISOString() }))) return true;
+          }
+          return undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 1000 },
+      );
     } finally {
       await docker.start(shared.stack.ca.container);
     }
@@ -38,7 +43,9 @@ describe('a short CA outage during traffic', { timeout: 300_000 }, () => {
     // without outlasting every certificate; that nothing expired is proved by
     // the 0 failed requests below.
     expect(outageSeconds).toBeLessThan(parseDuration(ctx.certLifetime));
-    await waitFor('the CA to be healthy again', async () => ((await health(shared.stack.ca.container)) === 'healthy' ? true : undefined), { timeoutMs: 60_000 });
+    await waitFor('the CA to be healthy again', async () => ((await health(shared.stack.ca.container)) === 'healthy' ? true : undefined), {
+      timeoutMs: 60_000,
+    });
 
     const report = await observeRotations(shared.stack, { rotations: 1, timeoutMs: 150_000, only: NODE_PAIR });
     expect(report.problems).toEqual([]);

@@ -1,12 +1,13 @@
 import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { health } from '../../scripts/lib/workloads/readiness.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
-import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
-import { appStats } from '../../scripts/lib/workloads/handles.js';
-import { useSharedStack, workload } from './helpers/fixtures.js';
+
 import { waitFor } from '../../common/wait.js';
+import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { useSharedStack, workload } from './helpers/fixtures.js';
 
 const ctx = inject('e2e');
 
@@ -16,7 +17,12 @@ describe('revocation', { timeout: 300_000 }, () => {
   it('a revoked certificate cannot be renewed, and once it expires the workload fails clearly; re-enrollment recovers', async () => {
     const client = workload(shared.stack, 'client');
     const since = new Date().toISOString();
-    const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
+    const out = await $({
+      cwd: projectDir,
+      nothrow: true,
+      quiet: true,
+      env: { ...process.env, CI: 'true' },
+    })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     expect(out.exitCode, out.stderr).toBe(0);
     const result = JSON.parse(out.stdout) as { serial: string; notAfter: string; renewalRefused: boolean };
     expect(result.renewalRefused).toBe(true);
@@ -24,10 +30,14 @@ describe('revocation', { timeout: 300_000 }, () => {
 
     // The renew daemon keeps failing; the certificate runs out; requests stop.
     const expiry = Date.parse(result.notAfter);
-    const failing = await waitFor('client requests to fail after expiry', async () => {
-      const s = await appStats(client);
-      return Date.now() > expiry && (s?.requests?.consecutiveFailures ?? 0) >= 2 ? s : undefined;
-    }, { timeoutMs: 150_000, intervalMs: 2000 });
+    const failing = await waitFor(
+      'client requests to fail after expiry',
+      async () => {
+        const s = await appStats(client);
+        return Date.now() > expiry && (s?.requests?.consecutiveFailures ?? 0) >= 2 ? s : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 2000 },
+    );
     expect(failing.credentials?.serial).toBe(result.serial);
     expect(failing.credentials?.state).toBe('expired');
     expect(failing.requests?.failuresByReason?.own_certificate_expired ?? 0).toBeGreaterThanOrEqual(2);
@@ -39,9 +49,13 @@ describe('revocation', { timeout: 300_000 }, () => {
 
     // A new identity document through the normal path brings it back.
     assertEnrolled(await enrollAll(shared.stack, [client], { force: true }));
-    await waitFor('client requests to succeed again', async () => {
-      const s = await appStats(client);
-      return s && s.credentials?.serial !== result.serial && s.requests?.consecutiveFailures === 0 && s.requests?.successes ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    await waitFor(
+      'client requests to succeed again',
+      async () => {
+        const s = await appStats(client);
+        return s && s.credentials?.serial !== result.serial && s.requests?.consecutiveFailures === 0 && s.requests?.successes ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
   });
 });

@@ -1,13 +1,15 @@
 import path from 'node:path';
+
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { fs, glob } from 'zx';
+
+import { stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { scanLayers } from '../../scripts/lib/docker/image-archive.js';
-import { stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
 import { FILES } from '../../scripts/lib/workloads/handles.js';
-import { withSavedImage } from './helpers/images.js';
 import { imageFolder, TECHNOLOGIES, type TechnologyName } from '../../stack/technologies.js';
 import { useSharedStack } from './helpers/fixtures.js';
+import { withSavedImage } from './helpers/images.js';
 
 const ctx = inject('e2e');
 /** A PEM private key with a body, in any of the usual encodings. */
@@ -63,15 +65,13 @@ describe('secret hygiene', { timeout: 300_000 }, () => {
     for (const c of containers) clean(await docker.logs(c), `logs of ${c}`);
   });
 
-  it('the images the stack built hold none of the system\'s keys and no CA password', async () => {
+  it("the images the stack built hold none of the system's keys and no CA password", async () => {
     // Base OS libraries embed PEM test keys (libgnutls does), so a generic
     // PEM search would flag Debian itself: look for THIS system's secrets,
     // by the body of every key in the CA and workload volumes.
     const keyFiles = await docker.exec(shared.stack.ca.container, ['sh', '-c', 'cat /home/step/secrets/*_key']);
     const workloadKeys = await Promise.all(shared.stack.workloads.map((w) => docker.readFile(w.renewer, FILES.key)));
-    const bodies = [keyFiles.stdout, ...workloadKeys.map((k) => k ?? '')]
-      .flatMap((pem) => pem.split('\n'))
-      .filter((line) => /^[A-Za-z0-9+/]{40,}$/.test(line));
+    const bodies = [keyFiles.stdout, ...workloadKeys.map((k) => k ?? '')].flatMap((pem) => pem.split('\n')).filter((line) => /^[A-Za-z0-9+/]{40,}$/.test(line));
     expect(bodies.length).toBeGreaterThanOrEqual(4);
     const images = await docker.listLabelled('image', ctx.prefix);
     // The CA's image and one per folder the mesh's technologies build from.

@@ -1,14 +1,15 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { fs } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { health } from '../../scripts/lib/workloads/readiness.js';
-import { cdktf, freeHostPorts, readOutputs, stackDirs, terraform, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
-import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
-import { freePort } from '../../scripts/lib/deploy/free-ports.js';
-import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
-import { loadStack } from '../../scripts/lib/workloads/handles.js';
-import { servingContainers } from './helpers/containers.js';
+
 import { waitFor } from '../../common/wait.js';
+import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
+import { freePort } from '../../scripts/lib/deploy/free-ports.js';
+import { cdktf, freeHostPorts, readOutputs, stackDirs, type StackSettings, terraform } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { loadStack } from '../../scripts/lib/workloads/handles.js';
+import { health } from '../../scripts/lib/workloads/readiness.js';
+import { servingContainers } from './helpers/containers.js';
 
 const ctx = inject('e2e');
 

@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { MALFORMED_REQUESTS, rawExchange, slowLorisChunks, type RawTlsOptions } from '../helpers/raw-tls.js';
-import { containerState, type ContainerState } from './helpers/containers.js';
+
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
+import { MALFORMED_REQUESTS, rawExchange, type RawTlsOptions, slowLorisChunks } from '../helpers/raw-tls.js';
+import { type ContainerState, containerState } from './helpers/containers.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
-import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 
 const ctx = inject('e2e');
 

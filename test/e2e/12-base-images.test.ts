@@ -6,11 +6,12 @@
 // names; workloads run the Node LTS either way.
 import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { finalEntry } from '../../scripts/lib/docker/image-archive.js';
 import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES } from '../../stack/versions.js';
-import { withSavedImage } from './helpers/images.js';
 import { useSharedStack } from './helpers/fixtures.js';
+import { withSavedImage } from './helpers/images.js';
 
 const ctx = inject('e2e');
 const STEP_CA = '/usr/local/bin/step-ca';
@@ -41,7 +42,10 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
   it('connected: each base was pulled by its official name; offline: built by the toolchain', async () => {
     for (const ref of Object.values(ctx.baseImages)) {
       const out = await inspect`docker image inspect --format ${'{{json .RepoDigests}} {{json .Config.Labels}}'} ${ref}`;
-      const [digests, labels] = out.stdout.trim().split(' ').map((j) => JSON.parse(j) as unknown) as [string[] | null, Record<string, string> | null];
+      const [digests, labels] = out.stdout
+        .trim()
+        .split(' ')
+        .map((j) => JSON.parse(j) as unknown) as [string[] | null, Record<string, string> | null];
       if (ctx.mode === 'connected') {
         // Only a pull by that name records <name>@sha256:… (a build, tag or push to another name does not).
         const repo = ref.slice(0, ref.lastIndexOf(':'));
@@ -69,7 +73,8 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
   });
 
   it('the CA container runs step-ca with every capability dropped, no new privileges, uid 1000', async () => {
-    const out = await inspect`docker inspect --format ${'{{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.Config.User}} {{.State.Running}} {{.RestartCount}}'} ${shared.stack.ca.container}`;
+    const out =
+      await inspect`docker inspect --format ${'{{json .HostConfig.CapDrop}} {{json .HostConfig.SecurityOpt}} {{.Config.User}} {{.State.Running}} {{.RestartCount}}'} ${shared.stack.ca.container}`;
     const [capDrop, securityOpt, user, running, restarts] = out.stdout.trim().split(' ');
     expect(JSON.parse(capDrop!)).toEqual(['ALL']);
     expect(JSON.parse(securityOpt!)).toContain('no-new-privileges:true');
@@ -77,7 +82,11 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
     expect(running).toBe('true');
     expect(restarts).toBe('0');
     // The process itself: step-ca, with an empty effective and bounding set.
-    const status = await docker.execOk(shared.stack.ca.container, ['sh', '-c', 'for p in /proc/[0-9]*; do if [ "$(cat $p/comm)" = step-ca ]; then grep -E "^Cap(Eff|Bnd)" $p/status; fi; done']);
+    const status = await docker.execOk(shared.stack.ca.container, [
+      'sh',
+      '-c',
+      'for p in /proc/[0-9]*; do if [ "$(cat $p/comm)" = step-ca ]; then grep -E "^Cap(Eff|Bnd)" $p/status; fi; done',
+    ]);
     expect(status.trim().split('\n').sort()).toEqual(['CapBnd:\t0000000000000000', 'CapEff:\t0000000000000000']);
   });
 

@@ -1,18 +1,20 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { waitFor } from '../../common/wait.js';
+import { rootFingerprint } from '../../scripts/lib/ca/step.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
+import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { health } from '../../scripts/lib/workloads/readiness.js';
 import { observeRotations } from '../../scripts/lib/workloads/rotation-check.js';
-import { rootFingerprint } from '../../scripts/lib/ca/step.js';
-import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { createMtlsClient, type MtlsClient } from '../../services/client/app.js';
-import { containerState, servingContainers, type ContainerState } from './helpers/containers.js';
+import { type ContainerState, containerState, servingContainers } from './helpers/containers.js';
+import { NODE_PAIR } from './helpers/containers.js';
 import { restartEngine } from './helpers/engine.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
-import { waitFor } from '../../common/wait.js';
-import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
-import { NODE_PAIR } from './helpers/containers.js';
 
 const ctx = inject('e2e');
 
@@ -35,7 +37,14 @@ describe('a Docker engine restart under traffic', { timeout: 420_000 }, () => {
     await writeFile(join(certDir, 'root.crt'), shared.rootPem);
     await writeFile(join(certDir, 'site.crt'), shared.operator.certPem);
     await writeFile(join(certDir, 'site.key'), shared.operator.keyPem, { mode: 0o600 });
-    hostClient = createMtlsClient({ certDir, targetUrl: hostUrl(ctx.outputs, 'server'), expectedServerIdentity: workload(shared.stack, 'server').uri, requestRate: 5, adminPort: 0, retryBudgetMs: 30_000 });
+    hostClient = createMtlsClient({
+      certDir,
+      targetUrl: hostUrl(ctx.outputs, 'server'),
+      expectedServerIdentity: workload(shared.stack, 'server').uri,
+      requestRate: 5,
+      adminPort: 0,
+      retryBudgetMs: 30_000,
+    });
     await hostClient.start();
   });
   afterAll(async () => {

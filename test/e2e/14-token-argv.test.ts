@@ -1,4 +1,5 @@
 import { describe, expect, inject, it } from 'vitest';
+
 import { enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { loadStack } from '../../scripts/lib/workloads/handles.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';

@@ -1,7 +1,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import * as docker from '../../scripts/lib/docker/commands.js';
+
 import { LABEL, ROOT_KEY_DIR } from '../../common/facts.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
 import { PROJECT } from '../../stack/versions.js';
 
 const ctx = inject('e2e');
@@ -15,7 +16,8 @@ describe('the root key is not in the running CA', { timeout: 120_000 }, () => {
 
   it('no file reachable in the CA container is the root key; the only private key there is the intermediate', async () => {
     const scan = await docker.exec(ca(), [
-      'sh', '-c',
+      'sh',
+      '-c',
       'find / \\( -path /proc -o -path /sys -o -path /dev \\) -prune -o -type f -size -64k -print 2>/dev/null | xargs grep -l "PRIVATE KEY-----" 2>/dev/null; ' +
         'find / \\( -path /proc -o -path /sys \\) -prune -o -name "root_ca_key*" -print 2>/dev/null; true',
     ]);

@@ -1,17 +1,19 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { serialOf } from '../../scripts/lib/identity/pki.js';
 import https from 'node:https';
+
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+
+import { waitFor } from '../../common/wait.js';
+import type { RevocationResult } from '../../scripts/lib/ca/revocation.js';
+import { hostUrl, projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
-import type { RevocationResult } from '../../scripts/lib/ca/revocation.js';
-import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
+import { serialOf } from '../../scripts/lib/identity/pki.js';
 import { appStats, FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
 import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
-import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
+import { operatorCredential, useSharedStack, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
-import { waitFor } from '../../common/wait.js';
 import { servingCert, stackContainers, waitAllHealthy, waitForNewerCert } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
@@ -22,12 +24,16 @@ const publicKeyOfCert = (certPem: string) => new X509Certificate(certPem).public
 /** A holder of a copied certificate and key asks the CA for a new certificate (mTLS to /renew). */
 function renewWith(certPem: string, keyPem: string, rootPem: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(`${ctx.outputs.ca_host_url}/1.0/renew`, { method: 'POST', ca: rootPem, cert: certPem, key: keyPem, agent: false, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}') as Record<string, unknown> }));
-    });
+    const req = https.request(
+      `${ctx.outputs.ca_host_url}/1.0/renew`,
+      { method: 'POST', ca: rootPem, cert: certPem, key: keyPem, agent: false, timeout: 10_000 },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}') as Record<string, unknown> }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('renew timed out')));
     req.on('error', reject);
     req.end();
@@ -61,11 +67,17 @@ describe('keys rotate with certificates; revocation reaches every certificate of
     const res = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem });
     expect(res.status).toBe(200);
     const presented = await new Promise<string>((resolve, reject) => {
-      const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' }, (r) => {
-        const cert = (r.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
-        r.resume();
-        r.on('end', () => (cert ? resolve(cert.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')) : reject(new Error('no peer certificate'))));
-      });
+      const req = https.request(
+        hostUrl(ctx.outputs, 'server'),
+        { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem, agent: false, servername: 'server.mesh.internal' },
+        (r) => {
+          const cert = (r.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
+          r.resume();
+          r.on('end', () =>
+            cert ? resolve(cert.publicKey.export({ type: 'spki', format: 'der' }).toString('base64')) : reject(new Error('no peer certificate')),
+          );
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -74,7 +86,10 @@ describe('keys rotate with certificates; revocation reaches every certificate of
     const clientStats = await appStats(client);
     const clientPair = await pairOnDisk(client);
     expect(serialOf(new X509Certificate(clientPair.certPem))).toBe(clientStats?.credentials?.serial);
-    for (const [name, w] of [['server', server], ['client', client]] as const) {
+    for (const [name, w] of [
+      ['server', server],
+      ['client', client],
+    ] as const) {
       const now = await pairOnDisk(w);
       expect(publicKeyOfCert(now.certPem), `${name} certificate`).not.toBe(oldKeys[name]);
       expect(publicKeyOfKey(now.keyPem), `${name} key`).not.toBe(oldKeys[name]);
@@ -96,7 +111,12 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // The operator revokes the identity; a local user watching argv in the CA sees no token.
     const sampling = sampleStepArgv(shared.stack.ca.container, 12);
-    const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
+    const out = await $({
+      cwd: projectDir,
+      nothrow: true,
+      quiet: true,
+      env: { ...process.env, CI: 'true' },
+    })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     const seen = await sampling;
     expect(out.exitCode, out.stderr).toBe(0);
     const result = JSON.parse(out.stdout) as RevocationResult;
@@ -112,7 +132,10 @@ describe('keys rotate with certificates; revocation reaches every certificate of
     }
 
     // Neither the copied pair nor the thief's own certificate renews any more.
-    for (const [what, certPem] of [['copied certificate', stolen.certPem], ["thief's renewed certificate", thiefCert]] as const) {
+    for (const [what, certPem] of [
+      ['copied certificate', stolen.certPem],
+      ["thief's renewed certificate", thiefCert],
+    ] as const) {
       const again = await renewWith(certPem, stolen.keyPem, shared.rootPem);
       expect(again.status, `${what}: ${JSON.stringify(again.body)}`).toBe(401);
     }
@@ -120,10 +143,14 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // Restore the client for whatever runs next: a new identity document.
     assertEnrolled(await enrollAll(shared.stack, [client], { force: true }));
-    await waitFor('client requests to succeed on a fresh certificate', async () => {
-      const s = await appStats(client);
-      return s && !revokedSerials.includes(s.credentials?.serial ?? '') && s.requests?.consecutiveFailures === 0 ? true : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    await waitFor(
+      'client requests to succeed on a fresh certificate',
+      async () => {
+        const s = await appStats(client);
+        return s && !revokedSerials.includes(s.credentials?.serial ?? '') && s.requests?.consecutiveFailures === 0 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1000 },
+    );
     await waitAllHealthy([client.container, client.renewer], 60_000);
   });
 });

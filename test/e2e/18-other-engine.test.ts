@@ -5,13 +5,14 @@
 // without changes and destroys cleanly.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
+
+import { waitFor } from '../../common/wait.js';
+import { cdktf, readOutputs, stackEngine, type StackSettings, terraform } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
-import { cdktf, readOutputs, stackEngine, terraform, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
 import { otherEngine, type TerraformCli } from '../../scripts/lib/toolchain/engine.js';
 import { engineCli } from '../../scripts/lib/toolchain/terraform.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
-import { waitFor } from '../../common/wait.js';
 import { downTestStack, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 
 const ctx = inject('e2e');
@@ -53,10 +54,14 @@ describe(`a stack on the other engine (${other})`, { timeout: 600_000 }, () => {
     expect((await readOutputs(settings.prefix)).prefix).toBe(settings.prefix);
 
     const client = stack.workloads.find((w) => w.name === 'client')!;
-    const stats = await waitFor('client success on the other engine\'s stack', async () => {
-      const s = await appStats(client);
-      return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
-    }, { timeoutMs: 90_000 });
+    const stats = await waitFor(
+      "client success on the other engine's stack",
+      async () => {
+        const s = await appStats(client);
+        return (s?.requests?.successes ?? 0) > 0 ? s : undefined;
+      },
+      { timeoutMs: 90_000 },
+    );
     const last = stats.lastResponse as { status: number; body: { identity: string } };
     expect(last.status).toBe(200);
     expect(last.body.identity).toBe(client.uri);

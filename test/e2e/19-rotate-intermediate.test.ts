@@ -1,21 +1,23 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { sleep, waitFor } from '../../common/wait.js';
+
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
-import { locateCa, rfc3339, servedIntermediate, type IntermediateRotation } from '../../scripts/lib/ca-rotation/intermediate.js';
+
+import { ROOT_KEY_DIR } from '../../common/facts.js';
+import { sleep, waitFor } from '../../common/wait.js';
+import { rootFingerprint } from '../../scripts/lib/ca/step.js';
+import { type IntermediateRotation, locateCa, rfc3339, servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../scripts/lib/ca-rotation/intermediate-job.js';
+import { hostUrl, projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/identity/pki.js';
-import { projectDir, hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
-import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
-import { ROOT_KEY_DIR } from '../../common/facts.js';
+import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { rotateCa } from './helpers/ca-rotation.js';
-import { useSharedStack, operatorCredential, workload } from './helpers/fixtures.js';
-import { mtlsRequest, type IssuedCredential } from './helpers/operator.js';
+import { operatorCredential, useSharedStack, workload } from './helpers/fixtures.js';
+import { type IssuedCredential, mtlsRequest } from './helpers/operator.js';
 import { clientFailures, stackContainers, waitAllHealthy } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
@@ -28,11 +30,17 @@ const intermediateOf = (bundlePem: string): string | undefined => {
 /** The intermediate the server presents to the host on a new connection (seen from outside the mesh). */
 function servedByServer(rootPem: string, op: IssuedCredential): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = https.request(hostUrl(ctx.outputs, 'server'), { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal', timeout: 5000 }, (res) => {
-      const issuer = (res.socket as TLSSocket).getPeerCertificate(true).issuerCertificate;
-      res.resume();
-      res.on('end', () => (issuer?.raw ? resolve(fingerprintOf(new X509Certificate(issuer.raw))) : reject(new Error('the server presented no intermediate'))));
-    });
+    const req = https.request(
+      hostUrl(ctx.outputs, 'server'),
+      { ca: rootPem, cert: op.certPem, key: op.keyPem, agent: false, servername: 'server.mesh.internal', timeout: 5000 },
+      (res) => {
+        const issuer = (res.socket as TLSSocket).getPeerCertificate(true).issuerCertificate;
+        res.resume();
+        res.on('end', () =>
+          issuer?.raw ? resolve(fingerprintOf(new X509Certificate(issuer.raw))) : reject(new Error('the server presented no intermediate')),
+        );
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.end();
@@ -76,7 +84,9 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     let stop = false;
     const pinger = (async () => {
       while (!stop) {
-        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem }).catch((err: Error) => err);
+        const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem }).catch(
+          (err: Error) => err,
+        );
         if (r instanceof Error) errors.push(`${new Date().toISOString()} ${r.message}`);
         else statuses.push(r.status);
         // Four requests a second: traffic before, during and after the switch.
@@ -111,12 +121,20 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       // The CA itself, seen from the host, serves the new intermediate without a restart.
       expect((await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint).toBe(result.new.fingerprint);
       expect(await docker.logs(shared.stack.ca.container, { since: new Date(Date.now() - 120_000).toISOString() })).toContain('reloading ...');
-      const status = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
+      const status = await $({
+        cwd: projectDir,
+        nothrow: true,
+        quiet: true,
+        env: { ...process.env, CI: 'true' },
+      })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
       expect((JSON.parse(status.stdout) as { caIntermediate: { serial?: string } }).caIntermediate.serial, status.stderr).toBe(result.new.serial);
 
       // Every workload renews onto the new chain and serves it.
       for (const w of shared.stack.workloads) {
-        await waitFor(`${w.name} to serve a leaf under the new intermediate`, () => onNewChain(w, result.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
+        await waitFor(`${w.name} to serve a leaf under the new intermediate`, () => onNewChain(w, result.new.fingerprint), {
+          timeoutMs: 180_000,
+          intervalMs: 1000,
+        });
       }
       console.log(`rotate-ca intermediate took ${run.ms} ms; every workload served a new-chain leaf ${Date.now() - switched} ms after it returned`);
       // Seen from outside: the server presents leaf + new intermediate; the old-chain operator leaf is still accepted.
@@ -124,10 +142,14 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       const late = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem });
       expect(late.status).toBe(200);
       // The stack's client kept making requests across the switch (none failed: checked below).
-      await waitFor('the client to succeed on its new-chain leaf', async () => {
-        const r = (await appStats(client))?.requests;
-        return r?.consecutiveFailures === 0 && (r.successes ?? 0) > successesBefore ? true : undefined;
-      }, { timeoutMs: 30_000 });
+      await waitFor(
+        'the client to succeed on its new-chain leaf',
+        async () => {
+          const r = (await appStats(client))?.requests;
+          return r?.consecutiveFailures === 0 && (r.successes ?? 0) > successesBefore ? true : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
       await hostRequests(5, 'host requests after every workload moved');
     } finally {
       stop = true;
@@ -153,7 +175,15 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     expect(first, 'the first rotation ran').toBeDefined();
     // What a run killed between its job and SIGHUP leaves behind: a new intermediate installed, the CA still on the old one.
     const where = await locateCa(shared.stack);
-    const job = intermediateJobArgs({ name: `${shared.stack.ca.container}-rotate`, prefix: shared.stack.prefix, image: where.image, caVolume: where.caVolume, rootKeyVolume: where.rootKeyVolume, subject: 'Stopped Run Intermediate CA', notAfter: rfc3339(new Date(new X509Certificate(shared.rootPem).validTo)) });
+    const job = intermediateJobArgs({
+      name: `${shared.stack.ca.container}-rotate`,
+      prefix: shared.stack.prefix,
+      image: where.image,
+      caVolume: where.caVolume,
+      rootKeyVolume: where.rootKeyVolume,
+      subject: 'Stopped Run Intermediate CA',
+      notAfter: rfc3339(new Date(new X509Certificate(shared.rootPem).validTo)),
+    });
     const stopped = await docker.runOnce(job.flags, job.image, job.args, { input: ROTATE_INTERMEDIATE_SCRIPT });
     expect(stopped.exitCode, stopped.stderr).toBe(0);
     const installed = fingerprintOf(new X509Certificate((await docker.readFile(shared.stack.ca.container, INTERMEDIATE_CRT))!));
@@ -172,7 +202,10 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
     const backup = await docker.readFile(shared.stack.ca.container, `${INTERMEDIATE_CRT}.previous`);
     expect(backup && fingerprintOf(new X509Certificate(backup))).toBe(first!.new.fingerprint);
     for (const w of shared.stack.workloads) {
-      await waitFor(`${w.name} to serve a leaf under the third intermediate`, () => onNewChain(w, again.new.fingerprint), { timeoutMs: 180_000, intervalMs: 1000 });
+      await waitFor(`${w.name} to serve a leaf under the third intermediate`, () => onNewChain(w, again.new.fingerprint), {
+        timeoutMs: 180_000,
+        intervalMs: 1000,
+      });
     }
     expect(await servedByServer(shared.rootPem, operator)).toBe(again.new.fingerprint);
     expect((await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: shared.rootPem, cert: operator.certPem, key: operator.keyPem })).status).toBe(200);

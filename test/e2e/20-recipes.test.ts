@@ -4,16 +4,17 @@
 // workload of the mesh rotates twice while its callers keep calling, with 0
 // failed calls, the serial each server presents (seen from outside with
 // openssl s_client) changes, and no container restarts.
-import { sleep, waitFor } from '../../common/wait.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
-import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
+
+import { sleep, waitFor } from '../../common/wait.js';
 import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
 import { certOnDisk } from '../../scripts/lib/workloads/handles.js';
+import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
+import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
 import { parseDuration } from '../../stack/duration.js';
 import { selfSignedLeaf } from '../helpers/pki.js';
-import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
-import { containerState, type ContainerState } from './helpers/containers.js';
+import { type CallOutcome, callServer, type Credential } from './helpers/callers.js';
+import { type ContainerState, containerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity } from './helpers/operator.js';
 
@@ -32,10 +33,22 @@ interface Refusals {
 const REFUSALS: Record<string, Refusals> = {
   // nginx requires a certificate in the handshake (ssl_conf_command VerifyMode
   // Require) but verifies it after: a foreign one gets its JSON 400.
-  nginx: { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { status: 400, body: /"error":"tls_refused".*self-signed certificate/ }, unlisted: { status: 403 } },
+  nginx: {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { status: 400, body: /"error":"tls_refused".*self-signed certificate/ },
+    unlisted: { status: 403 },
+  },
   // Go and OpenSSL refuse in the handshake (TLS 1.3 alerts as Node names them).
-  'go-server': { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }, unlisted: { status: 403 } },
-  'python-server': { noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' }, selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }, unlisted: { status: 403 } },
+  'go-server': {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { status: 403 },
+  },
+  'python-server': {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { status: 403 },
+  },
   postgres: {
     noCertificate: { message: /connection requires a valid client certificate/ },
     selfSigned: { message: /tlsv1 alert unknown ca/ },
@@ -65,7 +78,12 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
   let foreign: Credential;
 
   beforeAll(async () => {
-    const id = (name: string) => ({ commonName: `${name}.mesh.internal`, dns: [`${name}.mesh.internal`], uris: [`spiffe://mesh.internal/${name}`], notAfter: '2m' });
+    const id = (name: string) => ({
+      commonName: `${name}.mesh.internal`,
+      dns: [`${name}.mesh.internal`],
+      uris: [`spiffe://mesh.internal/${name}`],
+      notAfter: '2m',
+    });
     operator = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, id('operator'));
     // A valid certificate from the mesh's own CA, for an identity no allow-list names.
     intruder = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, id('intruder'));
@@ -80,10 +98,14 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
 
   describe.each(recipeServers.map((w) => [w.name, w] as [string, WorkloadOutput]))('%s', (name, w) => {
     it('lets an allowed identity in (the operator, on its allow-list)', async () => {
-      const got = await waitFor(`${name} to answer the operator`, async () => {
-        const r = await callServer(w, shared.rootPem, 'operator', operator);
-        return r.ok ? r : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      const got = await waitFor(
+        `${name} to answer the operator`,
+        async () => {
+          const r = await callServer(w, shared.rootPem, 'operator', operator);
+          return r.ok ? r : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
       if (w.protocol === 'postgres') expect(got.body).toBe('operator true');
       else expect(got.status).toBe(200);
     });
@@ -102,7 +124,7 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
   });
 });
 
-describe('recipes: every workload rotates under its callers\' traffic', { timeout: 420_000 }, () => {
+describe("recipes: every workload rotates under its callers' traffic", { timeout: 420_000 }, () => {
   const shared = useSharedStack();
   let before: Map<string, ContainerState>;
   let servedBefore: Map<string, string>;
@@ -121,13 +143,15 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
     // Files written → new serial in use: the reload latency of each technology.
     void (async () => {
       while (polling) {
-        await Promise.all(shared.stack.workloads.map(async (w) => {
-          const c = await certOnDisk(w);
-          if (!c) return;
-          const seen = writtenAt.get(w.name) ?? new Map<string, number>();
-          if (!seen.has(c.serial)) seen.set(c.serial, Date.now());
-          writtenAt.set(w.name, seen);
-        }));
+        await Promise.all(
+          shared.stack.workloads.map(async (w) => {
+            const c = await certOnDisk(w);
+            if (!c) return;
+            const seen = writtenAt.get(w.name) ?? new Map<string, number>();
+            if (!seen.has(c.serial)) seen.set(c.serial, Date.now());
+            writtenAt.set(w.name, seen);
+          }),
+        );
         // Sampled four times a second: the resolution of the reload latencies measured here.
         await sleep(250);
       }
@@ -147,7 +171,12 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
 
   it('every client kept calling its server through both rotations, with 0 failed calls', () => {
     expect(report.traffic.failures).toBe(0);
-    expect(report.calls.map((c) => c.client).sort()).toEqual(ctx.outputs.workloads.filter((w) => w.role === 'client').map((w) => w.name).sort());
+    expect(report.calls.map((c) => c.client).sort()).toEqual(
+      ctx.outputs.workloads
+        .filter((w) => w.role === 'client')
+        .map((w) => w.name)
+        .sort(),
+    );
     for (const c of report.calls) {
       expect(c.failed, `${c.client} → ${c.server}`).toBe(0);
       expect(c.ok, `${c.client} → ${c.server}`).toBeGreaterThan(10);
@@ -167,11 +196,15 @@ describe('recipes: every workload rotates under its callers\' traffic', { timeou
   it('no app container restarted: the same start time and restart count as before', async () => {
     for (const c of appContainers) {
       const now = await containerState(c);
-      expect({ restarts: now.restartCount, startedAt: now.startedAt, running: now.running }, c).toEqual({ restarts: before.get(c)!.restartCount, startedAt: before.get(c)!.startedAt, running: true });
+      expect({ restarts: now.restartCount, startedAt: now.startedAt, running: now.running }, c).toEqual({
+        restarts: before.get(c)!.restartCount,
+        startedAt: before.get(c)!.startedAt,
+        running: true,
+      });
     }
   });
 
-  it('reports each technology\'s reload latency (file written → new serial in use)', () => {
+  it("reports each technology's reload latency (file written → new serial in use)", () => {
     const rows = report.workloads.map((w) => {
       const written = writtenAt.get(w.workload) ?? new Map<string, number>();
       const latencies = w.timeline.slice(1).flatMap((e) => {

@@ -6,21 +6,34 @@
 // root and a leaf from the retired root is refused as unknown. Last file: it
 // changes the stack's root.
 import { X509Certificate } from 'node:crypto';
-import { sleep, waitFor } from '../../common/wait.js';
+
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $, fs } from 'zx';
-import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
+
+import { ROOT_PIN_FILE } from '../../common/facts.js';
+import { sleep, waitFor } from '../../common/wait.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import type { PhaseResult } from '../../scripts/lib/ca-rotation/root.js';
 import { hostUrl, projectDir, stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
-import { ROOT_PIN_FILE } from '../../common/facts.js';
+import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
+import { servedLeafPem } from '../../scripts/lib/workloads/served-cert.js';
+import {
+  appStates,
+  type CallCounts,
+  clientCalls,
+  expectNoFailedCalls,
+  expectNoRestarts,
+  expectOnlyRoot,
+  fp,
+  retireOnceAllowed,
+  rotateCa,
+} from './helpers/ca-rotation.js';
 import { type ContainerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
-import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';
-import { enrollHostIdentity, mtlsRequest, type IssuedCredential } from './helpers/operator.js';
+import { enrollHostIdentity, type IssuedCredential, mtlsRequest } from './helpers/operator.js';
 
 const ctx = inject('e2e');
 const hostRootFile = () => stackDirs(ctx.prefix).hostStep.root;
@@ -47,7 +60,11 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     before = await appStates(shared.stack);
     callsBefore = await clientCalls(shared.stack);
     // Short-lived: it is replaced by one under the new root after activation, and must be gone before retire.
-    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, oldRoot, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '2m' });
+    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, oldRoot, {
+      commonName: 'operator.mesh.internal',
+      uris: [ctx.operatorUri],
+      notAfter: '2m',
+    });
     // A load generator on the host: it trusts whatever the host's pinned state holds
     // (both roots during the rotation), as an operator's tools would.
     host.done = (async () => {
@@ -88,7 +105,9 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     expect(splitPem(await fs.readFile(hostRootFile(), 'utf8')).map(fp)).toEqual([ctx.fingerprint, fp(newRoot)]);
     const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
     expect((JSON.parse(status.stdout) as { caRoot: unknown }).caRoot).toEqual({
-      phase: 'prepared', root: ctx.fingerprint, newRoot: fp(newRoot),
+      phase: 'prepared',
+      root: ctx.fingerprint,
+      newRoot: fp(newRoot),
       trust: { fingerprints: [ctx.fingerprint, fp(newRoot)], total: shared.stack.workloads.length, not: [] },
     });
   });
@@ -98,23 +117,36 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     // Three minutes: it must outlive the activation and every workload's move
     // onto the new root, slower on a busy machine; retire then waits it out
     // (within its 5-minute wait).
-    oldLeaf = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '3m' });
-    await waitFor('15 s since prepare', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000 });
+    oldLeaf = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, {
+      commonName: 'operator.mesh.internal',
+      uris: [ctx.operatorUri],
+      notAfter: '3m',
+    });
+    await waitFor('15 s since prepare', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 2000,
+    });
     const intermediate = await servedIntermediate(ctx.outputs.ca_host_url, newRoot);
     expect(signedBy(intermediate.pem, newRoot)).toBe(true);
     // The host's load generator renews onto the new root too, as a workload does.
     // Long enough for the rest of this file (about 3 minutes); a later root
     // rotation (e2e 24) cannot retire this root until this leaf has expired.
-    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, { commonName: 'operator.mesh.internal', uris: [ctx.operatorUri], notAfter: '6m' });
+    hostCred = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, `${oldRoot}\n${newRoot}`, {
+      commonName: 'operator.mesh.internal',
+      uris: [ctx.operatorUri],
+      notAfter: '6m',
+    });
     expect(signedBy(splitPem(hostCred.certPem)[0]!, intermediate.pem)).toBe(true);
     // Every workload, each technology, renews onto the new chain at its own schedule and uses it.
     for (const w of shared.stack.workloads) {
-      await waitFor(`${w.name} on the new root`, async () => ((await onChain(w, intermediate.pem)) ? true : undefined), { timeoutMs: 150_000, intervalMs: 1000 });
+      await waitFor(`${w.name} on the new root`, async () => ((await onChain(w, intermediate.pem)) ? true : undefined), {
+        timeoutMs: 150_000,
+        intervalMs: 1000,
+      });
     }
     // The servers present it to callers outside the mesh too (openssl s_client on their ports).
     for (const w of shared.stack.workloads.filter((x) => x.host_port)) {
-      const out = await $({ quiet: true, nothrow: true, timeout: '10s', input: '' })`openssl s_client -connect ${`127.0.0.1:${w.host_port}`} -servername ${w.dns_name} ${w.protocol === 'postgres' ? ['-starttls', 'postgres'] : []}`;
-      const leaf = splitPem(out.stdout)[0];
+      const leaf = await servedLeafPem({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol === 'postgres' ? 'postgres' : 'https' });
       expect(leaf && signedBy(leaf, intermediate.pem), `${w.name} presents a leaf under the new intermediate`).toBe(true);
     }
     const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${oldRoot}\n${newRoot}`, cert: oldLeaf.certPem, key: oldLeaf.keyPem });
@@ -146,7 +178,12 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     // Node server refuses the handshake too.
     await expect(mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: newRoot, cert: oldLeaf.certPem, key: oldLeaf.keyPem })).rejects.toThrow();
     const python = shared.stack.workloads.find((w) => w.name === 'python-server')!;
-    const alert = await mtlsRequest(`https://127.0.0.1:${python.host_port}/`, { ca: newRoot, cert: oldLeaf.certPem, key: oldLeaf.keyPem, servername: python.dns_name }).catch((err: NodeJS.ErrnoException) => err);
+    const alert = await mtlsRequest(`https://127.0.0.1:${python.host_port}/`, {
+      ca: newRoot,
+      cert: oldLeaf.certPem,
+      key: oldLeaf.keyPem,
+      servername: python.dns_name,
+    }).catch((err: NodeJS.ErrnoException) => err);
     expect((alert as NodeJS.ErrnoException).code).toBe('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+
 import { LABEL } from '../../common/facts.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { health, healthNow, waitForContainers } from '../../scripts/lib/workloads/readiness.js';
@@ -11,13 +12,14 @@ const sh = $({ quiet: true, nothrow: true, timeout: '60s' });
 // Deploy and enrollment run each container's own health check instead of
 // waiting for Docker's status (first probed a full interval after start).
 // Throwaway containers of the stack's own workload image, no network.
-describe('deploy and enrollment wait on each container\'s own health check', { timeout: 120_000 }, () => {
+describe("deploy and enrollment wait on each container's own health check", { timeout: 120_000 }, () => {
   const names: string[] = [];
   const start = async (suffix: string, healthCmd: string, script: string) => {
     const name = `${ctx.prefix}-readiness-${suffix}`;
     names.push(name);
     const image = await docker.imageOf(ctx.outputs.workloads[0]!.container);
-    const out = await sh`docker run -d --name ${name} --network none --label ${`${LABEL.project}=${PROJECT}`} --label ${`${LABEL.prefix}=${ctx.prefix}`} --health-cmd ${healthCmd} --health-interval 60s --health-timeout 2s --entrypoint sh ${image} -c ${script}`;
+    const out =
+      await sh`docker run -d --name ${name} --network none --label ${`${LABEL.project}=${PROJECT}`} --label ${`${LABEL.prefix}=${ctx.prefix}`} --health-cmd ${healthCmd} --health-interval 60s --health-timeout 2s --entrypoint sh ${image} -c ${script}`;
     expect(out.exitCode, out.stderr).toBe(0);
     return name;
   };
@@ -40,7 +42,7 @@ describe('deploy and enrollment wait on each container\'s own health check', { t
     );
   });
 
-  it('a container whose check never passes fails the wait when its time is up, with the check\'s output', async () => {
+  it("a container whose check never passes fails the wait when its time is up, with the check's output", async () => {
     const name = await start('never', 'echo "no certificate yet"; exit 1', 'exec sleep 600');
     await expect(waitForContainers([name], 'under test', { timeoutMs: 3000 })).rejects.toThrow(
       `${name}: not ready after 3 s; last: health check \`/bin/sh -c echo "no certificate yet"; exit 1\` exits 1: no certificate yet`,
@@ -51,7 +53,9 @@ describe('deploy and enrollment wait on each container\'s own health check', { t
     const waiting = await start('waiting', 'echo "waiting: for the first certificate"; exit 1', 'exec sleep 600');
     const starting = await start('starting', 'echo "starting: initdb running"; exit 1', 'exec sleep 600');
     await waitForContainers([waiting], 'under test', { want: 'up', timeoutMs: 10_000 });
-    await expect(waitForContainers([waiting], 'under test', { want: 'ready', timeoutMs: 2000 })).rejects.toThrow(`${waiting}: not ready after 2 s; last: health check`);
+    await expect(waitForContainers([waiting], 'under test', { want: 'ready', timeoutMs: 2000 })).rejects.toThrow(
+      `${waiting}: not ready after 2 s; last: health check`,
+    );
     await expect(waitForContainers([starting], 'under test', { want: 'up', timeoutMs: 2000 })).rejects.toThrow(
       `1 of 1 containers under test are not up:\n  ${starting}: not up after 2 s; last: health check \`/bin/sh -c echo "starting: initdb running"; exit 1\` exits 1: starting: initdb running`,
     );
@@ -60,6 +64,8 @@ describe('deploy and enrollment wait on each container\'s own health check', { t
   });
 
   it('a container that does not exist fails the wait', async () => {
-    await expect(waitForContainers([`${ctx.prefix}-readiness-missing`], 'under test', { timeoutMs: 3000 })).rejects.toThrow(`${ctx.prefix}-readiness-missing: does not exist`);
+    await expect(waitForContainers([`${ctx.prefix}-readiness-missing`], 'under test', { timeoutMs: 3000 })).rejects.toThrow(
+      `${ctx.prefix}-readiness-missing: does not exist`,
+    );
   });
 });

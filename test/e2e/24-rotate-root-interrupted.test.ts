@@ -7,23 +7,35 @@
 // 0 failed calls in every client of the mesh. It leaves the stack on one
 // root (a new one), as 21 does.
 import { X509Certificate } from 'node:crypto';
+
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+
+import { waitFor } from '../../common/wait.js';
 import { servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
-import { healthNow } from '../../scripts/lib/workloads/readiness.js';
+import { type PhaseResult, readRootState } from '../../scripts/lib/ca-rotation/root.js';
 import { NEXT_ROOT } from '../../scripts/lib/ca-rotation/root-job.js';
 import { servedRoots } from '../../scripts/lib/ca-rotation/root-steps.js';
-import { readRootState, type PhaseResult } from '../../scripts/lib/ca-rotation/root.js';
-import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { issuedBy, splitPem } from '../../scripts/lib/identity/pki.js';
 import { FILES, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { healthNow } from '../../scripts/lib/workloads/readiness.js';
+import { bundleInUse } from '../../scripts/lib/workloads/rotation-check.js';
+import {
+  appStates,
+  type CallCounts,
+  clientCalls,
+  expectNoFailedCalls,
+  expectNoRestarts,
+  expectOnlyRoot,
+  fp,
+  retireOnceAllowed,
+  rotateCa,
+} from './helpers/ca-rotation.js';
 import { type ContainerState } from './helpers/containers.js';
-import { waitFor } from '../../common/wait.js';
-import { waitForRenewalLog } from './helpers/renewer.js';
 import { useSharedStack } from './helpers/fixtures.js';
-import { appStates, clientCalls, expectNoFailedCalls, expectNoRestarts, expectOnlyRoot, fp, retireOnceAllowed, rotateCa, type CallCounts } from './helpers/ca-rotation.js';
+import { waitForRenewalLog } from './helpers/renewer.js';
 
 const ctx = inject('e2e');
 const rotateRoot = (phase: string) => rotateCa<PhaseResult>(ctx.prefix, ['root', phase]);
@@ -57,18 +69,27 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
       await docker.start(stopped.renewer);
     }
     expect(run.exitCode, run.output).toBe(1);
-    expect(run.output).toMatch(new RegExp(`rotate-ca root prepare is not complete: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`));
+    expect(run.output).toMatch(
+      new RegExp(
+        `rotate-ca root prepare is not complete: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`,
+      ),
+    );
     expect(run.output).toContain(`curl: its root.crt cannot be read through ${stopped.renewer} (not running?)`);
     expect(run.output).toContain('run rotate-ca root prepare again');
     expect((await readRootState(shared.stack)).phase).toBe('prepared');
     // A restarted renewer says starting until it has verified its pair, then ready.
-    await waitFor('the restarted renewer to be ready', async () => ((await healthNow(stopped.renewer)).phase === 'ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 500 });
+    await waitFor('the restarted renewer to be ready', async () => ((await healthNow(stopped.renewer)).phase === 'ready' ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
   });
 
   it('activate is refused, naming the workload that does not trust the new root; the CA still issues under the old one', async () => {
     const run = await rotateRoot('activate');
     expect(run.exitCode, run.output).toBe(1);
-    expect(run.output).toMatch(new RegExp(`activate refused: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`));
+    expect(run.output).toMatch(
+      new RegExp(`activate refused: ${shared.stack.workloads.length - 1} of ${shared.stack.workloads.length} workloads trust both roots; not: curl\\.`),
+    );
     expect(run.output).toMatch(/curl: its root\.crt lacks [0-9a-f]{12}…/);
     expect(run.output).toContain('run rotate-ca root prepare again (it completes the pinning where it is missing), then activate');
     expect((await readRootState(shared.stack)).phase).toBe('prepared');
@@ -83,17 +104,26 @@ describe('root rotation after an interrupted prepare', { timeout: 1_200_000 }, (
     expect(fp(newRoot)).toBe(again.result!.newFingerprint);
     expect(splitPem((await docker.readFile(stopped.renewer, FILES.root)) ?? '').map(fp)).toEqual([fp(oldRoot), fp(newRoot)]);
     const status = await $({ cwd: projectDir, nothrow: true, quiet: true })`npx tsx scripts/status.ts --prefix ${ctx.prefix}`;
-    expect(status.stdout).toContain(`${shared.stack.workloads.length} of ${shared.stack.workloads.length} workloads trust both roots; next: rotate-ca root activate`);
+    expect(status.stdout).toContain(
+      `${shared.stack.workloads.length} of ${shared.stack.workloads.length} workloads trust both roots; next: rotate-ca root activate`,
+    );
 
-    await waitFor('15 s since prepare completed', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 2000 });
+    await waitFor('15 s since prepare completed', async () => ((await rotateRoot('activate')).exitCode === 0 ? true : undefined), {
+      timeoutMs: 60_000,
+      intervalMs: 2000,
+    });
     const intermediate = await servedIntermediate(ctx.outputs.ca_host_url, newRoot);
     expect(issuedBy(new X509Certificate(intermediate.pem), new X509Certificate(newRoot))).toBe(true);
     // The interrupted workload first: it is the one that would have been cut off.
     for (const w of [stopped, ...shared.stack.workloads.filter((x) => x !== stopped)]) {
-      await waitFor(`${w.name} on the new root`, async () => {
-        const used = await bundleInUse(w);
-        return used && issuedBy(new X509Certificate(used.leaf), new X509Certificate(intermediate.pem)) ? true : undefined;
-      }, { timeoutMs: 150_000, intervalMs: 1000 });
+      await waitFor(
+        `${w.name} on the new root`,
+        async () => {
+          const used = await bundleInUse(w);
+          return used && issuedBy(new X509Certificate(used.leaf), new X509Certificate(intermediate.pem)) ? true : undefined;
+        },
+        { timeoutMs: 150_000, intervalMs: 1000 },
+      );
     }
   });
 

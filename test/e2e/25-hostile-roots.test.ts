@@ -8,31 +8,35 @@
 // refuse the foreign client in the handshake, while the mesh's own callers
 // keep getting in.
 import { X509Certificate } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
 import { CERT_DIR, CERT_FILES, ROOT_PIN_FILE } from '../../common/facts.js';
-import * as docker from '../../scripts/lib/docker/commands.js';
-import { appReport, type AppReport } from '../../scripts/lib/workloads/app-report.js';
-import { healthNow } from '../../scripts/lib/workloads/readiness.js';
+import { waitFor } from '../../common/wait.js';
 import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../../scripts/lib/docker/commands.js';
+import { type AppReport, appReport } from '../../scripts/lib/workloads/app-report.js';
 import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
+import { healthNow } from '../../scripts/lib/workloads/readiness.js';
 import { createPki } from '../helpers/pki.js';
-import { callServer, type CallOutcome, type Credential } from './helpers/callers.js';
+import { type CallOutcome, callServer, type Credential } from './helpers/callers.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity } from './helpers/operator.js';
-import { waitFor } from '../../common/wait.js';
 
 const ctx = inject('e2e');
 
 /** Makes the foreign client's call to one server and checks the refusal its technology gives. */
 type Check = (call: () => Promise<CallOutcome>, w: Workload) => Promise<void>;
-const alert = (code: string): Check => async (call) => {
-  const got = await call();
-  expect(got.ok ? undefined : got.code, JSON.stringify(got)).toBe(code);
-};
+const alert =
+  (code: string): Check =>
+  async (call) => {
+    const got = await call();
+    expect(got.ok ? undefined : got.code, JSON.stringify(got)).toBe(code);
+  };
 
 /** The Node server's handshake refusals for an unknown CA so far. */
 async function unknownCaRefusals(w: Workload): Promise<number> {
-  return ((await appStats(w))?.handshakeFailures as Record<string, number> | undefined)?.unknown_ca ?? 0;
+  return (await appStats(w))?.handshakeFailures?.unknown_ca ?? 0;
 }
 
 const UNTRUSTED: Record<string, Check> = {
@@ -43,7 +47,10 @@ const UNTRUSTED: Record<string, Check> = {
     const before = await unknownCaRefusals(w);
     const got = await call();
     expect(got.ok ? undefined : got.code, JSON.stringify(got)).toMatch(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/);
-    await waitFor(`${w.name} to count an unknown_ca handshake failure`, async () => ((await unknownCaRefusals(w)) > before ? true : undefined), { timeoutMs: 10_000, intervalMs: 300 });
+    await waitFor(`${w.name} to count an unknown_ca handshake failure`, async () => ((await unknownCaRefusals(w)) > before ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 300,
+    });
   },
   'go-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
   'python-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
@@ -62,7 +69,11 @@ const UNTRUSTED: Record<string, Check> = {
 const servers = ctx.outputs.workloads.filter((w) => w.host_port > 0 && w.technology in UNTRUSTED);
 
 /** A certificate's PEM under another label, the way OpenSSL still loads it. */
-const relabel = (pem: string, label: string) => pem.trim().replace(/-----BEGIN CERTIFICATE-----/, `-----BEGIN ${label}-----`).replace(/-----END CERTIFICATE-----/, `-----END ${label}-----`);
+const relabel = (pem: string, label: string) =>
+  pem
+    .trim()
+    .replace(/-----BEGIN CERTIFICATE-----/, `-----BEGIN ${label}-----`)
+    .replace(/-----END CERTIFICATE-----/, `-----END ${label}-----`);
 
 describe('the root pin holds when a certs volume is written by an attacker', { timeout: 300_000 }, () => {
   const shared = useSharedStack();
@@ -76,7 +87,10 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
   beforeAll(async () => {
     for (const w of shared.stack.workloads) stackWorkloads.set(w.name, w);
     operator = await enrollHostIdentity(shared.stack.ca, ctx.outputs.ca_host_url, shared.rootPem, {
-      commonName: 'operator.mesh.internal', dns: ['operator.mesh.internal'], uris: [ctx.operatorUri], notAfter: '5m',
+      commonName: 'operator.mesh.internal',
+      dns: ['operator.mesh.internal'],
+      uris: [ctx.operatorUri],
+      notAfter: '5m',
     });
     // The operator's identity (allowed on every server), issued by a CA the mesh never pinned.
     const foreign = await createPki('Foreign');
@@ -89,7 +103,10 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
     // Put every server's root.crt back as its renewer wrote it and wait until each serves again.
     for (const [name, pem] of originalRoots) await docker.writeFile(stackWorkloads.get(name)!.renewer, `${CERT_DIR}/${CERT_FILES.root}`, pem);
     for (const w of servers) {
-      await waitFor(`${w.name} ready again`, async () => ((await healthNow(w.container)).phase === 'ready' ? true : undefined), { timeoutMs: 60_000, intervalMs: 1000 });
+      await waitFor(`${w.name} ready again`, async () => ((await healthNow(w.container)).phase === 'ready' ? true : undefined), {
+        timeoutMs: 60_000,
+        intervalMs: 1000,
+      });
     }
   });
 
@@ -111,19 +128,23 @@ describe('the root pin holds when a certs volume is written by an attacker', { t
 
       await docker.writeFile(renewer, file, `${original.trim()}\n${relabel(foreignRootPem, 'TRUSTED CERTIFICATE')}\n`);
 
-      const refused = await waitFor(`${name} to refuse the hostile root.crt`, async () => {
-        const now = await appReport(stackWorkloads.get(name)!);
-        return now && (now.failedReloads ?? 0) > (before.get(name)?.failedReloads ?? 0) ? now : undefined;
-      }, { timeoutMs: 60_000, intervalMs: 500 });
+      const refused = await waitFor(
+        `${name} to refuse the hostile root.crt`,
+        async () => {
+          const now = await appReport(stackWorkloads.get(name)!);
+          return now && (now.failedReloads ?? 0) > (before.get(name)?.failedReloads ?? 0) ? now : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
       expect(refused.lastError).toMatch(/foreign_block/);
       expect(refused.serial, 'the certificate in use is kept').toBe(before.get(name)?.serial);
     });
 
-    it('refuses the foreign CA\'s client with an allowed identity in the handshake', async () => {
+    it("refuses the foreign CA's client with an allowed identity in the handshake", async () => {
       await UNTRUSTED[w.technology]!(() => callServer(w, shared.rootPem, 'operator', foreignOperator), stackWorkloads.get(name)!);
     });
 
-    it('still lets the mesh\'s own allowed caller in', async () => {
+    it("still lets the mesh's own allowed caller in", async () => {
       const got = await callServer(w, shared.rootPem, 'operator', operator);
       expect(got.ok, JSON.stringify(got)).toBe(true);
     });

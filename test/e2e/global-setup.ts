@@ -1,10 +1,12 @@
 import os from 'node:os';
+
 import type { TestProject } from 'vitest/node';
+
+import { createUi } from '../../scripts/lib/cli/ui.js';
+import { buildServices, readOutputs } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/docker/ownership.js';
-import { buildServices, readOutputs } from '../../scripts/lib/deploy/stack-instance.js';
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
-import { createUi } from '../../scripts/lib/cli/ui.js';
 import { parseIacEngine } from '../../stack/names.js';
 import type { E2eContext } from './helpers/context.js';
 import { downTestStack, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
@@ -47,7 +49,13 @@ export default async function setup(project: TestProject) {
   };
   try {
     log(`${toolchain!.mode} mode (${toolchain!.modeReason}); base images ${toolchain!.baseImages.stepCa}, ${toolchain!.baseImages.node}`);
-    log(`deploying ${prefix} with ${engine.flavour} ${engine.version} (CA on 127.0.0.1:${settings.caPort}, published on 127.0.0.1: ${Object.entries(settings.hostPorts ?? {}).map(([n, p]) => `${n} ${p}`).join(', ')})`);
+    log(
+      `deploying ${prefix} with ${engine.flavour} ${engine.version} (CA on 127.0.0.1:${settings.caPort}, published on 127.0.0.1: ${Object.entries(
+        settings.hostPorts ?? {},
+      )
+        .map(([n, p]) => `${n} ${p}`)
+        .join(', ')})`,
+    );
     const { trust } = await upTestStack(settings, engine);
     const context: E2eContext = {
       prefix,

@@ -2,11 +2,13 @@
 // CA, expired and self-signed leaves. Everything lives in memory and in
 // mkdtemp directories; no key material is ever committed.
 import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
-import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
+
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -49,10 +51,8 @@ export interface LeafOptions {
 }
 
 async function generateKeys(rsaBits?: number) {
-  const algorithm = rsaBits
-    ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: rsaBits, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
-    : keyAlgorithm;
-  return (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const algorithm = rsaBits ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: rsaBits, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' } : keyAlgorithm;
+  return await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
 }
 
 /** Positive, no leading zero byte: round-trips unchanged through X509Certificate#serialNumber. */

@@ -3,6 +3,7 @@
 // methods, oversized heads, a head that never ends). Shared by the in-process
 // tests and the e2e test against the real container.
 import { connect, type TLSSocket } from 'node:tls';
+
 import { sleep } from '../../common/wait.js';
 
 export interface RawTlsOptions {

@@ -1,6 +1,6 @@
 import { COMMON_HELP, parseCli } from '../cli/flags.js';
-import type { RootPhase } from './root-job.js';
 import { UserError } from '../cli/ui.js';
+import type { RootPhase } from './root-job.js';
 
 export const ROTATE_CA_HELP = `Usage: npm run rotate-ca -- SUBCOMMAND [--prefix NAME] [--json]
 
@@ -51,7 +51,8 @@ export function parseRotateCli(argv: string[]): RotateCli {
   }
   if (sub === 'root') {
     const [phase, ...extra] = rest;
-    if (!phase || !(PHASES as readonly string[]).includes(phase)) throw new UserError(`rotate-ca root needs a phase: prepare, activate or retire${phase ? `, got ${JSON.stringify(phase)}` : ''}\n\n${ROTATE_CA_HELP}`);
+    if (!phase || !(PHASES as readonly string[]).includes(phase))
+      throw new UserError(`rotate-ca root needs a phase: prepare, activate or retire${phase ? `, got ${JSON.stringify(phase)}` : ''}\n\n${ROTATE_CA_HELP}`);
     if (extra.length > 0) throw new UserError(`rotate-ca root ${phase} takes no more arguments, got: ${extra.join(' ')}`);
     return { ...base, command: `root-${phase as RootPhase}` };
   }

@@ -99,25 +99,36 @@ export interface IntermediateJob {
  */
 export function caJobFlags(job: { name: string; prefix: string; caVolume: string; rootKey?: { volume: string; readOnly: boolean } }): string[] {
   return [
-    '--name', job.name,
-    '--network', 'none',
-    '--user', UNPRIVILEGED_USER,
-    '--cap-drop', 'ALL',
-    '--security-opt', 'no-new-privileges:true',
+    '--name',
+    job.name,
+    '--network',
+    'none',
+    '--user',
+    UNPRIVILEGED_USER,
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges:true',
     '--read-only',
-    '--tmpfs', '/tmp:rw,noexec,nosuid,nodev,size=16m',
-    '--memory', '256m',
+    '--tmpfs',
+    '/tmp:rw,noexec,nosuid,nodev,size=16m',
+    '--memory',
+    '256m',
     ...Object.entries(stackLabels(job.prefix)).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-    '--env', `STEPPATH=${STEPPATH}`,
-    '-v', `${job.caVolume}:${STEPPATH}`,
+    '--env',
+    `STEPPATH=${STEPPATH}`,
+    '-v',
+    `${job.caVolume}:${STEPPATH}`,
     ...(job.rootKey ? ['-v', `${job.rootKey.volume}:${ROOT_KEY_DIR}${job.rootKey.readOnly ? ':ro' : ''}`] : []),
-    '--entrypoint', 'bash',
+    '--entrypoint',
+    'bash',
   ];
 }
 
 /** `docker run` flags, image and arguments for the job. */
 export function intermediateJobArgs(job: IntermediateJob): { flags: string[]; image: string; args: string[] } {
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter)) throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter))
+    throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
   const flags = caJobFlags({ name: job.name, prefix: job.prefix, caVolume: job.caVolume, rootKey: { volume: job.rootKeyVolume, readOnly: true } });
   return { flags, image: job.image, args: ['-s', '--', ROOT_KEY_DIR, job.subject, job.notAfter] };
 }

@@ -1,14 +1,15 @@
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
+
 import { ROOT_KEY_DIR } from '../../../common/facts.js';
 import { waitFor } from '../../../common/wait.js';
-import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
-import * as docker from '../docker/commands.js';
-import { certInfo, issuedBy, type CertInfo } from '../identity/pki.js';
 import { rootFingerprint, rootPem, rootRotationUnderWay } from '../ca/step.js';
 import type { Ui } from '../cli/ui.js';
 import { UserError } from '../cli/ui.js';
+import * as docker from '../docker/commands.js';
+import { type CertInfo, certInfo, issuedBy } from '../identity/pki.js';
 import type { Stack } from '../workloads/handles.js';
+import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT, STEPPATH } from './intermediate-job.js';
 
 /** What an operator needs to recognise an intermediate. */
 export interface IntermediateSummary {
@@ -38,12 +39,21 @@ export const RELOAD_POLL_MS = 250;
 const INTERMEDIATE_POLL_MS = [100, 200, 400, 800, 1600, 2000];
 
 export function summarise(c: CertInfo): IntermediateSummary {
-  return { serial: c.serial, fingerprint: c.fingerprint, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString(), subject: c.subject.replace(/\n/g, ', ') };
+  return {
+    serial: c.serial,
+    fingerprint: c.fingerprint,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    subject: c.subject.replace(/\n/g, ', '),
+  };
 }
 
 /** The common name of a subject as Node prints it (`CN=…` lines). */
 export function commonName(subject: string): string | undefined {
-  return subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+  return subject
+    .split('\n')
+    .find((l) => l.startsWith('CN='))
+    ?.slice(3);
 }
 
 /** RFC 3339 without fractions (what step's --not-after takes). */
@@ -94,7 +104,8 @@ export async function locateCa(stack: Stack): Promise<{ image: string; caVolume:
   if (!caVolume) throw new UserError(`${ca} mounts no volume at ${STEPPATH}: is it this project's CA?`);
   const [init] = await docker.containersWithRole(stack.prefix, 'ca-init');
   const rootKeyVolume = init ? await docker.volumeAt(init, ROOT_KEY_DIR) : undefined;
-  if (!rootKeyVolume) throw new UserError(`stack ${stack.prefix} has no CA init container with the root-key volume: redeploy it (npm run deploy) and run again`);
+  if (!rootKeyVolume)
+    throw new UserError(`stack ${stack.prefix} has no CA init container with the root-key volume: redeploy it (npm run deploy) and run again`);
   return { image: await docker.imageOf(ca), caVolume, rootKeyVolume };
 }
 
@@ -110,7 +121,9 @@ export async function locateCa(stack: Stack): Promise<{ image: string; caVolume:
 export async function rotateIntermediate(stack: Stack, ui: Ui): Promise<IntermediateRotation> {
   const ca = stack.ca.container;
   if (await rootRotationUnderWay(stack.ca)) {
-    throw new UserError('a root rotation is under way: it brings its own intermediate; finish it (rotate-ca root activate / retire) before rotating the intermediate');
+    throw new UserError(
+      'a root rotation is under way: it brings its own intermediate; finish it (rotate-ca root activate / retire) before rotating the intermediate',
+    );
   }
   const root = await rootPem(stack.ca);
   const fingerprintBefore = (await rootFingerprint(stack.ca)).trim();
@@ -134,16 +147,26 @@ export async function rotateIntermediate(stack: Stack, ui: Ui): Promise<Intermed
     );
     if (out.exitCode !== 0) {
       const why = (out.stderr || out.stdout).trim().split('\n').slice(-3).join('\n');
-      throw new UserError(`the rotation job failed (exit ${out.exitCode}): ${why}\nThe CA still serves ${before.serial}. Fix the cause and run again; a stopped run is completed, not repeated.`);
+      throw new UserError(
+        `the rotation job failed (exit ${out.exitCode}): ${why}\nThe CA still serves ${before.serial}. Fix the cause and run again; a stopped run is completed, not repeated.`,
+      );
     }
-    actions.push(...out.stdout.split('\n').filter((l) => l.startsWith('did: ')).map((l) => l.slice(5)));
+    actions.push(
+      ...out.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('did: '))
+        .map((l) => l.slice(5)),
+    );
   } else {
     actions.push(`found ${installedBefore.serial} installed but not yet served: reloading only`);
   }
 
   const installedPem = await docker.execOk(ca, ['cat', INTERMEDIATE_CRT]);
   const problem = intermediateProblem(installedPem, root);
-  if (problem) throw new UserError(`the installed intermediate cannot serve: ${problem}. The CA was not reloaded and still serves ${before.serial}; restore ${INTERMEDIATE_CRT}.previous and the key's .previous in the CA volume, or run again.`);
+  if (problem)
+    throw new UserError(
+      `the installed intermediate cannot serve: ${problem}. The CA was not reloaded and still serves ${before.serial}; restore ${INTERMEDIATE_CRT}.previous and the key's .previous in the CA volume, or run again.`,
+    );
   const installed = certInfo(installedPem);
 
   const hupAt = new Date();
@@ -154,7 +177,10 @@ export async function rotateIntermediate(stack: Stack, ui: Ui): Promise<Intermed
   actions.push(`reloaded the CA: it serves ${installed.serial}`);
 
   const fingerprintAfter = (await rootFingerprint(stack.ca)).trim();
-  if (fingerprintAfter !== fingerprintBefore) throw new UserError(`the CA's root fingerprint changed from ${fingerprintBefore} to ${fingerprintAfter}: this must not happen; stop and inspect the CA volume`);
+  if (fingerprintAfter !== fingerprintBefore)
+    throw new UserError(
+      `the CA's root fingerprint changed from ${fingerprintBefore} to ${fingerprintAfter}: this must not happen; stop and inspect the CA volume`,
+    );
   return { prefix: stack.prefix, old: summarise(before), new: summarise(installed), rootFingerprint: fingerprintAfter, actions };
 }
 
@@ -162,23 +188,33 @@ async function served(stack: Stack, root: string): Promise<CertInfo> {
   try {
     return await servedIntermediate(stack.outputs.ca_host_url, root);
   } catch (err) {
-    throw new UserError(`cannot read the intermediate the CA serves at ${stack.outputs.ca_host_url} (${(err as Error).message}): is the CA running and healthy? (npm run status)`);
+    throw new UserError(
+      `cannot read the intermediate the CA serves at ${stack.outputs.ca_host_url} (${(err as Error).message}): is the CA running and healthy? (npm run status)`,
+    );
   }
 }
 
 async function waitServed(stack: Stack, root: string, fingerprint: string, since: Date): Promise<void> {
   let last = '';
-  const served = await waitFor('the CA to serve the new intermediate', async () => {
-    try {
-      if ((await servedIntermediate(stack.outputs.ca_host_url, root)).fingerprint === fingerprint) return true;
-      last = 'still the old intermediate';
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    return false;
-  }, { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: INTERMEDIATE_POLL_MS }).catch(() => false);
+  const served = await waitFor(
+    'the CA to serve the new intermediate',
+    async () => {
+      try {
+        if ((await servedIntermediate(stack.outputs.ca_host_url, root)).fingerprint === fingerprint) return true;
+        last = 'still the old intermediate';
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      return false;
+    },
+    { timeoutMs: RELOAD_TIMEOUT_MS, intervalMs: INTERMEDIATE_POLL_MS },
+  ).catch(() => false);
   if (served) return;
-  const log = (await docker.logs(stack.ca.container, { since: since.toISOString() })).split('\n').filter((l) => /error|fail/i.test(l)).slice(-3).join('\n');
+  const log = (await docker.logs(stack.ca.container, { since: since.toISOString() }))
+    .split('\n')
+    .filter((l) => /error|fail/i.test(l))
+    .slice(-3)
+    .join('\n');
   throw new UserError(
     `the CA did not serve the new intermediate within ${RELOAD_TIMEOUT_MS / 1000} s (${last})${log ? `; its log:\n${log}\n` : '. '}The new intermediate is installed in the CA volume: run this command again, or restart the CA (docker restart ${stack.ca.container}).`,
   );

@@ -138,9 +138,11 @@ export interface RootJob {
 }
 
 export function rootJobArgs(job: RootJob): { flags: string[]; image: string; args: string[] } {
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter)) throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(job.notAfter))
+    throw new Error(`notAfter must be RFC 3339 UTC without fractions, got ${JSON.stringify(job.notAfter)}`);
   for (const subject of [job.rootSubject, job.intermediateSubject]) {
-    if (!/^[A-Za-z0-9 ._-]{1,64}$/.test(subject)) throw new Error(`a subject must be 1-64 letters, digits, spaces, dots, dashes or underscores, got ${JSON.stringify(subject)}`);
+    if (!/^[A-Za-z0-9 ._-]{1,64}$/.test(subject))
+      throw new Error(`a subject must be 1-64 letters, digits, spaces, dots, dashes or underscores, got ${JSON.stringify(subject)}`);
   }
   if ((job.phase === 'prepare' || job.phase === 'retire') && !job.rootKeyVolume) throw new Error(`rotate-ca root ${job.phase} needs the root-key volume`);
   const rootKey = job.rootKeyVolume && job.phase !== 'activate' ? { volume: job.rootKeyVolume, readOnly: false } : undefined;

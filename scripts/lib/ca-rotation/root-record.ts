@@ -1,6 +1,6 @@
 import * as docker from '../docker/commands.js';
-import { ROTATION_RECORD } from './root-job.js';
 import type { Stack } from '../workloads/handles.js';
+import { ROTATION_RECORD } from './root-job.js';
 
 /**
  * The CA's own record of a root rotation: when every workload was checked to

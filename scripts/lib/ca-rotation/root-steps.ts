@@ -4,18 +4,20 @@
  * it then serves, and the host's pinned state.
  */
 import { X509Certificate } from 'node:crypto';
+
 import { fs } from 'zx';
+
 import { waitFor } from '../../../common/wait.js';
 import { httpsGet } from '../ca/api.js';
-import { commonName, locateCa, RELOAD_POLL_MS, RELOAD_TIMEOUT_MS, rfc3339, servedIntermediate } from './intermediate.js';
-import * as docker from '../docker/commands.js';
-import { INTERMEDIATE_CRT } from './intermediate-job.js';
-import { certInfo, fingerprintOf, issuedBy } from '../identity/pki.js';
-import { CA_ROOT_FILE, rootJobArgs, ROTATE_ROOT_SCRIPT, type RootPhase } from './root-job.js';
-import { stackDirs } from '../deploy/stack-instance.js';
 import type { Ui } from '../cli/ui.js';
 import { UserError } from '../cli/ui.js';
+import { stackDirs } from '../deploy/stack-instance.js';
+import * as docker from '../docker/commands.js';
+import { certInfo, fingerprintOf, issuedBy } from '../identity/pki.js';
 import type { Stack } from '../workloads/handles.js';
+import { commonName, locateCa, RELOAD_POLL_MS, RELOAD_TIMEOUT_MS, rfc3339, servedIntermediate } from './intermediate.js';
+import { INTERMEDIATE_CRT } from './intermediate-job.js';
+import { CA_ROOT_FILE, rootJobArgs, type RootPhase, ROTATE_ROOT_SCRIPT } from './root-job.js';
 
 const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
@@ -25,7 +27,11 @@ export async function runJob(stack: Stack, ui: Ui, phase: RootPhase, what: strin
   const root = certInfo(await docker.execOk(stack.ca.container, ['cat', CA_ROOT_FILE]));
   const intermediate = certInfo(await docker.execOk(stack.ca.container, ['cat', INTERMEDIATE_CRT]));
   const stamp = new Date().toISOString().slice(0, 10);
-  const name = (s: string | undefined, fallback: string) => (s ?? fallback).replace(/\s+\d{4}-\d\d-\d\d$/, '').replace(/[^A-Za-z0-9 ._-]/g, '').slice(0, 48) || fallback;
+  const name = (s: string | undefined, fallback: string) =>
+    (s ?? fallback)
+      .replace(/\s+\d{4}-\d\d-\d\d$/, '')
+      .replace(/[^A-Za-z0-9 ._-]/g, '')
+      .slice(0, 48) || fallback;
   const lifetimeMs = root.notAfter.getTime() - root.notBefore.getTime();
   const job = rootJobArgs({
     name: `${stack.ca.container}-rotate-root`,
@@ -42,9 +48,14 @@ export async function runJob(stack: Stack, ui: Ui, phase: RootPhase, what: strin
   const out = await ui.step(what, () => docker.runOnce(job.flags, job.image, job.args, { input: ROTATE_ROOT_SCRIPT }));
   if (out.exitCode !== 0) {
     const why = (out.stderr || out.stdout).trim().split('\n').slice(-3).join('\n');
-    throw new UserError(`rotate-ca root ${phase}: the job failed (exit ${out.exitCode}): ${why}\nFix the cause and run the same command again; a stopped run is completed, not repeated.`);
+    throw new UserError(
+      `rotate-ca root ${phase}: the job failed (exit ${out.exitCode}): ${why}\nFix the cause and run the same command again; a stopped run is completed, not repeated.`,
+    );
   }
-  return out.stdout.split('\n').filter((l) => l.startsWith('did: ')).map((l) => l.slice(5));
+  return out.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('did: '))
+    .map((l) => l.slice(5));
 }
 
 /** The roots the CA serves at `/roots` (what its loaded configuration trusts), as fingerprints. */
@@ -68,22 +79,28 @@ export async function reloadCa(stack: Stack, ui: Ui, want: { issuer: string; roo
   return ui.step('reloading the CA (SIGHUP)', async () => {
     await docker.signal(stack.ca.container, 'HUP');
     let last = '';
-    const serial = await waitFor('the CA to serve the expected roots and intermediate', async () => {
-      try {
-        const served = await servedIntermediate(stack.outputs.ca_host_url, trusted);
-        if (!issuedBy(new X509Certificate(served.pem), new X509Certificate(want.issuer))) last = 'it still presents an intermediate under the other root';
-        else {
-          const roots = await servedRoots(stack.outputs.ca_host_url, trusted);
-          if (roots.slice().sort().join() === wantRoots.join()) return served.serial;
-          last = `it serves ${roots.length} root(s) at /roots (${roots.map((r) => r.slice(0, 12)).join(', ')}), expected ${wantRoots.length} (${wantRoots.map((r) => r.slice(0, 12)).join(', ')})`;
+    const serial = await waitFor(
+      'the CA to serve the expected roots and intermediate',
+      async () => {
+        try {
+          const served = await servedIntermediate(stack.outputs.ca_host_url, trusted);
+          if (!issuedBy(new X509Certificate(served.pem), new X509Certificate(want.issuer))) last = 'it still presents an intermediate under the other root';
+          else {
+            const roots = await servedRoots(stack.outputs.ca_host_url, trusted);
+            if (roots.slice().sort().join() === wantRoots.join()) return served.serial;
+            last = `it serves ${roots.length} root(s) at /roots (${roots.map((r) => r.slice(0, 12)).join(', ')}), expected ${wantRoots.length} (${wantRoots.map((r) => r.slice(0, 12)).join(', ')})`;
+          }
+        } catch (err) {
+          last = (err as Error).message;
         }
-      } catch (err) {
-        last = (err as Error).message;
-      }
-      return undefined;
-    }, { timeoutMs, intervalMs: RELOAD_POLL_MS }).catch(() => undefined);
+        return undefined;
+      },
+      { timeoutMs, intervalMs: RELOAD_POLL_MS },
+    ).catch(() => undefined);
     if (serial !== undefined) return serial;
-    throw new UserError(`the CA did not load the expected roots and intermediate within ${Math.round(timeoutMs / 1000)} s after SIGHUP: ${last}. Until it does, it accepts and serves what it had. Run the same command again, or restart the CA (docker restart ${stack.ca.container}) and run it again.`);
+    throw new UserError(
+      `the CA did not load the expected roots and intermediate within ${Math.round(timeoutMs / 1000)} s after SIGHUP: ${last}. Until it does, it accepts and serves what it had. Run the same command again, or restart the CA (docker restart ${stack.ca.container}) and run it again.`,
+    );
   });
 }
 

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+
 import { ROOT_PIN_FILE } from '../../../common/facts.js';
 import * as docker from '../docker/commands.js';
 import { fingerprintOf, splitPem } from '../identity/pki.js';

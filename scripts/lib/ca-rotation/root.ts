@@ -18,21 +18,23 @@
  * certs volume cannot add a root: a bundle with an unpinned root is refused.
  */
 import { X509Certificate } from 'node:crypto';
+
 import { fs } from 'zx';
+
 import { parseDuration } from '../../../stack/duration.js';
-import { issuedFromCaLog, logIsComplete, type IssuedCertificate } from '../ca/log.js';
-import * as docker from '../docker/commands.js';
-import { INTERMEDIATE_CRT } from './intermediate-job.js';
-import { fingerprintOf, issuedBy, serialOf, splitPem } from '../identity/pki.js';
-import { reloadCa, runJob, writeHostTrust } from './root-steps.js';
-import { CA_ROOT_FILE, NEXT_ROOT, type RootPhase } from './root-job.js';
-import { readRotationRecord, recordPhase } from './root-record.js';
-import { checkTrust, trustDetails, trustSummary, type TrustCheck } from './root-trust-check.js';
-import { stackDirs } from '../deploy/stack-instance.js';
+import { type IssuedCertificate, issuedFromCaLog, logIsComplete } from '../ca/log.js';
 import { pinRoots } from '../ca/trust-bootstrap.js';
 import type { Ui } from '../cli/ui.js';
 import { UserError } from '../cli/ui.js';
+import { stackDirs } from '../deploy/stack-instance.js';
+import * as docker from '../docker/commands.js';
+import { fingerprintOf, issuedBy, serialOf, splitPem } from '../identity/pki.js';
 import { FILES, type Stack } from '../workloads/handles.js';
+import { INTERMEDIATE_CRT } from './intermediate-job.js';
+import { CA_ROOT_FILE, NEXT_ROOT, type RootPhase } from './root-job.js';
+import { readRotationRecord, recordPhase } from './root-record.js';
+import { reloadCa, runJob, writeHostTrust } from './root-steps.js';
+import { checkTrust, type TrustCheck, trustDetails, trustSummary } from './root-trust-check.js';
 
 export type RotationPhase = 'none' | 'prepared' | 'activated';
 
@@ -83,10 +85,12 @@ export async function rootState(stack: Stack): Promise<RootState & { readonly tr
 async function trustBoth(stack: Stack, ui: Ui, oldPem: string, newPem: string): Promise<void> {
   const bundle = `${oldPem.trim()}\n${newPem.trim()}\n`;
   await ui.step("pin both roots in every app's trust volume, then write both into its root.crt", () =>
-    Promise.allSettled(stack.workloads.map(async (w) => {
-      await pinRoots(w, [fp(oldPem), fp(newPem)]);
-      await docker.writeFile(w.renewer, FILES.root, bundle, '0644');
-    })),
+    Promise.allSettled(
+      stack.workloads.map(async (w) => {
+        await pinRoots(w, [fp(oldPem), fp(newPem)]);
+        await docker.writeFile(w.renewer, FILES.root, bundle, '0644');
+      }),
+    ),
   );
 }
 
@@ -103,22 +107,38 @@ export interface PhaseResult {
 export async function prepareRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}): Promise<PhaseResult> {
   const before = await readRootState(stack);
   // Activated already: no job; only the pinning is completed where it is missing (a repair).
-  const actions = before.phase === 'activated' ? [] : await runJob(stack, ui, 'prepare', 'making a new root and an intermediate under it (root-key volume mounted for this step only)');
+  const actions =
+    before.phase === 'activated'
+      ? []
+      : await runJob(stack, ui, 'prepare', 'making a new root and an intermediate under it (root-key volume mounted for this step only)');
   const state = before.phase === 'activated' ? before : await readRootState(stack);
   if (!state.next) throw new UserError('the prepare job finished but the CA volume holds no new root: run the same command again');
   const both = [state.current.pem, state.next.pem];
   await trustBoth(stack, ui, state.current.pem, state.next.pem);
-  const trust = await ui.step('read back every workload\'s pin file and root.crt', () => checkTrust(stack, both.map(fp)));
+  const trust = await ui.step("read back every workload's pin file and root.crt", () => checkTrust(stack, both.map(fp)));
   if (trust.not.length) {
-    const stakes = state.phase === 'activated' ? 'The CA already issues under the new root: these workloads cannot renew until this succeeds.' : 'Do not activate before it succeeds (activate refuses).';
-    throw new UserError(`rotate-ca root prepare is not complete: ${trustSummary(trust)}.\n${trustDetails(trust)}\nStart what is stopped, then ${REPAIR}. ${stakes}`);
+    const stakes =
+      state.phase === 'activated'
+        ? 'The CA already issues under the new root: these workloads cannot renew until this succeeds.'
+        : 'Do not activate before it succeeds (activate refuses).';
+    throw new UserError(
+      `rotate-ca root prepare is not complete: ${trustSummary(trust)}.\n${trustDetails(trust)}\nStart what is stopped, then ${REPAIR}. ${stakes}`,
+    );
   }
   await writeHostTrust(stack, both);
   // The CA issues from the intermediate it had (under the old root until activation); after the reload it also accepts leaves under the new root.
   await reloadCa(stack, ui, { issuer: state.phase === 'activated' ? state.next.pem : state.current.pem, roots: both }, opts.reloadTimeoutMs);
   const record = await recordPhase(stack, state.next.fingerprint, 'preparedAt');
-  actions.push(`${trustSummary(trust)} (pin files and root.crt read back); wrote both into the host state; reloaded the CA; the CA records prepare complete since ${record.preparedAt}`);
-  return { phase: 'prepare', state: state.phase === 'activated' ? 'activated' : 'prepared', oldFingerprint: state.current.fingerprint, newFingerprint: state.next.fingerprint, actions };
+  actions.push(
+    `${trustSummary(trust)} (pin files and root.crt read back); wrote both into the host state; reloaded the CA; the CA records prepare complete since ${record.preparedAt}`,
+  );
+  return {
+    phase: 'prepare',
+    state: state.phase === 'activated' ? 'activated' : 'prepared',
+    oldFingerprint: state.current.fingerprint,
+    newFingerprint: state.next.fingerprint,
+    actions,
+  };
 }
 
 export async function activateRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}): Promise<PhaseResult> {
@@ -128,11 +148,15 @@ export async function activateRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}
   const both = [before.current.pem, next.pem];
   const trust = await ui.step('check that every workload trusts both roots (pin file and root.crt)', () => checkTrust(stack, both.map(fp)));
   if (trust.not.length) {
-    throw new UserError(`activate refused: ${trustSummary(trust)}.\n${trustDetails(trust)}\nA workload that does not trust the new root cannot renew once the CA issues under it. Start what is stopped, then ${REPAIR}, then activate.`);
+    throw new UserError(
+      `activate refused: ${trustSummary(trust)}.\n${trustDetails(trust)}\nA workload that does not trust the new root cannot renew once the CA issues under it. Start what is stopped, then ${REPAIR}, then activate.`,
+    );
   }
   const { preparedAt } = await readRotationRecord(stack, next.fingerprint);
   if (!preparedAt) {
-    throw new UserError(`activate refused: the CA has no record that prepare completed for the new root ${next.fingerprint} (every workload read back trusting both roots): ${REPAIR}, then activate`);
+    throw new UserError(
+      `activate refused: the CA has no record that prepare completed for the new root ${next.fingerprint} (every workload read back trusting both roots): ${REPAIR}, then activate`,
+    );
   }
   const minSeconds = opts.minPrepareSeconds ?? MIN_PREPARE_SECONDS;
   const waited = (Date.now() - Date.parse(preparedAt)) / 1000;
@@ -144,7 +168,9 @@ export async function activateRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}
   // Recorded after the reload, so the time is never before the CA's last issuance under the old root.
   const record = await recordPhase(stack, next.fingerprint, 'activatedAt');
   await writeHostTrust(stack, both);
-  actions.push(`${trustSummary(trust)}; reloaded the CA: it issues from ${serial}, under the new root (recorded with the CA: activated ${record.activatedAt}); workloads move at their next renewal`);
+  actions.push(
+    `${trustSummary(trust)}; reloaded the CA: it issues from ${serial}, under the new root (recorded with the CA: activated ${record.activatedAt}); workloads move at their next renewal`,
+  );
   return { phase: 'activate', state: 'activated', oldFingerprint: before.current.fingerprint, newFingerprint: next.fingerprint, actions };
 }
 
@@ -179,10 +205,16 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
   } else {
     const { activatedAt } = await readRotationRecord(stack, state.next!.fingerprint);
     if (!activatedAt) {
-      throw new UserError(`cannot retire the old root: the CA's log does not reach back to every certificate that may be valid, and the CA has no record of when it began issuing under the new root. Run rotate-ca root activate again (it changes nothing else and records the time), then retire once the longest lifetime (${stack.outputs.cert_lifetimes.max}) has passed since.`);
+      throw new UserError(
+        `cannot retire the old root: the CA's log does not reach back to every certificate that may be valid, and the CA has no record of when it began issuing under the new root. Run rotate-ca root activate again (it changes nothing else and records the time), then retire once the longest lifetime (${stack.outputs.cert_lifetimes.max}) has passed since.`,
+      );
     }
     const bound = new Date(Date.parse(activatedAt) + maxLifetimeSeconds * 1000);
-    if (bound > now) blockers.push({ what: `the CA's log does not reach back to every certificate that may be valid: any leaf issued before activation (${activatedAt}, recorded by the CA) may live until`, notAfter: bound.toISOString() });
+    if (bound > now)
+      blockers.push({
+        what: `the CA's log does not reach back to every certificate that may be valid: any leaf issued before activation (${activatedAt}, recorded by the CA) may live until`,
+        notAfter: bound.toISOString(),
+      });
   }
   for (const w of stack.workloads) {
     const disk = await docker.readFile(w.renewer, FILES.cert);
@@ -201,12 +233,19 @@ export async function retireRoot(stack: Stack, ui: Ui, opts: PhaseOptions = {}):
   if (before.phase === 'prepared') throw new UserError('the CA does not issue under the new root yet: run rotate-ca root activate first');
   const blockers = await ui.step('checking that no valid leaf under the old root remains', () => retireBlockers(stack, before));
   if (blockers.length) {
-    const until = blockers.map((b) => b.notAfter).sort().at(-1);
-    throw new UserError(`cannot retire the old root yet: ${blockers.length} valid leaf/leaves under it remain:\n${blockers.map((b) => `  ${b.what}, valid until ${b.notAfter}`).join('\n')}\nRun rotate-ca root retire again after ${until} (workloads renew onto the new root by themselves; re-enroll one with enroll --force to hurry it).`);
+    const until = blockers
+      .map((b) => b.notAfter)
+      .sort()
+      .at(-1);
+    throw new UserError(
+      `cannot retire the old root yet: ${blockers.length} valid leaf/leaves under it remain:\n${blockers.map((b) => `  ${b.what}, valid until ${b.notAfter}`).join('\n')}\nRun rotate-ca root retire again after ${until} (workloads renew onto the new root by themselves; re-enroll one with enroll --force to hurry it).`,
+    );
   }
   const newPem = before.next!.pem;
   // Bundles first (the new root alone is pinned already), then pins: never an unpinned root in a bundle.
-  await ui.step("write the new root alone into every workload's root.crt", () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, newPem, '0644'))));
+  await ui.step("write the new root alone into every workload's root.crt", () =>
+    Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, newPem, '0644'))),
+  );
   await ui.step("pin the new root alone in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fp(newPem)]))));
   const actions = await runJob(stack, ui, 'retire', 'retiring the old root in the CA (root-key volume mounted for this step only)');
   await reloadCa(stack, ui, { issuer: newPem, roots: [newPem] }, opts.reloadTimeoutMs);
@@ -227,12 +266,14 @@ async function finishRetired(stack: Stack, ui: Ui, state: RootState, opts: Phase
   const host = (await fs.readJson(stackDirs(stack.prefix).hostStep.defaults).catch(() => ({}))) as { fingerprints?: string[] };
   const actions: string[] = [];
   if (bundles.some((n) => n > 1) || (host.fingerprints?.length ?? 1) > 1) {
-    await ui.step("write the CA's root alone into every workload's root.crt", () => Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, pem, '0644'))));
+    await ui.step("write the CA's root alone into every workload's root.crt", () =>
+      Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, pem, '0644'))),
+    );
     await ui.step("pin the CA's root alone in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fp(pem)]))));
     await writeHostTrust(stack, [pem]);
-    actions.push('completed a stopped retire: bundles, pins and the host state hold the CA\'s root alone');
+    actions.push("completed a stopped retire: bundles, pins and the host state hold the CA's root alone");
   } else {
-    actions.push('no root rotation is under way: the CA\'s volume, every bundle and every pin set hold one root');
+    actions.push("no root rotation is under way: the CA's volume, every bundle and every pin set hold one root");
   }
   await reloadCa(stack, ui, { issuer: pem, roots: [pem] }, opts.reloadTimeoutMs);
   actions.push('reloaded the CA: /roots serves its root alone');
@@ -248,8 +289,10 @@ export function rootLine(r: { phase: RotationPhase; root: string; newRoot?: stri
   const { trust } = r;
   const checked = trust ? trustSummary(trust) : 'not checked which workloads trust both roots';
   const next =
-    !trust || trust.not.length ? 'next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)'
-    : r.phase === 'prepared' ? 'next: rotate-ca root activate'
-    : 'workloads move to the new root as they renew; next: rotate-ca root retire';
+    !trust || trust.not.length
+      ? 'next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)'
+      : r.phase === 'prepared'
+        ? 'next: rotate-ca root activate'
+        : 'workloads move to the new root as they renew; next: rotate-ca root retire';
   return `CA root rotation ${r.phase.toUpperCase()}: old ${r.root}, new ${r.newRoot} — ${checked}; ${next}`;
 }

@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import { fingerprintOf, normaliseFingerprint, splitPem } from '../identity/pki.js';
+
 import { UserError } from '../cli/ui.js';
+import { fingerprintOf, normaliseFingerprint, splitPem } from '../identity/pki.js';
 
 /**
  * GET over HTTPS. With `ca` the server is verified against it; without, the
@@ -50,7 +51,9 @@ export async function fetchPinnedRoot(caUrl: string, fingerprint: string): Promi
     pem = `${blocks[0]}\n`;
     const actual = fingerprintOf(cert);
     if (actual !== fp) {
-      throw new UserError(`fingerprint mismatch: the CA at ${caUrl} served a root with SHA-256 ${actual}, expected ${fp}. Nothing was written. Check the fingerprint; if it is right, the CA is not the one you think.`);
+      throw new UserError(
+        `fingerprint mismatch: the CA at ${caUrl} served a root with SHA-256 ${actual}, expected ${fp}. Nothing was written. Check the fingerprint; if it is right, the CA is not the one you think.`,
+      );
     }
   } catch (err) {
     if (err instanceof UserError) throw err;

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+
 import { serialOf } from '../identity/pki.js';
 
 /**
@@ -62,9 +63,7 @@ export function issuedFromCaLog(log: string): CaLogRecord {
 
 /** Certificates that carry any of these identities (DNS or URI SANs) and have not expired. */
 export function unexpiredFor(record: CaLogRecord, identities: readonly string[], now = new Date()): IssuedCertificate[] {
-  return record.certificates.filter(
-    (c) => c.notAfter.getTime() > now.getTime() && identities.some((id) => c.dnsNames.includes(id) || c.uris.includes(id)),
-  );
+  return record.certificates.filter((c) => c.notAfter.getTime() > now.getTime() && identities.some((id) => c.dnsNames.includes(id) || c.uris.includes(id)));
 }
 
 /** How close to the CA's initialisation a log must start to hold its whole life. */

@@ -1,11 +1,11 @@
 import { sleep } from '../../../common/wait.js';
 import { parseDuration } from '../../../stack/duration.js';
-import { issuedFromCaLog, logIsComplete, unexpiredFor, type IssuedCertificate } from './log.js';
+import { UserError } from '../cli/ui.js';
 import * as docker from '../docker/commands.js';
 import { certInfo } from '../identity/pki.js';
-import { revoke, rootPem, tryRenew } from './step.js';
-import { UserError } from '../cli/ui.js';
 import { certOnDisk, FILES, type Stack, type Workload } from '../workloads/handles.js';
+import { type IssuedCertificate, issuedFromCaLog, logIsComplete, unexpiredFor } from './log.js';
+import { revoke, rootPem, tryRenew } from './step.js';
 
 export interface RevokedCertificate {
   readonly serial: string;
@@ -52,7 +52,9 @@ export async function revokeWorkload(stack: Stack, w: Workload, reason = 'revoke
   let complete = false;
   for (let pass = 0; ; pass++) {
     if (pass === MAX_PASSES) {
-      throw new UserError(`${w.name}: new certificates kept appearing while revoking (${done.size} revoked so far); stop ${w.renewer} (docker stop) and run revoke again`);
+      throw new UserError(
+        `${w.name}: new certificates kept appearing while revoking (${done.size} revoked so far); stop ${w.renewer} (docker stop) and run revoke again`,
+      );
     }
     const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
     since = record.since;

@@ -1,8 +1,8 @@
 import { STEPPATH } from '../../../common/facts.js';
-import { execOk, exec } from '../docker/commands.js';
 import { INTERMEDIATE_CRT } from '../ca-rotation/intermediate-job.js';
 import { CA_ROOT_FILE, NEXT_ROOT, ROOTS_BUNDLE } from '../ca-rotation/root-job.js';
 import { UserError } from '../cli/ui.js';
+import { exec, execOk } from '../docker/commands.js';
 
 /**
  * The step CLI, always run inside a container: the CA's own tools (the admin
@@ -56,7 +56,12 @@ export async function rootPem(ca: CaRef): Promise<string> {
  */
 export async function caToken(
   ca: CaRef,
-  opts: { subject: string; sans: readonly string[]; /** token validity start (RFC 3339 or duration) */ tokenNotBefore?: string; /** token expiry; step's default is 5m */ tokenNotAfter?: string },
+  opts: {
+    subject: string;
+    sans: readonly string[];
+    /** token validity start (RFC 3339 or duration) */ tokenNotBefore?: string;
+    /** token expiry; step's default is 5m */ tokenNotAfter?: string;
+  },
 ): Promise<string> {
   const args = ['ca', 'token', opts.subject, ...opts.sans.flatMap((s) => ['--san', s])];
   args.push('--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL);
@@ -101,8 +106,7 @@ export interface SecretCommand {
  * it in its environment only. The line is fixed: the token is never part of
  * any argv, neither bash's nor step's.
  */
-const WITH_TOKEN_FROM_STDIN =
-  'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; exec step "$@"';
+const WITH_TOKEN_FROM_STDIN = 'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; exec step "$@"';
 
 function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string, opts: { caRoots?: boolean } = {}): SecretCommand {
   if (!token || /[\r\n]/.test(token)) throw new UserError(`${name}: a token must be a single non-empty line`);
@@ -111,7 +115,22 @@ function withTokenFromStdin(name: string, stepArgs: readonly string[], token: st
 
 /** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
 export function certificateCommand(req: CertificateRequest): SecretCommand {
-  const args = ['ca', 'certificate', req.subject, req.certFile, req.keyFile, '--ca-url', req.caUrl, '--root', req.rootFile, '--force', '--kty', 'EC', '--curve', 'P-256'];
+  const args = [
+    'ca',
+    'certificate',
+    req.subject,
+    req.certFile,
+    req.keyFile,
+    '--ca-url',
+    req.caUrl,
+    '--root',
+    req.rootFile,
+    '--force',
+    '--kty',
+    'EC',
+    '--curve',
+    'P-256',
+  ];
   if (req.lifetime) args.push('--not-after', req.lifetime);
   return withTokenFromStdin('ca-certificate', args, req.token);
 }
@@ -122,8 +141,24 @@ export function revokeCommand(serialDecimal: string, reason: string, token: stri
 }
 
 /** Asks the CA to renew a certificate (mTLS with the current one) without writing it. */
-export async function tryRenew(renewer: string, opts: { caUrl: string; certFile: string; keyFile: string; rootFile: string }): Promise<{ ok: boolean; error: string }> {
-  const out = await exec(renewer, ['step', 'ca', 'renew', opts.certFile, opts.keyFile, '--ca-url', opts.caUrl, '--root', opts.rootFile, '--out', '/tmp/renew-probe.crt', '--force']);
+export async function tryRenew(
+  renewer: string,
+  opts: { caUrl: string; certFile: string; keyFile: string; rootFile: string },
+): Promise<{ ok: boolean; error: string }> {
+  const out = await exec(renewer, [
+    'step',
+    'ca',
+    'renew',
+    opts.certFile,
+    opts.keyFile,
+    '--ca-url',
+    opts.caUrl,
+    '--root',
+    opts.rootFile,
+    '--out',
+    '/tmp/renew-probe.crt',
+    '--force',
+  ]);
   await exec(renewer, ['rm', '-f', '/tmp/renew-probe.crt']);
   return { ok: out.exitCode === 0, error: lastMeaningfulLine(out.stderr) };
 }
@@ -136,7 +171,10 @@ export async function tryRenew(renewer: string, opts: { caUrl: string; certFile:
 export async function revoke(ca: CaRef, serialHex: string, reason: string): Promise<'revoked' | 'already revoked'> {
   const serialDecimal = BigInt(`0x${serialHex}`).toString(10);
   const token = (
-    await execOk(ca.container, caStep(['ca', 'token', serialDecimal, '--revoke', '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL]))
+    await execOk(
+      ca.container,
+      caStep(['ca', 'token', serialDecimal, '--revoke', '--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL]),
+    )
   ).trim();
   const cmd = revokeCommand(serialDecimal, reason, token);
   const out = await exec(ca.container, cmd.args, { input: cmd.input });
@@ -147,6 +185,7 @@ export async function revoke(ca: CaRef, serialHex: string, reason: string): Prom
 
 function lastMeaningfulLine(text: string): string {
   const lines = text
+    // eslint-disable-next-line no-control-regex -- ESC starts the colour codes this strips
     .replace(/\x1b\[[0-9;]*m/g, '')
     .split('\n')
     .map((l) => l.trim())

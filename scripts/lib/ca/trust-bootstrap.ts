@@ -1,13 +1,15 @@
 import path from 'node:path';
+
 import { fs } from 'zx';
+
 import { ROOT_PIN_FILE } from '../../../common/facts.js';
-import { fetchPinnedRoot } from './api.js';
+import { createUi, UserError } from '../cli/ui.js';
+import { stackDirs } from '../deploy/stack-instance.js';
 import * as docker from '../docker/commands.js';
 import { normaliseFingerprint } from '../identity/pki.js';
-import { stackDirs } from '../deploy/stack-instance.js';
-import { rootFingerprint, rootRotationUnderWay } from './step.js';
-import { createUi, UserError } from '../cli/ui.js';
 import { FILES, loadStack, type Workload } from '../workloads/handles.js';
+import { fetchPinnedRoot } from './api.js';
+import { rootFingerprint, rootRotationUnderWay } from './step.js';
 
 /**
  * Trust bootstrap: fingerprint over the admin channel (or pinned by the
@@ -22,17 +24,19 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   const stack = await loadStack(prefix);
   // Mid-rotation, the pins hold two roots on purpose; bootstrapping would drop one.
   if (await rootRotationUnderWay(stack.ca)) {
-    throw new UserError(`a root rotation is under way in stack "${prefix}" (npm run status shows its phase): finish it with npm run rotate-ca -- root activate / retire; bootstrap-trust would drop one of the two pinned roots`);
+    throw new UserError(
+      `a root rotation is under way in stack "${prefix}" (npm run status shows its phase): finish it with npm run rotate-ca -- root activate / retire; bootstrap-trust would drop one of the two pinned roots`,
+    );
   }
-  const fingerprint = normaliseFingerprint(opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))));
+  const fingerprint = normaliseFingerprint(
+    opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))),
+  );
   const rootPem = await ui.step(`fetch the root from ${stack.outputs.ca_host_url} and verify its SHA-256`, () =>
     fetchPinnedRoot(stack.outputs.ca_host_url, fingerprint),
   );
   // Verified: from here on, writing is safe. The pin goes first, so an app
   // never sees the new root.crt before it knows the root may be trusted.
-  await ui.step('pin the root fingerprint in every app\'s trust volume', () =>
-    Promise.all(stack.workloads.map((w) => pinRoots(w, [fingerprint]))),
-  );
+  await ui.step("pin the root fingerprint in every app's trust volume", () => Promise.all(stack.workloads.map((w) => pinRoots(w, [fingerprint]))));
   await ui.step('distribute root.crt to every workload volume', () =>
     Promise.all(stack.workloads.map((w) => docker.writeFile(w.renewer, FILES.root, rootPem, '0644'))),
   );
@@ -41,7 +45,6 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   await fs.outputJson(host.defaults, { 'ca-url': stack.outputs.ca_host_url, fingerprint, root: host.root }, { spaces: 2 });
   return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: host.dir, workloads: stack.workloads.map((w) => w.name) };
 }
-
 
 /**
  * Replaces a workload's pin set. A set, so a root rotation can pin the old

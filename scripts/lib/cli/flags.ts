@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 import { readSetting, settingsHelp } from '../../../settings.js';
-import { DEFAULT_PREFIX, validatePrefix, type IacEngine } from '../../../stack/names.js';
+import { DEFAULT_PREFIX, type IacEngine, validatePrefix } from '../../../stack/names.js';
 import { UserError } from './ui.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

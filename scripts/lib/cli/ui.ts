@@ -1,5 +1,7 @@
 import { format } from 'node:util';
+
 import { chalk, spinner } from 'zx';
+
 import { UserError } from '../../../common/user-error.js';
 
 /**
@@ -77,7 +79,11 @@ export function table(rows: ReadonlyArray<Record<string, string | number>>): str
   const cells = rows.map((r) => columns.map((c) => safeText(String(r[c] ?? ''))));
   const header = columns.map((c) => safeText(c));
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '─'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
@@ -87,7 +93,10 @@ export function table(rows: ReadonlyArray<Record<string, string | number>>): str
  * or through Ui, so no caller has to remember. main() installs it.
  */
 export function guardConsole(): void {
-  const to = (stream: NodeJS.WriteStream) => (...args: unknown[]) => void stream.write(`${safeText(format(...args), { multiline: true })}\n`);
+  const to =
+    (stream: NodeJS.WriteStream) =>
+    (...args: unknown[]) =>
+      void stream.write(`${safeText(format(...args), { multiline: true })}\n`);
   console.log = to(process.stdout);
   console.info = to(process.stdout);
   console.warn = to(process.stderr);

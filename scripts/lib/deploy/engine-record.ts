@@ -1,5 +1,7 @@
 import path from 'node:path';
+
 import { fs } from 'zx';
+
 import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine } from '../../../stack/names.js';
 import { UserError } from '../cli/ui.js';
 
@@ -33,7 +35,9 @@ export async function readEngineRecord(stateFile: string): Promise<EngineRecord 
   try {
     state = await fs.readJson(stateFile);
   } catch (err) {
-    throw new UserError(`${stateFile} is not valid JSON (${(err as Error).message}); restore it from ${path.basename(stateFile)}.backup or remove the stack by label.`);
+    throw new UserError(
+      `${stateFile} is not valid JSON (${(err as Error).message}); restore it from ${path.basename(stateFile)}.backup or remove the stack by label.`,
+    );
   }
   return engineRecordOf(state);
 }

@@ -1,5 +1,5 @@
-import { stackEngine } from './stack-instance.js';
 import { loadToolchain } from '../toolchain/index.js';
+import { stackEngine } from './stack-instance.js';
 
 export interface EngineReport {
   /** The engine the next deploy or destroy uses (the last toolchain run's choice). */

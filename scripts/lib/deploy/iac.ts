@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+
 import { $, type ProcessPromise } from 'zx';
 
 /** A line of a command's output and when it arrived (ms after the start); the last one, empty, marks the exit. */

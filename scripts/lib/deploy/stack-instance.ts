@@ -1,19 +1,21 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import { buildServices as bundleServices } from '../../../services/build.js';
+
 import { OWNER_CONTEXT } from '../../../common/facts.js';
 import { DEFAULT_MESH } from '../../../mesh.js';
-import { settingsEnv, type Settings } from '../../../settings.js';
+import { buildServices as bundleServices } from '../../../services/build.js';
+import { type Settings, settingsEnv } from '../../../settings.js';
 import { publishedWorkloads, selectWorkloads } from '../../../stack/mesh-spec.js';
 import { validatePrefix } from '../../../stack/names.js';
-import { checkEngine, readEngineRecord } from './engine-record.js';
-import type { TerraformCli } from '../toolchain/engine.js';
-import { freePorts } from './free-ports.js';
-import { appCommand, engineSteps, outputValues, stepShell, TimedRun, type TimedLine } from './iac.js';
-import { waitUntilUp } from '../workloads/readiness.js';
-import type { StackOutputs } from './stack-outputs.js';
-import { loadToolchain, toolchainEnv, type Toolchain } from '../toolchain/index.js';
 import { UserError } from '../cli/ui.js';
+import type { TerraformCli } from '../toolchain/engine.js';
+import { loadToolchain, type Toolchain, toolchainEnv } from '../toolchain/index.js';
+import { waitUntilUp } from '../workloads/readiness.js';
+import { checkEngine, readEngineRecord } from './engine-record.js';
+import { freePorts } from './free-ports.js';
+import { appCommand, engineSteps, outputValues, stepShell, type TimedLine, TimedRun } from './iac.js';
+import type { StackOutputs } from './stack-outputs.js';
 
 export type { OperatorOutput, StackOutputs, WorkloadOutput } from './stack-outputs.js';
 
@@ -154,7 +156,9 @@ export async function terraform(prefix: string, args: string[], opts: EngineOpti
 export async function readOutputs(prefix: string): Promise<StackOutputs> {
   const file = stackDirs(prefix).outputsFile;
   if (!(await fs.pathExists(file))) {
-    throw new UserError(`stack "${prefix}" has no outputs (${path.relative(projectDir, file)} missing). Deploy it first: npm run deploy (MTLS_PREFIX=${prefix}).`);
+    throw new UserError(
+      `stack "${prefix}" has no outputs (${path.relative(projectDir, file)} missing). Deploy it first: npm run deploy (MTLS_PREFIX=${prefix}).`,
+    );
   }
   const all = (await fs.readJson(file)) as Record<string, StackOutputs>;
   const outputs = all[prefix];

@@ -11,6 +11,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+
 import { extract, type Header } from 'tar-stream';
 
 /** An entry of a tar archive, its body left where it is. */
@@ -180,10 +181,14 @@ export async function scanLayers(archive: ImageArchive, needles: readonly string
     for await (const chunk of await layerStream(archive, layer)) {
       const data = Buffer.concat([tail, chunk as Buffer]);
       bytes += (chunk as Buffer).length;
-      patterns.forEach((p, i) => { if (!hit[i] && data.includes(p)) hit[i] = true; });
+      patterns.forEach((p, i) => {
+        if (!hit[i] && data.includes(p)) hit[i] = true;
+      });
       tail = overlap > 0 ? Buffer.from(data.subarray(Math.max(0, data.length - overlap))) : Buffer.alloc(0);
     }
-    hit.forEach((h, i) => { if (h) layersWithMatch[i]! += 1; });
+    hit.forEach((h, i) => {
+      if (h) layersWithMatch[i]! += 1;
+    });
   }
   return { bytes, layersWithMatch };
 }

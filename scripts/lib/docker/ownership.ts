@@ -65,14 +65,16 @@ export function selectLeftovers(
     byPrefix.set(o.prefix, owners);
   }
   const host = safe(opts.host);
-  return [...byPrefix].sort(([a], [b]) => a.localeCompare(b)).map(([prefix, owners]): LeftoverDecision => {
-    if (owners.size === 0) return { prefix, remove: false, why: 'no owner label: not made by a test run' };
-    for (const value of owners) {
-      const owner = parseOwner(value);
-      if (!owner) return { prefix, remove: false, why: `unreadable owner label ${JSON.stringify(value)}` };
-      if (owner.host !== host) return { prefix, remove: false, why: `owned by a run on host ${owner.host}` };
-      if (opts.isRunning(owner.pid)) return { prefix, remove: false, why: `owner process ${owner.pid} is still running` };
-    }
-    return { prefix, remove: true, why: `owner ${[...owners].join(', ')} is gone` };
-  });
+  return [...byPrefix]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([prefix, owners]): LeftoverDecision => {
+      if (owners.size === 0) return { prefix, remove: false, why: 'no owner label: not made by a test run' };
+      for (const value of owners) {
+        const owner = parseOwner(value);
+        if (!owner) return { prefix, remove: false, why: `unreadable owner label ${JSON.stringify(value)}` };
+        if (owner.host !== host) return { prefix, remove: false, why: `owned by a run on host ${owner.host}` };
+        if (opts.isRunning(owner.pid)) return { prefix, remove: false, why: `owner process ${owner.pid} is still running` };
+      }
+      return { prefix, remove: true, why: `owner ${[...owners].join(', ')} is gone` };
+    });
 }

@@ -1,8 +1,8 @@
-import * as docker from '../docker/commands.js';
-import { verifyBundle } from './pki.js';
 import { caCertificate, caToken } from '../ca/step.js';
 import { UserError } from '../cli/ui.js';
+import * as docker from '../docker/commands.js';
 import { FILES, type Stack, type Workload } from '../workloads/handles.js';
+import { verifyBundle } from './pki.js';
 
 export interface EnrollResult {
   readonly workload: string;
@@ -29,7 +29,13 @@ export async function enrollWorkload(stack: Stack, w: Workload, opts: { force?: 
   if (existing && !opts.force) {
     const check = verifyBundle(existing, root);
     if (check.ok && w.sans.every((s) => check.leaf.dnsNames.includes(s) || check.leaf.uris.includes(s))) {
-      return { ...base, action: 'kept', serial: check.leaf.serial, notAfter: check.leaf.notAfter.toISOString(), keyMode: await docker.fileMode(w.renewer, FILES.key) };
+      return {
+        ...base,
+        action: 'kept',
+        serial: check.leaf.serial,
+        notAfter: check.leaf.notAfter.toISOString(),
+        keyMode: await docker.fileMode(w.renewer, FILES.key),
+      };
     }
   }
   let token: string;
@@ -58,14 +64,23 @@ export async function enrollWorkload(stack: Stack, w: Workload, opts: { force?: 
 }
 
 /** Enrolls many workloads concurrently (bounded), never failing fast: every workload gets a row. */
-export async function enrollAll(stack: Stack, workloads: readonly Workload[], opts: { force?: boolean; lifetime?: string; concurrency?: number } = {}): Promise<EnrollResult[]> {
-  const results: EnrollResult[] = new Array(workloads.length);
+export async function enrollAll(
+  stack: Stack,
+  workloads: readonly Workload[],
+  opts: { force?: boolean; lifetime?: string; concurrency?: number } = {},
+): Promise<EnrollResult[]> {
+  const results = new Array<EnrollResult>(workloads.length);
   let next = 0;
   const worker = async () => {
     while (next < workloads.length) {
       const i = next++;
       const w = workloads[i]!;
-      results[i] = await enrollWorkload(stack, w, opts).catch((err: Error) => ({ workload: w.name, identities: w.sans, action: 'failed' as const, error: err.message }));
+      results[i] = await enrollWorkload(stack, w, opts).catch((err: Error) => ({
+        workload: w.name,
+        identities: w.sans,
+        action: 'failed' as const,
+        error: err.message,
+      }));
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, workloads.length) }, worker));

@@ -1,11 +1,14 @@
 import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
-import { X509Certificate, webcrypto } from 'node:crypto';
-import path from 'node:path';
+
+import { webcrypto, X509Certificate } from 'node:crypto';
 import https from 'node:https';
+import path from 'node:path';
+
+import * as x509 from '@peculiar/x509';
+
+import { type CaRef, caToken } from '../ca/step.js';
 import { serialOf, splitPem } from './pki.js';
 import { assertReplaceable, ensurePrivateDir, writePrivateFile } from './private-files.js';
-import { caToken, type CaRef } from '../ca/step.js';
 
 /**
  * An identity for the host (the operator's load generators and probes, the
@@ -25,7 +28,7 @@ export interface IssuedCredential {
 /** A key pair and CSR made in this process: the operator's key never leaves it. */
 export async function makeCsr(commonName: string, dns: readonly string[], uris: readonly string[]) {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `CN=${commonName}`,
     keys,
@@ -44,18 +47,22 @@ export async function makeCsr(commonName: string, dns: readonly string[], uris: 
 export function postJson(url: string, body: unknown, ca: string): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = https.request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> });
-        } catch {
-          resolve({ status: res.statusCode ?? 0, json: { raw: text } });
-        }
-      });
-    });
+    const req = https.request(
+      url,
+      { method: 'POST', ca, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> });
+          } catch {
+            resolve({ status: res.statusCode ?? 0, json: { raw: text } });
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });

@@ -1,5 +1,6 @@
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
+
 import { serialOf } from './pki.js';
 
 export interface MtlsResponse {

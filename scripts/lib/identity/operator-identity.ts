@@ -5,16 +5,18 @@
  * Files are named like the workloads' (root.crt, site.crt, site.key), and
  * the lines that call each server of the mesh with them are made here too.
  */
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
+
 import { fs } from 'zx';
+
 import { DEFAULT_MESH } from '../../../mesh.js';
 import { identityOf, isMeshName } from '../../../stack/mesh-spec.js';
-import { stackDirs, type OperatorOutput, type StackOutputs, type WorkloadOutput } from '../deploy/stack-instance.js';
-import { writeHostIdentity, type HostIdentity } from './host-identity.js';
-import { X509Certificate } from 'node:crypto';
-import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
 import { UserError } from '../cli/ui.js';
+import { type OperatorOutput, stackDirs, type StackOutputs, type WorkloadOutput } from '../deploy/stack-instance.js';
 import type { Stack } from '../workloads/handles.js';
+import { type HostIdentity, writeHostIdentity } from './host-identity.js';
+import { fingerprintOf, normaliseFingerprint, splitPem } from './pki.js';
 
 /** The identity a name gets in this mesh: the same rule as the workloads' (stack/mesh-spec.ts). */
 export function operatorIdentity(outputs: StackOutputs, name: string): OperatorOutput {
@@ -45,7 +47,11 @@ export async function pinnedRoot(prefix: string): Promise<{ rootPem: string; fin
   return { rootPem, fingerprint };
 }
 
-export async function issueOperatorCert(stack: Stack, name: string, opts: { outDir?: string; lifetime?: string } = {}): Promise<{ identity: OperatorOutput; issued: HostIdentity }> {
+export async function issueOperatorCert(
+  stack: Stack,
+  name: string,
+  opts: { outDir?: string; lifetime?: string } = {},
+): Promise<{ identity: OperatorOutput; issued: HostIdentity }> {
   const identity = operatorIdentity(stack.outputs, name);
   const { rootPem } = await pinnedRoot(stack.prefix);
   const dir = path.resolve(opts.outDir ?? defaultOutDir(stack.prefix, name));

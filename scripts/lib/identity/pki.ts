@@ -1,4 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
+
 import { serialOf } from '../../../common/serial.js';
 
 export { normaliseSerial, serialOf } from '../../../common/serial.js';

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+
 import { UserError } from '../cli/ui.js';
 
 const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -45,7 +46,9 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   const uid = process.getuid?.();
   if (uid !== undefined && info.uid !== uid) throw new UserError(`${dir} belongs to uid ${info.uid}, not to you (uid ${uid}); choose a directory of your own`);
   if ((info.mode & 0o077) !== 0) {
-    throw new UserError(`${dir} is open to group or others (mode ${octal(info.mode)}); private files need a directory only you can enter: chmod 700 it, or choose another directory`);
+    throw new UserError(
+      `${dir} is open to group or others (mode ${octal(info.mode)}); private files need a directory only you can enter: chmod 700 it, or choose another directory`,
+    );
   }
 }
 
@@ -57,7 +60,10 @@ export async function assertReplaceable(files: readonly string[]): Promise<void>
   }
 }
 
-const notAFile = (file: string) => new UserError(`${file} exists and is not a regular file (a symbolic link?): refusing to write through it or replace it; remove it, or choose another directory`);
+const notAFile = (file: string) =>
+  new UserError(
+    `${file} exists and is not a regular file (a symbolic link?): refusing to write through it or replace it; remove it, or choose another directory`,
+  );
 
 /**
  * Writes `file` as a new file: a temporary name in the same directory,

@@ -7,11 +7,13 @@
  * daemon.json only gains (and later loses) the one mirror entry.
  */
 import path from 'node:path';
-import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from '../toolchain/cache.js';
+
+import { $, expBackoff, fs, retry } from 'zx';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from '../toolchain/cache.js';
 import { imageExists } from '../toolchain/image-build.js';
-import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryPath, withMirror, withoutMirror, MIRROR_HOST } from './config.js';
+import { isEmptyConfig, MIRROR_HOST, mirrorUrl, parseDaemonConfig, registryPath, SERVED_IMAGES, withMirror, withoutMirror } from './config.js';
 import { ensureRegistryBinary, lockRegistry, pidAlive, registryFiles, startRegistry, stopRegistry } from './registry.js';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
@@ -70,7 +72,10 @@ async function configureEngine(paths: CachePaths, url: string): Promise<void> {
   const { mirrors, insecureCidrs } = await engineRegistryConfig();
   if (!mirrors.includes(url)) throw new UserError(`${DAEMON_JSON} lists ${url} but the engine does not use it; reload dockerd (SIGHUP)`);
   // Plain HTTP is only allowed for registries in the engine's insecure ranges; loopback is one by default.
-  if (!insecureCidrs.includes('127.0.0.0/8')) throw new UserError(`the engine does not treat 127.0.0.0/8 as an insecure registry range (${insecureCidrs.join(', ')}); the plain-HTTP mirror would be refused`);
+  if (!insecureCidrs.includes('127.0.0.0/8'))
+    throw new UserError(
+      `the engine does not treat 127.0.0.0/8 as an insecure registry range (${insecureCidrs.join(', ')}); the plain-HTTP mirror would be refused`,
+    );
 }
 
 async function unconfigureEngine(paths: CachePaths, url: string): Promise<void> {

@@ -9,9 +9,11 @@
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import path from 'node:path';
-import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from '../toolchain/cache.js';
+
+import { $, expBackoff, fs, retry } from 'zx';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from '../toolchain/cache.js';
 import { MIRROR_HOST, mirrorUrl, registryConfig } from './config.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '10m' });
@@ -67,7 +69,9 @@ async function answers(port: number): Promise<boolean> {
 export async function startRegistry(binary: string, files: RegistryFiles, opts: { port: number; readOnly: boolean }): Promise<void> {
   await stopRegistry(files);
   if (await answers(opts.port)) {
-    throw new UserError(`${mirrorUrl(opts.port)} answers but is not the mirror this project started (no live pid in ${files.pid}); stop that registry or pick another --port`);
+    throw new UserError(
+      `${mirrorUrl(opts.port)} answers but is not the mirror this project started (no live pid in ${files.pid}); stop that registry or pick another --port`,
+    );
   }
   await fs.mkdirp(files.storage);
   await fs.writeFile(files.config, registryConfig({ port: opts.port, storageDir: files.storage, readOnly: opts.readOnly }));
@@ -123,7 +127,11 @@ export async function servedTags(port: number): Promise<Map<string, string>> {
   for (const repository of repositories ?? []) {
     const { tags } = (await getJson(`${base}/${repository}/tags/list`)) as { tags?: string[] | null };
     for (const tag of tags ?? []) {
-      const r = await fetch(`${base}/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_TYPES }, signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(`${base}/${repository}/manifests/${tag}`, {
+        method: 'HEAD',
+        headers: { accept: MANIFEST_TYPES },
+        signal: AbortSignal.timeout(10_000),
+      });
       served.set(`${repository}:${tag}`, r.headers.get('docker-content-digest') ?? `(HEAD answered ${r.status})`);
     }
   }
@@ -152,7 +160,9 @@ export async function lockRegistry(binary: string, files: RegistryFiles, opts: {
   const problems = servedDifferences(await servedTags(opts.port), opts.seeded);
   if (problems.length > 0) {
     await stopRegistry(files);
-    throw new UserError(`the registry mirror does not serve what was pushed to it (${problems.join('; ')}); someone else pushed while it was being seeded? Run it again: each \`up\` seeds an empty storage`);
+    throw new UserError(
+      `the registry mirror does not serve what was pushed to it (${problems.join('; ')}); someone else pushed while it was being seeded? Run it again: each \`up\` seeds an empty storage`,
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+
 import { readSetting } from '../../../settings.js';
 import { PROJECT } from '../../../stack/versions.js';
 

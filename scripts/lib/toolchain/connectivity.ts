@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+
 import { readSetting } from '../../../settings.js';
 
 export type Mode = 'connected' | 'offline';

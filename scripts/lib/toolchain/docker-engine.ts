@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { $, fs, retry, expBackoff } from 'zx';
-import type { CachePaths } from './cache.js';
+
+import { $, expBackoff, fs, retry } from 'zx';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 
 const quiet = $({ quiet: true, nothrow: true, timeout: '20s' });
 
@@ -22,7 +24,12 @@ export type EngineProblem = 'no-cli' | 'permission' | 'not-running' | 'other';
 export function classifyEngineError(exitCode: number | null, stderr: string): EngineProblem {
   if (exitCode === 127 || /command not found|not found: docker|ENOENT/i.test(stderr)) return 'no-cli';
   if (/permission denied/i.test(stderr)) return 'permission';
-  if (/cannot connect to the docker daemon|is the docker daemon running|connection refused|no such file or directory|error during connect|pipe.*not found/i.test(stderr)) return 'not-running';
+  if (
+    /cannot connect to the docker daemon|is the docker daemon running|connection refused|no such file or directory|error during connect|pipe.*not found/i.test(
+      stderr,
+    )
+  )
+    return 'not-running';
   return 'other';
 }
 

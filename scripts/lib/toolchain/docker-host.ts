@@ -1,4 +1,5 @@
 import path from 'node:path';
+
 import { $ } from 'zx';
 
 /**
@@ -39,7 +40,7 @@ export function endpointFromContext(env: NodeJS.ProcessEnv, inspectJson: string 
   const tls = ctx?.TLSMaterial?.['docker'] !== undefined && ctx?.Storage?.TLSPath;
   return {
     host,
-    certPath: tls ? path.join(ctx!.Storage!.TLSPath!, 'docker') : undefined,
+    certPath: tls ? path.join(ctx.Storage.TLSPath, 'docker') : undefined,
     why: `endpoint of docker context "${name}"`,
   };
 }

@@ -1,7 +1,9 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import type { CachePaths } from './cache.js';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 
 /**
  * Go is only a tool here: it builds third-party binaries from the Go module
@@ -60,7 +62,9 @@ export async function goBuildInModule(
   await fs.writeFile(log, build.stdout + build.stderr);
   if (build.exitCode !== 0) {
     await fs.remove(partial);
-    throw new UserError(`building ${opts.module}@${opts.version} failed (see ${log}). Delete ${paths.goBuildCache} if the build cache is corrupt and run this again.`);
+    throw new UserError(
+      `building ${opts.module}@${opts.version} failed (see ${log}). Delete ${paths.goBuildCache} if the build cache is corrupt and run this again.`,
+    );
   }
   await fs.move(partial, opts.output, { overwrite: true });
 }

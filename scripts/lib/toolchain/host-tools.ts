@@ -12,8 +12,9 @@
  * with the command that installs them.
  */
 import { $ } from 'zx';
-import type { CachePaths } from './cache.js';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 import { aptInstall } from './docker-engine.js';
 
 export const HOST_TOOLS = [
@@ -26,9 +27,11 @@ export const HOST_TOOLS = [
   { command: 'flake8', debianPackage: 'flake8' },
 ] as const;
 
-async function missingTools(): Promise<typeof HOST_TOOLS[number][]> {
-  const found = await Promise.all(HOST_TOOLS.map(async (t) => ((await $({ quiet: true, nothrow: true })`command -v ${t.command}`).exitCode === 0 ? undefined : t)));
-  return found.filter((t): t is typeof HOST_TOOLS[number] => t !== undefined);
+async function missingTools(): Promise<(typeof HOST_TOOLS)[number][]> {
+  const found = await Promise.all(
+    HOST_TOOLS.map(async (t) => ((await $({ quiet: true, nothrow: true })`command -v ${t.command}`).exitCode === 0 ? undefined : t)),
+  );
+  return found.filter((t): t is (typeof HOST_TOOLS)[number] => t !== undefined);
 }
 
 export async function ensureHostTools(paths: CachePaths, opts: { build: boolean; debian: boolean }): Promise<{ missing: string[]; installed: string[] }> {
@@ -37,8 +40,13 @@ export async function ensureHostTools(paths: CachePaths, opts: { build: boolean;
   const names = missing.map((t) => t.command);
   if (!opts.build) return { missing: names, installed: [] };
   if (!opts.debian || process.getuid?.() !== 0) {
-    throw new UserError(`${names.join(' and ')} must be on PATH: install ${missing.map((t) => t.debianPackage).join(' ')} (e.g. sudo apt-get install ${missing.map((t) => t.debianPackage).join(' ')})`);
+    throw new UserError(
+      `${names.join(' and ')} must be on PATH: install ${missing.map((t) => t.debianPackage).join(' ')} (e.g. sudo apt-get install ${missing.map((t) => t.debianPackage).join(' ')})`,
+    );
   }
-  await aptInstall(missing.map((t) => t.debianPackage), paths);
+  await aptInstall(
+    missing.map((t) => t.debianPackage),
+    paths,
+  );
   return { missing: [], installed: names };
 }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import type { CachePaths } from './cache.js';
+
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 
 // Building and inspecting local images: the primitives both the base-image
 // stand-ins (images.ts) and the recipe stand-ins (recipe-stand-ins.ts) use.
@@ -26,15 +28,19 @@ export async function imageExists(ref: string): Promise<boolean> {
  * pulling a debian image from a registry.
  */
 export async function importDebian(ref: string, packages: string[], paths: CachePaths): Promise<void> {
-  const sources = (await fs.pathExists('/etc/apt/sources.list.d/debian.sources'))
-    ? '/etc/apt/sources.list.d/debian.sources'
-    : '/etc/apt/sources.list';
+  const sources = (await fs.pathExists('/etc/apt/sources.list.d/debian.sources')) ? '/etc/apt/sources.list.d/debian.sources' : '/etc/apt/sources.list';
   const include = packages.length ? [`--include=${packages.join(',')}`] : [];
   const log = path.join(paths.logs, `mmdebstrap-${ref.replace(/[/:]/g, '_')}.log`);
   await fs.mkdirp(paths.logs);
-  const out = await $({ quiet: true, nothrow: true, timeout: '20m' })`set -o pipefail; mmdebstrap --variant=minbase --quiet ${include} bookworm - ${sources} 2>${log} | docker import --change ${'ENV LANG=C.UTF-8'} --change ${`LABEL org.opencontainers.image.title=${ref}`} - ${ref}`;
+  const out = await $({
+    quiet: true,
+    nothrow: true,
+    timeout: '20m',
+  })`set -o pipefail; mmdebstrap --variant=minbase --quiet ${include} bookworm - ${sources} 2>${log} | docker import --change ${'ENV LANG=C.UTF-8'} --change ${`LABEL org.opencontainers.image.title=${ref}`} - ${ref}`;
   if (out.exitCode !== 0) {
-    throw new UserError(`building base image ${ref} with mmdebstrap failed: ${out.stderr.trim()} (see ${log}). Is mmdebstrap installed and Debian's mirror reachable?`);
+    throw new UserError(
+      `building base image ${ref} with mmdebstrap failed: ${out.stderr.trim()} (see ${log}). Is mmdebstrap installed and Debian's mirror reachable?`,
+    );
   }
 }
 

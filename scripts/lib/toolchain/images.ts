@@ -1,8 +1,10 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import { BASE_IMAGE_KEYS, LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION, type BaseImages } from '../../../stack/versions.js';
-import type { CachePaths } from './cache.js';
+
+import { BASE_IMAGE_KEYS, type BaseImages, LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION } from '../../../stack/versions.js';
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 import { aptInstall } from './docker-engine.js';
 import { goBuildInModule } from './go-build.js';
 import { buildStandIn, imageExists, importDebian } from './image-build.js';
@@ -60,7 +62,8 @@ async function packStepCaWithCapability(paths: CachePaths, ctx: string): Promise
   if (setcap.exitCode !== 0) {
     throw new UserError(`setcap on the stand-in step-ca failed (${setcap.stderr.trim()}); it needs root and libcap2-bin.`);
   }
-  const tar = await sh`tar --xattrs --xattrs-include=security.capability --owner=0 --group=0 --numeric-owner -cf ${path.join(ctx, 'step-ca.tar')} -C ${stage} usr`;
+  const tar =
+    await sh`tar --xattrs --xattrs-include=security.capability --owner=0 --group=0 --numeric-owner -cf ${path.join(ctx, 'step-ca.tar')} -C ${stage} usr`;
   await fs.remove(stage);
   if (tar.exitCode !== 0) throw new UserError(`packing step-ca failed: ${tar.stderr.trim()}`);
 }
@@ -70,22 +73,28 @@ export async function buildStandIns(paths: CachePaths): Promise<string[]> {
   const built: string[] = [];
   const bins = stepBinaries(paths);
   const debian = { DEBIAN_IMAGE: LOCAL_IMAGES.debian };
-  if (await buildStandIn(paths, {
-    ref: LOCAL_IMAGES.stepCa,
-    dir: BASE_IMAGE_DIRS.stepCa,
-    binaries: [bins.step, bins.stepCa],
-    buildArgs: debian,
-    prepare: async (ctx) => {
-      await fs.remove(path.join(ctx, 'step-ca')); // goes in through the tar only
-      await packStepCaWithCapability(paths, ctx);
-    },
-  })) built.push(LOCAL_IMAGES.stepCa);
-  if (await buildStandIn(paths, {
-    ref: LOCAL_IMAGES.node,
-    dir: BASE_IMAGE_DIRS.node,
-    binaries: [nodeBinaryPath(paths)],
-    buildArgs: { ...debian, NODE_VERSION: NODE_RUNTIME.version },
-  })) built.push(LOCAL_IMAGES.node);
+  if (
+    await buildStandIn(paths, {
+      ref: LOCAL_IMAGES.stepCa,
+      dir: BASE_IMAGE_DIRS.stepCa,
+      binaries: [bins.step, bins.stepCa],
+      buildArgs: debian,
+      prepare: async (ctx) => {
+        await fs.remove(path.join(ctx, 'step-ca')); // goes in through the tar only
+        await packStepCaWithCapability(paths, ctx);
+      },
+    })
+  )
+    built.push(LOCAL_IMAGES.stepCa);
+  if (
+    await buildStandIn(paths, {
+      ref: LOCAL_IMAGES.node,
+      dir: BASE_IMAGE_DIRS.node,
+      binaries: [nodeBinaryPath(paths)],
+      buildArgs: { ...debian, NODE_VERSION: NODE_RUNTIME.version },
+    })
+  )
+    built.push(LOCAL_IMAGES.node);
   return built;
 }
 
@@ -103,9 +112,13 @@ export async function ensureBaseImages(
   if (!opts.offline) {
     for (const ref of BASE_IMAGE_KEYS.map((k) => OFFICIAL_IMAGES[k])) {
       if (await imageExists(ref)) continue;
-      if (!opts.build) { missing.push(ref); continue; }
+      if (!opts.build) {
+        missing.push(ref);
+        continue;
+      }
       const pull = await docker`docker pull ${ref}`;
-      if (pull.exitCode !== 0) throw new UserError(`docker pull ${ref} failed: ${pull.stderr.trim()}. Offline? Set MTLS_OFFLINE=1 to build local images instead.`);
+      if (pull.exitCode !== 0)
+        throw new UserError(`docker pull ${ref} failed: ${pull.stderr.trim()}. Offline? Set MTLS_OFFLINE=1 to build local images instead.`);
       built.push(ref);
     }
     return { images: OFFICIAL_IMAGES, built, missing };

@@ -1,15 +1,16 @@
 import { fs } from 'zx';
-import type { IacEngine } from '../../../stack/names.js';
+
 import { readSettings, settingsEnv } from '../../../settings.js';
+import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
-import { cachePaths, type CachePaths } from './cache.js';
-import { UserError, type Ui } from '../cli/ui.js';
+import { type Ui, UserError } from '../cli/ui.js';
+import { type CachePaths, cachePaths } from './cache.js';
 import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
-import { providerEnv, resolveDockerEndpoint, type DockerEndpoint } from './docker-host.js';
+import { type DockerEndpoint, providerEnv, resolveDockerEndpoint } from './docker-host.js';
 import { ensureHostTools, HOST_TOOLS } from './host-tools.js';
-import { ensureBaseImages, ensureStepBinaries, type BaseImages } from './images.js';
-import { ensureProviderMirror, findTerraform, writeCliConfig, type TerraformCli } from './terraform.js';
+import { type BaseImages, ensureBaseImages, ensureStepBinaries } from './images.js';
+import { ensureProviderMirror, findTerraform, type TerraformCli, writeCliConfig } from './terraform.js';
 
 /** The report step naming the IaC engine in use (`npm run toolchain -- --check`). */
 export const ENGINE_STEP = 'IaC engine';
@@ -34,7 +35,12 @@ export interface StepReport {
   readonly seconds: number;
 }
 
-async function timed<T>(reports: StepReport[], step: string, ui: Ui, work: () => Promise<{ value: T; status: StepReport['status']; detail: string }>): Promise<T> {
+async function timed<T>(
+  reports: StepReport[],
+  step: string,
+  ui: Ui,
+  work: () => Promise<{ value: T; status: StepReport['status']; detail: string }>,
+): Promise<T> {
   const started = Date.now();
   const { value, status, detail } = await ui.step(step, work);
   reports.push({ step, status, detail, seconds: (Date.now() - started) / 1000 });
@@ -67,10 +73,18 @@ export async function ensureToolchain(
   const engine = await timed(reports, 'Docker engine', ui, async () => {
     if (!build) {
       const s = await engineStatus();
-      return { value: s, status: s.running ? 'ok' : 'missing', detail: s.running ? `server ${s.serverVersion}, API ${s.apiVersion}` : engineAdvice(s, process.platform) };
+      return {
+        value: s,
+        status: s.running ? 'ok' : 'missing',
+        detail: s.running ? `server ${s.serverVersion}, API ${s.apiVersion}` : engineAdvice(s, process.platform),
+      };
     }
     const s = await ensureEngine(paths, { offline });
-    return { value: s, status: s.startedByUs ? 'started' : 'ok', detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}` };
+    return {
+      value: s,
+      status: s.startedByUs ? 'started' : 'ok',
+      detail: `server ${s.serverVersion}, API ${s.apiVersion}${s.startedByUs ? `; log ${paths.dockerdLog}` : ''}`,
+    };
   });
 
   await timed(reports, 'host tools', ui, async () => {
@@ -88,7 +102,11 @@ export async function ensureToolchain(
   await timed(reports, `${DOCKER_PROVIDER.source} provider`, ui, async () => {
     if (!fromMirror) return { value: undefined, status: 'ok', detail: `${DOCKER_PROVIDER.constraint}, installed by terraform init from the public registry` };
     const p = await ensureProviderMirror(paths, { build });
-    return { value: undefined, status: p.present ? (p.built ? 'built' : 'ok') : 'missing', detail: `${DOCKER_PROVIDER.mirrorVersion} in the filesystem mirror ${paths.terraformMirror}` };
+    return {
+      value: undefined,
+      status: p.present ? (p.built ? 'built' : 'ok') : 'missing',
+      detail: `${DOCKER_PROVIDER.mirrorVersion} in the filesystem mirror ${paths.terraformMirror}`,
+    };
   });
 
   const cliConfig = build ? await writeCliConfig(paths, { offline: fromMirror }) : paths.terraformCliConfig;
@@ -107,7 +125,11 @@ export async function ensureToolchain(
       throw err;
     });
     const status = r.missing.length ? 'missing' : r.built.length ? 'built' : 'ok';
-    return { value: r.images, status, detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node} and ${Object.keys(r.images).length - 2} more` };
+    return {
+      value: r.images,
+      status,
+      detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node} and ${Object.keys(r.images).length - 2} more`,
+    };
   });
 
   const endpoint = await timed(reports, 'engine endpoint for Terraform', ui, async () => {

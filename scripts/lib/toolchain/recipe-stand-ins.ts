@@ -7,10 +7,12 @@
  * the upstream lines. The Go stand-in carries this machine's Go toolchain.
  */
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import { LOCAL_IMAGES, PROJECT, type BaseImageKey } from '../../../stack/versions.js';
-import type { CachePaths } from './cache.js';
+
+import { type BaseImageKey, LOCAL_IMAGES, PROJECT } from '../../../stack/versions.js';
 import { UserError } from '../cli/ui.js';
+import type { CachePaths } from './cache.js';
 import { buildStandIn, imageExists, importDebian } from './image-build.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -33,8 +35,9 @@ interface RecipeStandIn {
 async function packGoroot(ctx: string): Promise<void> {
   const sh = $({ quiet: true, nothrow: true, timeout: '10m' });
   const goroot = (await sh`go env GOROOT`).stdout.trim();
-  if (!goroot) throw new UserError('no Go toolchain on PATH: the offline golang stand-in packs the host\'s GOROOT');
-  const tar = await sh`tar --owner=0 --group=0 --numeric-owner --exclude=go/pkg/obj --exclude=go/test -cf ${path.join(ctx, 'go.tar')} -C ${path.dirname(goroot)} ${path.basename(goroot)}`;
+  if (!goroot) throw new UserError("no Go toolchain on PATH: the offline golang stand-in packs the host's GOROOT");
+  const tar =
+    await sh`tar --owner=0 --group=0 --numeric-owner --exclude=go/pkg/obj --exclude=go/test -cf ${path.join(ctx, 'go.tar')} -C ${path.dirname(goroot)} ${path.basename(goroot)}`;
   if (tar.exitCode !== 0) throw new UserError(`packing GOROOT failed: ${tar.stderr.trim()}`);
 }
 
@@ -57,7 +60,8 @@ async function runRootfsScript(paths: CachePaths, script: string, ref: string): 
   const log = path.join(paths.logs, `rootfs-${ref.replace(/[/:]/g, '_')}.log`);
   const out = await $({ quiet: true, nothrow: true, timeout: '20m' })`sh ${script} ${ref}`;
   await fs.writeFile(log, out.stdout + out.stderr);
-  if (out.exitCode !== 0) throw new UserError(`${path.basename(script)} for ${ref} failed (see ${log}). Is mmdebstrap installed and Debian's mirror reachable?`);
+  if (out.exitCode !== 0)
+    throw new UserError(`${path.basename(script)} for ${ref} failed (see ${log}). Is mmdebstrap installed and Debian's mirror reachable?`);
 }
 
 const rootfsRef = (s: RecipeStandIn) => `${PROJECT}/${s.dir}-rootfs:bookworm`;

@@ -1,13 +1,15 @@
 import path from 'node:path';
+
 import { $, fs } from 'zx';
+
 import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER, OPENTOFU } from '../../../stack/versions.js';
 import type { CachePaths } from './cache.js';
-import { chooseEngine, usable, type EngineChoice, type EnginesOnPath, type TerraformCli } from './engine.js';
+import { chooseEngine, type EngineChoice, type EnginesOnPath, type TerraformCli, usable } from './engine.js';
 import { goBuildInModule } from './go-build.js';
 
-export { compareVersions } from './versions.js';
 export type { TerraformCli } from './engine.js';
+export { compareVersions } from './versions.js';
 
 async function versionOf(binary: string): Promise<string | undefined> {
   const out = await $({ quiet: true, nothrow: true, timeout: '20s' })`${binary} version -json`;
@@ -65,10 +67,7 @@ export async function engineCli(
 }
 
 /** The engine chosen by MTLS_IAC (`requested`) or by what is on PATH; see chooseEngine. */
-export async function findTerraform(
-  paths: CachePaths,
-  opts: { build: boolean; requested?: IacEngine },
-): Promise<{ cli?: TerraformCli; choice: EngineChoice }> {
+export async function findTerraform(paths: CachePaths, opts: { build: boolean; requested?: IacEngine }): Promise<{ cli?: TerraformCli; choice: EngineChoice }> {
   const onPath = await enginesOnPath();
   const choice = chooseEngine(opts.requested, onPath);
   return { cli: await engineCli(paths, choice.engine, { build: opts.build, onPath, chosenBy: choice.why }), choice };

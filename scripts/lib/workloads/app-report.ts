@@ -4,12 +4,12 @@
  * types), the recipes write a stats file (common/facts.ts). Both become one
  * report, so status, check-rotation and the tests read every workload alike.
  */
-import { STATS_FILE, type RecipeStats } from '../../../common/facts.js';
+import { type RecipeStats, STATS_FILE } from '../../../common/facts.js';
 import type { ClientStats } from '../../../services/client/app.js';
 import type { ServerStats } from '../../../services/server/app.js';
+import type { Workload } from '../deploy/stack-outputs.js';
 import * as docker from '../docker/commands.js';
 import { normaliseSerial } from '../identity/pki.js';
-import type { Workload } from '../deploy/stack-outputs.js';
 
 export type NodeStats = ServerStats | ClientStats;
 
@@ -70,7 +70,13 @@ export function fromNodeStats(s: NodeStats): AppReport {
   if (s.role === 'server') return { ...base, requests: { served: s.requests.total }, lastError: credentialError };
   return {
     ...base,
-    requests: { ok: s.requests.successes, failed: s.requests.failures, retries: s.requests.retries, startupRetries: s.requests.startupRetries, failuresByReason: s.requests.failuresByReason },
+    requests: {
+      ok: s.requests.successes,
+      failed: s.requests.failures,
+      retries: s.requests.retries,
+      startupRetries: s.requests.startupRetries,
+      failuresByReason: s.requests.failuresByReason,
+    },
     serverSerials: s.serverSerials,
     lastError: s.lastError ? `${s.lastError.reason}: ${s.lastError.message}` : credentialError,
   };
@@ -108,7 +114,7 @@ export async function recipeStats(w: Workload): Promise<RecipeStats | undefined>
   if (!text) return undefined;
   try {
     const parsed = JSON.parse(text) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as RecipeStats) : undefined;
+    return parsed && typeof parsed === 'object' ? parsed : undefined;
   } catch {
     return undefined; // mid-rewrite cannot happen (rename), but a broken recipe must not break status
   }

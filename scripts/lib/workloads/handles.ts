@@ -1,10 +1,10 @@
 import { CERT_DIR, CERT_FILES } from '../../../common/facts.js';
-import * as docker from '../docker/commands.js';
-import { certInfo, splitPem, type CertInfo } from '../identity/pki.js';
-import { readOutputs } from '../deploy/stack-instance.js';
-import type { StackOutputs, Workload } from '../deploy/stack-outputs.js';
 import type { CaRef } from '../ca/step.js';
 import { UserError } from '../cli/ui.js';
+import { readOutputs } from '../deploy/stack-instance.js';
+import type { StackOutputs, Workload } from '../deploy/stack-outputs.js';
+import * as docker from '../docker/commands.js';
+import { type CertInfo, certInfo, splitPem } from '../identity/pki.js';
 
 export const FILES = {
   root: `${CERT_DIR}/${CERT_FILES.root}`,
@@ -55,4 +55,4 @@ export async function certOnDisk(w: Workload): Promise<CertInfo | undefined> {
 }
 
 /** The Node services' admin /stats (either role); appReport (app-report.ts) reads every technology. */
-export { nodeStats as appStats, type AppStats } from './app-report.js';
+export { type AppStats, nodeStats as appStats } from './app-report.js';

@@ -14,9 +14,9 @@
  * and then again after short gaps, up to once a second, until it passes.
  */
 import { waitFor } from '../../../common/wait.js';
-import * as docker from '../docker/commands.js';
-import type { StackOutputs } from '../deploy/stack-outputs.js';
 import { UserError } from '../cli/ui.js';
+import type { StackOutputs } from '../deploy/stack-outputs.js';
+import * as docker from '../docker/commands.js';
 
 /** How long one container may take to become ready (the provider's old wait timeout). */
 export const READY_TIMEOUT_MS = 120_000;
@@ -114,8 +114,15 @@ export async function waitUntilReady(outputs: StackOutputs, timeoutMs = READY_TI
 }
 
 /** Waits until each workload's app and renewer are ready: what enrollment promises. */
-export async function waitForWorkloads(workloads: ReadonlyArray<{ readonly container: string; readonly renewer: string }>, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-  await waitForContainers(workloads.flatMap((w) => [w.container, w.renewer]), 'just enrolled', { want: 'ready', timeoutMs });
+export async function waitForWorkloads(
+  workloads: ReadonlyArray<{ readonly container: string; readonly renewer: string }>,
+  timeoutMs = READY_TIMEOUT_MS,
+): Promise<void> {
+  await waitForContainers(
+    workloads.flatMap((w) => [w.container, w.renewer]),
+    'just enrolled',
+    { want: 'ready', timeoutMs },
+  );
 }
 
 /** Waits until every named container is up or ready; one that exits, or does not get there in time, fails the wait with why and its last log lines. */
@@ -135,20 +142,24 @@ export async function waitForContainers(names: readonly string[], whose: string,
 /** Polls one container until it is `want` (why undefined) or has failed for good (why says how). */
 async function untilOrWhy(name: string, want: Want, probes: Semaphore, timeoutMs: number): Promise<{ name: string; why?: string }> {
   let why = 'not checked';
-  const outcome = await waitFor(`${name} to be ${want}`, async () => {
-    const v = verdict(await docker.containerState(name));
-    if (v.kind === 'ready') return { name };
-    if (v.kind === 'failed') return { name, why: v.why };
-    if (v.kind === 'wait') why = v.why;
-    if (v.kind === 'probe') {
-      const out = await probes.with(() => docker.exec(name, v.test, { timeout: `${v.timeoutMs}ms` }));
-      const line = lastLines(out.stdout + out.stderr, 1) || '(no output)';
-      if (accepts(want, phaseOf(out.exitCode, line))) return { name };
-      const ended = out.exitCode === null ? `did not finish within ${v.timeoutMs} ms` : `exits ${out.exitCode}`;
-      why = `health check \`${v.test.join(' ')}\` ${ended}: ${line}`;
-    }
-    return undefined;
-  }, { timeoutMs, intervalMs: PROBE_GAPS_MS }).catch(() => undefined);
+  const outcome = await waitFor(
+    `${name} to be ${want}`,
+    async () => {
+      const v = verdict(await docker.containerState(name));
+      if (v.kind === 'ready') return { name };
+      if (v.kind === 'failed') return { name, why: v.why };
+      if (v.kind === 'wait') why = v.why;
+      if (v.kind === 'probe') {
+        const out = await probes.with(() => docker.exec(name, v.test, { timeout: `${v.timeoutMs}ms` }));
+        const line = lastLines(out.stdout + out.stderr, 1) || '(no output)';
+        if (accepts(want, phaseOf(out.exitCode, line))) return { name };
+        const ended = out.exitCode === null ? `did not finish within ${v.timeoutMs} ms` : `exits ${out.exitCode}`;
+        why = `health check \`${v.test.join(' ')}\` ${ended}: ${line}`;
+      }
+      return undefined;
+    },
+    { timeoutMs, intervalMs: PROBE_GAPS_MS },
+  ).catch(() => undefined);
   return outcome ?? { name, why: `not ${want} after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
 }
 
@@ -174,4 +185,10 @@ class Semaphore {
 }
 
 const lastLines = (text: string, n: number) => text.trim().split('\n').slice(-n).join('\n').trim();
-const indent = (text: string) => (text ? text.split('\n').map((l) => `    ${l}`).join('\n') : '    (no log output)');
+const indent = (text: string) =>
+  text
+    ? text
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')
+    : '    (no log output)';

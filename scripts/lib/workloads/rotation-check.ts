@@ -1,11 +1,12 @@
 import { X509Certificate } from 'node:crypto';
+
 import { waitFor } from '../../../common/wait.js';
-import { appReport, type AppReport } from './app-report.js';
+import { UserError } from '../cli/ui.js';
 import * as docker from '../docker/commands.js';
 import { serialOf, splitPem } from '../identity/pki.js';
-import { servedCertificate } from './served-cert.js';
-import { UserError } from '../cli/ui.js';
+import { type AppReport, appReport } from './app-report.js';
 import { certOnDisk, FILES, type Stack, type Workload } from './handles.js';
+import { servedCertificate } from './served-cert.js';
 
 export interface TimelineEntry {
   readonly serial: string;
@@ -66,7 +67,10 @@ function diff(a: Counters, b: Counters): Counters {
  * it serves on its published port; for a client that re-reads its files on
  * every call (curl, psql), the files themselves.
  */
-export async function certificateInUse(w: Workload, report: AppReport | undefined): Promise<{ serial: string; notBefore?: string; notAfter: string } | undefined> {
+export async function certificateInUse(
+  w: Workload,
+  report: AppReport | undefined,
+): Promise<{ serial: string; notBefore?: string; notAfter: string } | undefined> {
   if (report?.serial && report.notAfter) return { serial: report.serial, notBefore: report.notBefore, notAfter: report.notAfter };
   const cert = w.host_port ? await servedCertificate({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol }) : await certOnDisk(w);
   return cert ? { serial: cert.serial, notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString() } : undefined;
@@ -103,17 +107,28 @@ export interface FirstAnswer {
 export async function untilEveryClientAnswered(stack: Stack, opts: { timeoutMs: number; intervalMs?: number }): Promise<FirstAnswer[]> {
   const clients = stack.workloads.filter((w) => w.role === 'client');
   let why: string[] = [];
-  const answered = await waitFor('every client to have a call answered', async () => {
-    const reports = await Promise.all(clients.map((w) => appReport(w)));
-    const silent = clients.filter((_, i) => !((reports[i]?.requests.ok ?? 0) > 0));
-    if (silent.length === 0) {
-      return clients.map((w, i) => ({ client: w.name, server: w.calls, startupRetries: reports[i]?.requests.startupRetries ?? 0, failed: reports[i]?.requests.failed ?? 0 }));
-    }
-    why = silent.map((w) => `${w.name} → ${w.calls}: ${reports[clients.indexOf(w)]?.lastError ?? 'no report'}`);
-    return undefined;
-  }, { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 1000 }).catch(() => undefined);
+  const answered = await waitFor(
+    'every client to have a call answered',
+    async () => {
+      const reports = await Promise.all(clients.map((w) => appReport(w)));
+      const silent = clients.filter((_, i) => !((reports[i]?.requests.ok ?? 0) > 0));
+      if (silent.length === 0) {
+        return clients.map((w, i) => ({
+          client: w.name,
+          server: w.calls,
+          startupRetries: reports[i]?.requests.startupRetries ?? 0,
+          failed: reports[i]?.requests.failed ?? 0,
+        }));
+      }
+      why = silent.map((w) => `${w.name} → ${w.calls}: ${reports[clients.indexOf(w)]?.lastError ?? 'no report'}`);
+      return undefined;
+    },
+    { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 1000 },
+  ).catch(() => undefined);
   if (answered) return answered;
-  throw new UserError(`no answer within ${Math.round(opts.timeoutMs / 1000)} s for ${why.length} client(s):\n  ${why.join('\n  ')}\nSee \`npm run status\` and \`docker logs <container>\`.`);
+  throw new UserError(
+    `no answer within ${Math.round(opts.timeoutMs / 1000)} s for ${why.length} client(s):\n  ${why.join('\n  ')}\nSee \`npm run status\` and \`docker logs <container>\`.`,
+  );
 }
 
 /**
@@ -156,7 +171,10 @@ export async function observeRotations(
 
   // Running out of time is not an error here: the report says what is missing.
   const left = opts.timeoutMs - (Date.now() - started);
-  await waitFor(`${opts.rotations} rotation(s) of every watched workload`, async () => (await poll(), done()), { timeoutMs: left, intervalMs: opts.intervalMs ?? 1000 }).catch(() => undefined);
+  await waitFor(`${opts.rotations} rotation(s) of every watched workload`, async () => (await poll(), done()), {
+    timeoutMs: left,
+    intervalMs: opts.intervalMs ?? 1000,
+  }).catch(() => undefined);
   await poll(); // the last counters, after the last rotation was seen
   const traffic = clients.length ? diff(before, counters(last, clients)) : ZERO;
 

@@ -6,7 +6,8 @@
  * what every caller sees, and the server records a refused handshake.
  */
 import { $ } from 'zx';
-import { certInfo, splitPem, type CertInfo } from '../identity/pki.js';
+
+import { type CertInfo, certInfo, splitPem } from '../identity/pki.js';
 
 export interface ServedCertTarget {
   readonly port: number;
@@ -15,11 +16,21 @@ export interface ServedCertTarget {
   readonly protocol: 'https' | 'postgres';
 }
 
-/** The leaf the server presents now, or undefined when it cannot be read (not listening, no certificate yet). */
-export async function servedCertificate(t: ServedCertTarget): Promise<CertInfo | undefined> {
+/** The PEM of the leaf the server presents now, or undefined when none comes (not listening, no certificate yet). */
+export async function servedLeafPem(t: ServedCertTarget): Promise<string | undefined> {
   const starttls = t.protocol === 'postgres' ? ['-starttls', 'postgres'] : [];
-  const out = await $({ quiet: true, nothrow: true, timeout: '10s', input: '' })`openssl s_client -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
-  const leaf = splitPem(out.stdout)[0];
+  const out = await $({
+    quiet: true,
+    nothrow: true,
+    timeout: '10s',
+    input: '',
+  })`openssl s_client -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
+  return splitPem(out.stdout)[0];
+}
+
+/** The leaf the server presents now, parsed, or undefined when it cannot be read (not listening, no certificate yet). */
+export async function servedCertificate(t: ServedCertTarget): Promise<CertInfo | undefined> {
+  const leaf = await servedLeafPem(t);
   if (!leaf) return undefined;
   try {
     return certInfo(leaf);

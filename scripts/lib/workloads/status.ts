@@ -1,10 +1,10 @@
-import { servedIntermediate, summarise, type IntermediateSummary } from '../ca-rotation/intermediate.js';
+import { rootPem } from '../ca/step.js';
+import { type IntermediateSummary, servedIntermediate, summarise } from '../ca-rotation/intermediate.js';
 import * as docker from '../docker/commands.js';
 import { formatDuration } from '../identity/pki.js';
-import { health as liveHealth } from './readiness.js';
-import { rootPem } from '../ca/step.js';
-import { appReport, type AppReport } from './app-report.js';
+import { type AppReport, appReport } from './app-report.js';
 import { certOnDisk, type Stack } from './handles.js';
+import { health as liveHealth } from './readiness.js';
 
 /** What the renewer says about the pair on disk (its health check, run fresh). */
 export interface RenewerState {

@@ -4,16 +4,18 @@
  * trusts, its clients' calls, its apps' restarts).
  */
 import { X509Certificate } from 'node:crypto';
+
 import { expect } from 'vitest';
 import { $ } from 'zx';
+
 import { ROOT_PIN_FILE } from '../../../common/facts.js';
+import { waitFor } from '../../../common/wait.js';
 import { projectDir } from '../../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../../scripts/lib/docker/commands.js';
 import { fingerprintOf, splitPem } from '../../../scripts/lib/identity/pki.js';
 import { appReport } from '../../../scripts/lib/workloads/app-report.js';
 import { FILES, type Stack } from '../../../scripts/lib/workloads/handles.js';
-import { waitFor } from '../../../common/wait.js';
-import { containerState, type ContainerState } from './containers.js';
+import { type ContainerState, containerState } from './containers.js';
 
 export const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
@@ -28,16 +30,30 @@ export interface RotateCaRun<T> {
 /** Runs `rotate-ca <args> --prefix <prefix> --json` as an operator would (CI=true: no spinners). */
 export async function rotateCa<T>(prefix: string, args: readonly string[]): Promise<RotateCaRun<T>> {
   const started = Date.now();
-  const out = await $({ cwd: projectDir, nothrow: true, quiet: true, env: { ...process.env, CI: 'true' } })`npx tsx scripts/rotate-ca.ts ${args} --prefix ${prefix} --json`;
-  return { exitCode: out.exitCode, output: out.stdout + out.stderr, result: out.exitCode === 0 ? (JSON.parse(out.stdout) as T) : undefined, ms: Date.now() - started };
+  const out = await $({
+    cwd: projectDir,
+    nothrow: true,
+    quiet: true,
+    env: { ...process.env, CI: 'true' },
+  })`npx tsx scripts/rotate-ca.ts ${args} --prefix ${prefix} --json`;
+  return {
+    exitCode: out.exitCode,
+    output: out.stdout + out.stderr,
+    result: out.exitCode === 0 ? (JSON.parse(out.stdout) as T) : undefined,
+    ms: Date.now() - started,
+  };
 }
 
 /** `rotate-ca root retire`, tried every `intervalMs` until it goes through: leaves under the old root hold it back until they expire. */
 export async function retireOnceAllowed<T>(prefix: string, opts: { readonly timeoutMs: number; readonly intervalMs: number }): Promise<RotateCaRun<T>> {
-  return waitFor('retire to go through once no old-root leaf is valid', async () => {
-    const run = await rotateCa<T>(prefix, ['root', 'retire']);
-    return run.exitCode === 0 ? run : undefined;
-  }, opts);
+  return waitFor(
+    'retire to go through once no old-root leaf is valid',
+    async () => {
+      const run = await rotateCa<T>(prefix, ['root', 'retire']);
+      return run.exitCode === 0 ? run : undefined;
+    },
+    opts,
+  );
 }
 
 /** Every workload's bundle holds `rootPem` alone, and its app pins that root alone. */
@@ -54,10 +70,14 @@ export type CallCounts = Map<string, { ok: number; failed: number }>;
 /** The calls each client of the mesh has counted so far. */
 export async function clientCalls(stack: Stack): Promise<CallCounts> {
   const clients = stack.workloads.filter((w) => w.role === 'client');
-  return new Map(await Promise.all(clients.map(async (w) => {
-    const r = (await appReport(w))?.requests ?? {};
-    return [w.name, { ok: r.ok ?? 0, failed: r.failed ?? 0 }] as const;
-  })));
+  return new Map(
+    await Promise.all(
+      clients.map(async (w) => {
+        const r = (await appReport(w))?.requests ?? {};
+        return [w.name, { ok: r.ok ?? 0, failed: r.failed ?? 0 }] as const;
+      }),
+    ),
+  );
 }
 
 /** Since `start`: no failed call in any client of the mesh (the error and its log lines named if there is one), and more than 20 good ones each. */
@@ -67,7 +87,13 @@ export async function expectNoFailedCalls(stack: Stack, start: CallCounts): Prom
   for (const [name, r] of now) {
     const failed = r.failed - start.get(name)!.failed;
     const w = stack.workloads.find((x) => x.name === name)!;
-    const why = failed ? `${(await appReport(w))?.lastError ?? 'none'}\n${(await docker.logs(w.container)).split('\n').filter((l) => /fail|error|refus/i.test(l)).slice(-4).join('\n')}` : '';
+    const why = failed
+      ? `${(await appReport(w))?.lastError ?? 'none'}\n${(await docker.logs(w.container))
+          .split('\n')
+          .filter((l) => /fail|error|refus/i.test(l))
+          .slice(-4)
+          .join('\n')}`
+      : '';
     expect({ name, failed }, `${name}: last error ${why}`).toEqual({ name, failed: 0 });
     expect(r.ok - start.get(name)!.ok, name).toBeGreaterThan(20);
   }
@@ -82,6 +108,9 @@ export async function appStates(stack: Stack): Promise<Map<string, ContainerStat
 export async function expectNoRestarts(stack: Stack, before: Map<string, ContainerState>): Promise<void> {
   for (const w of stack.workloads) {
     const now = await containerState(w.container);
-    expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({ restarts: before.get(w.container)!.restartCount, startedAt: before.get(w.container)!.startedAt });
+    expect({ restarts: now.restartCount, startedAt: now.startedAt }, w.container).toEqual({
+      restarts: before.get(w.container)!.restartCount,
+      startedAt: before.get(w.container)!.startedAt,
+    });
   }
 }

@@ -6,9 +6,11 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+
 import { $, fs } from 'zx';
-import { mtlsRequest } from '../../../scripts/lib/identity/mtls-request.js';
+
 import type { WorkloadOutput } from '../../../scripts/lib/deploy/stack-instance.js';
+import { mtlsRequest } from '../../../scripts/lib/identity/mtls-request.js';
 
 export interface Credential {
   readonly certPem: string;
@@ -47,8 +49,23 @@ async function psqlCall(w: WorkloadOutput, rootPem: string, who: string, cred?: 
       // libpq would otherwise look in ~/.postgresql for a default client certificate.
       certArgs.push(`sslcert=${path.join(dir, 'none.crt')}`, `sslkey=${path.join(dir, 'none.key')}`);
     }
-    const conn = [`host=${w.dns_name}`, 'hostaddr=127.0.0.1', `port=${w.host_port}`, 'dbname=mesh', `user=${who}`, 'sslmode=verify-full', `sslrootcert=${path.join(dir, 'root.crt')}`, 'connect_timeout=5', ...certArgs].join(' ');
-    const out = await $({ quiet: true, nothrow: true, timeout: '20s', env: { ...process.env, PGPASSWORD: '', PGSERVICEFILE: '/dev/null', PGSYSCONFDIR: dir, HOME: dir } })`psql -w -X -tA ${conn} -c ${"select current_user || ' ' || ssl::text from pg_stat_ssl where pid = pg_backend_pid()"}`;
+    const conn = [
+      `host=${w.dns_name}`,
+      'hostaddr=127.0.0.1',
+      `port=${w.host_port}`,
+      'dbname=mesh',
+      `user=${who}`,
+      'sslmode=verify-full',
+      `sslrootcert=${path.join(dir, 'root.crt')}`,
+      'connect_timeout=5',
+      ...certArgs,
+    ].join(' ');
+    const out = await $({
+      quiet: true,
+      nothrow: true,
+      timeout: '20s',
+      env: { ...process.env, PGPASSWORD: '', PGSERVICEFILE: '/dev/null', PGSYSCONFDIR: dir, HOME: dir },
+    })`psql -w -X -tA ${conn} -c ${"select current_user || ' ' || ssl::text from pg_stat_ssl where pid = pg_backend_pid()"}`;
     return out.exitCode === 0 ? { ok: true, body: out.stdout.trim() } : { ok: false, message: out.stderr.trim() };
   } finally {
     await fs.remove(dir);

@@ -1,4 +1,5 @@
 import { $ } from 'zx';
+
 import type { StackOutputs } from '../../../scripts/lib/deploy/stack-instance.js';
 
 const docker = $({ quiet: true, nothrow: true, timeout: '30s' });

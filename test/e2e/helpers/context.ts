@@ -1,7 +1,7 @@
 import type { StackOutputs } from '../../../scripts/lib/deploy/stack-instance.js';
 import type { Mode } from '../../../scripts/lib/toolchain/connectivity.js';
-import type { BaseImages } from '../../../scripts/lib/toolchain/images.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
+import type { BaseImages } from '../../../scripts/lib/toolchain/images.js';
 
 /** What globalSetup hands to the e2e tests (vitest provide/inject). */
 export interface E2eContext {

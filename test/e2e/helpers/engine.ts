@@ -1,4 +1,5 @@
 import { $, fs } from 'zx';
+
 import { waitFor } from '../../../common/wait.js';
 import { cachePaths } from '../../../scripts/lib/toolchain/cache.js';
 import { engineStatus, ensureEngine } from '../../../scripts/lib/toolchain/docker-engine.js';

@@ -1,6 +1,8 @@
 import path from 'node:path';
+
 import { beforeAll, inject } from 'vitest';
 import { fs } from 'zx';
+
 import { loadStack, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
 import type { E2eContext } from './context.js';
 import { enrollHostIdentity, type IssuedCredential } from './operator.js';

@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+
 import { $ } from 'zx';
-import { openImageArchive, type ImageArchive } from '../../../scripts/lib/docker/image-archive.js';
+
+import { type ImageArchive, openImageArchive } from '../../../scripts/lib/docker/image-archive.js';
 
 /** `docker save`s an image to a temporary file, opens it, removes it after. */
 export async function withSavedImage<T>(image: string, use: (archive: ImageArchive) => Promise<T>): Promise<T> {

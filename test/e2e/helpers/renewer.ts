@@ -1,8 +1,9 @@
 import { $ } from 'zx';
-import * as docker from '../../../scripts/lib/docker/commands.js';
-import { health } from '../../../scripts/lib/workloads/readiness.js';
-import { appStats, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
+
 import { waitFor } from '../../../common/wait.js';
+import * as docker from '../../../scripts/lib/docker/commands.js';
+import { appStats, type Stack, type Workload } from '../../../scripts/lib/workloads/handles.js';
+import { health } from '../../../scripts/lib/workloads/readiness.js';
 
 const sh = $({ quiet: true, nothrow: true, timeout: '30s' });
 
@@ -15,10 +16,14 @@ export async function servingCert(w: Workload): Promise<{ serial: string; notAft
 
 /** Waits until the app serves a certificate other than `serial` that expires later. */
 export async function waitForNewerCert(w: Workload, old: { serial: string; notAfter: number }, timeoutMs: number) {
-  return waitFor(`${w.name} to serve a newer certificate than ${old.serial}`, async () => {
-    const now = await servingCert(w);
-    return now.serial !== old.serial && now.notAfter > old.notAfter && now.notAfter > Date.now() ? now : undefined;
-  }, { timeoutMs, intervalMs: 500 });
+  return waitFor(
+    `${w.name} to serve a newer certificate than ${old.serial}`,
+    async () => {
+      const now = await servingCert(w);
+      return now.serial !== old.serial && now.notAfter > old.notAfter && now.notAfter > Date.now() ? now : undefined;
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
 }
 
 /** Waits for a renewal logged after `since` (RFC 3339), and returns when it was seen. */

@@ -1,12 +1,13 @@
 import { fs } from 'zx';
+
+import { bootstrapTrust } from '../../../scripts/lib/ca/trust-bootstrap.js';
+import { freePort } from '../../../scripts/lib/deploy/free-ports.js';
+import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../../scripts/lib/identity/enrollment.js';
-import { freePort } from '../../../scripts/lib/deploy/free-ports.js';
-import { waitForWorkloads } from '../../../scripts/lib/workloads/readiness.js';
-import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/deploy/stack-instance.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
-import { bootstrapTrust } from '../../../scripts/lib/ca/trust-bootstrap.js';
 import { loadStack } from '../../../scripts/lib/workloads/handles.js';
+import { waitForWorkloads } from '../../../scripts/lib/workloads/readiness.js';
 
 /** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
 export const E2E_PREFIX_STEM = 'e2e';
@@ -66,9 +67,16 @@ export async function downTestStack(settings: StackSettings, engine: TerraformCl
   // the engine restarts. That is the engine's state, not something of ours left running.
   const phantom = await Promise.all(left.map(async (o) => o.kind === 'network' && (await docker.attachedContainers(o.name)) === 0));
   const real = left.filter((_, i) => !phantom[i]);
-  if (real.length) throw new Error(`${settings.prefix} is not gone: ${real.map((o) => `${o.kind} ${o.name}`).join(', ')}${failure ? `\n${failure.message}` : ''}`);
-  for (const o of left.filter((_, i) => phantom[i])) console.warn(`[e2e setup] network ${o.name} has no container attached but the engine still refuses to remove it ("active endpoints"); an engine restart clears it`);
-  if (failure) console.warn(`[e2e setup] cdktf destroy of ${settings.prefix} failed, and removing by label finished what it could: ${failure.message.split('\n').slice(-3).join(' ')}`);
+  if (real.length)
+    throw new Error(`${settings.prefix} is not gone: ${real.map((o) => `${o.kind} ${o.name}`).join(', ')}${failure ? `\n${failure.message}` : ''}`);
+  for (const o of left.filter((_, i) => phantom[i]))
+    console.warn(
+      `[e2e setup] network ${o.name} has no container attached but the engine still refuses to remove it ("active endpoints"); an engine restart clears it`,
+    );
+  if (failure)
+    console.warn(
+      `[e2e setup] cdktf destroy of ${settings.prefix} failed, and removing by label finished what it could: ${failure.message.split('\n').slice(-3).join(' ')}`,
+    );
 }
 
 /** The stack's state and synth output on the host. */

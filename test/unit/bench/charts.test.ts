@@ -1,12 +1,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { writeCharts } from '../../../bench/lib/charts.js';
 import type { Report } from '../../../bench/lib/report.js';
-import { rssSvg, type RssChart } from '../../../bench/lib/rss-svg.js';
+import { type RssChart, rssSvg } from '../../../bench/lib/rss-svg.js';
+import { type RotationChart, rotationSvg } from '../../../bench/lib/svg.js';
 import { packRows, textWidth, wrapText } from '../../../bench/lib/svg-layout.js';
-import { rotationSvg, type RotationChart } from '../../../bench/lib/svg.js';
 import { outside, overlaps, textBoxes } from './svg-boxes.js';
 
 const results = path.join(__dirname, '..', '..', '..', 'bench', 'results');
@@ -15,7 +17,7 @@ const T0 = Date.UTC(2026, 10, 27, 0, 20, 45);
 /** A deterministic pseudo-random sequence, so a failure can be replayed. */
 function rng(seed: number) {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 
 /** Dense B5 input: many short-lived, overlapping certificates per workload, rotations seconds apart. */
@@ -58,12 +60,26 @@ describe('svg layout arithmetic', () => {
       }),
     );
     // Disjoint extents share the first row.
-    expect(packRows([{ start: 0, end: 10 }, { start: 20, end: 30 }, { start: 40, end: 50 }])).toEqual([0, 0, 0]);
-    expect(packRows([{ start: 0, end: 10 }, { start: 5, end: 30 }, { start: 12, end: 50 }])).toEqual([0, 1, 2]);
+    expect(
+      packRows([
+        { start: 0, end: 10 },
+        { start: 20, end: 30 },
+        { start: 40, end: 50 },
+      ]),
+    ).toEqual([0, 0, 0]);
+    expect(
+      packRows([
+        { start: 0, end: 10 },
+        { start: 5, end: 30 },
+        { start: 12, end: 50 },
+      ]),
+    ).toEqual([0, 1, 2]);
   });
 
   it('wrapText keeps every line within the width and loses no word', () => {
-    const caption = 'Bars: certificate validity, clipped to the window (full range in the tooltips) '.repeat(6) + 'Averyveryverylongwordwithoutanyspacesthatcannotfitononelineatall';
+    const caption =
+      'Bars: certificate validity, clipped to the window (full range in the tooltips) '.repeat(6) +
+      'Averyveryverylongwordwithoutanyspacesthatcannotfitononelineatall';
     const lines = wrapText(caption, 10, 200);
     expect(lines.length).toBeGreaterThan(5);
     for (const line of lines) expect(textWidth(line, 10)).toBeLessThanOrEqual(200);
@@ -107,7 +123,9 @@ describe('B5 rotation chart', () => {
     [1, 1, 2],
   ])('%i workloads × %i certificates over %i s: no text overlaps, nothing leaves the viewBox', (workloads, certs, seconds) => {
     const chart = denseRotation(workloads, certs, seconds);
-    expectReadable(rotationSvg(chart, 'B5: rotation under load (full run, 2026-11-27T00:15Z) with a title long enough that it has to wrap onto a second line of the chart'));
+    expectReadable(
+      rotationSvg(chart, 'B5: rotation under load (full run, 2026-11-27T00:15Z) with a title long enough that it has to wrap onto a second line of the chart'),
+    );
   });
 
   it('labels the axes with their units', () => {
@@ -149,7 +167,11 @@ describe('B7 soak chart', () => {
     [4, 2, 0.99],
     [3, 1440, 0.5],
   ])('%i processes over %i min: no text overlaps, nothing leaves the viewBox, axes carry units', (processes, minutes, steadyAt) => {
-    const svg = rssSvg(soak(processes, minutes, steadyAt), 'B7: RSS of each Node process, 60 min soak, 1-minute certificates, and a title long enough to wrap', 'full run 2026-11-27T00:15Z');
+    const svg = rssSvg(
+      soak(processes, minutes, steadyAt),
+      'B7: RSS of each Node process, 60 min soak, 1-minute certificates, and a title long enough to wrap',
+      'full run 2026-11-27T00:15Z',
+    );
     expectReadable(svg);
     const texts = textBoxes(svg).boxes.map((b) => b.text);
     expect(texts).toContain('RSS (MB)');
@@ -162,14 +184,27 @@ describe('writeCharts (the runner and npm run bench:charts)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'charts-'));
     try {
       const b5 = denseRotation(2, 4, 60);
-      const b7: RssChart = { startedAt: T0, endedAt: T0 + 120_000, steadyFrom: T0 + 30_000, limitMb: 192, slopeJudged: false, processes: [{ name: 'server (node)', samples: [{ at: T0, rssMb: 70 }], fit: { slopeMbPerHour: 1, interceptMb: 70 }, rotations: [] }] };
+      const b7: RssChart = {
+        startedAt: T0,
+        endedAt: T0 + 120_000,
+        steadyFrom: T0 + 30_000,
+        limitMb: 192,
+        slopeJudged: false,
+        processes: [{ name: 'server (node)', samples: [{ at: T0, rssMb: 70 }], fit: { slopeMbPerHour: 1, interceptMb: 70 }, rotations: [] }],
+      };
       expect(await writeCharts(dir, { mode: 'smoke', startedAt: '2026-11-28T02:50:12.345Z', benchmarks: [] }, { b5 })).toEqual(['b5-rotation.svg']);
       expect(readdirSync(dir)).toEqual(['b5-rotation.svg']);
       expect(readFileSync(path.join(dir, 'b5-rotation.svg'), 'utf8')).toBe(rotationSvg(b5, 'B5: rotation under load (smoke run, 2026-11-28T02:50Z)'));
       // Merged results: the B7 chart is titled with B7's own time, not the first run's.
-      const merged = { mode: 'full' as const, startedAt: '2026-11-28T02:50:12.345Z', benchmarks: [{ id: 'b7' as const, title: 'B7', method: '', limits: [], rows: [], data: {}, problems: [], measuredAt: '2026-12-01T12:40:00.000Z' }] };
+      const merged = {
+        mode: 'full' as const,
+        startedAt: '2026-11-28T02:50:12.345Z',
+        benchmarks: [{ id: 'b7' as const, title: 'B7', method: '', limits: [], rows: [], data: {}, problems: [], measuredAt: '2026-12-01T12:40:00.000Z' }],
+      };
       expect(await writeCharts(dir, merged, { b7 })).toEqual(['b7-soak.svg']);
-      expect(readFileSync(path.join(dir, 'b7-soak.svg'), 'utf8')).toBe(rssSvg(b7, 'B7: RSS of each Node process, 2 min soak, 1-minute certificates', 'full run, 2026-12-01T12:40Z'));
+      expect(readFileSync(path.join(dir, 'b7-soak.svg'), 'utf8')).toBe(
+        rssSvg(b7, 'B7: RSS of each Node process, 2 min soak, 1-minute certificates', 'full run, 2026-12-01T12:40Z'),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

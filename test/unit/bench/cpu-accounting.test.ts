@@ -1,7 +1,9 @@
 // B4's CPU accounting: /proc parsing, and the children's CPU time it relies on.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
+
 import { describeCpu } from '../../../bench/b4-handshakes.js';
 import { parseChildrenSeconds, parseProcStat } from '../../../bench/lib/cpu-accounting.js';
 
@@ -31,7 +33,13 @@ describe('parseChildrenSeconds', () => {
 
 describe('describeCpu', () => {
   it('reports the median of each figure, and n/a for what could not be read', () => {
-    expect(describeCpu([{ machineBusy: 0.9, clientCores: 1, serverCores: 0.8 }, { machineBusy: 0.99, clientCores: 1.1, serverCores: 0.9 }, { machineBusy: 0.95, clientCores: 0.9, serverCores: 1 }])).toBe('95% / 1 / 0.9');
+    expect(
+      describeCpu([
+        { machineBusy: 0.9, clientCores: 1, serverCores: 0.8 },
+        { machineBusy: 0.99, clientCores: 1.1, serverCores: 0.9 },
+        { machineBusy: 0.95, clientCores: 0.9, serverCores: 1 },
+      ]),
+    ).toBe('95% / 1 / 0.9');
     expect(describeCpu([{ machineBusy: 0.5, clientCores: 0.5 }])).toBe('50% / 0.5 / n/a');
     expect(describeCpu([undefined])).toBe('n/a');
   });

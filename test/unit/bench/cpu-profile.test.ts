@@ -1,8 +1,13 @@
 // B3's profile summary: self time merged per function and place, idle left out.
 import { describe, expect, it } from 'vitest';
+
 import { topFrames } from '../../../bench/lib/cpu-profile.js';
 
-const node = (id: number, functionName: string, url: string, lineNumber: number, hitCount: number) => ({ id, callFrame: { functionName, url, lineNumber }, hitCount });
+const node = (id: number, functionName: string, url: string, lineNumber: number, hitCount: number) => ({
+  id,
+  callFrame: { functionName, url, lineNumber },
+  hitCount,
+});
 
 describe('topFrames', () => {
   it('merges one function reached by two paths, leaves out idle time, and ranks by share of the busy samples', () => {

@@ -1,5 +1,6 @@
 // B1's breakdown of one deploy (synth, engine, readiness), from when its output lines arrived.
 import { describe, expect, it } from 'vitest';
+
 import { deployPhases } from '../../../bench/lib/deploy-phases.js';
 import type { PhaseMark } from '../../../scripts/lib/deploy/iac.js';
 

@@ -1,15 +1,18 @@
 // B7's full-GC probe against a real Node process: the same script the soak
 // runs inside each app container, run here against a child of the test.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
+
 import { afterEach, describe, expect, it } from 'vitest';
+
 import { COLLECT_GARBAGE_SCRIPT } from '../../../bench/lib/full-gc.js';
 
 const run = promisify(execFile);
 // The containers run Node 24 (WebSocket is global); older hosts need the flag.
 const websocketFlag = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-websocket'] : [];
-const collect = (pid: number) => run(process.execPath, [...websocketFlag, '--input-type=module', '-e', COLLECT_GARBAGE_SCRIPT, String(pid)], { timeout: 20_000 });
+const collect = (pid: number) =>
+  run(process.execPath, [...websocketFlag, '--input-type=module', '-e', COLLECT_GARBAGE_SCRIPT, String(pid)], { timeout: 20_000 });
 
 describe('COLLECT_GARBAGE_SCRIPT', () => {
   let child: ChildProcess | undefined;

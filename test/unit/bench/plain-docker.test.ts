@@ -2,12 +2,13 @@
 // including the CA's one-shot init step (attach, depends_on, network none).
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { containerSpec } from '../../../bench/lib/plain-docker.js';
-import { listOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
+import { type DockerContainerJson, listOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from '../stack/fixtures.js';
 
 const { json, prefix } = buildStack({ namePrefix: 'pd' }, 'pd-stack');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 const specs = listOf<DockerContainerJson>(json, Container).map((c) => containerSpec(c as any));
 
 describe('plain-docker baseline', () => {

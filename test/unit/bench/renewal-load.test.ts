@@ -5,7 +5,9 @@ import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { startRenewals } from '../../../bench/lib/renewal-load.js';
 import { waitFor } from '../../../common/wait.js';
 import { fingerprintOf } from '../../../scripts/lib/identity/pki.js';
@@ -25,16 +27,19 @@ beforeAll(async () => {
   serverLeaf = await pki.issue({ commonName: 'ca', dns: ['localhost'] });
   client = await pki.issue({ commonName: 'fleet' });
   const perConnection = new WeakMap<TLSSocket, number>();
-  server = https.createServer({ cert: serverLeaf.bundlePem, key: serverLeaf.keyPem, ca: pki.root.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    const nth = (perConnection.get(socket) ?? 0) + 1;
-    perConnection.set(socket, nth);
-    const what = plan(nth);
-    seen.push(what);
-    if (what === 'close') return void socket.destroy();
-    if (what === 'fail') return void res.writeHead(500).end('boom');
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ crt: client.certPem, ca: pki.intermediate.certPem }));
-  });
+  server = https.createServer(
+    { cert: serverLeaf.bundlePem, key: serverLeaf.keyPem, ca: pki.root.certPem, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const nth = (perConnection.get(socket) ?? 0) + 1;
+      perConnection.set(socket, nth);
+      const what = plan(nth);
+      seen.push(what);
+      if (what === 'close') return void socket.destroy();
+      if (what === 'fail') return void res.writeHead(500).end('boom');
+      res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ crt: client.certPem, ca: pki.intermediate.certPem }));
+    },
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `https://localhost:${(server.address() as AddressInfo).port}`;
 });
@@ -42,7 +47,12 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 async function run(until: (n: number) => boolean) {
   seen.length = 0;
-  const load = startRenewals({ caUrl: url, identity: { certPem: client.bundlePem, keyPem: client.keyPem, serial: client.serial }, ca: () => pki.root.certPem, connections: 1 });
+  const load = startRenewals({
+    caUrl: url,
+    identity: { certPem: client.bundlePem, keyPem: client.keyPem, serial: client.serial },
+    ca: () => pki.root.certPem,
+    connections: 1,
+  });
   await waitFor('the server to see the requests awaited', () => until(seen.length), { timeoutMs: 20_000, intervalMs: 5 });
   load.stop();
   return load.done;

@@ -1,14 +1,20 @@
 // B7's arithmetic and chart: the slope that fails a soak, and an SVG that says what it shows.
 import { describe, expect, it } from 'vitest';
-import { rssSvg } from '../../../bench/lib/rss-svg.js';
-import { linearFit } from '../../../bench/lib/stats.js';
+
 import { describeStatuses, fullGcEveryMs, isFullGcPoint, longestGapSeconds, MIN_FULL_GC_POINTS, warmupMs } from '../../../bench/b7-soak.js';
 import { summariseChurn } from '../../../bench/b9-churn.js';
+import { rssSvg } from '../../../bench/lib/rss-svg.js';
+import { linearFit } from '../../../bench/lib/stats.js';
 
 describe('linearFit', () => {
   it('recovers slope and intercept of a noisy-free line, and refuses degenerate input', () => {
     const xs = [0, 0.25, 0.5, 0.75, 1];
-    expect(linearFit(xs, xs.map((x) => 60 + 12 * x))).toEqual({ slope: expect.closeTo(12, 9), intercept: expect.closeTo(60, 9) });
+    expect(
+      linearFit(
+        xs,
+        xs.map((x) => 60 + 12 * x),
+      ),
+    ).toEqual({ slope: expect.closeTo(12, 9), intercept: expect.closeTo(60, 9) });
     expect(linearFit([1], [2]).slope).toBeNaN();
     expect(linearFit([1, 1], [2, 3]).slope).toBeNaN();
   });
@@ -31,7 +37,15 @@ describe('rssSvg', () => {
         limitMb: 192,
         slopeJudged: true,
         processes: [
-          { name: 'server (node)', samples: [{ at: t0, rssMb: 60 }, { at: t0 + 120_000, rssMb: 62 }], fit: { slopeMbPerHour: 4.2, interceptMb: 60 }, rotations: [t0 + 50_000, t0 + 90_000] },
+          {
+            name: 'server (node)',
+            samples: [
+              { at: t0, rssMb: 60 },
+              { at: t0 + 120_000, rssMb: 62 },
+            ],
+            fit: { slopeMbPerHour: 4.2, interceptMb: 60 },
+            rotations: [t0 + 50_000, t0 + 90_000],
+          },
           { name: 'client <node>', samples: [{ at: t0, rssMb: 50 }], fit: { slopeMbPerHour: NaN, interceptMb: NaN }, rotations: [] },
         ],
       },
@@ -51,7 +65,9 @@ describe('rssSvg', () => {
 describe('describeStatuses', () => {
   it('names each non-2xx status with its count and first time, and says nothing for none', () => {
     expect(describeStatuses({})).toBe('');
-    expect(describeStatuses({ '502': { count: 2, firstAtMs: 63_140 }, '503': { count: 1, firstAtMs: 900 } })).toBe(': 502 x2 (first at 63.1 s), 503 x1 (first at 0.9 s)');
+    expect(describeStatuses({ '502': { count: 2, firstAtMs: 63_140 }, '503': { count: 1, firstAtMs: 900 } })).toBe(
+      ': 502 x2 (first at 63.1 s), 503 x1 (first at 0.9 s)',
+    );
   });
 });
 
@@ -66,7 +82,13 @@ describe('summariseChurn', () => {
   });
 
   it('names a restart (two pids) and reports no per-connection figure without connections', () => {
-    const summary = summariseChurn([{ rssMb: 64, pid: 7 }, { rssMb: 40, pid: 9 }], 0);
+    const summary = summariseChurn(
+      [
+        { rssMb: 64, pid: 7 },
+        { rssMb: 40, pid: 9 },
+      ],
+      0,
+    );
     expect(summary.pids).toEqual([7, 9]);
     expect(summary.peakKbPerConnection).toBeNaN();
   });
@@ -80,7 +102,17 @@ describe('longestGapSeconds', () => {
     expect(longestGapSeconds(busy(0, 2999), 3600)).toBe(600);
     expect(longestGapSeconds([...busy(4, 10), ...busy(30, 59)], 60)).toBe(19);
     // Seconds with only failures do not count as served.
-    expect(longestGapSeconds([{ t: 0, ok: 1 }, { t: 1, ok: 0 }, { t: 2, ok: 0 }, { t: 3, ok: 1 }], 4)).toBe(2);
+    expect(
+      longestGapSeconds(
+        [
+          { t: 0, ok: 1 },
+          { t: 1, ok: 0 },
+          { t: 2, ok: 0 },
+          { t: 3, ok: 1 },
+        ],
+        4,
+      ),
+    ).toBe(2);
   });
 });
 
@@ -108,7 +140,17 @@ describe('rssSvg with post-GC readings', () => {
       { at: t0 + 120_000, rssMb: 71 },
       { at: t0 + 121_000, rssMb: 63, afterFullGc: true },
     ];
-    const svg = rssSvg({ startedAt: t0, endedAt: t0 + 121_000, steadyFrom: t0 + 30_000, limitMb: 192, slopeJudged: false, processes: [{ name: 'server (node)', samples, fit: { slopeMbPerHour: 60, interceptMb: 61 }, rotations: [] }] }, 'B7');
+    const svg = rssSvg(
+      {
+        startedAt: t0,
+        endedAt: t0 + 121_000,
+        steadyFrom: t0 + 30_000,
+        limitMb: 192,
+        slopeJudged: false,
+        processes: [{ name: 'server (node)', samples, fit: { slopeMbPerHour: 60, interceptMb: 61 }, rotations: [] }],
+      },
+      'B7',
+    );
     expect(svg.match(/<circle /g)).toHaveLength(2);
     expect(svg).toContain('slope after full GC +60.0 MB/h (not judged)');
     expect(svg).toContain('Dots: RSS right after a forced full GC');

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
@@ -89,9 +90,7 @@ describe('import circles', () => {
   const graph = new Map(
     files.map((file) => [
       file,
-      [...new Set(specifiers(file).map((specifier) => resolveSpecifier(file, specifier, known)))].filter(
-        (target): target is string => target !== undefined,
-      ),
+      [...new Set(specifiers(file).map((specifier) => resolveSpecifier(file, specifier, known)))].filter((target): target is string => target !== undefined),
     ]),
   );
 

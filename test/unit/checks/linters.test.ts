@@ -7,8 +7,10 @@
 // by finding nothing.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 import { $ } from 'zx';
+
 import { GO_RECIPE_DIR, gofmtBinary, inGoRecipe } from '../recipes/helpers/go-recipe.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -25,7 +27,10 @@ async function projectFiles(): Promise<string[]> {
 async function shellScripts(): Promise<string[]> {
   const found: string[] = [];
   for (const file of await projectFiles()) {
-    const head = await readFile(path.join(ROOT, file)).then((b) => b.subarray(0, 128).toString('latin1'), () => undefined);
+    const head = await readFile(path.join(ROOT, file)).then(
+      (b) => b.subarray(0, 128).toString('latin1'),
+      () => undefined,
+    );
     if (head === undefined) continue; // listed by git but deleted from the work tree
     if (SHEBANG.test(head) || file.endsWith('.sh')) found.push(file);
   }

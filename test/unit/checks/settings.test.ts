@@ -4,8 +4,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
-import { envName, readSetting, readSettings, SETTING_NAMES, settingsEnv, settingsTable, type Settings } from '../../../settings.js';
+
+import { envName, readSetting, readSettings, SETTING_NAMES, type Settings, settingsEnv, settingsTable } from '../../../settings.js';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
@@ -52,7 +54,11 @@ describe('one settings path', () => {
       baseImages: { node: 'node:24-bookworm-slim', stepCa: 'smallstep/step-ca:0.28.0' },
     };
     // Every declared setting is in the sample, so a new one cannot skip the round trip.
-    expect(Object.keys(all).filter((k) => k !== 'baseImages').sort()).toEqual([...SETTING_NAMES].sort());
+    expect(
+      Object.keys(all)
+        .filter((k) => k !== 'baseImages')
+        .sort(),
+    ).toEqual([...SETTING_NAMES].sort());
     expect(readSettings(settingsEnv(all))).toEqual(all);
   });
 

@@ -20,12 +20,16 @@ function sourceFiles(): string[] {
     .filter((f) => SOURCE.test(f) && !GENERATED.test(f) && fs.existsSync(path.join(root, f)));
 }
 
-/** Lines that carry meaning: not blank, not a lone bracket, not an import (nor a Go import block's lone path) or a comment. */
+/** Import and re-export statements, however a formatter wraps them, and Go's import blocks: lists of names, not logic. */
+const IMPORTS = /^(?:import|export)\s[^;]*?\sfrom\s+['"][^'"]+['"];?|^import \([^)]*\)/gm;
+
+/** Lines that carry meaning: not blank, not a lone bracket, not an import or a comment. */
 function meaningful(text: string): { line: string; at: number }[] {
   return text
+    .replace(IMPORTS, (statement) => statement.replace(/[^\n]/g, ''))
     .split('\n')
     .map((raw, i) => ({ line: raw.trim(), at: i + 1 }))
-    .filter(({ line }) => line.length > 3 && !/^(import\b|from\b|[}\])]|\/\/|#|\*|\/\*|"[^"]*"$)/.test(line));
+    .filter(({ line }) => line.length > 3 && !/^(import\b|from\b|[}\])]|\/\/|#|\*|\/\*)/.test(line));
 }
 
 /** Places where RUN meaningful lines stand again (in another file, or later in the same one without overlap). */
@@ -51,7 +55,8 @@ describe('source shape', () => {
   const files = sourceFiles();
 
   it('finds the source it judges', () => {
-    for (const expected of ['settings.ts', 'recipes/go/server.go', 'recipes/python/app/server.py', 'recipes/lib/mtls-trust', '.ci/run']) expect(files).toContain(expected);
+    for (const expected of ['settings.ts', 'recipes/go/server.go', 'recipes/python/app/server.py', 'recipes/lib/mtls-trust', '.ci/run'])
+      expect(files).toContain(expected);
   });
 
   it(`has no module over ${MAX_LINES} lines`, () => {
@@ -67,10 +72,47 @@ describe('source shape', () => {
   });
 
   it('the repeat check sees a copied block and ignores brackets, imports and comments', () => {
-    const block = ['const a = read(file);', 'const b = parse(a);', 'if (!b.ok) throw new Error(b.why);', 'const c = b.value * 2;', 'log(`c is ${c}`);', 'return c;'].join('\n');
-    expect(repeatedRuns(new Map([['x.ts', block], ['y.ts', `// copy\n${block}\n}`]]))).toEqual(['y.ts:2 repeats x.ts:1']);
+    const block = [
+      'const a = read(file);',
+      'const b = parse(a);',
+      'if (!b.ok) throw new Error(b.why);',
+      'const c = b.value * 2;',
+      'log(`c is ${c}`);',
+      'return c;',
+    ].join('\n');
+    expect(
+      repeatedRuns(
+        new Map([
+          ['x.ts', block],
+          ['y.ts', `// copy\n${block}\n}`],
+        ]),
+      ),
+    ).toEqual(['y.ts:2 repeats x.ts:1']);
     expect(repeatedRuns(new Map([['x.ts', `${block}\n${block}`]]))).toEqual(['x.ts:7 repeats x.ts:1']);
-    const shell = ['import a from "a";', '}', '});', '// same comment', ' * doc line', '# shell comment', '', ')'].join('\n');
-    expect(repeatedRuns(new Map([['x.ts', shell], ['y.ts', shell]]))).toEqual([]);
+    const shell = [
+      'import a from "a";',
+      'import {',
+      '  first,',
+      '  second,',
+      "} from './b.js';",
+      'import (',
+      '\t"crypto/tls"',
+      ')',
+      '}',
+      '});',
+      '// same comment',
+      ' * doc line',
+      '# shell comment',
+      '',
+      ')',
+    ].join('\n');
+    expect(
+      repeatedRuns(
+        new Map([
+          ['x.ts', shell],
+          ['y.ts', shell],
+        ]),
+      ),
+    ).toEqual([]);
   });
 });

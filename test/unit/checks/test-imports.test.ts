@@ -3,6 +3,7 @@
 // either suite can change its helpers without breaking the other.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 const TEST_DIR = path.resolve(import.meta.dirname, '../..');

@@ -23,7 +23,9 @@ describe('waitFor', () => {
   });
 
   it('says what the last probe answered when the time is up', async () => {
-    await expect(waitFor('the port', () => false, { timeoutMs: 20, intervalMs: 5 })).rejects.toThrow('timed out after 20 ms waiting for the port (last probe answered false)');
+    await expect(waitFor('the port', () => false, { timeoutMs: 20, intervalMs: 5 })).rejects.toThrow(
+      'timed out after 20 ms waiting for the port (last probe answered false)',
+    );
   });
 
   it('probes once even with no time at all', async () => {

@@ -5,7 +5,7 @@
 //   expect(synth.raw).toHaveResourceWithProperties(Volume, { name: 'x-ca' });
 //
 // Importing this module registers the matchers on vitest's `expect`.
-import { Testing, type TerraformStack } from 'cdktf';
+import { type TerraformStack, Testing } from 'cdktf';
 import { getToHaveProviderWithProperties, getToHaveResourceWithProperties, type TerraformConstructor } from 'cdktf/lib/testing/matchers.js';
 import { expect } from 'vitest';
 
@@ -36,8 +36,7 @@ export function matchesPartially(expected: unknown, received: unknown): boolean 
   return Object.is(expected, received);
 }
 
-const passEvaluation = (items: unknown, props: Props): boolean =>
-  Object.values(items as Props).some((item) => matchesPartially(props, item));
+const passEvaluation = (items: unknown, props: Props): boolean => Object.values(items as Props).some((item) => matchesPartially(props, item));
 
 const toHaveResourceWithPropertiesImpl = getToHaveResourceWithProperties(passEvaluation);
 const toHaveProviderWithPropertiesImpl = getToHaveProviderWithProperties(passEvaluation);
@@ -53,7 +52,7 @@ interface CdktfMatchers<R = unknown> {
 }
 
 declare module 'vitest' {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-empty-object-type
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface Assertion<T = any> extends CdktfMatchers<T> {}
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface AsymmetricMatchersContaining extends CdktfMatchers {}

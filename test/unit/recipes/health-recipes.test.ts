@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const RECIPES = path.resolve(import.meta.dirname, '../../../recipes');
@@ -25,11 +26,16 @@ const statsFile = () => path.join(dir, 'stats.json');
 /** Runs a health script with its interpreter and only the given environment; exit code and the single line it printed. */
 function health(interpreter: string, script: string, env: Record<string, string> = {}): Promise<[number | null, string]> {
   return new Promise((resolve) => {
-    const child = execFile(interpreter, [path.join(RECIPES, script)], { env: { PATH, STATS_FILE: statsFile(), ...env }, timeout: 10_000 }, (error, stdout, stderr) => {
-      expect(stderr).toBe('');
-      expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
-      resolve([error ? child.exitCode : 0, stdout.trim()]);
-    });
+    const child = execFile(
+      interpreter,
+      [path.join(RECIPES, script)],
+      { env: { PATH, STATS_FILE: statsFile(), ...env }, timeout: 10_000 },
+      (error, stdout, stderr) => {
+        expect(stderr).toBe('');
+        expect(stdout.split('\n').filter(Boolean)).toHaveLength(1);
+        resolve([error ? child.exitCode : 0, stdout.trim()]);
+      },
+    );
   });
 }
 
@@ -63,13 +69,19 @@ describe.each([
   });
 
   it('unhealthy: stats that stopped changing', async () => {
-    await stats({ technology, state: technology === 'curl' || technology === 'psql' ? 'calling' : 'serving', serial: '4F1A', notAfter: iso(300), updatedAt: iso(-600) }, { pythonStyle: python, ageS: 600 });
+    await stats(
+      { technology, state: technology === 'curl' || technology === 'psql' ? 'calling' : 'serving', serial: '4F1A', notAfter: iso(300), updatedAt: iso(-600) },
+      { pythonStyle: python, ageS: 600 },
+    );
     const [code, line] = await health(sh, script);
     expect([code, line]).toEqual([1, expect.stringMatching(/^unhealthy: stats not updated/)]);
   });
 
   it('unhealthy: a failing state, with its reason', async () => {
-    await stats({ technology, state: 'failing', serial: '4F1A', lastError: 'certificate 4F1A expired', consecutiveFailures: 3, updatedAt: iso() }, { pythonStyle: python });
+    await stats(
+      { technology, state: 'failing', serial: '4F1A', lastError: 'certificate 4F1A expired', consecutiveFailures: 3, updatedAt: iso() },
+      { pythonStyle: python },
+    );
     const [code, line] = await health(sh, script);
     expect([code, line]).toEqual([1, expect.stringMatching(/^unhealthy: .*certificate 4F1A expired/)]);
   });
@@ -82,7 +94,10 @@ describe.each([
   ['python', 'bash', 'python/mtls-health'],
 ] as const)('%s: credentials refused before any load', (technology, sh, script) => {
   it('is unhealthy, not waiting, and says why', async () => {
-    await stats({ technology, state: 'waiting', lastError: 'root.crt holds a root that is not pinned', updatedAt: iso() }, { pythonStyle: technology === 'python' });
+    await stats(
+      { technology, state: 'waiting', lastError: 'root.crt holds a root that is not pinned', updatedAt: iso() },
+      { pythonStyle: technology === 'python' },
+    );
     expect(await health(sh, script)).toEqual([1, 'unhealthy: credentials refused, none loaded: root.crt holds a root that is not pinned']);
   });
 });
@@ -126,13 +141,24 @@ describe('postgres: the health line names the phase; ready only when the TCP por
   it('serving: ready when pg_isready gets a TLS answer on 127.0.0.1, over TCP with sslmode=require', async () => {
     const notAfter = iso(300);
     await stats({ technology: 'postgres', state: 'serving', serial: '4F1A', notAfter, updatedAt: iso() });
-    expect(await health('bash', 'postgres/mtls-health', await pgIsready(0))).toEqual([0, `ready: serving TLS on port 5432 with certificate 4F1A until ${notAfter}`]);
-    expect(await readFile(path.join(dir, 'pg_isready.args'), 'utf8')).toBe('-q -t 2 -d host=127.0.0.1 port=5432 dbname=postgres user=mtls_health sslmode=require gssencmode=disable\n');
+    expect(await health('bash', 'postgres/mtls-health', await pgIsready(0))).toEqual([
+      0,
+      `ready: serving TLS on port 5432 with certificate 4F1A until ${notAfter}`,
+    ]);
+    expect(await readFile(path.join(dir, 'pg_isready.args'), 'utf8')).toBe(
+      '-q -t 2 -d host=127.0.0.1 port=5432 dbname=postgres user=mtls_health sslmode=require gssencmode=disable\n',
+    );
   });
 
   it('serving, but the port does not answer TLS: unhealthy; answering but not accepting yet: starting', async () => {
     await stats({ technology: 'postgres', state: 'serving', serial: '4F1A', notAfter: iso(300), updatedAt: iso() });
-    expect(await health('bash', 'postgres/mtls-health', await pgIsready(2))).toEqual([1, 'unhealthy: no TLS answer on 127.0.0.1:5432 (stats say serving certificate 4F1A)']);
-    expect(await health('bash', 'postgres/mtls-health', await pgIsready(1))).toEqual([1, 'starting: port 5432 answers but PostgreSQL is not accepting connections yet']);
+    expect(await health('bash', 'postgres/mtls-health', await pgIsready(2))).toEqual([
+      1,
+      'unhealthy: no TLS answer on 127.0.0.1:5432 (stats say serving certificate 4F1A)',
+    ]);
+    expect(await health('bash', 'postgres/mtls-health', await pgIsready(1))).toEqual([
+      1,
+      'starting: port 5432 answers but PostgreSQL is not accepting connections yet',
+    ]);
   });
 });

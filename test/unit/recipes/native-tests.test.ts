@@ -2,8 +2,10 @@
 // test time, no containers): Go's `go test` and Python's unittest. They run
 // here so that `npm test` covers them; their output is shown when they fail.
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 import { $ } from 'zx';
+
 import { inGoRecipe } from './helpers/go-recipe.js';
 
 const recipes = path.resolve(import.meta.dirname, '../../../recipes');

@@ -9,7 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { makeTempDir } from '../../helpers/pki.js';
 
 const LIB = fileURLToPath(new URL('../../../recipes/lib/mtls-common.sh', import.meta.url));
@@ -38,8 +40,10 @@ beforeAll(async () => {
   await mkdir(applets);
   for (const tool of TOOLS) await symlink(busybox, join(applets, tool));
   const hostPath = process.env['PATH'] ?? '/usr/bin:/bin';
-  const run = (argv0: string, args: string[], path: string) => (script: string, env: Record<string, string> = {}) =>
-    spawnSync(argv0, [...args, `. "$LIB"\n${script}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: path, LIB, ...env } });
+  const run =
+    (argv0: string, args: string[], path: string) =>
+    (script: string, env: Record<string, string> = {}) =>
+      spawnSync(argv0, [...args, `. "$LIB"\n${script}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: path, LIB, ...env } });
   shells.push(
     { name: 'dash', run: run('dash', ['-c'], hostPath) },
     { name: 'busybox sh', run: run(busybox, ['sh', '-c'], applets) },
@@ -84,7 +88,10 @@ describe('mtls-common.sh: log', () => {
 
   eachShell('log_from names the component per line', (shell) => {
     const out = shell.run('LOG_COMPONENT=mine\nlog_from postgres info "$MSG" severity LOG\nlog info own', { MSG: 'a "b"\n' });
-    const [first, second] = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const [first, second] = out.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
     expect(first).toMatchObject({ component: 'postgres', level: 'info', msg: 'a "b" ', severity: 'LOG' });
     expect(second).toMatchObject({ component: 'mine', msg: 'own' });
   });
@@ -134,7 +141,10 @@ describe('mtls-common.sh: validation', () => {
     const script = values.map((_, i) => `if ${fn} "$V${i}"; then echo ok; else echo no; fi`).join('\n');
     const out = shell.run(script, env);
     expect(out.stderr).toBe('');
-    return out.stdout.trim().split('\n').map((v, i) => [values[i]![0], v === 'ok'] as const);
+    return out.stdout
+      .trim()
+      .split('\n')
+      .map((v, i) => [values[i]![0], v === 'ok'] as const);
   };
 
   eachShell('is_dns accepts DNS names and refuses anything else', (shell) => {
@@ -150,7 +160,10 @@ describe('mtls-common.sh: the health checks read the stats', () => {
   const STATS = '{"technology":"curl","state":"calling","serial":"4F1A","requests":{"ok":12,"failed":0},"lastError":"curl exit 35: \\"bad\\" \\\\ cert"}';
 
   eachShell('field and num take a string and a number field, empty when absent', (shell) => {
-    const out = shell.run('stats=$STATS\nfor f in state serial missing; do field "$f"; printf "%s|" "$v"; done\nnum ok; printf "%s|" "$v"; num absent; printf "%s" "$v"', { STATS });
+    const out = shell.run(
+      'stats=$STATS\nfor f in state serial missing; do field "$f"; printf "%s|" "$v"; done\nnum ok; printf "%s|" "$v"; num absent; printf "%s" "$v"',
+      { STATS },
+    );
     expect(out.stderr).toBe('');
     expect(out.stdout).toBe('calling|4F1A||12|');
   });

@@ -6,10 +6,21 @@
 // calls go on, and a foreign CA's server stays refused in the handshake.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
-import { SERVER_DNS, SERVER_URI, createCertDir, createTestPki, startServer, type CertDir, type RunningServer, type TestPki } from '../services/helpers/fixtures.js';
+
 import { createPki, type Pki } from '../../helpers/pki.js';
-import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
+import {
+  type CertDir,
+  createCertDir,
+  createTestPki,
+  type RunningServer,
+  SERVER_DNS,
+  SERVER_URI,
+  startServer,
+  type TestPki,
+} from '../services/helpers/fixtures.js';
+import { type RecipeFiles, recipeFiles } from './helpers/recipe-credentials.js';
 import type { RecipeProcess } from './helpers/recipe-process.js';
 import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
 import { trustContract } from './helpers/trust-contract.js';

@@ -7,11 +7,13 @@
 // calls go on, and a foreign CA's server stays refused in the handshake.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
-import { SERVER_DNS, createTestPki, type TestPki } from '../services/helpers/fixtures.js';
+
 import { createPki, type Leaf, type Pki } from '../../helpers/pki.js';
-import { startFakePostgres, type FakePostgres } from './helpers/fake-postgres.js';
-import { recipeFiles, type RecipeFiles } from './helpers/recipe-credentials.js';
+import { createTestPki, SERVER_DNS, type TestPki } from '../services/helpers/fixtures.js';
+import { type FakePostgres, startFakePostgres } from './helpers/fake-postgres.js';
+import { type RecipeFiles, recipeFiles } from './helpers/recipe-credentials.js';
 import type { RecipeProcess } from './helpers/recipe-process.js';
 import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
 import { trustContract } from './helpers/trust-contract.js';
@@ -30,7 +32,9 @@ const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   if (!existsSync(PSQL)) {
-    throw new Error(`these tests run the recipe with the host's psql ${PG_MAJOR}, and ${PSQL} is missing: install postgresql-client-${PG_MAJOR} (Debian), or set PG_MAJOR to an installed version`);
+    throw new Error(
+      `these tests run the recipe with the host's psql ${PG_MAJOR}, and ${PSQL} is missing: install postgresql-client-${PG_MAJOR} (Debian), or set PG_MAJOR to an installed version`,
+    );
   }
   pki = await createTestPki();
   serverLeaf = await pki.serverLeaf();

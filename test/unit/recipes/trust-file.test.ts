@@ -9,8 +9,10 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPki, makeTempDir, type Leaf, type Pki } from '../../helpers/pki.js';
+
+import { createPki, type Leaf, makeTempDir, type Pki } from '../../helpers/pki.js';
 import { rootPin } from './helpers/recipe-credentials.js';
 
 const TOOL = fileURLToPath(new URL('../../../recipes/lib/mtls-trust', import.meta.url));
@@ -86,7 +88,11 @@ type Hostile = readonly [name: string, reason: string, make: () => Promise<{ inp
 const hostile: Hostile[] = [
   ['a foreign root appended as TRUSTED CERTIFICATE', 'foreign_block', () => setUp(root.mesh + relabel(root.foreign, 'TRUSTED CERTIFICATE'))],
   ['a foreign root appended as X509 CERTIFICATE', 'foreign_block', () => setUp(root.mesh + relabel(root.foreign, 'X509 CERTIFICATE'))],
-  ['a foreign root appended with a trailing space after its label', 'foreign_block', () => setUp(root.mesh + root.foreign.replace('-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE----- '))],
+  [
+    'a foreign root appended with a trailing space after its label',
+    'foreign_block',
+    () => setUp(root.mesh + root.foreign.replace('-----BEGIN CERTIFICATE-----', '-----BEGIN CERTIFICATE----- ')),
+  ],
   ['a PRIVATE KEY block', 'foreign_block', () => setUp(root.mesh + relabel(root.foreign, 'PRIVATE KEY'))],
   ['an X509 CRL block', 'foreign_block', () => setUp(root.mesh + relabel(root.foreign, 'X509 CRL'))],
   ['a foreign plain root before the pinned ones', 'unpinned', () => setUp(root.foreign + root.mesh + root.next)],
@@ -98,25 +104,37 @@ const hostile: Hostile[] = [
   ['blank lines only', 'no_certificate', () => setUp('\n \n\t\n')],
   ['10 MB', 'too_large', () => setUp(Buffer.alloc(10_000_000, 'A'))],
   ['65 537 bytes of pinned roots and blank lines', 'too_large', () => setUp(root.mesh + '\n'.repeat(65_537 - root.mesh.length))],
-  ['a symlink to a valid pinned file', 'not_regular_file', async () => {
-    const files = await setUp(root.mesh);
-    const target = `${files.input}.target`;
-    await writeFile(target, root.mesh);
-    await rm(files.input);
-    await symlink(target, files.input);
-    return files;
-  }],
-  ['a directory', 'not_regular_file', async () => {
-    const files = await setUp('');
-    await rm(files.input);
-    await mkdir(files.input);
-    return files;
-  }],
+  [
+    'a symlink to a valid pinned file',
+    'not_regular_file',
+    async () => {
+      const files = await setUp(root.mesh);
+      const target = `${files.input}.target`;
+      await writeFile(target, root.mesh);
+      await rm(files.input);
+      await symlink(target, files.input);
+      return files;
+    },
+  ],
+  [
+    'a directory',
+    'not_regular_file',
+    async () => {
+      const files = await setUp('');
+      await rm(files.input);
+      await mkdir(files.input);
+      return files;
+    },
+  ],
   ['text before the block', 'stray_text', () => setUp(`subject=CN = Mesh Root CA\n${root.mesh}`)],
   ['text between the blocks', 'stray_text', () => setUp(`${root.mesh}# the next root\n${root.next}`)],
   ['an unterminated block', 'stray_text', () => setUp(root.mesh + root.foreign.trim().split('\n').slice(0, -1).join('\n') + '\n')],
   ['a body line that is not base64', 'bad_base64', () => setUp(root.mesh.replace(/\n([A-Za-z0-9+/]{10})/, '\n$1!'))],
-  ['padding in the middle of a body', 'bad_base64', () => setUp(`-----BEGIN CERTIFICATE-----\n${body(root.mesh).replace(/^(.{8})..../, '$1AA==')}\n-----END CERTIFICATE-----\n`)],
+  [
+    'padding in the middle of a body',
+    'bad_base64',
+    () => setUp(`-----BEGIN CERTIFICATE-----\n${body(root.mesh).replace(/^(.{8})..../, '$1AA==')}\n-----END CERTIFICATE-----\n`),
+  ],
   ['a body one character short', 'bad_base64', () => setUp(`-----BEGIN CERTIFICATE-----\n${body(root.mesh).replace(/^./, '')}\n-----END CERTIFICATE-----\n`)],
   ['an empty block', 'bad_base64', () => setUp('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')],
 ];
@@ -161,10 +179,14 @@ describe('mtls-trust accepts pinned roots and writes them canonically', { timeou
   const accepted: ReadonlyArray<readonly [string, () => string, () => string[]]> = [
     ['one pinned root', () => root.mesh, () => [root.mesh]],
     ['two pinned roots (a root rotation)', () => root.mesh + root.next, () => [root.mesh, root.next]],
-    ['CRLF line endings and 76-character lines', () => {
-      const b64 = new X509Certificate(root.next).raw.toString('base64');
-      return `-----BEGIN CERTIFICATE-----\r\n${b64.match(/.{1,76}/g)!.join('\r\n')}\r\n-----END CERTIFICATE-----\r\n`;
-    }, () => [root.next]],
+    [
+      'CRLF line endings and 76-character lines',
+      () => {
+        const b64 = new X509Certificate(root.next).raw.toString('base64');
+        return `-----BEGIN CERTIFICATE-----\r\n${b64.match(/.{1,76}/g)!.join('\r\n')}\r\n-----END CERTIFICATE-----\r\n`;
+      },
+      () => [root.next],
+    ],
   ];
 
   describe.each(SHELLS)('under %s', (shellName) => {

@@ -5,17 +5,44 @@
 // (startup-*.test.ts), nginx and PostgreSQL in containers (e2e).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
 
 const read = (file: string) => readFileSync(fileURLToPath(new URL(`../../../recipes/${file}`, import.meta.url)), 'utf8');
 
 /** Each recipe: its script, how it names root.crt there, and the lines that give its TLS library a CA file. */
 const RECIPES = [
-  { name: 'curl', script: 'curl/mtls-curl.sh', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('curl/mtls-curl.sh').matchAll(/--cacert "[^"]+"/g)].map((m) => m[0]) },
-  { name: 'psql', script: 'psql/mtls-psql', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('psql/mtls-psql').matchAll(/^\s*"\$where" "\$TARGET_PORT" .*sslrootcert.*$|^\s*"\$where" "\$TARGET_PORT" "\$WORKLOAD_NAME" (\S+)/gm)].map((m) => `sslrootcert=${m[1]}`) },
-  { name: 'nginx', script: 'nginx/mtls-nginx.sh', root: '"$CERT_DIR/root.crt"', tlsCa: () => [...read('nginx/nginx.conf.in').matchAll(/^\s*(ssl_client_certificate|ssl_trusted_certificate|proxy_ssl_trusted_certificate) .*$/gm)].map((m) => m[0].trim()) },
+  {
+    name: 'curl',
+    script: 'curl/mtls-curl.sh',
+    root: '"$CERT_DIR/root.crt"',
+    tlsCa: () => [...read('curl/mtls-curl.sh').matchAll(/--cacert "[^"]+"/g)].map((m) => m[0]),
+  },
+  {
+    name: 'psql',
+    script: 'psql/mtls-psql',
+    root: '"$CERT_DIR/root.crt"',
+    tlsCa: () =>
+      [...read('psql/mtls-psql').matchAll(/^\s*"\$where" "\$TARGET_PORT" .*sslrootcert.*$|^\s*"\$where" "\$TARGET_PORT" "\$WORKLOAD_NAME" (\S+)/gm)].map(
+        (m) => `sslrootcert=${m[1]}`,
+      ),
+  },
+  {
+    name: 'nginx',
+    script: 'nginx/mtls-nginx.sh',
+    root: '"$CERT_DIR/root.crt"',
+    tlsCa: () =>
+      [...read('nginx/nginx.conf.in').matchAll(/^\s*(ssl_client_certificate|ssl_trusted_certificate|proxy_ssl_trusted_certificate) .*$/gm)].map((m) =>
+        m[0].trim(),
+      ),
+  },
   // PostgreSQL's configuration is written by the cluster part of its entrypoint.
-  { name: 'postgres', script: 'postgres/mtls-postgres', root: '"$ROOT"', tlsCa: () => [...read('postgres/postgres-cluster.sh').matchAll(/^ssl_(ca|cert|key)_file = .*$/gm)].map((m) => m[0]) },
+  {
+    name: 'postgres',
+    script: 'postgres/mtls-postgres',
+    root: '"$ROOT"',
+    tlsCa: () => [...read('postgres/postgres-cluster.sh').matchAll(/^ssl_(ca|cert|key)_file = .*$/gm)].map((m) => m[0]),
+  },
 ] as const;
 
 describe.each(RECIPES)('$name recipe: trust file wiring', ({ name, script, root, tlsCa }) => {

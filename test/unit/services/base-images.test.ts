@@ -9,12 +9,16 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const STEP_CA = '/usr/local/bin/step-ca';
 
-interface Instruction { readonly op: string; readonly args: string }
+interface Instruction {
+  readonly op: string;
+  readonly args: string;
+}
 
 function parseDockerfile(text: string): Instruction[] {
   return text
@@ -46,7 +50,10 @@ describe('CA image (services/step-ca/Dockerfile)', () => {
     const from = caDockerfile.findIndex((s) => s.op === 'FROM');
     const strip = stripIndex(caDockerfile);
     expect(strip, 'a RUN that drops the file capability of step-ca').toBeGreaterThan(from);
-    const userBefore = caDockerfile.slice(0, strip).filter((s) => s.op === 'USER').at(-1);
+    const userBefore = caDockerfile
+      .slice(0, strip)
+      .filter((s) => s.op === 'USER')
+      .at(-1);
     expect(userBefore?.args, 'the strip runs as root (the file is root-owned)').toBe('root');
   });
 
@@ -72,7 +79,9 @@ describe('step-ca stand-in (services/base-images/step-ca)', () => {
     expect(standIn.filter((s) => s.op === 'USER').at(-1)?.args).toBe('step');
     expect(standIn.find((s) => s.op === 'VOLUME')?.args).toBe('["/home/step"]');
     expect(standIn.find((s) => s.op === 'RUN')?.args).toContain("'step:x:1000:1000:step:/home/step:");
-    expect(standIn.find((s) => s.op === 'CMD')?.args).toBe('["/usr/local/bin/step-ca", "--password-file", "/home/step/secrets/password", "/home/step/config/ca.json"]');
+    expect(standIn.find((s) => s.op === 'CMD')?.args).toBe(
+      '["/usr/local/bin/step-ca", "--password-file", "/home/step/secrets/password", "/home/step/config/ca.json"]',
+    );
   });
 });
 

@@ -1,15 +1,17 @@
 // The bundles are what the image runs: build them, check they are
 // deterministic and self-contained, then run them as separate Node processes
 // (server, client, probe) against temp certificates.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENTRY_POINTS, HEALTH_SCRIPT, buildServices } from '../../../services/build.js';
-import { CLIENT_DNS, SERVER_URI, createCertDir, createTestPki, type CertDir } from './helpers/fixtures.js';
-import { freePort, spawnWithLogs, within, type LoggedProcess } from './helpers/harness.js';
+
 import { waitFor } from '../../../common/wait.js';
+import { buildServices, ENTRY_POINTS, HEALTH_SCRIPT } from '../../../services/build.js';
 import { makeTempDir } from '../../helpers/pki.js';
+import { type CertDir, CLIENT_DNS, createCertDir, createTestPki, SERVER_URI } from './helpers/fixtures.js';
+import { freePort, type LoggedProcess, spawnWithLogs, within } from './helpers/harness.js';
 
 // The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
 // run the bundles with it (the default is the Node running the tests).
@@ -94,11 +96,15 @@ describe('bundles', () => {
       REQUEST_RATE: '20',
       ADMIN_PORT: String(clientAdmin),
     });
-    const stats = await waitFor('client successes', async () => {
-      const { stdout } = await probe(clientAdmin, 'get', '/stats');
-      const parsed = JSON.parse(stdout) as { requests: { successes: number } };
-      return parsed.requests.successes >= 2 ? parsed : undefined;
-    }, within(10_000));
+    const stats = await waitFor(
+      'client successes',
+      async () => {
+        const { stdout } = await probe(clientAdmin, 'get', '/stats');
+        const parsed = JSON.parse(stdout) as { requests: { successes: number } };
+        return parsed.requests.successes >= 2 ? parsed : undefined;
+      },
+      within(10_000),
+    );
     expect(stats).toMatchObject({ role: 'client', requests: { failures: 0 } });
 
     const metrics = await probe(serverAdmin, 'get', '/metrics');

@@ -1,27 +1,29 @@
 // The mTLS client against the real server, in-process: server identity
 // pinning, failure reasons, own-certificate rotation with a new agent,
 // observing server rotation, waiting for enrollment, metrics.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CLIENT_DNS,
-  SERVER_URI,
-  createCertDir,
-  serveMesh,
-  startClient,
-  startServer,
-  type CertDir,
-  type RunningClient,
-  type ServedMesh,
-  type TestPki,
-} from './helpers/fixtures.js';
 import { createSecureContext } from 'node:tls';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { waitFor } from '../../../common/wait.js';
 import { createAgent } from '../../../services/client/agent.js';
 import { getOnce } from '../../../services/client/request.js';
 import { readCredentialFiles, validateCredentials } from '../../../services/lib/credentials.js';
 import { parseIdentity } from '../../../services/lib/identity.js';
-import { adminGet, sample, within } from './helpers/harness.js';
-import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
+import {
+  type CertDir,
+  CLIENT_DNS,
+  createCertDir,
+  type RunningClient,
+  type ServedMesh,
+  serveMesh,
+  SERVER_URI,
+  startClient,
+  startServer,
+  type TestPki,
+} from './helpers/fixtures.js';
+import { adminGet, sample, within } from './helpers/harness.js';
 
 let served: ServedMesh;
 let pki: TestPki;
@@ -42,7 +44,10 @@ afterEach(async () => {
 afterAll(async () => served?.stop());
 
 /** A client with its own cert dir, stopped and removed after the test. */
-async function runClient(leaf: Leaf | undefined, options: Parameters<typeof startClient>[1] = { targetUrl: '' }): Promise<{ running: RunningClient; dir: CertDir }> {
+async function runClient(
+  leaf: Leaf | undefined,
+  options: Parameters<typeof startClient>[1] = { targetUrl: '' },
+): Promise<{ running: RunningClient; dir: CertDir }> {
   const dir = await createCertDir(pki, 'client');
   if (leaf) await dir.write(leaf);
   const running = await startClient(dir.path, { ...options, targetUrl: options.targetUrl || targetUrl });
@@ -131,7 +136,12 @@ describe('server identity', () => {
   it('reports connection failures and backs off', async () => {
     const { freePort } = await import('./helpers/harness.js');
     // No start-up budget: every connection error is a failure at once (retries: retries.test.ts).
-    const { running } = await runClient(await pki.clientLeaf(), { targetUrl: `https://127.0.0.1:${await freePort()}/`, backoffInitialMs: 100, backoffMaxMs: 400, startupRetryBudgetMs: 0 });
+    const { running } = await runClient(await pki.clientLeaf(), {
+      targetUrl: `https://127.0.0.1:${await freePort()}/`,
+      backoffInitialMs: 100,
+      backoffMaxMs: 400,
+      startupRetryBudgetMs: 0,
+    });
     await waitFor('failures', () => running.client.tracker.failures >= 3, within(5_000));
     const startedAt = Date.parse(running.client.stats().startedAt);
     const elapsed = Date.now() - startedAt;
@@ -167,7 +177,11 @@ describe('rotation', () => {
     await dir.write(second);
     await waitFor('client reload', () => running.client.stats().credentials.serial === second.serial, within());
     expect(running.client.stats().agentGeneration).toBe(2);
-    await waitFor('server sees the new client serial', () => (running.client.stats().lastResponse?.body as { clientSerial?: string }).clientSerial === second.serial, within());
+    await waitFor(
+      'server sees the new client serial',
+      () => (running.client.stats().lastResponse?.body as { clientSerial?: string }).clientSerial === second.serial,
+      within(),
+    );
     expect(running.client.tracker.failures).toBe(0);
     expect(running.logs.filter((line) => line.msg === 'new https agent').map((line) => line['serial'])).toEqual([first.serial, second.serial]);
   });
@@ -194,7 +208,9 @@ describe('rotation', () => {
 describe('lifecycle and metrics', () => {
   it('refuses a plain-http target and an invalid expected identity', async () => {
     const { createMtlsClient } = await import('../../../services/client/app.js');
-    expect(() => createMtlsClient({ certDir: '/nonexistent', targetUrl: 'http://server:8443/', expectedServerIdentity: 'server.mesh.internal' })).toThrow(/must use https/);
+    expect(() => createMtlsClient({ certDir: '/nonexistent', targetUrl: 'http://server:8443/', expectedServerIdentity: 'server.mesh.internal' })).toThrow(
+      /must use https/,
+    );
     expect(() => createMtlsClient({ certDir: '/nonexistent', targetUrl: targetUrl, expectedServerIdentity: '*.mesh.internal' })).toThrow(/wildcard/);
   });
 

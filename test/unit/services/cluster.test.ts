@@ -6,13 +6,15 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+
+import { waitFor } from '../../../common/wait.js';
 import { buildServices } from '../../../services/build.js';
 import { ServerCluster, WORKER_SETTLED_MS } from '../../../services/server/cluster.js';
-import { CLIENT_DNS, createCertDir, createTestPki, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { adminGet, captureLogs, freePort, httpsGet, sample, spawnWithLogs, within, type LoggedProcess } from './helpers/harness.js';
-import { waitFor } from '../../../common/wait.js';
 import { makeTempDir } from '../../helpers/pki.js';
+import { type CertDir, CLIENT_DNS, createCertDir, createTestPki, type TestPki } from './helpers/fixtures.js';
+import { adminGet, captureLogs, freePort, httpsGet, type LoggedProcess, sample, spawnWithLogs, within } from './helpers/harness.js';
 
 const node = process.env['BUNDLE_NODE'] ?? process.execPath;
 let out: { path: string; remove(): Promise<void> };
@@ -44,7 +46,14 @@ async function startCluster(env: Record<string, string> = {}): Promise<Cluster> 
   await dir.write(await pki.serverLeaf());
   const [port, admin] = [await freePort(), await freePort()];
   const p = spawnWithLogs(node, join(out.path, 'server.mjs'), {
-    CERT_DIR: dir.path, LISTEN_HOST: '127.0.0.1', LISTEN_PORT: String(port), ADMIN_PORT: String(admin), ALLOWED_IDENTITIES: CLIENT_DNS, RELOAD_DEBOUNCE_MS: '20', WORKERS: '2', ...env,
+    CERT_DIR: dir.path,
+    LISTEN_HOST: '127.0.0.1',
+    LISTEN_PORT: String(port),
+    ADMIN_PORT: String(admin),
+    ALLOWED_IDENTITIES: CLIENT_DNS,
+    RELOAD_DEBOUNCE_MS: '20',
+    WORKERS: '2',
+    ...env,
   });
   children.push(p.child);
   return { ...p, port, admin, dir };
@@ -75,10 +84,14 @@ describe('server cluster (WORKERS=2)', () => {
 
     const requests = 24;
     expect((await get(c, requests)).map((r) => r.status)).toEqual(Array(requests).fill(200));
-    const stats = await waitFor('every request counted', async () => {
-      const s = (await adminGet(c.admin, '/stats')).body;
-      return s.requests.total === requests ? s : undefined;
-    }, within(5_000));
+    const stats = await waitFor(
+      'every request counted',
+      async () => {
+        const s = (await adminGet(c.admin, '/stats')).body;
+        return s.requests.total === requests ? s : undefined;
+      },
+      within(5_000),
+    );
     expect(stats.requests.byIdentity[CLIENT_DNS]['200']).toBe(requests);
     expect(stats.workers.map((w: { requests: number }) => w.requests).reduce((a: number, b: number) => a + b, 0)).toBe(requests);
     // What the container is charged for: the primary and both workers.
@@ -90,10 +103,14 @@ describe('server cluster (WORKERS=2)', () => {
     expect(sample(metrics, 'mtls_credentials_loaded{worker="0"}')).toBe(1);
     expect(sample(metrics, 'mtls_credentials_loaded{worker="1"}')).toBe(1);
     // The mTLS port's /metrics shows the cluster's sums too (as of the last second).
-    const viaMtls = await waitFor('cluster metrics on the mTLS port', async () => {
-      const [r] = await get(c, 1, '/metrics');
-      return (sample(r!.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r!.text : undefined;
-    }, within(5_000));
+    const viaMtls = await waitFor(
+      'cluster metrics on the mTLS port',
+      async () => {
+        const [r] = await get(c, 1, '/metrics');
+        return (sample(r!.text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`) ?? 0) >= requests ? r!.text : undefined;
+      },
+      within(5_000),
+    );
     expect(viaMtls).toContain('worker="1"');
 
     c.child.kill('SIGTERM');
@@ -105,10 +122,14 @@ describe('server cluster (WORKERS=2)', () => {
     const before = await waitFor('healthy', () => healthy(c), within(15_000));
     const next = await pki.serverLeaf();
     await c.dir.write(next);
-    const after = await waitFor('every worker on the new serial', async () => {
-      const h = await healthy(c);
-      return h && h.serial !== before.serial && h.workers.every((w: { serial: string }) => w.serial === h.serial) ? h : undefined;
-    }, within(10_000));
+    const after = await waitFor(
+      'every worker on the new serial',
+      async () => {
+        const h = await healthy(c);
+        return h && h.serial !== before.serial && h.workers.every((w: { serial: string }) => w.serial === h.serial) ? h : undefined;
+      },
+      within(10_000),
+    );
     expect((await get(c, 8)).map((r) => r.peerSerial)).toEqual(Array(8).fill(after.serial));
     c.child.kill('SIGTERM');
     expect(await c.exited()).toBe(0);
@@ -119,27 +140,39 @@ describe('server cluster (WORKERS=2)', () => {
     const before = await waitFor('healthy', () => healthy(c), within(15_000));
     const requests = 12;
     await get(c, requests);
-    const counted = await waitFor('requests reported', async () => {
-      const s = (await adminGet(c.admin, '/stats')).body;
-      return s.requests.total === requests ? s : undefined;
-    }, within(5_000));
+    const counted = await waitFor(
+      'requests reported',
+      async () => {
+        const s = (await adminGet(c.admin, '/stats')).body;
+        return s.requests.total === requests ? s : undefined;
+      },
+      within(5_000),
+    );
     // The worker that served the most: its counts must survive it.
     const busiest = counted.workers.reduce((a: { requests: number }, b: { requests: number }) => (b.requests > a.requests ? b : a));
     expect(busiest.requests).toBeGreaterThan(0);
     const slot = busiest.index as number;
     const victim = before.workers[slot].pid as number;
     process.kill(victim, 'SIGKILL');
-    const down = await waitFor('health 503 after the kill', async () => {
-      const r = await adminGet(c.admin, '/healthz');
-      return r.status === 503 ? r.body : undefined;
-    }, within(5_000));
+    const down = await waitFor(
+      'health 503 after the kill',
+      async () => {
+        const r = await adminGet(c.admin, '/healthz');
+        return r.status === 503 ? r.body : undefined;
+      },
+      within(5_000),
+    );
     // Down until forked again, then starting until its first report.
     expect(['unhealthy', 'starting']).toContain(down.status);
     expect(down.workers[slot].detail).toMatch(new RegExp(`^worker ${slot} (is down|has not reported yet)`));
-    const back = await waitFor('the worker forked again', async () => {
-      const h = await healthy(c);
-      return h && h.workers[slot].pid !== victim ? h : undefined;
-    }, within(15_000));
+    const back = await waitFor(
+      'the worker forked again',
+      async () => {
+        const h = await healthy(c);
+        return h && h.workers[slot].pid !== victim ? h : undefined;
+      },
+      within(15_000),
+    );
     const stats = (await adminGet(c.admin, '/stats')).body;
     expect(stats.workers[slot].restarts).toBe(1);
     expect(stats.workers[1 - slot].restarts).toBe(0);
@@ -153,7 +186,12 @@ describe('server cluster (WORKERS=2)', () => {
     c.child.kill('SIGTERM');
     expect(await c.exited()).toBe(0);
     for (const w of back.workers as Array<{ pid: number }>) expect(() => process.kill(w.pid, 0)).toThrow(/ESRCH/);
-    expect(c.logs.filter((l) => l.msg === 'worker stopping').map((l) => l['worker']).sort()).toEqual([0, 1]);
+    expect(
+      c.logs
+        .filter((l) => l.msg === 'worker stopping')
+        .map((l) => l['worker'])
+        .sort(),
+    ).toEqual([0, 1]);
   });
 
   it('refuses an allow-list entry that is not an identity in the primary, before forking anything', async () => {
@@ -168,7 +206,10 @@ describe('server cluster (WORKERS=2)', () => {
     for (const workers of ['0', '65', 'two']) {
       const c = await startCluster({ WORKERS: workers });
       expect(await c.exited()).toBe(2);
-      expect(c.logs[0]).toMatchObject({ msg: 'invalid configuration', error: { message: expect.stringContaining('WORKERS must be an integer between 1 and 64') } });
+      expect(c.logs[0]).toMatchObject({
+        msg: 'invalid configuration',
+        error: { message: expect.stringContaining('WORKERS must be an integer between 1 and 64') },
+      });
     }
   });
 });
@@ -195,7 +236,10 @@ describe('restart backoff of a dead worker (fake timers, fake workers)', () => {
     const { logger, lines } = captureLogs();
     const workers: FakeWorker[] = [];
     const primary = new ServerCluster({
-      workers: 1, adminPort: 0, shutdownGraceMs: 100, logger,
+      workers: 1,
+      adminPort: 0,
+      shutdownGraceMs: 100,
+      logger,
       forkWorker: () => {
         const worker = new FakeWorker();
         workers.push(worker);

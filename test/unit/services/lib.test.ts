@@ -1,17 +1,17 @@
 // The shared building blocks on their own: credential validation, identity
-// parsing, the metrics text format, env parsing, backoff, the probe.
+// parsing, env parsing, backoff, the probe (the metrics registry: metrics.test.ts).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startAdminServer, jsonResponse } from '../../../services/lib/admin.js';
+
+import { jsonResponse, startAdminServer } from '../../../services/lib/admin.js';
 import { backoffDelay } from '../../../services/lib/backoff.js';
 import { ConfigError, readInteger, readList, readLogLevel, readString, readUrl } from '../../../services/lib/config.js';
 import { credentialHealth, credentialReadiness } from '../../../services/lib/credential-status.js';
 import { CredentialError, validateCredentials } from '../../../services/lib/credentials.js';
 import { AllowList, identitiesFromSubjectAltName, parseIdentity, parseSubjectAltName } from '../../../services/lib/identity.js';
-import { Registry, mergeMetrics, renderMetrics } from '../../../services/lib/metrics.js';
 import { classifyHandshakeFailure, classifyRequestFailure } from '../../../services/lib/tls-errors.js';
 import { runProbe } from '../../../services/probe/probe.js';
-import { createTestPki, type TestPki } from './helpers/fixtures.js';
 import { createIntermediateCa, issueLeaf, type Leaf } from '../../helpers/pki.js';
+import { createTestPki, type TestPki } from './helpers/fixtures.js';
 
 let pki: TestPki;
 let leaf: Leaf;
@@ -51,8 +51,18 @@ describe('validateCredentials', () => {
 
   it('refuses each broken input with a precise problem', async () => {
     const stranger = await pki.other.issue({ commonName: 'x', dns: ['x.mesh.internal'] });
-    const expired = await pki.mesh.issue({ commonName: 'x', dns: ['x.mesh.internal'], notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
-    const future = await pki.mesh.issue({ commonName: 'x', dns: ['x.mesh.internal'], notBefore: new Date(Date.now() + 3600_000), notAfter: new Date(Date.now() + 7200_000) });
+    const expired = await pki.mesh.issue({
+      commonName: 'x',
+      dns: ['x.mesh.internal'],
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
+    const future = await pki.mesh.issue({
+      commonName: 'x',
+      dns: ['x.mesh.internal'],
+      notBefore: new Date(Date.now() + 3600_000),
+      notAfter: new Date(Date.now() + 7200_000),
+    });
     const nameless = await pki.mesh.issue({ commonName: 'x' });
     const selfSigned = await pki.selfSignedClientLeaf();
     expect(problemOf(() => validateCredentials(files({ certPem: '' })))).toBe('malformed');
@@ -119,82 +129,6 @@ describe('identity', () => {
   });
 });
 
-describe('metrics registry', () => {
-  it('renders the Prometheus text format with escaped labels', () => {
-    const registry = new Registry();
-    const counter = registry.counter('demo_total', 'A demo\ncounter', ['who']);
-    const gauge = registry.gauge('demo_gauge', 'A gauge');
-    counter.inc({ who: 'a"b\\c' }, 2);
-    counter.inc({ who: 'a"b\\c' });
-    gauge.set({}, 1.5);
-    expect(registry.render()).toBe(
-      [
-        '# HELP demo_total A demo\\ncounter',
-        '# TYPE demo_total counter',
-        'demo_total{who="a\\"b\\\\c"} 3',
-        '# HELP demo_gauge A gauge',
-        '# TYPE demo_gauge gauge',
-        'demo_gauge 1.5',
-        '',
-      ].join('\n'),
-    );
-    expect(() => counter.inc({ nobody: 'x' })).toThrow(/takes labels \[who\]/);
-    expect(() => counter.inc({ who: 'x' }, -1)).toThrow(/cannot decrease/);
-    expect(() => registry.gauge('demo_gauge', 'again')).toThrow(/twice/);
-  });
-
-  it('merges several processes: counters summed per label set, gauges kept per process under a worker label', () => {
-    const worker = (requests: Record<string, number>, loaded: number) => {
-      const registry = new Registry();
-      const counter = registry.counter('req_total', 'Requests', ['status']);
-      for (const [status, n] of Object.entries(requests)) counter.inc({ status }, n);
-      registry.gauge('loaded', 'Loaded').set({}, loaded);
-      registry.counter('reloads_total', 'Reloads');
-      return registry.snapshot();
-    };
-    const merged = mergeMetrics([
-      { process: '0', metrics: worker({ '200': 3, '403': 1 }, 1) },
-      { process: '1', metrics: worker({ '200': 4 }, 0) },
-    ]);
-    expect(renderMetrics(merged)).toBe(
-      [
-        '# HELP req_total Requests',
-        '# TYPE req_total counter',
-        'req_total{status="200"} 7',
-        'req_total{status="403"} 1',
-        '# HELP loaded Loaded',
-        '# TYPE loaded gauge',
-        'loaded{worker="0"} 1',
-        'loaded{worker="1"} 0',
-        '# HELP reloads_total Reloads',
-        '# TYPE reloads_total counter',
-        'reloads_total 0',
-        '',
-      ].join('\n'),
-    );
-    // One process renders exactly as its own registry does.
-    const single = new Registry();
-    single.counter('c_total', 'C', ['k']).inc({ k: 'v' }, 2);
-    expect(renderMetrics(single.snapshot())).toBe(single.render());
-    // Snapshots are plain data: they cross the IPC channel unchanged.
-    expect(structuredClone(single.snapshot())).toEqual(single.snapshot());
-  });
-
-  it('refuses to merge a metric whose type or labels differ between processes', () => {
-    const a = new Registry();
-    a.counter('x_total', 'X', ['k']);
-    const b = new Registry();
-    b.gauge('x_total', 'X', ['k']);
-    const c = new Registry();
-    c.counter('x_total', 'X', ['other']);
-    expect(() => mergeMetrics([{ process: '0', metrics: a.snapshot() }, { process: '1', metrics: b.snapshot() }])).toThrow(/differs between processes/);
-    expect(() => mergeMetrics([{ process: '0', metrics: a.snapshot() }, { process: '1', metrics: c.snapshot() }])).toThrow(/differs between processes/);
-    const d = new Registry();
-    d.gauge('g', 'G', ['worker']);
-    expect(() => mergeMetrics([{ process: '0', metrics: d.snapshot() }])).toThrow(/already has a worker label/);
-  });
-});
-
 describe('env parsing', () => {
   it('applies defaults and rejects bad values with the offending text', () => {
     expect(readString({}, 'CERT_DIR', '/var/run/step')).toBe('/var/run/step');
@@ -242,7 +176,10 @@ describe('probe', () => {
     let healthy = true;
     const admin = await startAdminServer({
       port: 0,
-      endpoints: { '/healthz': () => jsonResponse(healthy ? 200 : 503, { status: healthy ? 'ok' : 'expired' }), '/stats': () => jsonResponse(200, { role: 'test' }) },
+      endpoints: {
+        '/healthz': () => jsonResponse(healthy ? 200 : 503, { status: healthy ? 'ok' : 'expired' }),
+        '/stats': () => jsonResponse(200, { role: 'test' }),
+      },
     });
     try {
       const out: string[] = [];
@@ -273,7 +210,10 @@ describe('credential readiness (the health vocabulary of both roles)', () => {
   it('waiting before anything loaded; unhealthy when the files were refused before anything loaded', () => {
     expect(credentialReadiness(watcher({}))).toEqual({ status: 'waiting', detail: expect.stringMatching(/^no credentials yet/) });
     const failure = { at: new Date(), problem: 'key_mismatch', message: 'site.key does not match' };
-    expect(credentialReadiness(watcher({ lastFailure: failure }))).toEqual({ status: 'unhealthy', detail: 'credentials refused (key_mismatch): site.key does not match' });
+    expect(credentialReadiness(watcher({ lastFailure: failure }))).toEqual({
+      status: 'unhealthy',
+      detail: 'credentials refused (key_mismatch): site.key does not match',
+    });
     expect(credentialHealth(watcher({}))).toEqual({ healthy: false, status: 'waiting' });
     expect(credentialHealth(watcher({ lastFailure: failure }))).toEqual({ healthy: false, status: 'refused' });
   });
@@ -281,11 +221,19 @@ describe('credential readiness (the health vocabulary of both roles)', () => {
   it('ready with a valid certificate (saying when a later reload was refused); unhealthy once it expired', () => {
     const current = loaded();
     const loadedAt = new Date(Date.now() - 1000);
-    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }))).toEqual({ status: 'ready', detail: `certificate ${leaf.serial} valid until ${current.notAfter.toISOString()}` });
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }))).toEqual({
+      status: 'ready',
+      detail: `certificate ${leaf.serial} valid until ${current.notAfter.toISOString()}`,
+    });
     const refused = { at: new Date(), problem: 'not_pinned', message: 'root.crt holds a root that is not pinned' };
-    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused })).detail).toMatch(/; the last reload was refused \(not_pinned\): root.crt holds/);
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused })).detail).toMatch(
+      /; the last reload was refused \(not_pinned\): root.crt holds/,
+    );
     const later = new Date(current.notAfter.getTime() + 1000);
-    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({ status: 'unhealthy', detail: `certificate ${leaf.serial} expired at ${current.notAfter.toISOString()}` });
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({
+      status: 'unhealthy',
+      detail: `certificate ${leaf.serial} expired at ${current.notAfter.toISOString()}`,
+    });
     expect(credentialHealth(watcher({ current, lastReloadAt: loadedAt }))).toEqual({ healthy: true, status: 'ok' });
     expect(credentialHealth(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({ healthy: false, status: 'expired' });
   });

@@ -3,18 +3,20 @@
 // bounded list of server serials in the client.
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { waitFor } from '../../../common/wait.js';
 import { MAX_SERVER_SERIALS, RequestTracker } from '../../../services/client/tracker.js';
-import { startAdminServer, jsonResponse } from '../../../services/lib/admin.js';
+import { jsonResponse, startAdminServer } from '../../../services/lib/admin.js';
 import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import type { ListenerLimits } from '../../../services/lib/http-limits.js';
 import { silentLogger } from '../../../services/lib/logger.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
-import { createCertDir, serveMesh, startServer, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
-import { captureLogs, httpsGet, within } from './helpers/harness.js';
-import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
 import { openTls, rawExchange, slowLorisChunks } from '../../helpers/raw-tls.js';
+import { createCertDir, type RunningServer, type ServedMesh, serveMesh, startServer, type TestPki } from './helpers/fixtures.js';
+import { captureLogs, httpsGet, within } from './helpers/harness.js';
 
 const TIGHT: ListenerLimits = {
   headersTimeoutMs: 600,
@@ -88,7 +90,9 @@ describe('mTLS listener limits', () => {
       }
       await expect(openTls(tls())).rejects.toMatchObject({ code: expect.stringMatching(/^(ECONNRESET|EPIPE)$/) });
       await expect(openTls(tls())).rejects.toThrow();
-      expect(lines.filter((line) => line['kind'] === 'connection_cap')).toEqual([expect.objectContaining({ msg: 'bad request', maxConnections: TIGHT.maxConnections })]);
+      expect(lines.filter((line) => line['kind'] === 'connection_cap')).toEqual([
+        expect.objectContaining({ msg: 'bad request', maxConnections: TIGHT.maxConnections }),
+      ]);
       expect(running.server.metrics.requestProblems.get({ kind: 'connection_cap' })).toBe(2);
     } finally {
       for (const socket of held) socket.destroy();
@@ -168,7 +172,12 @@ describe('bounded logs for peer-caused events', () => {
     expect(lines.map((line) => line['kind'])).toEqual(['unknown_ca', 'no_certificate']);
     log.flush();
     expect(lines).toHaveLength(3);
-    expect(lines[2]).toMatchObject({ msg: 'tls handshake failed (summary)', counts: { unknown_ca: 250, no_certificate: 750 }, notLoggedIndividually: 998, intervalSeconds: 60 });
+    expect(lines[2]).toMatchObject({
+      msg: 'tls handshake failed (summary)',
+      counts: { unknown_ca: 250, no_certificate: 750 },
+      notLoggedIndividually: 998,
+      intervalSeconds: 60,
+    });
     // A new interval starts fresh; a quiet interval writes nothing.
     log.record('unknown_ca');
     log.flush();
@@ -193,7 +202,9 @@ describe('bounded logs for peer-caused events', () => {
       const serverPort = await server.port();
       for (let i = 0; i < 10; i++) await expect(httpsGet({ port: serverPort, ca: pki.mesh.root.certPem })).rejects.toThrow();
       await waitFor('ten failures counted', () => server.server.metrics.handshakeFailures.get({ reason: 'no_certificate' }) === 10, within());
-      expect(server.logs.filter((line) => line.msg === 'tls handshake failed')).toEqual([expect.objectContaining({ kind: 'no_certificate', reason: 'no_certificate' })]);
+      expect(server.logs.filter((line) => line.msg === 'tls handshake failed')).toEqual([
+        expect.objectContaining({ kind: 'no_certificate', reason: 'no_certificate' }),
+      ]);
       await server.stop();
       expect(server.logs.filter((line) => line.msg === 'tls handshake failed (summary)')).toEqual([
         expect.objectContaining({ counts: { no_certificate: 10 }, notLoggedIndividually: 9 }),

@@ -4,15 +4,17 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAdminServer, jsonResponse } from '../../../services/lib/admin.js';
+
+import { jsonResponse, startAdminServer } from '../../../services/lib/admin.js';
 import { guardRequests } from '../../../services/lib/http-limits.js';
 import { parseRequestTarget } from '../../../services/lib/request-target.js';
 import { ThrottledLog } from '../../../services/lib/throttled-log.js';
-import { createCertDir, serveMesh, startServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
-import { captureLogs, httpsGet } from './helpers/harness.js';
 import type { Leaf } from '../../helpers/pki.js';
 import { MALFORMED_REQUESTS, rawExchange } from '../../helpers/raw-tls.js';
+import { createCertDir, type ServedMesh, serveMesh, startServer, type TestPki } from './helpers/fixtures.js';
+import { captureLogs, httpsGet } from './helpers/harness.js';
 
 describe('parseRequestTarget', () => {
   it.each([
@@ -99,7 +101,11 @@ describe('the mTLS server under malformed requests from an allowed client', () =
       expect(quiet.server.metrics.requestProblems.get({ kind: 'headers_too_large' })).toBe(5);
       const lines = quiet.logs.filter((line) => line.msg === 'bad request');
       expect(lines.map((line) => line['kind']).sort()).toEqual(['headers_too_large', 'invalid_target']);
-      expect(lines.find((line) => line['kind'] === 'invalid_target')).toMatchObject({ status: 400, identity: 'client.mesh.internal', reason: expect.stringContaining('RFC 3986') });
+      expect(lines.find((line) => line['kind'] === 'invalid_target')).toMatchObject({
+        status: 400,
+        identity: 'client.mesh.internal',
+        reason: expect.stringContaining('RFC 3986'),
+      });
       await quiet.stop(); // ends the interval
       expect(quiet.logs.filter((line) => line.msg === 'bad request (summary)')).toEqual([
         expect.objectContaining({ counts: { invalid_target: 5, headers_too_large: 5 }, notLoggedIndividually: 8 }),
@@ -123,7 +129,15 @@ describe('the admin listener under malformed requests', () => {
         socket.on('close', () => resolve(text)).on('error', reject);
       });
     try {
-      for (const [target, status] of [['//', 404], ['//[', 400], ['*', 400], ['/constructor', 404], ['/__proto__', 404], ['/%zz', 400], ['http://admin/healthz', 200]] as const) {
+      for (const [target, status] of [
+        ['//', 404],
+        ['//[', 400],
+        ['*', 400],
+        ['/constructor', 404],
+        ['/__proto__', 404],
+        ['/%zz', 400],
+        ['http://admin/healthz', 200],
+      ] as const) {
         const method = target === '*' ? 'OPTIONS' : 'GET';
         const text = await raw(`${method} ${target} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n`);
         expect(text.slice(0, 12), `${target}`).toBe(`HTTP/1.1 ${target === '*' ? 405 : status}`);

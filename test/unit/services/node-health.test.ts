@@ -7,12 +7,14 @@ import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { jsonResponse, startAdminServer, type AdminServer, type EndpointResponse } from '../../../services/lib/admin.js';
+
+import { type AdminServer, type EndpointResponse, jsonResponse, startAdminServer } from '../../../services/lib/admin.js';
 import { fingerprintOf } from '../../../services/lib/root-pins.js';
-import { createCertDir, createTestPki, startClient, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { freePort } from './helpers/harness.js';
 import { makeTempDir } from '../../helpers/pki.js';
+import { type CertDir, createCertDir, createTestPki, startClient, startServer, type TestPki } from './helpers/fixtures.js';
+import { freePort } from './helpers/harness.js';
 
 const SCRIPT = path.resolve(import.meta.dirname, '../../../services/probe/mtls-health.sh');
 
@@ -69,7 +71,10 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
     const running = await startServer(empty.path);
     closers.push(() => running.stop());
     const out = await check(running.server.adminPort);
-    expect([out.exitCode, out.stdout]).toEqual([1, 'waiting: no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)\n']);
+    expect([out.exitCode, out.stdout]).toEqual([
+      1,
+      'waiting: no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)\n',
+    ]);
   });
 
   // Refused files are broken, not pending: only absent files (or an absent
@@ -82,7 +87,10 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
       const rootPinFile = path.join(pins.path, 'root-fingerprints');
       await writeFile(rootPinFile, `${fingerprintOf(new X509Certificate(pki.mesh.root.certPem))}\n`);
       const options = pinned ? { rootPinFile } : {};
-      const running = role === 'server' ? await startServer(dir.path, options) : await startClient(dir.path, { ...options, targetUrl: `https://127.0.0.1:${await freePort()}/` });
+      const running =
+        role === 'server'
+          ? await startServer(dir.path, options)
+          : await startClient(dir.path, { ...options, targetUrl: `https://127.0.0.1:${await freePort()}/` });
       closers.push(() => running.stop());
       const adminPort = 'server' in running ? running.server.adminPort : running.client.adminPort;
       return check(adminPort);
@@ -110,12 +118,22 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
 
   it.each([
     ['starting', jsonResponse(503, { status: 'starting', detail: 'opening the mTLS port 8443' }), 1, 'starting: opening the mTLS port 8443'],
-    ['unhealthy', jsonResponse(503, { status: 'unhealthy', detail: 'certificate 4F1A expired at 2030-01-01T00:00:00.000Z' }), 1, 'unhealthy: certificate 4F1A expired at 2030-01-01T00:00:00.000Z'],
+    [
+      'unhealthy',
+      jsonResponse(503, { status: 'unhealthy', detail: 'certificate 4F1A expired at 2030-01-01T00:00:00.000Z' }),
+      1,
+      'unhealthy: certificate 4F1A expired at 2030-01-01T00:00:00.000Z',
+    ],
     // The client's words: ok (200) is ready, waiting (503) is waiting, the rest is broken.
-    ['the client\'s ok', jsonResponse(200, { status: 'ok', role: 'client', serial: '4F1A' }), 0, 'ready: credentials in use (certificate 4F1A)'],
-    ['the client\'s waiting', jsonResponse(503, { status: 'waiting', role: 'client', serial: null }), 1, 'waiting: /healthz says waiting'],
-    ['the client\'s expired', jsonResponse(503, { status: 'expired', role: 'client', serial: '4F1A' }), 1, 'unhealthy: /healthz says expired'],
-    ['a ready that is not a 200 (contradicts itself)', jsonResponse(500, { status: 'ready', detail: 'serving' }), 1, 'unhealthy: /healthz answered 500 with serving'],
+    ["the client's ok", jsonResponse(200, { status: 'ok', role: 'client', serial: '4F1A' }), 0, 'ready: credentials in use (certificate 4F1A)'],
+    ["the client's waiting", jsonResponse(503, { status: 'waiting', role: 'client', serial: null }), 1, 'waiting: /healthz says waiting'],
+    ["the client's expired", jsonResponse(503, { status: 'expired', role: 'client', serial: '4F1A' }), 1, 'unhealthy: /healthz says expired'],
+    [
+      'a ready that is not a 200 (contradicts itself)',
+      jsonResponse(500, { status: 'ready', detail: 'serving' }),
+      1,
+      'unhealthy: /healthz answered 500 with serving',
+    ],
     ['a detail with JSON escapes', jsonResponse(200, { status: 'ready', detail: 'quote " and backslash \\ kept' }), 0, 'ready: quote " and backslash \\ kept'],
   ])('%s → exit %i, the line', async (_what, response, exitCode, line) => {
     const server = await admin(() => response);
@@ -136,10 +154,13 @@ describe('Node health check (bash over /dev/tcp to the admin port)', () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    closers.push(() => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      silent.close(() => resolve());
-    }));
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy();
+          silent.close(() => resolve());
+        }),
+    );
     const port = (silent.address() as { port: number }).port;
     const out = await check(port);
     expect([out.exitCode, out.stdout]).toEqual([1, `unhealthy: no answer from 127.0.0.1:${port}/healthz within 2s\n`]);

@@ -3,11 +3,13 @@
 // broken on disk is refused while the old credentials stay in use.
 import { watch } from 'node:fs';
 import { Agent } from 'node:https';
+
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTestPki, linkFromOutside, serveMesh, startServer, type CertDir, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
-import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
+
 import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
+import { type CertDir, createTestPki, linkFromOutside, type RunningServer, type ServedMesh, serveMesh, startServer, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
 
 let pki: TestPki;
 let client: Leaf;
@@ -143,7 +145,12 @@ describe('refused reloads keep the old credentials', () => {
     const foreign = await pki.other.issue({ commonName: 'server', dns: ['server.mesh.internal'] });
     await dir.write(foreign);
     await waitFor('foreign certificate rejected', () => watcher().lastFailure?.problem === 'untrusted', within());
-    const expired = await pki.mesh.issue({ commonName: 'server', dns: ['server.mesh.internal'], notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) });
+    const expired = await pki.mesh.issue({
+      commonName: 'server',
+      dns: ['server.mesh.internal'],
+      notBefore: new Date(Date.now() - 7200_000),
+      notAfter: new Date(Date.now() - 3600_000),
+    });
     await dir.write(expired);
     await waitFor('expired certificate rejected', () => watcher().lastFailure?.problem === 'expired', within());
     expect(watcher().current?.serial).toBe(first.serial);

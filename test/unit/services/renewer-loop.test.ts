@@ -2,10 +2,11 @@
 // whose answers each case scripts: every exit code it does not expect is a
 // failure that is reported and retried — never "nothing to do", never the end
 // of the loop — and a successful rekey installs the new pair.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
@@ -83,7 +84,11 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 const state = () => readFile(path.join(dir, 'state'), 'utf8').catch(() => '');
 /** The renewer's own health line (it reads the state file only). */
 const health = async () => {
-  const out = await $({ quiet: true, nothrow: true, env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state') } })`bash ${RENEWER} health`;
+  const out = await $({
+    quiet: true,
+    nothrow: true,
+    env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: certs, STATE_FILE: path.join(dir, 'state') },
+  })`bash ${RENEWER} health`;
   return { exitCode: out.exitCode, line: out.stdout.trim() };
 };
 /** How often the loop ran this step verb. */

@@ -6,6 +6,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
@@ -15,8 +16,14 @@ const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;
 
 const put = (files: Record<string, string>) => Promise.all(Object.entries(files).map(([f, c]) => writeFile(path.join(dir, f), c)));
-const contents = async () => Object.fromEntries(await Promise.all((await readdir(dir)).sort().map(async (f) => [f, await readFile(path.join(dir, f), 'utf8')])));
-const run = (...args: string[]) => $({ quiet: true, nothrow: true, env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: dir, STATE_FILE: path.join(dir, '..', `${path.basename(dir)}.state`) } })`bash ${RENEWER} ${args}`;
+const contents = async () =>
+  Object.fromEntries(await Promise.all((await readdir(dir)).sort().map(async (f) => [f, await readFile(path.join(dir, f), 'utf8')])));
+const run = (...args: string[]) =>
+  $({
+    quiet: true,
+    nothrow: true,
+    env: { PATH: `${SHELL_LIB}:${process.env.PATH}`, CERT_DIR: dir, STATE_FILE: path.join(dir, '..', `${path.basename(dir)}.state`) },
+  })`bash ${RENEWER} ${args}`;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'renewer-'));

@@ -5,13 +5,24 @@
 // apart from failures; a TLS or identity failure is never retried.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { waitFor } from '../../../common/wait.js';
 import type { Failure } from '../../../services/client/request.js';
 import { nextRetry } from '../../../services/client/retry-policy.js';
-import { TIMEOUT_CODE, codedError } from '../../../services/lib/tls-errors.js';
-import { createCertDir, createTestPki, startClient, startServer, type CertDir, type RunningClient, type RunningServer, type TestPki } from './helpers/fixtures.js';
+import { codedError, TIMEOUT_CODE } from '../../../services/lib/tls-errors.js';
+import {
+  type CertDir,
+  createCertDir,
+  createTestPki,
+  type RunningClient,
+  type RunningServer,
+  startClient,
+  startServer,
+  type TestPki,
+} from './helpers/fixtures.js';
 import { freePort, sample, within } from './helpers/harness.js';
-import { waitFor } from '../../../common/wait.js';
 
 let pki: TestPki;
 let serverDir: CertDir;
@@ -41,7 +52,13 @@ async function server(port: number): Promise<RunningServer> {
 }
 
 async function client(port: number, options: Parameters<typeof startClient>[1] | object = {}): Promise<RunningClient> {
-  const running = await startClient(clientDir.path, { targetUrl: `https://127.0.0.1:${port}/`, requestRate: 20, retryInitialDelayMs: 50, retryMaxDelayMs: 200, ...options });
+  const running = await startClient(clientDir.path, {
+    targetUrl: `https://127.0.0.1:${port}/`,
+    requestRate: 20,
+    retryInitialDelayMs: 50,
+    retryMaxDelayMs: 200,
+    ...options,
+  });
   cleanups.push(() => running.stop());
   return running;
 }
@@ -58,7 +75,9 @@ describe('start-up: a server that is not listening yet', () => {
     expect(stats.requests).toMatchObject({ failures: 0, retries: 0 });
     expect(stats.requests.startupRetries).toBeGreaterThanOrEqual(3);
     expect(c.logs.filter((line) => line.msg === 'server not answering yet; retrying (start-up)')).toEqual([expect.objectContaining({ reason: 'connection' })]);
-    expect(c.logs.filter((line) => line.msg === 'first successful request')).toEqual([expect.objectContaining({ startupRetries: stats.requests.startupRetries })]);
+    expect(c.logs.filter((line) => line.msg === 'first successful request')).toEqual([
+      expect.objectContaining({ startupRetries: stats.requests.startupRetries }),
+    ]);
     expect(c.logs.some((line) => line.msg === 'request failed' || line.msg === 'peer unreachable; retrying')).toBe(false);
     const metrics = c.client.tracker.registry.render();
     expect(sample(metrics, 'mtls_client_startup_retries_total')).toBe(stats.requests.startupRetries);
@@ -155,7 +174,13 @@ describe('what retrying cannot fix', () => {
 
 describe('the rule', () => {
   const policy = { startupBudgetMs: 1_000, budgetMs: 0, initialDelayMs: 200, maxDelayMs: 2_000 };
-  const failure = (code: string, more: Partial<Failure> = {}): Failure => ({ ok: false, error: codedError(code, code), reusedSocket: false, connected: false, ...more });
+  const failure = (code: string, more: Partial<Failure> = {}): Failure => ({
+    ok: false,
+    error: codedError(code, code),
+    reusedSocket: false,
+    connected: false,
+    ...more,
+  });
   const before = { retries: 0, elapsedMs: 0, succeededBefore: false };
   const after = { ...before, succeededBefore: true };
 
@@ -182,7 +207,12 @@ describe('the rule', () => {
 describe('configuration', () => {
   it('refuses a STARTUP_RETRY_BUDGET_MS that is not a non-negative integer (exit 2)', async () => {
     const main = fileURLToPath(new URL('../../../services/client/main.ts', import.meta.url));
-    const env = { PATH: process.env['PATH'] ?? '', TARGET_URL: 'https://server.mesh.internal:8443/', EXPECTED_SERVER_IDENTITY: 'server.mesh.internal', ADMIN_PORT: '0' };
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      TARGET_URL: 'https://server.mesh.internal:8443/',
+      EXPECTED_SERVER_IDENTITY: 'server.mesh.internal',
+      ADMIN_PORT: '0',
+    };
     for (const value of ['-1', 'soon', '1.5']) {
       // A client that accepted the value would run until killed.
       const child = spawn(process.execPath, ['--import', 'tsx', main], { env: { ...env, STARTUP_RETRY_BUDGET_MS: value }, timeout: 10_000 });

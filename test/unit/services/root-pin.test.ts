@@ -4,13 +4,15 @@
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateCredentials, type CredentialError } from '../../../services/lib/credentials.js';
-import { fingerprintOf, parsePins } from '../../../services/lib/root-pins.js';
-import { createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { httpsGet, within } from './helpers/harness.js';
+
 import { waitFor } from '../../../common/wait.js';
+import { type CredentialError, validateCredentials } from '../../../services/lib/credentials.js';
+import { fingerprintOf, parsePins } from '../../../services/lib/root-pins.js';
 import { makeTempDir } from '../../helpers/pki.js';
+import { type CertDir, createCertDir, createTestPki, startServer, type TestPki } from './helpers/fixtures.js';
+import { httpsGet, within } from './helpers/harness.js';
 
 let pki: TestPki;
 let meshPin: string;
@@ -51,12 +53,16 @@ describe('validateCredentials with a pin', () => {
     const pins = new Set([meshPin]);
     expect(validateCredentials({ rootPem: pki.mesh.root.certPem, certPem: leaf.bundlePem, keyPem: leaf.keyPem }, new Date(), pins).serial).toBe(leaf.serial);
     // A foreign root with a leaf it signed: a valid set, but not ours.
-    expect(problemOf(() => validateCredentials({ rootPem: pki.other.root.certPem, certPem: foreign.bundlePem, keyPem: foreign.keyPem }, new Date(), pins))).toBe('unpinned');
+    expect(
+      problemOf(() => validateCredentials({ rootPem: pki.other.root.certPem, certPem: foreign.bundlePem, keyPem: foreign.keyPem }, new Date(), pins)),
+    ).toBe('unpinned');
     // Our chain, but root.crt also trusts a foreign root (it would let that CA's clients in).
     const both = `${pki.mesh.root.certPem}\n${pki.other.root.certPem}`;
     expect(problemOf(() => validateCredentials({ rootPem: both, certPem: leaf.bundlePem, keyPem: leaf.keyPem }, new Date(), pins))).toBe('unpinned');
     // Both roots pinned (a root rotation in progress): accepted.
-    expect(validateCredentials({ rootPem: both, certPem: foreign.bundlePem, keyPem: foreign.keyPem }, new Date(), new Set([meshPin, otherPin])).serial).toBe(foreign.serial);
+    expect(validateCredentials({ rootPem: both, certPem: foreign.bundlePem, keyPem: foreign.keyPem }, new Date(), new Set([meshPin, otherPin])).serial).toBe(
+      foreign.serial,
+    );
   });
 });
 
@@ -83,7 +89,8 @@ describe('a pinned server', () => {
       await writeFile(pinFile, `${meshPin}\n`);
       const port = (await running.server.serving()).port;
       const client = await pki.clientLeaf();
-      const served = async () => (await httpsGet({ port, ca: `${pki.mesh.root.certPem}\n${pki.other.root.certPem}`, cert: client.bundlePem, key: client.keyPem })).peerSerial;
+      const served = async () =>
+        (await httpsGet({ port, ca: `${pki.mesh.root.certPem}\n${pki.other.root.certPem}`, cert: client.bundlePem, key: client.keyPem })).peerSerial;
       expect(await served()).toBe(first.serial);
 
       // The renewer's volume is writable by whoever controls the renewer.

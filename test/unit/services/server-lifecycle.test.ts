@@ -2,10 +2,11 @@
 // refusing bad files before anything loaded, and a graceful shutdown that
 // finishes in-flight requests within its grace period.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCertDir, createTestPki, serveMesh, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
-import { adminGet, httpsGet, within } from './helpers/harness.js';
+
 import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
+import { type CertDir, createCertDir, createTestPki, serveMesh, startServer, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, within } from './helpers/harness.js';
 
 let pki: TestPki;
 let serverLeaf: Leaf;
@@ -50,7 +51,10 @@ describe('before enrollment', () => {
     const refused = await startServer(empty.path);
     try {
       const health = await adminGet(refused.server.adminPort, '/healthz');
-      expect(health).toMatchObject({ status: 503, body: { status: 'unhealthy', detail: expect.stringMatching(/^credentials refused \(key_mismatch\): site.key does not match/), serial: null } });
+      expect(health).toMatchObject({
+        status: 503,
+        body: { status: 'unhealthy', detail: expect.stringMatching(/^credentials refused \(key_mismatch\): site.key does not match/), serial: null },
+      });
       expect(refused.server.stats().listen).toBeNull();
     } finally {
       await refused.stop();

@@ -1,11 +1,13 @@
 // The mTLS server end to end, in-process: handshake policy, identity-based
 // authorisation, metrics, admin listener. Its start and stop: server-lifecycle.test.ts.
 import { X509Certificate } from 'node:crypto';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALLOWED, CLIENT_DNS, createCertDir, serveMesh, startServer, type RunningServer, type ServedMesh, type TestPki } from './helpers/fixtures.js';
-import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
+
 import { waitFor } from '../../../common/wait.js';
 import type { Leaf } from '../../helpers/pki.js';
+import { ALLOWED, CLIENT_DNS, createCertDir, type RunningServer, type ServedMesh, serveMesh, startServer, type TestPki } from './helpers/fixtures.js';
+import { adminGet, httpsGet, sample, within } from './helpers/harness.js';
 
 let served: ServedMesh;
 let pki: TestPki;
@@ -21,8 +23,7 @@ beforeAll(async () => {
 afterAll(async () => served?.stop());
 
 const ca = () => pki.mesh.root.certPem;
-const call = (leaf: Leaf | undefined, path = '/') =>
-  httpsGet({ port, ca: ca(), cert: leaf?.bundlePem, key: leaf?.keyPem, path });
+const call = (leaf: Leaf | undefined, path = '/') => httpsGet({ port, ca: ca(), cert: leaf?.bundlePem, key: leaf?.keyPem, path });
 const handshakeFailures = (reason: string) => running.server.metrics.handshakeFailures.get({ reason });
 
 describe('authorised clients', () => {
@@ -139,7 +140,10 @@ describe('metrics and admin listener', () => {
       const admin = await adminGet(fresh.server.adminPort, '/metrics');
       expect(admin.status).toBe(200);
       // The mTLS /metrics call is counted once answered: the admin scrape after it sees 3.
-      for (const [text, answered] of [[overMtls.text, 2], [admin.text, 3]] as const) {
+      for (const [text, answered] of [
+        [overMtls.text, 2],
+        [admin.text, 3],
+      ] as const) {
         expect(sample(text, `mtls_server_requests_total{identity="${CLIENT_DNS}",status="200"}`)).toBe(answered);
         expect(sample(text, 'mtls_server_requests_total{identity="intruder.mesh.internal",status="403"}')).toBe(1);
         expect(sample(text, 'mtls_server_handshake_failures_total{reason="no_certificate"}')).toBe(1);
@@ -168,7 +172,13 @@ describe('metrics and admin listener', () => {
       state: 'serving',
       listen: { host: '127.0.0.1', port },
       allowedIdentities: ALLOWED,
-      credentials: { state: 'loaded', serial: serverLeaf.serial, reloads: 0, failedReloads: 0, identities: ['server.mesh.internal', 'spiffe://mesh.internal/server'] },
+      credentials: {
+        state: 'loaded',
+        serial: serverLeaf.serial,
+        reloads: 0,
+        failedReloads: 0,
+        identities: ['server.mesh.internal', 'spiffe://mesh.internal/server'],
+      },
     });
     expect(stats.body.requests.byIdentity[CLIENT_DNS]['200']).toBeGreaterThan(0);
     // Bound to loopback only: unreachable from the mesh network and the host.

@@ -2,16 +2,18 @@
 // with the contract's reason, unless it is a small regular file of exact
 // CERTIFICATE blocks that are all pinned; the credentials in use stay. What
 // TLS trusts is the accepted certificates re-encoded, never the file.
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { waitFor } from '../../../common/wait.js';
 import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import { pemOf, type TrustProblem } from '../../../services/lib/trust-file.js';
-import { CLIENT_DNS, CLIENT_URI, createCertDir, createTestPki, startServer, type CertDir, type TestPki } from './helpers/fixtures.js';
+import { createRootCa, type Leaf, makeTempDir } from '../../helpers/pki.js';
+import { type CertDir, CLIENT_DNS, CLIENT_URI, createCertDir, createTestPki, startServer, type TestPki } from './helpers/fixtures.js';
 import { httpsGet, within } from './helpers/harness.js';
-import { waitFor } from '../../../common/wait.js';
-import { createRootCa, makeTempDir, type Leaf } from '../../helpers/pki.js';
 
 let pki: TestPki;
 /** Two pinned roots (the mesh's and the next one of a root rotation) and a foreign root. */
@@ -127,7 +129,12 @@ describe('root.crt under the trust-file contract', () => {
     await watcher.check();
     expect(watcher.failedReloads).toBe(failed);
     expect(watcher.current?.serial).toBe(leaf.serial);
-    expect(watcher.current?.rootPem).toBe(variant.roots().map((pem) => pemOf(der(pem))).join(''));
+    expect(watcher.current?.rootPem).toBe(
+      variant
+        .roots()
+        .map((pem) => pemOf(der(pem)))
+        .join(''),
+    );
     await writeRoot({ content: () => pinned });
     await watcher.check();
   });

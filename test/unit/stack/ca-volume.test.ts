@@ -5,7 +5,8 @@
 // i.e. a new CA whose root no workload trusts. These tests pin that id.
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { describe, expect, it } from 'vitest';
-import { constructPaths, resourcesOf, type DockerVolumeJson } from '../helpers/cdktf-matchers.js';
+
+import { constructPaths, type DockerVolumeJson, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
 describe('CA volume construct id', () => {
@@ -17,7 +18,9 @@ describe('CA volume construct id', () => {
 
   it('lives at construct path <stack>/ca/steppath', () => {
     const volumes = resourcesOf<DockerVolumeJson>(json, Volume);
-    const caIds = Object.entries(volumes).filter(([, v]) => v.name === `${prefix}-ca`).map(([id]) => id);
+    const caIds = Object.entries(volumes)
+      .filter(([, v]) => v.name === `${prefix}-ca`)
+      .map(([id]) => id);
     expect(caIds).toHaveLength(1);
     const paths = constructPaths(stack, Volume);
     expect(paths[caIds[0]!]).toBe('pinned-stack/ca/steppath');

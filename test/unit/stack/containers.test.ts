@@ -2,11 +2,12 @@
 // can find a stack's workloads.
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { describe, expect, it } from 'vitest';
-import { LABEL } from '../../../stack/labels.js';
+
 import { healthArgv } from '../../../scripts/lib/workloads/readiness.js';
+import { LABEL } from '../../../stack/labels.js';
 import { HEALTH_CHECK } from '../../../stack/technologies.js';
 import { PROJECT } from '../../../stack/versions.js';
-import { envOf, labelsOf, listOf, resourcesOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
+import { type DockerContainerJson, envOf, labelsOf, listOf, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
 const { json, raw, prefix, stack } = buildStack({ namePrefix: 'hard', caPort: 19000, hostPorts: { server: 18443 } });
@@ -122,7 +123,11 @@ describe('health gating of apply', () => {
     // The provider's wait is Docker's first probe, a full interval after start; deploy probes at once (readiness.ts).
     expect(containers.filter((c) => (c as Health).wait === true).map((c) => c.name)).toEqual([]);
     const probed = containers.filter((c) => !c.name.endsWith('-ca-init'));
-    expect(probed.map((c) => c.name).sort()).toEqual(Object.keys(EXPECTED_ROLES).filter((n) => !n.endsWith('-ca-init')).sort());
+    expect(probed.map((c) => c.name).sort()).toEqual(
+      Object.keys(EXPECTED_ROLES)
+        .filter((n) => !n.endsWith('-ca-init'))
+        .sort(),
+    );
     for (const c of probed) {
       const h = (c as Health).healthcheck;
       expect(healthArgv(h?.test ?? []), c.name).toBeDefined();
@@ -138,7 +143,7 @@ describe('health gating of apply', () => {
     expect(HEALTH_CHECK).toEqual({ interval: '1m0s', timeout: '5s', startPeriod: '1m0s', retries: 3 });
   });
 
-  it('each check is the one-line command of its container: the app\'s mtls-health, the renewer\'s state reader, the CA\'s entrypoint', () => {
+  it("each check is the one-line command of its container: the app's mtls-health, the renewer's state reader, the CA's entrypoint", () => {
     type Health = { healthcheck?: { test: string[] } };
     expect((byName(`${prefix}-server`) as Health).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-health']);
     expect((byName(`${prefix}-server-renewer`) as Health).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-renewer', 'health']);

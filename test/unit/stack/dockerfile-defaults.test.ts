@@ -3,10 +3,12 @@
 // each ends with the same label lines.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
-import { TECHNOLOGIES, imageFolder } from '../../../stack/technologies.js';
-import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
+
 import { LABEL, PROJECT } from '../../../common/facts.js';
+import { imageFolder, TECHNOLOGIES } from '../../../stack/technologies.js';
+import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 import { PROJECT_DIR } from './fixtures.js';
 
 const recipes = [
@@ -18,7 +20,7 @@ describe.each(recipes.map((r) => [r.dir, r] as const))('%s/Dockerfile', (dir, re
   const text = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8');
   it.each(Object.entries(recipe.baseImageArgs))('ARG %s defaults to the official %s image', (arg, key) => {
     const m = new RegExp(`^ARG ${arg}=(\\S+)$`, 'm').exec(text);
-    expect(m?.[1], `ARG ${arg} in ${dir}/Dockerfile`).toBe(OFFICIAL_IMAGES[key as keyof typeof OFFICIAL_IMAGES]);
+    expect(m?.[1], `ARG ${arg} in ${dir}/Dockerfile`).toBe(OFFICIAL_IMAGES[key]);
     expect(text).toMatch(new RegExp(`^FROM \\$\\{${arg}\\}`, 'm'));
   });
 });
@@ -38,7 +40,9 @@ const LABEL_LINES = [
 
 describe.each(recipes.map((r) => [r.dir] as const))('%s/Dockerfile labels', (dir) => {
   it('ends with the label lines, and names no MTLS_ build arg or LABEL elsewhere', () => {
-    const lines = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8').trimEnd().split('\n');
+    const lines = readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8')
+      .trimEnd()
+      .split('\n');
     expect(lines.slice(-LABEL_LINES.length)).toEqual(LABEL_LINES);
     const before = lines.slice(0, -LABEL_LINES.length);
     expect(before.filter((l) => /^(LABEL|ARG MTLS_)/.test(l))).toEqual([]);

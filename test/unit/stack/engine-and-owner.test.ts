@@ -4,6 +4,7 @@ import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { LABEL } from '../../../stack/labels.js';
 import { listOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
@@ -42,7 +43,7 @@ describe('owner label', () => {
     expect(count).toBeGreaterThanOrEqual(8);
   });
 
-  it('is absent from a stack without an owner (a person\'s stack)', () => {
+  it("is absent from a stack without an owner (a person's stack)", () => {
     const { json } = buildStack({ namePrefix: 'own' });
     const labelled = TYPES.flatMap((type) => listOf<Labelled>(json, type));
     expect(labelled.length).toBeGreaterThanOrEqual(8);

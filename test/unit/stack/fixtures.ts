@@ -1,7 +1,9 @@
 // Builds an MtlsStack the way main.ts does, without importing main.ts (which
 // reads the environment and calls app.synth()).
 import path from 'node:path';
+
 import { Testing } from 'cdktf';
+
 import type { MeshSpec } from '../../../stack/mesh-spec.js';
 import { MtlsStack, type MtlsStackProps } from '../../../stack/mtls-stack.js';
 import { BASE_IMAGE_KEYS, type BaseImages } from '../../../stack/versions.js';

@@ -5,6 +5,7 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { listOf, type SynthJson } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 

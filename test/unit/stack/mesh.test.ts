@@ -1,14 +1,16 @@
 // The mesh as data: the default mesh file synthesizes into containers,
 // volumes, images and allow-lists; adding a workload is one edit of it; a
 // wrong mesh is refused with an error that names the workload and the value.
+import path from 'node:path';
+
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+
 import { DEFAULT_MESH } from '../../../mesh.js';
-import { resolveMesh, selectWorkloads, type MeshSpec, type WorkloadSpec } from '../../../stack/mesh-spec.js';
-import { envOf, listOf, resourcesOf, type DockerContainerJson, type DockerImageJson } from '../helpers/cdktf-matchers.js';
+import { type MeshSpec, resolveMesh, selectWorkloads, type WorkloadSpec } from '../../../stack/mesh-spec.js';
+import { type DockerContainerJson, type DockerImageJson, envOf, listOf, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { BASE_IMAGES, buildStack, PROJECT_DIR, referencedId } from './fixtures.js';
 
 const built = buildStack({ namePrefix: 'mesh', mesh: DEFAULT_MESH });
@@ -27,9 +29,7 @@ describe('the default mesh', () => {
   const names = DEFAULT_MESH.workloads.map((w) => w.name);
 
   it('runs every workload with its renewer, plus the CA and its init step', () => {
-    expect(containers.map((c) => c.name).sort()).toEqual(
-      ['mesh-ca', 'mesh-ca-init', ...names.flatMap((n) => [`mesh-${n}`, `mesh-${n}-renewer`])].sort(),
-    );
+    expect(containers.map((c) => c.name).sort()).toEqual(['mesh-ca', 'mesh-ca-init', ...names.flatMap((n) => [`mesh-${n}`, `mesh-${n}-renewer`])].sort());
   });
 
   it('gives every workload a certs and a trust volume, and PostgreSQL a data volume', () => {
@@ -44,11 +44,11 @@ describe('the default mesh', () => {
     expect(Object.keys(byName).sort()).toEqual(
       ['curl', 'go', 'nginx', 'postgres', 'psql', 'python', 'step-ca', 'workload'].map((f) => `mesh-${f}:local`).sort(),
     );
-    expect(byName["mesh-go:local"]?.build).toMatchObject({
+    expect(byName['mesh-go:local']?.build).toMatchObject({
       context: path.join(PROJECT_DIR, 'recipes', 'go'),
       build_args: expect.objectContaining({ GOLANG_IMAGE: BASE_IMAGES.golang, RUNTIME_IMAGE: BASE_IMAGES.debian }),
     });
-    expect(byName["mesh-nginx:local"]?.build?.build_args).toMatchObject({ NGINX_IMAGE: BASE_IMAGES.nginx });
+    expect(byName['mesh-nginx:local']?.build?.build_args).toMatchObject({ NGINX_IMAGE: BASE_IMAGES.nginx });
   });
 
   it('builds the shell recipes with recipes/ as the context (they copy the trust-file tool in recipes/lib) and their own Dockerfile', () => {
@@ -64,7 +64,7 @@ describe('the default mesh', () => {
     expect((container('go-server') as { command?: string[] }).command).toEqual(['/usr/local/bin/mtls-go', 'server']);
     expect((container('go-client') as { command?: string[] }).command).toEqual(['/usr/local/bin/mtls-go', 'client']);
     expect(imageName(container('curl'))).toBe('mesh-curl:local');
-    expect((container("nginx") as { healthcheck?: { test?: string[] } }).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-health']);
+    expect((container('nginx') as { healthcheck?: { test?: string[] } }).healthcheck?.test).toEqual(['CMD', '/usr/local/bin/mtls-health']);
   });
 
   it('gives each server its callers in the form its technology checks', () => {
@@ -85,7 +85,12 @@ describe('the default mesh', () => {
   });
 
   it('makes nginx a proxy of the Node server: its target is an upstream, not a client loop', () => {
-    expect(env('nginx')).toMatchObject({ LISTEN_PORT: '8443', UPSTREAM_HOST: 'server.mesh.internal', UPSTREAM_PORT: '8443', UPSTREAM_IDENTITY: 'server.mesh.internal' });
+    expect(env('nginx')).toMatchObject({
+      LISTEN_PORT: '8443',
+      UPSTREAM_HOST: 'server.mesh.internal',
+      UPSTREAM_PORT: '8443',
+      UPSTREAM_IDENTITY: 'server.mesh.internal',
+    });
     expect(env('nginx')['TARGET_HOST']).toBeUndefined();
   });
 
@@ -93,17 +98,24 @@ describe('the default mesh', () => {
     const published = containers.flatMap((c) => (c.ports ?? []).map((p) => ({ name: c.name, ...p })));
     expect(published.map((p) => p.ip)).toEqual(published.map(() => '127.0.0.1'));
     expect(new Set(published.map((p) => p.external)).size).toBe(published.length);
-    expect(published.map((p) => p.name).sort()).toEqual(['mesh-ca', 'mesh-go-server', 'mesh-nginx', 'mesh-postgres', 'mesh-python-server', 'mesh-server'].sort());
+    expect(published.map((p) => p.name).sort()).toEqual(
+      ['mesh-ca', 'mesh-go-server', 'mesh-nginx', 'mesh-postgres', 'mesh-python-server', 'mesh-server'].sort(),
+    );
   });
 
   it('is a cross-technology matrix: every recipe client calls another technology, every server is called by one', () => {
     const mesh = resolveMesh(DEFAULT_MESH);
     const label = (name: string) => mesh.workloads.find((x) => x.name === name)!.technology!.label;
-    const calls = mesh.workloads.filter((x) => x.target).map((x) => ({ client: x.name, server: x.target!.identity.name, reference: x.technologyName.startsWith('node-') }));
+    const calls = mesh.workloads
+      .filter((x) => x.target)
+      .map((x) => ({ client: x.name, server: x.target!.identity.name, reference: x.technologyName.startsWith('node-') }));
     // The Node pair is the reference: client → server stays as it was.
     for (const c of calls.filter((x) => !x.reference)) expect(label(c.server), `${c.client} -> ${c.server}`).not.toBe(label(c.client));
     for (const server of mesh.workloads.filter((x) => x.port !== undefined)) {
-      expect(calls.some((c) => c.server === server.name && label(c.client) !== label(server.name)), `${server.name} has a caller of another technology`).toBe(true);
+      expect(
+        calls.some((c) => c.server === server.name && label(c.client) !== label(server.name)),
+        `${server.name} has a caller of another technology`,
+      ).toBe(true);
     }
   });
 });
@@ -134,7 +146,13 @@ describe('adding a workload is one edit of the mesh file', () => {
       mesh: {
         domain: 'mesh.internal',
         workloads: [
-          { name: 'api', runs: { image: 'registry.example/api:1.2', identityForm: 'uri', protocol: 'https', health: ['CMD', '/healthy'] }, role: 'server', port: 9443, allow: ['caller'] },
+          {
+            name: 'api',
+            runs: { image: 'registry.example/api:1.2', identityForm: 'uri', protocol: 'https', health: ['CMD', '/healthy'] },
+            role: 'server',
+            port: 9443,
+            allow: ['caller'],
+          },
           { name: 'caller', runs: 'go-client', role: 'client', calls: 'api' },
         ],
       },
@@ -149,8 +167,12 @@ describe('adding a workload is one edit of the mesh file', () => {
 });
 
 describe('the Node server on every core (processes)', () => {
-  const mesh = (processes?: number): MeshSpec => ({ ...DEFAULT_MESH, workloads: DEFAULT_MESH.workloads.map((w) => (w.name === 'server' ? { ...w, processes } : w)) });
-  const server = (processes?: number) => listOf<DockerContainerJson>(buildStack({ namePrefix: 'cores', mesh: mesh(processes) }).json, Container).find((c) => c.name === 'cores-server')!;
+  const mesh = (processes?: number): MeshSpec => ({
+    ...DEFAULT_MESH,
+    workloads: DEFAULT_MESH.workloads.map((w) => (w.name === 'server' ? { ...w, processes } : w)),
+  });
+  const server = (processes?: number) =>
+    listOf<DockerContainerJson>(buildStack({ namePrefix: 'cores', mesh: mesh(processes) }).json, Container).find((c) => c.name === 'cores-server')!;
 
   it('runs one process by default: no WORKERS, the usual memory limit', () => {
     expect(envOf(server())['WORKERS']).toBeUndefined();
@@ -171,21 +193,79 @@ describe('a wrong mesh is refused', () => {
   const cases: Array<[string, MeshSpec, string]> = [
     ['a duplicate name', edit((ws) => [...ws, { name: 'curl', runs: 'curl', role: 'client', calls: 'nginx' }]), 'the name "curl" is used twice in the mesh'],
     ['an operator named like a workload', { ...base, operators: ['psql'] }, 'the name "psql" is used twice in the mesh'],
-    ['a caller that does not exist', edit((ws) => ws.map((w) => (w.name === 'nginx' ? { ...w, allow: ['curl', 'ghost'] } : w))), 'workload "nginx": allow names "ghost", which is neither a workload nor an operator of the mesh'],
-    ['a call to a workload that does not exist', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, calls: 'ghost' } : w))), 'workload "curl": calls "ghost", which is not a workload of the mesh'],
-    ['a call the server does not allow', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, calls: 'go-server' } : w))), 'workload "curl": calls "go-server", whose allow-list does not name "curl"'],
-    ['a host port clash', edit((ws) => ws.map((w) => (w.name === 'nginx' ? { ...w, hostPort: 8443 } : w))), 'workload "nginx": hostPort 8443 is already taken by workload "server"'],
-    ['a DNS name outside the CA policy', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, identity: { dnsName: 'curl.evil.example' } } : w))), 'workload "curl": identity.dnsName must be a DNS name under mesh.internal (the CA\'s policy), got "curl.evil.example"'],
-    ['a SPIFFE ID of another trust domain', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, identity: { uri: 'spiffe://other.example/curl' } } : w))), 'workload "curl": identity.uri must be a SPIFFE ID of trust domain mesh.internal'],
-    ['a role the technology cannot play', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, role: 'server', port: 1, allow: ['psql'] } : w))), 'workload "curl": curl (curl) can be client, not server'],
-    ['a client speaking another protocol', edit((ws) => ws.map((w) => (w.name === 'psql' ? { ...w, calls: 'nginx' } : w)).map((w) => (w.name === 'nginx' ? { ...w, allow: [...w.allow!, 'psql'] } : w))), 'workload "psql": speaks postgres but "nginx" speaks https'],
-    ['a server without an allow-list', edit((ws) => ws.map((w) => (w.name === 'go-server' ? { ...w, allow: [] } : w))), 'workload "go-server": a server needs an allow-list'],
-    ['a technology that does not exist', edit((ws) => [...ws, { name: 'x', runs: 'cobol' as never, role: 'client', calls: 'nginx' }]), 'workload "x": runs "cobol", which is not a technology of the project'],
-    ['a port on a client', edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, port: 8443 } : w))), 'workload "curl": port is for servers; this workload\'s role is client'],
+    [
+      'a caller that does not exist',
+      edit((ws) => ws.map((w) => (w.name === 'nginx' ? { ...w, allow: ['curl', 'ghost'] } : w))),
+      'workload "nginx": allow names "ghost", which is neither a workload nor an operator of the mesh',
+    ],
+    [
+      'a call to a workload that does not exist',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, calls: 'ghost' } : w))),
+      'workload "curl": calls "ghost", which is not a workload of the mesh',
+    ],
+    [
+      'a call the server does not allow',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, calls: 'go-server' } : w))),
+      'workload "curl": calls "go-server", whose allow-list does not name "curl"',
+    ],
+    [
+      'a host port clash',
+      edit((ws) => ws.map((w) => (w.name === 'nginx' ? { ...w, hostPort: 8443 } : w))),
+      'workload "nginx": hostPort 8443 is already taken by workload "server"',
+    ],
+    [
+      'a DNS name outside the CA policy',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, identity: { dnsName: 'curl.evil.example' } } : w))),
+      'workload "curl": identity.dnsName must be a DNS name under mesh.internal (the CA\'s policy), got "curl.evil.example"',
+    ],
+    [
+      'a SPIFFE ID of another trust domain',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, identity: { uri: 'spiffe://other.example/curl' } } : w))),
+      'workload "curl": identity.uri must be a SPIFFE ID of trust domain mesh.internal',
+    ],
+    [
+      'a role the technology cannot play',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, role: 'server', port: 1, allow: ['psql'] } : w))),
+      'workload "curl": curl (curl) can be client, not server',
+    ],
+    [
+      'a client speaking another protocol',
+      edit((ws) =>
+        ws.map((w) => (w.name === 'psql' ? { ...w, calls: 'nginx' } : w)).map((w) => (w.name === 'nginx' ? { ...w, allow: [...w.allow!, 'psql'] } : w)),
+      ),
+      'workload "psql": speaks postgres but "nginx" speaks https',
+    ],
+    [
+      'a server without an allow-list',
+      edit((ws) => ws.map((w) => (w.name === 'go-server' ? { ...w, allow: [] } : w))),
+      'workload "go-server": a server needs an allow-list',
+    ],
+    [
+      'a technology that does not exist',
+      edit((ws) => [...ws, { name: 'x', runs: 'cobol' as never, role: 'client', calls: 'nginx' }]),
+      'workload "x": runs "cobol", which is not a technology of the project',
+    ],
+    [
+      'a port on a client',
+      edit((ws) => ws.map((w) => (w.name === 'curl' ? { ...w, port: 8443 } : w))),
+      'workload "curl": port is for servers; this workload\'s role is client',
+    ],
     ['a bad name', edit((ws) => [...ws, { name: 'Bad_Name', runs: 'curl', role: 'client', calls: 'nginx' }]), 'got "Bad_Name"'],
-    ['processes on a recipe', edit((ws) => ws.map((w) => (w.name === 'go-server' ? { ...w, processes: 2 } : w))), 'workload "go-server": processes is for the Node server (node-server); this workload runs go-server'],
-    ['no server process', edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 0 } : w))), 'workload "server": processes must be an integer between 1 and 64, got 0'],
-    ['a fractional process count', edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 1.5 } : w))), 'workload "server": processes must be an integer between 1 and 64, got 1.5'],
+    [
+      'processes on a recipe',
+      edit((ws) => ws.map((w) => (w.name === 'go-server' ? { ...w, processes: 2 } : w))),
+      'workload "go-server": processes is for the Node server (node-server); this workload runs go-server',
+    ],
+    [
+      'no server process',
+      edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 0 } : w))),
+      'workload "server": processes must be an integer between 1 and 64, got 0',
+    ],
+    [
+      'a fractional process count',
+      edit((ws) => ws.map((w) => (w.name === 'server' ? { ...w, processes: 1.5 } : w))),
+      'workload "server": processes must be an integer between 1 and 64, got 1.5',
+    ],
   ];
   it.each(cases)('%s', (_what, mesh, message) => {
     expect(() => resolveMesh(mesh)).toThrow(message);

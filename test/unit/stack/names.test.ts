@@ -1,6 +1,7 @@
 // One rule for names from the command line and the environment, shared by
 // main.ts, the scripts and the constructs.
 import { describe, expect, it } from 'vitest';
+
 import { resolvePrefix } from '../../../scripts/lib/cli/flags.js';
 import { DEFAULT_PREFIX, parseIacEngine, validatePrefix } from '../../../stack/names.js';
 
@@ -9,9 +10,14 @@ describe('validatePrefix', () => {
     expect(validatePrefix(ok)).toBe(ok);
   });
 
-  it.each(['../x', '..', 'a/b', 'x/../../etc', '/abs', 'Mtls', 'x', '1abc', '-ab', 'a b', 'a.b', 'a'.repeat(25), '', 'mtls\n'])('refuses %j, naming the source and the value', (bad) => {
-    expect(() => validatePrefix(bad, '--prefix')).toThrow(`--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ${JSON.stringify(bad)}`);
-  });
+  it.each(['../x', '..', 'a/b', 'x/../../etc', '/abs', 'Mtls', 'x', '1abc', '-ab', 'a b', 'a.b', 'a'.repeat(25), '', 'mtls\n'])(
+    'refuses %j, naming the source and the value',
+    (bad) => {
+      expect(() => validatePrefix(bad, '--prefix')).toThrow(
+        `--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ${JSON.stringify(bad)}`,
+      );
+    },
+  );
 });
 
 describe('resolvePrefix', () => {
@@ -26,12 +32,16 @@ describe('resolvePrefix', () => {
   });
 
   it('refuses an empty or path-like flag instead of falling back', () => {
-    expect(() => resolvePrefix('', { MTLS_PREFIX: 'blue' })).toThrow('--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ""');
+    expect(() => resolvePrefix('', { MTLS_PREFIX: 'blue' })).toThrow(
+      '--prefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got ""',
+    );
     expect(() => resolvePrefix('../x', {})).toThrow('got "../x"');
   });
 
   it('refuses a path-like MTLS_PREFIX, naming the variable', () => {
-    expect(() => resolvePrefix(undefined, { MTLS_PREFIX: '../../tmp/x' })).toThrow('MTLS_PREFIX must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../../tmp/x"');
+    expect(() => resolvePrefix(undefined, { MTLS_PREFIX: '../../tmp/x' })).toThrow(
+      'MTLS_PREFIX must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../../tmp/x"',
+    );
   });
 });
 

@@ -5,9 +5,10 @@ import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { LABEL } from '../../../stack/labels.js';
 import { PROJECT } from '../../../stack/versions.js';
-import { labelsOf, listOf, resourcesOf, type DockerContainerJson, type DockerNetworkJson, type DockerVolumeJson } from '../helpers/cdktf-matchers.js';
+import { type DockerContainerJson, type DockerNetworkJson, type DockerVolumeJson, labelsOf, listOf, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { buildStack, referencedId } from './fixtures.js';
 
 const { json, raw, prefix } = buildStack({ namePrefix: 'net' });
@@ -28,7 +29,11 @@ describe('networks', () => {
   it('are <prefix>-mesh (internal) and <prefix>-edge (not internal)', () => {
     expect(raw).toHaveResourceWithProperties(Network, { name: `${prefix}-mesh`, internal: true });
     expect(raw).toHaveResourceWithProperties(Network, { name: `${prefix}-edge`, internal: false });
-    expect(Object.values(networks).map((n) => n.name).sort()).toEqual([`${prefix}-edge`, `${prefix}-mesh`]);
+    expect(
+      Object.values(networks)
+        .map((n) => n.name)
+        .sort(),
+    ).toEqual([`${prefix}-edge`, `${prefix}-mesh`]);
   });
 
   it.each(['mesh', 'edge'])('%s carries the project and prefix labels', (which) => {
@@ -38,7 +43,10 @@ describe('networks', () => {
 
   it('every long-running container is on the internal mesh network', () => {
     for (const c of containers.filter((x) => x.name !== `${prefix}-ca-init`)) {
-      expect(networksOf(c).map((n) => n.name), c.name).toContain(`${prefix}-mesh`);
+      expect(
+        networksOf(c).map((n) => n.name),
+        c.name,
+      ).toContain(`${prefix}-mesh`);
     }
   });
 
@@ -52,7 +60,10 @@ describe('networks', () => {
     const publishing = containers.filter((c) => (c.ports ?? []).length > 0);
     expect(publishing.map((c) => c.name).sort()).toEqual([`${prefix}-ca`, `${prefix}-server`]);
     for (const c of publishing) {
-      expect(networksOf(c).some((n) => n.internal === false), c.name).toBe(true);
+      expect(
+        networksOf(c).some((n) => n.internal === false),
+        c.name,
+      ).toBe(true);
     }
   });
 
@@ -60,7 +71,10 @@ describe('networks', () => {
     const unpublished = containers.filter((x) => (x.ports ?? []).length === 0);
     expect(unpublished.length).toBeGreaterThan(0);
     for (const c of unpublished) {
-      expect(networksOf(c).map((n) => n.name), c.name).not.toContain(`${prefix}-edge`);
+      expect(
+        networksOf(c).map((n) => n.name),
+        c.name,
+      ).not.toContain(`${prefix}-edge`);
     }
   });
 });

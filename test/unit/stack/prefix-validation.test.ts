@@ -2,8 +2,9 @@
 // stack: a construct used on its own cannot name a resource `../x-ca`.
 import { Testing } from 'cdktf';
 import { describe, expect, it } from 'vitest';
-import { Mesh } from '../../../stack/networks.js';
+
 import { MtlsWorkload } from '../../../stack/mtls-workload.js';
+import { Mesh } from '../../../stack/networks.js';
 import { StepCa } from '../../../stack/step-ca.js';
 
 const RULE = 'namePrefix must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../x"';

@@ -3,10 +3,11 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Testing } from 'cdktf';
 import { describe, expect, it } from 'vitest';
-import { Mesh } from '../../../stack/networks.js';
-import { MtlsWorkload, type MtlsWorkloadProps } from '../../../stack/mtls-workload.js';
+
 import { MtlsStack, type MtlsStackProps } from '../../../stack/mtls-stack.js';
-import { envOf, listOf, synthesize, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
+import { MtlsWorkload, type MtlsWorkloadProps } from '../../../stack/mtls-workload.js';
+import { Mesh } from '../../../stack/networks.js';
+import { type DockerContainerJson, envOf, listOf, synthesize } from '../helpers/cdktf-matchers.js';
 import { baseProps, buildStack } from './fixtures.js';
 
 const caEnv = (overrides: Partial<MtlsStackProps>): Record<string, string> => {
@@ -26,9 +27,7 @@ describe('certificate lifetime claims', () => {
   });
 
   it('reach the CA env from the stack props', () => {
-    expect(
-      caEnv({ namePrefix: 'claims-set', minCertLifetime: '90s', certLifetime: '1h30m', maxCertLifetime: '48h' }),
-    ).toMatchObject({
+    expect(caEnv({ namePrefix: 'claims-set', minCertLifetime: '90s', certLifetime: '1h30m', maxCertLifetime: '48h' })).toMatchObject({
       MTLS_CA_MIN_TLS_CERT_DURATION: '90s',
       MTLS_CA_DEFAULT_TLS_CERT_DURATION: '1h30m',
       MTLS_CA_MAX_TLS_CERT_DURATION: '48h',

@@ -1,5 +1,6 @@
 // What reaches Terraform (and its state): a pinned provider, no secrets.
 import { describe, expect, it } from 'vitest';
+
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { buildStack } from './fixtures.js';
 
@@ -39,7 +40,7 @@ describe('provider', () => {
 describe('no secrets in the synthesized configuration', () => {
   const built = buildStack({ namePrefix: 'sec' });
   // Testing.synth output, and what `cdktf synth` writes (with metadata).
-  const outputs = { 'Testing.synth': built.raw, 'toTerraform': JSON.stringify(built.stack.toTerraform()) };
+  const outputs = { 'Testing.synth': built.raw, toTerraform: JSON.stringify(built.stack.toTerraform()) };
 
   describe.each(Object.entries(outputs))('%s', (_, text) => {
     it.each([

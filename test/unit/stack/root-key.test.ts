@@ -5,8 +5,9 @@
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { ROOT_KEY_DIR } from '../../../stack/step-ca.js';
-import { constructPaths, envOf, listOf, resourcesOf, type DockerContainerJson, type DockerVolumeJson } from '../helpers/cdktf-matchers.js';
+import { constructPaths, type DockerContainerJson, type DockerVolumeJson, envOf, listOf, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
 const { stack, json, prefix } = buildStack({ namePrefix: 'rk' }, 'rk-stack');
@@ -30,7 +31,10 @@ describe('root-key volume', () => {
 
   it('is mounted by no long-running container, the CA included', () => {
     for (const c of containers.filter((x) => x.name !== `${prefix}-ca-init`)) {
-      expect((c.volumes ?? []).map((v) => v.volume_name), c.name).not.toContain(rootKeyRef);
+      expect(
+        (c.volumes ?? []).map((v) => v.volume_name),
+        c.name,
+      ).not.toContain(rootKeyRef);
     }
     expect(container(`${prefix}-ca`).volumes).toEqual([{ volume_name: caRef, container_path: '/home/step' }]);
   });

@@ -2,8 +2,9 @@
 // read-only: the renewer (which writes root.crt) can never change it.
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { describe, expect, it } from 'vitest';
+
 import { ROOT_PIN_FILE, TRUST_DIR } from '../../../stack/mtls-workload.js';
-import { envOf, listOf, type DockerContainerJson } from '../helpers/cdktf-matchers.js';
+import { type DockerContainerJson, envOf, listOf } from '../helpers/cdktf-matchers.js';
 import { buildStack } from './fixtures.js';
 
 const { json, prefix, stack } = buildStack({ namePrefix: 'pin', caPort: 19000, hostPorts: { server: 18443 } });
@@ -24,7 +25,11 @@ describe.each(['server', 'client'])('%s trust volume', (w) => {
     const app = byName(`${prefix}-${w}`);
     const trustRef = app.volumes?.find((v) => v.container_path === TRUST_DIR)?.volume_name;
     expect(trustRef).toBeTruthy();
-    for (const c of others) expect((c.volumes ?? []).map((v) => v.volume_name), c.name).not.toContain(trustRef);
+    for (const c of others)
+      expect(
+        (c.volumes ?? []).map((v) => v.volume_name),
+        c.name,
+      ).not.toContain(trustRef);
   });
 
   it('is a stack output, so bootstrap-trust can write the pin', () => {

@@ -2,8 +2,10 @@
 // app's output directory.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+
 import { Testing } from 'cdktf';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import { MtlsStack } from '../../../stack/mtls-stack.js';
 import { baseProps, PROJECT_DIR } from './fixtures.js';
 

@@ -1,10 +1,12 @@
 // Images are built from the base images passed as props, and the workloads
 // know each other's identities.
+import path from 'node:path';
+
 import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { envOf, listOf, resourcesOf, type DockerContainerJson, type DockerImageJson } from '../helpers/cdktf-matchers.js';
+
+import { type DockerContainerJson, type DockerImageJson, envOf, listOf, resourcesOf } from '../helpers/cdktf-matchers.js';
 import { buildStack, NODE_BASE, NODE_PAIR, PROJECT_DIR, referencedId, STEP_CA_BASE } from './fixtures.js';
 
 const { json, raw, prefix, stack } = buildStack({ namePrefix: 'wire' });
@@ -39,7 +41,11 @@ describe('images', () => {
   });
 
   it('are exactly these two', () => {
-    expect(Object.values(images).map((i) => i.name).sort()).toEqual([`${prefix}-step-ca:local`, `${prefix}-workload:local`]);
+    expect(
+      Object.values(images)
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual([`${prefix}-step-ca:local`, `${prefix}-workload:local`]);
   });
 
   it('run where they belong: step image for the CA and renewers, workload image for the apps', () => {
@@ -76,7 +82,10 @@ describe('workload identities', () => {
   });
 
   it('a mesh without operators: the server allows only the client', () => {
-    const plain = buildStack({ namePrefix: 'wire-plain', mesh: { ...NODE_PAIR, operators: [], workloads: NODE_PAIR.workloads.map((w) => (w.allow ? { ...w, allow: ['client'] } : w)) } });
+    const plain = buildStack({
+      namePrefix: 'wire-plain',
+      mesh: { ...NODE_PAIR, operators: [], workloads: NODE_PAIR.workloads.map((w) => (w.allow ? { ...w, allow: ['client'] } : w)) },
+    });
     const server = listOf<DockerContainerJson>(plain.json, Container).find((c) => c.name === 'wire-plain-server');
     expect(server && envOf(server)['ALLOWED_IDENTITIES']).toBe('spiffe://mesh.internal/client');
   });

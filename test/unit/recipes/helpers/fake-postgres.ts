@@ -3,8 +3,8 @@
 // chaining to the given root, AuthenticationOk for any startup message, and
 // one row ("t", the TLS version, the client certificate's serial in decimal)
 // for any simple Query — the shape of the recipe's pg_stat_ssl query.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { TLSSocket, createSecureContext } from 'node:tls';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 
 const SSL_REQUEST = 80877103;
 const PROTOCOL_3 = 196608;

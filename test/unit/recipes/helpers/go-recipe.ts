@@ -2,6 +2,7 @@
 // PATH with its own toolchain only (GOTOOLCHAIN=local), no module downloads
 // (GOPROXY=off: the recipe uses the standard library only), CGO off.
 import path from 'node:path';
+
 import { $ } from 'zx';
 
 export const GO_RECIPE_DIR = path.resolve(import.meta.dirname, '../../../../recipes/go');

@@ -1,10 +1,11 @@
 // What the renewer and the trust volume give a recipe: $CERT_DIR with
 // root.crt, site.crt (leaf + intermediate), site.key, and $ROOT_PIN_FILE with
 // the root's SHA-256, made from the in-process test PKI in a temp directory.
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeTempDir, writeCredentials, type Leaf } from '../../../helpers/pki.js';
+
+import { type Leaf, makeTempDir, writeCredentials } from '../../../helpers/pki.js';
 
 export interface RecipeFiles {
   /** The temp directory holding everything (stats files can go here too). */
@@ -25,5 +26,5 @@ export async function recipeFiles(name: string, rootPem: string, leaf: Leaf): Pr
   await writeCredentials(certDir, rootPem, leaf);
   const pinFile = join(temp.path, 'root-fingerprints');
   await writeFile(pinFile, `# the test root\n${rootPin(rootPem)}\n`);
-  return { dir: temp.path, certDir, pinFile, remove: temp.remove };
+  return { dir: temp.path, certDir, pinFile, remove: () => temp.remove() };
 }

@@ -1,7 +1,7 @@
 // A recipe's entry script run on the host, as the container would run it:
 // only the environment given, its JSON log lines collected, its stats file
 // read on demand, SIGTERM to stop it.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 
 export interface LogLine {

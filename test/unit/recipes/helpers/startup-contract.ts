@@ -7,11 +7,13 @@
 import { delimiter, join } from 'node:path';
 import { setTimeout } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
 import { expect, it } from 'vitest';
-import { freePort, within } from '../../services/helpers/harness.js';
+
 import { waitFor } from '../../../../common/wait.js';
+import { freePort, within } from '../../services/helpers/harness.js';
 import type { RecipeFiles } from './recipe-credentials.js';
-import { runRecipe, type RecipeProcess } from './recipe-process.js';
+import { type RecipeProcess, runRecipe } from './recipe-process.js';
 
 let runs = 0;
 /** recipes/lib: the shell recipes find their trust-file tool (mtls-trust) on PATH, as in their images. */
@@ -22,7 +24,11 @@ const RECIPES_LIB = fileURLToPath(new URL('../../../../recipes/lib', import.meta
  * 100 ms and checking the server's DNS name, with its own stats file; `extra`
  * adds what the recipe needs besides the contract's environment.
  */
-export function runClientRecipe(script: string, files: RecipeFiles, opts: { port: number; serverIdentity: string; startupRetryBudgetMs: string; extra?: Record<string, string> }): RecipeProcess {
+export function runClientRecipe(
+  script: string,
+  files: RecipeFiles,
+  opts: { port: number; serverIdentity: string; startupRetryBudgetMs: string; extra?: Record<string, string> },
+): RecipeProcess {
   const statsFile = join(files.dir, `stats-${++runs}.json`);
   const env = {
     ...opts.extra,

@@ -7,9 +7,11 @@
 // carries that CA in a form OpenSSL would load.
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { expect, it } from 'vitest';
-import { freePort, within } from '../../services/helpers/harness.js';
+
 import { waitFor } from '../../../../common/wait.js';
+import { freePort, within } from '../../services/helpers/harness.js';
 import type { RecipeFiles } from './recipe-credentials.js';
 import type { ClientStats, RecipeProcess } from './recipe-process.js';
 
@@ -56,13 +58,20 @@ export function trustContract(subject: () => TrustSubject): void {
       await waitFor('successful calls', async () => (await statsOf(recipe)).requests.ok >= 2, within(10_000));
       const before = await statsOf(recipe);
       await writeRoot(files, make(s));
-      const refused = await waitFor('the refusal', async () => {
-        const now = await statsOf(recipe);
-        return (now.failedReloads ?? 0) > (before.failedReloads ?? 0) ? now : undefined;
-      }, within(10_000));
+      const refused = await waitFor(
+        'the refusal',
+        async () => {
+          const now = await statsOf(recipe);
+          return (now.failedReloads ?? 0) > (before.failedReloads ?? 0) ? now : undefined;
+        },
+        within(10_000),
+      );
       expect(refused.lastError, recipe.output()).toMatch(new RegExp(`root\\.crt refused: ${reason}: `));
       expect(refused.serial, 'the certificate in use is kept').toBe(before.serial);
-      expect(recipe.logs.filter((line) => line.level !== 'info' && JSON.stringify(line).includes(`${reason}: `)), recipe.output()).toHaveLength(1);
+      expect(
+        recipe.logs.filter((line) => line.level !== 'info' && JSON.stringify(line).includes(`${reason}: `)),
+        recipe.output(),
+      ).toHaveLength(1);
       // Calls go on with the trust checked last: more successes, no failure.
       await waitFor('calls after the refusal', async () => (await statsOf(recipe)).requests.ok >= refused.requests.ok + 3, within(10_000));
       const after = await statsOf(recipe);
@@ -74,23 +83,31 @@ export function trustContract(subject: () => TrustSubject): void {
     }
   });
 
-  it('keeps refusing a foreign CA\'s server with the expected name in the handshake while root.crt carries that CA as TRUSTED CERTIFICATE', async () => {
+  it("keeps refusing a foreign CA's server with the expected name in the handshake while root.crt carries that CA as TRUSTED CERTIFICATE", async () => {
     const s = subject();
     const files = await s.files();
     const port = await freePort();
     await s.server(port, 'foreign');
     const recipe = s.client(port, files);
     try {
-      const first = await waitFor('a failed call', async () => {
-        const now = await statsOf(recipe);
-        return now.requests.failed >= 1 ? now : undefined;
-      }, within(15_000));
+      const first = await waitFor(
+        'a failed call',
+        async () => {
+          const now = await statsOf(recipe);
+          return now.requests.failed >= 1 ? now : undefined;
+        },
+        within(15_000),
+      );
       expect(first.lastError, recipe.output()).toMatch(s.untrusted);
       await writeRoot(files, pem(s.meshRootPem) + relabel(s.foreignRootPem, 'TRUSTED CERTIFICATE'));
-      const refused = await waitFor('the refusal', async () => {
-        const now = await statsOf(recipe);
-        return (now.failedReloads ?? 0) > (first.failedReloads ?? 0) ? now : undefined;
-      }, within(10_000));
+      const refused = await waitFor(
+        'the refusal',
+        async () => {
+          const now = await statsOf(recipe);
+          return (now.failedReloads ?? 0) > (first.failedReloads ?? 0) ? now : undefined;
+        },
+        within(10_000),
+      );
       // Calls after the refusal still meet the foreign certificate and fail in the handshake.
       await waitFor('calls after the refusal', async () => (await statsOf(recipe)).requests.failed >= refused.requests.failed + 1, within(15_000));
       const after = await statsOf(recipe);

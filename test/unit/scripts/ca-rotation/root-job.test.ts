@@ -1,11 +1,20 @@
 // The job behind `rotate-ca root …`: what it may touch, and that nothing
 // secret travels in its argv (the script goes on stdin).
 import { describe, expect, it } from 'vitest';
-import { rootJobArgs, ROTATE_ROOT_SCRIPT, type RootJob } from '../../../../scripts/lib/ca-rotation/root-job.js';
+
+import { type RootJob, rootJobArgs, ROTATE_ROOT_SCRIPT } from '../../../../scripts/lib/ca-rotation/root-job.js';
 
 const job = (phase: RootJob['phase'], over: Partial<RootJob> = {}): RootJob => ({
-  name: 'pp-ca-rotate-root', prefix: 'pp', image: 'pp-step-ca:local', caVolume: 'pp-ca', rootKeyVolume: 'pp-ca-root-key',
-  phase, rootSubject: 'Reference Root CA 2026-12-01', intermediateSubject: 'Reference Intermediate CA 2026-12-01', notAfter: '2036-12-01T00:00:00Z', ...over,
+  name: 'pp-ca-rotate-root',
+  prefix: 'pp',
+  image: 'pp-step-ca:local',
+  caVolume: 'pp-ca',
+  rootKeyVolume: 'pp-ca-root-key',
+  phase,
+  rootSubject: 'Reference Root CA 2026-12-01',
+  intermediateSubject: 'Reference Intermediate CA 2026-12-01',
+  notAfter: '2036-12-01T00:00:00Z',
+  ...over,
 });
 
 describe('rootJobArgs', () => {

@@ -5,18 +5,20 @@
 // root alone; retire's bound comes from the CA's record, or it refuses.
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
+
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fs } from 'zx';
+
 import { CERT_DIR, ROOT_KEY_DIR, ROOT_PIN_FILE, STEPPATH } from '../../../../common/facts.js';
 import { INTERMEDIATE_CRT } from '../../../../scripts/lib/ca-rotation/intermediate-job.js';
-import { fingerprintOf } from '../../../../scripts/lib/identity/pki.js';
-import { CA_ROOT_FILE, NEXT_ROOT, ROTATION_RECORD } from '../../../../scripts/lib/ca-rotation/root-job.js';
 import { activateRoot, prepareRoot, retireBlockers, retireRoot, rootLine, type RootState } from '../../../../scripts/lib/ca-rotation/root.js';
-import { stackDirs, type StackOutputs, type WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
+import { CA_ROOT_FILE, NEXT_ROOT, ROTATION_RECORD } from '../../../../scripts/lib/ca-rotation/root-job.js';
 import { createUi } from '../../../../scripts/lib/cli/ui.js';
+import { stackDirs, type StackOutputs, type WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
+import { fingerprintOf } from '../../../../scripts/lib/identity/pki.js';
 import type { Stack } from '../../../../scripts/lib/workloads/handles.js';
 import { createIntermediateCa, createRootCa, type Issuer } from '../../../helpers/pki.js';
-import { issueLoopbackLeaf, startFakeCa, type FakeCa } from '../helpers/fake-ca.js';
+import { type FakeCa, issueLoopbackLeaf, startFakeCa } from '../helpers/fake-ca.js';
 import * as fake from '../helpers/fake-docker.js';
 
 vi.mock('../../../../scripts/lib/docker/commands.js', () => import('../helpers/fake-docker.js'));
@@ -59,13 +61,24 @@ function deploy(files: { root: Issuer; next?: Issuer; intermediate: Issuer }, tr
   fake.putFile(CA, INTERMEDIATE_CRT, files.intermediate.certPem);
   const workloads = NAMES.map((name) => {
     const w = { name, container: `rr-${name}`, renewer: `rr-${name}-renewer`, volume: `rr-${name}-certs`, trust_volume: `rr-${name}-trust` };
-    fake.addContainer(w.container, { mounts: [[CERT_DIR, w.volume], [path.dirname(ROOT_PIN_FILE), w.trust_volume]] });
+    fake.addContainer(w.container, {
+      mounts: [
+        [CERT_DIR, w.volume],
+        [path.dirname(ROOT_PIN_FILE), w.trust_volume],
+      ],
+    });
     fake.addContainer(w.renewer, { mounts: [[CERT_DIR, w.volume]] });
     fake.putFile(w.container, ROOT_PIN_FILE, pins(...trusted));
     fake.putFile(w.renewer, `${CERT_DIR}/root.crt`, bundle(...trusted));
     return { ...w, sans: [] } as unknown as WorkloadOutput & { sans: string[] };
   });
-  const outputs = { prefix, ca_host_url: ca.url, ca_container: CA, cert_lifetimes: { min: '20s', default: '1m', max: '1h' }, workloads } as unknown as StackOutputs;
+  const outputs = {
+    prefix,
+    ca_host_url: ca.url,
+    ca_container: CA,
+    cert_lifetimes: { min: '20s', default: '1m', max: '1h' },
+    workloads,
+  } as unknown as StackOutputs;
   stack = { prefix, outputs, ca: { container: CA, provisioner: 'p' }, workloads };
 }
 
@@ -92,13 +105,17 @@ describe('activate', () => {
     fake.setRunning(workloadOf('server').container, false);
     setRecord({ preparedAt: new Date(Date.now() - 60_000).toISOString() });
     const err = (await activateRoot(stack, ui).catch((e: Error) => e)) as Error;
-    expect(err.message).toMatch(/^activate refused: 1 of 2 workloads trust both roots; not: server\.\n {2}server: its pin file cannot be read in rr-server \(not running\?\)/);
+    expect(err.message).toMatch(
+      /^activate refused: 1 of 2 workloads trust both roots; not: server\.\n {2}server: its pin file cannot be read in rr-server \(not running\?\)/,
+    );
     expect(fake.jobs).toEqual([]);
   });
 
-  it('refuses without the CA\'s record of a complete prepare (a lost or foreign .state/ does not count as long enough)', async () => {
+  it("refuses without the CA's record of a complete prepare (a lost or foreign .state/ does not count as long enough)", async () => {
     const err = (await activateRoot(stack, ui).catch((e: Error) => e)) as Error;
-    expect(err.message).toBe(`activate refused: the CA has no record that prepare completed for the new root ${fp(newRoot.certPem)} (every workload read back trusting both roots): run rotate-ca root prepare again (it completes the pinning where it is missing), then activate`);
+    expect(err.message).toBe(
+      `activate refused: the CA has no record that prepare completed for the new root ${fp(newRoot.certPem)} (every workload read back trusting both roots): run rotate-ca root prepare again (it completes the pinning where it is missing), then activate`,
+    );
     setRecord({ preparedAt: 'not a time' });
     expect(((await activateRoot(stack, ui).catch((e: Error) => e)) as Error).message).toMatch(/^activate refused: the CA has no record that prepare completed/);
     expect(fake.jobs).toEqual([]);
@@ -132,7 +149,9 @@ describe('prepare', () => {
     });
     fake.setRunning(workloadOf('curl').renewer, false);
     const err = (await prepareRoot(stack, ui).catch((e: Error) => e)) as Error;
-    expect(err.message).toMatch(/^rotate-ca root prepare is not complete: 1 of 2 workloads trust both roots; not: curl\.\n {2}curl: its root\.crt cannot be read through rr-curl-renewer \(not running\?\)\n/);
+    expect(err.message).toMatch(
+      /^rotate-ca root prepare is not complete: 1 of 2 workloads trust both roots; not: curl\.\n {2}curl: its root\.crt cannot be read through rr-curl-renewer \(not running\?\)\n/,
+    );
     expect(err.message).toContain('run rotate-ca root prepare again');
     expect(fake.fileOf(CA, ROTATION_RECORD)).toBeUndefined();
     expect(fake.signals).toEqual([]);
@@ -172,11 +191,17 @@ describe('retire', () => {
     deploy({ root: newRoot, intermediate: newInt }, [newRoot]);
     served = [oldRoot.certPem, newRoot.certPem];
     const err = (await retireRoot(stack, ui, { reloadTimeoutMs: 1000 }).catch((e: Error) => e)) as Error;
-    expect(err.message).toMatch(/^the CA did not load the expected roots and intermediate within 1 s after SIGHUP: it serves 2 root\(s\) at \/roots .*expected 1 .*restart the CA \(docker restart rr-ca\)/s);
+    expect(err.message).toMatch(
+      /^the CA did not load the expected roots and intermediate within 1 s after SIGHUP: it serves 2 root\(s\) at \/roots .*expected 1 .*restart the CA \(docker restart rr-ca\)/s,
+    );
   });
 
-  describe('the bound when the CA\'s log does not reach back far enough', () => {
-    const state = (): RootState => ({ phase: 'activated', current: { fingerprint: fp(oldRoot.certPem), pem: oldRoot.certPem }, next: { fingerprint: fp(newRoot.certPem), pem: newRoot.certPem } });
+  describe("the bound when the CA's log does not reach back far enough", () => {
+    const state = (): RootState => ({
+      phase: 'activated',
+      current: { fingerprint: fp(oldRoot.certPem), pem: oldRoot.certPem },
+      next: { fingerprint: fp(newRoot.certPem), pem: newRoot.certPem },
+    });
     beforeEach(() => deploy({ root: oldRoot, next: newRoot, intermediate: newInt }, [oldRoot, newRoot]));
 
     it('is the activation the CA recorded plus the longest lifetime, the same whenever asked', async () => {
@@ -191,7 +216,9 @@ describe('retire', () => {
 
     it('without a recorded activation: refused with the command that records it, not a date that moves', async () => {
       const err = (await retireBlockers(stack, state()).catch((e: Error) => e)) as Error;
-      expect(err.message).toMatch(/^cannot retire the old root: the CA's log does not reach back .* and the CA has no record of when it began issuing under the new root\. Run rotate-ca root activate again/);
+      expect(err.message).toMatch(
+        /^cannot retire the old root: the CA's log does not reach back .* and the CA has no record of when it began issuing under the new root\. Run rotate-ca root activate again/,
+      );
     });
   });
 });
@@ -200,8 +227,12 @@ describe('rootLine', () => {
   const fps = { root: 'a'.repeat(64), newRoot: 'b'.repeat(64) };
   it('says what it checked and who does not trust both; sends an incomplete prepare back to prepare', () => {
     const trust = { fingerprints: [fps.root, fps.newRoot], total: 10, not: [{ name: 'curl', why: 'x' }] };
-    expect(rootLine({ phase: 'prepared', ...fps, trust })).toBe(`CA root rotation PREPARED: old ${fps.root}, new ${fps.newRoot} — 9 of 10 workloads trust both roots; not: curl; next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)`);
-    expect(rootLine({ phase: 'prepared', ...fps, trust: { ...trust, not: [] } })).toMatch(/— 10 of 10 workloads trust both roots; next: rotate-ca root activate$/);
+    expect(rootLine({ phase: 'prepared', ...fps, trust })).toBe(
+      `CA root rotation PREPARED: old ${fps.root}, new ${fps.newRoot} — 9 of 10 workloads trust both roots; not: curl; next: rotate-ca root prepare (completes the pinning; activate refuses until every workload trusts both)`,
+    );
+    expect(rootLine({ phase: 'prepared', ...fps, trust: { ...trust, not: [] } })).toMatch(
+      /— 10 of 10 workloads trust both roots; next: rotate-ca root activate$/,
+    );
     expect(rootLine({ phase: 'activated', ...fps })).toMatch(/— not checked which workloads trust both roots;/);
   });
 });

@@ -2,13 +2,15 @@
 // holds the root key, the job script itself (run by bash against a fake
 // `step` that records every argv), and the check on a new intermediate.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { parseRotateCli } from '../../../../scripts/lib/ca-rotation/cli.js';
 import { commonName, intermediateProblem, rfc3339 } from '../../../../scripts/lib/ca-rotation/intermediate.js';
 import { intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../../../scripts/lib/ca-rotation/intermediate-job.js';
-import { parseRotateCli } from '../../../../scripts/lib/ca-rotation/cli.js';
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
 import { createIntermediateCa, createPki, createRootCa, makeTempDir } from '../../../helpers/pki.js';
 
@@ -45,7 +47,9 @@ describe('parseRotateCli', () => {
 
   it('refuses a missing or unknown subcommand or phase, extra words and unknown flags', () => {
     expect(userErrorOf(() => parseRotateCli([])).message).toMatch(/^name what to rotate\.[\s\S]*Usage: npm run rotate-ca/);
-    expect(userErrorOf(() => parseRotateCli(['intermedaite'])).message).toMatch(/^unknown subcommand "intermedaite": use "intermediate" or "root prepare\|activate\|retire"/);
+    expect(userErrorOf(() => parseRotateCli(['intermedaite'])).message).toMatch(
+      /^unknown subcommand "intermedaite": use "intermediate" or "root prepare\|activate\|retire"/,
+    );
     for (const phase of ['prepare', 'activate', 'retire']) {
       expect(userErrorOf(() => parseRotateCli([phase])).message).toBe(`did you mean: npm run rotate-ca -- root ${phase}`);
     }
@@ -59,7 +63,15 @@ describe('parseRotateCli', () => {
 });
 
 describe('intermediateJobArgs', () => {
-  const job = { name: 'blue-ca-rotate', prefix: 'blue', image: 'sha256:abc', caVolume: 'blue-ca', rootKeyVolume: 'blue-ca-root-key', subject: 'Blue Intermediate CA', notAfter: '2036-01-02T03:04:05Z' };
+  const job = {
+    name: 'blue-ca-rotate',
+    prefix: 'blue',
+    image: 'sha256:abc',
+    caVolume: 'blue-ca',
+    rootKeyVolume: 'blue-ca-root-key',
+    subject: 'Blue Intermediate CA',
+    notAfter: '2036-01-02T03:04:05Z',
+  };
 
   it('runs with no network, no capabilities, read-only, as the CA user, the root key read-only', () => {
     const { flags, image, args } = intermediateJobArgs(job);
@@ -140,8 +152,8 @@ describe('the rotation job script', () => {
     child.stdin!.end(ROTATE_INTERMEDIATE_SCRIPT);
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
     return { code, stdout, stderr };
   }
@@ -158,7 +170,9 @@ describe('the rotation job script', () => {
     expect((await readdir(path.join(steppath, 'certs'))).sort()).toEqual(['intermediate_ca.crt', 'intermediate_ca.crt.previous', 'root_ca.crt']);
     const argv = await readFile(argvLog, 'utf8');
     expect(argv).toContain(`certificate create Test Intermediate CA ${steppath}/certs/intermediate_ca.crt.tmp`);
-    expect(argv).toContain(`--ca-key ${rootDir}/root_ca_key --ca-password-file ${steppath}/secrets/password --password-file ${steppath}/secrets/password --not-after 2036-01-02T03:04:05Z`);
+    expect(argv).toContain(
+      `--ca-key ${rootDir}/root_ca_key --ca-password-file ${steppath}/secrets/password --password-file ${steppath}/secrets/password --not-after 2036-01-02T03:04:05Z`,
+    );
     expect(argv).not.toContain(PASSWORD);
     expect(argv).not.toContain(ROOT_KEY);
     expect(out.stdout + out.stderr).not.toContain(PASSWORD);

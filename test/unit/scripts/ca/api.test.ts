@@ -2,11 +2,13 @@
 // fetched over unverified TLS and accepted only when its SHA-256 equals the
 // pinned fingerprint, then the CA's own TLS must chain to that root.
 import { createHash } from 'node:crypto';
+
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import { fetchPinnedRoot, httpsGet } from '../../../../scripts/lib/ca/api.js';
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
 import { createPki, type Pki } from '../../../helpers/pki.js';
-import { closedPort, issueLoopbackLeaf, rootBody, startFakeCa, type FakeCa, type FakeCaOptions, type TlsIdentity } from '../helpers/fake-ca.js';
+import { closedPort, type FakeCa, type FakeCaOptions, issueLoopbackLeaf, rootBody, startFakeCa, type TlsIdentity } from '../helpers/fake-ca.js';
 
 /** SHA-256 of the DER inside a PEM, computed without X509Certificate. */
 function sha256OfPem(pem: string): string {

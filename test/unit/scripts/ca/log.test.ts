@@ -2,8 +2,10 @@
 // `npm run revoke`), against certificates made in this process and log lines
 // in step-ca's text and JSON formats as `docker logs --timestamps` prints them.
 import { X509Certificate } from 'node:crypto';
+
 import { beforeAll, describe, expect, it } from 'vitest';
-import { issuedFromCaLog, logIsComplete, unexpiredFor, LOG_FROM_INIT_SLACK_SECONDS } from '../../../../scripts/lib/ca/log.js';
+
+import { issuedFromCaLog, LOG_FROM_INIT_SLACK_SECONDS, logIsComplete, unexpiredFor } from '../../../../scripts/lib/ca/log.js';
 import { createPki, type Leaf, type Pki } from '../../../helpers/pki.js';
 
 const MINUTE = 60_000;
@@ -61,8 +63,16 @@ describe('issuedFromCaLog', () => {
 describe('unexpiredFor', () => {
   it('keeps the unexpired certificates of the identity, by DNS or URI SAN', () => {
     const record = issuedFromCaLog([live, thief, expired, other].map((l, i) => textLine(`2030-01-01T10:00:0${i}.000000000Z`, l, '/1.0/rekey')).join('\n'));
-    expect(unexpiredFor(record, ['client.mesh.internal'], now).map((c) => c.serial).sort()).toEqual([live.serial, thief.serial].sort());
-    expect(unexpiredFor(record, ['spiffe://mesh.internal/client'], now).map((c) => c.serial).sort()).toEqual([live.serial, thief.serial].sort());
+    expect(
+      unexpiredFor(record, ['client.mesh.internal'], now)
+        .map((c) => c.serial)
+        .sort(),
+    ).toEqual([live.serial, thief.serial].sort());
+    expect(
+      unexpiredFor(record, ['spiffe://mesh.internal/client'], now)
+        .map((c) => c.serial)
+        .sort(),
+    ).toEqual([live.serial, thief.serial].sort());
     expect(unexpiredFor(record, ['spiffe://mesh.internal/server'], now).map((c) => c.serial)).toEqual([other.serial]);
     expect(unexpiredFor(record, ['nobody.mesh.internal'], now)).toEqual([]);
   });

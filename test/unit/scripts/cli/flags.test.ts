@@ -1,10 +1,12 @@
 // Flag parsing shared by every operator script: unknown flags are errors that
 // carry the help text, and value checks name the flag they refuse.
-import { afterEach, describe, expect, it, vi } from 'vitest';
 import path from 'node:path';
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import { COMMON_HELP, durationFlag, engineSettings, parseCli, positiveInt } from '../../../../scripts/lib/cli/flags.js';
-import { projectDir, stackDirs } from '../../../../scripts/lib/deploy/stack-instance.js';
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
+import { projectDir, stackDirs } from '../../../../scripts/lib/deploy/stack-instance.js';
 
 const HELP = `usage: enroll [flags] <workload>\n  --count N  how many\n${COMMON_HELP}`;
 const OPTIONS = { count: { type: 'string' } } as const;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+
 import { createUi, main, safeText, table, UserError } from '../../../../scripts/lib/cli/ui.js';
 
 /**
@@ -24,7 +25,7 @@ describe('safeText', () => {
     expect(safeText('└─ ✔ café 10 ms', { multiline: true })).toBe('└─ ✔ café 10 ms');
   });
 
-  it('is JSON\'s own escape: a JSON document means the same after it', () => {
+  it("is JSON's own escape: a JSON document means the same after it", () => {
     const doc = JSON.stringify({ lastError: HOSTILE });
     expect(JSON.parse(safeText(doc))).toEqual({ lastError: HOSTILE });
   });
@@ -50,7 +51,10 @@ describe('table', () => {
   });
 
   it('shows a hostile cell escaped on one line, and aligns by what is shown', () => {
-    const text = table([{ workload: 'client', lastError: HOSTILE }, { workload: 'server', lastError: 'line one\nline two' }]);
+    const text = table([
+      { workload: 'client', lastError: HOSTILE },
+      { workload: 'server', lastError: 'line one\nline two' },
+    ]);
     expect(text).not.toMatch(RAW);
     const lines = text.split('\n');
     expect(lines).toHaveLength(4);

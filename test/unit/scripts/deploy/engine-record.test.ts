@@ -3,9 +3,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkEngine, engineRecordOf, readEngineRecord } from '../../../../scripts/lib/deploy/engine-record.js';
+
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
+import { checkEngine, engineRecordOf, readEngineRecord } from '../../../../scripts/lib/deploy/engine-record.js';
 
 const state = (engine: unknown, resources = 3, version = '1.11.4') => ({
   version: 4,

@@ -1,11 +1,15 @@
 // `npm run status` names the engine in use and the one the stack's state records.
 import { describe, expect, it } from 'vitest';
+
 import { engineLine } from '../../../../scripts/lib/deploy/engine-report.js';
 
 describe('engineLine', () => {
   it('shows the engine in use with its version and reason, and the recorded one', () => {
     expect(
-      engineLine({ inUse: { engine: 'tofu', version: '1.10.10', binary: 'tofu', chosenBy: 'MTLS_IAC=tofu' }, recorded: { engine: 'tofu', version: '1.10.10' } }),
+      engineLine({
+        inUse: { engine: 'tofu', version: '1.10.10', binary: 'tofu', chosenBy: 'MTLS_IAC=tofu' },
+        recorded: { engine: 'tofu', version: '1.10.10' },
+      }),
     ).toBe("engine: tofu 1.10.10 (MTLS_IAC=tofu); the stack's state records tofu 1.10.10");
   });
 
@@ -19,7 +23,11 @@ describe('engineLine', () => {
   });
 
   it('adds the warning on its own line when the engines differ', () => {
-    const line = engineLine({ inUse: { engine: 'tofu', version: '1.10.10', binary: 'tofu' }, recorded: { engine: 'terraform' }, warning: 'the stack is managed by terraform' });
+    const line = engineLine({
+      inUse: { engine: 'tofu', version: '1.10.10', binary: 'tofu' },
+      recorded: { engine: 'terraform' },
+      warning: 'the stack is managed by terraform',
+    });
     expect(line.split('\n')).toEqual(["engine: tofu 1.10.10; the stack's state records terraform", '! the stack is managed by terraform']);
   });
 });

@@ -1,14 +1,16 @@
 // The deploy path without the cdktf CLI: the CDKTF app synthesizes the same
 // stack as `cdktf synth`, and the engine gets the steps `cdktf deploy` runs.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { createRequire } from 'node:module';
-import { APPLY_PARALLELISM, appCommand, engineSteps, outputValues } from '../../../../scripts/lib/deploy/iac.js';
-import { cachePaths } from '../../../../scripts/lib/toolchain/cache.js';
+
+import { appCommand, APPLY_PARALLELISM, engineSteps, outputValues } from '../../../../scripts/lib/deploy/iac.js';
 import { projectDir } from '../../../../scripts/lib/deploy/stack-instance.js';
+import { cachePaths } from '../../../../scripts/lib/toolchain/cache.js';
 import { ensureNodeBinary } from '../../../../scripts/lib/toolchain/node-runtime.js';
 import { HOST_NODE_RELEASES } from '../../../../stack/versions.js';
 
@@ -40,12 +42,15 @@ describe('engineSteps', () => {
   it('destroy and diff', () => {
     expect(engineSteps('destroy').map((s) => s[0])).toEqual(['init', 'destroy']);
     expect(engineSteps('destroy')[1]).toContain('-auto-approve');
-    expect(engineSteps('diff')).toEqual([['init', '-input=false', '-no-color'], ['plan', '-input=false', '-no-color']]);
+    expect(engineSteps('diff')).toEqual([
+      ['init', '-input=false', '-no-color'],
+      ['plan', '-input=false', '-no-color'],
+    ]);
   });
 });
 
 describe('outputValues', () => {
-  it('keeps each output\'s value, as cdktf --outputs-file writes it', () => {
+  it("keeps each output's value, as cdktf --outputs-file writes it", () => {
     const json = JSON.stringify({
       prefix: { sensitive: false, type: 'string', value: 'mtls' },
       cert_lifetimes: { sensitive: false, type: ['object', {}], value: { min: '1m', default: '5m', max: '24h' } },
@@ -73,7 +78,8 @@ describe('the CDKTF app run directly synthesizes what `cdktf synth` does', { tim
     const cli = path.join(dir, 'cli');
     await $({ cwd: projectDir, env: { ...env, CDKTF_OUTDIR: direct }, quiet: true, timeout: '50s' })`sh -c ${await appCommand(projectDir)}`;
     await $({ cwd: projectDir, env: { ...env, PATH: await cdktfCliPath() }, quiet: true, timeout: '150s' })`npx cdktf synth --output ${cli}`;
-    const stack = (root: string) => readFile(path.join(root, 'stacks', 'synth-check', 'cdk.tf.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>);
+    const stack = (root: string) =>
+      readFile(path.join(root, 'stacks', 'synth-check', 'cdk.tf.json'), 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>);
     const [a, b] = await Promise.all([stack(direct), stack(cli)]);
     expect(Object.keys(a)).toEqual(expect.arrayContaining(['resource', 'output', 'terraform']));
     expect(a).toEqual(b);

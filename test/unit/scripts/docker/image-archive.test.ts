@@ -8,7 +8,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { finalEntry, openImageArchive, scanLayers } from '../../../../scripts/lib/docker/image-archive.js';
 import { tarArchive } from '../helpers/tar-writer.js';
 
@@ -29,10 +31,7 @@ const layer1 = await tarArchive([
   { name: 'srv/big.bin', body: bigBody },
   { name: `srv/${'deep/'.repeat(30)}long-name.txt`, body: 'long' },
 ]);
-const layer2 = await tarArchive([
-  { name: STEP_CA, body: 'ELF-without-cap', mode: 0o755 },
-  { name: 'srv/.wh.big.bin' },
-]);
+const layer2 = await tarArchive([{ name: STEP_CA, body: 'ELF-without-cap', mode: 0o755 }, { name: 'srv/.wh.big.bin' }]);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function legacyArchive(layers: Buffer[]): Promise<Buffer> {

@@ -2,9 +2,11 @@
 // that labelled it is gone; another live suite's stacks and unlabelled
 // (a person's) stacks are kept.
 import { spawn } from 'node:child_process';
+
 import { describe, expect, it } from 'vitest';
-import { imageObject, parseLabelledLines } from '../../../../scripts/lib/docker/commands.js';
-import { ownerValue, parseOwner, processRunning, selectLeftovers, type LabelledObject } from '../../../../scripts/lib/docker/ownership.js';
+
+import { imageObject, parseLabelledLines } from '../../../../scripts/lib/docker/labelled.js';
+import { type LabelledObject, ownerValue, parseOwner, processRunning, selectLeftovers } from '../../../../scripts/lib/docker/ownership.js';
 
 const HOST = 'ci-runner-1';
 const alive = new Set([4242]);
@@ -46,7 +48,10 @@ describe('selectLeftovers', () => {
   });
 
   it('keeps a stack when any of its owners is alive (two runs labelled one prefix)', () => {
-    const mixed = [...objects('e2eeeee', ownerValue({ host: HOST, pid: 1111, run: 'a' })), { kind: 'container' as const, name: 'e2eeeee-x', prefix: 'e2eeeee', owner: ownerValue({ host: HOST, pid: 4242, run: 'b' }) }];
+    const mixed = [
+      ...objects('e2eeeee', ownerValue({ host: HOST, pid: 1111, run: 'a' })),
+      { kind: 'container' as const, name: 'e2eeeee-x', prefix: 'e2eeeee', owner: ownerValue({ host: HOST, pid: 4242, run: 'b' }) },
+    ];
     expect(selectLeftovers(mixed, opts)[0]?.remove).toBe(false);
   });
 });
@@ -82,7 +87,7 @@ describe('reading labelled objects from docker output', () => {
     ]);
   });
 
-  it('takes an image\'s prefix from its name', () => {
+  it("takes an image's prefix from its name", () => {
     expect(imageObject('e2eab-step-ca:local')).toEqual({ kind: 'image', name: 'e2eab-step-ca:local', prefix: 'e2eab' });
     expect(imageObject('e2e-x-workload:local').prefix).toBe('e2e-x');
   });

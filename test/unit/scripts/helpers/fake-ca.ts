@@ -4,8 +4,9 @@
 // certificate carries an IP SAN (127.0.0.1), issued by the shared PKI helper.
 // Keys stay in memory.
 import https from 'node:https';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+
 import { issueLeaf, type Issuer } from '../../../helpers/pki.js';
 
 export interface TlsIdentity {

@@ -4,7 +4,9 @@
 // or stopped, signals recorded, logs and one-shot jobs given by the test.
 // Use: vi.mock('…/scripts/lib/docker.js', () => import('./helpers/fake-docker.js')).
 import path from 'node:path';
+
 import type { ProcessOutput } from 'zx';
+
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
 
 interface Container {
@@ -21,7 +23,10 @@ const containers = new Map<string, Container>();
 const volumes = new Map<string, Map<string, string>>();
 export const signals: Array<readonly [string, string]> = [];
 export const jobs: Array<{ flags: readonly string[]; args: readonly string[] }> = [];
-const hooks: { onSignal?: (container: string, sig: string) => void; onJob?: (args: readonly string[]) => { exitCode: number; stdout: string; stderr?: string } } = {};
+const hooks: {
+  onSignal?: (container: string, sig: string) => void;
+  onJob?: (args: readonly string[]) => { exitCode: number; stdout: string; stderr?: string };
+} = {};
 
 export function resetDocker(): void {
   containers.clear();
@@ -100,7 +105,8 @@ export async function execOk(container: string, args: readonly string[]): Promis
 }
 
 export async function writeFile(container: string, file: string, content: string): Promise<void> {
-  if (!containers.get(container)?.running) throw new UserError(`\`sh -c …\` failed in container ${container} (exit 1):\nError response from daemon: container ${container} is not running`);
+  if (!containers.get(container)?.running)
+    throw new UserError(`\`sh -c …\` failed in container ${container} (exit 1):\nError response from daemon: container ${container} is not running`);
   putFile(container, file, content);
 }
 

@@ -2,6 +2,7 @@
 // for long names and xattrs (as GNU tar and Docker write them), symlinks and
 // directories.
 import { buffer } from 'node:stream/consumers';
+
 import { pack } from 'tar-stream';
 
 export interface EntrySpec {

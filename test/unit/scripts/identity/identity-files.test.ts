@@ -1,10 +1,12 @@
 // Where issue-cert (and the bench) put a host identity's key: a directory only
 // the user can enter, files created new with their mode from the start and
 // renamed into place, no symbolic link followed. Real files in a temp directory.
-import { chmod, chown, lstat, mkdir, open, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeIdentityFiles, type IssuedCredential } from '../../../../scripts/lib/identity/host-identity.js';
+
+import { type IssuedCredential, writeIdentityFiles } from '../../../../scripts/lib/identity/host-identity.js';
 import { createPki, makeTempDir, type Pki } from '../../../helpers/pki.js';
 
 let pki: Pki;
@@ -37,7 +39,7 @@ describe('writeIdentityFiles', () => {
     expect(await readFile(join(dir, 'site.key'), 'utf8')).toBe(issued.keyPem);
   });
 
-  it('accepts an existing empty directory that is 0700 and the user\'s', async () => {
+  it("accepts an existing empty directory that is 0700 and the user's", async () => {
     const dir = fresh();
     await mkdir(dir, { mode: 0o700 });
     await writeIdentityFiles(dir, issued, pki.root.certPem);

@@ -1,11 +1,32 @@
 // The operator's identity and the commands issue-cert prints (no CA involved).
 import { describe, expect, it } from 'vitest';
-import { callLine, operatorIdentity, opensslLine } from '../../../../scripts/lib/identity/operator-identity.js';
-import type { StackOutputs, WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
 
-const nginx = { name: 'nginx', dns_name: 'nginx.mesh.internal', uri: 'spiffe://mesh.internal/nginx', port: 8443, host_port: 18444, protocol: 'https', allow: ['curl', 'operator'] } as unknown as WorkloadOutput;
-const postgres = { name: 'postgres', dns_name: 'postgres.mesh.internal', uri: 'spiffe://mesh.internal/postgres', port: 5432, host_port: 15432, protocol: 'postgres', allow: ['psql'] } as unknown as WorkloadOutput;
-const outputs = { prefix: 'p', operators: [{ name: 'operator', dns_name: 'operator.mesh.internal', uri: 'spiffe://mesh.internal/operator' }], workloads: [nginx, postgres] } as unknown as StackOutputs;
+import type { StackOutputs, WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
+import { callLine, opensslLine, operatorIdentity } from '../../../../scripts/lib/identity/operator-identity.js';
+
+const nginx = {
+  name: 'nginx',
+  dns_name: 'nginx.mesh.internal',
+  uri: 'spiffe://mesh.internal/nginx',
+  port: 8443,
+  host_port: 18444,
+  protocol: 'https',
+  allow: ['curl', 'operator'],
+} as unknown as WorkloadOutput;
+const postgres = {
+  name: 'postgres',
+  dns_name: 'postgres.mesh.internal',
+  uri: 'spiffe://mesh.internal/postgres',
+  port: 5432,
+  host_port: 15432,
+  protocol: 'postgres',
+  allow: ['psql'],
+} as unknown as WorkloadOutput;
+const outputs = {
+  prefix: 'p',
+  operators: [{ name: 'operator', dns_name: 'operator.mesh.internal', uri: 'spiffe://mesh.internal/operator' }],
+  workloads: [nginx, postgres],
+} as unknown as StackOutputs;
 
 describe('operatorIdentity', () => {
   it('takes the mesh operator as declared, and derives any other name the same way', () => {
@@ -14,7 +35,9 @@ describe('operatorIdentity', () => {
   });
 
   it.each(['../x', 'Alice', '', 'a b', '-x'])('refuses the name %j (it names a directory and an identity)', (bad) => {
-    expect(() => operatorIdentity(outputs, bad)).toThrow(`NAME must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(bad)}`);
+    expect(() => operatorIdentity(outputs, bad)).toThrow(
+      `NAME must be 1-31 lower-case letters, digits and dashes starting with a letter, got ${JSON.stringify(bad)}`,
+    );
   });
 });
 
@@ -24,18 +47,23 @@ describe('the printed calls', () => {
     expect(c).toEqual({
       workload: 'nginx',
       allowed: true,
-      command: 'curl --cacert /tmp/id/root.crt --cert /tmp/id/site.crt --key /tmp/id/site.key --connect-to nginx.mesh.internal:8443:127.0.0.1:18444 https://nginx.mesh.internal:8443/',
+      command:
+        'curl --cacert /tmp/id/root.crt --cert /tmp/id/site.crt --key /tmp/id/site.key --connect-to nginx.mesh.internal:8443:127.0.0.1:18444 https://nginx.mesh.internal:8443/',
     });
   });
 
   it('psql connects to 127.0.0.1 and verifies the server name (verify-full), as the role of the operator', () => {
     const c = callLine(postgres, '/tmp/id', 'operator');
     expect(c.allowed).toBe(false);
-    expect(c.command).toContain("'host=postgres.mesh.internal hostaddr=127.0.0.1 port=15432 dbname=mesh user=operator sslmode=verify-full sslrootcert=/tmp/id/root.crt");
+    expect(c.command).toContain(
+      "'host=postgres.mesh.internal hostaddr=127.0.0.1 port=15432 dbname=mesh user=operator sslmode=verify-full sslrootcert=/tmp/id/root.crt",
+    );
   });
 
   it('quotes paths with spaces', () => {
     expect(callLine(nginx, '/tmp/my id', 'operator').command).toContain("--cacert '/tmp/my id/root.crt'");
-    expect(opensslLine(postgres, '/tmp/id')).toBe('openssl s_client -connect 127.0.0.1:15432 -servername postgres.mesh.internal -verify_hostname postgres.mesh.internal -CAfile /tmp/id/root.crt -cert /tmp/id/site.crt -key /tmp/id/site.key -starttls postgres </dev/null');
+    expect(opensslLine(postgres, '/tmp/id')).toBe(
+      'openssl s_client -connect 127.0.0.1:15432 -servername postgres.mesh.internal -verify_hostname postgres.mesh.internal -CAfile /tmp/id/root.crt -cert /tmp/id/site.crt -key /tmp/id/site.key -starttls postgres </dev/null',
+    );
   });
 });

@@ -1,8 +1,20 @@
 // Certificate facts and chain checks the operator scripts rely on, against an
 // in-process PKI (root → intermediate → leaf) and an independent second CA.
 import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+
 import { beforeAll, describe, expect, it } from 'vitest';
-import { certInfo, fingerprintOf, formatDuration, issuedBy, normaliseFingerprint, normaliseSerial, serialOf, splitPem, verifyBundle } from '../../../../scripts/lib/identity/pki.js';
+
+import {
+  certInfo,
+  fingerprintOf,
+  formatDuration,
+  issuedBy,
+  normaliseFingerprint,
+  normaliseSerial,
+  serialOf,
+  splitPem,
+  verifyBundle,
+} from '../../../../scripts/lib/identity/pki.js';
 import { createPki, type Leaf, type Pki } from '../../../helpers/pki.js';
 
 const MINUTE = 60_000;
@@ -111,8 +123,14 @@ describe('verifyBundle', () => {
   });
 
   it('checks validity at the given time', () => {
-    expect(verifyBundle(leaf.bundlePem, mesh.root.certPem, new Date(notAfter.getTime() + 1000))).toEqual({ ok: false, reason: `expired at ${notAfter.toISOString()}` });
-    expect(verifyBundle(leaf.bundlePem, mesh.root.certPem, new Date(notBefore.getTime() - 1000))).toEqual({ ok: false, reason: `not valid before ${notBefore.toISOString()}` });
+    expect(verifyBundle(leaf.bundlePem, mesh.root.certPem, new Date(notAfter.getTime() + 1000))).toEqual({
+      ok: false,
+      reason: `expired at ${notAfter.toISOString()}`,
+    });
+    expect(verifyBundle(leaf.bundlePem, mesh.root.certPem, new Date(notBefore.getTime() - 1000))).toEqual({
+      ok: false,
+      reason: `not valid before ${notBefore.toISOString()}`,
+    });
     expect(verifyBundle(leaf.bundlePem, mesh.root.certPem, notAfter).ok).toBe(true);
   });
 

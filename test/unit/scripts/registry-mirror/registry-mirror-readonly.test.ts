@@ -5,9 +5,19 @@
 // port with its own storage, driven through its HTTP API: no engine involved.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  ensureRegistryBinary,
+  lockRegistry,
+  type RegistryFiles,
+  registryFiles,
+  servedTags,
+  startRegistry,
+  stopRegistry,
+} from '../../../../scripts/lib/registry-mirror/registry.js';
 import { cachePaths } from '../../../../scripts/lib/toolchain/cache.js';
-import { registryFiles, ensureRegistryBinary, lockRegistry, servedTags, startRegistry, stopRegistry, type RegistryFiles } from '../../../../scripts/lib/registry-mirror/registry.js';
 import { makeTempDir } from '../../../helpers/pki.js';
 import { freePort } from '../../services/helpers/harness.js';
 
@@ -40,7 +50,11 @@ interface PushResult {
 /** Pushes a one-layer image the way `docker push` does (blob uploads, then the manifest). */
 async function push(repository: string, tag: string, content: string): Promise<PushResult> {
   const base = `http://127.0.0.1:${port}/v2/${repository}`;
-  const refused = (step: PushResult['step'], r: Response): PushResult => ({ step, status: r.status, ...(r.headers.has('allow') ? { allow: r.headers.get('allow')! } : {}) });
+  const refused = (step: PushResult['step'], r: Response): PushResult => ({
+    step,
+    status: r.status,
+    ...(r.headers.has('allow') ? { allow: r.headers.get('allow')! } : {}),
+  });
   const blobs: Array<{ digest: string; size: number }> = [];
   for (const body of [Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', note: content })), Buffer.from(`layer ${content}`)]) {
     const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
@@ -57,7 +71,11 @@ async function push(repository: string, tag: string, content: string): Promise<P
     config: { mediaType: 'application/vnd.docker.container.image.v1+json', ...blobs[0] },
     layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', ...blobs[1] }],
   });
-  const put = await fetch(`${base}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' }, body: manifest });
+  const put = await fetch(`${base}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' },
+    body: manifest,
+  });
   if (put.status !== 201) return refused('manifest', put);
   return { step: 'manifest', status: put.status, digest: put.headers.get('docker-content-digest') ?? undefined };
 }
@@ -65,7 +83,12 @@ async function push(repository: string, tag: string, content: string): Promise<P
 /** A writable registry on an empty storage, seeded with `images`; what was seeded. */
 async function seed(name: string, images: Array<[repository: string, tag: string]>): Promise<Map<string, string>> {
   const dir = path.join(tmp.path, name);
-  files = { config: path.join(dir, 'config.yml'), storage: path.join(dir, 'storage'), log: path.join(dir, 'registry.log'), pid: path.join(dir, 'registry.pid') };
+  files = {
+    config: path.join(dir, 'config.yml'),
+    storage: path.join(dir, 'storage'),
+    log: path.join(dir, 'registry.log'),
+    pid: path.join(dir, 'registry.pid'),
+  };
   port = await freePort();
   await startRegistry(binary, files, { port, readOnly: false });
   const seeded = new Map<string, string>();
@@ -80,14 +103,23 @@ async function seed(name: string, images: Array<[repository: string, tag: string
 
 describe('the registry mirror after seeding', () => {
   it('refuses every push (405, only GET and HEAD allowed), a new name or an official one, and still serves exactly what was seeded', async () => {
-    const seeded = await seed('locked', [['library/node', '24-bookworm-slim'], ['smallstep/step-ca', '0.30.2']]);
+    const seeded = await seed('locked', [
+      ['library/node', '24-bookworm-slim'],
+      ['smallstep/step-ca', '0.30.2'],
+    ]);
     await lockRegistry(binary, files, { port, seeded });
 
-    expect(await push('library/node', '24-bookworm-slim', 'someone else\'s node')).toEqual({ step: 'blob upload', status: 405, allow: 'GET, HEAD' });
+    expect(await push('library/node', '24-bookworm-slim', "someone else's node")).toEqual({ step: 'blob upload', status: 405, allow: 'GET, HEAD' });
     expect(await push('library/alpine', 'latest', 'a name the mirror never had')).toEqual({ step: 'blob upload', status: 405, allow: 'GET, HEAD' });
     // A manifest over the official tag, reusing blobs that are already there, is refused too.
-    const manifest = await fetch(`http://127.0.0.1:${port}/v2/library/node/manifests/24-bookworm-slim`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
-    const reTagged = await fetch(`http://127.0.0.1:${port}/v2/library/node/manifests/latest`, { method: 'PUT', headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' }, body: await manifest.text() });
+    const manifest = await fetch(`http://127.0.0.1:${port}/v2/library/node/manifests/24-bookworm-slim`, {
+      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    const reTagged = await fetch(`http://127.0.0.1:${port}/v2/library/node/manifests/latest`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.docker.distribution.manifest.v2+json' },
+      body: await manifest.text(),
+    });
     expect([manifest.status, reTagged.status, reTagged.headers.get('allow')]).toEqual([200, 405, 'GET, HEAD']);
     expect(await servedTags(port)).toEqual(seeded);
   });
@@ -97,7 +129,9 @@ describe('the registry mirror after seeding', () => {
     expect(await push('library/node', '24-bookworm-slim', 'replaced while seeding')).toMatchObject({ status: 201 });
     expect(await push('library/debian', 'bookworm-slim', 'added while seeding')).toMatchObject({ status: 201 });
     await expect(lockRegistry(binary, files, { port, seeded })).rejects.toThrow(
-      new RegExp(`^the registry mirror does not serve what was pushed to it \\(library/node:24-bookworm-slim is sha256:[0-9a-f]{64}, not the seeded ${seeded.get('library/node:24-bookworm-slim')}; library/debian:bookworm-slim was not seeded\\)`),
+      new RegExp(
+        `^the registry mirror does not serve what was pushed to it \\(library/node:24-bookworm-slim is sha256:[0-9a-f]{64}, not the seeded ${seeded.get('library/node:24-bookworm-slim')}; library/debian:bookworm-slim was not seeded\\)`,
+      ),
     );
     // And it is stopped: nothing serves the tampered storage.
     await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();

@@ -2,7 +2,17 @@
 // the registry paths Docker asks a mirror for, it listens on loopback only,
 // and the engine's daemon.json only ever gains and loses its one entry.
 import { describe, expect, it } from 'vitest';
-import { SERVED_IMAGES, isEmptyConfig, mirrorUrl, parseDaemonConfig, registryConfig, registryPath, withMirror, withoutMirror } from '../../../../scripts/lib/registry-mirror/config.js';
+
+import {
+  isEmptyConfig,
+  mirrorUrl,
+  parseDaemonConfig,
+  registryConfig,
+  registryPath,
+  SERVED_IMAGES,
+  withMirror,
+  withoutMirror,
+} from '../../../../scripts/lib/registry-mirror/config.js';
 import { OFFICIAL_IMAGES } from '../../../../stack/versions.js';
 
 describe('registryPath', () => {

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
 import { cacheDir, cachePaths } from '../../../../scripts/lib/toolchain/cache.js';
 
 describe('cacheDir', () => {

@@ -1,6 +1,8 @@
 // MTLS_OFFLINE decides on its own; the resolver must not even be asked then.
 import { lookup } from 'node:dns/promises';
+
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+
 import { detectMode } from '../../../../scripts/lib/toolchain/connectivity.js';
 
 vi.mock('node:dns/promises', () => ({
@@ -57,13 +59,19 @@ describe('detectMode', () => {
     const d = await detectMode({ HTTPS_PROXY: 'http://proxy.corp:3128' });
     expect(d.mode).toBe('connected');
     expect(d.providers).toBe('registry');
-    expect(d.why).toBe('registry-1.docker.io does not resolve here (EAI_AGAIN) but HTTPS_PROXY is set: using the registries through the proxy (set MTLS_OFFLINE=1 to build everything locally instead)');
+    expect(d.why).toBe(
+      'registry-1.docker.io does not resolve here (EAI_AGAIN) but HTTPS_PROXY is set: using the registries through the proxy (set MTLS_OFFLINE=1 to build everything locally instead)',
+    );
   });
 
   it('both names resolve: connected, provider from the registry', async () => {
-    vi.mocked(lookup).mockResolvedValue({ address: '192.0.2.1', family: 4 } as never);
+    vi.mocked(lookup).mockResolvedValue({ address: '192.0.2.1', family: 4 });
     try {
-      await expect(detectMode({})).resolves.toEqual({ mode: 'connected', why: 'registry-1.docker.io and registry.terraform.io resolve', providers: 'registry' });
+      await expect(detectMode({})).resolves.toEqual({
+        mode: 'connected',
+        why: 'registry-1.docker.io and registry.terraform.io resolve',
+        providers: 'registry',
+      });
     } finally {
       vi.mocked(lookup).mockReset();
     }

@@ -1,6 +1,7 @@
 // A user the engine refuses must be told so, not that no engine exists; each
 // failure gets the fix for its platform.
 import { describe, expect, it } from 'vitest';
+
 import { classifyEngineError, engineAdvice } from '../../../../scripts/lib/toolchain/docker-engine.js';
 
 const PERMISSION =
@@ -11,7 +12,11 @@ describe('classifyEngineError', () => {
   it.each([
     [1, PERMISSION, 'permission'],
     [1, NOT_RUNNING, 'not-running'],
-    [1, 'error during connect: Get "http://%2F%2F.%2Fpipe%2FdockerDesktopLinuxEngine/v1.47/version": open //./pipe/dockerDesktopLinuxEngine: The system cannot find the file specified.', 'not-running'],
+    [
+      1,
+      'error during connect: Get "http://%2F%2F.%2Fpipe%2FdockerDesktopLinuxEngine/v1.47/version": open //./pipe/dockerDesktopLinuxEngine: The system cannot find the file specified.',
+      'not-running',
+    ],
     [127, '/bin/bash: line 1: docker: command not found', 'no-cli'],
     [1, 'Error response from daemon: client version 1.52 is too new. Maximum supported API version is 1.41', 'other'],
   ] as const)('exit %i: %s -> %s', (code, stderr, problem) => {

@@ -2,8 +2,9 @@
 // the endpoint of the context the docker CLI uses, and leave an explicit
 // DOCKER_HOST alone.
 import { describe, expect, it } from 'vitest';
+
 import { endpointFromContext, providerEnv } from '../../../../scripts/lib/toolchain/docker-host.js';
-import { toolchainEnv, type Toolchain } from '../../../../scripts/lib/toolchain/index.js';
+import { type Toolchain, toolchainEnv } from '../../../../scripts/lib/toolchain/index.js';
 import { OFFICIAL_IMAGES } from '../../../../stack/versions.js';
 
 const inspect = (name: string, host: string, tls = false) =>
@@ -33,7 +34,9 @@ describe('endpointFromContext', () => {
   });
 
   it('an explicit DOCKER_HOST wins and is left as it is', () => {
-    expect(endpointFromContext({ DOCKER_HOST: 'tcp://127.0.0.1:2375' }, inspect('desktop-linux', 'unix:///x.sock'))).toEqual({ why: 'DOCKER_HOST is set; the provider reads it' });
+    expect(endpointFromContext({ DOCKER_HOST: 'tcp://127.0.0.1:2375' }, inspect('desktop-linux', 'unix:///x.sock'))).toEqual({
+      why: 'DOCKER_HOST is set; the provider reads it',
+    });
   });
 
   it.each([

@@ -1,8 +1,9 @@
 // Which engine runs the stack: MTLS_IAC when set, else what is on PATH
 // (tofu first), else the OpenTofu the toolchain builds.
 import { describe, expect, it } from 'vitest';
-import { chooseEngine, otherEngine, usable } from '../../../../scripts/lib/toolchain/engine.js';
+
 import { UserError } from '../../../../scripts/lib/cli/ui.js';
+import { chooseEngine, otherEngine, usable } from '../../../../scripts/lib/toolchain/engine.js';
 
 describe('chooseEngine', () => {
   it('with nothing chosen, prefers tofu on PATH over terraform on PATH', () => {
@@ -10,7 +11,11 @@ describe('chooseEngine', () => {
   });
 
   it('with nothing chosen and only terraform on PATH, uses terraform', () => {
-    expect(chooseEngine(undefined, { terraform: '1.11.4' })).toEqual({ engine: 'terraform', fromPath: true, why: 'terraform on PATH, no tofu; MTLS_IAC unset' });
+    expect(chooseEngine(undefined, { terraform: '1.11.4' })).toEqual({
+      engine: 'terraform',
+      fromPath: true,
+      why: 'terraform on PATH, no tofu; MTLS_IAC unset',
+    });
   });
 
   it('with nothing usable on PATH, builds OpenTofu (an old terraform does not count)', () => {

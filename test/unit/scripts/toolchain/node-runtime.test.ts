@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { verifyIntegrity } from '../../../../scripts/lib/toolchain/node-runtime.js';
 import { NODE_RUNTIME } from '../../../../stack/versions.js';
 

@@ -3,8 +3,10 @@
 import { mkdtemp, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cachePaths, type CachePaths } from '../../../../scripts/lib/toolchain/cache.js';
+
+import { type CachePaths, cachePaths } from '../../../../scripts/lib/toolchain/cache.js';
 import { compareVersions, writeCliConfig } from '../../../../scripts/lib/toolchain/terraform.js';
 
 describe('compareVersions', () => {

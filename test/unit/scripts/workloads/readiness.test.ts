@@ -1,15 +1,22 @@
 // Deploy's readiness check, from `docker inspect` alone: what it does next
 // about a container. The wait itself runs against real containers in e2e 22.
 import { describe, expect, it } from 'vitest';
-import { parseContainerState, type ContainerState } from '../../../../scripts/lib/docker/commands.js';
+
+import { type ContainerState, parseContainerState } from '../../../../scripts/lib/docker/commands.js';
 import { healthArgv, verdict } from '../../../../scripts/lib/workloads/readiness.js';
 
 const running = (over: Partial<ContainerState> = {}): ContainerState => ({
-  status: 'running', exitCode: 0, restartCount: 0, health: 'starting', healthTest: ['CMD', 'step', 'ca', 'health'], healthTimeoutMs: 3000, ...over,
+  status: 'running',
+  exitCode: 0,
+  restartCount: 0,
+  health: 'starting',
+  healthTest: ['CMD', 'step', 'ca', 'health'],
+  healthTimeoutMs: 3000,
+  ...over,
 });
 
 describe('verdict', () => {
-  it('probes a running container whose check Docker has not passed yet, with the check\'s own command and timeout', () => {
+  it("probes a running container whose check Docker has not passed yet, with the check's own command and timeout", () => {
     expect(verdict(running())).toEqual({ kind: 'probe', test: ['step', 'ca', 'health'], timeoutMs: 3000 });
     expect(verdict(running({ health: 'unhealthy' }))).toMatchObject({ kind: 'probe' });
   });
@@ -33,7 +40,10 @@ describe('verdict', () => {
   });
 
   it('refuses a health test it cannot run', () => {
-    expect(verdict(running({ healthTest: ['CMD-SHELL', 'a', 'b'] }))).toEqual({ kind: 'failed', why: 'health check ["CMD-SHELL","a","b"] is neither CMD nor CMD-SHELL' });
+    expect(verdict(running({ healthTest: ['CMD-SHELL', 'a', 'b'] }))).toEqual({
+      kind: 'failed',
+      why: 'health check ["CMD-SHELL","a","b"] is neither CMD nor CMD-SHELL',
+    });
   });
 });
 
@@ -52,11 +62,21 @@ describe('parseContainerState', () => {
     const state = JSON.stringify({ Status: 'running', ExitCode: 0, Health: { Status: 'starting', FailingStreak: 0 } });
     const check = JSON.stringify({ Test: ['CMD', 'node', '/app/probe.mjs', 'health'], Interval: 5e9, Timeout: 3e9 });
     expect(parseContainerState(`${state}\t${check}\t1\n`)).toEqual({
-      status: 'running', exitCode: 0, restartCount: 1, health: 'starting', healthTest: ['CMD', 'node', '/app/probe.mjs', 'health'], healthTimeoutMs: 3000,
+      status: 'running',
+      exitCode: 0,
+      restartCount: 1,
+      health: 'starting',
+      healthTest: ['CMD', 'node', '/app/probe.mjs', 'health'],
+      healthTimeoutMs: 3000,
     });
   });
 
   it('a container without a health check has neither health nor a test', () => {
-    expect(parseContainerState(`${JSON.stringify({ Status: 'exited', ExitCode: 2 })}\tnull\t0`)).toEqual({ status: 'exited', exitCode: 2, restartCount: 0, healthTimeoutMs: 0 });
+    expect(parseContainerState(`${JSON.stringify({ Status: 'exited', ExitCode: 2 })}\tnull\t0`)).toEqual({
+      status: 'exited',
+      exitCode: 2,
+      restartCount: 0,
+      healthTimeoutMs: 0,
+    });
   });
 });

@@ -1,7 +1,8 @@
 // The status table's rows from already-gathered facts (no Docker involved).
 import { describe, expect, it } from 'vitest';
-import { enrollCommand, renewerNotes, renewerState, statusRows, type WorkloadStatus } from '../../../../scripts/lib/workloads/status.js';
+
 import { table } from '../../../../scripts/lib/cli/ui.js';
+import { enrollCommand, renewerNotes, renewerState, statusRows, type WorkloadStatus } from '../../../../scripts/lib/workloads/status.js';
 
 const now = new Date('2030-01-01T12:00:00.000Z');
 const at = (offsetSeconds: number) => new Date(now.getTime() + offsetSeconds * 1000).toISOString();
@@ -119,15 +120,26 @@ describe('renewer state (from its health check)', () => {
 
   it('an unusable pair needs an operator, with the command that recovers it', () => {
     const state = renewerState(1, 'unhealthy: unusable: site.crt is unusable: /var/run/step/site.crt contains an invalid PEM block\n', recovery);
-    expect(state).toEqual({ verdict: 'unusable', detail: 'unhealthy: unusable: site.crt is unusable: /var/run/step/site.crt contains an invalid PEM block', action: recovery });
+    expect(state).toEqual({
+      verdict: 'unusable',
+      detail: 'unhealthy: unusable: site.crt is unusable: /var/run/step/site.crt contains an invalid PEM block',
+      action: recovery,
+    });
     const row: WorkloadStatus = { ...server, renewer: state };
     expect(statusRows([row], now)[0]!.renewer).toBe('UNUSABLE');
     expect(renewerNotes([row])).toEqual([`server: ${state.detail}\n  recover with: ${recovery}`]);
   });
 
   it('failing renewals with a usable pair are reported without an operator command', () => {
-    const state = renewerState(0, 'ready: certificate 1A valid until 2030-01-01T12:05:00Z; renewal failing since 2030-01-01T12:00:00Z: renewal failed: connection refused', recovery);
-    expect(state).toEqual({ verdict: 'failing', detail: 'ready: certificate 1A valid until 2030-01-01T12:05:00Z; renewal failing since 2030-01-01T12:00:00Z: renewal failed: connection refused' });
+    const state = renewerState(
+      0,
+      'ready: certificate 1A valid until 2030-01-01T12:05:00Z; renewal failing since 2030-01-01T12:00:00Z: renewal failed: connection refused',
+      recovery,
+    );
+    expect(state).toEqual({
+      verdict: 'failing',
+      detail: 'ready: certificate 1A valid until 2030-01-01T12:05:00Z; renewal failing since 2030-01-01T12:00:00Z: renewal failed: connection refused',
+    });
     expect(renewerNotes([{ ...server, renewer: state }])).toEqual([`server: ${state.detail}`]);
   });
 
@@ -137,7 +149,10 @@ describe('renewer state (from its health check)', () => {
     expect(renewerState(1, 'waiting: for enrollment', recovery).verdict).toBe('waiting');
     expect(renewerState(1, 'unhealthy: unusable: site.key does not match site.crt', recovery).verdict).toBe('unusable');
     expect(renewerState(1, 'unhealthy: the renewal loop is stuck', recovery).verdict).toBe('unknown');
-    expect(renewerState(1, 'Error response from daemon: container is not running', recovery)).toEqual({ verdict: 'unknown', detail: 'Error response from daemon: container is not running' });
+    expect(renewerState(1, 'Error response from daemon: container is not running', recovery)).toEqual({
+      verdict: 'unknown',
+      detail: 'Error response from daemon: container is not running',
+    });
     expect(renewerState(126, '', recovery)).toEqual({ verdict: 'unknown', detail: 'health check exited 126' });
     expect(renewerNotes([{ ...server, renewer: renewerState(0, 'ok', recovery) }])).toEqual([]);
   });

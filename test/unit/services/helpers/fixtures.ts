@@ -2,10 +2,11 @@
 // unrelated CA) and helpers to run a server or client against a temp cert dir.
 import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { createMtlsClient, type MtlsClient, type MtlsClientOptions } from '../../../../services/client/app.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../../../services/server/app.js';
+import { createPki, DAY, type Leaf, makeTempDir, type Pki, selfSignedLeaf, writeCredentials } from '../../../helpers/pki.js';
 import { captureLogs, type LogLine } from './harness.js';
-import { DAY, createPki, makeTempDir, selfSignedLeaf, writeCredentials, type Leaf, type Pki } from '../../../helpers/pki.js';
 
 export const SERVER_DNS = 'server.mesh.internal';
 export const SERVER_URI = 'spiffe://mesh.internal/server';

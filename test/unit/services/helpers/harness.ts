@@ -1,10 +1,11 @@
 // Shared test plumbing: log capture, wait options for in-process conditions, HTTPS calls with
 // explicit TLS options, free ports.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { request, type Agent } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { type Agent, request } from 'node:https';
+import { type AddressInfo, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+
 import type { WaitOptions } from '../../../../common/wait.js';
 import { createLogger, type Logger } from '../../../../services/lib/logger.js';
 
@@ -73,9 +74,7 @@ export interface TlsResponse {
 /** One GET over TLS; rejects on handshake or socket errors. */
 export function httpsGet(options: TlsClientOptions): Promise<TlsResponse> {
   return new Promise((resolve, reject) => {
-    const tls = options.agent
-      ? { agent: options.agent }
-      : { agent: false as const, ca: options.ca, cert: options.cert, key: options.key };
+    const tls = options.agent ? { agent: options.agent } : { agent: false as const, ca: options.ca, cert: options.cert, key: options.key };
     const req = request(
       { host: '127.0.0.1', port: options.port, path: options.path ?? '/', servername: options.servername ?? 'server.mesh.internal', ...tls },
       (res) => {
