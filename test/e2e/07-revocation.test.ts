@@ -1,13 +1,12 @@
 import { describe, expect, inject, it } from 'vitest';
-import { $ } from 'zx';
 
 import { waitFor } from '../../common/wait.js';
-import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { appStats } from '../../scripts/lib/workloads/handles.js';
 import { health } from '../../scripts/lib/workloads/readiness.js';
 import { useSharedStack, workload } from './helpers/fixtures.js';
+import { operatorScript } from './helpers/scripts.js';
 
 const ctx = inject('e2e');
 
@@ -17,12 +16,7 @@ describe('revocation', { timeout: 300_000 }, () => {
   it('a revoked certificate cannot be renewed, and once it expires the workload fails clearly; re-enrollment recovers', async () => {
     const client = workload(shared.stack, 'client');
     const since = new Date().toISOString();
-    const out = await $({
-      cwd: projectDir,
-      nothrow: true,
-      quiet: true,
-      env: { ...process.env, CI: 'true' },
-    })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
+    const out = await operatorScript`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     expect(out.exitCode, out.stderr).toBe(0);
     const result = JSON.parse(out.stdout) as { serial: string; notAfter: string; renewalRefused: boolean };
     expect(result.renewalRefused).toBe(true);

@@ -18,6 +18,7 @@ import {
   waitForNewerCert,
   waitForRenewalLog,
 } from './helpers/renewer.js';
+import { operatorScript } from './helpers/scripts.js';
 
 const ctx = inject('e2e');
 const CERT_DIR = '/var/run/step';
@@ -132,12 +133,7 @@ describe('renewer under faults', { timeout: 300_000 }, () => {
       const statusOut = await waitFor(
         'status to report both renewers unusable',
         async () => {
-          const out = await $({
-            cwd: projectDir,
-            nothrow: true,
-            quiet: true,
-            env: { ...process.env, CI: 'true' },
-          })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
+          const out = await operatorScript`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
           const parsed = JSON.parse(out.stdout) as { workloads: WorkloadStatus[] };
           return parsed.workloads.every((w) => w.renewer?.verdict === 'unusable') ? { parsed, exitCode: out.exitCode } : undefined;
         },

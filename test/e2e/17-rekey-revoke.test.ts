@@ -2,11 +2,10 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import https from 'node:https';
 
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { $ } from 'zx';
 
 import { waitFor } from '../../common/wait.js';
 import type { RevocationResult } from '../../scripts/lib/ca/revocation.js';
-import { hostUrl, projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { serialOf } from '../../scripts/lib/identity/pki.js';
@@ -15,6 +14,7 @@ import { sampleStepArgv, TOKEN_SHAPE } from './helpers/argv-sampler.js';
 import { operatorCredential, useSharedStack, workload } from './helpers/fixtures.js';
 import { mtlsRequest } from './helpers/operator.js';
 import { servingCert, stackContainers, waitAllHealthy, waitForNewerCert } from './helpers/renewer.js';
+import { operatorScript } from './helpers/scripts.js';
 
 const ctx = inject('e2e');
 
@@ -111,12 +111,7 @@ describe('keys rotate with certificates; revocation reaches every certificate of
 
     // The operator revokes the identity; a local user watching argv in the CA sees no token.
     const sampling = sampleStepArgv(shared.stack.ca.container, 12);
-    const out = await $({
-      cwd: projectDir,
-      nothrow: true,
-      quiet: true,
-      env: { ...process.env, CI: 'true' },
-    })`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
+    const out = await operatorScript`npx tsx scripts/revoke.ts client --prefix ${ctx.prefix} --json`;
     const seen = await sampling;
     expect(out.exitCode, out.stderr).toBe(0);
     const result = JSON.parse(out.stdout) as RevocationResult;

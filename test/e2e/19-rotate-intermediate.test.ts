@@ -3,14 +3,13 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { $ } from 'zx';
 
 import { ROOT_KEY_DIR } from '../../common/facts.js';
 import { sleep, waitFor } from '../../common/wait.js';
 import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import { type IntermediateRotation, locateCa, rfc3339, servedIntermediate } from '../../scripts/lib/ca-rotation/intermediate.js';
 import { INTERMEDIATE_CRT, intermediateJobArgs, ROTATE_INTERMEDIATE_SCRIPT } from '../../scripts/lib/ca-rotation/intermediate-job.js';
-import { hostUrl, projectDir } from '../../scripts/lib/deploy/stack-instance.js';
+import { hostUrl } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { fingerprintOf, splitPem } from '../../scripts/lib/identity/pki.js';
 import { appStats, type Workload } from '../../scripts/lib/workloads/handles.js';
@@ -19,6 +18,7 @@ import { rotateCa } from './helpers/ca-rotation.js';
 import { operatorCredential, useSharedStack, workload } from './helpers/fixtures.js';
 import { type IssuedCredential, mtlsRequest } from './helpers/operator.js';
 import { clientFailures, stackContainers, waitAllHealthy } from './helpers/renewer.js';
+import { operatorScript } from './helpers/scripts.js';
 
 const ctx = inject('e2e');
 
@@ -121,12 +121,7 @@ describe('intermediate rotation under continuous traffic', { timeout: 360_000 },
       // The CA itself, seen from the host, serves the new intermediate without a restart.
       expect((await servedIntermediate(ctx.outputs.ca_host_url, shared.rootPem)).fingerprint).toBe(result.new.fingerprint);
       expect(await docker.logs(shared.stack.ca.container, { since: new Date(Date.now() - 120_000).toISOString() })).toContain('reloading ...');
-      const status = await $({
-        cwd: projectDir,
-        nothrow: true,
-        quiet: true,
-        env: { ...process.env, CI: 'true' },
-      })`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
+      const status = await operatorScript`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
       expect((JSON.parse(status.stdout) as { caIntermediate: { serial?: string } }).caIntermediate.serial, status.stderr).toBe(result.new.serial);
 
       // Every workload renews onto the new chain and serves it.

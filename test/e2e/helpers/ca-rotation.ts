@@ -6,16 +6,15 @@
 import { X509Certificate } from 'node:crypto';
 
 import { expect } from 'vitest';
-import { $ } from 'zx';
 
 import { ROOT_PIN_FILE } from '../../../common/facts.js';
 import { waitFor } from '../../../common/wait.js';
-import { projectDir } from '../../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../../scripts/lib/docker/commands.js';
 import { fingerprintOf, splitPem } from '../../../scripts/lib/identity/pki.js';
 import { appReport } from '../../../scripts/lib/workloads/app-report.js';
 import { FILES, type Stack } from '../../../scripts/lib/workloads/handles.js';
 import { type ContainerState, containerState } from './containers.js';
+import { operatorScript } from './scripts.js';
 
 export const fp = (pem: string) => fingerprintOf(new X509Certificate(pem));
 
@@ -30,12 +29,7 @@ export interface RotateCaRun<T> {
 /** Runs `rotate-ca <args> --prefix <prefix> --json` as an operator would (CI=true: no spinners). */
 export async function rotateCa<T>(prefix: string, args: readonly string[]): Promise<RotateCaRun<T>> {
   const started = Date.now();
-  const out = await $({
-    cwd: projectDir,
-    nothrow: true,
-    quiet: true,
-    env: { ...process.env, CI: 'true' },
-  })`npx tsx scripts/rotate-ca.ts ${args} --prefix ${prefix} --json`;
+  const out = await operatorScript`npx tsx scripts/rotate-ca.ts ${args} --prefix ${prefix} --json`;
   return {
     exitCode: out.exitCode,
     output: out.stdout + out.stderr,
