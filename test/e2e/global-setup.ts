@@ -7,7 +7,7 @@ import { buildServices, readOutputs } from '../../scripts/lib/deploy/stack-insta
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/docker/ownership.js';
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
-import { parseIacEngine } from '../../stack/names.js';
+import { readSetting } from '../../settings.js';
 import type { E2eContext } from './helpers/context.js';
 import { downTestStack, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 
@@ -34,7 +34,7 @@ export async function removeLeftovers(log: (s: string) => void): Promise<void> {
 
 export default async function setup(project: TestProject) {
   const log = (s: string) => process.stderr.write(`[e2e setup] ${s}\n`);
-  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine: parseIacEngine(process.env.MTLS_IAC) });
+  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine: readSetting('iac') });
   const engine = toolchain!.terraform;
   await removeLeftovers(log);
   await buildServices();
