@@ -79,8 +79,8 @@ export class MtlsStack extends TerraformStack {
     const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
     const caImage = images.project({
       contextDir: '.',
-      dockerfile: 'services/step-ca/Dockerfile',
-      sources: ['services/step-ca', 'recipes/lib'],
+      dockerfile: 'images/step-ca/Dockerfile',
+      sources: ['images/step-ca', 'recipes/lib'],
       baseImageArgs: { STEP_CA_IMAGE: 'stepCa' },
     });
 

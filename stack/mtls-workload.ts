@@ -42,7 +42,7 @@ export interface MtlsWorkloadProps {
   /** The app's image (one of the project's, or the user's). */
   readonly appImage: string;
   readonly runtime?: AppRuntime;
-  /** The step image that runs the renewer sidecar (services/step-ca/Dockerfile). */
+  /** The step image that runs the renewer sidecar (images/step-ca/Dockerfile). */
   readonly renewerImage: string;
   /** CA URL in the mesh, used by the renewer. */
   readonly caUrl: string;

@@ -12,7 +12,7 @@ import { HEALTH_CHECK } from './technologies.js';
 export interface StepCaProps {
   readonly namePrefix: string;
   readonly mesh: Mesh;
-  /** The CA image (services/step-ca/Dockerfile). */
+  /** The CA image (images/step-ca/Dockerfile). */
   readonly image: string;
   /** @default 'mTLS Reference CA' */
   readonly caName?: string;
@@ -30,7 +30,7 @@ export interface StepCaProps {
   readonly hostPort?: number;
 }
 
-/** Where the init container mounts the root-key volume (made uid 1000's in services/step-ca/Dockerfile). */
+/** Where the init container mounts the root-key volume (made uid 1000's in images/step-ca/Dockerfile). */
 export { ROOT_KEY_DIR };
 
 /**

@@ -214,7 +214,7 @@ describe("recipes: every workload rotates under its callers' traffic", { timeout
       return { workload: w.workload, technology: ctx.outputs.workloads.find((x) => x.name === w.workload)?.label, latenciesMs: latencies };
     });
     // The renewer writes a new certificate at 62-66 % of the old one's lifetime
-    // (services/step-ca/renewer.sh): the old one has at least a third of it
+    // (images/step-ca/renewer.sh): the old one has at least a third of it
     // left, and an app slower than that to reload risks serving it expired.
     // Negative values are the disk poll's lag, not the app's: no lower bound.
     const limitMs = (parseDuration(ctx.certLifetime) * 1000) / 3;

@@ -42,8 +42,8 @@ export async function ensureStepBinaries(paths: CachePaths, opts: { build: boole
 
 /** The Dockerfiles of the stand-ins for the official images. */
 export const BASE_IMAGE_DIRS = {
-  stepCa: path.join(repoRoot, 'services', 'base-images', 'step-ca'),
-  node: path.join(repoRoot, 'services', 'base-images', 'node'),
+  stepCa: path.join(repoRoot, 'images', 'stand-ins', 'step-ca'),
+  node: path.join(repoRoot, 'images', 'stand-ins', 'node'),
 } as const;
 
 /**

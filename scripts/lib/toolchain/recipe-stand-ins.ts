@@ -2,7 +2,7 @@
  * Offline stand-ins for the official images the recipes build FROM (nginx,
  * curl, golang, python, postgres). Each is two layers: a Debian root
  * filesystem with the distribution's packages of that tool (mmdebstrap, from
- * the Debian mirror the host uses), then services/base-images/<name>/Dockerfile,
+ * the Debian mirror the host uses), then images/stand-ins/<name>/Dockerfile,
  * which reproduces what the recipe relies on in the official image and cites
  * the upstream lines. The Go stand-in carries this machine's Go toolchain.
  */
@@ -19,7 +19,7 @@ const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
 interface RecipeStandIn {
   readonly key: BaseImageKey;
-  /** Folder under services/base-images. */
+  /** Folder under images/stand-ins. */
   readonly dir: string;
   /** Debian packages of its root filesystem. */
   readonly packages: readonly string[];
@@ -74,7 +74,7 @@ export function recipeStandInRefs(): string[] {
 export async function buildRecipeStandIns(paths: CachePaths): Promise<string[]> {
   const built: string[] = [];
   for (const s of RECIPE_STAND_INS) {
-    const dir = path.join(repoRoot, 'services', 'base-images', s.dir);
+    const dir = path.join(repoRoot, 'images', 'stand-ins', s.dir);
     if (!(await fs.pathExists(dir))) throw new UserError(`stand-in ${LOCAL_IMAGES[s.key]}: ${dir} is missing`);
     let base: string = LOCAL_IMAGES.debian;
     if (s.packages.length) {

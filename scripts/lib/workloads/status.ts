@@ -75,7 +75,7 @@ export async function stackStatus(stack: Stack, now = new Date()): Promise<Workl
   );
 }
 
-/** The renewer's own health check (see services/step-ca/renewer.sh and stack/mtls-workload.ts). */
+/** The renewer's own health check (see images/step-ca/renewer.sh and stack/mtls-workload.ts). */
 export const RENEWER_HEALTH_COMMAND = ['/usr/local/bin/mtls-renewer', 'health'] as const;
 
 /** The exact command that re-enrolls one workload of this stack. */

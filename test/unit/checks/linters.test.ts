@@ -44,7 +44,7 @@ describe('linters', { timeout: 300_000 }, () => {
   it('shellcheck: every shell script of the project is clean', async () => {
     const scripts = await shellScripts();
     // Scripts without a .sh name are found by their shebang.
-    expect(scripts).toEqual(expect.arrayContaining(['recipes/lib/mtls-trust', 'services/step-ca/renewer.sh', '.ci/run']));
+    expect(scripts).toEqual(expect.arrayContaining(['recipes/lib/mtls-trust', 'images/step-ca/renewer.sh', '.ci/run']));
     expect(scripts.length).toBeGreaterThanOrEqual(18);
     const out = await $({ cwd: ROOT, nothrow: true, quiet: true })`shellcheck --external-sources ${scripts}`;
     expect(out.stdout + out.stderr, `shellcheck on ${scripts.length} scripts`).toBe('');

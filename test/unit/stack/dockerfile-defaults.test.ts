@@ -12,7 +12,7 @@ import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 import { PROJECT_DIR } from './fixtures.js';
 
 const recipes = [
-  { dir: 'services/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } },
+  { dir: 'images/step-ca', baseImageArgs: { STEP_CA_IMAGE: 'stepCa' } },
   ...new Map(Object.values(TECHNOLOGIES).map((t) => [imageFolder(t.image), { dir: imageFolder(t.image), baseImageArgs: t.image.baseImageArgs }])).values(),
 ] as const;
 

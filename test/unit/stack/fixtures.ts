@@ -9,7 +9,7 @@ import { MtlsStack, type MtlsStackProps } from '../../../stack/mtls-stack.js';
 import { BASE_IMAGE_KEYS, type BaseImages } from '../../../stack/versions.js';
 import { synthesize, type Synthesized } from '../helpers/cdktf-matchers.js';
 
-/** The repository root: ServiceImage hashes services/step-ca and services/workload under it. */
+/** The repository root: ServiceImage hashes images/step-ca and services/workload under it. */
 export const PROJECT_DIR = path.resolve(import.meta.dirname, '../../..');
 
 export const STEP_CA_BASE = 'registry.example/stepCa:test-base';

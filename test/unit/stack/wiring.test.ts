@@ -29,7 +29,7 @@ describe('images', () => {
     expect(raw).toHaveResourceWithProperties(Image, {
       name: `${prefix}-step-ca:local`,
       // The project root, so the image reaches recipes/lib; the root .dockerignore sends only its two folders.
-      build: { context: PROJECT_DIR, dockerfile: 'services/step-ca/Dockerfile', build_args: { STEP_CA_IMAGE: STEP_CA_BASE } },
+      build: { context: PROJECT_DIR, dockerfile: 'images/step-ca/Dockerfile', build_args: { STEP_CA_IMAGE: STEP_CA_BASE } },
     });
   });
 

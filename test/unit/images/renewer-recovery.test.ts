@@ -1,7 +1,7 @@
 // The renewer installs a new pair by renames around a commit point
 // (.next.site.crt). Whatever moment a crash hits, its next start must leave a
 // consistent pair: the new one when the commit point was reached, the old one,
-// untouched, otherwise. Runs services/step-ca/renewer.sh's `recover` on real
+// untouched, otherwise. Runs images/step-ca/renewer.sh's `recover` on real
 // files (no step CLI needed for this part).
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
-const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+const RENEWER = path.resolve(import.meta.dirname, '../../../images/step-ca/renewer.sh');
 /** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
 const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;

@@ -1,4 +1,4 @@
-// The renewer loop (services/step-ca/renewer.sh) against a stand-in `step`
+// The renewer loop (images/step-ca/renewer.sh) against a stand-in `step`
 // whose answers each case scripts: every exit code it does not expect is a
 // failure that is reported and retried — never "nothing to do", never the end
 // of the loop — and a successful rekey installs the new pair.
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
-const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+const RENEWER = path.resolve(import.meta.dirname, '../../../images/step-ca/renewer.sh');
 /** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
 const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;

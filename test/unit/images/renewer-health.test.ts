@@ -1,4 +1,4 @@
-// The renewer's health check (`mtls-renewer health`, services/step-ca/renewer.sh)
+// The renewer's health check (`mtls-renewer health`, images/step-ca/renewer.sh)
 // reads the state file its loop writes and compares the stored notAfter with
 // the clock: one line in the stack's vocabulary (ready / waiting / starting /
 // unhealthy), no step process, nothing that can block. Run on the host with
@@ -16,7 +16,7 @@ import { $ } from 'zx';
 
 import { normaliseSerial } from '../../../common/serial.js';
 
-const RENEWER = path.resolve(import.meta.dirname, '../../../services/step-ca/renewer.sh');
+const RENEWER = path.resolve(import.meta.dirname, '../../../images/step-ca/renewer.sh');
 /** The shell library the renewer sources from PATH (recipes/lib/mtls-common.sh). */
 const SHELL_LIB = path.resolve(import.meta.dirname, '../../../recipes/lib');
 let dir: string;

@@ -60,9 +60,9 @@ RENEW_TIMEOUT_SECONDS="${RENEW_TIMEOUT_SECONDS:-20}"
 STUCK_AFTER_SECONDS="${STUCK_AFTER_SECONDS:-$((RENEW_TIMEOUT_SECONDS * 2 + MAX_BACKOFF_SECONDS + 30))}"
 
 # The health check and the certificate operations, each in its own file beside this one.
-# shellcheck source=services/step-ca/renewer-health.sh
+# shellcheck source=images/step-ca/renewer-health.sh
 . "${BASH_SOURCE[0]%/*}/renewer-health.sh"
-# shellcheck source=services/step-ca/renewer-certs.sh
+# shellcheck source=images/step-ca/renewer-certs.sh
 . "${BASH_SOURCE[0]%/*}/renewer-certs.sh"
 if [ "${1:-}" = health ]; then health; exit; fi
 

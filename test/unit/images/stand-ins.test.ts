@@ -32,8 +32,8 @@ function parseDockerfile(text: string): Instruction[] {
     });
 }
 
-const caDockerfile = parseDockerfile(readFileSync(path.join(root, 'services/step-ca/Dockerfile'), 'utf8'));
-const standIn = parseDockerfile(readFileSync(path.join(root, 'services/base-images/step-ca/Dockerfile'), 'utf8'));
+const caDockerfile = parseDockerfile(readFileSync(path.join(root, 'images/step-ca/Dockerfile'), 'utf8'));
+const standIn = parseDockerfile(readFileSync(path.join(root, 'images/stand-ins/step-ca/Dockerfile'), 'utf8'));
 
 /** Index of the RUN that replaces step-ca by a copy of its bytes (no xattrs) or removes its capabilities. */
 function stripIndex(steps: Instruction[]): number {
@@ -45,7 +45,7 @@ function stripIndex(steps: Instruction[]): number {
   );
 }
 
-describe('CA image (services/step-ca/Dockerfile)', () => {
+describe('CA image (images/step-ca/Dockerfile)', () => {
   it('rewrites step-ca without its file capability, as root, after FROM', () => {
     const from = caDockerfile.findIndex((s) => s.op === 'FROM');
     const strip = stripIndex(caDockerfile);
@@ -67,7 +67,7 @@ describe('CA image (services/step-ca/Dockerfile)', () => {
   });
 });
 
-describe('step-ca stand-in (services/base-images/step-ca)', () => {
+describe('step-ca stand-in (images/stand-ins/step-ca)', () => {
   // The stand-in must reproduce the upstream obstacle, or the connected-path
   // test would pass on an image that never had the capability.
   it('installs step-ca from a tar that carries its file capability, as upstream setcap does', () => {
@@ -85,8 +85,8 @@ describe('step-ca stand-in (services/base-images/step-ca)', () => {
   });
 });
 
-describe('node stand-in entrypoint (services/base-images/node/docker-entrypoint.sh)', () => {
-  const entrypoint = path.join(root, 'services/base-images/node/docker-entrypoint.sh');
+describe('node stand-in entrypoint (images/stand-ins/node/docker-entrypoint.sh)', () => {
+  const entrypoint = path.join(root, 'images/stand-ins/node/docker-entrypoint.sh');
   // `node` on PATH is the one running the tests, as in the image.
   const run = (cwd: string, ...args: string[]) => {
     const r = spawnSync('sh', [entrypoint, ...args], { cwd, encoding: 'utf8', env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin` } });
