@@ -4,8 +4,8 @@ import { fs } from 'zx';
 
 import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
 import { freePort } from '../../scripts/lib/deploy/free-ports.js';
-import { cdktf, freeHostPorts, projectDir, stackDirs, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
-import * as docker from '../../scripts/lib/docker/commands.js';
+import { freeHostPorts, projectDir, type StackSettings } from '../../scripts/lib/deploy/stack-instance.js';
+import { destroyStack, teardownWarnings } from '../../scripts/lib/deploy/teardown.js';
 import { assertEnrolled, enrollAll } from '../../scripts/lib/identity/enrollment.js';
 import { loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { type HostIdentity, hostIdentity } from './load-identity.js';
@@ -61,15 +61,9 @@ export async function bootstrapAndEnroll(prefix: string): Promise<{ stack: Stack
  * never knew), then its state and synth output.
  */
 export async function teardown(settings: StackSettings, opts: { viaCdktf: boolean }): Promise<string[]> {
-  const problems: string[] = [];
-  if (opts.viaCdktf) {
-    await cdktf('destroy', settings, { quiet: true }).catch((err: Error) => problems.push(`cdktf destroy ${settings.prefix}: ${err.message.split('\n')[0]}`));
-  }
-  await docker.removeLabelled(settings.prefix).catch((err: Error) => problems.push(`removing ${settings.prefix} by label: ${err.message}`));
-  const dirs = stackDirs(settings.prefix);
-  await fs.remove(dirs.stateDir);
-  await fs.remove(dirs.synthOut);
-  return problems;
+  const t = await destroyStack(settings, opts);
+  for (const line of teardownWarnings(settings.prefix, t)) console.warn(`warning: ${line}`);
+  return t.left.length ? [`${settings.prefix} is not gone: ${t.left.join(', ')}${t.destroyError ? ` (${t.destroyError.split('\n')[0]})` : ''}`] : [];
 }
 
 /** Scratch is per stack prefix: two runs on different prefixes must not remove each other's files. */

@@ -68,6 +68,13 @@ function appEnv({ owner, ...settings }: StackSettings): Record<string, string> {
   return { ...settingsEnv(settings), ...(owner ? { CDKTF_CONTEXT_JSON: JSON.stringify({ [OWNER_CONTEXT]: owner }) } : {}) };
 }
 
+/** Removes a stack's state and synth output on the host. */
+export async function removeLocalState(prefix: string): Promise<void> {
+  const dirs = stackDirs(prefix);
+  await fs.remove(dirs.stateDir);
+  await fs.remove(dirs.synthOut);
+}
+
 /** Bundles services/ into the workload image's build context. */
 export async function buildServices(): Promise<void> {
   try {

@@ -1,9 +1,7 @@
-import { fs } from 'zx';
-
 import { bootstrapTrust } from '../../../scripts/lib/ca/trust-bootstrap.js';
 import { freePort } from '../../../scripts/lib/deploy/free-ports.js';
-import { cdktf, freeHostPorts, stackDirs, type StackSettings } from '../../../scripts/lib/deploy/stack-instance.js';
-import * as docker from '../../../scripts/lib/docker/commands.js';
+import { cdktf, freeHostPorts, removeLocalState, type StackSettings } from '../../../scripts/lib/deploy/stack-instance.js';
+import { destroyStack, teardownWarnings } from '../../../scripts/lib/deploy/teardown.js';
 import { assertEnrolled, enrollAll } from '../../../scripts/lib/identity/enrollment.js';
 import type { TerraformCli } from '../../../scripts/lib/toolchain/engine.js';
 import { loadStack } from '../../../scripts/lib/workloads/handles.js';
@@ -53,34 +51,9 @@ export async function upTestStack(settings: StackSettings, engine: TerraformCli)
  * anything left is. (e2e 09 and 18 test destroy itself, and fail on it.)
  */
 export async function downTestStack(settings: StackSettings, engine: TerraformCli): Promise<void> {
-  let failure: Error | undefined;
-  try {
-    await cdktf('destroy', settings, { quiet: true, engine });
-  } catch (err) {
-    failure = err as Error;
-  }
-  await docker.removeLabelled(settings.prefix);
-  await removeLocalState(settings.prefix);
-  const left = (await docker.labelledObjects()).filter((o) => o.prefix === settings.prefix && o.kind !== 'image');
-  // Docker 20.10 can keep a phantom endpoint on a network after an engine
-  // restart (e2e 13): no container is attached, yet it refuses removal until
-  // the engine restarts. That is the engine's state, not something of ours left running.
-  const phantom = await Promise.all(left.map(async (o) => o.kind === 'network' && (await docker.attachedContainers(o.name)) === 0));
-  const real = left.filter((_, i) => !phantom[i]);
-  if (real.length)
-    throw new Error(`${settings.prefix} is not gone: ${real.map((o) => `${o.kind} ${o.name}`).join(', ')}${failure ? `\n${failure.message}` : ''}`);
-  for (const o of left.filter((_, i) => phantom[i]))
-    console.warn(
-      `[e2e setup] network ${o.name} has no container attached but the engine still refuses to remove it ("active endpoints"); an engine restart clears it`,
-    );
-  if (failure)
-    console.warn(
-      `[e2e setup] cdktf destroy of ${settings.prefix} failed, and removing by label finished what it could: ${failure.message.split('\n').slice(-3).join(' ')}`,
-    );
+  const t = await destroyStack(settings, { viaCdktf: true, engine });
+  if (t.left.length) throw new Error(`${settings.prefix} is not gone: ${t.left.join(', ')}${t.destroyError ? `\n${t.destroyError}` : ''}`);
+  for (const line of teardownWarnings(settings.prefix, t)) console.warn(`[e2e setup] ${line}`);
 }
 
-/** The stack's state and synth output on the host. */
-export async function removeLocalState(prefix: string): Promise<void> {
-  await fs.remove(stackDirs(prefix).stateDir);
-  await fs.remove(stackDirs(prefix).synthOut);
-}
+export { removeLocalState };
