@@ -1,6 +1,7 @@
 /**
  * The CDKTF app. Its settings come from readSettings (settings.ts), the one
- * reader of the environment; everything below takes typed props. `npm run
+ * reader of the environment, and its mesh from MTLS_MESH (the default:
+ * mesh.ts); everything below takes typed props. `npm run
  * deploy` (scripts/cdktf.ts) sets the base images from the toolchain; the
  * defaults are the official images. The test suite labels its throw-away
  * stacks through the cdktf context key `owner` (CDKTF_CONTEXT_JSON), not a
@@ -9,19 +10,24 @@
 import { App } from 'cdktf';
 
 import { OWNER_CONTEXT } from './common/facts.js';
-import { DEFAULT_MESH } from './mesh.js';
 import { readSettings } from './settings.js';
+import { loadMesh } from './stack/mesh-file.js';
 import { selectWorkloads } from './stack/mesh-spec.js';
 import { MtlsStack } from './stack/mtls-stack.js';
 import { BASE_IMAGE_KEYS, type BaseImages, OFFICIAL_IMAGES } from './stack/versions.js';
 
 const settings = readSettings(process.env);
+const { spec } = await loadMesh(settings.mesh).catch((err: Error) => {
+  // The scripts check the mesh before they start the app; run by hand, it still says what is wrong in one line.
+  console.error(err.message);
+  process.exit(1);
+});
 const app = new App();
 const owner: unknown = app.node.tryGetContext(OWNER_CONTEXT);
 new MtlsStack(app, settings.prefix, {
   namePrefix: settings.prefix,
   projectDir: import.meta.dirname,
-  mesh: selectWorkloads(DEFAULT_MESH, settings.workloads),
+  mesh: selectWorkloads(spec, settings.workloads),
   baseImages: Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, settings.baseImages?.[k] ?? OFFICIAL_IMAGES[k]])) as unknown as BaseImages,
   certLifetime: settings.certLifetime,
   minCertLifetime: settings.minCertLifetime,

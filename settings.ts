@@ -10,12 +10,16 @@
  * settings table are rendered from SETTINGS (`settingsHelp`, `settingsTable`).
  */
 import { UserError } from './common/user-error.js';
+import { NAMED_MESHES } from './meshes/index.js';
 import { parseDuration } from './stack/duration.js';
+import { meshRef } from './stack/mesh-file.js';
 import { DEFAULT_PREFIX, type IacEngine, parseHostPorts, parseIacEngine, validatePrefix } from './stack/names.js';
 import { BASE_IMAGE_KEYS, type BaseImageKey } from './stack/versions.js';
 
 export interface Settings {
   readonly prefix: string;
+  /** A named mesh (meshes/index.ts) or the absolute path of a mesh file. */
+  readonly mesh?: string;
   readonly workloads?: readonly string[];
   readonly certLifetime?: string;
   readonly minCertLifetime?: string;
@@ -85,6 +89,14 @@ export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
     default: DEFAULT_PREFIX,
     scope: ['stack', 'operator'],
     parse: wrap((raw, name) => validatePrefix(raw, name)),
+    format: text,
+  },
+  mesh: {
+    help: `the mesh to deploy: ${Object.keys(NAMED_MESHES).join(' or ')} (meshes/), or the path of a mesh file of your own (.json, .yaml, .yml, .ts, .mjs)`,
+    default: 'default (mesh.ts)',
+    scope: ['stack'],
+    // A path is kept absolute, against the directory the command was run in (npm run starts scripts in the project).
+    parse: (raw) => meshRef(raw, process.env.INIT_CWD || process.cwd()),
     format: text,
   },
   workloads: {

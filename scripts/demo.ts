@@ -9,6 +9,7 @@
  */
 import { readSettings, settingsHelp } from '../settings.js';
 import { parseDuration } from '../stack/duration.js';
+import { loadMesh } from '../stack/mesh-file.js';
 import { bootstrapTrust } from './lib/ca/trust-bootstrap.js';
 import { COMMON_FLAGS_HELP, engineSettings, parseCli } from './lib/cli/flags.js';
 import { createUi, main, seconds, table } from './lib/cli/ui.js';
@@ -44,19 +45,23 @@ await main(async () => {
     if (!cli.json) console.log(s);
   };
 
+  // The mesh first: a mistake in a mesh file stops the demo before anything is built.
+  const chosen = readSettings();
+  const mesh = await loadMesh(chosen.mesh);
   say('1/6 toolchain: Docker engine, Terraform or OpenTofu, provider, step, base images');
   const { engine, allowEngineSwitch } = engineSettings(process.env);
   const { toolchain } = await ensureToolchain(ui, { engine });
   const iac = toolchain!.terraform;
 
-  const chosen = readSettings();
   const settings: StackSettings = {
     ...chosen,
     prefix: cli.prefix,
     certLifetime: chosen.certLifetime ?? DEMO_CERT_LIFETIME,
     minCertLifetime: chosen.minCertLifetime ?? '1m',
   };
-  say(`2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (the CA and every workload of mesh.ts, each with its renewer)`);
+  say(
+    `2/6 deploy stack "${settings.prefix}" with cdktf and ${iac.flavour} ${iac.version} (the CA and every workload of ${mesh.source}, each with its renewer)`,
+  );
   await ui.step('bundle services', buildServices);
   await ui.step('deploy (synth, apply, every container up)', () => cdktf('deploy', settings, { quiet: true, engine: iac, allowEngineSwitch }));
 

@@ -34,7 +34,7 @@ describe('stack lifecycle: side by side, idempotent, clean destroy', { timeout: 
 
   it('a second stack with another prefix runs beside the first, bootstrapped and enrolled, all containers healthy', async () => {
     const caPort = await freePort();
-    const s = { ...settings, caPort, hostPorts: await freeHostPorts({ workloads: settings.workloads, avoid: [caPort] }) };
+    const s = { ...settings, caPort, hostPorts: await freeHostPorts({ mesh: settings.mesh, workloads: settings.workloads, avoid: [caPort] }) };
     Object.assign(settings, s);
     deployed = true;
     await cdktf('deploy', settings, { quiet: true });

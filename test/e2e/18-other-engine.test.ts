@@ -35,7 +35,7 @@ describe(`a stack on the other engine (${other})`, { timeout: 600_000 }, () => {
     if (!cli) throw new Error(`this test needs ${other} as the second engine: install terraform >= 1.5 on PATH (OpenTofu the toolchain builds itself)`);
     engine = cli;
     // The Node pair alone: the engine switch is about state, not about what runs.
-    settings = await testStackSettings(`${ctx.prefix}t`, ctx.owner, ['server', 'client']);
+    settings = await testStackSettings(`${ctx.prefix}t`, ctx.owner, { workloads: ['server', 'client'] });
   }, 900_000);
 
   afterAll(async () => {

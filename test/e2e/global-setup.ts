@@ -9,7 +9,7 @@ import { ownerValue, processRunning, selectLeftovers } from '../../scripts/lib/d
 import { ensureToolchain } from '../../scripts/lib/toolchain/index.js';
 import { readSetting } from '../../settings.js';
 import type { E2eContext } from './helpers/context.js';
-import { downTestStack, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
+import { downTestStack, E2E_MESH, E2E_PREFIX_STEM, OPERATOR_URI, removeLocalState, testStackSettings, upTestStack } from './helpers/test-stack.js';
 
 export { E2E_PREFIX_STEM };
 
@@ -42,7 +42,8 @@ export default async function setup(project: TestProject) {
   // This process owns every stack of the run (the test files run in a child process).
   const owner = ownerValue({ host: os.hostname(), pid: process.pid, run: Date.now().toString(36) });
   const prefix = `${E2E_PREFIX_STEM}${Date.now().toString(36).slice(-5)}`;
-  const settings = await testStackSettings(prefix, owner);
+  // The suite's stack runs the catalog mesh (every technology) unless MTLS_MESH names another; MTLS_WORKLOADS narrows it.
+  const settings = await testStackSettings(prefix, owner, { mesh: readSetting('mesh') ?? E2E_MESH, workloads: readSetting('workloads') });
   const teardown = async () => {
     log(`destroying ${prefix}`);
     await downTestStack(settings, engine);

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { $, fs } from 'zx';
 
 import { OWNER_CONTEXT } from '../../../common/facts.js';
-import { DEFAULT_MESH } from '../../../mesh.js';
 import { buildServices as bundleServices } from '../../../services/build.js';
 import { type Settings, settingsEnv } from '../../../settings.js';
+import { loadMesh } from '../../../stack/mesh-file.js';
 import { publishedWorkloads, selectWorkloads } from '../../../stack/mesh-spec.js';
 import { validatePrefix } from '../../../stack/names.js';
 import { UserError } from '../cli/ui.js';
@@ -97,6 +97,8 @@ export async function cdktf(
   settings: StackSettings,
   opts: { quiet?: boolean; extraEnv?: Record<string, string> } & EngineOptions = {},
 ): Promise<{ stdout: string; stderr: string; lines: TimedLine[] }> {
+  // A mistake in the mesh file stops here, in one line, not in the app's stack trace.
+  await loadMesh(settings.mesh);
   const dirs = stackDirs(settings.prefix);
   const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
   await fs.mkdirp(dirs.stateDir);
@@ -174,11 +176,13 @@ export async function readOutputs(prefix: string): Promise<StackOutputs> {
 }
 
 /**
- * Free 127.0.0.1 ports for every workload of the default mesh that publishes
- * one (among `workloads` when given), none equal to `avoid`.
+ * Free 127.0.0.1 ports for every workload of the mesh (`mesh`: MTLS_MESH's
+ * value; the default mesh) that publishes one (among `workloads` when
+ * given), none equal to `avoid`.
  */
-export async function freeHostPorts(opts: { workloads?: readonly string[]; avoid?: readonly number[] } = {}): Promise<Record<string, number>> {
-  const names = publishedWorkloads(selectWorkloads(DEFAULT_MESH, opts.workloads));
+export async function freeHostPorts(opts: { mesh?: string; workloads?: readonly string[]; avoid?: readonly number[] } = {}): Promise<Record<string, number>> {
+  const { spec } = await loadMesh(opts.mesh);
+  const names = publishedWorkloads(selectWorkloads(spec, opts.workloads));
   const ports = (await freePorts(names.length + (opts.avoid?.length ?? 0))).filter((p) => !opts.avoid?.includes(p));
   return Object.fromEntries(names.map((n, i) => [n, ports[i]!]));
 }

@@ -10,20 +10,28 @@ import { waitForWorkloads } from '../../../scripts/lib/workloads/readiness.js';
 /** Stacks created by the e2e suite carry this prefix, so leftovers can be found. */
 export const E2E_PREFIX_STEM = 'e2e';
 
+/** The mesh the suite's shared stack runs (meshes/index.ts): every technology the project provides. */
+export const E2E_MESH = 'catalog';
+
 /** The host's operator identity: the default mesh's operator, on every server's allow-list. */
 export const OPERATOR_URI = 'spiffe://mesh.internal/operator';
 
 /** Settings of a test stack: short certificates, free 127.0.0.1 ports, the run's owner label. */
-export async function testStackSettings(prefix: string, owner: string, workloads?: readonly string[]): Promise<StackSettings> {
+export async function testStackSettings(
+  prefix: string,
+  owner: string,
+  { mesh, workloads }: { mesh?: string; workloads?: readonly string[] } = {},
+): Promise<StackSettings> {
   const caPort = await freePort();
   return {
     prefix,
+    ...(mesh ? { mesh } : {}),
     certLifetime: '1m',
     minCertLifetime: '20s',
     maxCertLifetime: '1h',
     caPort,
     ...(workloads ? { workloads } : {}),
-    hostPorts: await freeHostPorts({ workloads, avoid: [caPort] }),
+    hostPorts: await freeHostPorts({ mesh, workloads, avoid: [caPort] }),
     clientRate: 10,
     owner,
   };

@@ -39,6 +39,7 @@ describe('one settings path', () => {
   it('writes settings as variables that read back to the same settings', () => {
     const all: Settings = {
       prefix: 'blue-2',
+      mesh: '/srv/meshes/payments.yaml',
       workloads: ['server', 'client'],
       certLifetime: '90s',
       minCertLifetime: '1m',
