@@ -7,7 +7,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { LABEL, PROJECT } from '../../../common/facts.js';
-import { imageFolder, TECHNOLOGIES } from '../../../stack/technologies.js';
+import { parseDuration } from '../../../stack/duration.js';
+import { HEALTH_CHECK, imageFolder, TECHNOLOGIES } from '../../../stack/technologies.js';
 import { OFFICIAL_IMAGES } from '../../../stack/versions.js';
 import { PROJECT_DIR } from './fixtures.js';
 
@@ -46,5 +47,24 @@ describe.each(recipes.map((r) => [r.dir] as const))('%s/Dockerfile labels', (dir
     expect(lines.slice(-LABEL_LINES.length)).toEqual(LABEL_LINES);
     const before = lines.slice(0, -LABEL_LINES.length);
     expect(before.filter((l) => /^(LABEL|ARG MTLS_)/.test(l))).toEqual([]);
+  });
+});
+
+/**
+ * An image's own HEALTHCHECK (what `docker run` by hand gets) keeps the
+ * stack's schedule (HEALTH_CHECK), so an image costs the same at rest with or
+ * without the stack's override.
+ */
+describe.each(recipes.map((r) => [r.dir] as const))('%s/Dockerfile health check', (dir) => {
+  it("has the stack's schedule, or none", () => {
+    const line = /^HEALTHCHECK ([^\n]*)/m.exec(readFileSync(path.join(PROJECT_DIR, dir, 'Dockerfile'), 'utf8'))?.[1];
+    if (line === undefined) return;
+    const flags = Object.fromEntries([...line.matchAll(/--([a-z-]+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+    expect(flags).toEqual({
+      interval: `${parseDuration(HEALTH_CHECK.interval)}s`,
+      timeout: `${parseDuration(HEALTH_CHECK.timeout)}s`,
+      'start-period': `${parseDuration(HEALTH_CHECK.startPeriod)}s`,
+      retries: String(HEALTH_CHECK.retries),
+    });
   });
 });
