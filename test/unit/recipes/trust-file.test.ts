@@ -137,6 +137,10 @@ const hostile: Hostile[] = [
   ],
   ['a body one character short', 'bad_base64', () => setUp(`-----BEGIN CERTIFICATE-----\n${body(root.mesh).replace(/^./, '')}\n-----END CERTIFICATE-----\n`)],
   ['an empty block', 'bad_base64', () => setUp('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')],
+  // QR== decodes to the byte of QQ== with bits set before the padding: valid to a lenient decoder, not canonical.
+  ['a body with bits set before its padding', 'bad_base64', () => setUp(`${root.mesh}-----BEGIN CERTIFICATE-----\nQR==\n-----END CERTIFICATE-----\n`)],
+  // The control: the same block in canonical form is well-formed, and refused only because nobody pinned it.
+  ['the canonical form of that body, unpinned', 'unpinned', () => setUp(`${root.mesh}-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n`)],
 ];
 
 describe('mtls-trust refuses a hostile root.crt and keeps the previous trust file', { timeout: 30_000 }, () => {
