@@ -80,20 +80,19 @@ export function healthLine(health: Health): string {
 /**
  * Whether the credentials are fit to use: `ready` once a valid certificate is
  * loaded; `waiting` before anything has loaded (no pin or no certificate
- * yet); `unhealthy` when the files were refused before anything loaded, or
+ * yet); `unhealthy` when the files on disk are refused and nothing has loaded, or
  * the certificate in use has expired (the renewer has stopped keeping it fresh).
  */
 export function credentialReadiness(watcher: CredentialWatcher, now: Date = new Date()): Health {
   const current = watcher.current;
   const failure = watcher.lastFailure;
   if (!current) {
-    if (failure) return { status: 'unhealthy', detail: `credentials refused (${failure.problem}): ${failure.message}` };
+    if (failure && watcher.refusing) return { status: 'unhealthy', detail: `credentials refused (${failure.problem}): ${failure.message}` };
     return { status: 'waiting', detail: 'no credentials yet: the root pin and the first certificate come after deploy (bootstrap-trust, then enroll)' };
   }
   const serial = current.serial;
   if (now > current.notAfter) return { status: 'unhealthy', detail: `certificate ${serial} expired at ${current.notAfter.toISOString()}` };
-  const refused =
-    failure && (!watcher.lastReloadAt || failure.at > watcher.lastReloadAt) ? `; the last reload was refused (${failure.problem}): ${failure.message}` : '';
+  const refused = failure && watcher.refusing ? `; the files on disk were refused (${failure.problem}): ${failure.message}` : '';
   return { status: 'ready', detail: `certificate ${serial} valid until ${current.notAfter.toISOString()}${refused}` };
 }
 

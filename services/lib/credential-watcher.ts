@@ -4,9 +4,9 @@
 // and a watch on the old inode would go quiet. fs.watch can also miss events
 // on Docker volumes and bind mounts, so a slow stat() poll backs it up. Events
 // are debounced because a renewal changes two files (key, then certificate)
-// and other writers (`step ca renew`) rewrite files in place; a load that still catches a half-written file is rejected (the
-// old credentials stay in use) and retried with backoff, so the rotation is
-// picked up even if the writer's last event was coalesced away.
+// and other writers (`step ca renew`) rewrite files in place; a load that
+// catches a half-written file is rejected (the old credentials stay in use)
+// and retried with backoff, even if the writer's last event was coalesced.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type FSWatcher, watch } from 'node:fs';
@@ -29,13 +29,7 @@ import { PinError, type PinSet, readPinFile } from './root-pins.js';
 export interface CredentialWatcherOptions {
   /** Directory holding root.crt, site.crt and site.key. */
   readonly dir: string;
-  /**
-   * File with the SHA-256 fingerprints of the roots to trust (see
-   * root-pins.ts), on a volume the renewer cannot write. When set, nothing
-   * loads until it exists, and root.crt may hold pinned roots only. It is
-   * watched like the credentials: a new pin set applies without a restart.
-   * @default no pinning
-   */
+  /** SHA-256 fingerprints of the roots to trust (root-pins.ts), on a volume the renewer cannot write: nothing loads until it exists, root.crt may hold pinned roots only, and a new pin set applies without a restart. @default no pinning */
   readonly pinFile?: string;
   /** Quiet time after the last file event before reading. @default 250 */
   readonly debounceMs?: number;
@@ -67,7 +61,10 @@ export class CredentialWatcher extends EventEmitter<Events> {
   reloads = 0;
   failedReloads = 0;
   lastReloadAt: Date | undefined;
+  /** The last refusal, kept as history (/stats). */
   lastFailure: CredentialFailure | undefined;
+  /** The files on disk now are refused (cleared once they load, are put back, or are removed): health describes the files as they are. */
+  refusing = false;
 
   private readonly dir: string;
   private readonly pinFile: string | undefined;
@@ -200,7 +197,8 @@ export class CredentialWatcher extends EventEmitter<Events> {
     }
     // A new pin set re-validates the same files: it may now refuse them.
     const digest = pins ? `${digestOf(files)}:${createHash('sha256').update(pins.text).digest('hex')}` : digestOf(files);
-    if (digest === this.current?.digest || this.stopped) return 'unchanged';
+    if (this.stopped) return 'unchanged';
+    if (digest === this.current?.digest) return this.settled('unchanged');
     let credentials: Credentials;
     try {
       credentials = { ...validateCredentials(files, new Date(), pins?.set), digest };
@@ -222,7 +220,15 @@ export class CredentialWatcher extends EventEmitter<Events> {
     }
   }
 
+  /** Nothing on disk is refused now (accepted, put back, or absent). */
+  private settled(outcome: Outcome): Outcome {
+    this.refusing = false;
+    this.lastRejection = undefined;
+    return outcome;
+  }
+
   private waiting(error: CredentialError): Outcome {
+    this.settled('waiting');
     if (!this.waitingLogged) {
       this.logger.info('waiting for certificate', { dir: this.dir, reason: error.message });
       this.waitingLogged = true;
@@ -233,7 +239,7 @@ export class CredentialWatcher extends EventEmitter<Events> {
   private accept(credentials: Credentials): Outcome {
     const previous = this.current;
     this.current = credentials;
-    this.lastRejection = undefined;
+    this.settled('loaded');
     this.lastReloadAt = new Date();
     if (previous) {
       this.reloads += 1;
@@ -253,6 +259,7 @@ export class CredentialWatcher extends EventEmitter<Events> {
   private reject(error: CredentialError, key: string | undefined): Outcome {
     if (key !== undefined && key === this.lastRejection) return 'rejected-again';
     this.lastRejection = key;
+    this.refusing = true;
     this.failedReloads += 1;
     this.lastFailure = { at: new Date(), problem: error.problem, message: error.message };
     const fields = {

@@ -204,21 +204,22 @@ describe('probe', () => {
 
 describe('credential readiness (the health vocabulary of both roles)', () => {
   type Watcher = Parameters<typeof credentialReadiness>[0];
-  const watcher = (w: { current?: unknown; lastFailure?: unknown; lastReloadAt?: Date }) => w as unknown as Watcher;
+  const watcher = (w: { current?: unknown; lastFailure?: unknown; refusing?: boolean; lastReloadAt?: Date }) => w as unknown as Watcher;
   const loaded = () => ({ ...validateCredentials(files(), new Date()), digest: 'd' });
 
-  it('waiting before anything loaded; unhealthy when the files were refused before anything loaded', () => {
+  it('waiting before anything loaded; unhealthy while the files on disk are refused and nothing loaded; waiting again once they are gone', () => {
     expect(credentialReadiness(watcher({}))).toEqual({ status: 'waiting', detail: expect.stringMatching(/^no credentials yet/) });
     const failure = { at: new Date(), problem: 'key_mismatch', message: 'site.key does not match' };
-    expect(credentialReadiness(watcher({ lastFailure: failure }))).toEqual({
+    expect(credentialReadiness(watcher({ lastFailure: failure, refusing: true }))).toEqual({
       status: 'unhealthy',
       detail: 'credentials refused (key_mismatch): site.key does not match',
     });
+    expect(credentialReadiness(watcher({ lastFailure: failure, refusing: false })).status).toBe('waiting');
     expect(credentialHealth(watcher({}))).toEqual({ healthy: false, status: 'waiting' });
-    expect(credentialHealth(watcher({ lastFailure: failure }))).toEqual({ healthy: false, status: 'refused' });
+    expect(credentialHealth(watcher({ lastFailure: failure, refusing: true }))).toEqual({ healthy: false, status: 'refused' });
   });
 
-  it('ready with a valid certificate (saying when a later reload was refused); unhealthy once it expired', () => {
+  it('ready with a valid certificate (saying while newer files on disk are refused); unhealthy once it expired', () => {
     const current = loaded();
     const loadedAt = new Date(Date.now() - 1000);
     expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }))).toEqual({
@@ -226,9 +227,10 @@ describe('credential readiness (the health vocabulary of both roles)', () => {
       detail: `certificate ${leaf.serial} valid until ${current.notAfter.toISOString()}`,
     });
     const refused = { at: new Date(), problem: 'not_pinned', message: 'root.crt holds a root that is not pinned' };
-    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused })).detail).toMatch(
-      /; the last reload was refused \(not_pinned\): root.crt holds/,
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused, refusing: true })).detail).toMatch(
+      /; the files on disk were refused \(not_pinned\): root.crt holds/,
     );
+    expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt, lastFailure: refused, refusing: false })).detail).not.toMatch(/refused/);
     const later = new Date(current.notAfter.getTime() + 1000);
     expect(credentialReadiness(watcher({ current, lastReloadAt: loadedAt }), later)).toEqual({
       status: 'unhealthy',

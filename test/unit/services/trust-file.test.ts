@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { waitFor } from '../../../common/wait.js';
+import { credentialReadiness } from '../../../services/lib/credential-status.js';
 import { CredentialWatcher } from '../../../services/lib/credential-watcher.js';
 import { pemOf, type TrustProblem } from '../../../services/lib/trust-file.js';
 import { createRootCa, type Leaf, makeTempDir } from '../../helpers/pki.js';
@@ -117,10 +118,30 @@ describe('root.crt under the trust-file contract', () => {
     expect(watcher.failedReloads).toBe(failed + 1);
     expect(watcher.current?.serial).toBe(leaf.serial);
     expect(watcher.current?.rootPem).toBe(pemOf(der(pinned)));
-    // Back to the file in use: nothing to reload.
+    expect(watcher.refusing).toBe(true);
+    // Back to the file in use: nothing to reload, and nothing refused any more.
     await writeRoot({ content: () => pinned });
     await watcher.check();
     expect(watcher.current?.serial).toBe(leaf.serial);
+    expect(watcher.refusing).toBe(false);
+  });
+
+  it('refused before anything loaded is unhealthy; the refused files removed, it waits again', async () => {
+    const fresh = await createCertDir(pki, 'trust-file-fresh');
+    const w = new CredentialWatcher({ dir: fresh.path, pinFile, retryDelaysMs: [] });
+    try {
+      await fresh.write(leaf, `${pinned}${next.replace('CERTIFICATE', 'X509 CERTIFICATE').replace('END CERTIFICATE', 'END X509 CERTIFICATE')}`);
+      await w.check();
+      expect(credentialReadiness(w).status).toBe('unhealthy');
+      expect(w.lastFailure?.problem).toBe('foreign_block');
+      await rm(join(fresh.path, 'root.crt'));
+      await w.check();
+      expect(credentialReadiness(w).status).toBe('waiting');
+      expect(w.lastFailure?.problem).toBe('foreign_block');
+    } finally {
+      w.stop();
+      await fresh.remove();
+    }
   });
 
   it.each(accepted)('accepts $name and hands TLS the certificates re-encoded', async (variant) => {
