@@ -7,8 +7,7 @@ import { waitForWorkloads } from '../scripts/lib/workloads/readiness.js';
 import { untilEveryClientAnswered } from '../scripts/lib/workloads/rotation-check.js';
 import { bootstrapAndEnroll, teardown } from './lib/bench-stack.js';
 import type { BenchContext, BenchResult } from './lib/context.js';
-import { cpuSnapshot } from './lib/cpu-accounting.js';
-import { type IdleCost, idleCost, idleSnapshot } from './lib/idle-cpu.js';
+import { type IdleCost, measureWindow as measure, type Window } from './lib/idle-cpu.js';
 
 /** The goal for the default mesh's own cost at rest (no calls): under 5 % of one core. */
 export const IDLE_GOAL_CORES = 0.05;
@@ -21,20 +20,6 @@ const pct = (cores: number) => `${(cores * 100).toFixed(2)} % of a core`;
 async function idleSettings(prefix: string): Promise<StackSettings> {
   const caPort = await freePort();
   return { prefix, certLifetime: LIFETIME, minCertLifetime: '1m', caPort, hostPorts: await freeHostPorts({ avoid: [caPort] }) };
-}
-
-interface Window {
-  readonly cost: IdleCost;
-  /** Share of both cores busy over the window, every process of the machine. */
-  readonly machineBusy: number;
-}
-
-/** CPU of the named containers and the engine over one window. */
-async function measure(names: readonly string[], windowMs: number): Promise<Window> {
-  const [a, ma] = [await idleSnapshot(names), await cpuSnapshot()];
-  await sleep(windowMs);
-  const [b, mb] = [await idleSnapshot(names), await cpuSnapshot()];
-  return { cost: idleCost(a, b), machineBusy: ma && mb ? (mb.machineBusy - ma.machineBusy) / (mb.machineTotal - ma.machineTotal) : NaN };
 }
 
 /** The cost by kind of container: the CA, the apps (clients and servers apart), the renewers. */

@@ -23,6 +23,7 @@ import { b7Soak } from './b7-soak.js';
 import { b8CaRotation, b8Settings } from './b8-ca-rotation.js';
 import { b9Churn } from './b9-churn.js';
 import { b10IdleCost } from './b10-idle.js';
+import { b11MeshSize } from './b11-mesh-size.js';
 import { requireAutocannon } from './lib/autocannon.js';
 import { benchDirs, benchSettings, operatorIdentity, teardown } from './lib/bench-stack.js';
 import { writeCharts } from './lib/charts.js';
@@ -34,7 +35,7 @@ import { mergeReports, readReport, type Report, sourceCommit, withBefore, writeR
 import type { RssChart } from './lib/rss-svg.js';
 import type { RotationChart } from './lib/svg.js';
 
-const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10'];
+const ALL: BenchId[] = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9', 'b10', 'b11'];
 
 const HELP = `Usage: npm run bench [-- --smoke] [--only b2,b3] [--rounds N] [--minutes N] [--json]
 
@@ -54,6 +55,9 @@ Measures the system against plain alternatives, side by side in one run:
      RSS before, at peak and after an idle tail; failures (must be 0)
   B10 idle cost: the whole default mesh on a stack of its own, at rest;
      CPU of every container and of the engine (goal: under 5 % of one core)
+  B11 cost per workload as the mesh grows (10, 20, 40 workloads, each size
+     a stack of its own): CPU and memory per workload at rest, deploy and
+     enrollment time against the count
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
@@ -137,6 +141,7 @@ await main(async () => {
     await teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false });
     await teardown(b8, { viaCdktf: false });
     await teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false });
+    await teardown({ prefix: `${prefix}-b11` }, { viaCdktf: false });
   });
   await fs.remove(dirs.scratch);
   await fs.mkdirp(dirs.scratch);
@@ -148,6 +153,7 @@ await main(async () => {
       teardown({ prefix: `${prefix}-b1` }, { viaCdktf: false }),
       teardown(b8, { viaCdktf: false }),
       teardown({ prefix: `${prefix}-b10` }, { viaCdktf: false }),
+      teardown({ prefix: `${prefix}-b11` }, { viaCdktf: false }),
       fs.remove(dirs.scratch),
     ]).then(() => process.exit(130));
   };
@@ -158,6 +164,7 @@ await main(async () => {
     await ui.step('bundle services', buildServices);
     // B10 first, on a stack of its own, with nothing else of the benchmark on the engine.
     if (selected.has('b10')) await record('b10', () => b10IdleCost({ ui, smoke, prefix: `${prefix}-b10` }));
+    if (selected.has('b11')) await record('b11', () => b11MeshSize({ ui, smoke, scratch: dirs.scratch, prefix: `${prefix}-b11` }));
     // The others share the bench stack (the Node reference pair).
     const onBenchStack = async () => {
       benchStackUsed = true;
@@ -205,7 +212,7 @@ await main(async () => {
       ];
       for (const [id, run] of plan) if (selected.has(id)) await record(id, run);
     };
-    if ([...selected].some((id) => id !== 'b10')) await onBenchStack();
+    if ([...selected].some((id) => id !== 'b10' && id !== 'b11')) await onBenchStack();
     results.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
   } finally {
     problems.push(...(await ui.step(`destroy the bench stack "${prefix}"`, () => teardown(settings, { viaCdktf: benchStackUsed }))));

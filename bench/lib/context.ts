@@ -27,7 +27,7 @@ export function timedRunsLimit(ctx: Pick<BenchContext, 'smoke' | 'rounds'>, seco
   return ctx.smoke ? `Smoke: ${seconds} s runs, not a measurement.` : `${ctx.rounds} rounds of ${seconds} s.`;
 }
 
-export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'b9' | 'b10';
+export type BenchId = 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'b9' | 'b10' | 'b11';
 
 /** One benchmark's outcome: rows for the markdown table, everything else for results.json. */
 export interface BenchResult {

@@ -5,8 +5,9 @@
 // included: the shims' children are the `runc` runs of every health check.
 import { readdir, readFile } from 'node:fs/promises';
 
+import { sleep } from '../../common/wait.js';
 import { containerIds } from '../../scripts/lib/docker/commands.js';
-import { parseChildrenSeconds } from './cpu-accounting.js';
+import { cpuSnapshot, parseChildrenSeconds } from './cpu-accounting.js';
 
 /** Linux's USER_HZ (100 on every mainstream kernel). */
 const TICKS_PER_SECOND = 100;
@@ -98,4 +99,18 @@ export function idleCost(a: IdleSnapshot, b: IdleSnapshot): IdleCost {
   for (const [name, s] of b.containers) containers[name] = (s - (a.containers.get(name) ?? s)) / seconds;
   const engine = (b.engine - a.engine) / seconds;
   return { seconds, containers, engine, total: engine + Object.values(containers).reduce((x, y) => x + y, 0) };
+}
+
+export interface Window {
+  readonly cost: IdleCost;
+  /** Share of both cores busy over the window, every process of the machine. */
+  readonly machineBusy: number;
+}
+
+/** CPU of the named containers and the engine over one window of `windowMs`. */
+export async function measureWindow(names: readonly string[], windowMs: number): Promise<Window> {
+  const [a, ma] = [await idleSnapshot(names), await cpuSnapshot()];
+  await sleep(windowMs);
+  const [b, mb] = [await idleSnapshot(names), await cpuSnapshot()];
+  return { cost: idleCost(a, b), machineBusy: ma && mb ? (mb.machineBusy - ma.machineBusy) / (mb.machineTotal - ma.machineTotal) : NaN };
 }
