@@ -119,3 +119,21 @@ export const OPENTOFU = {
 
 export const MIN_TERRAFORM_VERSION = '1.5.0';
 export const MIN_OPENTOFU_VERSION = '1.6.0';
+
+/**
+ * The toolchain's local single-node Kubernetes cluster, built offline from
+ * the Go module proxy and cached by version. Kubernetes' own go.mod replaces
+ * every k8s.io staging module with a local directory; a wrapper module
+ * replaces each with its published twin at `stagingVersion`. containerd is
+ * a 2.x release (Debian's 1.6 lacks what kubelet 1.37 needs); runc comes
+ * from Debian (its Go build needs cgo); the pause image is built from
+ * kubernetes' own build/pause/linux/pause.c and tagged as `pauseImage`.
+ */
+export const KUBERNETES_LOCAL = {
+  kubernetes: { goModule: 'k8s.io/kubernetes', version: 'v1.37.2', stagingVersion: 'v0.37.2' },
+  etcd: { goModule: 'go.etcd.io/etcd/server/v3', version: 'v3.7.3' },
+  containerd: { goModule: 'github.com/containerd/containerd/v2', version: 'v2.4.2' },
+  cniPlugins: { goModule: 'github.com/containernetworking/plugins', version: 'v1.10.0' },
+  runcDebianPackage: 'runc',
+  pauseImage: 'registry.k8s.io/pause:3.10.2',
+} as const;
