@@ -30,6 +30,10 @@ function caStep(args: readonly string[]): string[] {
 const PROVISIONER_PASSWORD = `${STEPPATH}/secrets/provisioner_password`;
 /** Inside the CA container the CA listens on its own loopback. */
 const CA_LOCAL_URL = 'https://127.0.0.1:9000';
+/** A compact JWS, as step prints a token. */
+const TOKEN = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+/** A token's subject or SAN: one word (a DNS name, a URI, an IP), so a line of them can go to a shell loop. */
+const TOKEN_WORD = /^[A-Za-z0-9._~:/%@+=-]{1,255}$/;
 
 export interface CaRef {
   readonly container: string;
@@ -68,8 +72,44 @@ export async function caToken(
   if (opts.tokenNotBefore) args.push('--not-before', opts.tokenNotBefore);
   if (opts.tokenNotAfter) args.push('--not-after', opts.tokenNotAfter);
   const token = (await execOk(ca.container, caStep(args))).trim();
-  if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new UserError(`step ca token in ${ca.container} did not return a token`);
+  if (!TOKEN.test(token)) throw new UserError(`step ca token in ${ca.container} did not return a token`);
   return token;
+}
+
+/** What a token is for: the certificate's subject and its SANs (one word each: DNS names, URIs, IPs). */
+export interface TokenRequest {
+  readonly subject: string;
+  readonly sans: readonly string[];
+}
+
+/**
+ * One token per request, minted in ONE exec in the CA container (the loop
+ * runs `step ca token` once per line of stdin): enrolling N workloads costs
+ * one exec for their tokens instead of N. A request whose mint failed gets
+ * an Error in its place (step's words are on the exec's stderr).
+ */
+export async function caTokens(ca: CaRef, requests: readonly TokenRequest[]): Promise<Array<string | Error>> {
+  if (requests.length === 0) return [];
+  const cmd = tokensCommand(ca, requests);
+  const out = await exec(ca.container, cmd.args, { input: cmd.input, timeout: '10m' });
+  const lines = out.stdout.split('\n').filter(Boolean);
+  const why = lastMeaningfulLine(out.stderr) || `exit ${out.exitCode}`;
+  return requests.map((r, i) => (TOKEN.test(lines[i] ?? '') ? lines[i]! : new Error(`step ca token for ${r.subject} in ${ca.container} failed: ${why}`)));
+}
+
+/** The exec of caTokens: a fixed bash loop (argv holds no request), one request per line of stdin, one token or `!` per line of stdout. */
+export function tokensCommand(ca: CaRef, requests: readonly TokenRequest[]): SecretCommand {
+  for (const word of requests.flatMap((r) => [r.subject, ...r.sans])) {
+    if (!TOKEN_WORD.test(word)) throw new UserError(`a token's subject and SANs are single words (a DNS name, a URI, an IP), got ${JSON.stringify(word)}`);
+  }
+  const loop =
+    'while read -r -a w; do a=(); for s in "${w[@]:1}"; do a+=(--san "$s"); done; ' +
+    'if t=$(step ca token "${w[0]}" "${a[@]}" "$@" </dev/null); then printf "%s\\n" "$t"; else echo "!"; fi; done';
+  const args = ['--provisioner', ca.provisioner, '--password-file', PROVISIONER_PASSWORD, '--ca-url', CA_LOCAL_URL];
+  return {
+    args: ['bash', '-c', `${CA_ROOT_FLAG} ${loop}`, 'ca-tokens', ...args],
+    input: requests.map((r) => `${[r.subject, ...r.sans].join(' ')}\n`).join(''),
+  };
 }
 
 export interface CertificateRequest {
@@ -106,15 +146,22 @@ export interface SecretCommand {
  * it in its environment only. The line is fixed: the token is never part of
  * any argv, neither bash's nor step's.
  */
-const WITH_TOKEN_FROM_STDIN = 'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; exec step "$@"';
+const TOKEN_FROM_STDIN = 'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; ';
+const WITH_TOKEN_FROM_STDIN = `${TOKEN_FROM_STDIN}exec step "$@"`;
+/**
+ * The same for `step ca certificate SUBJECT CRT KEY …`, then, in the same
+ * exec, the key's mode, a NUL and the certificate written: what enrollment
+ * checks, without two more execs.
+ */
+const THEN_READ_BACK = `${TOKEN_FROM_STDIN}step "$@" >&2 || exit $?; unset STEP_TOKEN; stat -c %a -- "$5" && printf '\\000' && cat -- "$4"`;
 
-function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string, opts: { caRoots?: boolean } = {}): SecretCommand {
+function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string, opts: { caRoots?: boolean; line?: string } = {}): SecretCommand {
   if (!token || /[\r\n]/.test(token)) throw new UserError(`${name}: a token must be a single non-empty line`);
-  return { args: ['bash', '-c', `${opts.caRoots ? CA_ROOT_FLAG : ''}${WITH_TOKEN_FROM_STDIN}`, name, ...stepArgs], input: token };
+  return { args: ['bash', '-c', `${opts.caRoots ? CA_ROOT_FLAG : ''}${opts.line ?? WITH_TOKEN_FROM_STDIN}`, name, ...stepArgs], input: token };
 }
 
-/** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */
-export function certificateCommand(req: CertificateRequest): SecretCommand {
+/** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN); `readBack` adds THEN_READ_BACK. */
+export function certificateCommand(req: CertificateRequest, opts: { readBack?: boolean } = {}): SecretCommand {
   const args = [
     'ca',
     'certificate',
@@ -132,7 +179,16 @@ export function certificateCommand(req: CertificateRequest): SecretCommand {
     'P-256',
   ];
   if (req.lifetime) args.push('--not-after', req.lifetime);
-  return withTokenFromStdin('ca-certificate', args, req.token);
+  return withTokenFromStdin('ca-certificate', args, req.token, opts.readBack ? { line: THEN_READ_BACK } : {});
+}
+
+/** caCertificate, then the key's mode and the certificate as written, from the same exec. */
+export async function caCertificateReadBack(req: CertificateRequest): Promise<{ ok: true; keyMode: string; certPem: string } | { ok: false; error: string }> {
+  const cmd = certificateCommand(req, { readBack: true });
+  const out = await exec(req.renewer, cmd.args, { input: cmd.input });
+  const cut = out.stdout.indexOf('\0');
+  if (out.exitCode !== 0 || cut < 0) return { ok: false, error: lastMeaningfulLine(out.stderr) || `exit ${out.exitCode}` };
+  return { ok: true, keyMode: out.stdout.slice(0, cut).trim(), certPem: out.stdout.slice(cut + 1) };
 }
 
 /** `step ca revoke` with the token in its environment (see WITH_TOKEN_FROM_STDIN). */

@@ -10,21 +10,23 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
-import { certificateCommand, revokeCommand, type SecretCommand } from '../../../../scripts/lib/ca/step.js';
+import { certificateCommand, revokeCommand, type SecretCommand, tokensCommand } from '../../../../scripts/lib/ca/step.js';
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzZW50aW5lbCJ9.c2lnbmF0dXJlLXNlbnRpbmVs';
 
+const REQUEST = {
+  renewer: 'x-renewer',
+  subject: 'server.mesh.internal',
+  token: TOKEN,
+  caUrl: 'https://ca.mesh.internal:9000',
+  certFile: '/var/run/step/site.crt',
+  keyFile: '/var/run/step/site.key',
+  rootFile: '/var/run/step/root.crt',
+  lifetime: '5m',
+};
+
 const built: Record<string, SecretCommand> = {
-  'step ca certificate': certificateCommand({
-    renewer: 'x-renewer',
-    subject: 'server.mesh.internal',
-    token: TOKEN,
-    caUrl: 'https://ca.mesh.internal:9000',
-    certFile: '/var/run/step/site.crt',
-    keyFile: '/var/run/step/site.key',
-    rootFile: '/var/run/step/root.crt',
-    lifetime: '5m',
-  }),
+  'step ca certificate': certificateCommand(REQUEST),
   'step ca revoke': revokeCommand('1234567890', 'key compromise', TOKEN),
 };
 
@@ -47,7 +49,13 @@ describe('the shell line that hands the token to step', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'step-secrets-'));
     // A stand-in step: records argv (one per line) and STEP_TOKEN.
-    await writeFile(path.join(dir, 'step'), `#!/bin/bash\nprintf '%s\\n' "$0" "$@" >"${dir}/argv"\nprintf '%s' "\${STEP_TOKEN-<unset>}" >"${dir}/env"\n`);
+    // For `ca certificate SUBJECT CRT KEY`, it writes CRT and KEY (0600) like step; subject fail.* exits 7.
+    await writeFile(
+      path.join(dir, 'step'),
+      `#!/bin/bash\nprintf '%s\\n' "$0" "$@" >"${dir}/argv"\nprintf '%s' "\${STEP_TOKEN-<unset>}" >"${dir}/env"\n` +
+        `[[ $3 == fail.* ]] && { echo "the CA refused" >&2; exit 7; }\n` +
+        `if [ "$2" = certificate ]; then printf CERT >"$4"; printf KEY >"$5"; chmod 600 "$5"; echo "✔ Certificate: $4"; fi\n`,
+    );
     await chmod(path.join(dir, 'step'), 0o755);
   });
   afterAll(async () => {
@@ -66,6 +74,24 @@ describe('the shell line that hands the token to step', () => {
     expect(await readFile(path.join(dir, 'env'), 'utf8')).toBe(TOKEN);
   });
 
+  it('read back: runs step with the token in STEP_TOKEN only, then prints the key mode, a NUL and the certificate step wrote', async () => {
+    const files = { certFile: path.join(dir, 'site.crt'), keyFile: path.join(dir, 'site.key') };
+    const cmd = certificateCommand({ ...REQUEST, ...files }, { readBack: true });
+    for (const part of [TOKEN, ...TOKEN.split('.')]) for (const arg of cmd.args) expect(arg).not.toContain(part);
+    const out = await run(cmd);
+    expect(out.exitCode, out.stderr).toBe(0);
+    expect(out.stdout).toBe('600\n\0CERT');
+    expect(out.stderr).toContain('✔ Certificate:');
+    expect(await readFile(path.join(dir, 'env'), 'utf8')).toBe(TOKEN);
+  });
+
+  it('read back: a step that fails gives its exit code and nothing to read', async () => {
+    const out = await run(certificateCommand({ ...REQUEST, subject: 'fail.mesh.internal', certFile: path.join(dir, 'x.crt') }, { readBack: true }));
+    expect(out.exitCode).toBe(7);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toContain('the CA refused');
+  });
+
   it('refuses to run step without a token on stdin', async () => {
     await rm(path.join(dir, 'argv'), { force: true });
     const out = await run({ ...built['step ca revoke']!, input: '\n' });
@@ -77,5 +103,44 @@ describe('the shell line that hands the token to step', () => {
   it('refuses a token that would not fit on one line', () => {
     expect(() => revokeCommand('1', 'x', `${TOKEN}\n--evil`)).toThrow(/single non-empty line/);
     expect(() => revokeCommand('1', 'x', '')).toThrow(/single non-empty line/);
+  });
+});
+
+describe('the loop that mints many tokens in one exec', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'step-tokens-'));
+    // A stand-in step: `ca token SUBJECT …` prints a token naming the subject and appends its argv to a log; subject fail.* fails.
+    await writeFile(
+      path.join(dir, 'step'),
+      `#!/bin/bash\n[ "$1 $2" = "ca token" ] || exit 0\nprintf '%s|' "$@" >>"${dir}/calls"; echo >>"${dir}/calls"\n` +
+        `[[ $3 == fail.* ]] && { echo "provisioner refused" >&2; exit 1; }\necho "hdr.\${3//./_}.sig"\n`,
+    );
+    await chmod(path.join(dir, 'step'), 0o755);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const ca = { container: 'x-ca', provisioner: 'admin' };
+
+  it('runs step ca token once per request, with each SAN as its own --san, one line out per request (! where it failed)', async () => {
+    const cmd = tokensCommand(ca, [
+      { subject: 'a.mesh.internal', sans: ['a.mesh.internal', 'spiffe://mesh.internal/a'] },
+      { subject: 'fail.mesh.internal', sans: ['fail.mesh.internal'] },
+      { subject: 'b.mesh.internal', sans: [] },
+    ]);
+    expect(cmd.args.join(' ')).not.toContain('mesh.internal/a');
+    const out = await $({ quiet: true, nothrow: true, input: cmd.input, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } })`${cmd.args}`;
+    expect(out.stdout).toBe('hdr.a_mesh_internal.sig\n!\nhdr.b_mesh_internal.sig\n');
+    const calls = (await readFile(path.join(dir, 'calls'), 'utf8')).trim().split('\n');
+    expect(calls).toHaveLength(3);
+    expect(calls[0]).toMatch(/^ca\|token\|a\.mesh\.internal\|--san\|a\.mesh\.internal\|--san\|spiffe:\/\/mesh\.internal\/a\|--provisioner\|admin\|/);
+    expect(calls[0]).toMatch(/\|--root\|[^|]+\|$/);
+    expect(calls[2]).toMatch(/^ca\|token\|b\.mesh\.internal\|--provisioner\|/);
+  });
+
+  it('refuses a subject or SAN that is not one word, before anything runs', () => {
+    expect(() => tokensCommand(ca, [{ subject: 'a b', sans: [] }])).toThrow("a token's subject and SANs are single words");
+    expect(() => tokensCommand(ca, [{ subject: 'a', sans: ['x\n--provisioner evil'] }])).toThrow('single words');
   });
 });
