@@ -56,7 +56,7 @@ const customImage = record(
     command: stringList(64),
     health: stringList(64),
     identityForm: oneOf('uri', 'dns'),
-    protocol: oneOf('https', 'postgres'),
+    protocol: oneOf('https', 'postgres', 'mysql'),
     memoryMb: integer,
   },
   ['image', 'identityForm', 'protocol'],

@@ -5,204 +5,183 @@
  * for identity. The mesh file names a technology per workload; nothing here
  * knows about a particular workload.
  */
-import path from 'node:path';
+import {
+  HEALTH_CHECK,
+  type IdentityForm,
+  imageFolder,
+  type ImageRecipe,
+  mtlsHealth,
+  NODE_IMAGE,
+  type Protocol,
+  shellRecipe,
+  type Technology,
+  type WorkloadRole,
+} from './technology.js';
 
-import type { BaseImageKey } from './versions.js';
+export { HEALTH_CHECK, imageFolder };
+export type { IdentityForm, ImageRecipe, Protocol, Technology, WorkloadRole };
 
-export type WorkloadRole = 'server' | 'client' | 'both';
-/** The certificate field a technology authorises by: the SAN URI (SPIFFE ID), or the DNS name (SAN DNS, or the CN that equals it). */
-export type IdentityForm = 'uri' | 'dns';
-export type Protocol = 'https' | 'postgres';
-
-/** One image the stack builds: a folder of the project with a Dockerfile whose base images are build args. */
-export interface ImageRecipe {
-  /** Build context, relative to the project root. */
-  readonly contextDir: string;
-  /** The Dockerfile, relative to contextDir; its folder names the image (imageFolder). @default 'Dockerfile' */
-  readonly dockerfile?: string;
-  /** The folders of the context the image is made from, relative to it: a change in one rebuilds the image. @default the whole context */
-  readonly sources?: readonly string[];
-  /** Build arg name -> base image key (official or stand-in, chosen by the toolchain). */
-  readonly baseImageArgs: Readonly<Record<string, BaseImageKey>>;
-}
-
-/** What a technology's process needs from its container beyond the common hardening. */
-export interface Technology {
-  /** Shown by status and the README: `nginx`, `Go`, … */
-  readonly label: string;
-  readonly image: ImageRecipe;
-  readonly roles: readonly WorkloadRole[];
-  readonly protocol: Protocol;
-  readonly identityForm: IdentityForm;
-  /** The container's command for a role. @default the image's own */
-  readonly command?: (role: WorkloadRole) => string[];
-  /** The Docker health check command. */
-  readonly health: readonly string[];
-  /** Writable paths besides /tmp: tmpfs mounts (path -> options). @default none */
-  readonly tmpfs?: Readonly<Record<string, string>>;
-  /** A named volume per workload for its data (path in the container). @default none */
-  readonly dataPath?: string;
-  /** @default 192 */
-  readonly memoryMb?: number;
-  /** How the process reports itself: the Node admin port, or the recipe stats file. */
-  readonly stats: 'node-admin' | 'stats-file';
-}
-
-/** The folder of an image's Dockerfile, relative to the project root: one image per folder, named after it. */
-export function imageFolder(recipe: ImageRecipe): string {
-  return path.posix.join(recipe.contextDir, path.posix.dirname(recipe.dockerfile ?? 'Dockerfile'));
-}
-
-const NODE_IMAGE: ImageRecipe = { contextDir: 'services/workload', baseImageArgs: { NODE_IMAGE: 'node' } };
-/**
- * The shell recipes (nginx, curl, PostgreSQL, psql) copy the one trust-file
- * tool they share (recipes/lib/mtls-trust) into their images, so they build
- * with recipes/ as the context and their own folder's Dockerfile.
- */
-function shellRecipe(folder: string, baseImageArgs: ImageRecipe['baseImageArgs']): ImageRecipe {
-  return { contextDir: 'recipes', dockerfile: `${folder}/Dockerfile`, sources: [folder, 'lib'], baseImageArgs };
-}
-/**
- * Every technology's check is `/usr/local/bin/mtls-health` in its image: bash
- * reading state the process already keeps (a stats file, or the Node admin
- * port's /healthz), one line in the stack's vocabulary (ready / waiting /
- * starting / unhealthy), bounded well inside HEALTH_CHECK.timeout.
- */
-const mtlsHealth = ['CMD', '/usr/local/bin/mtls-health'];
-
-/**
- * Docker's schedule for every health check of the stack: apps, renewers and
- * the CA. Deploy and enrollment do not wait on it (they run each container's
- * check themselves, scripts/lib/workloads/readiness.ts), so the interval only sets how
- * soon Docker's own status notices a failure, and its cost is paid by every
- * container, all the time.
- *
- * Measured on a 2-core Docker 20.10 host: one health exec costs about 40 ms of
- * CPU in dockerd, containerd, the shim and runc, whatever the check runs (20
- * containers checking `true` every second: 1 114 execs in 60 s took 37-44 ms
- * each over the same containers without a check). The checks themselves cost
- * ~4 ms (bash reading state). The default mesh has 21 checks (the CA, 10 apps,
- * 10 renewers): every 5 s that is 21/5 × ~44 ms ≈ 18 % of a core; every 30 s
- * ≈ 3 % (bench B10 read 4.8 % for the engine's processes in all); every 60 s
- * ≈ 1.5 %, which leaves the rest of the 5 % budget for the stack at rest to
- * the renewers, the CA and the servers. Docker then calls a container
- * unhealthy within 3 minutes of its first failed check. The timeout is far
- * above the checks' own bounds (2-3 s), so one never outlives it. Durations
- * are written as the provider reads them back from Docker (Go's `1m0s`), or
- * every plan would show them changed.
- */
-export const HEALTH_CHECK = { interval: '1m0s', timeout: '5s', startPeriod: '1m0s', retries: 3 } as const;
+/** A workload of the project's Node image (services/): its bundle, health from the admin port. */
+const nodeApp = (label: string, role: WorkloadRole, bundle: string): Technology => ({
+  label,
+  image: NODE_IMAGE,
+  roles: [role],
+  protocol: 'https',
+  identityForm: 'uri',
+  command: () => ['node', `/app/${bundle}`],
+  health: mtlsHealth,
+  stats: 'node-admin',
+});
+/** A recipe (recipes/): HTTPS unless it says otherwise, its image's mtls-health reading its stats file. */
+const recipe = (t: Pick<Technology, 'label' | 'image' | 'roles' | 'identityForm'> & Partial<Technology>): Technology => ({
+  protocol: 'https',
+  health: mtlsHealth,
+  stats: 'stats-file',
+  ...t,
+});
+const GO_IMAGE: ImageRecipe = { contextDir: 'recipes/go', baseImageArgs: { GOLANG_IMAGE: 'golang', RUNTIME_IMAGE: 'debian' } };
+const PYTHON_IMAGE: ImageRecipe = { contextDir: 'recipes/python', baseImageArgs: { PYTHON_IMAGE: 'python' } };
+const MARIADB_IMAGE = shellRecipe('mariadb', { MARIADB_IMAGE: 'mariadb' });
+/** A tmpfs for uid 1000 (the stack's user), writable, nothing executable. */
+const tmpfsOf = (size: string) => `rw,noexec,nosuid,nodev,size=${size},uid=1000,gid=1000`;
+/** Ruby's Net::HTTP and PHP's curl extension take the shared trust tool (lib/) and the shell clients' health check (curl/). */
+const scriptedClient = (folder: string, arg: string, key: ImageRecipe['baseImageArgs'][string]): ImageRecipe => ({
+  contextDir: 'recipes',
+  dockerfile: `${folder}/Dockerfile`,
+  sources: [folder, 'lib', 'curl'],
+  baseImageArgs: { [arg]: key },
+});
 
 export const TECHNOLOGIES = {
-  'node-server': {
-    label: 'Node.js',
-    image: NODE_IMAGE,
-    roles: ['server'],
-    protocol: 'https',
-    identityForm: 'uri',
-    command: () => ['node', '/app/server.mjs'],
-    health: mtlsHealth,
-    stats: 'node-admin',
-  },
-  'node-client': {
-    label: 'Node.js',
-    image: NODE_IMAGE,
-    roles: ['client'],
-    protocol: 'https',
-    identityForm: 'uri',
-    command: () => ['node', '/app/client.mjs'],
-    health: mtlsHealth,
-    stats: 'node-admin',
-  },
-  nginx: {
-    label: 'nginx',
-    image: shellRecipe('nginx', { NGINX_IMAGE: 'nginx' }),
-    roles: ['server', 'both'],
-    protocol: 'https',
-    identityForm: 'dns',
-    health: mtlsHealth,
-    stats: 'stats-file',
-    memoryMb: 64,
-  },
-  curl: {
-    label: 'curl',
-    image: shellRecipe('curl', { CURL_IMAGE: 'curl' }),
-    roles: ['client'],
-    protocol: 'https',
-    identityForm: 'dns',
-    health: mtlsHealth,
-    stats: 'stats-file',
-    memoryMb: 32,
-  },
-  'go-server': {
+  'node-server': nodeApp('Node.js', 'server', 'server.mjs'),
+  'node-client': nodeApp('Node.js', 'client', 'client.mjs'),
+  nginx: recipe({ label: 'nginx', image: shellRecipe('nginx', { NGINX_IMAGE: 'nginx' }), roles: ['server', 'both'], identityForm: 'dns', memoryMb: 64 }),
+  curl: recipe({ label: 'curl', image: shellRecipe('curl', { CURL_IMAGE: 'curl' }), roles: ['client'], identityForm: 'dns', memoryMb: 32 }),
+  'go-server': recipe({
     label: 'Go',
-    image: { contextDir: 'recipes/go', baseImageArgs: { GOLANG_IMAGE: 'golang', RUNTIME_IMAGE: 'debian' } },
+    image: GO_IMAGE,
     roles: ['server'],
-    protocol: 'https',
     identityForm: 'uri',
     command: () => ['/usr/local/bin/mtls-go', 'server'],
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 64,
-  },
-  'go-client': {
+  }),
+  'go-client': recipe({
     label: 'Go',
-    image: { contextDir: 'recipes/go', baseImageArgs: { GOLANG_IMAGE: 'golang', RUNTIME_IMAGE: 'debian' } },
+    image: GO_IMAGE,
     roles: ['client'],
-    protocol: 'https',
     identityForm: 'uri',
     command: () => ['/usr/local/bin/mtls-go', 'client'],
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 64,
-  },
-  'python-server': {
+  }),
+  'python-server': recipe({
     label: 'Python',
-    image: { contextDir: 'recipes/python', baseImageArgs: { PYTHON_IMAGE: 'python' } },
+    image: PYTHON_IMAGE,
     roles: ['server'],
-    protocol: 'https',
     identityForm: 'uri',
     command: () => ['python3', '-u', '/app/server.py'],
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 96,
-  },
-  'python-client': {
+  }),
+  'python-client': recipe({
     label: 'Python',
-    image: { contextDir: 'recipes/python', baseImageArgs: { PYTHON_IMAGE: 'python' } },
+    image: PYTHON_IMAGE,
     roles: ['client'],
-    protocol: 'https',
     identityForm: 'uri',
     command: () => ['python3', '-u', '/app/client.py'],
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 96,
-  },
-  postgres: {
+  }),
+  postgres: recipe({
     label: 'PostgreSQL',
     image: shellRecipe('postgres', { POSTGRES_IMAGE: 'postgres' }),
     roles: ['server'],
     protocol: 'postgres',
     identityForm: 'dns',
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 256,
-    tmpfs: { '/var/run/postgresql': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000' },
+    tmpfs: { '/var/run/postgresql': tmpfsOf('1m') },
     dataPath: '/var/lib/postgresql/data',
-  },
-  psql: {
+  }),
+  psql: recipe({
     label: 'psql',
     image: shellRecipe('psql', { POSTGRES_IMAGE: 'postgres' }),
     roles: ['client'],
     protocol: 'postgres',
     identityForm: 'dns',
-    health: mtlsHealth,
-    stats: 'stats-file',
     memoryMb: 64,
     // The postgres image declares VOLUME /var/lib/postgresql/data: a tmpfs keeps
     // Docker from making an anonymous volume for a client that stores nothing.
-    tmpfs: { '/var/lib/postgresql/data': 'rw,noexec,nosuid,nodev,size=64k,uid=1000,gid=1000' },
-  },
+    tmpfs: { '/var/lib/postgresql/data': tmpfsOf('64k') },
+  }),
+  httpd: recipe({ label: 'Apache httpd', image: shellRecipe('httpd', { HTTPD_IMAGE: 'httpd' }), roles: ['server'], identityForm: 'dns', memoryMb: 64 }),
+  haproxy: recipe({
+    label: 'HAProxy',
+    image: shellRecipe('haproxy', { HAPROXY_IMAGE: 'haproxy' }),
+    roles: ['server', 'both'],
+    identityForm: 'dns',
+    memoryMb: 64,
+  }),
+  'express-server': nodeApp('Express', 'server', 'express-server.mjs'),
+  'axios-client': nodeApp('axios', 'client', 'axios-client.mjs'),
+  mariadb: recipe({
+    label: 'MariaDB',
+    image: MARIADB_IMAGE,
+    roles: ['server'],
+    protocol: 'mysql',
+    identityForm: 'dns',
+    command: () => ['/usr/local/bin/mtls-mariadb'],
+    memoryMb: 256,
+    // The socket and pid file; the base image's VOLUME /var/lib/mysql (owned by
+    // uid 999) gets a small tmpfs so Docker makes no anonymous volume for it.
+    tmpfs: { '/run/mysqld': tmpfsOf('1m'), '/var/lib/mysql': tmpfsOf('64k') },
+    dataPath: '/var/lib/mysql-mesh',
+  }),
+  'mysql-client': recipe({
+    label: 'mysql client',
+    image: MARIADB_IMAGE,
+    roles: ['client'],
+    protocol: 'mysql',
+    identityForm: 'dns',
+    command: () => ['/usr/local/bin/mtls-mysql-client'],
+    memoryMb: 64,
+    tmpfs: { '/var/lib/mysql': tmpfsOf('64k') },
+  }),
+  'ruby-client': recipe({
+    label: 'Ruby net/http',
+    image: scriptedClient('ruby', 'RUBY_IMAGE', 'ruby'),
+    roles: ['client'],
+    identityForm: 'uri',
+    command: () => ['ruby', '/app/client.rb'],
+    memoryMb: 64,
+  }),
+  'php-client': recipe({
+    label: 'PHP curl',
+    image: scriptedClient('php', 'PHP_IMAGE', 'php'),
+    roles: ['client'],
+    identityForm: 'dns',
+    command: () => ['php', '/app/client.php'],
+    memoryMb: 64,
+  }),
+  // exporter-toolkit's client_allowed_sans: a SAN equal to a listed string; the mesh lists SPIFFE URIs.
+  'node-exporter': recipe({
+    label: 'node_exporter',
+    image: shellRecipe('node-exporter', { NODE_EXPORTER_IMAGE: 'nodeExporter' }),
+    roles: ['server'],
+    identityForm: 'uri',
+    memoryMb: 48,
+  }),
+  prometheus: recipe({
+    label: 'Prometheus',
+    // The credential sets' shell functions are node-exporter's (mtls-credset.sh).
+    image: {
+      contextDir: 'recipes',
+      dockerfile: 'prometheus/Dockerfile',
+      sources: ['prometheus', 'node-exporter', 'lib'],
+      baseImageArgs: { PROMETHEUS_IMAGE: 'prometheus' },
+    },
+    roles: ['client'],
+    identityForm: 'dns',
+    memoryMb: 160,
+    // The image declares VOLUME /prometheus: its TSDB goes to a tmpfs (10 minutes' retention).
+    tmpfs: { '/prometheus': tmpfsOf('32m') },
+  }),
 } as const satisfies Record<string, Technology>;
 
 export type TechnologyName = keyof typeof TECHNOLOGIES;

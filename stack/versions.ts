@@ -69,6 +69,13 @@ export const OFFICIAL_IMAGES = {
   debian: 'debian:bookworm-slim',
   python: `python:${PYTHON_VERSION}-slim-bookworm`,
   postgres: `postgres:${POSTGRES_MAJOR}-bookworm`,
+  httpd: 'httpd:2.4.68-trixie',
+  haproxy: 'haproxy:2.6.22-bookworm',
+  mariadb: 'mariadb:10.11.18-jammy',
+  ruby: 'ruby:3.1.7-slim-bookworm',
+  php: 'php:8.2.33-cli-bookworm',
+  nodeExporter: 'prom/node-exporter:v1.12.1',
+  prometheus: 'prom/prometheus:v3.14.0',
 } as const;
 
 export type BaseImageKey = keyof typeof OFFICIAL_IMAGES;
@@ -91,6 +98,13 @@ export const LOCAL_IMAGES: BaseImages = {
   debian: `${PROJECT}/debian-base:bookworm`,
   python: `${PROJECT}/python-base:${PYTHON_VERSION}-bookworm`,
   postgres: `${PROJECT}/postgres-base:${POSTGRES_MAJOR}-bookworm`,
+  httpd: `${PROJECT}/httpd-base:bookworm`,
+  haproxy: `${PROJECT}/haproxy-base:bookworm`,
+  mariadb: `${PROJECT}/mariadb-base:bookworm`,
+  ruby: `${PROJECT}/ruby-base:3.1-bookworm`,
+  php: `${PROJECT}/php-base:8.2-bookworm`,
+  nodeExporter: `${PROJECT}/node-exporter-base:bookworm`,
+  prometheus: `${PROJECT}/prometheus-base:bookworm`,
 };
 
 /**

@@ -54,6 +54,43 @@ const REFUSALS: Record<string, Refusals> = {
     selfSigned: { message: /tlsv1 alert unknown ca/ },
     unlisted: { message: /certificate authentication failed for user "intruder"/ },
   },
+  // mod_ssl refuses in the handshake (SSLVerifyClient require), the identity
+  // with Require expr on the subject DN and its JSON ErrorDocument.
+  httpd: {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { status: 403, body: /"error":"forbidden","reason":"client identity not allowed"/ },
+  },
+  // HAProxy refuses in the handshake (verify required; OpenSSL's alerts), the
+  // identity with an http-request deny on the subject DN.
+  haproxy: {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { status: 403, body: /"error":"forbidden","reason":"client identity not allowed"/ },
+  },
+  // Express on Node's TLS (services/express): no certificate fails inside
+  // OpenSSL's handshake (its alert); an untrusted one is verified after it and
+  // Node closes the connection without an alert; the identity in a middleware.
+  'express-server': {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ECONNRESET' },
+    unlisted: { status: 403, body: /^\{"error":"forbidden","identity":\["intruder\.mesh\.internal",.*"reason":"none of the identities/ },
+  },
+  // MariaDB asks for a certificate but does not require one in the handshake:
+  // without one the account's REQUIRE SUBJECT refuses the login; an account
+  // that does not exist fails the authentication switch (1698).
+  mariadb: {
+    noCertificate: { message: /^ERROR 1045 \(28000\): Access denied for user 'operator'@'[0-9.]+' \(using password: NO\)$/ },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { message: /^ERROR 1698 \(28000\): Access denied for user 'intruder'@'[0-9.]+'$/ },
+  },
+  // exporter-toolkit refuses in Go's handshake (RequireAndVerifyClientCert),
+  // the identity too: client_allowed_sans fails VerifyPeerCertificate, a bad_certificate alert.
+  'node-exporter': {
+    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
+    unlisted: { code: 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' },
+  },
 };
 
 function expectRefusal(got: CallOutcome, want: Refusal, what: string) {
@@ -106,7 +143,7 @@ describe('recipes: who gets in', { timeout: 120_000 }, () => {
         },
         { timeoutMs: 60_000, intervalMs: 1000 },
       );
-      if (w.protocol === 'postgres') expect(got.body).toBe('operator true');
+      if (w.protocol !== 'https') expect(got.body).toBe('operator true');
       else expect(got.status).toBe(200);
     });
 

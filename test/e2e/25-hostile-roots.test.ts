@@ -52,8 +52,17 @@ const UNTRUSTED: Record<string, Check> = {
       intervalMs: 300,
     });
   },
+  // Express runs on Node's TLS: the same alert-or-reset race, without the reference server's counters.
+  'express-server': async (call) => {
+    const got = await call();
+    expect(got.ok ? undefined : got.code, JSON.stringify(got)).toMatch(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/);
+  },
   'go-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
   'python-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  'node-exporter': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  httpd: alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  haproxy: alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
+  mariadb: alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
   // nginx asks for a certificate in the handshake and verifies it after (recipes/nginx): its JSON 400.
   nginx: async (call) => {
     const got = await call();

@@ -2,6 +2,7 @@
 // by stack/mtls-stack.ts) and the workload handle the scripts build from them.
 // Types only: the modules that read outputs, probe readiness and read app
 // reports all depend on these, and on nothing else of each other.
+import type { Protocol } from '../../../stack/technologies.js';
 
 export interface WorkloadOutput {
   readonly name: string;
@@ -10,7 +11,7 @@ export interface WorkloadOutput {
   /** For people: `nginx`, `Go`, … */
   readonly label: string;
   readonly role: 'server' | 'client' | 'both';
-  readonly protocol: 'https' | 'postgres';
+  readonly protocol: Protocol;
   /** The certificate field its allow-list is checked against. */
   readonly identity_form: 'uri' | 'dns';
   /** How it reports itself: the Node admin port, the recipes' stats file, or not at all. */

@@ -81,7 +81,9 @@ export async function ensureEngine(paths: CachePaths, opts: { offline: boolean }
   return { ...(await engineStatus()), startedByUs: true };
 }
 
-/** Installs Debian packages that are missing; no-op when all are present. */
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+/** Installs Debian packages that are missing, starting none of their services; no-op when all are present. */
 export async function aptInstall(packages: string[], paths: CachePaths): Promise<void> {
   const missing: string[] = [];
   for (const pkg of packages) {
@@ -96,7 +98,14 @@ export async function aptInstall(packages: string[], paths: CachePaths): Promise
   const log = `${paths.logs}/apt.log`;
   const apt = $({ quiet: true, nothrow: true, timeout: '15m', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   const update = await apt`apt-get update -q`;
-  const install = update.exitCode === 0 ? await apt`apt-get install -y -q --no-install-recommends ${missing}` : update;
+  // The packages are tools (servers included: the recipes' tests start their
+  // own instances): Debian's policy-rc.d hook keeps their services from
+  // starting on install, unless the machine already has a policy of its own.
+  const policy = (await fs.pathExists(POLICY_RC_D)) ? undefined : POLICY_RC_D;
+  if (policy) await fs.writeFile(policy, '#!/bin/sh\n# written by the project toolchain while apt-get runs: start no service\nexit 101\n', { mode: 0o755 });
+  const install = await (update.exitCode === 0 ? apt`apt-get install -y -q --no-install-recommends ${missing}` : Promise.resolve(update)).finally(() =>
+    policy ? fs.remove(policy) : undefined,
+  );
   await fs.appendFile(log, update.stdout + update.stderr + install.stdout + install.stderr);
   if (install.exitCode !== 0) {
     throw new UserError(`apt-get could not install ${missing.join(', ')} (see ${log}). Check that Debian's package mirror is reachable, then run this again.`);

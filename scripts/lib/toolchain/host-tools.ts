@@ -7,7 +7,8 @@
  * busybox (the shell recipes' trust-file tool is tested under busybox sh, as
  * in the Alpine curl image), shellcheck and flake8 (the unit suite lints the
  * shell scripts and the Python recipe; Go's own gofmt and vet lint the Go
- * recipe).
+ * recipe), and the programs whose recipes' unit tests run them on the host
+ * (haproxy, apache2, mariadbd and its client, ruby, php with its curl extension).
  * Installed from Debian's packages where this process may; elsewhere named
  * with the command that installs them.
  */
@@ -25,7 +26,16 @@ export const HOST_TOOLS = [
   { command: 'busybox', debianPackage: 'busybox' },
   { command: 'shellcheck', debianPackage: 'shellcheck' },
   { command: 'flake8', debianPackage: 'flake8' },
+  { command: 'haproxy', debianPackage: 'haproxy' },
+  { command: 'apache2', debianPackage: 'apache2-bin' },
+  { command: 'mariadbd', debianPackage: 'mariadb-server', alsoPackages: ['mariadb-client'] },
+  { command: 'ruby', debianPackage: 'ruby' },
+  // php-curl has no command of its own: the PHP recipe's test needs the extension beside the CLI.
+  { command: 'php', debianPackage: 'php-cli', alsoPackages: ['php-curl'] },
 ] as const;
+
+const packagesOf = (t: HostTool): string[] => [t.debianPackage, ...('alsoPackages' in t ? t.alsoPackages : [])];
+type HostTool = (typeof HOST_TOOLS)[number];
 
 async function missingTools(): Promise<(typeof HOST_TOOLS)[number][]> {
   const found = await Promise.all(
@@ -41,12 +51,9 @@ export async function ensureHostTools(paths: CachePaths, opts: { build: boolean;
   if (!opts.build) return { missing: names, installed: [] };
   if (!opts.debian || process.getuid?.() !== 0) {
     throw new UserError(
-      `${names.join(' and ')} must be on PATH: install ${missing.map((t) => t.debianPackage).join(' ')} (e.g. sudo apt-get install ${missing.map((t) => t.debianPackage).join(' ')})`,
+      `${names.join(' and ')} must be on PATH: install ${missing.flatMap(packagesOf).join(' ')} (e.g. sudo apt-get install ${missing.flatMap(packagesOf).join(' ')})`,
     );
   }
-  await aptInstall(
-    missing.map((t) => t.debianPackage),
-    paths,
-  );
+  await aptInstall(missing.flatMap(packagesOf), paths);
   return { missing: [], installed: names };
 }

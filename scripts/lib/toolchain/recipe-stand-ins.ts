@@ -52,6 +52,14 @@ export const RECIPE_STAND_INS: readonly RecipeStandIn[] = [
   { key: 'python', dir: 'python', packages: ['python3', 'ca-certificates', 'netbase', 'tzdata'] },
   // rootfs.sh: the postgres account (uid 999) must exist before the packages' scripts run.
   { key: 'postgres', dir: 'postgres', packages: ['postgresql-15', 'postgresql-client-15', 'locales'], rootfsScript: 'rootfs.sh' },
+  { key: 'httpd', dir: 'httpd', packages: ['apache2-bin', 'openssl', 'mawk', 'ca-certificates'] },
+  { key: 'haproxy', dir: 'haproxy', packages: ['haproxy', 'ca-certificates', 'openssl', 'mawk'] },
+  { key: 'mariadb', dir: 'mariadb', packages: ['mariadb-server', 'mariadb-client', 'ca-certificates', 'openssl', 'tzdata'] },
+  { key: 'ruby', dir: 'ruby', packages: ['ruby', 'ca-certificates', 'mawk'] },
+  { key: 'php', dir: 'php', packages: ['php-cli', 'php-curl', 'ca-certificates', 'mawk'] },
+  // rootfs.sh: node_exporter built from the Go module proxy (bookworm's 1.5.0 has no client_allowed_sans).
+  { key: 'nodeExporter', dir: 'node-exporter', packages: ['busybox'], rootfsScript: 'rootfs.sh' },
+  { key: 'prometheus', dir: 'prometheus', packages: ['prometheus', 'busybox'] },
   { key: 'golang', dir: 'golang', packages: [], prepare: packGoroot, buildArgs: async () => ({ GOLANG_VERSION: await goVersion() }) },
 ];
 

@@ -1,8 +1,9 @@
 /**
  * The certificate a server presents, read from outside the way an operator
  * would: `openssl s_client` against its port on 127.0.0.1 (`-starttls
- * postgres` for PostgreSQL). No client certificate is sent: the server's
- * certificate comes before the server asks for the client's, so this sees
+ * postgres` for PostgreSQL, `-starttls mysql` for MariaDB). No client
+ * certificate is sent: the server's certificate comes before the server
+ * asks for the client's, so this sees
  * what every caller sees, and the server records a refused handshake.
  */
 import { $ } from 'zx';
@@ -13,17 +14,20 @@ export interface ServedCertTarget {
   readonly port: number;
   /** SNI and the name checked by callers. */
   readonly serverName: string;
-  readonly protocol: 'https' | 'postgres';
+  readonly protocol: 'https' | 'postgres' | 'mysql';
 }
 
 /** The PEM of the leaf the server presents now, or undefined when none comes (not listening, no certificate yet). */
 export async function servedLeafPem(t: ServedCertTarget): Promise<string | undefined> {
-  const starttls = t.protocol === 'postgres' ? ['-starttls', 'postgres'] : [];
+  // openssl's STARTTLS names for PostgreSQL and MySQL are the protocols' own.
+  const starttls = t.protocol === 'https' ? [] : ['-starttls', t.protocol];
   const out = await $({
     quiet: true,
     nothrow: true,
     timeout: '10s',
-    input: '',
+    // s_client's Q command ends the session: MariaDB would otherwise hold the
+    // connection open, waiting for a login, until the timeout.
+    input: t.protocol === 'mysql' ? 'Q\n' : '',
   })`openssl s_client -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
   return splitPem(out.stdout)[0];
 }

@@ -1,8 +1,9 @@
 /**
  * Calls a published server of the mesh from the host, the way its own
  * clients do: HTTPS through Node's TLS, PostgreSQL through the host's psql
- * (libpq, sslmode=verify-full). Each returns what happened in a form a test
- * can pin: the HTTP status, or the TLS alert / PostgreSQL message.
+ * (libpq, sslmode=verify-full), MySQL (MariaDB) in Node (test/helpers/mysql-call.ts).
+ * Each returns what happened in a form a test can pin: the HTTP status, or
+ * the TLS alert / PostgreSQL or MySQL message.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { $, fs } from 'zx';
 
 import type { WorkloadOutput } from '../../../scripts/lib/deploy/stack-instance.js';
 import { mtlsRequest } from '../../../scripts/lib/identity/mtls-request.js';
+import { mysqlCall } from '../../helpers/mysql-call.js';
 
 export interface Credential {
   readonly certPem: string;
@@ -21,8 +23,9 @@ export type CallOutcome =
   | { readonly ok: true; readonly status?: number; readonly body: string }
   | { readonly ok: false; readonly status?: number; readonly code?: string; readonly message: string };
 
-/** One call as `who` (a role name for PostgreSQL); no credential means no client certificate. */
+/** One call as `who` (a role name for PostgreSQL, an account for MySQL); no credential means no client certificate. */
 export async function callServer(w: WorkloadOutput, rootPem: string, who: string, cred?: Credential): Promise<CallOutcome> {
+  if (w.protocol === 'mysql') return mysqlCall({ port: w.host_port, serverName: w.dns_name }, rootPem, who, cred);
   return w.protocol === 'postgres' ? psqlCall(w, rootPem, who, cred) : httpsCall(w, rootPem, cred);
 }
 
