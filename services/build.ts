@@ -1,8 +1,9 @@
-// Bundles the three entry points into self-contained ESM files for the
+// Bundles the entry points into self-contained ESM files for the
 // workload image, beside the image's bash health check:
 // `npx tsx services/build.ts` → services/workload/dist/.
-// Node built-ins stay external; there is nothing else to bundle. Output is
-// deterministic: no timestamps, no absolute paths (absWorkingDir is the repo).
+// Node built-ins stay external; the Express and axios workloads' packages
+// are bundled in (see REQUIRE_BANNER). Output is deterministic: no
+// timestamps, no absolute paths (absWorkingDir is the repo).
 import { chmod, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,7 +17,18 @@ export const ENTRY_POINTS = {
   server: 'services/server/main.ts',
   client: 'services/client/main.ts',
   probe: 'services/probe/main.ts',
+  'express-server': 'services/express/main.ts',
+  'axios-client': 'services/axios/main.ts',
 } as const;
+
+/**
+ * Express, axios and the packages they load are CommonJS. Bundled into an ES
+ * module, their require() of a Node built-in goes through esbuild's
+ * __require, which uses a `require` in scope when there is one and otherwise
+ * throws `Dynamic require of "http" is not supported` (an ES module has no
+ * `require`). This line at the top of every bundle gives them Node's own.
+ */
+const REQUIRE_BANNER = 'import { createRequire as __createRequire } from "node:module";\nconst require = __createRequire(import.meta.url);';
 
 export interface BuildServicesOptions {
   /** @default services/workload/dist */
@@ -26,7 +38,7 @@ export interface BuildServicesOptions {
 /** The Docker health check of the workload image (bash: no Node process per check). */
 export const HEALTH_SCRIPT = { source: 'services/probe/mtls-health.sh', name: 'mtls-health.sh' } as const;
 
-/** Returns the paths of the written files (the server, client and probe bundles, the health check). */
+/** Returns the paths of the written files (one bundle per entry point, the health check). */
 export async function buildServices(options: BuildServicesOptions = {}): Promise<string[]> {
   const outDir = resolve(options.outDir ?? join(servicesDir, 'workload', 'dist'));
   await build({
@@ -42,6 +54,7 @@ export async function buildServices(options: BuildServicesOptions = {}): Promise
     sourcemap: false,
     minify: false,
     legalComments: 'none',
+    banner: { js: REQUIRE_BANNER },
     charset: 'utf8',
     logLevel: 'warning',
   });

@@ -23,8 +23,23 @@ import { RequestTracker } from './tracker.js';
 export type { MtlsClientOptions } from './options.js';
 export type { ClientStats } from './stats.js';
 
+/**
+ * How the client makes its call over the agent of one credential generation.
+ * The agent (TLS policy), retries, bookkeeping and /stats are the client's;
+ * another HTTP library brings only this.
+ */
+export interface Transport {
+  /** Named in the log and the health detail (`calling … with axios`). @default none: Node's https.get */
+  readonly name?: string;
+  /** One GET of `target` over `agent`, never rejecting; called once per generation. */
+  readonly caller: (target: URL, agent: Agent, timeoutMs: number) => () => Promise<Outcome>;
+}
+
+const NODE_HTTPS: Transport = { caller: (target, agent, timeoutMs) => () => getOnce(target, agent, timeoutMs) };
+
 interface AgentSlot {
   readonly agent: Agent;
+  readonly call: () => Promise<Outcome>;
   readonly generation: number;
   inFlight: number;
   retired: boolean;
@@ -45,7 +60,10 @@ export class MtlsClient {
   private stopped = false;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly options: MtlsClientOptions) {
+  constructor(
+    private readonly options: MtlsClientOptions,
+    private readonly transport: Transport = NODE_HTTPS,
+  ) {
     this.target = new URL(options.targetUrl);
     if (this.target.protocol !== 'https:') throw new Error(`target url must use https, got ${JSON.stringify(this.target.href)}`);
     if (!((options.requestRate ?? 5) > 0)) throw new Error(`request rate must be positive, got ${options.requestRate}`);
@@ -130,15 +148,19 @@ export class MtlsClient {
     if (this.stopped) return { status: 'unhealthy', detail: 'stopping' };
     if (c.status !== 'ready') return c;
     if (!this.slot) return { status: 'starting', detail: `building the https agent; ${c.detail}` };
-    return { status: 'ready', detail: `calling ${this.target.href}; ${c.detail}` };
+    const library = this.transport.name ? ` with ${this.transport.name}` : '';
+    return { status: 'ready', detail: `calling ${this.target.href}${library}; ${c.detail}` };
   }
 
   private useCredentials(credentials: Credentials): void {
     const previous = this.slot;
     this.generation += 1;
-    this.slot = { agent: createAgent(credentials, this.expected), generation: this.generation, inFlight: 0, retired: false };
+    const agent = createAgent(credentials, this.expected);
+    const call = this.transport.caller(this.target, agent, this.options.requestTimeoutMs ?? 5_000);
+    this.slot = { agent, call, generation: this.generation, inFlight: 0, retired: false };
     this.tracker.agentsBuilt.inc();
-    this.logger.info('new https agent', { generation: this.generation, serial: credentials.serial });
+    const library = this.transport.name ? { library: this.transport.name } : {};
+    this.logger.info('new https agent', { generation: this.generation, serial: credentials.serial, ...library });
     if (previous) this.retire(previous);
     this.wake?.(); // no need to sit out a backoff that our old certificate may have caused
   }
@@ -208,7 +230,7 @@ export class MtlsClient {
   private async request(slot: AgentSlot): Promise<Outcome> {
     slot.inFlight += 1;
     try {
-      return await getOnce(this.target, slot.agent, this.options.requestTimeoutMs ?? 5_000);
+      return await slot.call();
     } finally {
       slot.inFlight -= 1;
       if (slot.retired && slot.inFlight === 0) slot.agent.destroy();

@@ -1,6 +1,7 @@
 // What the mTLS client is told: where its files are, whom it calls and how
 // often, and how patient it is with failures. Read from the environment by
-// main.ts.
+// the entry points (clientOptionsFromEnv).
+import { type Env, readInteger, readOptionalString, readPort, readString } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 
 export interface MtlsClientOptions {
@@ -54,4 +55,22 @@ export interface MtlsClientOptions {
   readonly backoffMaxMs?: number;
   /** @default silent */
   readonly logger?: Logger;
+}
+
+/**
+ * The options every client entry point reads from the environment: the
+ * recipes' contract for a client (recipes/README.md) plus the reference
+ * client's knobs. The target and the pace are the entry point's.
+ */
+export function clientOptionsFromEnv(env: Env, logger: Logger) {
+  return {
+    certDir: readString(env, 'CERT_DIR', '/var/run/step'),
+    rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
+    expectedServerIdentity: readString(env, 'EXPECTED_SERVER_IDENTITY'),
+    requestTimeoutMs: readInteger(env, 'REQUEST_TIMEOUT_MS', 5_000, { min: 100, max: 600_000 }),
+    adminPort: readPort(env, 'ADMIN_PORT', 9100),
+    reloadDebounceMs: readInteger(env, 'RELOAD_DEBOUNCE_MS', 250, { min: 0, max: 60_000 }),
+    startupRetryBudgetMs: readInteger(env, 'STARTUP_RETRY_BUDGET_MS', 30_000, { min: 0, max: 86_400_000 }),
+    logger,
+  } satisfies Omit<MtlsClientOptions, 'targetUrl'>;
 }

@@ -1,6 +1,7 @@
 // The mTLS server: one https listener that only talks to clients holding a
 // certificate from our private root, authorises them by identity, and swaps
 // its own certificate in place when the renewer rotates it.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
@@ -17,9 +18,23 @@ import { ThrottledLog } from '../lib/throttled-log.js';
 import { classifyHandshakeFailure } from '../lib/tls-errors.js';
 import { ServerMetrics } from './metrics.js';
 import type { MtlsServerOptions, ServerState, ServerStats } from './options.js';
-import { handleRequest } from './routes.js';
+import { handleRequest, type RouteContext } from './routes.js';
 
 export type { MtlsServerOptions, ServerState, ServerStats } from './options.js';
+export type { RouteContext } from './routes.js';
+
+/**
+ * What answers requests on the mTLS port once the handshake has verified the
+ * peer. Everything around it (TLS policy, credentials, limits, health, stats,
+ * drain) is the server's; another framework brings only this.
+ */
+export interface RequestHandling {
+  /** Named in the health detail (`serving mTLS (Express) on …`). @default none: the reference routes */
+  readonly name?: string;
+  readonly listener: (context: RouteContext) => (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+const REFERENCE_ROUTES: RequestHandling = { listener: (context) => (req, res) => handleRequest(req, res, context) };
 
 /** A TLS handshake must finish quickly; Node's default (120 s) invites slow-loris. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -59,7 +74,10 @@ export class MtlsServer {
   /** What /metrics on the mTLS port shows: this process's, or the cluster's (setMetricsSource). */
   private metricsText: () => string = () => this.metrics.registry.render();
 
-  constructor(private readonly options: MtlsServerOptions) {
+  constructor(
+    private readonly options: MtlsServerOptions,
+    private readonly handling: RequestHandling = REFERENCE_ROUTES,
+  ) {
     this.allowList = new AllowList(options.allowedIdentities);
     this.logger = options.logger ?? silentLogger;
     const intervalMs = options.problemLogIntervalMs;
@@ -140,7 +158,8 @@ export class MtlsServer {
     const address = this.https?.address() as AddressInfo | null | undefined;
     if (this.state !== 'serving' || !address)
       return { status: 'starting', detail: `opening the mTLS port ${this.options.listenPort ?? 8443}; ${credentials.detail}`, serial };
-    return { status: 'ready', detail: `serving mTLS on ${address.address}:${address.port}; ${credentials.detail}`, serial };
+    const served = this.handling.name ? `mTLS (${this.handling.name})` : 'mTLS';
+    return { status: 'ready', detail: `serving ${served} on ${address.address}:${address.port}; ${credentials.detail}`, serial };
   }
 
   /** A cluster worker's /metrics on the mTLS port shows the whole cluster's, as its primary last sent them. */
@@ -173,7 +192,7 @@ export class MtlsServer {
 
   private listen(credentials: Credentials): void {
     const limits = this.options.limits ?? MTLS_LISTENER_LIMITS;
-    const context = {
+    const context: RouteContext = {
       allowList: this.allowList,
       metrics: this.metrics,
       metricsEndpoint: () => metricsResponse(this.metricsText()),
@@ -184,7 +203,7 @@ export class MtlsServer {
     };
     const server = createServer(
       { ...limitOptions(limits), ...secureContextOptions(credentials), requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
-      guardRequests((req, res) => handleRequest(req, res, context), this.requestProblems),
+      guardRequests(this.handling.listener(context), this.requestProblems),
     );
     applyLimits(server, limits, this.requestProblems);
     server.on('connection', (socket: Socket) => {

@@ -4,7 +4,7 @@
 import cluster from 'node:cluster';
 
 import { MAX_SERVER_PROCESSES } from '../../common/facts.js';
-import { type Env, readInteger, readList, readLogLevel, readOptionalString, readPort, readString } from '../lib/config.js';
+import { type Env, readInteger, readLogLevel, readPort } from '../lib/config.js';
 import { MTLS_LISTENER_LIMITS } from '../lib/http-limits.js';
 import { AllowList } from '../lib/identity.js';
 import { exitWith, stopOnSignals } from '../lib/lifecycle.js';
@@ -12,8 +12,7 @@ import { createLogger, type Logger } from '../lib/logger.js';
 import { createMtlsServer, type MtlsServer } from './app.js';
 import { ServerCluster } from './cluster.js';
 import { serveAsWorker, WORKER_INDEX_ENV, workerLimits } from './cluster-worker.js';
-
-const SHUTDOWN_GRACE_MS = 10_000;
+import { serverOptionsFromEnv, SHUTDOWN_GRACE_MS } from './options.js';
 
 type Config =
   | { readonly kind: 'primary'; readonly workers: number; readonly adminPort: number; readonly logger: Logger }
@@ -25,17 +24,7 @@ function fromEnv(env: Env): Config {
   const fields = worker === undefined ? { role: 'server' } : { role: 'server', worker };
   const logger = createLogger({ level: readLogLevel(env), fields });
   const adminPort = readPort(env, 'ADMIN_PORT', 9100);
-  const options = {
-    certDir: readString(env, 'CERT_DIR', '/var/run/step'),
-    rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
-    listenHost: readString(env, 'LISTEN_HOST', '0.0.0.0'),
-    listenPort: readPort(env, 'LISTEN_PORT', 8443),
-    allowedIdentities: readList(env, 'ALLOWED_IDENTITIES'),
-    reloadDebounceMs: readInteger(env, 'RELOAD_DEBOUNCE_MS', 250, { min: 0, max: 60_000 }),
-    maxConnectionAgeMs: readInteger(env, 'MAX_CONNECTION_AGE_MS', 60_000, { min: 1_000 }),
-    shutdownGraceMs: SHUTDOWN_GRACE_MS,
-    logger,
-  };
+  const options = serverOptionsFromEnv(env, logger);
   if (workers > 1 && cluster.isPrimary) {
     // What a worker would refuse, refused before any fork (no worker would ever start).
     new AllowList(options.allowedIdentities);

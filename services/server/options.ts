@@ -1,4 +1,6 @@
-// What the mTLS server is given (its options) and what it says about itself (its /stats).
+// What the mTLS server is given (its options, and how an entry point reads
+// them from the environment) and what it says about itself (its /stats).
+import { type Env, readInteger, readList, readOptionalString, readPort, readString } from '../lib/config.js';
 import type { CredentialStats } from '../lib/credential-status.js';
 import type { ListenerLimits } from '../lib/http-limits.js';
 import type { Logger } from '../lib/logger.js';
@@ -62,4 +64,26 @@ export interface ServerStats {
   readonly requests: { readonly total: number; readonly byIdentity: Record<string, Record<string, number>> };
   readonly handshakeFailures: Record<string, number>;
   readonly process: ProcessStats;
+}
+
+/** How long in-flight requests may take to finish when the process is told to stop. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * The options every server entry point reads from the environment: the
+ * recipes' contract for a server (recipes/README.md) plus the reference
+ * server's knobs. The admin port and the process model are the entry point's.
+ */
+export function serverOptionsFromEnv(env: Env, logger: Logger) {
+  return {
+    certDir: readString(env, 'CERT_DIR', '/var/run/step'),
+    rootPinFile: readOptionalString(env, 'ROOT_PIN_FILE'),
+    listenHost: readString(env, 'LISTEN_HOST', '0.0.0.0'),
+    listenPort: readPort(env, 'LISTEN_PORT', 8443),
+    allowedIdentities: readList(env, 'ALLOWED_IDENTITIES'),
+    reloadDebounceMs: readInteger(env, 'RELOAD_DEBOUNCE_MS', 250, { min: 0, max: 60_000 }),
+    maxConnectionAgeMs: readInteger(env, 'MAX_CONNECTION_AGE_MS', 60_000, { min: 1_000 }),
+    shutdownGraceMs: SHUTDOWN_GRACE_MS,
+    logger,
+  } satisfies MtlsServerOptions;
 }

@@ -11,7 +11,7 @@ import { waitFor } from '../../../common/wait.js';
 import { buildServices, ENTRY_POINTS, HEALTH_SCRIPT } from '../../../services/build.js';
 import { makeTempDir } from '../../helpers/pki.js';
 import { type CertDir, CLIENT_DNS, createCertDir, createTestPki, SERVER_URI } from './helpers/fixtures.js';
-import { freePort, type LoggedProcess, spawnWithLogs, within } from './helpers/harness.js';
+import { expectCleanStop, freePort, type LoggedProcess, spawnWithLogs, within } from './helpers/harness.js';
 
 // The image runs Node 24 (official or offline base); point BUNDLE_NODE at such a binary to
 // run the bundles with it (the default is the Node running the tests).
@@ -111,12 +111,7 @@ describe('bundles', () => {
     expect(metrics.code).toBe(0);
     expect(metrics.stdout).toMatch(new RegExp(`mtls_server_requests_total\\{identity="${CLIENT_DNS}",status="200"\\} [1-9]`));
 
-    client.child.kill('SIGTERM');
-    server.child.kill('SIGTERM');
-    expect(await client.exited()).toBe(0);
-    expect(await server.exited()).toBe(0);
-    expect(server.logs.at(-1)?.msg).toBe('stopped');
-    expect(JSON.stringify([...server.logs, ...client.logs])).not.toContain('PRIVATE KEY');
+    await expectCleanStop(server, client);
   });
 
   it('writes the bash health check the image installs beside the bundles, executable', async () => {

@@ -4,6 +4,7 @@ import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { createMtlsClient, type MtlsClient, type MtlsClientOptions } from '../../../../services/client/app.js';
+import type { Logger } from '../../../../services/lib/logger.js';
 import { createMtlsServer, type MtlsServer, type MtlsServerOptions } from '../../../../services/server/app.js';
 import { createPki, DAY, type Leaf, makeTempDir, type Pki, selfSignedLeaf, writeCredentials } from '../../../helpers/pki.js';
 import { captureLogs, type LogLine } from './harness.js';
@@ -80,9 +81,9 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(certDir: string, options: Partial<MtlsServerOptions> = {}): Promise<RunningServer> {
-  const { logger, lines } = captureLogs();
-  const server = createMtlsServer({
+/** What every test server (reference or Express) runs with: the test allow-list on loopback, free ports, quick reloads. */
+export function serverTestOptions(certDir: string, logger: Logger) {
+  return {
     certDir,
     allowedIdentities: ALLOWED,
     listenHost: '127.0.0.1',
@@ -93,8 +94,12 @@ export async function startServer(certDir: string, options: Partial<MtlsServerOp
     reloadRetryDelaysMs: [50, 100, 200, 400],
     shutdownGraceMs: 2_000,
     logger,
-    ...options,
-  });
+  } satisfies MtlsServerOptions;
+}
+
+export async function startServer(certDir: string, options: Partial<MtlsServerOptions> = {}): Promise<RunningServer> {
+  const { logger, lines } = captureLogs();
+  const server = createMtlsServer({ ...serverTestOptions(certDir, logger), ...options });
   await server.start();
   return { server, logs: lines, port: async () => (await server.serving()).port, stop: () => server.stop() };
 }
@@ -141,12 +146,10 @@ export interface RunningClient {
   stop(): Promise<void>;
 }
 
-export async function startClient(certDir: string, options: Partial<MtlsClientOptions> & Pick<MtlsClientOptions, 'targetUrl'>): Promise<RunningClient> {
-  const { logger, lines } = captureLogs();
-  const client = createMtlsClient({
+/** What every test client (reference or axios) runs with, besides its target and pace: quick timeouts, reloads and backoff. */
+export function clientTestOptions(certDir: string, logger: Logger) {
+  return {
     certDir,
-    expectedServerIdentity: SERVER_DNS,
-    requestRate: 50,
     requestTimeoutMs: 2_000,
     adminPort: 0,
     reloadDebounceMs: 30,
@@ -155,8 +158,12 @@ export async function startClient(certDir: string, options: Partial<MtlsClientOp
     backoffInitialMs: 20,
     backoffMaxMs: 100,
     logger,
-    ...options,
-  });
+  } satisfies Partial<MtlsClientOptions>;
+}
+
+export async function startClient(certDir: string, options: Partial<MtlsClientOptions> & Pick<MtlsClientOptions, 'targetUrl'>): Promise<RunningClient> {
+  const { logger, lines } = captureLogs();
+  const client = createMtlsClient({ ...clientTestOptions(certDir, logger), expectedServerIdentity: SERVER_DNS, requestRate: 50, ...options });
   await client.start();
   return { client, logs: lines, stop: () => client.stop() };
 }

@@ -6,6 +6,8 @@ import { type Agent, request } from 'node:https';
 import { type AddressInfo, createServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
+import { expect } from 'vitest';
+
 import type { WaitOptions } from '../../../../common/wait.js';
 import { createLogger, type Logger } from '../../../../services/lib/logger.js';
 
@@ -35,6 +37,19 @@ export function spawnWithLogs(node: string, file: string, env: Record<string, st
   });
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, logs, exited: () => exit };
+}
+
+/**
+ * SIGTERM to a bundled client and server: both exit 0, the server's last word
+ * is `stopped`, and no private key was ever logged by either.
+ */
+export async function expectCleanStop(server: LoggedProcess, client: LoggedProcess): Promise<void> {
+  client.child.kill('SIGTERM');
+  server.child.kill('SIGTERM');
+  expect(await client.exited()).toBe(0);
+  expect(await server.exited()).toBe(0);
+  expect(server.logs.at(-1)?.msg).toBe('stopped');
+  expect(JSON.stringify([...server.logs, ...client.logs])).not.toContain('PRIVATE KEY');
 }
 
 export function captureLogs(): { logger: Logger; lines: LogLine[] } {
