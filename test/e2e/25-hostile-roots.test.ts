@@ -39,24 +39,22 @@ async function unknownCaRefusals(w: Workload): Promise<number> {
   return (await appStats(w))?.handshakeFailures?.unknown_ca ?? 0;
 }
 
+// Node refuses after the client's last handshake flight (TLS 1.3): the
+// caller sees the alert or a reset, whichever its socket reads first, and
+// the server counts the refusal by its reason (the reference server and Express alike).
+const nodeTls: Check = async (call, w) => {
+  const before = await unknownCaRefusals(w);
+  const got = await call();
+  expect(got.ok ? undefined : got.code, JSON.stringify(got)).toMatch(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/);
+  await waitFor(`${w.name} to count an unknown_ca handshake failure`, async () => ((await unknownCaRefusals(w)) > before ? true : undefined), {
+    timeoutMs: 10_000,
+    intervalMs: 300,
+  });
+};
+
 const UNTRUSTED: Record<string, Check> = {
-  // Node refuses after the client's last handshake flight (TLS 1.3): the
-  // caller sees the alert or a reset, whichever its socket reads first, and
-  // the server counts the refusal by its reason.
-  'node-server': async (call, w) => {
-    const before = await unknownCaRefusals(w);
-    const got = await call();
-    expect(got.ok ? undefined : got.code, JSON.stringify(got)).toMatch(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/);
-    await waitFor(`${w.name} to count an unknown_ca handshake failure`, async () => ((await unknownCaRefusals(w)) > before ? true : undefined), {
-      timeoutMs: 10_000,
-      intervalMs: 300,
-    });
-  },
-  // Express runs on Node's TLS: the same alert-or-reset race, without the reference server's counters.
-  'express-server': async (call) => {
-    const got = await call();
-    expect(got.ok ? undefined : got.code, JSON.stringify(got)).toMatch(/^(ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET)$/);
-  },
+  'node-server': nodeTls,
+  'express-server': nodeTls,
   'go-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
   'python-server': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
   'node-exporter': alert('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'),
