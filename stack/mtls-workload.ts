@@ -3,11 +3,12 @@ import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
 
 import { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR } from '../common/facts.js';
-import { hardenedContainer } from './hardening.js';
+import { dockerFiles, hardenedContainer } from './hardening.js';
 import { baseLabels, LABEL, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './networks.js';
 import { validatePort } from './step-ca.js';
 import { HEALTH_CHECK, type WorkloadRole } from './technologies.js';
+import { APP_MEMORY_MB, appPlan, type AppRuntime, type PlanVolume, renewerPlan } from './workload-plan.js';
 
 export interface WorkloadIdentity {
   /** DNS SAN, also the workload's name in the mesh, e.g. `client.mesh.internal`. */
@@ -16,19 +17,7 @@ export interface WorkloadIdentity {
   readonly uri?: string;
 }
 
-/** How the app container runs: from the workload's technology, or the user's own image. */
-export interface AppRuntime {
-  /** @default the image's own */
-  readonly command?: readonly string[];
-  /** Docker health check command. @default the image's own */
-  readonly health?: readonly string[];
-  /** Writable paths besides /tmp. @default none */
-  readonly tmpfs?: Readonly<Record<string, string>>;
-  /** A named volume for the app's data, mounted here. @default none */
-  readonly dataPath?: string;
-  /** @default APP_MEMORY_MB */
-  readonly memoryMb?: number;
-}
+export type { AppRuntime };
 
 export interface MtlsWorkloadProps {
   readonly namePrefix: string;
@@ -52,9 +41,7 @@ export interface MtlsWorkloadProps {
   readonly publish?: { readonly containerPort: number; readonly hostPort: number };
 }
 
-export { CERT_DIR, ROOT_PIN_FILE, TRUST_DIR };
-/** Memory limit of each app container (the soak benchmark judges RSS against it). */
-export const APP_MEMORY_MB = 192;
+export { APP_MEMORY_MB, CERT_DIR, ROOT_PIN_FILE, TRUST_DIR };
 
 /**
  * An mTLS workload: the app container and a renewer sidecar sharing a certs
@@ -90,6 +77,8 @@ export class MtlsWorkload extends Construct {
     this.role = props.role;
     this.technology = props.technology;
     const runtime = props.runtime ?? {};
+    const appContainer = appPlan(runtime, props.appEnv);
+    const renewerContainer = renewerPlan(props.caUrl);
 
     const identityLabels = {
       [LABEL.workload]: props.name,
@@ -123,27 +112,21 @@ export class MtlsWorkload extends Construct {
       ...(props.publish ? [{ name: props.mesh.edgeNetworkName }] : []),
     ];
 
-    const hardening = hardenedContainer({ memoryMb: runtime.memoryMb ?? APP_MEMORY_MB });
+    const volumeNames: Partial<Record<PlanVolume, string>> = { certs: volume.name, trust: trust.name, data: data?.name };
     const app = new Container(this, 'app', {
       name: `${props.namePrefix}-${props.name}`,
       image: props.appImage,
       hostname: props.identity.dnsName,
-      ...(runtime.command ? { command: [...runtime.command] } : {}),
-      ...hardening,
-      tmpfs: { ...hardening.tmpfs, ...runtime.tmpfs },
-      env: Object.entries({ CERT_DIR, ROOT_PIN_FILE, ...props.appEnv }).map(([k, v]) => `${k}=${v}`),
-      volumes: [
-        { volumeName: volume.name, containerPath: CERT_DIR, readOnly: true },
-        { volumeName: trust.name, containerPath: TRUST_DIR, readOnly: true },
-        ...(data && runtime.dataPath ? [{ volumeName: data.name, containerPath: runtime.dataPath }] : []),
-      ],
+      ...(appContainer.args ? { command: [...appContainer.args] } : {}),
+      ...hardenedContainer({ memoryMb: appContainer.memoryMb }),
+      ...dockerFiles(appContainer, volumeNames),
       networksAdvanced: networks,
       ports: props.publish ? [{ internal: props.publish.containerPort, external: props.publish.hostPort, ip: '127.0.0.1', protocol: 'tcp' }] : [],
       // Health is answered from inside the container (the Node services ask
       // their loopback-only admin port, recipes read their own state): the
       // mTLS port never has to accept a caller without a certificate.
       // Docker's schedule: every 30 s, ~3 % of one core for the default mesh (see HEALTH_CHECK).
-      ...(runtime.health ? { healthcheck: { test: [...runtime.health], ...HEALTH_CHECK } } : {}),
+      ...(appContainer.health ? { healthcheck: { test: [...appContainer.health], ...HEALTH_CHECK } } : {}),
       stopTimeout: 15,
       // Started, not waited on: deploy probes every container itself (scripts/lib/workloads/readiness.ts).
       wait: false,
@@ -154,16 +137,12 @@ export class MtlsWorkload extends Construct {
     const renewer = new Container(this, 'renewer', {
       name: `${props.namePrefix}-${props.name}-renewer`,
       image: props.renewerImage,
-      entrypoint: ['/usr/local/bin/mtls-renewer'],
-      ...hardenedContainer({ memoryMb: 96 }),
-      // The step image declares VOLUME /home/step; a tmpfs there keeps Docker
-      // from creating an anonymous volume that would outlive the stack.
-      tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=16m', '/home/step': 'rw,noexec,nosuid,nodev,size=1m,uid=1000,gid=1000' },
-      env: [`CA_URL=${props.caUrl}`, `CERT_DIR=${CERT_DIR}`],
-      volumes: [{ volumeName: volume.name, containerPath: CERT_DIR }],
+      entrypoint: [...renewerContainer.entrypoint!],
+      ...hardenedContainer({ memoryMb: renewerContainer.memoryMb }),
+      ...dockerFiles(renewerContainer, volumeNames),
       networksAdvanced: [{ name: props.mesh.meshNetworkName }],
-      // Reads the loop's state file, runs nothing else; Docker's schedule as the app's (HEALTH_CHECK).
-      healthcheck: { test: ['CMD', '/usr/local/bin/mtls-renewer', 'health'], ...HEALTH_CHECK },
+      // Docker's schedule as the app's (HEALTH_CHECK).
+      healthcheck: { test: [...renewerContainer.health!], ...HEALTH_CHECK },
       wait: false,
       labels: labelBlocks(baseLabels(props.namePrefix, 'renewer', identityLabels)),
     });

@@ -2,30 +2,19 @@ import { Container } from '@cdktf/provider-docker/lib/container/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
 
-import { CA_PORT, ROOT_KEY_DIR, STEPPATH } from '../common/facts.js';
-import { parseDuration } from './duration.js';
-import { hardenedContainer } from './hardening.js';
+import { CA_PORT, ROOT_KEY_DIR } from '../common/facts.js';
+import { dockerFiles, hardenedContainer } from './hardening.js';
 import { baseLabels, labelBlocks, stackLabels } from './labels.js';
 import type { Mesh } from './networks.js';
 import { HEALTH_CHECK } from './technologies.js';
+import { caPlan, type CaSettings } from './workload-plan.js';
 
-export interface StepCaProps {
+/** The CA's name, host name, provisioner and certificate lifetimes: CaSettings (workload-plan.ts). */
+export interface StepCaProps extends CaSettings {
   readonly namePrefix: string;
   readonly mesh: Mesh;
   /** The CA image (images/step-ca/Dockerfile). */
   readonly image: string;
-  /** @default 'mTLS Reference CA' */
-  readonly caName?: string;
-  /** Host name of the CA inside the mesh, under the mesh's domain. @default 'ca' */
-  readonly hostname?: string;
-  /** @default 'admin' */
-  readonly provisionerName?: string;
-  /** Shortest certificate the provisioner signs. @default '1m' */
-  readonly minCertLifetime?: string;
-  /** Lifetime when enrollment asks for none. @default '5m' */
-  readonly certLifetime?: string;
-  /** Longest certificate the provisioner signs. @default '24h' */
-  readonly maxCertLifetime?: string;
   /** Port the API is published on, on 127.0.0.1 only. @default 9000 */
   readonly hostPort?: number;
 }
@@ -57,17 +46,13 @@ export class StepCa extends Construct {
 
   constructor(scope: Construct, id: string, props: StepCaProps) {
     super(scope, id);
-    this.provisionerName = props.provisionerName ?? 'admin';
+    const plan = caPlan(props.mesh.domain, props);
+    this.provisionerName = plan.provisionerName;
     this.hostPort = props.hostPort ?? 9000;
-    this.lifetimes = {
-      min: props.minCertLifetime ?? '1m',
-      default: props.certLifetime ?? '5m',
-      max: props.maxCertLifetime ?? '24h',
-    };
-    validateLifetimes(this.lifetimes);
+    this.lifetimes = plan.lifetimes;
     validatePort('hostPort', this.hostPort);
-    this.dnsName = `${props.hostname ?? 'ca'}.${props.mesh.domain}`;
-    this.caUrl = `https://${this.dnsName}:${CA_PORT}`;
+    this.dnsName = plan.dnsName;
+    this.caUrl = plan.caUrl;
     this.hostCaUrl = `https://127.0.0.1:${this.hostPort}`;
 
     // The CA's state: keys, config, database. Its construct id is pinned by a
@@ -92,27 +77,18 @@ export class StepCa extends Construct {
     // Runs once per deploy that (re)creates it, before the CA: `step ca init`
     // when the CA volume is empty, then the root key moves to its own volume.
     // It has no network, and it exits; Terraform waits for that (attach).
+    const volumeNames = { ca: volume.name, 'root-key': rootKeyVolume.name };
     const init = new Container(this, 'init', {
       name: this.initContainerName,
       image: props.image,
-      command: ['init'],
-      ...hardenedContainer({ memoryMb: 256, init: true }),
+      command: [...plan.init.args!],
+      ...hardenedContainer({ memoryMb: plan.init.memoryMb, init: true }),
+      ...dockerFiles(plan.init, volumeNames),
       restart: 'on-failure',
       maxRetryCount: 3,
       mustRun: false,
       attach: true,
       networkMode: 'none',
-      env: [
-        `DOCKER_STEPCA_INIT_NAME=${props.caName ?? 'mTLS Reference CA'}`,
-        `DOCKER_STEPCA_INIT_DNS_NAMES=${[this.dnsName, 'localhost', '127.0.0.1'].join(',')}`,
-        `DOCKER_STEPCA_INIT_PROVISIONER_NAME=${this.provisionerName}`,
-        `DOCKER_STEPCA_INIT_ADDRESS=:${CA_PORT}`,
-        `MTLS_CA_ROOT_KEY_DIR=${ROOT_KEY_DIR}`,
-      ],
-      volumes: [
-        { volumeName: volume.name, containerPath: STEPPATH },
-        { volumeName: rootKeyVolume.name, containerPath: ROOT_KEY_DIR },
-      ],
       labels: labelBlocks(baseLabels(props.namePrefix, 'ca-init')),
     });
 
@@ -121,20 +97,12 @@ export class StepCa extends Construct {
       image: props.image,
       hostname: this.dnsName,
       dependsOn: [init],
-      ...hardenedContainer({ memoryMb: 256, init: true }),
-      env: [
-        `MTLS_CA_PROVISIONER_NAME=${this.provisionerName}`,
-        `MTLS_CA_MIN_TLS_CERT_DURATION=${this.lifetimes.min}`,
-        `MTLS_CA_DEFAULT_TLS_CERT_DURATION=${this.lifetimes.default}`,
-        `MTLS_CA_MAX_TLS_CERT_DURATION=${this.lifetimes.max}`,
-      ],
-      volumes: [{ volumeName: volume.name, containerPath: STEPPATH }],
+      ...hardenedContainer({ memoryMb: plan.serve.memoryMb, init: true }),
+      ...dockerFiles(plan.serve, volumeNames),
       networksAdvanced: [{ name: props.mesh.meshNetworkName, aliases: [this.dnsName] }, { name: props.mesh.edgeNetworkName }],
       ports: [{ internal: CA_PORT, external: this.hostPort, ip: '127.0.0.1', protocol: 'tcp' }],
-      // `step ca health` against the CA's own root, bounded to 3 s, as one
-      // line (ready / starting / unhealthy); Docker's schedule as every
-      // check's (HEALTH_CHECK: every 30 s).
-      healthcheck: { test: ['CMD', '/bin/bash', '/entrypoint.sh', 'health', `https://127.0.0.1:${CA_PORT}`], ...HEALTH_CHECK },
+      // Docker's schedule as every check's (HEALTH_CHECK).
+      healthcheck: { test: [...plan.serve.health!], ...HEALTH_CHECK },
       // Deploy waits for the health check itself, probing at once and then every
       // second (scripts/lib/workloads/readiness.ts); the provider would wait for Docker's
       // first probe, a full interval after the start.
@@ -142,13 +110,6 @@ export class StepCa extends Construct {
       labels: labelBlocks(baseLabels(props.namePrefix, 'ca')),
     });
     this.containerName = container.name;
-  }
-}
-
-function validateLifetimes(l: { min: string; default: string; max: string }): void {
-  const [min, def, max] = [parseDuration(l.min), parseDuration(l.default), parseDuration(l.max)];
-  if (!(min <= def && def <= max)) {
-    throw new Error(`certificate lifetimes must satisfy min <= default <= max, got min=${l.min} default=${l.default} max=${l.max}`);
   }
 }
 
