@@ -9,6 +9,8 @@ import { $ } from 'zx';
 
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { finalEntry } from '../../scripts/lib/docker/image-archive.js';
+import { TECHNOLOGIES, type Technology } from '../../stack/technologies.js';
+import { NODE_IMAGE } from '../../stack/technology.js';
 import { LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES } from '../../stack/versions.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { withSavedImage } from './helpers/images.js';
@@ -91,8 +93,10 @@ describe('base images and the CA under cap_drop ALL', { timeout: 300_000 }, () =
   });
 
   it(`the Node workloads run Node ${NODE_RUNTIME.version}, the pinned release`, async () => {
-    const node = shared.stack.workloads.filter((w) => w.technology.startsWith('node-'));
+    // Every technology built on the project's Node image (the reference pair, Express, axios), not node_exporter.
+    const node = shared.stack.workloads.filter((w) => (TECHNOLOGIES as Record<string, Technology>)[w.technology]?.image === NODE_IMAGE);
     expect(node.length).toBeGreaterThanOrEqual(2);
+    expect(node.map((w) => w.technology)).toEqual(expect.arrayContaining(['node-server', 'node-client']));
     for (const w of node) {
       expect((await docker.execOk(w.container, ['node', '--version'])).trim(), w.name).toBe(`v${NODE_RUNTIME.version}`);
     }
