@@ -146,7 +146,7 @@ describe('root rotation under continuous traffic', { timeout: 600_000 }, () => {
     }
     // The servers present it to callers outside the mesh too (openssl s_client on their ports).
     for (const w of shared.stack.workloads.filter((x) => x.host_port)) {
-      const leaf = await servedLeafPem({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol === 'postgres' ? 'postgres' : 'https' });
+      const leaf = await servedLeafPem({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol });
       expect(leaf && signedBy(leaf, intermediate.pem), `${w.name} presents a leaf under the new intermediate`).toBe(true);
     }
     const r = await mtlsRequest(hostUrl(ctx.outputs, 'server'), { ca: `${oldRoot}\n${newRoot}`, cert: oldLeaf.certPem, key: oldLeaf.keyPem });

@@ -81,6 +81,15 @@ export function callLine(w: WorkloadOutput, dir: string, operator: string): Call
     const conn = `host=${w.dns_name} hostaddr=127.0.0.1 port=${w.host_port} dbname=mesh user=${operator} sslmode=verify-full sslrootcert=${path.join(dir, 'root.crt')} sslcert=${path.join(dir, 'site.crt')} sslkey=${path.join(dir, 'site.key')}`;
     return { workload: w.name, allowed, command: `psql ${q(conn)} -c 'select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()'` };
   }
+  if (w.protocol === 'mysql') {
+    // The mariadb client checks the server's certificate against --host: the name has to resolve to 127.0.0.1 here.
+    const tls = `--ssl --ssl-verify-server-cert --ssl-ca=${f('root.crt')} --ssl-cert=${f('site.crt')} --ssl-key=${f('site.key')}`;
+    return {
+      workload: w.name,
+      allowed,
+      command: `mariadb --host=${w.dns_name} --port=${w.host_port} --user=${operator} ${tls} -e 'select current_user()'  # ${w.dns_name} must resolve to 127.0.0.1`,
+    };
+  }
   // --connect-to keeps the URL (and so the name checked) the server's own DNS name.
   return {
     workload: w.name,
@@ -92,6 +101,7 @@ export function callLine(w: WorkloadOutput, dir: string, operator: string): Call
 /** openssl s_client: the handshake and the certificate a server presents. */
 export function opensslLine(w: WorkloadOutput, dir: string): string {
   const f = (n: string) => q(path.join(dir, n));
-  const starttls = w.protocol === 'postgres' ? ' -starttls postgres' : '';
+  // openssl's STARTTLS names for PostgreSQL and MySQL are the protocols' own.
+  const starttls = w.protocol === 'https' ? '' : ` -starttls ${w.protocol}`;
   return `openssl s_client -connect 127.0.0.1:${w.host_port} -servername ${w.dns_name} -verify_hostname ${w.dns_name} -CAfile ${f('root.crt')} -cert ${f('site.crt')} -key ${f('site.key')}${starttls} </dev/null`;
 }

@@ -8,13 +8,14 @@
  */
 import { $ } from 'zx';
 
+import type { Protocol } from '../../../stack/technologies.js';
 import { type CertInfo, certInfo, splitPem } from '../identity/pki.js';
 
 export interface ServedCertTarget {
   readonly port: number;
   /** SNI and the name checked by callers. */
   readonly serverName: string;
-  readonly protocol: 'https' | 'postgres' | 'mysql';
+  readonly protocol: Protocol;
 }
 
 /** The PEM of the leaf the server presents now, or undefined when none comes (not listening, no certificate yet). */
