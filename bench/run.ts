@@ -61,7 +61,7 @@ Measures the system against plain alternatives, side by side in one run:
 
 Deploys its own stack (prefix "bench", or "bench-smoke" with --smoke) on free
 127.0.0.1 ports and destroys it at the end, whatever happens. Installs
-nginx-light with apt-get when missing (root on Debian). Full run: ~10-15 min
+nginx-light with apt-get when missing (root on Debian). Full run: ~20-25 min
 plus B7's hour, results in bench/results/ (results.json, README.md,
 b5-rotation.svg, b7-soak.svg).
 

@@ -158,7 +158,7 @@ export function renderMarkdown(r: Report): string {
     '',
     '```sh',
     'npm ci',
-    'npm run bench            # full run, ~10-15 min, writes bench/results/',
+    'npm run bench            # full run, ~20-25 min plus B7, writes bench/results/',
     'npm run bench -- --smoke # CI: tiny sizes, writes bench/tmp/',
     '```',
     '',
