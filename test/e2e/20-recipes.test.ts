@@ -64,13 +64,6 @@ const REFUSALS: Record<string, Refusals> = {
     selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
     unlisted: { status: 403, body: /"error":"forbidden","reason":"client identity not allowed"/ },
   },
-  // HAProxy refuses in the handshake (verify required; OpenSSL's alerts), the
-  // identity with an http-request deny on the subject DN.
-  haproxy: {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    unlisted: { status: 403, body: /"error":"forbidden","reason":"client identity not allowed"/ },
-  },
   // Express on Node's TLS (services/express): no certificate fails inside
   // OpenSSL's handshake (its alert); an untrusted one is verified after it and
   // Node closes the connection without an alert; the identity in a middleware.
