@@ -10,10 +10,15 @@
 import { App } from 'cdktf';
 
 import { OWNER_CONTEXT } from './common/facts.js';
+import { clusterLayout, NETWORK } from './scripts/lib/kubernetes/layout.js';
+import { cachePaths } from './scripts/lib/toolchain/cache.js';
 import { readSettings } from './settings.js';
+import { KubernetesStack } from './stack/kubernetes/kubernetes-stack.js';
+import { localCluster, localClusterStackProps } from './stack/kubernetes/local-target.js';
 import { loadMesh } from './stack/mesh-file.js';
-import { selectWorkloads } from './stack/mesh-spec.js';
+import { resolveMesh, selectWorkloads } from './stack/mesh-spec.js';
 import { MtlsStack } from './stack/mtls-stack.js';
+import { stateFileOf } from './stack/names.js';
 import { BASE_IMAGE_KEYS, type BaseImages, OFFICIAL_IMAGES } from './stack/versions.js';
 
 const settings = readSettings(process.env);
@@ -24,19 +29,37 @@ const { spec } = await loadMesh(settings.mesh).catch((err: Error) => {
 });
 const app = new App();
 const owner: unknown = app.node.tryGetContext(OWNER_CONTEXT);
-new MtlsStack(app, settings.prefix, {
-  namePrefix: settings.prefix,
-  projectDir: import.meta.dirname,
-  mesh: selectWorkloads(spec, settings.workloads),
-  baseImages: Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, settings.baseImages?.[k] ?? OFFICIAL_IMAGES[k]])) as unknown as BaseImages,
-  certLifetime: settings.certLifetime,
-  minCertLifetime: settings.minCertLifetime,
-  maxCertLifetime: settings.maxCertLifetime,
-  caPort: settings.caPort,
-  hostPorts: settings.hostPorts,
-  clientRate: settings.clientRate,
-  // The engine the scripts run (recorded in the state).
-  iac: settings.iac,
-  owner: typeof owner === 'string' && owner !== '' ? owner : undefined,
-});
+// The toolchain's choice of base images (official, or the offline stand-ins), as the scripts hand them over.
+const baseImages = Object.fromEntries(BASE_IMAGE_KEYS.map((k) => [k, settings.baseImages?.[k] ?? OFFICIAL_IMAGES[k]])) as unknown as BaseImages;
+const ca = { certLifetime: settings.certLifetime, minCertLifetime: settings.minCertLifetime, maxCertLifetime: settings.maxCertLifetime };
+if (settings.target === 'kubernetes') {
+  // The toolchain's local cluster; `npm run deploy` starts it and imports the images first.
+  const layout = clusterLayout(cachePaths());
+  new KubernetesStack(app, settings.prefix, {
+    ...localClusterStackProps(localCluster(layout, NETWORK.firstStackServiceIp), {
+      prefix: settings.prefix,
+      mesh: resolveMesh(selectWorkloads(spec, settings.workloads), { hostPorts: settings.hostPorts }),
+      images: { projectDir: import.meta.dirname, baseImages },
+      statePath: stateFileOf(import.meta.dirname, settings.prefix),
+      ca,
+      clientRate: settings.clientRate,
+    }),
+    // The engine the scripts run (recorded in the state).
+    iac: settings.iac,
+  });
+} else {
+  new MtlsStack(app, settings.prefix, {
+    namePrefix: settings.prefix,
+    projectDir: import.meta.dirname,
+    mesh: selectWorkloads(spec, settings.workloads),
+    baseImages,
+    ...ca,
+    caPort: settings.caPort,
+    hostPorts: settings.hostPorts,
+    clientRate: settings.clientRate,
+    // The engine the scripts run (recorded in the state).
+    iac: settings.iac,
+    owner: typeof owner === 'string' && owner !== '' ? owner : undefined,
+  });
+}
 app.synth();

@@ -13,11 +13,12 @@ import { UserError } from './common/user-error.js';
 import { NAMED_MESHES } from './meshes/index.js';
 import { parseDuration } from './stack/duration.js';
 import { meshRef } from './stack/mesh-file.js';
-import { DEFAULT_PREFIX, type IacEngine, parseHostPorts, parseIacEngine, validatePrefix } from './stack/names.js';
+import { DEFAULT_PREFIX, type IacEngine, parseHostPorts, parseIacEngine, parseTarget, type Target, validatePrefix } from './stack/names.js';
 import { BASE_IMAGE_KEYS, type BaseImageKey } from './stack/versions.js';
 
 export interface Settings {
   readonly prefix: string;
+  readonly target?: Target;
   /** A named mesh (meshes/index.ts) or the absolute path of a mesh file. */
   readonly mesh?: string;
   readonly workloads?: readonly string[];
@@ -89,6 +90,13 @@ export const SETTINGS: { readonly [K in Scalar]: Setting<K> } = {
     default: DEFAULT_PREFIX,
     scope: ['stack', 'operator'],
     parse: wrap((raw, name) => validatePrefix(raw, name)),
+    format: text,
+  },
+  target: {
+    help: "where the stack runs: docker, or kubernetes (the toolchain's local single-node cluster, started when it is not running)",
+    default: 'docker',
+    scope: ['stack'],
+    parse: wrap((raw, name) => parseTarget(raw, name)),
     format: text,
   },
   mesh: {

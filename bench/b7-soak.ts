@@ -2,6 +2,7 @@ import path from 'node:path';
 
 import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
 import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
+import { renewerHealthCheck } from '../scripts/lib/workloads/status.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, type Sample, sampleApps } from './lib/app-samples.js';
 import { loadTotals, startLoad } from './lib/autocannon.js';
@@ -107,6 +108,15 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   }
   const { samples, missed, gcFailures } = sampled;
   const traffic = await load.done;
+  // What each renewer says at the end of the soak, before the re-enrollment below replaces its state: the reason if it stopped rotating.
+  const renewerSaid = new Map(
+    await Promise.all(
+      stack.workloads.map(async (w) => {
+        const out = await renewerHealthCheck(w);
+        return [w.name, (out.stdout + out.stderr).trim() || `exit ${out.exitCode}`] as const;
+      }),
+    ),
+  );
   const endedAt = Date.now();
   assertEnrolled(
     await ctx.ui.step("B7: re-enroll both workloads with the stack's default lifetime", () =>
@@ -139,7 +149,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     const pids = [...new Set(own.map((s) => s.pid))];
     const peak = Math.max(...own.map((s) => s.rssMb));
     if (pids.length > 1) problems.push(`${w.name}: the process restarted during the soak (pids ${pids.join(', ')})`);
-    if (reloads < 1) problems.push(`${w.name}: no rotation during the soak`);
+    if (reloads < 1) problems.push(`${w.name}: no rotation during the soak (its renewer said: ${renewerSaid.get(w.name) ?? 'nothing'})`);
     if (judged && fit.slope > RSS_SLOPE_BOUND_MB_PER_HOUR)
       problems.push(
         `${w.name}: RSS grows ${round(fit.slope, 1)} MB/h over the last ${round(steadyMinutes, 0)} min, above the ${RSS_SLOPE_BOUND_MB_PER_HOUR} MB/h bound`,

@@ -19,6 +19,9 @@ export const STATS_FILE = '/tmp/mtls-stats.json';
 /** The most Node server processes one container may run on its mTLS port (WORKERS; mesh `processes`). */
 export const MAX_SERVER_PROCESSES = 64;
 
+/** The gRPC recipe's one method (recipes/go/grpc/service.go), as the e2e caller and issue-cert's printed line call it. */
+export const GRPC_WHOAMI = '/mtls.reference.Mesh/Whoami';
+
 /** step-ca's API port in the mesh. */
 export const CA_PORT = 9000;
 /** $STEPPATH in the step images (the CA volume in the CA container). */

@@ -9,10 +9,12 @@
 import { parseArgs } from 'node:util';
 
 import { readSettings, settingsHelp } from '../settings.js';
+import { loadMesh } from '../stack/mesh-file.js';
 import { engineSettings, resolvePrefix } from './lib/cli/flags.js';
 import { createUi, main, UserError } from './lib/cli/ui.js';
 import { buildServices, cdktf } from './lib/deploy/stack-instance.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
+import { meshScope } from './lib/toolchain/scope.js';
 
 const HELP = `Usage: tsx scripts/cdktf.ts <deploy|destroy|synth|diff> [--prefix NAME] [--allow-engine-switch]
 
@@ -41,7 +43,10 @@ await main(async () => {
   const prefix = resolvePrefix(values.prefix);
   const { engine, allowEngineSwitch } = engineSettings(process.env, { allowEngineSwitch: values['allow-engine-switch'] });
   const ui = createUi();
-  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine });
+  const settings = { ...readSettings(), prefix };
+  // The mesh first: a mistake in a mesh file stops the command before anything is built; the toolchain makes what it needs.
+  const mesh = await loadMesh(settings.mesh);
+  const { toolchain } = await ensureToolchain(createUi({ quiet: true }), { engine, scope: meshScope(mesh.spec) });
   if (verb === 'deploy' || verb === 'diff') await ui.step('bundle services', buildServices);
-  await cdktf(verb, { ...readSettings(), prefix }, { engine: toolchain!.terraform, allowEngineSwitch });
+  await cdktf(verb, settings, { engine: toolchain!.terraform, allowEngineSwitch });
 });

@@ -16,6 +16,7 @@ import { createUi, main, seconds, table } from './lib/cli/ui.js';
 import { buildServices, cdktf, type StackSettings } from './lib/deploy/stack-instance.js';
 import { assertEnrolled, enrollAll } from './lib/identity/enrollment.js';
 import { ensureToolchain } from './lib/toolchain/index.js';
+import { meshScope } from './lib/toolchain/scope.js';
 import { loadStack } from './lib/workloads/handles.js';
 import { waitForWorkloads } from './lib/workloads/readiness.js';
 import { observeRotations, untilEveryClientAnswered } from './lib/workloads/rotation-check.js';
@@ -50,7 +51,7 @@ await main(async () => {
   const mesh = await loadMesh(chosen.mesh);
   say('1/6 toolchain: Docker engine, Terraform or OpenTofu, provider, step, base images');
   const { engine, allowEngineSwitch } = engineSettings(process.env);
-  const { toolchain } = await ensureToolchain(ui, { engine });
+  const { toolchain } = await ensureToolchain(ui, { engine, scope: meshScope(mesh.spec) });
   const iac = toolchain!.terraform;
 
   const settings: StackSettings = {

@@ -41,7 +41,10 @@ await main(async () => {
         2,
       ),
     );
-  console.log(`stack ${stack.prefix}: CA ${stack.outputs.ca_host_url}, ${stack.workloads.length} workloads`);
+  const ca =
+    stack.outputs.ca_host_url ||
+    (stack.outputs.ca_service ? `service ${stack.outputs.ca_service.namespace}/${stack.outputs.ca_service.name} on Kubernetes` : '');
+  console.log(`stack ${stack.prefix}: CA ${ca}, ${stack.workloads.length} workloads`);
   console.log(engineLine(engine));
   console.log(
     'error' in intermediate

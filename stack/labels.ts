@@ -29,3 +29,14 @@ export function labelBlocks(labels: Record<string, string>): Array<{ label: stri
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([label, value]) => ({ label, value }));
 }
+
+/**
+ * The Dockerfiles turn these build args into LABELs: the provider's classic
+ * builder drops build labels, and leftovers must be findable by label.
+ */
+export function labelArgs(labels: Record<string, string>): Record<string, string> {
+  return {
+    MTLS_PROJECT: labels[LABEL.project] ?? '',
+    MTLS_PREFIX: labels[LABEL.prefix] ?? '',
+  };
+}

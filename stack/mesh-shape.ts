@@ -6,6 +6,7 @@
  * a file of a thousand lines points at its line's neighbourhood.
  */
 import type { MeshSpec } from './mesh-spec.js';
+import { PROTOCOLS } from './technology.js';
 
 type Check = (value: unknown, where: string) => void;
 
@@ -29,7 +30,7 @@ const stringList =
     v.forEach((item, i) => string(item, `${where}[${i}]`));
   };
 const oneOf =
-  (...values: string[]): Check =>
+  (...values: readonly string[]): Check =>
   (v, where) => {
     if (typeof v !== 'string' || !values.includes(v)) fail(where, `one of ${values.join(', ')}`, v);
   };
@@ -56,7 +57,7 @@ const customImage = record(
     command: stringList(64),
     health: stringList(64),
     identityForm: oneOf('uri', 'dns'),
-    protocol: oneOf('https', 'postgres', 'mysql'),
+    protocol: oneOf(...PROTOCOLS),
     memoryMb: integer,
   },
   ['image', 'identityForm', 'protocol'],

@@ -1,5 +1,3 @@
-import path from 'node:path';
-
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Aspects, LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
 import type { Construct } from 'constructs';
@@ -7,13 +5,15 @@ import type { Construct } from 'constructs';
 import { stackLabels } from './labels.js';
 import { type MeshSpec, type ResolvedMesh, resolveMesh } from './mesh-spec.js';
 import { MtlsWorkload } from './mtls-workload.js';
-import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine, validatePrefix } from './names.js';
+import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine, stateFileOf, validatePrefix } from './names.js';
 import { Mesh } from './networks.js';
+import { operatorOutputs, workloadOutputs } from './outputs.js';
 import { OwnerLabel } from './owner.js';
 import { StackImages } from './stack-images.js';
 import { StepCa, validatePort } from './step-ca.js';
+import { STEP_CA_IMAGE } from './technology.js';
 import { type BaseImages, DOCKER_PROVIDER } from './versions.js';
-import { appEnvironment, appRuntime } from './workload-env.js';
+import { acmeDnsNames, appEnvironment, appRuntime } from './workload-env.js';
 
 export interface MtlsStackProps {
   /** Prefix of every resource name; lets two stacks run side by side. */
@@ -65,7 +65,7 @@ export class MtlsStack extends TerraformStack {
       throw new Error(`clientRate must be an integer between 1 and 1000, got ${props.clientRate}`);
     }
     if (props.owner !== undefined) Aspects.of(this).add(new OwnerLabel(props.owner));
-    new LocalBackend(this, { path: props.statePath ?? path.join(props.projectDir, '.state', prefix, 'terraform.tfstate') });
+    new LocalBackend(this, { path: props.statePath ?? stateFileOf(props.projectDir, prefix) });
     new DockerProvider(this, 'docker', {});
     // The prebuilt bindings target an older provider release; ask for the 4.x
     // line, which the published releases and the offline build both satisfy.
@@ -77,12 +77,7 @@ export class MtlsStack extends TerraformStack {
 
     const labels = stackLabels(prefix);
     const images = new StackImages(this, { namePrefix: prefix, projectDir: props.projectDir, baseImages: props.baseImages, labels });
-    const caImage = images.project({
-      contextDir: '.',
-      dockerfile: 'images/step-ca/Dockerfile',
-      sources: ['images/step-ca', 'recipes/lib'],
-      baseImageArgs: { STEP_CA_IMAGE: 'stepCa' },
-    });
+    const caImage = images.project(STEP_CA_IMAGE);
 
     const mesh = new Mesh(this, 'mesh', { namePrefix: prefix, domain: this.mesh.domain });
     this.ca = new StepCa(this, 'ca', {
@@ -93,6 +88,7 @@ export class MtlsStack extends TerraformStack {
       certLifetime: props.certLifetime,
       maxCertLifetime: props.maxCertLifetime,
       hostPort: caPort,
+      acmeDnsNames: acmeDnsNames(this.mesh.workloads),
     });
 
     const workloads = new Map<string, MtlsWorkload>();
@@ -112,7 +108,7 @@ export class MtlsStack extends TerraformStack {
           renewerImage: caImage,
           caUrl: this.ca.caUrl,
           publish: w.port !== undefined && w.hostPort !== undefined ? { containerPort: w.port, hostPort: w.hostPort } : undefined,
-          appEnv: appEnvironment(w, { clientRate: props.clientRate }),
+          appEnv: appEnvironment(w, { clientRate: props.clientRate, caUrl: this.ca.caUrl }),
         }),
       );
     }
@@ -126,29 +122,11 @@ export class MtlsStack extends TerraformStack {
     new TerraformOutput(this, 'provisioner', { value: this.ca.provisionerName });
     new TerraformOutput(this, 'cert_lifetimes', { value: this.ca.lifetimes });
     new TerraformOutput(this, 'domain', { value: this.mesh.domain });
-    new TerraformOutput(this, 'operators', { value: this.mesh.operators.map((o) => ({ name: o.name, dns_name: o.dnsName, uri: o.uri })) });
+    new TerraformOutput(this, 'operators', { value: operatorOutputs(this.mesh) });
     new TerraformOutput(this, 'workloads', {
-      value: this.mesh.workloads.map((w) => {
+      value: workloadOutputs(this.mesh, (w) => {
         const c = workloads.get(w.name)!;
-        return {
-          name: w.name,
-          technology: w.technologyName,
-          label: w.technology?.label ?? w.custom?.label ?? w.custom?.image ?? '',
-          role: w.role,
-          protocol: w.protocol,
-          identity_form: w.identityForm,
-          stats: w.technology?.stats ?? 'none',
-          container: c.containerName,
-          renewer: c.renewerContainerName,
-          volume: c.volumeName,
-          trust_volume: c.trustVolumeName,
-          dns_name: w.identity.dnsName,
-          uri: w.identity.uri,
-          port: w.port ?? 0,
-          host_port: w.hostPort ?? 0,
-          allow: w.allowed.map((a) => a.name),
-          calls: w.target?.identity.name ?? '',
-        };
+        return { container: c.containerName, renewer: c.renewerContainerName, volume: c.volumeName, trustVolume: c.trustVolumeName };
       }),
     });
   }

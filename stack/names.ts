@@ -7,6 +7,8 @@
  * (`.state/<prefix>`, `cdktf.out/<prefix>`), so it must be a plain name: a
  * value such as `../x` would otherwise read and write outside `.state/`.
  */
+import path from 'node:path';
+
 export const DEFAULT_PREFIX = 'mtls';
 
 const PREFIX_RULE = /^[a-z][a-z0-9-]{1,23}$/;
@@ -24,6 +26,17 @@ export type IacEngine = (typeof IAC_ENGINES)[number];
 
 /** The stack output that records, in the state, which engine applied it. */
 export const IAC_ENGINE_OUTPUT = 'iac_engine';
+
+/** Where a stack runs: a Docker engine, or a Kubernetes cluster (the toolchain's local one). */
+export const TARGETS = ['docker', 'kubernetes'] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** MTLS_TARGET: undefined when unset or empty, else one of TARGETS. */
+export function parseTarget(value: string | undefined, source = 'MTLS_TARGET'): Target | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((TARGETS as readonly string[]).includes(value)) return value as Target;
+  throw new Error(`${source} must be ${TARGETS.join(' or ')}, got ${JSON.stringify(value)}`);
+}
 
 /** MTLS_IAC (or a flag that sets it): undefined when unset or empty, else one of IAC_ENGINES. */
 export function parseIacEngine(value: string | undefined, source = 'MTLS_IAC'): IacEngine | undefined {
@@ -45,4 +58,9 @@ export function parseHostPorts(value: string | undefined, source = 'MTLS_HOST_PO
     ports[m[1]!] = Number(m[2]);
   }
   return ports;
+}
+
+/** Where a stack's Terraform state lives: `.state/<prefix>/terraform.tfstate` in the project (the scripts' stackDirs reads the same). */
+export function stateFileOf(projectDir: string, prefix: string): string {
+  return path.join(projectDir, '.state', prefix, 'terraform.tfstate');
 }

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Construct } from 'constructs';
 
-import { LABEL } from './labels.js';
+import { contentHash } from './content-hash.js';
+import { labelArgs } from './labels.js';
 
 export interface ServiceImageProps {
   /** Image name, including the stack prefix so two stacks never share one. */
@@ -36,7 +35,7 @@ export class ServiceImage extends Construct {
     super(scope, id);
     if (!path.isAbsolute(props.contextDir)) throw new Error(`contextDir must be absolute, got "${props.contextDir}"`);
     this.name = props.name;
-    this.contentHash = props.hashDirs ? hashTrees(props.contextDir, props.hashDirs) : hashTree(props.contextDir);
+    this.contentHash = contentHash(props.contextDir, props.hashDirs);
     const buildArgs = { ...props.buildArgs, ...labelArgs(props.labels ?? {}), MTLS_CONTENT_HASH: this.contentHash };
     const image = new Image(this, 'image', {
       name: props.name,
@@ -53,40 +52,4 @@ export class ServiceImage extends Construct {
     });
     this.imageId = image.imageId;
   }
-}
-
-/**
- * The Dockerfiles turn these build args into LABELs: the provider's classic
- * builder drops build labels, and leftovers must be findable by label.
- */
-function labelArgs(labels: Record<string, string>): Record<string, string> {
-  return {
-    MTLS_PROJECT: labels[LABEL.project] ?? '',
-    MTLS_PREFIX: labels[LABEL.prefix] ?? '',
-  };
-}
-
-/** One hash over several folders of a context: each folder's path in it and its hashTree. */
-export function hashTrees(contextDir: string, dirs: readonly string[]): string {
-  const h = createHash('sha256');
-  for (const dir of [...dirs].sort()) {
-    if (!statSync(dir).isDirectory()) throw new Error(`hashDirs: "${dir}" is not a folder`);
-    h.update(path.relative(contextDir, dir)).update('\0').update(hashTree(dir)).update('\0');
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
-/** sha256 over relative paths and contents, in a stable order. */
-export function hashTree(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (rel: string) => {
-    for (const entry of readdirSync(path.join(dir, rel)).sort()) {
-      const relPath = path.join(rel, entry);
-      const abs = path.join(dir, relPath);
-      if (statSync(abs).isDirectory()) walk(relPath);
-      else h.update(relPath).update('\0').update(readFileSync(abs)).update('\0');
-    }
-  };
-  walk('');
-  return h.digest('hex').slice(0, 16);
 }

@@ -4,7 +4,7 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import type { Construct } from 'constructs';
 
 import { ServiceImage } from './service-image.js';
-import { imageFolder, type ImageRecipe } from './technologies.js';
+import { baseImageBuildArgs, imageFolder, type ImageRecipe, projectImageName } from './technology.js';
 import type { BaseImages } from './versions.js';
 
 export interface StackImagesProps {
@@ -35,12 +35,12 @@ export class StackImages {
     if (existing) return existing;
     const folder = path.basename(dir);
     const contextDir = path.join(this.props.projectDir, recipe.contextDir);
-    const buildArgs = Object.fromEntries(Object.entries(recipe.baseImageArgs).map(([arg, key]) => [arg, this.props.baseImages[key]]));
+    const buildArgs = baseImageBuildArgs(recipe, this.props.baseImages);
     // Construct ids are resource addresses: the CA's image keeps the id it had
     // before the mesh became data, so existing stacks plan no replacement.
     const id = folder === 'step-ca' ? 'ca-image' : `${folder}-image`;
     const image = new ServiceImage(this.scope, id, {
-      name: `${this.props.namePrefix}-${folder}:local`,
+      name: projectImageName(this.props.namePrefix, recipe),
       contextDir,
       dockerfile: recipe.dockerfile,
       hashDirs: recipe.sources?.map((source) => path.join(contextDir, source)),

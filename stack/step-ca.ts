@@ -17,6 +17,8 @@ export interface StepCaProps extends CaSettings {
   readonly image: string;
   /** Port the API is published on, on 127.0.0.1 only. @default 9000 */
   readonly hostPort?: number;
+  /** The DNS names of the mesh's ACME workloads: caPlan. @default [] */
+  readonly acmeDnsNames?: readonly string[];
 }
 
 /** Where the init container mounts the root-key volume (made uid 1000's in images/step-ca/Dockerfile). */
@@ -46,7 +48,7 @@ export class StepCa extends Construct {
 
   constructor(scope: Construct, id: string, props: StepCaProps) {
     super(scope, id);
-    const plan = caPlan(props.mesh.domain, props);
+    const plan = caPlan(props.mesh.domain, props, props.acmeDnsNames);
     this.provisionerName = plan.provisionerName;
     this.hostPort = props.hostPort ?? 9000;
     this.lifetimes = plan.lifetimes;

@@ -52,6 +52,9 @@ const scriptedClient = (folder: string, arg: string, key: ImageRecipe['baseImage
   baseImageArgs: { [arg]: key },
 });
 
+/** The gRPC recipe: recipes/go/grpc, built with recipes/go as its context (it imports the Go recipe's internals). */
+const GRPC_IMAGE: ImageRecipe = { contextDir: 'recipes/go', dockerfile: 'grpc/Dockerfile', baseImageArgs: GO_IMAGE.baseImageArgs, goModuleTree: true };
+
 export const TECHNOLOGIES = {
   'node-server': nodeApp('Node.js', 'server', 'server.mjs'),
   'node-client': nodeApp('Node.js', 'client', 'client.mjs'),
@@ -182,10 +185,88 @@ export const TECHNOLOGIES = {
     // The image declares VOLUME /prometheus: its TSDB goes to a tmpfs (10 minutes' retention).
     tmpfs: { '/prometheus': tmpfsOf('32m') },
   }),
+  // The Python recipe's image, its third role: requests over urllib3, a new Session per credential set.
+  'requests-client': recipe({
+    label: 'Python requests',
+    image: PYTHON_IMAGE,
+    roles: ['client'],
+    identityForm: 'uri',
+    command: () => ['python3', '-u', '/app/requests_client.py'],
+    memoryMb: 96,
+  }),
+  // gRPC (google.golang.org/grpc) on the Go recipe's internals: recipes/go/grpc, built with recipes/go as its context.
+  'grpc-server': recipe({
+    label: 'gRPC (Go)',
+    image: GRPC_IMAGE,
+    roles: ['server'],
+    protocol: 'grpc',
+    identityForm: 'uri',
+    command: () => ['/usr/local/bin/mtls-grpc', 'server'],
+    memoryMb: 64,
+  }),
+  'grpc-client': recipe({
+    label: 'gRPC (Go)',
+    image: GRPC_IMAGE,
+    roles: ['client'],
+    protocol: 'grpc',
+    identityForm: 'uri',
+    command: () => ['/usr/local/bin/mtls-grpc', 'client'],
+    memoryMb: 64,
+  }),
+  // Caddy: client_authentication require_and_verify in its TLS connection policy; the first SAN URI in a vars matcher.
+  caddy: recipe({
+    label: 'Caddy',
+    image: { contextDir: 'recipes', dockerfile: 'caddy/Dockerfile', sources: ['caddy', 'node-exporter', 'lib'], baseImageArgs: { CADDY_IMAGE: 'caddy' } },
+    roles: ['server'],
+    identityForm: 'uri',
+    // Caddy, and `caddy reload` beside it for a moment at each rotation.
+    memoryMb: 128,
+    // The official image's XDG_CONFIG_HOME and XDG_DATA_HOME (Caddy's storage; the autosave is off).
+    tmpfs: { '/config': tmpfsOf('1m'), '/data': tmpfsOf('4m') },
+  }),
+  // Redis 7.0: tls-auth-clients yes, the SAN URI mapped to an ACL user by the recipe's module; redis-cli with its name check.
+  redis: recipe({
+    label: 'Redis',
+    image: { contextDir: 'recipes', dockerfile: 'redis/Dockerfile', sources: ['redis', 'mariadb', 'lib'], baseImageArgs: { REDIS_IMAGE: 'redis' } },
+    roles: ['server'],
+    protocol: 'redis',
+    identityForm: 'uri',
+    command: () => ['/usr/local/bin/mtls-redis'],
+    memoryMb: 96,
+    // The image declares VOLUME /data: a small tmpfs keeps Docker from making an anonymous volume (nothing is persisted).
+    tmpfs: { '/data': tmpfsOf('64k') },
+  }),
+  'redis-client': recipe({
+    label: 'redis-cli',
+    image: { contextDir: 'recipes', dockerfile: 'redis/Dockerfile', sources: ['redis', 'mariadb', 'lib'], baseImageArgs: { REDIS_IMAGE: 'redis' } },
+    roles: ['client'],
+    protocol: 'redis',
+    identityForm: 'dns',
+    command: () => ['/usr/local/bin/mtls-redis-client'],
+    memoryMb: 64,
+    tmpfs: { '/data': tmpfsOf('64k') },
+  }),
+  // Caddy's own ACME client: the certificate it serves from the CA's ACME provisioner (tls-alpn-01), callers as in `caddy`.
+  'caddy-acme': recipe({
+    label: 'Caddy (ACME)',
+    image: { contextDir: 'recipes', dockerfile: 'caddy/Dockerfile', sources: ['caddy', 'node-exporter', 'lib'], baseImageArgs: { CADDY_IMAGE: 'caddy' } },
+    roles: ['server'],
+    identityForm: 'uri',
+    // The image's entry process (ENTRYPOINT mtls-caddy) in its ACME mode.
+    command: () => ['acme'],
+    servedCertificate: 'acme',
+    memoryMb: 128,
+    tmpfs: { '/config': tmpfsOf('1m'), '/data': tmpfsOf('4m') },
+  }),
 } as const satisfies Record<string, Technology>;
 
 export type TechnologyName = keyof typeof TECHNOLOGIES;
 
 export function technology(name: TechnologyName): Technology {
   return TECHNOLOGIES[name];
+}
+
+/** A technology (by its name in a stack's outputs) whose app obtains the certificate it serves by ACME: what it serves is not the renewer's site.crt. */
+export function servesAcme(technologyName: string): boolean {
+  return (TECHNOLOGIES as Record<string, Technology>)[technologyName]?.servedCertificate === 'acme';
 }

@@ -5,12 +5,16 @@
  */
 import path from 'node:path';
 
-import type { BaseImageKey } from './versions.js';
+import type { BaseImageKey, BaseImages } from './versions.js';
 
 export type WorkloadRole = 'server' | 'client' | 'both';
 /** The certificate field a technology authorises by: the SAN URI (SPIFFE ID), or the DNS name (SAN DNS, or the CN that equals it). */
 export type IdentityForm = 'uri' | 'dns';
-export type Protocol = 'https' | 'postgres' | 'mysql';
+/** What a server speaks: the e2e callers, the mesh file's check and openssl's lines all read this one list. */
+export const PROTOCOLS = ['https', 'postgres', 'mysql', 'redis', 'grpc'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+/** The protocols whose TLS starts inside the protocol (STARTTLS), by openssl s_client's `-starttls` name; the rest speak TLS from the first byte. */
+export const STARTTLS: Readonly<Partial<Record<Protocol, string>>> = { postgres: 'postgres', mysql: 'mysql' };
 
 /** One image the stack builds: a folder of the project with a Dockerfile whose base images are build args. */
 export interface ImageRecipe {
@@ -22,6 +26,8 @@ export interface ImageRecipe {
   readonly sources?: readonly string[];
   /** Build arg name -> base image key (official or stand-in, chosen by the toolchain). */
   readonly baseImageArgs: Readonly<Record<string, BaseImageKey>>;
+  /** Its build reads the module tree the toolchain fills from the Go module proxy (scripts/lib/toolchain/go-recipe-modules.ts). */
+  readonly goModuleTree?: boolean;
 }
 
 /** What a technology's process needs from its container beyond the common hardening. */
@@ -44,6 +50,28 @@ export interface Technology {
   readonly memoryMb?: number;
   /** How the process reports itself: the Node admin port, or the recipe stats file. */
   readonly stats: 'node-admin' | 'stats-file';
+  /**
+   * Where the certificate the app serves comes from. With 'acme' the app
+   * obtains it itself from the CA's ACME provisioner (its DNS name only);
+   * the renewer still enrols and keeps root.crt, the trust the app verifies
+   * callers with, through every root rotation. @default 'renewer'
+   */
+  readonly servedCertificate?: 'renewer' | 'acme';
+}
+
+/** The build args that name a recipe's base images, as the toolchain chose them (official or stand-in). */
+export function baseImageBuildArgs(recipe: ImageRecipe, baseImages: BaseImages): Record<string, string> {
+  return Object.fromEntries(Object.entries(recipe.baseImageArgs).map(([arg, key]) => [arg, baseImages[key]]));
+}
+
+/** The repository a stack gives one of the project's images: `<prefix>-<folder>` (the same on both targets). */
+export function projectImageRepository(prefix: string, recipe: ImageRecipe): string {
+  return `${prefix}-${path.posix.basename(imageFolder(recipe))}`;
+}
+
+/** The name the Docker stack gives one of the project's images: `<prefix>-<folder>:local` (a content-hash trigger rebuilds it). */
+export function projectImageName(prefix: string, recipe: ImageRecipe): string {
+  return `${projectImageRepository(prefix, recipe)}:local`;
 }
 
 /** The folder of an image's Dockerfile, relative to the project root: one image per folder, named after it. */
@@ -52,6 +80,13 @@ export function imageFolder(recipe: ImageRecipe): string {
 }
 
 export const NODE_IMAGE: ImageRecipe = { contextDir: 'services/workload', baseImageArgs: { NODE_IMAGE: 'node' } };
+/** The step image: step-ca itself, its init and rotation jobs, and every workload's renewer. */
+export const STEP_CA_IMAGE: ImageRecipe = {
+  contextDir: '.',
+  dockerfile: 'images/step-ca/Dockerfile',
+  sources: ['images/step-ca', 'recipes/lib'],
+  baseImageArgs: { STEP_CA_IMAGE: 'stepCa' },
+};
 /**
  * The shell recipes (nginx, curl, PostgreSQL, psql) copy the one trust-file
  * tool they share (recipes/lib/mtls-trust) into their images, so they build

@@ -76,6 +76,8 @@ export const OFFICIAL_IMAGES = {
   php: 'php:8.2.33-cli-bookworm',
   nodeExporter: 'prom/node-exporter:v1.12.1',
   prometheus: 'prom/prometheus:v3.14.0',
+  redis: 'redis:7.0.15-bookworm',
+  caddy: 'caddy:2.11.9',
 } as const;
 
 export type BaseImageKey = keyof typeof OFFICIAL_IMAGES;
@@ -105,6 +107,8 @@ export const LOCAL_IMAGES: BaseImages = {
   php: `${PROJECT}/php-base:8.2-bookworm`,
   nodeExporter: `${PROJECT}/node-exporter-base:bookworm`,
   prometheus: `${PROJECT}/prometheus-base:bookworm`,
+  redis: `${PROJECT}/redis-base:bookworm`,
+  caddy: `${PROJECT}/caddy-base:bookworm`,
 };
 
 /**
@@ -123,6 +127,23 @@ export const DOCKER_PROVIDER = {
   mirrorVersion: '4.6.0',
   goModule: 'github.com/kreuzwerker/terraform-provider-docker',
   goModuleVersion: 'v0.0.0-20260916201441-96d331c98ff4',
+} as const;
+
+/**
+ * The gavinbunney/kubectl Terraform provider (`kubectl_manifest`: any object
+ * as YAML, applied as `kubectl apply` does), for the Kubernetes target.
+ * Offline it is built from the Go module proxy, which serves the tag v1.19.0
+ * (the newest release, January 2025), into the project's mirror; a connected
+ * machine takes the newest 1.x from the public registry. Built only when the
+ * Kubernetes target asks for it (scripts/lib/toolchain/terraform.ts).
+ */
+export const KUBECTL_PROVIDER = {
+  source: 'gavinbunney/kubectl',
+  registryHost: 'registry.terraform.io',
+  constraint: '~> 1.19',
+  mirrorVersion: '1.19.0',
+  goModule: 'github.com/gavinbunney/terraform-provider-kubectl',
+  goModuleVersion: 'v1.19.0',
 } as const;
 
 /** Built (and cached by version) when OpenTofu is the engine and no `tofu` is on PATH. */

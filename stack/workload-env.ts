@@ -17,7 +17,13 @@ import { APP_MEMORY_MB, type AppRuntime } from './mtls-workload.js';
 const DEFAULT_INTERVAL_MS = 2000;
 const DEFAULT_NODE_RATE = 1;
 
-export function appEnvironment(w: ResolvedWorkload, opts: { clientRate?: number } = {}): Record<string, string> {
+/** The DNS names of the workloads that obtain the certificate they serve by ACME (Technology.servedCertificate): what the CA's ACME provisioner may sign. */
+export function acmeDnsNames(workloads: readonly ResolvedWorkload[]): string[] {
+  return workloads.filter((w) => w.technology?.servedCertificate === 'acme').map((w) => w.identity.dnsName);
+}
+
+/** opts.caUrl: the CA's in-mesh URL, given to the workloads that obtain their served certificate by ACME (CA_URL). */
+export function appEnvironment(w: ResolvedWorkload, opts: { clientRate?: number; caUrl?: string } = {}): Record<string, string> {
   const form = w.identityForm;
   const allowed = w.allowed.map((id) => identityIn(form, id)).join(',');
   if (w.technologyName === 'node-server') {
@@ -37,6 +43,11 @@ export function appEnvironment(w: ResolvedWorkload, opts: { clientRate?: number 
     WORKLOAD_NAME: w.name,
     WORKLOAD_IDENTITY: w.identity.uri,
   };
+  if (w.technology?.servedCertificate === 'acme') {
+    // Only these: the CA (its ACME directory) and the one name the app may ask it for.
+    env.WORKLOAD_DNS_NAME = w.identity.dnsName;
+    if (opts.caUrl) env.CA_URL = opts.caUrl;
+  }
   if (w.port !== undefined) {
     env.LISTEN_PORT = String(w.port);
     env.ALLOWED_IDENTITIES = allowed;

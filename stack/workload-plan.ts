@@ -117,7 +117,13 @@ export interface CaPlan {
 const CA_MEMORY_MB = 256;
 
 /** The CA's two containers, from the stack's settings; the lifetimes are checked here. */
-export function caPlan(domain: string, s: CaSettings): CaPlan {
+/**
+ * `acmeDnsNames`: the DNS names of the mesh's ACME workloads (workload-env.ts
+ * acmeDnsNames). Non-empty: the CA has an ACME provisioner `acme` that signs
+ * exactly these names, with the stack's lifetimes; empty: it has none (removed
+ * if it had one). Applied by images/step-ca/entrypoint.sh on every start.
+ */
+export function caPlan(domain: string, s: CaSettings, acmeDnsNames: readonly string[] = []): CaPlan {
   const provisionerName = s.provisionerName ?? 'admin';
   const lifetimes = { min: s.minCertLifetime ?? '1m', default: s.certLifetime ?? '5m', max: s.maxCertLifetime ?? '24h' };
   validateLifetimes(lifetimes);
@@ -147,6 +153,7 @@ export function caPlan(domain: string, s: CaSettings): CaPlan {
         MTLS_CA_MIN_TLS_CERT_DURATION: lifetimes.min,
         MTLS_CA_DEFAULT_TLS_CERT_DURATION: lifetimes.default,
         MTLS_CA_MAX_TLS_CERT_DURATION: lifetimes.max,
+        ...(acmeDnsNames.length ? { MTLS_CA_ACME_DNS_NAMES: acmeDnsNames.join(',') } : {}),
       },
       mounts: [state],
       tmpfs: SCRATCH_TMPFS,

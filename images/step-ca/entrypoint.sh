@@ -89,15 +89,69 @@ init_ca() {
   log info "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
 }
 
+# apply_claims [NAME]: the stack's lifetimes on provisioner NAME (default: the JWK one).
 apply_claims() {
-  local args=()
+  local name="${1:-$PROVISIONER}" args=()
   [ -n "${MTLS_CA_MIN_TLS_CERT_DURATION:-}" ] && args+=(--x509-min-dur "$MTLS_CA_MIN_TLS_CERT_DURATION")
   [ -n "${MTLS_CA_MAX_TLS_CERT_DURATION:-}" ] && args+=(--x509-max-dur "$MTLS_CA_MAX_TLS_CERT_DURATION")
   [ -n "${MTLS_CA_DEFAULT_TLS_CERT_DURATION:-}" ] && args+=(--x509-default-dur "$MTLS_CA_DEFAULT_TLS_CERT_DURATION")
   [ ${#args[@]} -eq 0 ] && return 0
-  step ca provisioner update "$PROVISIONER" --ca-config "$CONFIGPATH" "${args[@]}" >/dev/null 2>&1 \
-    || die "could not apply claims ${args[*]} to provisioner $PROVISIONER (min <= default <= max is required)"
-  log info "provisioner $PROVISIONER claims: ${args[*]}"
+  step ca provisioner update "$name" --ca-config "$CONFIGPATH" "${args[@]}" >/dev/null 2>&1 \
+    || die "could not apply claims ${args[*]} to provisioner $name (min <= default <= max is required)"
+  log info "provisioner $name claims: ${args[*]}"
+}
+
+# The ACME provisioner `acme`, present only while MTLS_CA_ACME_DNS_NAMES
+# (comma-separated) names the DNS names of the mesh's ACME workloads, and
+# allowed to sign exactly those: step 0.30.2 has no policy flag for a
+# provisioner in ca.json (`step ca policy provisioner` needs the admin
+# database), so its X.509 template refuses, with `fail`, any SAN that is not
+# one of them. Rewritten on every start: the list follows the stack.
+ACME_PROVISIONER=acme
+ACME_TEMPLATE="$STEPPATH/templates/acme-leaf.tpl"
+has_provisioner() { grep -Eq "\"name\": *\"$1\"" "$CONFIGPATH"; }
+
+write_acme_template() {
+  local names="" n
+  for n in ${MTLS_CA_ACME_DNS_NAMES//,/ }; do
+    [[ "$n" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "MTLS_CA_ACME_DNS_NAMES: '$n' is not a DNS name"
+    names+=" \"$n\""
+  done
+  mkdir -p "${ACME_TEMPLATE%/*}"
+  # step's default leaf template (x509util.DefaultLeafTemplate), after the check.
+  cat >"$ACME_TEMPLATE.tmp" <<EOF
+{{- \$allowed := list$names }}
+{{- range .SANs }}{{ if or (ne .Type "dns") (not (has .Value \$allowed)) }}{{ fail (printf "the ACME provisioner signs only the DNS names of the mesh's ACME workloads, not %s %s" .Type .Value) }}{{ end }}{{ end }}
+{
+  "subject": {{ toJson .Subject }},
+  "sans": {{ toJson .SANs }},
+{{- if typeIs "*rsa.PublicKey" .Insecure.CR.PublicKey }}
+  "keyUsage": ["keyEncipherment", "digitalSignature"],
+{{- else }}
+  "keyUsage": ["digitalSignature"],
+{{- end }}
+  "extKeyUsage": ["serverAuth", "clientAuth"]
+}
+EOF
+  chmod 600 "$ACME_TEMPLATE.tmp" && mv -f "$ACME_TEMPLATE.tmp" "$ACME_TEMPLATE"
+}
+
+apply_acme() {
+  if [ -z "${MTLS_CA_ACME_DNS_NAMES:-}" ]; then
+    has_provisioner "$ACME_PROVISIONER" || return 0
+    step ca provisioner remove "$ACME_PROVISIONER" --ca-config "$CONFIGPATH" >/dev/null 2>&1 \
+      || die "could not remove provisioner $ACME_PROVISIONER"
+    rm -f "$ACME_TEMPLATE"
+    log info "provisioner $ACME_PROVISIONER removed: no ACME workload in the mesh"
+    return 0
+  fi
+  write_acme_template
+  local verb=add args=(--type ACME)
+  has_provisioner "$ACME_PROVISIONER" && verb=update args=()
+  step ca provisioner "$verb" "$ACME_PROVISIONER" "${args[@]}" --x509-template "$ACME_TEMPLATE" --ca-config "$CONFIGPATH" >/dev/null 2>&1 \
+    || die "could not $verb provisioner $ACME_PROVISIONER"
+  log info "provisioner $ACME_PROVISIONER ($verb): signs only $MTLS_CA_ACME_DNS_NAMES"
+  apply_claims "$ACME_PROVISIONER"
 }
 
 # Moves the root key out of $STEPPATH into the root-key volume: copy under a
@@ -136,6 +190,7 @@ if [ -n "${DOCKER_STEPCA_PASSWORD_FILE:-}" ] && [ -f "$DOCKER_STEPCA_PASSWORD_FI
   PWDPATH="$DOCKER_STEPCA_PASSWORD_FILE"
 fi
 apply_claims
+apply_acme
 
 if [ "$#" -gt 0 ]; then
   exec "$@"

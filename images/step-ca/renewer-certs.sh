@@ -24,8 +24,24 @@ check_pair() {
   [ "$cert_pub" = "$key_pub" ] || { echo "${key##*/} does not match ${cert##*/}"; return 1; }
 }
 
+# The pair's signature (inode, size, mtime to the nanosecond, of each file):
+# a rename or a rewrite of either changes it. `step ca certificate --force`
+# rewrites in place (same inode) and a new certificate often has the old one's
+# size, so whole-second mtimes would miss a second write in the same second.
+pair_signature() { stat -c '%i:%s:%.9Y' "$CERT" "$KEY" 2>/dev/null; }
+
+# Holds the install lock (an flock on $CERT_DIR itself, util-linux's flock)
+# on file descriptor 9 until the calling (sub)shell exits or closes it.
+# Enrollment's exec takes the same lock to install a pair (scripts/lib/ca/step.ts),
+# so a pair is only ever the renewer's or enrollment's, never half of each.
+take_install_lock() {
+  exec 9<"$CERT_DIR" && flock -w "$LOCK_TIMEOUT_SECONDS" 9
+}
+
 # Rekeys with the given certificate (site.crt, or the last good copy) and
-# site.key, and installs the new pair. Prints the failure reason.
+# site.key, and installs the new pair. Prints the failure reason; exits 2
+# (not a failure) when another pair was installed while the CA answered:
+# an enrollment's certificate wins over a rekey of the one it replaced.
 rekey() {
   local from="$1" out problem
   rm -f "$STAGED_CERT" "$STAGED_KEY"
@@ -40,6 +56,13 @@ rekey() {
     rm -f "$STAGED_CERT" "$STAGED_KEY"
     echo "the CA's answer did not validate: $problem"
     return 1
+  fi
+  # Called in $(...): the lock is released when that subshell exits.
+  take_install_lock || { rm -f "$STAGED_CERT" "$STAGED_KEY"; echo "could not take the install lock on $CERT_DIR within ${LOCK_TIMEOUT_SECONDS}s"; return 1; }
+  if [ "$(pair_signature)" != "$SIG" ]; then
+    rm -f "$STAGED_CERT" "$STAGED_KEY"
+    echo "another certificate was installed while the CA answered (enrollment)"
+    return 2
   fi
   # shellcheck disable=SC2015  # the handler is meant to run when either step fails
   mv -f "$STAGED_KEY" "$NEXT_KEY" && mv -f "$STAGED_CERT" "$NEXT_CERT" || { echo "could not stage the new pair in $CERT_DIR"; return 1; }

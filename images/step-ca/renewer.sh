@@ -55,6 +55,8 @@ BEAT_FILE="$STATE_FILE.beat"
 CHECK_INTERVAL_SECONDS="${CHECK_INTERVAL_SECONDS:-2}"
 MAX_BACKOFF_SECONDS="${MAX_BACKOFF_SECONDS:-16}"
 RENEW_TIMEOUT_SECONDS="${RENEW_TIMEOUT_SECONDS:-20}"
+# How long an install waits for an enrollment's install (two renames) to finish.
+LOCK_TIMEOUT_SECONDS="${LOCK_TIMEOUT_SECONDS:-10}"
 # A heartbeat older than this means the loop is stuck: its longest step is a
 # rekey (bounded by RENEW_TIMEOUT_SECONDS) plus three validations and a backoff.
 STUCK_AFTER_SECONDS="${STUCK_AFTER_SECONDS:-$((RENEW_TIMEOUT_SECONDS * 2 + MAX_BACKOFF_SECONDS + 30))}"
@@ -87,7 +89,15 @@ exec {NAP_FD}<> <(:)
 nap() { beat; read -rt "$1" -u "$NAP_FD" _ || true; }
 
 # Finishes a commit a crash interrupted, or discards an unfinished renewal.
+# Only when something is left over (bash's own tests, no process per tick),
+# and then under the install lock: an enrollment installing a pair at that
+# moment uses the same staging names and finishes first.
 recover() {
+  if [ -e "$NEXT_CERT" ] || [ -e "$STAGED_CERT" ] || [ -e "$STAGED_KEY" ] || [ -e "$NEXT_KEY" ]; then
+    (take_install_lock && recover_locked) || return 1
+  fi
+}
+recover_locked() {
   if [ -e "$NEXT_CERT" ]; then
     if [ -e "$NEXT_KEY" ]; then mv -f "$NEXT_KEY" "$KEY" || return 1; fi
     mv -f "$NEXT_CERT" "$CERT" || return 1
@@ -100,7 +110,7 @@ recover() {
 if [ "${1:-}" = recover ]; then recover; exit; fi
 : "${CA_URL:?CA_URL must point at the CA, e.g. https://ca.mesh.internal:9000}"
 
-# The files' signature (inode, size, mtime): a change means "verify again".
+# The files' signature (pair_signature): a change means "verify again".
 # Between signatures the loop looks for a change with bash's own tests, no
 # process: a file missing, or not older than the mark, which is touched just
 # before each signature (so a write during a check counts; a write in the
@@ -112,7 +122,7 @@ next_full=0
 signature() {
   : >"$MARK"
   next_full=$((EPOCHSECONDS + FULL_CHECK_SECONDS))
-  SIG=$(stat -c '%i:%s:%Y' "$CERT" "$KEY" 2>/dev/null)
+  SIG=$(pair_signature)
 }
 looks_changed() {
   [ ! -s "$CERT" ] || [ ! -s "$KEY" ] || [ ! "$MARK" -nt "$CERT" ] || [ ! "$MARK" -nt "$KEY" ] || ((EPOCHSECONDS >= next_full))
@@ -209,8 +219,12 @@ while true; do
           # site.crt is damaged but the key is intact and the last good
           # certificate still valid: rekey with that and replace both.
           log error "$PROBLEM; rekeying with the last good certificate"
-          if why=$(rekey "$LAST_GOOD"); then installed "replaced the damaged certificate"; continue; fi
-          fail "$PROBLEM; rekeying with the last good certificate failed: $why"
+          why=$(rekey "$LAST_GOOD")
+          case $? in
+            0) installed "replaced the damaged certificate" ;;
+            2) log info "$why; keeping it" ;;
+            *) fail "$PROBLEM; rekeying with the last good certificate failed: $why" ;;
+          esac
           continue
         fi
         # Nothing here can authenticate a renewal: an operator must re-enroll.
@@ -231,10 +245,17 @@ while true; do
     nap "$nap_s"
     continue
   fi
-  if why=$(rekey "$CERT"); then
-    installed "certificate rekeyed"
-  else
-    checked=""
-    fail "renewal failed: $why"
-  fi
+  why=$(rekey "$CERT")
+  case $? in
+    0) installed "certificate rekeyed" ;;
+    2)
+      # Not a failure: the next pass verifies and adopts the new pair.
+      log info "$why; keeping it"
+      checked=""
+      ;;
+    *)
+      checked=""
+      fail "renewal failed: $why"
+      ;;
+  esac
 done

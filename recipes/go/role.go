@@ -34,32 +34,9 @@ func startStats(stats *report.Writer) (stop func()) {
 	return func() { close(stopStats); <-statsDone }
 }
 
-// credentialStats: the stats fields a role fills from its credentials; the
-// role adds its requests and its last error.
+// credentialStats: the stats fields a role fills from its credentials
+// (creds.RoleStats, shared with the gRPC binary); the role adds its requests
+// and its last error.
 func credentialStats(cfg config, role string, st creds.Status, working string) report.Stats {
-	out := report.Stats{
-		Technology: "go", Role: role, Workload: cfg.Workload,
-		Reloads: st.Reloads, FailedReloads: st.FailedReloads,
-		State: credentialState(st, working),
-	}
-	if c := st.Current; c != nil {
-		out.Serial, out.NotAfter = c.Serial, creds.Timestamp(c.NotAfter)
-		out.LastReloadAt = creds.Timestamp(st.LastReloadAt)
-	}
-	return out
-}
-
-// credentialState is shared by both roles: waiting before the first
-// certificate, failing when the files are refused with nothing to fall back
-// on or the certificate in use has expired, else the role's working state.
-func credentialState(st creds.Status, working string) string {
-	switch c := st.Current; {
-	case c == nil && st.Refusing:
-		return "failing"
-	case c == nil:
-		return "waiting"
-	case time.Now().After(c.NotAfter):
-		return "failing"
-	}
-	return working
+	return creds.RoleStats("go", role, cfg.Workload, st, working)
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# shellcheck disable=SC2034,SC2154  # problem is read, haproxy_pid set, by the sourcing script
+# shellcheck disable=SC2034,SC2154  # problem is read, haproxy_pid and MODE set, by the sourcing script
 # mtls-haproxy-api.sh: what mtls-haproxy does through HAProxy's runtime API
 # (the stats socket $SOCKET) and its master process, sourced by it (found on
 # PATH, /usr/local/bin in the image). Uses its variables: SOCKET, LIVE_PEM,
@@ -45,11 +45,35 @@ reload_with() {
   fi
   rm -f "$LIVE_TRUST.prev" "$LIVE_PEM.prev"
   old_worker=$(worker_pid)
+  save_server_state
   kill -USR2 "$haproxy_pid"
   waited=0
   until worker=$(worker_pid) && [ -n "$worker" ] && [ "$worker" != "$old_worker" ]; do
     waited=$((waited + 1))
     [ "$waited" -le 50 ] || { problem="no new worker 10 s after the reload (see its log)"; return 1; }
+    sleep 0.2
+  done
+  upstream_ready
+}
+
+# save_server_state: the worker's server state (`show servers state`: the
+# upstream's resolved address, its state) into the server-state-file the new
+# worker loads at start (haproxy.cfg.in: init-addr last). Without it the new
+# worker begins without an address and answers 503 until its resolver does.
+save_server_state() {
+  printf 'show servers state\n' | cli >"$RUN/servers.state.new" 2>/dev/null &&
+    mv -f "$RUN/servers.state.new" "$RUN/servers.state"
+}
+
+# upstream_ready: in a proxy, the new worker has its upstream server up with
+# an address (`show servers state upstream`: srv_addr, srv_op_state 2). A
+# warning, not a refusal, if it has not within 5 s: the trust is in force.
+upstream_ready() {
+  [ "$MODE" = proxy ] || return 0
+  waited=0
+  until printf 'show servers state upstream\n' | cli 2>/dev/null | awk '$4 == "upstream" && $5 != "-" && $6 == 2 { up = 1 } END { exit !up }'; do
+    waited=$((waited + 1))
+    [ "$waited" -le 25 ] || { log warn "the new worker has no usable upstream 5 s after the reload" upstream "$UPSTREAM_HOST"; return 0; }
     sleep 0.2
   done
 }

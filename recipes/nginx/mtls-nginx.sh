@@ -62,7 +62,18 @@ set +f
 # nginx's resolver takes the container's nameservers (IPv6 ones in brackets).
 resolver=$(sed -n 's/^[[:space:]]*nameserver[[:space:]]\{1,\}\([0-9A-Fa-f.:]\{1,\}\).*/\1/p' /etc/resolv.conf 2>/dev/null |
   sed 's/^\(.*:.*\)$/[\1]/' | tr '\n' ' ')
-[ -n "$resolver" ] || [ "$MODE" = server ] || bad_config 'no nameserver in /etc/resolv.conf (the upstream is resolved per request)' UPSTREAM_HOST
+# The upstream is resolved per request (on Docker a restarted upstream comes
+# back at another address), unless /etc/hosts pins its name to an IPv4
+# address (Kubernetes hostAliases: a Service's fixed address): nginx's
+# resolver never reads /etc/hosts, so it connects to that address. Either
+# way the upstream's certificate is checked against UPSTREAM_IDENTITY.
+upstream_addr=$UPSTREAM_HOST
+if [ "$MODE" = proxy ]; then
+  pinned=$(awk -v h="$UPSTREAM_HOST" '$1 ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/ { for (i = 2; i <= NF; i++) if ($i == h) { print $1; exit } }' /etc/hosts 2>/dev/null)
+  [ -n "$pinned" ] && upstream_addr=$pinned
+fi
+[ -n "$resolver" ] || [ "$MODE" = server ] || [ "$upstream_addr" != "$UPSTREAM_HOST" ] ||
+  bad_config 'no nameserver in /etc/resolv.conf and no address for it in /etc/hosts (the upstream is resolved per request)' UPSTREAM_HOST
 
 # --- state and stats ---
 state=waiting serial='' not_after='' not_after_s=0 reloads=0 failed_reloads=0
@@ -83,7 +94,7 @@ write_stats() {
 render() { # render TLS_DIR OUT: the template with this mode's location block only
   [ "$MODE" = proxy ] && drop=server || drop=proxy
   sed -e "/# BEGIN $drop/,/# END $drop/d" -e "s|@RUN@|$RUN|g" -e "s|@TLS@|$1|g" -e "s|@LISTEN_PORT@|$LISTEN_PORT|g" \
-    -e "s|@UPSTREAM_HOST@|$UPSTREAM_HOST|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+    -e "s|@UPSTREAM_ADDR@|$upstream_addr|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
     -e "s|@UPSTREAM_IDENTITY@|$UPSTREAM_IDENTITY|g" \
     -e "s|@RESOLVER@|${resolver:-127.0.0.11}|g" -e "s|@LOG_LEVEL@|$LOG_LEVEL|g" "$TEMPLATE" >"$2"
 }

@@ -11,7 +11,7 @@ import { API, claim, HOST_PORT_ANNOTATION, type ImagePullPolicy, type Job, type 
 import { containerOf, podSpec } from './pod.js';
 
 /** Object names in the stack's namespace (a workload may not take the CA's). */
-export const CA_NAMES = { deployment: 'ca', service: 'ca', state: 'ca', rootKey: 'ca-root-key', initJob: 'ca-init' } as const;
+export const CA_NAMES = { deployment: 'ca', container: 'ca', service: 'ca', state: 'ca', rootKey: 'ca-root-key', initJob: 'ca-init' } as const;
 /** The CA's keys, config and database. */
 export const CA_STATE_SIZE = '1Gi';
 /** Two root keys and their certificates at most (during a root rotation). */
@@ -47,7 +47,7 @@ function claimVolumes(plan: ContainerPlan) {
  */
 export function caJob(p: CaRenderProps, name: string, role: Role, plan: ContainerPlan): Job {
   const labels = baseLabels(p.namePrefix, role);
-  const c = containerOf(plan, { name: 'ca', image: p.image, pullPolicy: p.pullPolicy, volumes: VOLUMES });
+  const c = containerOf(plan, { name: CA_NAMES.container, image: p.image, pullPolicy: p.pullPolicy, volumes: VOLUMES });
   return {
     ...API.job,
     metadata: { name, namespace: p.namespace, labels },
@@ -66,11 +66,12 @@ export function renderCa(p: CaRenderProps): KubeObject[] {
   const stateMeta = (name: string, role: Role) => ({ name, namespace: p.namespace, labels: baseLabels(p.namePrefix, role) });
   const labels = baseLabels(p.namePrefix, 'ca');
   const serve = containerOf(p.plan.serve, {
-    name: 'ca',
+    name: CA_NAMES.container,
     image: p.image,
     pullPolicy: p.pullPolicy,
     volumes: VOLUMES,
     ports: [{ name: 'https', containerPort: CA_PORT, protocol: 'TCP' }],
+    healthyOnItsOwn: true,
   });
   const deployment = singlePod(stateMeta(CA_NAMES.deployment, 'ca'), labels, {
     metadata: { labels },

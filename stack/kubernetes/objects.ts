@@ -53,6 +53,7 @@ export interface Container {
   readonly volumeMounts: readonly VolumeMount[];
   readonly resources: { readonly requests: { readonly memory: string }; readonly limits: { readonly memory: string } };
   readonly securityContext: SecurityContext;
+  readonly startupProbe?: Probe;
   readonly readinessProbe?: Probe;
   readonly ports?: ReadonlyArray<{ readonly name: string; readonly containerPort: number; readonly protocol: 'TCP' }>;
   /** `Always` on an init container makes it a native sidecar (Kubernetes >= 1.29). */

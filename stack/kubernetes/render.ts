@@ -12,6 +12,7 @@
 import { CA_PORT, LABEL } from '../../common/facts.js';
 import { stackLabels } from '../labels.js';
 import type { ResolvedMesh, ResolvedWorkload } from '../mesh-spec.js';
+import { acmeDnsNames } from '../workload-env.js';
 import { caPlan, type CaSettings } from '../workload-plan.js';
 import { CA_NAMES, renderCa } from './ca.js';
 import { API, type ImagePullPolicy, type KubeObject, type PodSpec } from './objects.js';
@@ -71,7 +72,7 @@ export function renderMesh(p: KubernetesRenderProps): KubeObject[] {
     if (!DNS_LABEL.test(w.name)) throw new Error(`workload "${w.name}" names a Deployment and a Service, so it must end with a letter or digit`);
     if (w.name === CA_NAMES.deployment) throw new Error(`workload "${w.name}" has the CA's name: rename it`);
   }
-  const plan = caPlan(p.mesh.domain, p.ca ?? {});
+  const plan = caPlan(p.mesh.domain, p.ca ?? {}, acmeDnsNames(p.mesh.workloads));
   const ipOf = (name: string): string => {
     const ip = p.serviceIps[name];
     if (!ip) throw new Error(`serviceIps has no address for the Service "${name}" (it needs ${serviceNames(p.mesh).join(', ')})`);

@@ -55,18 +55,21 @@ export function identityAnnotations(w: ResolvedWorkload): Record<string, string>
   return { [LABEL.dnsName]: w.identity.dnsName, [LABEL.uri]: w.identity.uri };
 }
 
+/** The names renderWorkload gives a workload's containers and its root pin's ConfigMap: what the stack's outputs point at. */
+export const WORKLOAD_NAMES = { app: 'app', renewer: 'renewer', trust: (workload: string) => `${workload}-trust` } as const;
+
 export function renderWorkload(w: ResolvedWorkload, p: WorkloadRenderProps): KubeObject[] {
   const selector = { ...stackLabels(p.namePrefix), [LABEL.workload]: w.name };
   const labels = baseLabels(p.namePrefix, w.role, { [LABEL.workload]: w.name, [LABEL.technology]: w.technologyName });
   const meta = (name: string) => ({ name, namespace: p.namespace, labels });
   const runtime = appRuntime(w);
-  const app = appPlan(runtime, appEnvironment(w, { clientRate: p.clientRate }));
-  const trustName = `${w.name}-trust`;
+  const app = appPlan(runtime, appEnvironment(w, { clientRate: p.clientRate, caUrl: p.caUrl }));
+  const trustName = WORKLOAD_NAMES.trust(w.name);
   const dataName = `${w.name}-data`;
 
   const volumes: Partial<Record<PlanVolume, string>> = { certs: 'certs', trust: 'trust', ...(runtime.dataPath ? { data: 'data' } : {}) };
   const appContainer = containerOf(app, {
-    name: 'app',
+    name: WORKLOAD_NAMES.app,
     image: p.appImage,
     pullPolicy: p.pullPolicy,
     volumes,
@@ -74,7 +77,7 @@ export function renderWorkload(w: ResolvedWorkload, p: WorkloadRenderProps): Kub
   });
   // The renewer is handed the certs volume alone: a plan that mounted the trust volume would be refused.
   const renewer = containerOf(renewerPlan(p.caUrl), {
-    name: 'renewer',
+    name: WORKLOAD_NAMES.renewer,
     image: p.renewerImage,
     pullPolicy: p.pullPolicy,
     volumes: { certs: 'certs' },

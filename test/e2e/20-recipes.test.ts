@@ -8,104 +8,29 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { sleep, waitFor } from '../../common/wait.js';
 import type { WorkloadOutput } from '../../scripts/lib/deploy/stack-instance.js';
+import { appReport } from '../../scripts/lib/workloads/app-report.js';
 import { certOnDisk } from '../../scripts/lib/workloads/handles.js';
 import { observeRotations, type RotationReport } from '../../scripts/lib/workloads/rotation-check.js';
 import { servedCertificate } from '../../scripts/lib/workloads/served-cert.js';
 import { parseDuration } from '../../stack/duration.js';
+import { servesAcme } from '../../stack/technologies.js';
 import { selfSignedLeaf } from '../helpers/pki.js';
-import { type CallOutcome, callServer, type Credential } from './helpers/callers.js';
+import { callServer, type Credential } from './helpers/callers.js';
 import { type ContainerState, containerState } from './helpers/containers.js';
 import { useSharedStack } from './helpers/fixtures.js';
 import { enrollHostIdentity } from './helpers/operator.js';
+import { expectRefusal, REFUSALS } from './helpers/refusals.js';
 
 const ctx = inject('e2e');
 
-/** What a server of each technology answers to a caller it must refuse. */
-type Refusal = { readonly status: number; readonly body?: RegExp } | { readonly code: string | RegExp } | { readonly message: RegExp };
-interface Refusals {
-  readonly noCertificate: Refusal;
-  readonly selfSigned: Refusal;
-  readonly unlisted: Refusal;
-}
-
-/** TLS alert 42 (bad_certificate), in the spelling of the host's Node: OpenSSL 3.0 says SSLV3, 3.5 SSL/TLS. */
-const BAD_CERTIFICATE = /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_BAD_CERTIFICATE$/;
-
-// Pinned from the recipes' own tests by hand (recipes/*/README.md): the exact
-// alert or status each technology gives, as the caller sees it.
-const REFUSALS: Record<string, Refusals> = {
-  // nginx requires a certificate in the handshake (ssl_conf_command VerifyMode
-  // Require) but verifies it after: a foreign one gets its JSON 400.
-  nginx: {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { status: 400, body: /"error":"tls_refused".*self-signed certificate/ },
-    unlisted: { status: 403 },
-  },
-  // Go and OpenSSL refuse in the handshake (TLS 1.3 alerts as Node names them).
-  'go-server': {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    unlisted: { status: 403 },
-  },
-  'python-server': {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    unlisted: { status: 403 },
-  },
-  postgres: {
-    noCertificate: { message: /connection requires a valid client certificate/ },
-    selfSigned: { message: /tlsv1 alert unknown ca/ },
-    unlisted: { message: /certificate authentication failed for user "intruder"/ },
-  },
-  // mod_ssl refuses in the handshake (SSLVerifyClient require), the identity
-  // with Require expr on the subject DN and its JSON ErrorDocument.
-  httpd: {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    unlisted: { status: 403, body: /"error":"forbidden","reason":"client identity not allowed"/ },
-  },
-  // Express on Node's TLS (services/express): no certificate fails inside
-  // OpenSSL's handshake (its alert); an untrusted one is verified after it and
-  // Node closes the connection without an alert; the identity in a middleware.
-  'express-server': {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ECONNRESET' },
-    unlisted: { status: 403, body: /^\{"error":"forbidden","identity":\["intruder\.mesh\.internal",.*"reason":"none of the identities/ },
-  },
-  // MariaDB asks for a certificate but does not require one in the handshake:
-  // without one the account's REQUIRE SUBJECT refuses the login; an account
-  // that does not exist fails the authentication switch (1698).
-  mariadb: {
-    noCertificate: { message: /^ERROR 1045 \(28000\): Access denied for user 'operator'@'[0-9.]+' \(using password: NO\)$/ },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    unlisted: { message: /^ERROR 1698 \(28000\): Access denied for user 'intruder'@'[0-9.]+'$/ },
-  },
-  // exporter-toolkit refuses in Go's handshake (RequireAndVerifyClientCert),
-  // the identity too: client_allowed_sans fails VerifyPeerCertificate, a bad_certificate alert.
-  'node-exporter': {
-    noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
-    selfSigned: { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' },
-    // Alert 42; Node 20 (OpenSSL 3.0) names it SSLV3, Node 22 and 24 (OpenSSL 3.5) SSL/TLS.
-    unlisted: { code: BAD_CERTIFICATE },
-  },
-};
-
-function expectRefusal(got: CallOutcome, want: Refusal, what: string) {
-  expect(got.ok, `${what}: ${JSON.stringify(got)}`).toBe(false);
-  if ('status' in want) {
-    expect(got.status, what).toBe(want.status);
-    if (want.body) expect(got.ok ? '' : got.message, what).toMatch(want.body);
-  } else if ('code' in want) {
-    const code = got.ok ? undefined : got.code;
-    if (typeof want.code === 'string') expect(code, `${what}: ${got.ok ? '' : got.message}`).toBe(want.code);
-    else expect(code, `${what}: ${got.ok ? '' : got.message}`).toMatch(want.code);
-  } else {
-    expect(got.ok ? '' : got.message, what).toMatch(want.message);
-  }
-}
-
 const recipeServers = ctx.outputs.workloads.filter((w) => w.host_port > 0 && w.technology in REFUSALS);
 const appContainers = ctx.outputs.workloads.map((w) => w.container);
+/**
+ * Workloads whose app obtains the certificate it serves by ACME: no file of
+ * the renewer's to reload, so no reload latency; their rotations are the
+ * served serial's changes (their stats report the served certificate).
+ */
+const acmeServed = new Set(ctx.outputs.workloads.filter((w) => servesAcme(w.technology)).map((w) => w.name));
 
 describe('recipes: who gets in', { timeout: 120_000 }, () => {
   const shared = useSharedStack();
@@ -215,7 +140,35 @@ describe("recipes: every workload rotates under its callers' traffic", { timeout
     );
     for (const c of report.calls) {
       expect(c.failed, `${c.client} → ${c.server}`).toBe(0);
-      expect(c.ok, `${c.client} → ${c.server}`).toBeGreaterThan(10);
+      expect(c.ok, `${c.client} → ${c.server}`).toBeGreaterThan(0);
+    }
+    // How many calls fit in the window depends on where the renewals fell
+    // (two rotations of every workload can take one renewal period or two):
+    // logged, not bounded. What must hold is the next test's: the calls go on.
+    console.log(`[e2e 20] calls over the ${report.elapsedSeconds.toFixed(0)} s window: ${JSON.stringify(report.calls)}`);
+  });
+
+  it('after both rotations every client still gets through: its ok count grows, its failed count does not', async () => {
+    const clients = shared.stack.workloads.filter((w) => w.role === 'client');
+    const at = new Map(await Promise.all(clients.map(async (w) => [w.name, (await appReport(w))?.requests] as const)));
+    const after = await Promise.all(
+      clients.map((w) =>
+        waitFor(
+          `${w.name} → ${w.calls} to call again after the rotations`,
+          async () => {
+            const now = (await appReport(w))?.requests;
+            const was = at.get(w.name);
+            // A failed call ends the wait at once: the assertions below name it.
+            const moved = (now?.ok ?? 0) > (was?.ok ?? 0) || (now?.failed ?? 0) > (was?.failed ?? 0);
+            return moved && { client: w.name, server: w.calls, ok: (now?.ok ?? 0) - (was?.ok ?? 0), failed: (now?.failed ?? 0) - (was?.failed ?? 0) };
+          },
+          { timeoutMs: 60_000, intervalMs: 500 },
+        ),
+      ),
+    );
+    for (const c of after) {
+      expect(c.failed, `${c.client} → ${c.server}`).toBe(0);
+      expect(c.ok, `${c.client} → ${c.server}`).toBeGreaterThan(0);
     }
   });
 
@@ -241,21 +194,23 @@ describe("recipes: every workload rotates under its callers' traffic", { timeout
   });
 
   it("reports each technology's reload latency (file written → new serial in use)", () => {
-    const rows = report.workloads.map((w) => {
-      const written = writtenAt.get(w.workload) ?? new Map<string, number>();
-      const latencies = w.timeline.slice(1).flatMap((e) => {
-        const at = written.get(e.serial);
-        return at === undefined ? [] : [Date.parse(e.seenAt) - at];
+    const rows = report.workloads
+      .filter((w) => !acmeServed.has(w.workload))
+      .map((w) => {
+        const written = writtenAt.get(w.workload) ?? new Map<string, number>();
+        const latencies = w.timeline.slice(1).flatMap((e) => {
+          const at = written.get(e.serial);
+          return at === undefined ? [] : [Date.parse(e.seenAt) - at];
+        });
+        return { workload: w.workload, technology: ctx.outputs.workloads.find((x) => x.name === w.workload)?.label, latenciesMs: latencies };
       });
-      return { workload: w.workload, technology: ctx.outputs.workloads.find((x) => x.name === w.workload)?.label, latenciesMs: latencies };
-    });
     // The renewer writes a new certificate at 62-66 % of the old one's lifetime
     // (images/step-ca/renewer.sh): the old one has at least a third of it
     // left, and an app slower than that to reload risks serving it expired.
     // Negative values are the disk poll's lag, not the app's: no lower bound.
     const limitMs = (parseDuration(ctx.certLifetime) * 1000) / 3;
     console.log(`[e2e 20] reload latency, file written → new serial in use (ms, polled every 250-500 ms, limit ${limitMs}): ${JSON.stringify(rows)}`);
-    const technologies = [...new Set(ctx.outputs.workloads.map((w) => w.label))].sort();
+    const technologies = [...new Set(ctx.outputs.workloads.filter((w) => !acmeServed.has(w.name)).map((w) => w.label))].sort();
     const measured = [...new Set(rows.filter((r) => r.latenciesMs.length > 0).map((r) => r.technology))].sort();
     expect(technologies.length).toBeGreaterThan(1);
     expect(measured, 'technologies with at least one measured reload').toEqual(technologies);

@@ -122,6 +122,11 @@ def failure_reason(e):
 
 
 class Caller:
+    @staticmethod
+    def configured(cfg):
+        """The configuration, or ConfigError for what this caller cannot use."""
+        return cfg
+
     def __init__(self, cfg, watcher, stats, log):
         self.cfg, self.watcher, self.stats, self.log = cfg, watcher, stats, log
         self.last_reason = ''     # logs on changes only: first success, each new failure, recovery
@@ -213,7 +218,8 @@ def call_loop(caller, interval, stop):
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
-def main():
+def main(caller_class=Caller, technology='python'):
+    """The client role; requests_client.py runs it with its own Caller."""
     log = Logger('client')
     stop = stop_on_signals()
 
@@ -231,11 +237,11 @@ def main():
             'startup_budget': env_int('STARTUP_RETRY_BUDGET_MS', int(STARTUP_BUDGET_S * 1000), 0, 86_400_000) / 1000,
         }
 
-    cfg = config_or_exit(log, config)
-    stats = Stats(cfg['stats_file'], 'python', 'client', requests=('ok', 'failed', 'retries', 'startupRetries'))
+    cfg = config_or_exit(log, lambda: caller_class.configured(config()))
+    stats = Stats(cfg['stats_file'], technology, 'client', requests=('ok', 'failed', 'retries', 'startupRetries'))
     watcher = CredentialWatcher('client', cfg['cert_dir'], cfg['pin_file'], log.child('credentials'),
                                 own_identity=cfg['identity'])
-    caller = Caller(cfg, watcher, stats, log)
+    caller = caller_class(cfg, watcher, stats, log)
 
     def write_stats():
         state = 'failing' if watcher.expired() else 'calling' if watcher.current else 'waiting'

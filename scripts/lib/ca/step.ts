@@ -149,19 +149,39 @@ export interface SecretCommand {
 const TOKEN_FROM_STDIN = 'IFS= read -r STEP_TOKEN; [ -n "$STEP_TOKEN" ] || { echo "no token on stdin" >&2; exit 2; }; export STEP_TOKEN; ';
 const WITH_TOKEN_FROM_STDIN = `${TOKEN_FROM_STDIN}exec step "$@"`;
 /**
- * The same for `step ca certificate SUBJECT CRT KEY …`, then, in the same
- * exec, the key's mode, a NUL and the certificate written: what enrollment
- * checks, without two more execs.
+ * Where an enrollment's pair waits before it is installed, and the commit
+ * point of an install: the same `.next.` names as the renewer's
+ * (images/step-ca/renewer.sh), so its crash recovery finishes an enrollment
+ * interrupted after its commit point, or discards one interrupted before it.
  */
-const THEN_READ_BACK = `${TOKEN_FROM_STDIN}step "$@" >&2 || exit $?; unset STEP_TOKEN; stat -c %a -- "$5" && printf '\\000' && cat -- "$4"`;
+export const ENROLL_STAGING_PREFIX = '.enroll.';
+export const INSTALL_COMMIT_PREFIX = '.next.';
+/** Seconds an install waits for the renewer's install (a stat and four renames) to finish. */
+const INSTALL_LOCK_SECONDS = 10;
+/**
+ * The same for `step ca certificate SUBJECT CRT KEY …`, but step writes the
+ * pair beside CRT and KEY under staging names, and the pair is installed
+ * under the renewer's install lock (an flock on their directory), key first,
+ * by renames: the renewer never installs a rekey over half of it, and a
+ * rekey that was in flight is dropped (it sees another pair). Then, in the
+ * same exec, the key's mode, a NUL and the certificate installed: what
+ * enrollment checks, without two more execs.
+ */
+const THEN_INSTALL =
+  `${TOKEN_FROM_STDIN}c=$4 k=$5; d=\${c%/*}; sc=$d/${ENROLL_STAGING_PREFIX}\${c##*/} sk=$d/${ENROLL_STAGING_PREFIX}\${k##*/}; ` +
+  `nc=$d/${INSTALL_COMMIT_PREFIX}\${c##*/} nk=$d/${INSTALL_COMMIT_PREFIX}\${k##*/}; set -- "\${@:1:3}" "$sc" "$sk" "\${@:6}"; ` +
+  'step "$@" >&2 || exit $?; unset STEP_TOKEN; ' +
+  `{ exec 9<"$d" && flock -w ${INSTALL_LOCK_SECONDS} 9; } || { rm -f -- "$sc" "$sk"; echo "no install lock on $d within ${INSTALL_LOCK_SECONDS}s" >&2; exit 75; }; ` +
+  '{ mv -f -- "$sk" "$nk" && mv -f -- "$sc" "$nc" && mv -f -- "$nk" "$k" && mv -f -- "$nc" "$c"; } || { echo "could not install the new pair in $d" >&2; exit 74; }; ' +
+  `stat -c %a -- "$k" && printf '\\000' && cat -- "$c"`;
 
 function withTokenFromStdin(name: string, stepArgs: readonly string[], token: string, opts: { caRoots?: boolean; line?: string } = {}): SecretCommand {
   if (!token || /[\r\n]/.test(token)) throw new UserError(`${name}: a token must be a single non-empty line`);
   return { args: ['bash', '-c', `${opts.caRoots ? CA_ROOT_FLAG : ''}${opts.line ?? WITH_TOKEN_FROM_STDIN}`, name, ...stepArgs], input: token };
 }
 
-/** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN); `readBack` adds THEN_READ_BACK. */
-export function certificateCommand(req: CertificateRequest, opts: { readBack?: boolean } = {}): SecretCommand {
+/** `step ca certificate` with the token in its environment (see WITH_TOKEN_FROM_STDIN); `install` stages, installs and reads back (THEN_INSTALL). */
+export function certificateCommand(req: CertificateRequest, opts: { install?: boolean } = {}): SecretCommand {
   const args = [
     'ca',
     'certificate',
@@ -179,12 +199,12 @@ export function certificateCommand(req: CertificateRequest, opts: { readBack?: b
     'P-256',
   ];
   if (req.lifetime) args.push('--not-after', req.lifetime);
-  return withTokenFromStdin('ca-certificate', args, req.token, opts.readBack ? { line: THEN_READ_BACK } : {});
+  return withTokenFromStdin('ca-certificate', args, req.token, opts.install ? { line: THEN_INSTALL } : {});
 }
 
-/** caCertificate, then the key's mode and the certificate as written, from the same exec. */
-export async function caCertificateReadBack(req: CertificateRequest): Promise<{ ok: true; keyMode: string; certPem: string } | { ok: false; error: string }> {
-  const cmd = certificateCommand(req, { readBack: true });
+/** caCertificate into staging files, installed under the renewer's lock, then the key's mode and the certificate installed, from the same exec. */
+export async function caCertificateInstall(req: CertificateRequest): Promise<{ ok: true; keyMode: string; certPem: string } | { ok: false; error: string }> {
+  const cmd = certificateCommand(req, { install: true });
   const out = await exec(req.renewer, cmd.args, { input: cmd.input });
   const cut = out.stdout.indexOf('\0');
   if (out.exitCode !== 0 || cut < 0) return { ok: false, error: lastMeaningfulLine(out.stderr) || `exit ${out.exitCode}` };

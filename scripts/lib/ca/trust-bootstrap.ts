@@ -3,12 +3,15 @@ import path from 'node:path';
 import { fs } from 'zx';
 
 import { ROOT_PIN_FILE } from '../../../common/facts.js';
+import { parseHandle } from '../admin/channel.js';
+import { setConfigMapKey } from '../admin/kubernetes.js';
 import { createUi, UserError } from '../cli/ui.js';
 import { stackDirs } from '../deploy/stack-instance.js';
 import * as docker from '../docker/commands.js';
 import { normaliseFingerprint } from '../identity/pki.js';
 import { FILES, loadStack, type Workload } from '../workloads/handles.js';
 import { fetchPinnedRoot } from './api.js';
+import { withCaHostUrl } from './host-url.js';
 import { rootFingerprint, rootRotationUnderWay } from './step.js';
 
 /**
@@ -31,8 +34,9 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   const fingerprint = normaliseFingerprint(
     opts.fingerprint ?? (await ui.step('read root fingerprint over the admin channel', () => rootFingerprint(stack.ca))),
   );
-  const rootPem = await ui.step(`fetch the root from ${stack.outputs.ca_host_url} and verify its SHA-256`, () =>
-    fetchPinnedRoot(stack.outputs.ca_host_url, fingerprint),
+  const rootPem = await ui.step(
+    `fetch the root from ${stack.outputs.ca_host_url || "the CA's Service (a loopback port forwarded to it)"} and verify its SHA-256`,
+    () => withCaHostUrl(stack.outputs, (url) => fetchPinnedRoot(url, fingerprint)),
   );
   // Verified: from here on, writing is safe. The pin goes first, so an app
   // never sees the new root.crt before it knows the root may be trusted.
@@ -42,7 +46,9 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
   );
   const host = stackDirs(prefix).hostStep;
   await fs.outputFile(host.root, rootPem);
-  await fs.outputJson(host.defaults, { 'ca-url': stack.outputs.ca_host_url, fingerprint, root: host.root }, { spaces: 2 });
+  // The step CLI's defaults; on Kubernetes the CA has no fixed host URL to record.
+  const caUrl = stack.outputs.ca_host_url ? { 'ca-url': stack.outputs.ca_host_url } : {};
+  await fs.outputJson(host.defaults, { ...caUrl, fingerprint, root: host.root }, { spaces: 2 });
   return { prefix, caUrl: stack.outputs.ca_host_url, fingerprint, hostStepPath: host.dir, workloads: stack.workloads.map((w) => w.name) };
 }
 
@@ -53,6 +59,9 @@ export async function bootstrapTrust(prefix: string, opts: { fingerprint?: strin
 export async function pinRoots(w: Workload, fingerprints: readonly string[]): Promise<void> {
   const lines = fingerprints.map((f) => normaliseFingerprint(f));
   const content = `# SHA-256 fingerprints of the roots this app may trust (written by bootstrap-trust)\n${lines.join('\n')}\n`;
-  // Written by a short-lived container of the renewer image (it has a shell; an app image may not).
-  await docker.writeVolumeFile(w.trust_volume, await docker.imageOf(w.renewer), path.basename(ROOT_PIN_FILE), content);
+  const name = path.basename(ROOT_PIN_FILE);
+  // Kubernetes: the trust volume is a ConfigMap, written through the API (the app sees it at the kubelet's next sync).
+  if (parseHandle(w.renewer).kind === 'kubernetes') return setConfigMapKey(w.renewer, w.trust_volume, name, content);
+  // Docker: written by a short-lived container of the renewer image (it has a shell; an app image may not).
+  await docker.writeVolumeFile(w.trust_volume, await docker.imageOf(w.renewer), name, content);
 }

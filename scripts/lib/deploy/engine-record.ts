@@ -2,7 +2,7 @@ import path from 'node:path';
 
 import { fs } from 'zx';
 
-import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine } from '../../../stack/names.js';
+import { IAC_ENGINE_OUTPUT, IAC_ENGINES, type IacEngine, type Target } from '../../../stack/names.js';
 import { UserError } from '../cli/ui.js';
 
 /**
@@ -15,6 +15,8 @@ export interface EngineRecord {
   readonly engine?: IacEngine;
   readonly version?: string;
   readonly resources: number;
+  /** Where its resources are: Kubernetes objects (kubectl_*) or Docker's (docker_*); undefined when it has neither. */
+  readonly target?: Target;
 }
 
 /** Reads the record out of a state document; undefined when there is nothing to protect. */
@@ -22,11 +24,19 @@ export function engineRecordOf(state: unknown): EngineRecord | undefined {
   if (typeof state !== 'object' || state === null) return undefined;
   const s = state as { terraform_version?: unknown; outputs?: Record<string, { value?: unknown }>; resources?: unknown[] };
   const resources = Array.isArray(s.resources) ? s.resources.length : 0;
+  const types = Array.isArray(s.resources)
+    ? s.resources.map((r) => (r as { type?: unknown } | null)?.type).filter((t): t is string => typeof t === 'string')
+    : [];
+  const target: Target | undefined = types.some((t) => t.startsWith('kubectl_'))
+    ? 'kubernetes'
+    : types.some((t) => t.startsWith('docker_'))
+      ? 'docker'
+      : undefined;
   const recorded = s.outputs?.[IAC_ENGINE_OUTPUT]?.value;
   const engine = (IAC_ENGINES as readonly unknown[]).includes(recorded) ? (recorded as IacEngine) : undefined;
   // A destroyed stack keeps an empty state: no resources, no outputs, no engine.
   if (resources === 0 && engine === undefined) return undefined;
-  return { engine, version: typeof s.terraform_version === 'string' ? s.terraform_version : undefined, resources };
+  return { engine, version: typeof s.terraform_version === 'string' ? s.terraform_version : undefined, resources, ...(target ? { target } : {}) };
 }
 
 export async function readEngineRecord(stateFile: string): Promise<EngineRecord | undefined> {

@@ -7,10 +7,12 @@ import { buildServices as bundleServices } from '../../../services/build.js';
 import { type Settings, settingsEnv } from '../../../settings.js';
 import { loadMesh } from '../../../stack/mesh-file.js';
 import { publishedWorkloads, selectWorkloads } from '../../../stack/mesh-spec.js';
-import { validatePrefix } from '../../../stack/names.js';
+import { stateFileOf, type Target, validatePrefix } from '../../../stack/names.js';
+import { useCluster } from '../admin/channel.js';
 import { UserError } from '../cli/ui.js';
+import { ensureLocalCluster, prepareKubernetesDeploy } from '../kubernetes/target.js';
 import type { TerraformCli } from '../toolchain/engine.js';
-import { loadToolchain, type Toolchain, toolchainEnv } from '../toolchain/index.js';
+import { effectiveBaseImages, loadToolchain, type Toolchain, toolchainEnv } from '../toolchain/index.js';
 import { waitUntilUp } from '../workloads/readiness.js';
 import { checkEngine, readEngineRecord } from './engine-record.js';
 import { freePorts } from './free-ports.js';
@@ -53,7 +55,7 @@ export function stackDirs(prefix: string) {
     workDir: path.join(out, 'stacks', prefix),
     stateDir: path.join(projectDir, '.state', prefix),
     outputsFile: path.join(projectDir, '.state', prefix, 'outputs.json'),
-    stateFile: path.join(projectDir, '.state', prefix, 'terraform.tfstate'),
+    stateFile: stateFileOf(projectDir, prefix),
     /** The host's pinned trust, in the step CLI's layout (bootstrap-trust writes it; a root rotation updates it). */
     hostStep: {
       dir: stepPath,
@@ -98,9 +100,17 @@ export async function cdktf(
   opts: { quiet?: boolean; extraEnv?: Record<string, string> } & EngineOptions = {},
 ): Promise<{ stdout: string; stderr: string; lines: TimedLine[] }> {
   // A mistake in the mesh file stops here, in one line, not in the app's stack trace.
-  await loadMesh(settings.mesh);
+  const { spec: mesh } = await loadMesh(settings.mesh);
   const dirs = stackDirs(settings.prefix);
   const tc = await engineToolchain(settings.prefix, opts, verb !== 'synth');
+  settings = { ...settings, target: await stackTarget(settings, verb) };
+  if (settings.target === 'kubernetes' && verb !== 'synth') {
+    // The engine talks to the cluster: it must run, and a deploy's images must be in its node.
+    const log = (line: string) => void (opts.quiet ? undefined : process.stderr.write(`${line}\n`));
+    // The base images the app is handed (toolchainEnv), so the images built are the ones the stack names.
+    if (verb === 'deploy') await prepareKubernetesDeploy(settings, mesh, { baseImages: effectiveBaseImages(tc, settings), projectDir }, log);
+    else await ensureLocalCluster(log);
+  }
   await fs.mkdirp(dirs.stateDir);
   await fs.mkdirp(dirs.synthOut);
   const env = { ...toolchainEnv(tc), ...appEnv({ ...settings, iac: tc.terraform.flavour }), ...opts.extraEnv, FORCE_COLOR: '0', TF_IN_AUTOMATION: '1' };
@@ -120,11 +130,7 @@ export async function cdktf(
     }
   }
   if (verb === 'deploy') {
-    const out = await stepShell({ cwd: dirs.workDir, env, quiet: true })`${tc.terraform.binary} output -json`;
-    if (out.exitCode !== 0) {
-      throw new UserError(`${tc.terraform.flavour} output of stack "${settings.prefix}" failed (exit ${out.exitCode}).\n${tail(out.stderr, 20)}`);
-    }
-    await fs.writeJson(dirs.outputsFile, { [settings.prefix]: outputValues(out.stdout) }, { spaces: 2 });
+    await recordOutputs(settings.prefix, tc.terraform, env);
     timed.mark('outputs', `${settings.prefix}: outputs written to ${path.relative(projectDir, dirs.outputsFile)}`);
     const up = await waitUntilUp(await readOutputs(settings.prefix));
     timed.mark('ready', `${settings.prefix}: ${up.length} containers up`);
@@ -147,6 +153,29 @@ async function engineToolchain(prefix: string, opts: EngineOptions, touchesState
     checkEngine(record, using, { prefix, stateFile: path.relative(projectDir, stateFile), allowSwitch: opts.allowEngineSwitch ?? false });
   }
   return tc;
+}
+
+/** Reads an applied stack's outputs from its engine and writes them where readOutputs finds them. */
+export async function recordOutputs(prefix: string, engine: Pick<TerraformCli, 'binary' | 'flavour'>, env: NodeJS.ProcessEnv): Promise<void> {
+  const dirs = stackDirs(prefix);
+  const out = await stepShell({ cwd: dirs.workDir, env, quiet: true })`${engine.binary} output -json`;
+  if (out.exitCode !== 0) throw new UserError(`${engine.flavour} output of stack "${prefix}" failed (exit ${out.exitCode}).\n${tail(out.stderr, 20)}`);
+  await fs.writeJson(dirs.outputsFile, { [prefix]: outputValues(out.stdout) }, { spaces: 2 });
+}
+
+/**
+ * The target a command acts on: MTLS_TARGET, else where the stack's state
+ * says it is (so `npm run destroy` finds a Kubernetes stack without being
+ * told), else Docker. A stack is never deployed over onto the other target.
+ */
+async function stackTarget(settings: StackSettings, verb: string): Promise<Target> {
+  const recorded = verb === 'synth' ? undefined : (await readEngineRecord(stackDirs(settings.prefix).stateFile))?.target;
+  if (recorded && settings.target && recorded !== settings.target) {
+    throw new UserError(
+      `stack "${settings.prefix}" is deployed on ${recorded}, and MTLS_TARGET=${settings.target}: take it down first (MTLS_TARGET=${recorded} npm run destroy), or name another stack (MTLS_PREFIX)`,
+    );
+  }
+  return settings.target ?? recorded ?? 'docker';
 }
 
 /** The engine a stack's state records (undefined: not deployed, destroyed, or not recorded). */
@@ -172,6 +201,11 @@ export async function readOutputs(prefix: string): Promise<StackOutputs> {
   const all = (await fs.readJson(file)) as Record<string, StackOutputs>;
   const outputs = all[prefix];
   if (!outputs) throw new UserError(`${file} has no outputs for stack "${prefix}"; redeploy it.`);
+  // A stack on Kubernetes: its containers' handles run on its cluster.
+  if (outputs.cluster) {
+    const { kubectl, kubeconfig, context } = outputs.cluster;
+    useCluster({ bin: kubectl, ...(kubeconfig ? { kubeconfig } : {}), ...(context ? { context } : {}) });
+  }
   return outputs;
 }
 

@@ -39,10 +39,29 @@ export interface OperatorOutput {
   readonly uri: string;
 }
 
+/** How the scripts reach a Kubernetes stack's cluster: paths and a context name (empty: the kubeconfig's current one). */
+export interface ClusterOutput {
+  readonly kubectl: string;
+  readonly kubeconfig: string;
+  readonly context: string;
+}
+
+/** The CA's Service on Kubernetes: what a script forwards a loopback port to for a call to the CA's API. */
+export interface CaServiceOutput {
+  readonly namespace: string;
+  readonly name: string;
+  readonly port: number;
+}
+
 export interface StackOutputs {
   readonly prefix: string;
   readonly ca_url: string;
+  /** Where the host calls the CA's API; empty on Kubernetes (see ca_service). */
   readonly ca_host_url: string;
+  /** Kubernetes only. */
+  readonly cluster?: ClusterOutput;
+  /** Kubernetes only. */
+  readonly ca_service?: CaServiceOutput;
   readonly ca_container: string;
   readonly provisioner: string;
   readonly cert_lifetimes: { readonly min: string; readonly default: string; readonly max: string };

@@ -1,6 +1,9 @@
 import { $, type Duration, type ProcessOutput } from 'zx';
 
 import { LABEL } from '../../../common/facts.js';
+import { commandStderr, currentCluster, execArgv, parseHandle } from '../admin/channel.js';
+import type { ContainerState } from '../admin/container-state.js';
+import { kubernetesContainerState, kubernetesLogs } from '../admin/kubernetes.js';
 import { UserError } from '../cli/ui.js';
 
 /** One typed function per docker verb the scripts use; nothing else shells out to docker. */
@@ -18,15 +21,26 @@ export {
   removeNetwork,
 } from './labelled.js';
 
+export type { ContainerState };
+
 export interface ExecOptions {
   /** Written to the process's stdin (secrets go here, never into argv). */
   readonly input?: string;
   readonly timeout?: Duration;
 }
 
-export async function exec(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<ProcessOutput> {
-  const p = $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '60s', input: opts.input });
-  return opts.input === undefined ? p`docker exec ${container} ${args}` : p`docker exec -i ${container} ${args}`;
+/** What a command run in a container said: its exit code (null when it was stopped at its timeout), stdout, and its own stderr. */
+export interface ExecResult {
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command in a container through the admin channel: `docker exec`, or `kubectl exec` for a Kubernetes handle. */
+export async function exec(container: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const [bin = '', ...rest] = execArgv(container, args, { interactive: opts.input !== undefined, kubectl: currentCluster() });
+  const out = await $({ quiet: true, nothrow: true, timeout: opts.timeout ?? '60s', input: opts.input })`${bin} ${rest}`;
+  return { exitCode: out.exitCode, stdout: out.stdout, stderr: commandStderr(container, out.stderr) };
 }
 
 /** exec that must succeed; the error names the container and the command. */
@@ -83,20 +97,12 @@ export async function health(container: string): Promise<string> {
   return out.exitCode === 0 ? out.stdout.trim() : 'missing';
 }
 
-/** What `docker inspect` says about a container's state and health check (undefined: no such container). */
-export interface ContainerState {
-  /** created, running, restarting, exited, dead, … */
-  readonly status: string;
-  readonly exitCode: number;
-  readonly restartCount: number;
-  /** starting, healthy, unhealthy; undefined without a health check. */
-  readonly health?: string;
-  /** The health check's test (`["CMD", …]`, `["CMD-SHELL", "…"]`); the image's own when the container sets none. */
-  readonly healthTest?: readonly string[];
-  readonly healthTimeoutMs: number;
-}
+/** A handle of a container on Kubernetes (the admin channel's other target). */
+const onKubernetes = (container: string) => parseHandle(container).kind === 'kubernetes';
 
+/** A container's state: `docker inspect`, or the pod's status for a Kubernetes handle (admin/kubernetes.ts). */
 export async function containerState(container: string): Promise<ContainerState | undefined> {
+  if (onKubernetes(container)) return kubernetesContainerState(container);
   const out = await run`docker inspect --format ${'{{json .State}}\t{{json .Config.Healthcheck}}\t{{.RestartCount}}'} ${container}`;
   if (out.exitCode !== 0) return undefined;
   return parseContainerState(out.stdout);
@@ -137,6 +143,7 @@ export async function start(container: string): Promise<void> {
 
 /** A container's log (stdout and stderr); `since` is an RFC 3339 time; `timestamps` prefixes each line with Docker's. */
 export async function logs(container: string, opts: { since?: string; timestamps?: boolean } = {}): Promise<string> {
+  if (onKubernetes(container)) return kubernetesLogs(container, opts);
   const flags = [...(opts.since ? ['--since', opts.since] : []), ...(opts.timestamps ? ['--timestamps'] : [])];
   const out = await run`docker logs ${flags} ${container}`;
   return out.stdout + out.stderr;

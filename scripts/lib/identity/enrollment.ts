@@ -1,4 +1,4 @@
-import { caCertificateReadBack, caTokens } from '../ca/step.js';
+import { caCertificateInstall, caTokens } from '../ca/step.js';
 import { UserError } from '../cli/ui.js';
 import * as docker from '../docker/commands.js';
 import { FILES, type Stack, type Workload } from '../workloads/handles.js';
@@ -49,7 +49,7 @@ async function readVolume(w: Workload): Promise<{ root?: string; cert?: string }
 /** A result when the workload needs no token (no root yet, or a certificate worth keeping); its root otherwise. */
 async function inspect(w: Workload, opts: EnrollOptions): Promise<EnrollResult | { root: string }> {
   const { root, cert } = await readVolume(w);
-  if (!root) return failed(w, `no root.crt in ${w.volume}: run bootstrap-trust first (npm run bootstrap-trust)`);
+  if (!root) return failed(w, `no root.crt in ${w.name}'s certificate directory: run bootstrap-trust first (npm run bootstrap-trust)`);
   if (cert && !opts.force) {
     const check = verifyBundle(cert, root);
     if (check.ok && w.sans.every((s) => check.leaf.dnsNames.includes(s) || check.leaf.uris.includes(s))) {
@@ -60,9 +60,9 @@ async function inspect(w: Workload, opts: EnrollOptions): Promise<EnrollResult |
   return { root };
 }
 
-/** The token exchanged inside the workload's renewer (key made there), the result read back and checked in the same exec. */
+/** The token exchanged inside the workload's renewer (key made there), installed under the renewer's lock, read back and checked in the same exec. */
 async function issue(stack: Stack, w: Workload, root: string, token: string, opts: EnrollOptions): Promise<EnrollResult> {
-  const issued = await caCertificateReadBack({
+  const issued = await caCertificateInstall({
     renewer: w.renewer,
     subject: w.dns_name,
     token,

@@ -10,8 +10,10 @@ import path from 'node:path';
 
 import { fs } from 'zx';
 
+import { GRPC_WHOAMI } from '../../../common/facts.js';
 import { DEFAULT_MESH } from '../../../mesh.js';
 import { identityOf, isMeshName } from '../../../stack/mesh-spec.js';
+import { STARTTLS } from '../../../stack/technology.js';
 import { UserError } from '../cli/ui.js';
 import { type OperatorOutput, stackDirs, type StackOutputs, type WorkloadOutput } from '../deploy/stack-instance.js';
 import type { Stack } from '../workloads/handles.js';
@@ -90,18 +92,28 @@ export function callLine(w: WorkloadOutput, dir: string, operator: string): Call
       command: `mariadb --host=${w.dns_name} --port=${w.host_port} --user=${operator} ${tls} -e 'select current_user()'  # ${w.dns_name} must resolve to 127.0.0.1`,
     };
   }
+  if (w.protocol === 'redis') {
+    // redis-cli checks the chain, not the name (recipes/redis/README.md): openssl's line below checks both.
+    const tls = `--tls --sni ${w.dns_name} --cacert ${f('root.crt')} --cert ${f('site.crt')} --key ${f('site.key')}`;
+    return { workload: w.name, allowed, command: `redis-cli ${tls} -h 127.0.0.1 -p ${w.host_port} ACL WHOAMI` };
+  }
   // --connect-to keeps the URL (and so the name checked) the server's own DNS name.
+  const curl = `curl --cacert ${f('root.crt')} --cert ${f('site.crt')} --key ${f('site.key')} --connect-to ${q(`${w.dns_name}:${w.port}:127.0.0.1:${w.host_port}`)}`;
+  if (w.protocol === 'grpc') {
+    // One unary call in gRPC's frame (0, a 4-byte length, the JSON message {}) over HTTP/2; the reply is framed too.
+    const call = `--http2 -H 'content-type: application/grpc+json' -H 'te: trailers' --data-binary @- --output - https://${w.dns_name}:${w.port}${GRPC_WHOAMI}`;
+    return { workload: w.name, allowed, command: `printf '\\0\\0\\0\\0\\2{}' | ${curl} ${call}` };
+  }
   return {
     workload: w.name,
     allowed,
-    command: `curl --cacert ${f('root.crt')} --cert ${f('site.crt')} --key ${f('site.key')} --connect-to ${q(`${w.dns_name}:${w.port}:127.0.0.1:${w.host_port}`)} https://${w.dns_name}:${w.port}/`,
+    command: `${curl} https://${w.dns_name}:${w.port}/`,
   };
 }
 
 /** openssl s_client: the handshake and the certificate a server presents. */
 export function opensslLine(w: WorkloadOutput, dir: string): string {
   const f = (n: string) => q(path.join(dir, n));
-  // openssl's STARTTLS names for PostgreSQL and MySQL are the protocols' own.
-  const starttls = w.protocol === 'https' ? '' : ` -starttls ${w.protocol}`;
+  const starttls = STARTTLS[w.protocol] ? ` -starttls ${STARTTLS[w.protocol]}` : '';
   return `openssl s_client -connect 127.0.0.1:${w.host_port} -servername ${w.dns_name} -verify_hostname ${w.dns_name} -CAfile ${f('root.crt')} -cert ${f('site.crt')} -key ${f('site.key')}${starttls} </dev/null`;
 }

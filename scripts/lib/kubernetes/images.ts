@@ -11,7 +11,9 @@ import path from 'node:path';
 import { pack } from 'tar-stream';
 import { $, fs } from 'zx';
 
-import { KUBERNETES_LOCAL } from '../../../stack/versions.js';
+import { labelArgs } from '../../../stack/labels.js';
+import { baseImageBuildArgs, imageFolder, type ImageRecipe } from '../../../stack/technology.js';
+import { type BaseImages, KUBERNETES_LOCAL } from '../../../stack/versions.js';
 import { UserError } from '../cli/ui.js';
 import type { CachePaths } from '../toolchain/cache.js';
 import { aptInstall } from '../toolchain/docker-engine.js';
@@ -116,4 +118,35 @@ export async function importArchive(layout: ClusterLayout, file: string): Promis
 export async function importDockerImage(layout: ClusterLayout, image: string): Promise<void> {
   const out = await $({ quiet: true, nothrow: true, timeout: '10m' })`docker save ${image} | ${ctrCmd(layout)} images import -`;
   if (out.exitCode !== 0) throw new UserError(`could not import ${image} from Docker into the cluster: ${out.stderr.trim()}`);
+}
+
+/**
+ * Builds one of the project's images with Docker, as the Docker target's
+ * stack does (the same recipe and base images), under `tag`, and imports it
+ * into the cluster's containerd for pods with `imagePullPolicy: Never`.
+ */
+export async function buildIntoCluster(
+  layout: ClusterLayout,
+  image: {
+    readonly recipe: ImageRecipe;
+    readonly baseImages: BaseImages;
+    readonly projectDir: string;
+    readonly tag: string;
+    /** stackLabels: the Dockerfiles apply them, so the stack's images are found by label, as on Docker. */
+    readonly labels?: Record<string, string>;
+  },
+): Promise<void> {
+  const { recipe, baseImages, tag } = image;
+  const context = path.join(image.projectDir, recipe.contextDir);
+  const buildArgs = { ...baseImageBuildArgs(recipe, baseImages), ...(image.labels ? labelArgs(image.labels) : {}) };
+  const args = Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]);
+  const build = await $({
+    quiet: true,
+    nothrow: true,
+    timeout: '20m',
+    env: { ...process.env, DOCKER_BUILDKIT: '0' },
+  })`docker build --quiet --file ${path.join(context, recipe.dockerfile ?? 'Dockerfile')} ${args} --tag ${tag} ${context}`;
+  if (build.exitCode !== 0)
+    throw new UserError(`docker build of ${tag} (${imageFolder(recipe)}) failed: ${build.stderr.trim().split('\n').slice(-10).join('\n')}`);
+  await importDockerImage(layout, tag);
 }

@@ -43,6 +43,12 @@ export const NETWORK = {
   /** The first address of the service range: the `kubernetes` Service. */
   apiServiceIp: '10.96.0.1',
   /**
+   * Where a deployed stack's Services start (the CA's, then each server's): in
+   * the range's static band (KEP-3070), above the `kubernetes` Service. The
+   * pods name them through hostAliases, as the cluster has no DNS.
+   */
+  firstStackServiceIp: '10.96.0.2',
+  /**
    * The node's own address. The kubelet refuses a loopback node IP, and the
    * apiserver reaches the kubelet (exec, logs) at the node's InternalIP, so
    * the node gets an address on an interface of its own (a bridge without

@@ -2,7 +2,16 @@ import path from 'node:path';
 
 import { $, fs } from 'zx';
 
-import { BASE_IMAGE_KEYS, type BaseImages, LOCAL_IMAGES, NODE_RUNTIME, OFFICIAL_IMAGES, STEP_CA_VERSION, STEP_CLI_VERSION } from '../../../stack/versions.js';
+import {
+  BASE_IMAGE_KEYS,
+  type BaseImageKey,
+  type BaseImages,
+  LOCAL_IMAGES,
+  NODE_RUNTIME,
+  OFFICIAL_IMAGES,
+  STEP_CA_VERSION,
+  STEP_CLI_VERSION,
+} from '../../../stack/versions.js';
 import { UserError } from '../cli/ui.js';
 import type { CachePaths } from './cache.js';
 import { aptInstall } from './docker-engine.js';
@@ -10,6 +19,7 @@ import { goBuildInModule } from './go-build.js';
 import { buildStandIn, imageExists, importDebian } from './image-build.js';
 import { ensureNodeBinary, nodeBinaryPath } from './node-runtime.js';
 import { buildRecipeStandIns, recipeStandInRefs } from './recipe-stand-ins.js';
+import { FULL_SCOPE, inScope, type ToolchainScope } from './scope.js';
 
 export type { BaseImages };
 
@@ -105,12 +115,13 @@ export async function buildStandIns(paths: CachePaths): Promise<string[]> {
  */
 export async function ensureBaseImages(
   paths: CachePaths,
-  opts: { offline: boolean; build: boolean },
+  opts: { offline: boolean; build: boolean; scope?: ToolchainScope },
 ): Promise<{ images: BaseImages; built: string[]; missing: string[] }> {
+  const wanted = (key: BaseImageKey) => inScope(opts.scope ?? FULL_SCOPE, key);
   const built: string[] = [];
   const missing: string[] = [];
   if (!opts.offline) {
-    for (const ref of BASE_IMAGE_KEYS.map((k) => OFFICIAL_IMAGES[k])) {
+    for (const ref of BASE_IMAGE_KEYS.filter(wanted).map((k) => OFFICIAL_IMAGES[k])) {
       if (await imageExists(ref)) continue;
       if (!opts.build) {
         missing.push(ref);
@@ -136,9 +147,9 @@ export async function ensureBaseImages(
     const node = await ensureNodeBinary(paths, { build: true });
     if (node.fetched) built.push(`node ${NODE_RUNTIME.version}`);
     built.push(...(await buildStandIns(paths)));
-    built.push(...(await buildRecipeStandIns(paths)));
+    built.push(...(await buildRecipeStandIns(paths, wanted)));
   } else {
-    for (const ref of [LOCAL_IMAGES.stepCa, LOCAL_IMAGES.node, ...recipeStandInRefs()]) if (!(await imageExists(ref))) missing.push(ref);
+    for (const ref of [LOCAL_IMAGES.stepCa, LOCAL_IMAGES.node, ...recipeStandInRefs(wanted)]) if (!(await imageExists(ref))) missing.push(ref);
   }
   return { images: LOCAL_IMAGES, built, missing };
 }

@@ -1,6 +1,6 @@
 import { fs } from 'zx';
 
-import { readSettings, settingsEnv } from '../../../settings.js';
+import { readSettings, type Settings, settingsEnv } from '../../../settings.js';
 import type { IacEngine } from '../../../stack/names.js';
 import { DOCKER_PROVIDER } from '../../../stack/versions.js';
 import { type Ui, UserError } from '../cli/ui.js';
@@ -8,8 +8,10 @@ import { type CachePaths, cachePaths } from './cache.js';
 import { detectMode, type Mode, type ModeDecision } from './connectivity.js';
 import { engineAdvice, engineStatus, ensureEngine } from './docker-engine.js';
 import { type DockerEndpoint, providerEnv, resolveDockerEndpoint } from './docker-host.js';
+import { ensureGoRecipeModules } from './go-recipe-modules.js';
 import { ensureHostTools, HOST_TOOLS } from './host-tools.js';
 import { type BaseImages, ensureBaseImages, ensureStepBinaries } from './images.js';
+import { FULL_SCOPE, type ToolchainScope } from './scope.js';
 import { ensureProviderMirror, findTerraform, type TerraformCli, writeCliConfig } from './terraform.js';
 
 /** The report step naming the IaC engine in use (`npm run toolchain -- --check`). */
@@ -54,10 +56,17 @@ async function timed<T>(
  */
 export async function ensureToolchain(
   ui: Ui,
-  opts: { check?: boolean; paths?: CachePaths; mode?: ModeDecision; /** MTLS_IAC, read by the caller. */ engine?: IacEngine } = {},
+  opts: {
+    check?: boolean;
+    paths?: CachePaths;
+    mode?: ModeDecision;
+    /** MTLS_IAC, read by the caller. */ engine?: IacEngine;
+    /** What to make present (scope.ts): one mesh's needs, or everything (the tests). @default FULL_SCOPE */ scope?: ToolchainScope;
+  } = {},
 ): Promise<{ toolchain?: Toolchain; reports: StepReport[] }> {
   const paths = opts.paths ?? cachePaths();
   const build = !opts.check;
+  const scope = opts.scope ?? FULL_SCOPE;
   const reports: StepReport[] = [];
   const { mode, why, providers } = opts.mode ?? (await detectMode());
   const offline = mode === 'offline';
@@ -88,9 +97,15 @@ export async function ensureToolchain(
   });
 
   await timed(reports, 'host tools', ui, async () => {
-    const t = await ensureHostTools(paths, { build, debian: await fs.pathExists('/etc/debian_version') });
+    const t = await ensureHostTools(paths, { build, debian: await fs.pathExists('/etc/debian_version'), testTools: scope.testTools });
     if (t.missing.length) return { value: undefined, status: 'missing', detail: `missing ${t.missing.join(', ')}` };
-    return { value: undefined, status: t.installed.length ? 'built' : 'ok', detail: HOST_TOOLS.map((h) => h.command).join(', ') };
+    return {
+      value: undefined,
+      status: t.installed.length ? 'built' : 'ok',
+      detail: HOST_TOOLS.filter((h) => scope.testTools || !('tests' in h))
+        .map((h) => h.command)
+        .join(', '),
+    };
   });
 
   const terraform = await timed(reports, ENGINE_STEP, ui, async () => {
@@ -119,7 +134,7 @@ export async function ensureToolchain(
 
   const images = await timed(reports, 'base images', ui, async () => {
     if (!engine.running) return { value: undefined, status: 'missing', detail: 'needs a Docker engine' };
-    const r = await ensureBaseImages(paths, { offline, build }).catch((err: unknown) => {
+    const r = await ensureBaseImages(paths, { offline, build, scope }).catch((err: unknown) => {
       // A failed pull is most often a wrong guess of the mode: say how it was made.
       if (err instanceof UserError && !offline) throw new UserError(`${err.message} (connected mode: ${why})`);
       throw err;
@@ -131,6 +146,9 @@ export async function ensureToolchain(
       detail: r.missing.length ? `missing ${r.missing.join(', ')}` : `${r.images.stepCa}, ${r.images.node} and ${Object.keys(r.images).length - 2} more`,
     };
   });
+
+  if (scope.goModuleTree)
+    await timed(reports, "gRPC recipe's Go modules", ui, async () => ({ value: undefined, ...(await ensureGoRecipeModules(paths, { build, offline })) }));
 
   const endpoint = await timed(reports, 'engine endpoint for Terraform', ui, async () => {
     const e = await resolveDockerEndpoint();
@@ -165,6 +183,11 @@ export async function loadToolchain(paths: CachePaths = cachePaths()): Promise<T
   return (await fs.readJson(paths.resolved)) as Toolchain;
 }
 
+/** The base image of each Dockerfile a stack is built from: the toolchain's choice, where one the user set (MTLS_<IMAGE>_BASE_IMAGE) wins. */
+export function effectiveBaseImages(tc: Pick<Toolchain, 'baseImages'>, settings: { readonly baseImages?: Settings['baseImages'] }): BaseImages {
+  return { ...tc.baseImages, ...settings.baseImages };
+}
+
 /**
  * The environment cdktf (and Terraform under it) needs: the project's CLI
  * config instead of ~/.terraformrc, the chosen binary, no telemetry, the
@@ -182,7 +205,7 @@ export function toolchainEnv(tc: Toolchain, base: NodeJS.ProcessEnv = process.en
     DOCKER_BUILDKIT: '0',
     // main.ts records the engine in the stack's state (output iac_engine);
     // one base image per Dockerfile, where one the user set wins.
-    ...settingsEnv({ iac: tc.terraform.flavour, baseImages: { ...tc.baseImages, ...readSettings(base).baseImages } }),
+    ...settingsEnv({ iac: tc.terraform.flavour, baseImages: effectiveBaseImages(tc, readSettings(base)) }),
     // The provider reads DOCKER_HOST, not the CLI's context; one the user set wins.
     ...(base.DOCKER_HOST ? {} : providerEnv(tc.dockerEndpoint)),
   };

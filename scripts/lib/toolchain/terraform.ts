@@ -3,7 +3,7 @@ import path from 'node:path';
 import { $, fs } from 'zx';
 
 import type { IacEngine } from '../../../stack/names.js';
-import { DOCKER_PROVIDER, OPENTOFU } from '../../../stack/versions.js';
+import { DOCKER_PROVIDER, KUBECTL_PROVIDER, OPENTOFU } from '../../../stack/versions.js';
 import type { CachePaths } from './cache.js';
 import { chooseEngine, type EngineChoice, type EnginesOnPath, type TerraformCli, usable } from './engine.js';
 import { goBuildInModule } from './go-build.js';
@@ -82,25 +82,49 @@ async function goPlatform(): Promise<string> {
   return `${os}_${arch}`;
 }
 
-export function providerMirrorFile(paths: CachePaths, host: string, platform: string): string {
-  const v = DOCKER_PROVIDER.mirrorVersion;
-  return path.join(paths.terraformMirror, host, DOCKER_PROVIDER.source, v, platform, `terraform-provider-docker_v${v}`);
+/** A provider the toolchain builds from the Go module proxy into the mirror (stack/versions.ts). */
+export interface MirroredProvider {
+  /** `<namespace>/<type>` in the registry. */
+  readonly source: string;
+  readonly constraint: string;
+  /** The version the build is installed as. */
+  readonly mirrorVersion: string;
+  readonly goModule: string;
+  readonly goModuleVersion: string;
 }
 
-/** Builds the docker provider into the filesystem mirror (unpacked layout). */
-export async function ensureProviderMirror(paths: CachePaths, opts: { build: boolean }): Promise<{ present: boolean; built: boolean }> {
+/** Every provider the mirror may hold: the Docker target's, always built; the Kubernetes target's, built when asked for. */
+export const MIRRORED_PROVIDERS: readonly MirroredProvider[] = [DOCKER_PROVIDER, KUBECTL_PROVIDER];
+
+/** `terraform-provider-<type>`: the binary's name, as the registry's releases name it. */
+const providerBinary = (p: MirroredProvider) => `terraform-provider-${p.source.split('/')[1]}`;
+
+export function providerMirrorFile(paths: CachePaths, host: string, platform: string, provider: MirroredProvider = DOCKER_PROVIDER): string {
+  const v = provider.mirrorVersion;
+  return path.join(paths.terraformMirror, host, provider.source, v, platform, `${providerBinary(provider)}_v${v}`);
+}
+
+/**
+ * Builds a provider (the docker provider unless told) into the filesystem
+ * mirror (unpacked layout), under both registry hosts.
+ */
+export async function ensureProviderMirror(
+  paths: CachePaths,
+  opts: { build: boolean; provider?: MirroredProvider },
+): Promise<{ present: boolean; built: boolean }> {
+  const provider = opts.provider ?? DOCKER_PROVIDER;
   const platform = await goPlatform();
-  const files = PROVIDER_HOSTS.map((h) => providerMirrorFile(paths, h, platform));
+  const files = PROVIDER_HOSTS.map((h) => providerMirrorFile(paths, h, platform, provider));
   const [primary, ...others] = files as [string, ...string[]];
   let built = false;
   if (!(await fs.pathExists(primary))) {
     if (!opts.build) return { present: false, built };
     await goBuildInModule(paths, {
-      module: DOCKER_PROVIDER.goModule,
-      version: DOCKER_PROVIDER.goModuleVersion,
+      module: provider.goModule,
+      version: provider.goModuleVersion,
       pkg: '.',
       output: primary,
-      logName: 'build-terraform-provider-docker',
+      logName: `build-${providerBinary(provider)}`,
     });
     built = true;
   }
@@ -115,12 +139,36 @@ export async function ensureProviderMirror(paths: CachePaths, opts: { build: boo
 }
 
 /**
+ * A provider a stack needs beyond the docker one (the Kubernetes target's):
+ * offline (`fromMirror`), built into the mirror on first use and named in
+ * the CLI configuration; connected, left to `terraform init` and the public
+ * registry. Building on demand keeps its few minutes off a Docker-only machine.
+ */
+export async function ensureProviderFor(paths: CachePaths, provider: MirroredProvider, opts: { fromMirror: boolean }): Promise<{ built: boolean }> {
+  if (!opts.fromMirror) return { built: false };
+  const { built } = await ensureProviderMirror(paths, { build: true, provider });
+  await writeCliConfig(paths, { offline: true });
+  return { built };
+}
+
+/** What the offline CLI configuration names: the docker provider, and every other one the mirror holds. */
+async function mirroredSources(paths: CachePaths): Promise<string[]> {
+  const held = await Promise.all(
+    MIRRORED_PROVIDERS.map(
+      async (p) => p === DOCKER_PROVIDER || (await fs.pathExists(path.join(paths.terraformMirror, PROVIDER_HOSTS[0]!, p.source, p.mirrorVersion))),
+    ),
+  );
+  return MIRRORED_PROVIDERS.filter((_, i) => held[i]).flatMap((p) => PROVIDER_HOSTS.map((h) => `"${h}/${p.source}"`));
+}
+
+/**
  * The project's own CLI configuration (handed over as TF_CLI_CONFIG_FILE), so
  * the user's ~/.terraformrc is neither read nor written. Offline, the docker
- * provider comes from the mirror and nothing else is installed from anywhere.
+ * provider (and the kubectl one, once built) comes from the mirror and nothing
+ * else is installed from anywhere.
  */
 export async function writeCliConfig(paths: CachePaths, opts: { offline: boolean }): Promise<string> {
-  const mirrored = PROVIDER_HOSTS.map((h) => `"${h}/${DOCKER_PROVIDER.source}"`).join(', ');
+  const mirrored = opts.offline ? (await mirroredSources(paths)).join(', ') : '';
   const body = opts.offline
     ? `# Written by scripts/toolchain.ts: offline, providers come from the project's mirror.
 provider_installation {

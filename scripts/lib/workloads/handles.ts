@@ -21,6 +21,7 @@ export interface Stack {
   readonly workloads: Workload[];
 }
 
+/** Reads a stack's outputs (for a stack on Kubernetes, readOutputs points the admin channel at its cluster). */
 export async function loadStack(prefix: string): Promise<Stack> {
   const outputs = await readOutputs(prefix);
   return {

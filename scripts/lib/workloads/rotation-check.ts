@@ -1,12 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 
 import { waitFor } from '../../../common/wait.js';
+import { servesAcme } from '../../../stack/technologies.js';
 import { UserError } from '../cli/ui.js';
 import * as docker from '../docker/commands.js';
 import { serialOf, splitPem } from '../identity/pki.js';
 import { type AppReport, appReport } from './app-report.js';
 import { certOnDisk, FILES, type Stack, type Workload } from './handles.js';
-import { servedCertificate } from './served-cert.js';
+import { servedCertificate, servedChainPems } from './served-cert.js';
 
 export interface TimelineEntry {
   readonly serial: string;
@@ -82,6 +83,13 @@ export async function certificateInUse(
  * uses another. What a CA rotation waits on: the chain a workload has moved to.
  */
 export async function bundleInUse(w: Workload): Promise<{ bundle: string; leaf: string; serial: string } | undefined> {
+  // An app that obtains the certificate it serves by ACME never serves the
+  // renewer's site.crt: what it uses is what it serves, chain included.
+  if (servesAcme(w.technology)) {
+    const chain = w.host_port ? await servedChainPems({ port: w.host_port, serverName: w.dns_name, protocol: w.protocol }) : [];
+    const [leaf] = chain;
+    return leaf ? { bundle: chain.join(''), leaf, serial: serialOf(new X509Certificate(leaf)) } : undefined;
+  }
   const bundle = await docker.readFile(w.renewer, FILES.cert);
   const leaf = bundle ? splitPem(bundle)[0] : undefined;
   if (!bundle || !leaf) return undefined;

@@ -8,7 +8,7 @@
  */
 import { $ } from 'zx';
 
-import type { Protocol } from '../../../stack/technologies.js';
+import { type Protocol, STARTTLS } from '../../../stack/technology.js';
 import { type CertInfo, certInfo, splitPem } from '../identity/pki.js';
 
 export interface ServedCertTarget {
@@ -20,8 +20,12 @@ export interface ServedCertTarget {
 
 /** The PEM of the leaf the server presents now, or undefined when none comes (not listening, no certificate yet). */
 export async function servedLeafPem(t: ServedCertTarget): Promise<string | undefined> {
-  // openssl's STARTTLS names for PostgreSQL and MySQL are the protocols' own.
-  const starttls = t.protocol === 'https' ? [] : ['-starttls', t.protocol];
+  return (await servedChainPems(t))[0];
+}
+
+/** The certificates the server presents now, leaf first (empty when none come). */
+export async function servedChainPems(t: ServedCertTarget): Promise<string[]> {
+  const starttls = STARTTLS[t.protocol] ? ['-starttls', STARTTLS[t.protocol]] : [];
   const out = await $({
     quiet: true,
     nothrow: true,
@@ -29,8 +33,8 @@ export async function servedLeafPem(t: ServedCertTarget): Promise<string | undef
     // s_client's Q command ends the session: MariaDB would otherwise hold the
     // connection open, waiting for a login, until the timeout.
     input: t.protocol === 'mysql' ? 'Q\n' : '',
-  })`openssl s_client -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
-  return splitPem(out.stdout)[0];
+  })`openssl s_client -showcerts -connect ${`127.0.0.1:${t.port}`} -servername ${t.serverName} ${starttls}`;
+  return splitPem(out.stdout);
 }
 
 /** The leaf the server presents now, parsed, or undefined when it cannot be read (not listening, no certificate yet). */

@@ -1,9 +1,10 @@
+import { withCaHostUrl } from '../ca/host-url.js';
 import { rootPem } from '../ca/step.js';
 import { type IntermediateSummary, servedIntermediate, summarise } from '../ca-rotation/intermediate.js';
 import * as docker from '../docker/commands.js';
 import { formatDuration } from '../identity/pki.js';
 import { type AppReport, appReport } from './app-report.js';
-import { certOnDisk, type Stack } from './handles.js';
+import { certOnDisk, type Stack, type Workload } from './handles.js';
 import { health as liveHealth } from './readiness.js';
 
 /** What the renewer says about the pair on disk (its health check, run fresh). */
@@ -45,7 +46,7 @@ export async function stackStatus(stack: Stack, now = new Date()): Promise<Workl
         certOnDisk(w),
         liveHealth(w.container),
         docker.health(w.renewer),
-        docker.exec(w.renewer, [...RENEWER_HEALTH_COMMAND], { timeout: '15s' }),
+        renewerHealthCheck(w),
       ]);
       // The process's own account first; the file on disk where it gives none.
       const inUse = report?.serial ? report : undefined;
@@ -77,6 +78,10 @@ export async function stackStatus(stack: Stack, now = new Date()): Promise<Workl
 
 /** The renewer's own health check (see images/step-ca/renewer.sh and stack/mtls-workload.ts). */
 export const RENEWER_HEALTH_COMMAND = ['/usr/local/bin/mtls-renewer', 'health'] as const;
+/** The renewer's own health check, run in it: it reads the state its loop keeps (ready/unhealthy and why). */
+export function renewerHealthCheck(w: Workload) {
+  return docker.exec(w.renewer, [...RENEWER_HEALTH_COMMAND], { timeout: '15s' });
+}
 
 /** The exact command that re-enrolls one workload of this stack. */
 export function enrollCommand(prefix: string, workload: string): string {
@@ -129,7 +134,8 @@ export function renewerNotes(rows: readonly WorkloadStatus[]): string[] {
 /** The intermediate the CA presents now (it issues from it), or why it could not be read. */
 export async function caIntermediate(stack: Stack): Promise<IntermediateSummary | { error: string }> {
   try {
-    return summarise(await servedIntermediate(stack.outputs.ca_host_url, await rootPem(stack.ca)));
+    const root = await rootPem(stack.ca);
+    return summarise(await withCaHostUrl(stack.outputs, (url) => servedIntermediate(url, root)));
   } catch (err) {
     return { error: (err as Error).message };
   }

@@ -12,7 +12,9 @@ import { $, fs } from 'zx';
 
 import type { WorkloadOutput } from '../../../scripts/lib/deploy/stack-instance.js';
 import { mtlsRequest } from '../../../scripts/lib/identity/mtls-request.js';
+import { grpcCall } from '../../helpers/grpc-call.js';
 import { mysqlCall } from '../../helpers/mysql-call.js';
+import { redisCall } from '../../helpers/redis-call.js';
 
 export interface Credential {
   readonly certPem: string;
@@ -26,6 +28,8 @@ export type CallOutcome =
 /** One call as `who` (a role name for PostgreSQL, an account for MySQL); no credential means no client certificate. */
 export async function callServer(w: WorkloadOutput, rootPem: string, who: string, cred?: Credential): Promise<CallOutcome> {
   if (w.protocol === 'mysql') return mysqlCall({ port: w.host_port, serverName: w.dns_name }, rootPem, who, cred);
+  if (w.protocol === 'redis') return redisCall({ port: w.host_port, serverName: w.dns_name }, rootPem, cred);
+  if (w.protocol === 'grpc') return grpcCall({ port: w.host_port, serverName: w.dns_name }, rootPem, cred);
   return w.protocol === 'postgres' ? psqlCall(w, rootPem, who, cred) : httpsCall(w, rootPem, cred);
 }
 

@@ -39,6 +39,7 @@ describe('one settings path', () => {
   it('writes settings as variables that read back to the same settings', () => {
     const all: Settings = {
       prefix: 'blue-2',
+      target: 'kubernetes',
       mesh: '/srv/meshes/payments.yaml',
       workloads: ['server', 'client'],
       certLifetime: '90s',
@@ -73,6 +74,7 @@ describe('one settings path', () => {
     ['MTLS_PREFIX', '../x', 'MTLS_PREFIX must be 2-24 lower-case letters, digits or dashes, starting with a letter, got "../x"'],
     ['MTLS_CERT_LIFETIME', '5 minutes', 'MTLS_CERT_LIFETIME: invalid duration "5 minutes": use Go syntax such as 90s, 5m or 1h30m'],
     ['MTLS_CA_PORT', '70000', 'MTLS_CA_PORT must be an integer from 1 to 65535, got "70000"'],
+    ['MTLS_TARGET', 'k8s', 'MTLS_TARGET must be docker or kubernetes, got "k8s"'],
     ['MTLS_CA_PORT', '9000x', 'MTLS_CA_PORT must be an integer from 1 to 65535, got "9000x"'],
     ['MTLS_CLIENT_RATE', '0', 'MTLS_CLIENT_RATE must be an integer from 1 to 1000, got "0"'],
     ['MTLS_HOST_PORTS', 'server:8443', 'MTLS_HOST_PORTS must be name=port pairs separated by commas, got "server:8443"'],

@@ -3,7 +3,7 @@
 // failure that is reported and retried — never "nothing to do", never the end
 // of the loop — and a successful rekey installs the new pair.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -24,19 +24,21 @@ let output = '';
  * that exit code and no output), and the installed `new-crt` is always
  * fresh; `ca rekey` answers as the case says; the pair always validates.
  */
-async function fakeStep(opts: { inspect: 'due' | 'fresh' | number; rekey: 'fail-silently' | 'succeed' }) {
+async function fakeStep(opts: { inspect: 'due' | 'fresh' | number; rekey: 'fail-silently' | 'succeed' | 'enrolled-meanwhile' }) {
   const bin = path.join(dir, 'bin');
   await mkdir(bin);
-  const rekey =
-    opts.rekey === 'succeed'
-      ? 'while [ $# -gt 0 ]; do case "$1" in --out-cert) printf new-crt >"$2"; shift;; --out-key) printf new-key >"$2"; shift;; esac; shift; done; exit 0'
-      : 'exit 1';
+  const answer =
+    'while [ $# -gt 0 ]; do case "$1" in --out-cert) printf new-crt >"$2"; shift;; --out-key) printf new-key >"$2"; shift;; esac; shift; done; exit 0';
+  // While the CA answers, an enrollment installs its own pair (by renames, key first, as it does).
+  const enrollment =
+    'd=$(dirname "$2"); printf enrolled-key >"$d/.e.key"; mv -f "$d/.e.key" "$d/site.key"; printf enrolled-crt >"$d/.e.crt"; mv -f "$d/.e.crt" "$d/site.crt"; ';
+  const rekey = { succeed: answer, 'fail-silently': 'exit 1', 'enrolled-meanwhile': enrollment + answer }[opts.rekey];
   const validity = (from: number, to: number) =>
     `printf '  Serial Number: 42 (0x002a)\\n  Not Before: %s UTC\\n  Not After : %s UTC\\n' "$(date -u -d @$(($(date +%s) + ${from})) '+%b %-d %T %Y')" "$(date -u -d @$(($(date +%s) + ${to})) '+%b %-d %T %Y')"`;
   const inspect =
     typeof opts.inspect === 'number'
       ? `exit ${opts.inspect}`
-      : `if [ "$(cat "$3")" = new-crt ] || [ ${opts.inspect} = fresh ]; then ${validity(0, 3600)}; else ${validity(-80, 20)}; fi; exit 0`;
+      : `if [ "$(cat "$3")" != old-site.crt ] || [ ${opts.inspect} = fresh ]; then ${validity(0, 3600)}; else ${validity(-80, 20)}; fi; exit 0`;
   await writeFile(
     path.join(bin, 'step'),
     [
@@ -143,6 +145,19 @@ describe('renewer loop', () => {
     expect(await calls('ca rekey')).toBe(1);
   });
 
+  it("a pair an enrollment installs while a rekey is in flight wins: the rekey's answer is dropped, not installed over it, and nothing fails", async () => {
+    start(await fakeStep({ inspect: 'due', rekey: 'enrolled-meanwhile' }));
+    await until('the rekey to be dropped', () => output.includes('another certificate was installed while the CA answered'));
+    expect([await readFile(path.join(certs, 'site.key'), 'utf8'), await readFile(path.join(certs, 'site.crt'), 'utf8')]).toEqual([
+      'enrolled-key',
+      'enrolled-crt',
+    ]);
+    await until("the enrollment's pair to be adopted", async () => /^phase=ok$/m.test(await state()) && (await calls('certificate verify')) >= 2);
+    expect((await readdir(certs)).filter((f) => f.startsWith('.'))).toEqual([]);
+    expect(output).not.toContain('"level":"error"');
+    expect(await calls('ca rekey')).toBe(1);
+  });
+
   it('between renewals it runs no process at all: the pair is checked when its files change, the renewal time once per certificate', async () => {
     const bin = await fakeStep({ inspect: 'fresh', rekey: 'succeed' });
     // `stat` (the full signature) counted too.
@@ -163,6 +178,21 @@ describe('renewer loop', () => {
     await writeFile(path.join(certs, 'site.crt'), 'other-site.crt');
     await until('the check of the changed file', async () => (await calls('certificate verify')) === 2);
     expect((await health()).line).toMatch(/^ready: certificate 2A valid until /);
+  });
+
+  it('a certificate rewritten in place with the same size in the same second is verified again (step ca certificate --force rewrites in place)', async () => {
+    start(await fakeStep({ inspect: 'fresh', rekey: 'succeed' }), { FULL_CHECK_SECONDS: '1' });
+    await until('the first check', async () => /^phase=ok$/m.test(await state()));
+    const crt = path.join(certs, 'site.crt');
+    const before = await stat(crt);
+    const verified = await calls('certificate verify');
+    // Same inode, same size, the mtime in the same whole second as before.
+    await writeFile(crt, 'new-site.crt');
+    const sameSecond = Math.floor(before.mtimeMs / 1000) + ((before.mtimeMs % 1000) + 1) / 1000;
+    await utimes(crt, sameSecond, sameSecond);
+    const after = await stat(crt);
+    expect([after.ino, after.size, Math.floor(after.mtimeMs / 1000)]).toEqual([before.ino, before.size, Math.floor(before.mtimeMs / 1000)]);
+    await until('the pair to be verified again', async () => (await calls('certificate verify')) > verified);
   });
 
   it('a pair caught between its two writes (key first, certificate next) is looked at again, not reported unusable', async () => {

@@ -10,17 +10,18 @@
 // the last good pair keeps calling, SIGTERM, and the health check.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { appendFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { waitFor } from '../../../common/wait.js';
 import { createPki, type Leaf, type Pki, selfSignedLeaf } from '../../helpers/pki.js';
-import { type CertDir, createCertDir, createTestPki, SERVER_DNS, SERVER_URI, startServer, type TestPki } from '../services/helpers/fixtures.js';
+import { type CertDir, createCertDir, createTestPki, SERVER_DNS, SERVER_URI, type TestPki } from '../services/helpers/fixtures.js';
 import { freePort, within } from '../services/helpers/harness.js';
+import { clientTestHooks, okAtLeast, renewerWrites, renewThroughKeyWindow } from './helpers/client-renewal.js';
 import { type RecipeFiles, recipeFiles, rootPin } from './helpers/recipe-credentials.js';
 import type { RecipeProcess } from './helpers/recipe-process.js';
 import { runClientRecipe, startupContract } from './helpers/startup-contract.js';
@@ -60,7 +61,6 @@ let foreign: Pki;
 let servers: Record<'mesh' | 'foreign' | 'other', CertDir>;
 /** A server that presents a self-signed certificate with the server's names (the Node server refuses to serve one). */
 let selfSigned: Leaf;
-const cleanups: Array<() => Promise<void>> = [];
 
 /** The server's names, and 127.0.0.1: the Ruby client checks TARGET_HOST (here the address) as Net::HTTP does. */
 const serverNames = { commonName: 'server', dns: [SERVER_DNS], uris: [SERVER_URI], ips: ['127.0.0.1'] };
@@ -92,19 +92,7 @@ beforeAll(async () => {
   };
   selfSigned = await selfSignedLeaf(serverNames);
 });
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  for (const dir of Object.values(servers ?? {})) await dir.remove();
-});
-
-async function server(port: number, dir: CertDir): Promise<{ stop(): Promise<void> }> {
-  const running = await startServer(dir.path, { listenPort: port });
-  await running.server.serving();
-  cleanups.push(() => running.stop());
-  return running;
-}
+const { cleanups, server } = clientTestHooks(() => servers);
 
 async function selfSignedServer(port: number): Promise<void> {
   const https = createHttpsServer({ cert: selfSigned.certPem, key: selfSigned.keyPem }, (_req, res) => res.end('{}'));
@@ -117,15 +105,6 @@ async function clientFiles(name: string, leaf?: Leaf): Promise<RecipeFiles> {
   cleanups.push(() => files.remove());
   return files;
 }
-
-/** Replaces a file by rename, as the renewer writes it. */
-async function renewerWrites(files: RecipeFiles, name: 'site.crt' | 'site.key', content: string): Promise<void> {
-  const tmp = join(files.certDir, `.${name}.tmp`);
-  await writeFile(tmp, content, { mode: 0o600 });
-  await rename(tmp, join(files.certDir, name));
-}
-
-const okAtLeast = (recipe: RecipeProcess, n: number) => async () => (await recipe.stats()).requests.ok >= n;
 
 describe.each(RECIPES)('$name client recipe', (r) => {
   const script = join(RECIPES_DIR, r.script);
@@ -241,19 +220,8 @@ describe.each(RECIPES)('$name client recipe', (r) => {
     it('picks up a renewed pair through the key-then-certificate window: no failed call, no restart', async () => {
       const files = await clientFiles(`${r.name}-rotation`);
       const recipe = await calling(files);
-      const before = await recipe.stats();
       const next = await pki.clientLeaf();
-      await renewerWrites(files, 'site.key', next.keyPem);
-      // Calls go on with the last good pair while the key on disk does not match the certificate.
-      await waitFor('calls beside a new key and the old certificate', okAtLeast(recipe, (await recipe.stats()).requests.ok + 3), within(10_000));
-      await renewerWrites(files, 'site.crt', next.bundlePem);
-      const after = await waitFor(
-        'the new certificate in use',
-        async () => ((await recipe.stats()).serial === next.serial ? recipe.stats() : undefined),
-        within(10_000),
-      );
-      await waitFor('calls with it', okAtLeast(recipe, after.requests.ok + 2), within(10_000));
-      const stats = await recipe.stats();
+      const { before, after: stats } = await renewThroughKeyWindow(recipe, files, next);
       expect(stats.requests.failed, recipe.output()).toBe(0);
       expect([stats.reloads, stats.failedReloads]).toEqual([Number(before['reloads']) + 1, 0]);
       expect(recipe.logs.filter((l) => l.msg === 'reloaded')).toEqual([expect.objectContaining({ serial: next.serial })]);

@@ -21,12 +21,14 @@ import {
   HAPROXY_DNS,
   type HaproxyWorld,
   identity,
+  pem,
   RECIPES,
   refusal,
   requireHostHaproxy,
   selfSignedCaller,
   startHaproxyWorld,
   traffic,
+  trustOtherRootToo,
 } from './helpers/haproxy-recipe.js';
 
 let world: HaproxyWorld;
@@ -48,7 +50,6 @@ const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs =
   waitFor(what, probe, within(timeoutMs)).catch((error: Error) => {
     throw new Error(`${error.message}\n${world.recipe.output().slice(-4000)}`);
   });
-const pem = (text: string) => `${text.trim()}\n`;
 const relabel = (text: string, label: string) => pem(text).replaceAll(' CERTIFICATE-----', ` ${label}-----`);
 
 beforeAll(async () => {
@@ -165,8 +166,7 @@ describe('haproxy recipe: renewals over the runtime API, no restart', { timeout:
     const load = traffic(world, allowed);
     let result = { calls: 0, failures: ['not run'] };
     try {
-      await world.pin(world.other.root.certPem);
-      await world.write('root.crt', pem(world.mesh.root.certPem) + pem(world.other.root.certPem));
+      await trustOtherRootToo(world);
       const res = await until('the second root trusted', async () => call(world, outsider).catch(() => undefined), 10_000);
       expect(res.status).toBe(200);
     } finally {

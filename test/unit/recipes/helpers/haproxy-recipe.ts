@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createPki, type Leaf, type Pki, selfSignedLeaf } from '../../../helpers/pki.js';
 import { type RunningServer, startServer } from '../../services/helpers/fixtures.js';
 import { freePort, httpsGet, type TlsResponse } from '../../services/helpers/harness.js';
+import { shareAsking, startSlowDns } from './haproxy-dns.js';
 import { type RecipeFiles, recipeFiles, rootPin } from './recipe-credentials.js';
 import { type RecipeProcess, runRecipe } from './recipe-process.js';
 
@@ -65,7 +66,16 @@ export interface HaproxyWorld {
   stop(): Promise<void>;
 }
 
-export async function startHaproxyWorld(name: string): Promise<HaproxyWorld> {
+export interface WorldOptions {
+  /**
+   * The upstream by its DNS name, resolved by HAProxy at run time through a
+   * DNS server that answers after this delay (helpers/haproxy-dns.ts), as in
+   * the stack; by default its address.
+   */
+  readonly upstreamDnsDelayMs?: number;
+}
+
+export async function startHaproxyWorld(name: string, options: WorldOptions = {}): Promise<HaproxyWorld> {
   const mesh = await createPki('Mesh');
   const other = await createPki('Other');
   const upstreamFiles = await recipeFiles(`${name}-upstream`, mesh.root.certPem, await mesh.issue({ ...identity('server'), ips: ['127.0.0.1'] }));
@@ -75,6 +85,8 @@ export async function startHaproxyWorld(name: string): Promise<HaproxyWorld> {
   const port = await freePort();
   const runDir = join(files.dir, 'run');
   const statsFile = join(files.dir, 'stats.json');
+  const dns = options.upstreamDnsDelayMs === undefined ? undefined : await startSlowDns(UPSTREAM_DNS, options.upstreamDnsDelayMs);
+  const share = dns ? await shareAsking(join(RECIPES, 'haproxy'), dns) : undefined;
   const recipe = runRecipe(
     SCRIPT,
     {
@@ -84,11 +96,12 @@ export async function startHaproxyWorld(name: string): Promise<HaproxyWorld> {
       STATS_FILE: statsFile,
       LISTEN_PORT: String(port),
       ALLOWED_IDENTITIES: 'caller.mesh.internal,operator.mesh.internal',
-      // An address: the host has no DNS for the mesh's names (Docker's resolver does).
-      UPSTREAM_HOST: '127.0.0.1',
+      // An address, or the name through the slow DNS server: the host has no
+      // DNS for the mesh's names (Docker's resolver does).
+      UPSTREAM_HOST: dns ? UPSTREAM_DNS : '127.0.0.1',
       UPSTREAM_PORT: String(await upstream.port()),
       UPSTREAM_IDENTITY: UPSTREAM_DNS,
-      MTLS_HAPROXY_SHARE: join(RECIPES, 'haproxy'),
+      MTLS_HAPROXY_SHARE: share?.dir ?? join(RECIPES, 'haproxy'),
       MTLS_HAPROXY_RUN: runDir,
     },
     statsFile,
@@ -119,8 +132,19 @@ export async function startHaproxyWorld(name: string): Promise<HaproxyWorld> {
       await upstream.stop();
       await files.remove();
       await upstreamFiles.remove();
+      await dns?.stop();
+      await share?.remove();
     },
   };
+}
+
+/** A PEM text ending with one newline. */
+export const pem = (text: string) => `${text.trim()}\n`;
+
+/** The second CA's root pinned and added to root.crt: a new trust (a worker reload). */
+export async function trustOtherRootToo(world: HaproxyWorld): Promise<void> {
+  await world.pin(world.other.root.certPem);
+  await world.write('root.crt', pem(world.mesh.root.certPem) + pem(world.other.root.certPem));
 }
 
 export interface Caller {
@@ -151,6 +175,18 @@ export async function refusal(world: HaproxyWorld, who: Caller): Promise<string>
   } catch (error) {
     return (error as NodeJS.ErrnoException).code ?? String(error);
   }
+}
+
+/** `during` run under traffic(): the calls made and the failures seen meanwhile. */
+export async function withTraffic(world: HaproxyWorld, who: Caller, during: () => Promise<void>): Promise<{ calls: number; failures: string[] }> {
+  const load = traffic(world, who);
+  try {
+    await during();
+  } catch (error) {
+    await load.stop();
+    throw error;
+  }
+  return load.stop();
 }
 
 /** Calls through the recipe on new connections, one after another, until stopped. */

@@ -3,14 +3,26 @@
 // stdin, and the fixed shell line hands it to step in STEP_TOKEN. The second
 // half runs that shell line for real with a stand-in `step` that records its
 // argv and environment.
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 
-import { certificateCommand, revokeCommand, type SecretCommand, tokensCommand } from '../../../../scripts/lib/ca/step.js';
+import { waitFor } from '../../../../common/wait.js';
+import {
+  certificateCommand,
+  ENROLL_STAGING_PREFIX,
+  INSTALL_COMMIT_PREFIX,
+  revokeCommand,
+  type SecretCommand,
+  tokensCommand,
+} from '../../../../scripts/lib/ca/step.js';
+
+/** Conditions in these tests hold within milliseconds. */
+const WAIT = { timeoutMs: 10_000, intervalMs: 50 };
 
 const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzZW50aW5lbCJ9.c2lnbmF0dXJlLXNlbnRpbmVs';
 
@@ -74,22 +86,66 @@ describe('the shell line that hands the token to step', () => {
     expect(await readFile(path.join(dir, 'env'), 'utf8')).toBe(TOKEN);
   });
 
-  it('read back: runs step with the token in STEP_TOKEN only, then prints the key mode, a NUL and the certificate step wrote', async () => {
+  it('install: runs step with the token in STEP_TOKEN only, installs the staged pair, then prints the key mode, a NUL and the certificate installed', async () => {
     const files = { certFile: path.join(dir, 'site.crt'), keyFile: path.join(dir, 'site.key') };
-    const cmd = certificateCommand({ ...REQUEST, ...files }, { readBack: true });
+    const cmd = certificateCommand({ ...REQUEST, ...files }, { install: true });
     for (const part of [TOKEN, ...TOKEN.split('.')]) for (const arg of cmd.args) expect(arg).not.toContain(part);
     const out = await run(cmd);
     expect(out.exitCode, out.stderr).toBe(0);
     expect(out.stdout).toBe('600\n\0CERT');
     expect(out.stderr).toContain('✔ Certificate:');
     expect(await readFile(path.join(dir, 'env'), 'utf8')).toBe(TOKEN);
+    // step wrote the staging names; nothing staged is left behind.
+    expect((await readFile(path.join(dir, 'argv'), 'utf8')).split('\n').slice(4, 6)).toEqual([
+      path.join(dir, `${ENROLL_STAGING_PREFIX}site.crt`),
+      path.join(dir, `${ENROLL_STAGING_PREFIX}site.key`),
+    ]);
+    expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
-  it('read back: a step that fails gives its exit code and nothing to read', async () => {
-    const out = await run(certificateCommand({ ...REQUEST, subject: 'fail.mesh.internal', certFile: path.join(dir, 'x.crt') }, { readBack: true }));
+  it('install: waits for the install lock the renewer holds, and only then replaces the pair', async () => {
+    const installDir = await mkdtemp(path.join(dir, 'install-'));
+    const files = { certFile: path.join(installDir, 'site.crt'), keyFile: path.join(installDir, 'site.key') };
+    await writeFile(files.certFile, 'OLD-CERT');
+    await writeFile(files.keyFile, 'OLD-KEY');
+    // The renewer's side of the lock (renewer-certs.sh take_install_lock): an flock on the
+    // directory, held by the flock process alone (--close), so killing it releases the lock.
+    const holder = spawn('flock', ['--close', installDir, 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      await waitFor('the holder to take the lock', async () => (await $({ nothrow: true, quiet: true })`flock -n ${installDir} true`).exitCode === 1, WAIT);
+      const install = run(certificateCommand({ ...REQUEST, ...files }, { install: true }));
+      await waitFor('step to have written the staged pair', async () => (await readdir(installDir)).includes(`${ENROLL_STAGING_PREFIX}site.crt`), WAIT);
+      // Blocked on the lock (its flock process is waiting), the old pair still in place.
+      await waitFor(
+        'the install to wait on the lock',
+        async () => (await $({ nothrow: true, quiet: true })`pgrep -f ${'^flock -w [0-9]+ 9$'}`).exitCode === 0,
+        WAIT,
+      );
+      expect(await readFile(files.certFile, 'utf8')).toBe('OLD-CERT');
+      expect(await readFile(files.keyFile, 'utf8')).toBe('OLD-KEY');
+      holder.kill('SIGKILL');
+      const out = await install;
+      expect(out.exitCode, out.stderr).toBe(0);
+      expect([await readFile(files.keyFile, 'utf8'), await readFile(files.certFile, 'utf8')]).toEqual(['KEY', 'CERT']);
+      expect(await readdir(installDir)).toEqual(['site.crt', 'site.key']);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('install: a step that fails gives its exit code, nothing to read, and leaves the pair in place', async () => {
+    await writeFile(path.join(dir, 'x.crt'), 'KEPT');
+    const out = await run(certificateCommand({ ...REQUEST, subject: 'fail.mesh.internal', certFile: path.join(dir, 'x.crt') }, { install: true }));
     expect(out.exitCode).toBe(7);
     expect(out.stdout).toBe('');
     expect(out.stderr).toContain('the CA refused');
+    expect(await readFile(path.join(dir, 'x.crt'), 'utf8')).toBe('KEPT');
+  });
+
+  it("install: its commit-point names are the renewer's, whose crash recovery finishes or discards an interrupted install", async () => {
+    const renewer = await readFile(path.resolve(import.meta.dirname, '../../../../images/step-ca/renewer.sh'), 'utf8');
+    expect(renewer).toContain(`NEXT_CERT="$CERT_DIR/${INSTALL_COMMIT_PREFIX}site.crt"`);
+    expect(renewer).toContain(`NEXT_KEY="$CERT_DIR/${INSTALL_COMMIT_PREFIX}site.key"`);
   });
 
   it('refuses to run step without a token on stdin', async () => {

@@ -18,7 +18,14 @@ const state = (engine: unknown, resources = 3, version = '1.11.4') => ({
 
 describe('engineRecordOf', () => {
   it('reads the recorded engine and the version that wrote the state', () => {
-    expect(engineRecordOf(state('tofu', 3, '1.10.10'))).toEqual({ engine: 'tofu', version: '1.10.10', resources: 3 });
+    expect(engineRecordOf(state('tofu', 3, '1.10.10'))).toEqual({ engine: 'tofu', version: '1.10.10', resources: 3, target: 'docker' });
+  });
+
+  it("says which target the stack's resources are on: Kubernetes objects, Docker's, or neither", () => {
+    const on = (...types: unknown[]) => ({ ...state('terraform', 0), resources: types.map((type) => ({ type })) });
+    expect(engineRecordOf(on('terraform_data', 'kubectl_manifest'))?.target).toBe('kubernetes');
+    expect(engineRecordOf(on('docker_network', 'docker_container'))?.target).toBe('docker');
+    expect(engineRecordOf(on('terraform_data', 7, null))?.target).toBeUndefined();
   });
 
   it('has no record for a destroyed stack (no resources, no outputs) or for no state at all', () => {
@@ -28,7 +35,7 @@ describe('engineRecordOf', () => {
   });
 
   it('keeps resources without a recorded engine as "not recorded" (a state from before the record)', () => {
-    expect(engineRecordOf(state(undefined, 2))).toEqual({ engine: undefined, version: '1.11.4', resources: 2 });
+    expect(engineRecordOf(state(undefined, 2))).toEqual({ engine: undefined, version: '1.11.4', resources: 2, target: 'docker' });
   });
 
   it('ignores a recorded value that is not an engine', () => {
@@ -72,7 +79,7 @@ describe('readEngineRecord', () => {
     const file = path.join(dir, 'terraform.tfstate');
     expect(await readEngineRecord(file)).toBeUndefined();
     await writeFile(file, JSON.stringify(state('tofu', 1, '1.10.10')));
-    expect(await readEngineRecord(file)).toEqual({ engine: 'tofu', version: '1.10.10', resources: 1 });
+    expect(await readEngineRecord(file)).toEqual({ engine: 'tofu', version: '1.10.10', resources: 1, target: 'docker' });
   });
 
   it('says which file is broken instead of guessing', async () => {

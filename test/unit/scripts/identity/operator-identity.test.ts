@@ -1,8 +1,12 @@
 // The operator's identity and the commands issue-cert prints (no CA involved).
+import { execFileSync } from 'node:child_process';
+
 import { describe, expect, it } from 'vitest';
 
+import { GRPC_WHOAMI } from '../../../../common/facts.js';
 import type { StackOutputs, WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
 import { callLine, opensslLine, operatorIdentity } from '../../../../scripts/lib/identity/operator-identity.js';
+import { grpcFrame } from '../../../helpers/grpc-call.js';
 
 const nginx = {
   name: 'nginx',
@@ -65,5 +69,22 @@ describe('the printed calls', () => {
     expect(opensslLine(postgres, '/tmp/id')).toBe(
       'openssl s_client -connect 127.0.0.1:15432 -servername postgres.mesh.internal -verify_hostname postgres.mesh.internal -CAfile /tmp/id/root.crt -cert /tmp/id/site.crt -key /tmp/id/site.key -starttls postgres </dev/null',
     );
+  });
+});
+
+describe('the printed gRPC call', () => {
+  const grpc = { ...nginx, name: 'grpc-server', dns_name: 'grpc-server.mesh.internal', protocol: 'grpc' } as unknown as WorkloadOutput;
+
+  it('sends one framed message over HTTP/2 to the method, checking the server name', () => {
+    const { command } = callLine(grpc, '/tmp/id', 'operator');
+    expect(command).toMatch(/\| curl .* --connect-to grpc-server\.mesh\.internal:8443:127\.0\.0\.1:18444 --http2 /);
+    expect(command).toContain(`https://grpc-server.mesh.internal:8443${GRPC_WHOAMI}`);
+    // The bytes the printed printf writes are the frame the e2e caller sends.
+    const printf = command.slice(0, command.indexOf(' | '));
+    expect(execFileSync('sh', ['-c', printf])).toEqual(grpcFrame(Buffer.from('{}')));
+  });
+
+  it('reads the served certificate without STARTTLS, as for HTTPS', () => {
+    expect(opensslLine(grpc, '/tmp/id')).not.toContain('-starttls');
   });
 });

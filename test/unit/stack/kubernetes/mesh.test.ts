@@ -9,7 +9,7 @@ import { NOT_IN_CATALOG } from '../../../../meshes/catalog.js';
 import { CA_NAMES } from '../../../../stack/kubernetes/ca.js';
 import { find, HOST_PORT_ANNOTATION, type Service } from '../../../../stack/kubernetes/objects.js';
 import { TECHNOLOGIES } from '../../../../stack/technologies.js';
-import { appEnvironment, appRuntime } from '../../../../stack/workload-env.js';
+import { acmeDnsNames, appEnvironment, appRuntime } from '../../../../stack/workload-env.js';
 import { APP_MEMORY_MB, caPlan } from '../../../../stack/workload-plan.js';
 import { envRecord, MESHES, podsOf, PREFIX, workloadPod } from './fixtures.js';
 
@@ -17,9 +17,11 @@ import { envRecord, MESHES, podsOf, PREFIX, workloadPod } from './fixtures.js';
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const PROBE_SCHEDULE = { periodSeconds: 60, timeoutSeconds: 5, failureThreshold: 3 };
+/** The CA's: every second while it starts, for up to Docker's 60 s start period. */
+const STARTUP_SCHEDULE = { periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 60 };
 
 describe.each(MESHES)('the $name mesh on Kubernetes', ({ mesh, objects, ips }) => {
-  const ca = caPlan(mesh.domain, {});
+  const ca = caPlan(mesh.domain, {}, acmeDnsNames(mesh.workloads));
 
   it('lives in the namespace <prefix>, which enforces Pod Security "restricted"', () => {
     const ns = find(objects, 'Namespace', PREFIX);
@@ -40,15 +42,18 @@ describe.each(MESHES)('the $name mesh on Kubernetes', ({ mesh, objects, ips }) =
   it.each(mesh.workloads.map((w) => [w.name, w] as const))('%s: its app runs what the Docker target runs', (_, w) => {
     const { app, renewer } = workloadPod(objects, w.name);
     const runtime = appRuntime(w);
-    expect(envRecord(app)).toEqual({ CERT_DIR, ROOT_PIN_FILE, ...appEnvironment(w) });
+    expect(envRecord(app)).toEqual({ CERT_DIR, ROOT_PIN_FILE, ...appEnvironment(w, { caUrl: ca.caUrl }) });
     expect(app.args).toEqual(runtime.command);
     expect(app.command).toBeUndefined();
     expect(app.resources.limits.memory).toBe(`${runtime.memoryMb ?? APP_MEMORY_MB}Mi`);
     expect(app.readinessProbe).toEqual({ exec: { command: runtime.health!.slice(1) }, ...PROBE_SCHEDULE });
+    // No startup probe: it would restart a container still waiting for enrollment.
+    expect(app.startupProbe).toBeUndefined();
     for (const path of Object.keys(runtime.tmpfs ?? {})) expect(app.volumeMounts.map((m) => m.mountPath)).toContain(path);
     expect(renewer.command).toEqual(['/usr/local/bin/mtls-renewer']);
     expect(envRecord(renewer)).toEqual({ CA_URL: ca.caUrl, CERT_DIR });
     expect(renewer.readinessProbe).toEqual({ exec: { command: ['/usr/local/bin/mtls-renewer', 'health'] }, ...PROBE_SCHEDULE });
+    expect(renewer.startupProbe).toBeUndefined();
     expect(app.image).toBe(`k8stest-${w.technologyName}:local`);
   });
 
@@ -101,6 +106,7 @@ describe.each(MESHES)('the $name mesh on Kubernetes', ({ mesh, objects, ips }) =
     expect(envRecord(initPod.containers[0]!)).toEqual(ca.init.env);
     expect(initPod.containers[0]!.args).toEqual(['init']);
     expect(caPod.containers[0]!.readinessProbe?.exec.command).toEqual(ca.serve.health!.slice(1));
+    expect(caPod.containers[0]!.startupProbe).toEqual({ exec: { command: ca.serve.health!.slice(1) }, ...STARTUP_SCHEDULE });
     expect(find<Service>(objects, 'Service', CA_NAMES.service).spec).toMatchObject({ clusterIP: ips[CA_NAMES.service], ports: [{ port: 9000 }] });
     expect(workloadPod(objects, mesh.workloads[0]!.name).spec.hostAliases).toContainEqual({ ip: ips[CA_NAMES.service], hostnames: [ca.dnsName] });
     expect(caPod.hostAliases).toBeUndefined();
