@@ -5,7 +5,7 @@ import { COMMON_HELP, parseCli } from './lib/cli/flags.js';
 import { main, table } from './lib/cli/ui.js';
 import { engineLine, engineReport } from './lib/deploy/engine-report.js';
 import { loadStack } from './lib/workloads/handles.js';
-import { caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/workloads/status.js';
+import { appHealthNotes, caIntermediate, renewerNotes, stackStatus, statusRows } from './lib/workloads/status.js';
 
 const HELP = `Usage: tsx scripts/status.ts [--prefix NAME] [--json]
 
@@ -53,5 +53,5 @@ await main(async () => {
   );
   console.log('error' in rootRotation ? `CA root: unknown (${rootRotation.error})` : rootLine(rootRotation));
   console.log(table(statusRows(rows)));
-  for (const note of renewerNotes(rows)) console.log(note);
+  for (const note of [...appHealthNotes(rows), ...renewerNotes(rows)]) console.log(note);
 });

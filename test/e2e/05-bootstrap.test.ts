@@ -7,6 +7,7 @@ import { $, fs } from 'zx';
 import { projectDir } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { FILES, type Stack } from '../../scripts/lib/workloads/handles.js';
+import type { WorkloadStatus } from '../../scripts/lib/workloads/status.js';
 import { createRootCa } from '../helpers/pki.js';
 import { useSharedStack } from './helpers/fixtures.js';
 
@@ -67,12 +68,12 @@ describe('bootstrap-trust', { timeout: 120_000 }, () => {
   it('status --json reports every workload with a serial and time left', async () => {
     const out = await script`npx tsx scripts/status.ts --prefix ${ctx.prefix} --json`;
     expect(out.exitCode, out.stderr).toBe(0);
-    const status = JSON.parse(out.stdout) as { workloads: Array<{ workload: string; serial?: string; secondsLeft?: number; health: string }> };
+    const status = JSON.parse(out.stdout) as { workloads: WorkloadStatus[] };
     expect(status.workloads.map((w) => w.workload).sort()).toEqual(ctx.outputs.workloads.map((w) => w.name).sort());
     for (const w of status.workloads) {
-      expect(w.serial).toMatch(/^[0-9A-F]+$/);
-      expect(w.secondsLeft).toBeGreaterThan(0);
-      expect(w.health).toBe('healthy');
+      expect(w.serial, w.workload).toMatch(/^[0-9A-F]+$/);
+      expect(w.secondsLeft, w.workload).toBeGreaterThan(0);
+      expect(`${w.workload}: ${w.health}`, w.healthDetail).toBe(`${w.workload}: healthy`);
     }
   });
 

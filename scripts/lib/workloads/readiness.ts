@@ -13,6 +13,7 @@
  * here each container's own health command is run at once with `docker exec`
  * and then again after short gaps, up to once a second, until it passes.
  */
+import { Semaphore } from '../../../common/semaphore.js';
 import { waitFor } from '../../../common/wait.js';
 import { UserError } from '../cli/ui.js';
 import type { StackOutputs } from '../deploy/stack-outputs.js';
@@ -23,7 +24,7 @@ export const READY_TIMEOUT_MS = 120_000;
 /** The gaps between probes of one container: fast while it starts, then once a second. */
 const PROBE_GAPS_MS = [100, 250, 500, 1000];
 /** Probes in flight at once (each is a `docker exec`). */
-const MAX_PROBES_IN_FLIGHT = 6;
+export const MAX_PROBES_IN_FLIGHT = 6;
 
 export type Verdict =
   | { readonly kind: 'ready' }
@@ -89,11 +90,16 @@ export async function healthNow(name: string): Promise<{ phase: Phase | 'no chec
  * state (exited, missing, …).
  */
 export async function health(name: string): Promise<string> {
+  return (await healthWithDetail(name)).health;
+}
+
+/** `health`, with the line that explains it: the check's last output line, or why it could not run. */
+export async function healthWithDetail(name: string): Promise<{ health: string; detail: string }> {
   const h = await healthNow(name);
-  if (h.phase === 'ready' || h.phase === 'no check') return 'healthy';
-  if (h.phase === 'waiting' || h.phase === 'starting') return 'starting';
-  if (h.phase === 'unhealthy') return 'unhealthy';
-  return (await docker.containerState(name))?.status ?? 'missing';
+  if (h.phase === 'ready' || h.phase === 'no check') return { health: 'healthy', detail: h.line };
+  if (h.phase === 'waiting' || h.phase === 'starting') return { health: 'starting', detail: h.line };
+  if (h.phase === 'unhealthy') return { health: 'unhealthy', detail: h.line };
+  return { health: (await docker.containerState(name))?.status ?? 'missing', detail: h.line };
 }
 
 /** Every container of the stack: the CA, each app and its renewer. */
@@ -161,27 +167,6 @@ async function untilOrWhy(name: string, want: Want, probes: Semaphore, timeoutMs
     { timeoutMs, intervalMs: PROBE_GAPS_MS },
   ).catch(() => undefined);
   return outcome ?? { name, why: `not ${want} after ${Math.round(timeoutMs / 1000)} s; last: ${why}` };
-}
-
-class Semaphore {
-  private free: number;
-  private readonly queue: Array<() => void> = [];
-
-  constructor(n: number) {
-    this.free = n;
-  }
-
-  async with<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((r) => this.queue.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.free += 1;
-    }
-  }
 }
 
 const lastLines = (text: string, n: number) => text.trim().split('\n').slice(-n).join('\n').trim();

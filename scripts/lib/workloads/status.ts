@@ -1,3 +1,4 @@
+import { mapLimited } from '../../../common/semaphore.js';
 import { withCaHostUrl } from '../ca/host-url.js';
 import { rootPem } from '../ca/step.js';
 import { type IntermediateSummary, servedIntermediate, summarise } from '../ca-rotation/intermediate.js';
@@ -5,7 +6,7 @@ import * as docker from '../docker/commands.js';
 import { formatDuration } from '../identity/pki.js';
 import { type AppReport, appReport } from './app-report.js';
 import { certOnDisk, type Stack, type Workload } from './handles.js';
-import { health as liveHealth } from './readiness.js';
+import { healthWithDetail, MAX_PROBES_IN_FLIGHT } from './readiness.js';
 
 /** What the renewer says about the pair on disk (its health check, run fresh). */
 export interface RenewerState {
@@ -23,6 +24,8 @@ export interface WorkloadStatus {
   readonly role: string;
   readonly identities: string[];
   readonly health: string;
+  /** The app's health check's last line (or why it could not run): what `health` rests on. */
+  readonly healthDetail: string;
   readonly renewerHealth: string;
   readonly renewer?: RenewerState;
   readonly serial?: string;
@@ -38,42 +41,49 @@ export interface WorkloadStatus {
   readonly requests: AppReport['requests'];
 }
 
+/**
+ * Workloads read at once. Each is about five `exec`s, among them the app's own
+ * health check, which has its timeout: a whole catalog mesh probed at once on
+ * a 2-core machine made checks miss it, and status call a healthy app
+ * unhealthy.
+ */
+const WORKLOADS_IN_FLIGHT = Math.max(1, Math.floor(MAX_PROBES_IN_FLIGHT / 2));
+
 export async function stackStatus(stack: Stack, now = new Date()): Promise<WorkloadStatus[]> {
-  return Promise.all(
-    stack.workloads.map(async (w) => {
-      const [report, onDisk, health, renewerHealth, check] = await Promise.all([
-        appReport(w),
-        certOnDisk(w),
-        liveHealth(w.container),
-        docker.health(w.renewer),
-        renewerHealthCheck(w),
-      ]);
-      // The process's own account first; the file on disk where it gives none.
-      const inUse = report?.serial ? report : undefined;
-      const notBefore = inUse?.notBefore ?? onDisk?.notBefore.toISOString();
-      const notAfter = inUse?.notAfter ?? onDisk?.notAfter.toISOString();
-      const nb = notBefore ? Date.parse(notBefore) : undefined;
-      const na = notAfter ? Date.parse(notAfter) : undefined;
-      return {
-        workload: w.name,
-        technology: w.label,
-        role: w.role,
-        identities: w.sans,
-        health,
-        renewerHealth,
-        renewer: renewerState(check.exitCode, check.stdout + check.stderr, enrollCommand(stack.prefix, w.name)),
-        serial: inUse?.serial ?? onDisk?.serial,
-        notBefore,
-        notAfter,
-        secondsLeft: na !== undefined ? Math.round((na - now.getTime()) / 1000) : undefined,
-        nextRenewal: nb !== undefined && na !== undefined ? new Date(nb + ((na - nb) * 2) / 3).toISOString() : undefined,
-        lastReload: report?.lastReloadAt ?? null,
-        reloads: report?.reloads,
-        failedReloads: report?.failedReloads,
-        requests: report?.requests ?? {},
-      };
-    }),
-  );
+  return mapLimited(stack.workloads, WORKLOADS_IN_FLIGHT, async (w) => {
+    const [report, onDisk, live, renewerHealth, check] = await Promise.all([
+      appReport(w),
+      certOnDisk(w),
+      healthWithDetail(w.container),
+      docker.health(w.renewer),
+      renewerHealthCheck(w),
+    ]);
+    // The process's own account first; the file on disk where it gives none.
+    const inUse = report?.serial ? report : undefined;
+    const notBefore = inUse?.notBefore ?? onDisk?.notBefore.toISOString();
+    const notAfter = inUse?.notAfter ?? onDisk?.notAfter.toISOString();
+    const nb = notBefore ? Date.parse(notBefore) : undefined;
+    const na = notAfter ? Date.parse(notAfter) : undefined;
+    return {
+      workload: w.name,
+      technology: w.label,
+      role: w.role,
+      identities: w.sans,
+      health: live.health,
+      healthDetail: live.detail,
+      renewerHealth,
+      renewer: renewerState(check.exitCode, check.stdout + check.stderr, enrollCommand(stack.prefix, w.name)),
+      serial: inUse?.serial ?? onDisk?.serial,
+      notBefore,
+      notAfter,
+      secondsLeft: na !== undefined ? Math.round((na - now.getTime()) / 1000) : undefined,
+      nextRenewal: nb !== undefined && na !== undefined ? new Date(nb + ((na - nb) * 2) / 3).toISOString() : undefined,
+      lastReload: report?.lastReloadAt ?? null,
+      reloads: report?.reloads,
+      failedReloads: report?.failedReloads,
+      requests: report?.requests ?? {},
+    };
+  });
 }
 
 /** The renewer's own health check (see images/step-ca/renewer.sh and stack/mtls-workload.ts). */
@@ -125,6 +135,11 @@ export function trafficText(r: WorkloadStatus['requests']): string {
 }
 
 /** One line per workload whose renewer needs attention: what is wrong and, when an operator must act, the command. */
+/** Why each app that is not healthy is not: its check's last line (a starting app's says what it waits for). */
+export function appHealthNotes(rows: readonly WorkloadStatus[]): string[] {
+  return rows.filter((r) => r.health !== 'healthy').map((r) => `${r.workload}: app ${r.health}: ${r.healthDetail}`);
+}
+
 export function renewerNotes(rows: readonly WorkloadStatus[]): string[] {
   return rows
     .filter((r) => r.renewer && (r.renewer.verdict === 'unusable' || r.renewer.verdict === 'failing' || r.renewer.verdict === 'unknown'))

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { table } from '../../../../scripts/lib/cli/ui.js';
-import { enrollCommand, renewerNotes, renewerState, statusRows, type WorkloadStatus } from '../../../../scripts/lib/workloads/status.js';
+import { appHealthNotes, enrollCommand, renewerNotes, renewerState, statusRows, type WorkloadStatus } from '../../../../scripts/lib/workloads/status.js';
 
 const now = new Date('2030-01-01T12:00:00.000Z');
 const at = (offsetSeconds: number) => new Date(now.getTime() + offsetSeconds * 1000).toISOString();
@@ -13,6 +13,7 @@ const server: WorkloadStatus = {
   role: 'server',
   identities: ['server.mesh.internal', 'spiffe://mesh.internal/server'],
   health: 'healthy',
+  healthDetail: 'ok: serving 4F1A2B3C4D5E6F708192A3B4C5D6E7F8',
   renewerHealth: 'healthy',
   serial: '4F1A2B3C4D5E6F708192A3B4C5D6E7F8',
   notBefore: at(-600),
@@ -31,6 +32,7 @@ const client: WorkloadStatus = {
   role: 'client',
   identities: ['client.mesh.internal'],
   health: 'starting',
+  healthDetail: 'starting: no call has answered yet',
   renewerHealth: 'healthy',
   serial: '1234',
   notAfter: at(59),
@@ -47,6 +49,7 @@ const unknown: WorkloadStatus = {
   role: 'server',
   identities: [],
   health: 'missing',
+  healthDetail: 'does not exist',
   renewerHealth: 'missing',
   requests: {},
 };
@@ -155,5 +158,16 @@ describe('renewer state (from its health check)', () => {
     });
     expect(renewerState(126, '', recovery)).toEqual({ verdict: 'unknown', detail: 'health check exited 126' });
     expect(renewerNotes([{ ...server, renewer: renewerState(0, 'ok', recovery) }])).toEqual([]);
+  });
+});
+
+describe('appHealthNotes', () => {
+  it('says why each app that is not healthy is not, from its check, and is silent about healthy ones', () => {
+    const timedOut: WorkloadStatus = { ...server, workload: 'slow', health: 'unhealthy', healthDetail: 'unhealthy: the check did not finish within 5000 ms' };
+    expect(appHealthNotes([server, client, timedOut, unknown])).toEqual([
+      'client: app starting: starting: no call has answered yet',
+      'slow: app unhealthy: unhealthy: the check did not finish within 5000 ms',
+      'fresh: app missing: does not exist',
+    ]);
   });
 });
