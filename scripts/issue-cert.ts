@@ -8,7 +8,7 @@
  */
 import { COMMON_HELP, durationFlag, parseCli } from './lib/cli/flags.js';
 import { createUi, main, table, UserError } from './lib/cli/ui.js';
-import { callLine, issueOperatorCert, opensslLine } from './lib/identity/operator-identity.js';
+import { callLine, forwardLine, hostReachable, issueOperatorCert, opensslLine } from './lib/identity/operator-identity.js';
 import { loadStack } from './lib/workloads/handles.js';
 
 const HELP = `Usage: tsx scripts/issue-cert.ts NAME [--out DIR] [--lifetime DUR] [--prefix NAME] [--json]
@@ -30,8 +30,11 @@ await main(async () => {
   const stack = await loadStack(cli.prefix);
   const ui = createUi({ json: cli.json });
   const { identity, issued } = await ui.step(`issue a certificate for ${name}`, () => issueOperatorCert(stack, name, { outDir: cli.values.out, lifetime }));
-  const servers = stack.outputs.workloads.filter((w) => w.host_port);
-  const calls = servers.map((w) => ({ ...callLine(w, issued.dir, name), openssl: opensslLine(w, issued.dir) }));
+  const calls = hostReachable(stack.outputs).map((w) => ({
+    ...callLine(w, issued.dir, name),
+    openssl: opensslLine(w, issued.dir),
+    forward: forwardLine(stack.outputs, w),
+  }));
   if (cli.json) {
     return void console.log(
       JSON.stringify({ identity, serial: issued.serial, notAfter: issued.notAfter.toISOString(), dir: issued.dir, files: issued.files, calls }, null, 2),
@@ -42,6 +45,7 @@ await main(async () => {
   );
   console.log('\nCall each server of the mesh from this host:');
   for (const c of calls) {
-    console.log(`\n# ${c.workload}${c.allowed ? '' : ` (${name} is not on its allow-list: expect a refusal)`}\n${c.command}\n${c.openssl}`);
+    const forward = c.forward ? `${c.forward}  # forwards the loopback port the lines below call, until stopped\n` : '';
+    console.log(`\n# ${c.workload}${c.allowed ? '' : ` (${name} is not on its allow-list: expect a refusal)`}\n${forward}${c.command}\n${c.openssl}`);
   }
 });

@@ -18,13 +18,15 @@ import { $, fs } from 'zx';
 
 import { LABEL, PROJECT, ROOT_PIN_FILE } from '../../common/facts.js';
 import { waitFor } from '../../common/wait.js';
-import { configMapKey } from '../../scripts/lib/admin/kubernetes.js';
+import { currentCluster } from '../../scripts/lib/admin/channel.js';
+import { configMapKey, withPortForward } from '../../scripts/lib/admin/kubernetes.js';
 import { rootFingerprint } from '../../scripts/lib/ca/step.js';
 import { bootstrapTrust } from '../../scripts/lib/ca/trust-bootstrap.js';
 import { engineSteps, stepShell, TimedRun } from '../../scripts/lib/deploy/iac.js';
 import { buildServices, projectDir, recordOutputs, removeLocalState, stackDirs } from '../../scripts/lib/deploy/stack-instance.js';
 import * as docker from '../../scripts/lib/docker/commands.js';
 import { enrollAll } from '../../scripts/lib/identity/enrollment.js';
+import { pinnedRoot } from '../../scripts/lib/identity/operator-identity.js';
 import { normaliseFingerprint } from '../../scripts/lib/identity/pki.js';
 import { buildIntoCluster } from '../../scripts/lib/kubernetes/images.js';
 import { cachePaths } from '../../scripts/lib/toolchain/cache.js';
@@ -32,7 +34,7 @@ import { detectMode } from '../../scripts/lib/toolchain/connectivity.js';
 import { loadToolchain, toolchainEnv } from '../../scripts/lib/toolchain/index.js';
 import { ensureProviderFor } from '../../scripts/lib/toolchain/terraform.js';
 import { appReport } from '../../scripts/lib/workloads/app-report.js';
-import { FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
+import { appStats, FILES, loadStack, type Stack } from '../../scripts/lib/workloads/handles.js';
 import { waitForContainers, waitForWorkloads } from '../../scripts/lib/workloads/readiness.js';
 import { observeRotations } from '../../scripts/lib/workloads/rotation-check.js';
 import { parseDuration } from '../../stack/duration.js';
@@ -44,6 +46,9 @@ import { PIN_KEY } from '../../stack/kubernetes/workload.js';
 import { type MeshSpec, resolveMesh } from '../../stack/mesh-spec.js';
 import { HEALTH_CHECK, NODE_IMAGE, STEP_CA_IMAGE } from '../../stack/technology.js';
 import { KUBECTL_PROVIDER } from '../../stack/versions.js';
+import { callServer } from '../e2e/helpers/callers.js';
+import { expectRefusal, NODE_SERVER_REFUSALS } from '../e2e/helpers/refusals.js';
+import { selfSignedLeaf } from '../helpers/pki.js';
 import { layout, run, runOk } from './helpers/cluster.js';
 
 const PREFIX = 'k8sstack';
@@ -65,6 +70,8 @@ const TINY_MESH: MeshSpec = {
 
 const dirs = stackDirs(PREFIX);
 const shell = $({ quiet: true, nothrow: true, timeout: '10m' });
+/** The operator's scripts, run as a user runs them. */
+const script = $({ cwd: projectDir, quiet: true, nothrow: true, timeout: '2m', env: { ...process.env, FORCE_COLOR: '0' } });
 const log = (s: string) => process.stderr.write(`[035-mesh-stack] ${s}\n`);
 let env: NodeJS.ProcessEnv;
 let terraform: { binary: string; flavour: 'terraform' | 'tofu' };
@@ -217,6 +224,55 @@ describe('the mesh stack applied by the kubectl provider', { timeout: 600_000 },
       expect(report.lastError ?? null).toBeNull();
       const server = await appReport(named('server'));
       expect(server?.requests.served).toBeGreaterThanOrEqual(5);
+    });
+
+    it("issue-cert on the cluster: the CA's API over a forwarded port; its printed lines (a port forward to the server's Service, then curl) serve the operator and give an unlisted identity its 403", async () => {
+      const issue = async (name: string) => {
+        const out = await script`npx tsx scripts/issue-cert.ts ${name} --prefix ${PREFIX} --json`;
+        expect(out.exitCode, out.stderr).toBe(0);
+        return JSON.parse(out.stdout) as { dir: string; calls: Array<{ workload: string; allowed: boolean; command: string; forward?: string }> };
+      };
+      // The printed lines, as a user pastes them: the forward in the background, then the call once its port listens.
+      const paste = async (call: { command: string; forward?: string }, port: number) =>
+        script`bash -c ${`set -e; ${call.forward!} pid=$!; trap 'kill $pid' EXIT; until (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; do kill -0 $pid; sleep 0.2; done; ${call.command}`}`;
+      for (const [name, allowed, body] of [
+        ['ops', true, /"identity":"spiffe:\/\/mesh\.internal\/ops"/],
+        ['intruder', false, NODE_SERVER_REFUSALS.unlisted.body],
+      ] as const) {
+        const issued = await issue(name);
+        expect((await stat(path.join(issued.dir, 'site.key'))).mode & 0o777, name).toBe(0o600);
+        const [call] = issued.calls;
+        expect({ workload: call?.workload, allowed: call?.allowed }).toEqual({ workload: 'server', allowed });
+        expect(call?.forward).toMatch(new RegExp(`port-forward --namespace ${PREFIX} --address 127\\.0\\.0\\.1 service/server 8443:8443 &$`));
+        const out = await paste(call!, 8443);
+        expect(out.exitCode, `${name}: ${out.stderr}`).toBe(0);
+        expect(out.stdout, name).toMatch(body);
+      }
+    });
+
+    it('through a port forwarded to its Service, the server refuses a self-signed client and one without a certificate, each as on Docker, and counts each for its reason', async () => {
+      const server = named('server');
+      const { rootPem } = await pinnedRoot(PREFIX);
+      const leaf = await selfSignedLeaf({ commonName: 'ops.mesh.internal', dns: ['ops.mesh.internal'], uris: ['spiffe://mesh.internal/ops'] });
+      const failures = async () => (await appStats(server))?.handshakeFailures ?? {};
+      const before = await failures();
+      await withPortForward(currentCluster()!, { namespace: PREFIX, name: 'server', port: server.port }, async (port) => {
+        const at = { ...server, host_port: port };
+        expectRefusal(await callServer(at, rootPem, 'ops', { certPem: leaf.certPem, keyPem: leaf.keyPem }), NODE_SERVER_REFUSALS.selfSigned, 'self-signed');
+        expectRefusal(await callServer(at, rootPem, 'ops'), NODE_SERVER_REFUSALS.noCertificate, 'no certificate');
+      });
+      const after = await waitFor(
+        'the server to count both refusals',
+        async () => {
+          const now = await failures();
+          return (now.unknown_ca ?? 0) > (before.unknown_ca ?? 0) && (now.no_certificate ?? 0) > (before.no_certificate ?? 0) && now;
+        },
+        { timeoutMs: 10_000, intervalMs: 300 },
+      );
+      expect({ unknown_ca: after.unknown_ca! - (before.unknown_ca ?? 0), no_certificate: after.no_certificate! - (before.no_certificate ?? 0) }).toEqual({
+        unknown_ca: 1,
+        no_certificate: 1,
+      });
     });
   });
 

@@ -14,6 +14,8 @@ import { GRPC_WHOAMI } from '../../../common/facts.js';
 import { DEFAULT_MESH } from '../../../mesh.js';
 import { identityOf, isMeshName } from '../../../stack/mesh-spec.js';
 import { STARTTLS } from '../../../stack/technology.js';
+import { kubectlArgv } from '../admin/channel.js';
+import { withCaHostUrl } from '../ca/host-url.js';
 import { UserError } from '../cli/ui.js';
 import { type OperatorOutput, stackDirs, type StackOutputs, type WorkloadOutput } from '../deploy/stack-instance.js';
 import type { Stack } from '../workloads/handles.js';
@@ -57,13 +59,36 @@ export async function issueOperatorCert(
   const identity = operatorIdentity(stack.outputs, name);
   const { rootPem } = await pinnedRoot(stack.prefix);
   const dir = path.resolve(opts.outDir ?? defaultOutDir(stack.prefix, name));
-  const issued = await writeHostIdentity(stack.ca, stack.outputs.ca_host_url, rootPem, dir, {
-    commonName: identity.dns_name,
-    dns: [identity.dns_name],
-    uris: [identity.uri],
-    notAfter: opts.lifetime,
-  });
+  // On Kubernetes the CA's API is reached over a loopback port forwarded for the call.
+  const issued = await withCaHostUrl(stack.outputs, (caUrl) =>
+    writeHostIdentity(stack.ca, caUrl, rootPem, dir, {
+      commonName: identity.dns_name,
+      dns: [identity.dns_name],
+      uris: [identity.uri],
+      notAfter: opts.lifetime,
+    }),
+  );
   return { identity, issued };
+}
+
+/**
+ * The servers an operator can call from this host, each at the loopback port
+ * its calls go to: the published one on Docker; on Kubernetes, where nothing
+ * is published, the one `forwardLine` forwards to its Service (the mesh's
+ * host port, else its own).
+ */
+export function hostReachable(outputs: StackOutputs): WorkloadOutput[] {
+  if (!outputs.cluster) return outputs.workloads.filter((w) => w.host_port);
+  return outputs.workloads.filter((w) => w.port).map((w) => ({ ...w, host_port: w.host_port || w.port }));
+}
+
+/** On Kubernetes: the command that forwards the server's loopback port (hostReachable) to its Service, to run beside the calls. */
+export function forwardLine(outputs: StackOutputs, w: WorkloadOutput): string | undefined {
+  const c = outputs.cluster;
+  if (!c) return undefined;
+  const access = { bin: c.kubectl, ...(c.kubeconfig ? { kubeconfig: c.kubeconfig } : {}), ...(c.context ? { context: c.context } : {}) };
+  const argv = kubectlArgv(access, ['port-forward', '--namespace', outputs.prefix, '--address', '127.0.0.1', `service/${w.name}`, `${w.host_port}:${w.port}`]);
+  return `${argv.map(q).join(' ')} &`;
 }
 
 export interface CallLine {

@@ -109,6 +109,18 @@ export const REFUSALS: Record<string, Refusals> = {
   },
 };
 
+/**
+ * The reference Node server (services/server): no certificate fails inside
+ * OpenSSL's handshake (its alert); an untrusted one is verified after it and
+ * Node closes the connection without an alert (its own counter says
+ * unknown_ca: e2e 03); the identity is checked per request, a JSON 403.
+ */
+export const NODE_SERVER_REFUSALS = {
+  noCertificate: { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' },
+  selfSigned: { code: 'ECONNRESET' },
+  unlisted: { status: 403, body: /^\{"error":"forbidden","identity":\[[^\]]*"spiffe:\/\/mesh\.internal\/intruder"/ },
+} satisfies Refusals;
+
 export function expectRefusal(got: CallOutcome, want: Refusal, what: string) {
   expect(got.ok, `${what}: ${JSON.stringify(got)}`).toBe(false);
   if ('status' in want) {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GRPC_WHOAMI } from '../../../../common/facts.js';
 import type { StackOutputs, WorkloadOutput } from '../../../../scripts/lib/deploy/stack-instance.js';
-import { callLine, opensslLine, operatorIdentity } from '../../../../scripts/lib/identity/operator-identity.js';
+import { callLine, forwardLine, hostReachable, opensslLine, operatorIdentity } from '../../../../scripts/lib/identity/operator-identity.js';
 import { grpcFrame } from '../../../helpers/grpc-call.js';
 
 const nginx = {
@@ -86,5 +86,39 @@ describe('the printed gRPC call', () => {
 
   it('reads the served certificate without STARTTLS, as for HTTPS', () => {
     expect(opensslLine(grpc, '/tmp/id')).not.toContain('-starttls');
+  });
+});
+
+describe('the servers an operator reaches from this host', () => {
+  const client = { name: 'curl', port: 0, host_port: 0, protocol: 'https', allow: [] } as unknown as WorkloadOutput;
+  const unpublished = { ...nginx, name: 'internal', host_port: 0 } as WorkloadOutput;
+
+  it('on Docker: the published servers at their published ports, and no forward', () => {
+    const docker = { ...outputs, workloads: [nginx, postgres, client, unpublished] } as StackOutputs;
+    expect(hostReachable(docker).map((w) => [w.name, w.host_port])).toEqual([
+      ['nginx', 18444],
+      ['postgres', 15432],
+    ]);
+    expect(forwardLine(docker, nginx)).toBeUndefined();
+  });
+
+  it("on Kubernetes: every server, at the mesh's host port or else its own, forwarded to its Service on loopback with the stack's kubeconfig and context", () => {
+    const k8s = {
+      ...outputs,
+      prefix: 'mtls',
+      cluster: { kubectl: '/opt/k8s/kubectl', kubeconfig: '/opt/k8s/admin.kubeconfig', context: 'local' },
+      workloads: [nginx, postgres, client, unpublished],
+    } as StackOutputs;
+    const reachable = hostReachable(k8s);
+    expect(reachable.map((w) => [w.name, w.host_port])).toEqual([
+      ['nginx', 18444],
+      ['postgres', 15432],
+      ['internal', 8443],
+    ]);
+    expect(forwardLine(k8s, reachable[2]!)).toBe(
+      '/opt/k8s/kubectl --kubeconfig /opt/k8s/admin.kubeconfig --context local port-forward --namespace mtls --address 127.0.0.1 service/internal 8443:8443 &',
+    );
+    const noContext = { ...k8s, cluster: { kubectl: 'kubectl', kubeconfig: '', context: '' } } as StackOutputs;
+    expect(forwardLine(noContext, nginx)).toBe('kubectl port-forward --namespace mtls --address 127.0.0.1 service/nginx 18444:8443 &');
   });
 });
