@@ -120,6 +120,8 @@ describe('the mesh stack applied by the kubectl provider', { timeout: 600_000 },
 
     await removeLocalState(PREFIX);
     const mesh = resolveMesh(TINY_MESH);
+    // A fresh clone has no synth directory yet (the App makes only its last level).
+    await fs.mkdirp(dirs.synthOut);
     const app = new App({ outdir: dirs.synthOut });
     new KubernetesStack(app, PREFIX, {
       namePrefix: PREFIX,
@@ -301,6 +303,30 @@ describe('the mesh stack applied by the kubectl provider', { timeout: 600_000 },
       const report = await observeRotations(stack, { rotations: 1, timeoutMs: 3 * parseDuration(LIFETIME) * 1000, intervalMs: 1000 });
       expect(report.problems).toEqual([]);
       expect(report.traffic.failures).toBe(0);
+    });
+
+    it("revoke on the cluster: the client's certificates found (the CA's log, its pod's in-memory volume) and revoked, their renewal refused; enroll --force brings it a new one before the old expires", async () => {
+      const client = stack.workloads.find((w) => w.name === 'client')!;
+      const since = new Date().toISOString();
+      const out = await script`npx tsx scripts/revoke.ts client --prefix ${PREFIX} --json`;
+      expect(out.exitCode, out.stderr).toBe(0);
+      const result = JSON.parse(out.stdout) as { serial: string; revoked: Array<{ serial: string; outcome: string }>; renewalRefused: boolean };
+      expect(result.revoked.map((r) => r.serial)).toContain(result.serial);
+      expect(result.revoked.every((r) => r.outcome === 'revoked')).toBe(true);
+      expect(result.renewalRefused).toBe(true);
+      // The same evidence as the Docker suite's (e2e 07): the CA logged the revocation.
+      expect(await docker.logs(stack.ca.container, { since })).toMatch(/revoked/i);
+
+      const [enrolled] = await enrollAll(stack, [client], { force: true, lifetime: LIFETIME });
+      expect({ action: enrolled?.action, keyMode: enrolled?.keyMode }).toEqual({ action: 'issued', keyMode: '600' });
+      await waitFor(
+        'the client to call with its new certificate',
+        async () => {
+          const r = await appReport(client);
+          return r?.serial !== undefined && !result.revoked.some((x) => x.serial === r.serial) && (r.requests.failed ?? 0) === 0 && r;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
     });
   });
 

@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { $, fs } from 'zx';
 
 import { createUi } from '../../scripts/lib/cli/ui.js';
-import { KUBELET_TUNABLES } from '../../scripts/lib/kubernetes/host-state.js';
+import { KUBELET_TUNABLES, savedTunables } from '../../scripts/lib/kubernetes/host-state.js';
 import { importDockerImage } from '../../scripts/lib/kubernetes/images.js';
 import { clusterLayout } from '../../scripts/lib/kubernetes/layout.js';
 import { clusterDown, clusterUp } from '../../scripts/lib/kubernetes/local-cluster.js';
@@ -44,7 +44,8 @@ export default async function setup(project: TestProject) {
     log(`cluster down (stopped ${stopped.join(', ') || 'nothing'})`);
     await docker`docker image rm ${IMAGE}`;
   };
-  const hostTunables = await readTunables();
+  // The host's own values: read now, or, when a cluster is already up (the kubelet has changed them), as `up` recorded them.
+  const hostTunables = (await savedTunables(layout)) ?? (await readTunables());
   try {
     const up = await clusterUp(paths, layout, log);
     log(`node ${up.node.name} Ready ${up.readySeconds.toFixed(1)} s after start; kubeconfig ${up.kubeconfig}`);

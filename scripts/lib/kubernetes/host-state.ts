@@ -36,10 +36,15 @@ export async function saveTunables(layout: ClusterLayout, procSys = '/proc/sys')
   await fs.writeFile(savedFile(layout), `${JSON.stringify(values, null, 2)}\n`);
 }
 
+/** The host's values recorded by saveTunables, while a cluster that `up` started has not been taken down; else undefined. */
+export async function savedTunables(layout: ClusterLayout): Promise<Record<string, string> | undefined> {
+  return (await fs.pathExists(savedFile(layout))) ? ((await fs.readJson(savedFile(layout))) as Record<string, string>) : undefined;
+}
+
 /** Writes the recorded values back and forgets them; returns the keys it changed. */
 export async function restoreTunables(layout: ClusterLayout, procSys = '/proc/sys'): Promise<string[]> {
-  if (!(await fs.pathExists(savedFile(layout)))) return [];
-  const values = (await fs.readJson(savedFile(layout))) as Record<string, string>;
+  const values = await savedTunables(layout);
+  if (!values) return [];
   const changed: string[] = [];
   for (const key of KUBELET_TUNABLES) {
     const file = path.join(procSys, key);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fs } from 'zx';
 
-import { KUBELET_TUNABLES, restoreTunables, saveTunables } from '../../../../scripts/lib/kubernetes/host-state.js';
+import { KUBELET_TUNABLES, restoreTunables, savedTunables, saveTunables } from '../../../../scripts/lib/kubernetes/host-state.js';
 import { clusterLayout } from '../../../../scripts/lib/kubernetes/layout.js';
 
 describe('the kernel tunables the kubelet sets', () => {
@@ -35,5 +35,17 @@ describe('the kernel tunables the kubelet sets', () => {
     expect(await get('kernel/panic')).toBe('0');
     expect(await get('vm/overcommit_memory')).toBe('0');
     expect(await restoreTunables(layout, procSys)).toEqual([]);
+  });
+
+  it("are read as recorded while the cluster is up (the kubelet's values are in /proc/sys then), and not at all once it is down", async () => {
+    const layout = clusterLayout({ root });
+    expect(await savedTunables(layout)).toBeUndefined();
+    await saveTunables(layout, procSys);
+    await set('kernel/panic', '10');
+    const recorded = await savedTunables(layout);
+    expect(recorded?.['kernel/panic']).toBe('0');
+    expect(Object.keys(recorded ?? {}).sort()).toEqual([...KUBELET_TUNABLES].sort());
+    await restoreTunables(layout, procSys);
+    expect(await savedTunables(layout)).toBeUndefined();
   });
 });
