@@ -29,7 +29,7 @@ await main(async () => {
     );
     console.log(
       result.logComplete
-        ? `the CA's log reaches back to ${result.logSince} (its start, or past the longest lifetime): every unexpired certificate for ${result.workload} is revoked`
+        ? `the CA's log reaches back to ${result.logSince} (the CA's first start, or past the longest lifetime): every unexpired certificate for ${result.workload} is revoked`
         : `INCOMPLETE: the CA's log only reaches back to ${result.logSince ?? '(empty)'}; a certificate issued before then for ${result.workload} and still valid was not found and is not revoked`,
     );
     if (result.renewalRefused)

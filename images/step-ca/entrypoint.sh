@@ -22,6 +22,7 @@ export STEPPATH="${STEPPATH:-/home/step}"
 CONFIGPATH="${CONFIGPATH:-$STEPPATH/config/ca.json}"
 PWDPATH="${PWDPATH:-$STEPPATH/secrets/password}"
 PROVISIONER_PWDPATH="$STEPPATH/secrets/provisioner_password"
+NEVER_SERVED="$STEPPATH/.never-served"
 # The serving container names it in MTLS_CA_PROVISIONER_NAME (it has no init env).
 PROVISIONER="${DOCKER_STEPCA_INIT_PROVISIONER_NAME:-${MTLS_CA_PROVISIONER_NAME:-admin}}"
 ROOT_KEY="$STEPPATH/secrets/root_ca_key"
@@ -87,6 +88,21 @@ init_ca() {
     die "step ca init failed"
   fi
   log info "CA initialised; root fingerprint $(step certificate fingerprint "$STEPPATH/certs/root_ca.crt")"
+  # Until the CA first serves: that start's log is the one that holds every certificate (announce_start).
+  : >"$NEVER_SERVED"
+}
+
+# Says in the CA's log whether this is its first start since init. A log that
+# holds the first start holds every certificate the CA ever issued
+# (scripts/lib/ca/log.ts reads these lines: keep them as they are); one that
+# starts at a later start (a container recreated, a pod replaced) does not.
+announce_start() {
+  if [ -e "$NEVER_SERVED" ]; then
+    rm -f "$NEVER_SERVED" || die "could not remove $NEVER_SERVED"
+    log info "first start of this CA since its initialisation: this log holds every certificate it issues"
+  else
+    log info "started again: certificates issued before this start are not in this log"
+  fi
 }
 
 # apply_claims [NAME]: the stack's lifetimes on provisioner NAME (default: the JWK one).
@@ -195,4 +211,5 @@ apply_acme
 if [ "$#" -gt 0 ]; then
   exec "$@"
 fi
+announce_start
 exec step-ca --password-file "$PWDPATH" "$CONFIGPATH"

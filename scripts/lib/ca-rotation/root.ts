@@ -197,8 +197,7 @@ export async function retireBlockers(stack: Stack, state: RootState, now = new D
   const blockers: RetireBlocker[] = [];
   const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
   const maxLifetimeSeconds = parseDuration(stack.outputs.cert_lifetimes.max);
-  const caCreated = new Date(new X509Certificate(state.current.pem).validFrom);
-  if (logIsComplete(record, { maxLifetimeSeconds, caCreated, now })) {
+  if (logIsComplete(record, { maxLifetimeSeconds, now })) {
     for (const c of record.certificates.filter((x: IssuedCertificate) => x.notAfter > now && !underNew(x.x509))) {
       blockers.push({ what: `certificate ${c.serial} for ${[...c.dnsNames, ...c.uris].join(' ')} (in the CA's log)`, notAfter: c.notAfter.toISOString() });
     }

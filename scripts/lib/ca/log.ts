@@ -20,8 +20,26 @@ export interface IssuedCertificate {
   readonly x509: X509Certificate;
 }
 
+/**
+ * What the CA's entrypoint logs when it serves for the first time since its
+ * initialisation (images/step-ca/entrypoint.sh, announce_start). Docker keeps
+ * a container's log across restarts, so the line stays in it; a recreated
+ * container or a replaced pod starts a log without it.
+ */
+export const FIRST_START_LINE = 'first start of this CA since its initialisation: this log holds every certificate it issues';
+/**
+ * The whole line as the entrypoint's `log` writes it (recipes/lib/mtls-common.sh),
+ * after the engine's timestamp: text a client makes the CA log sits inside
+ * step-ca's own escaped fields and cannot start such a line.
+ */
+const FIRST_START = new RegExp(
+  `^(?:\\S+\\s)?\\{"ts":"[^"]*","level":"info","component":"ca-entrypoint","msg":"${FIRST_START_LINE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"\\}$`,
+);
+
 export interface CaLogRecord {
   readonly certificates: IssuedCertificate[];
+  /** The log holds the CA's first start since its initialisation (FIRST_START_LINE): nothing it issued is missing. */
+  readonly fromFirstStart: boolean;
   /** Time of the oldest line the log still holds (`docker logs --timestamps`); undefined when empty. */
   readonly since?: Date;
   /** Lines whose certificate field did not parse (a truncated line, a foreign format). */
@@ -36,11 +54,13 @@ export function issuedFromCaLog(log: string): CaLogRecord {
   const bySerial = new Map<string, IssuedCertificate>();
   let since: Date | undefined;
   let unreadable = 0;
+  let fromFirstStart = false;
   for (const line of log.split('\n')) {
     if (since === undefined) {
       const ts = TIMESTAMP.exec(line)?.[1];
       if (ts) since = new Date(ts);
     }
+    if (FIRST_START.test(line)) fromFirstStart = true;
     if (!line.includes('certificate')) continue;
     for (const match of line.matchAll(CERTIFICATE_FIELD)) {
       try {
@@ -58,7 +78,7 @@ export function issuedFromCaLog(log: string): CaLogRecord {
       }
     }
   }
-  return { certificates: [...bySerial.values()], since, unreadable };
+  return { certificates: [...bySerial.values()], fromFirstStart, since, unreadable };
 }
 
 /** Certificates that carry any of these identities (DNS or URI SANs) and have not expired. */
@@ -66,17 +86,14 @@ export function unexpiredFor(record: CaLogRecord, identities: readonly string[],
   return record.certificates.filter((c) => c.notAfter.getTime() > now.getTime() && identities.some((id) => c.dnsNames.includes(id) || c.uris.includes(id)));
 }
 
-/** How close to the CA's initialisation a log must start to hold its whole life. */
-export const LOG_FROM_INIT_SLACK_SECONDS = 120;
-
 /**
- * The log holds every certificate that can still be valid when it reaches
- * back further than the longest lifetime the CA signs, or when it starts at
- * the CA's initialisation (the root's notBefore): nothing was issued before.
+ * The log holds every certificate that can still be valid when it holds the
+ * CA's first start (nothing was issued before), or when it reaches back
+ * further than the longest lifetime the CA signs.
  */
-export function logIsComplete(record: CaLogRecord, opts: { maxLifetimeSeconds: number; caCreated: Date; now?: Date }): boolean {
+export function logIsComplete(record: CaLogRecord, opts: { maxLifetimeSeconds: number; now?: Date }): boolean {
+  if (record.fromFirstStart) return true;
   if (record.since === undefined) return false;
   const now = opts.now ?? new Date();
-  const since = record.since.getTime();
-  return since <= now.getTime() - opts.maxLifetimeSeconds * 1000 || since <= opts.caCreated.getTime() + LOG_FROM_INIT_SLACK_SECONDS * 1000;
+  return record.since.getTime() <= now.getTime() - opts.maxLifetimeSeconds * 1000;
 }

@@ -2,10 +2,9 @@ import { sleep } from '../../../common/wait.js';
 import { parseDuration } from '../../../stack/duration.js';
 import { UserError } from '../cli/ui.js';
 import * as docker from '../docker/commands.js';
-import { certInfo } from '../identity/pki.js';
 import { certOnDisk, FILES, type Stack, type Workload } from '../workloads/handles.js';
 import { type IssuedCertificate, issuedFromCaLog, logIsComplete, unexpiredFor } from './log.js';
-import { revoke, rootPem, tryRenew } from './step.js';
+import { revoke, tryRenew } from './step.js';
 
 export interface RevokedCertificate {
   readonly serial: string;
@@ -45,7 +44,6 @@ const SETTLE_MS = 2000;
  * CA is asked once to renew the certificate on disk, to show the refusal.
  */
 export async function revokeWorkload(stack: Stack, w: Workload, reason = 'revoked by operator'): Promise<RevocationResult> {
-  const caCreated = certInfo(await rootPem(stack.ca)).notBefore;
   const maxLifetimeSeconds = parseDuration(stack.outputs.cert_lifetimes.max);
   const done = new Map<string, RevokedCertificate>();
   let since: Date | undefined;
@@ -58,7 +56,7 @@ export async function revokeWorkload(stack: Stack, w: Workload, reason = 'revoke
     }
     const record = issuedFromCaLog(await docker.logs(stack.ca.container, { timestamps: true }));
     since = record.since;
-    complete = logIsComplete(record, { maxLifetimeSeconds, caCreated });
+    complete = logIsComplete(record, { maxLifetimeSeconds });
     const found = new Map<string, { cert: Pick<IssuedCertificate, 'serial' | 'notAfter'>; source: RevokedCertificate['source'] }>(
       unexpiredFor(record, w.sans).map((cert) => [cert.serial, { cert, source: 'ca log' as const }]),
     );

@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { issuedFromCaLog, LOG_FROM_INIT_SLACK_SECONDS, logIsComplete, unexpiredFor } from '../../../../scripts/lib/ca/log.js';
+import { FIRST_START_LINE, issuedFromCaLog, logIsComplete, unexpiredFor } from '../../../../scripts/lib/ca/log.js';
 import { createPki, type Leaf, type Pki } from '../../../helpers/pki.js';
 
 const MINUTE = 60_000;
@@ -52,11 +52,11 @@ describe('issuedFromCaLog', () => {
 
   it('counts a damaged certificate field instead of failing', () => {
     const damaged = textLine('2030-01-01T10:00:01.000000000Z', live, '/1.0/sign').replace(/certificate="[A-Za-z0-9+/]{40}/, 'certificate="AAAA');
-    expect(issuedFromCaLog(damaged)).toEqual({ certificates: [], since: new Date('2030-01-01T10:00:01.000Z'), unreadable: 1 });
+    expect(issuedFromCaLog(damaged)).toEqual({ certificates: [], fromFirstStart: false, since: new Date('2030-01-01T10:00:01.000Z'), unreadable: 1 });
   });
 
   it('is empty for an empty log', () => {
-    expect(issuedFromCaLog('')).toEqual({ certificates: [], since: undefined, unreadable: 0 });
+    expect(issuedFromCaLog('')).toEqual({ certificates: [], fromFirstStart: false, since: undefined, unreadable: 0 });
   });
 });
 
@@ -79,23 +79,41 @@ describe('unexpiredFor', () => {
 });
 
 describe('logIsComplete', () => {
-  const caCreated = new Date('2030-01-01T00:00:00Z');
-  const at = (iso: string) => ({ certificates: [], since: new Date(iso), unreadable: 0 });
+  const at = (iso: string, fromFirstStart = false) => ({ certificates: [], fromFirstStart, since: new Date(iso), unreadable: 0 });
+  const entrypointLine = (ts: string, msg: string) => `${ts} {"ts":"${ts.slice(0, 19)}Z","level":"info","component":"ca-entrypoint","msg":"${msg}"}`;
 
-  it('is complete when the log starts at the CA initialisation (younger than the longest lifetime)', () => {
+  it("is complete when the log holds the CA's first start since its initialisation, however young it is", () => {
     const now = new Date('2030-01-01T06:00:00Z');
-    expect(logIsComplete(at('2030-01-01T00:01:00Z'), { maxLifetimeSeconds: 86_400, caCreated, now })).toBe(true);
-    const tooLate = new Date(caCreated.getTime() + (LOG_FROM_INIT_SLACK_SECONDS + 1) * 1000).toISOString();
-    expect(logIsComplete(at(tooLate), { maxLifetimeSeconds: 86_400, caCreated, now })).toBe(false);
+    const first = issuedFromCaLog(
+      [entrypointLine('2030-01-01T05:59:00.000000000Z', FIRST_START_LINE), textLine('2030-01-01T05:59:30.000000000Z', live, '/1.0/sign')].join('\n'),
+    );
+    expect(first.fromFirstStart).toBe(true);
+    expect(logIsComplete(first, { maxLifetimeSeconds: 86_400, now })).toBe(true);
+  });
+
+  it('is not complete when it starts at a later start (a container recreated, a pod replaced), however close to the initialisation', () => {
+    const now = new Date('2030-01-01T00:02:00Z');
+    const again = issuedFromCaLog(entrypointLine('2030-01-01T00:01:00.000000000Z', 'started again: certificates issued before this start are not in this log'));
+    expect(again.fromFirstStart).toBe(false);
+    expect(logIsComplete(again, { maxLifetimeSeconds: 86_400, now })).toBe(false);
+  });
+
+  it("is not fooled by the first-start text inside a line the CA wrote for a client's request", () => {
+    const smuggled = [
+      `2030-01-01T00:01:00.000000000Z time="2030-01-01T00:01:00Z" level=info user-agent="${FIRST_START_LINE}" path=/1.0/sign status=201`,
+      `2030-01-01T00:01:01.000000000Z {"level":"info","user-agent":"x\\"}{\\"ts\\":\\"\\",\\"level\\":\\"info\\",\\"component\\":\\"ca-entrypoint\\",\\"msg\\":\\"${FIRST_START_LINE}\\"}"}`,
+      `2030-01-01T00:01:02.000000000Z {"ts":"2030-01-01T00:01:02Z","level":"info","component":"ca-entrypoint","msg":"${FIRST_START_LINE} (not quite)"}`,
+    ].join('\n');
+    expect(issuedFromCaLog(smuggled).fromFirstStart).toBe(false);
   });
 
   it('is complete when the log reaches back past the longest lifetime', () => {
     const now = new Date('2030-01-05T00:00:00Z');
-    expect(logIsComplete(at('2030-01-03T23:59:59Z'), { maxLifetimeSeconds: 86_400, caCreated, now })).toBe(true);
-    expect(logIsComplete(at('2030-01-04T00:00:01Z'), { maxLifetimeSeconds: 86_400, caCreated, now })).toBe(false);
+    expect(logIsComplete(at('2030-01-03T23:59:59Z'), { maxLifetimeSeconds: 86_400, now })).toBe(true);
+    expect(logIsComplete(at('2030-01-04T00:00:01Z'), { maxLifetimeSeconds: 86_400, now })).toBe(false);
   });
 
   it('is never complete for an empty log', () => {
-    expect(logIsComplete({ certificates: [], unreadable: 0 }, { maxLifetimeSeconds: 60, caCreated, now: new Date() })).toBe(false);
+    expect(logIsComplete({ certificates: [], fromFirstStart: false, unreadable: 0 }, { maxLifetimeSeconds: 60, now: new Date() })).toBe(false);
   });
 });
