@@ -7,9 +7,10 @@
  * every enrolled workload's app and renewer report ready.
  */
 import { COMMON_HELP, durationFlag, parseCli, positiveInt } from './lib/cli/flags.js';
-import { createUi, main, table } from './lib/cli/ui.js';
+import { createUi, main, table, UserError } from './lib/cli/ui.js';
 import { enrollAll } from './lib/identity/enrollment.js';
-import { loadStack, selectWorkloads } from './lib/workloads/handles.js';
+import { keepEnrolled } from './lib/identity/keep-enrolled.js';
+import { loadStack, selectWorkloads, type Stack, type Workload } from './lib/workloads/handles.js';
 import { waitForWorkloads } from './lib/workloads/readiness.js';
 
 const HELP = `Usage: tsx scripts/enroll.ts [WORKLOAD...] [--force] [--lifetime 5m] [--prefix NAME] [--json]
@@ -18,12 +19,16 @@ const HELP = `Usage: tsx scripts/enroll.ts [WORKLOAD...] [--force] [--lifetime 5
   --force          re-enroll even when a valid certificate is present
   --lifetime DUR   certificate lifetime, within the CA's claims (default: the CA's default)
   --concurrency N  enrollments in flight at once (default 8)
+  --watch          keep them enrolled until stopped (Ctrl-C): enroll each one waiting for a
+                   certificate now, then each time its container or pod starts again without
+                   one (a pod replaced on Kubernetes), giving it the root this host pinned;
+                   one line (--json: one JSON object) per enrollment
 ${COMMON_HELP}`;
 
 await main(async () => {
   const cli = parseCli(
     process.argv.slice(2),
-    { force: { type: 'boolean', default: false }, lifetime: { type: 'string' }, concurrency: { type: 'string' } },
+    { force: { type: 'boolean', default: false }, lifetime: { type: 'string' }, concurrency: { type: 'string' }, watch: { type: 'boolean', default: false } },
     HELP,
   );
   if (cli.help) return void console.log(HELP);
@@ -31,6 +36,10 @@ await main(async () => {
   const concurrency = positiveInt('concurrency', cli.values.concurrency, 8);
   const stack = await loadStack(cli.prefix);
   const workloads = selectWorkloads(stack, cli.positionals);
+  if (cli.values.watch) {
+    if (cli.values.force) throw new UserError('--watch enrolls only workloads waiting for a certificate: it takes no --force');
+    return watch(stack, workloads, lifetime, cli.json);
+  }
   const ui = createUi({ json: cli.json });
   const results = await ui.step(`enroll ${workloads.length} workload(s)`, () =>
     enrollAll(stack, workloads, { force: Boolean(cli.values.force), lifetime, concurrency }),
@@ -55,3 +64,20 @@ await main(async () => {
   // Enrolled means serving: each app took its certificate (a PostgreSQL opens its TCP listener only now).
   await ui.step('every enrolled workload ready', () => waitForWorkloads(workloads));
 });
+
+/** --watch: runs until SIGINT or SIGTERM, one line per enrollment on stdout, problems on stderr. */
+async function watch(stack: Stack, workloads: Workload[], lifetime: string | undefined, json: boolean): Promise<void> {
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+  console.error(`watching ${workloads.length} workload(s) of stack "${stack.prefix}": each one waiting for a certificate is enrolled (Ctrl-C stops)`);
+  await keepEnrolled(stack, workloads, {
+    lifetime,
+    signal: stop.signal,
+    onEnrolled: (r) => {
+      const at = new Date().toISOString();
+      const what = `${r.action}${r.serial ? ` ${r.serial} until ${r.notAfter}` : ''}${r.error ? `: ${r.error}` : ''}`;
+      console.log(json ? JSON.stringify({ at, ...r }) : `${at} ${r.workload}: ${what}`);
+    },
+    onError: (workload, err) => console.error(`${new Date().toISOString()} ${workload}: ${err.message}`),
+  });
+}

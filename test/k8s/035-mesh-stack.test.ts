@@ -9,6 +9,7 @@
  * in ConfigMaps), enrollment (the key made in the pod), readiness and the
  * apps' reports; then destroy.
  */
+import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -335,6 +336,63 @@ describe('the mesh stack applied by the kubectl provider', { timeout: 600_000 },
         },
         { timeoutMs: 60_000, intervalMs: 1000 },
       );
+    });
+
+    it("enroll --watch: the server's pod deleted, its replacement is enrolled with no operator's step (the pinned root, a key made in it, a new certificate), and the client gets through again", async () => {
+      const server = stack.workloads.find((w) => w.name === 'server')!;
+      const client = stack.workloads.find((w) => w.name === 'client')!;
+      const before = await appReport(server);
+      // The operator's command as a user starts it (tsx passes SIGTERM on to the script).
+      const watcher = spawn(
+        path.join(projectDir, 'node_modules/.bin/tsx'),
+        ['scripts/enroll.ts', '--watch', '--lifetime', LIFETIME, '--prefix', PREFIX, '--json'],
+        {
+          cwd: projectDir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      watcher.stdout.on('data', (b: Buffer) => void (stdout += b.toString()));
+      watcher.stderr.on('data', (b: Buffer) => void (stderr += b.toString()));
+      const exited = new Promise<number | null>((resolve) => watcher.on('close', resolve));
+      try {
+        await waitFor('the watcher to start', () => stderr.includes('watching 2 workload(s)'), { timeoutMs: 30_000, intervalMs: 200 });
+        const old = await runOk(['get', 'pods', '--namespace', PREFIX, '--selector', `${LABEL.workload}=server`, '-o', 'jsonpath={.items[*].metadata.name}']);
+        const deleted = Date.now();
+        await runOk(['delete', 'pod', '--namespace', PREFIX, '--wait=true', ...old.split(' ').filter(Boolean)]);
+        const enrolled = await waitFor(
+          'the watcher to enroll the new server pod',
+          () =>
+            stdout
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as { workload: string; action: string; keyMode?: string; serial?: string })
+              .find((l) => l.workload === 'server'),
+          { timeoutMs: 120_000, intervalMs: 500 },
+        );
+        expect({ action: enrolled.action, keyMode: enrolled.keyMode }, stderr).toEqual({ action: 'issued', keyMode: '600' });
+        await waitForWorkloads([server]);
+        log(`server pod deleted until enrolled again and ready: ${((Date.now() - deleted) / 1000).toFixed(1)} s`);
+        const after = await appReport(server);
+        expect(after?.serial).toBe(enrolled.serial);
+        expect(after?.serial).not.toBe(before?.serial);
+        const ok = (await appReport(client))?.requests.ok ?? 0;
+        await waitFor('the client to get through to the new pod', async () => ((await appReport(client))?.requests.ok ?? 0) > ok, {
+          timeoutMs: 30_000,
+          intervalMs: 1000,
+        });
+        // Only the replaced pod needed anything: the client was left alone.
+        expect(
+          stdout
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => (JSON.parse(l) as { workload: string }).workload),
+        ).toEqual(['server']);
+      } finally {
+        watcher.kill('SIGTERM');
+      }
+      expect(await exited, stderr).toBe(0);
     });
   });
 
