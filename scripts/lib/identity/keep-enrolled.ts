@@ -27,7 +27,7 @@ export interface KeepEnrolledOptions {
 /** How long a just-started renewer may take to answer its health check. */
 const ANSWER_TIMEOUT_MS = 60_000;
 
-/** Enrolls `w` if its renewer is waiting for a certificate; undefined when it is not. */
+/** Enrolls `w` if its renewer is waiting for a certificate; undefined when it is not, or when it has one already. */
 export async function enrollIfWaiting(stack: Stack, w: Workload, lifetime?: string): Promise<EnrollResult | undefined> {
   // A container that is starting answers once it runs: wait for an answer, not for a time.
   const state = await waitFor(
@@ -44,7 +44,9 @@ export async function enrollIfWaiting(stack: Stack, w: Workload, lifetime?: stri
     await docker.writeFile(w.renewer, FILES.root, (await pinnedRoot(stack.prefix)).rootPem, '0644');
   }
   const [result] = await enrollAll(stack, [w], { lifetime });
-  return result;
+  // The renewer says waiting until its loop next looks at its files: a check right after an
+  // enrollment finds the certificate there, which enrollment keeps. Nothing was done then.
+  return result?.action === 'kept' ? undefined : result;
 }
 
 /**
