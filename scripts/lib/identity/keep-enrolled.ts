@@ -12,7 +12,7 @@ import { workloadStarts } from '../admin/starts.js';
 import * as docker from '../docker/commands.js';
 import { FILES, type Stack, type Workload } from '../workloads/handles.js';
 import { renewerHealthCheck, renewerState } from '../workloads/status.js';
-import { enrollAll,type EnrollResult } from './enrollment.js';
+import { enrollAll, type EnrollResult } from './enrollment.js';
 import { pinnedRoot } from './operator-identity.js';
 
 export interface KeepEnrolledOptions {
