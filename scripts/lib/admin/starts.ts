@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { LABEL } from '../../../common/facts.js';
 import type { StackOutputs } from '../deploy/stack-outputs.js';
@@ -50,5 +51,37 @@ export async function* workloadStarts(outputs: StackOutputs, signal: AbortSignal
   } finally {
     signal.removeEventListener('abort', stop);
     stop();
+  }
+}
+
+/** Pauses before a stream that ended is opened again: the first, and the most it doubles to while the stream keeps failing. */
+export const REOPEN_PAUSES_MS = { first: 1000, max: 30_000 } as const;
+
+/**
+ * Calls `onStart` for each start until `signal` aborts. A stream that ends on
+ * its own is opened again: the API server closes every watch after its
+ * request timeout (30-60 min by default), and Docker's stream ends with the
+ * engine. `onGap` says why, so that the caller can look again at what the gap
+ * may have hidden. The pause before reopening doubles while the stream keeps
+ * failing at once, and starts over once it has delivered a line.
+ */
+export async function followStarts(
+  outputs: StackOutputs,
+  signal: AbortSignal,
+  on: { readonly start: (workload: string) => void; readonly gap: (why: Error) => void },
+  pauses: { readonly first: number; readonly max: number } = REOPEN_PAUSES_MS,
+): Promise<void> {
+  let pause = pauses.first;
+  while (!signal.aborted) {
+    try {
+      for await (const name of workloadStarts(outputs, signal)) {
+        pause = pauses.first;
+        on.start(name);
+      }
+    } catch (err) {
+      if (!signal.aborted) on.gap(err as Error);
+    }
+    await sleep(pause, undefined, { signal }).catch(() => undefined);
+    pause = Math.min(pause * 2, pauses.max);
   }
 }

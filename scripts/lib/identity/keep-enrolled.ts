@@ -8,7 +8,7 @@
  * bootstrap (never one fetched without its fingerprint).
  */
 import { waitFor } from '../../../common/wait.js';
-import { workloadStarts } from '../admin/starts.js';
+import { followStarts } from '../admin/starts.js';
 import * as docker from '../docker/commands.js';
 import { FILES, type Stack, type Workload } from '../workloads/handles.js';
 import { renewerHealthCheck, renewerState } from '../workloads/status.js';
@@ -70,7 +70,15 @@ export async function keepEnrolled(stack: Stack, workloads: readonly Workload[],
       });
     running.set(name, done);
   };
-  for (const w of workloads) check(w.name);
-  for await (const name of workloadStarts(stack.outputs, opts.signal)) check(name);
+  const checkAll = () => workloads.forEach((w) => check(w.name));
+  checkAll();
+  await followStarts(stack.outputs, opts.signal, {
+    start: check,
+    // A start during the gap went unseen: look at every workload again.
+    gap: (why) => {
+      opts.onError('(the watch)', new Error(`${why.message}; watching again`));
+      checkAll();
+    },
+  });
   await Promise.all(running.values());
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { useCluster } from '../../../../scripts/lib/admin/channel.js';
-import { startsArgv, workloadStarts } from '../../../../scripts/lib/admin/starts.js';
+import { followStarts, startsArgv, workloadStarts } from '../../../../scripts/lib/admin/starts.js';
 import type { StackOutputs } from '../../../../scripts/lib/deploy/stack-outputs.js';
 import { makeTempDir } from '../../../helpers/pki.js';
 
@@ -61,6 +61,17 @@ describe('reading the stream', () => {
       path.join(dir.path, 'kubectl'),
       `#!/usr/bin/env node
 if (process.env.WATCH_FAILS) { process.stderr.write('error: You must be logged in to the server (Unauthorized)\\n'); process.exit(1); }
+if (process.env.WATCH_CLOSES) {
+  // The API server closes the first watch (kubectl then ends, exit 0); the second one stays open.
+  const fs = require('node:fs');
+  const first = !fs.existsSync(process.env.WATCH_CLOSES);
+  fs.writeFileSync(process.env.WATCH_CLOSES, 'opened');
+  if (first) { process.stdout.write('server\\n'); process.exit(0); }
+  process.on('SIGTERM', () => process.exit(0));
+  process.stdout.write('client\\n');
+  setInterval(() => {}, 1000);
+  return;
+}
 process.on('SIGTERM', () => process.exit(0));
 process.stdout.write('server\\n\\nclient\\nserver\\n');
 setInterval(() => {}, 1000);
@@ -71,6 +82,7 @@ setInterval(() => {}, 1000);
   afterAll(async () => {
     useCluster(undefined);
     delete process.env.WATCH_FAILS;
+    delete process.env.WATCH_CLOSES;
     await dir.remove();
   });
 
@@ -92,5 +104,29 @@ setInterval(() => {}, 1000);
       for await (const name of workloadStarts(kubernetes, new AbortController().signal)) void name;
     };
     await expect(drain()).rejects.toThrow(/kubectl get pods --namespace … ended \(exit 1\): error: You must be logged in to the server \(Unauthorized\)$/);
+  });
+
+  it('a watch the server closes is opened again, the gap reported, and the starts after it still arrive', async () => {
+    useCluster({ bin: path.join(dir.path, 'kubectl') });
+    delete process.env.WATCH_FAILS;
+    process.env.WATCH_CLOSES = path.join(dir.path, 'watch-opened');
+    const stop = new AbortController();
+    const starts: string[] = [];
+    const gaps: string[] = [];
+    await followStarts(
+      kubernetes,
+      stop.signal,
+      {
+        start: (name) => {
+          starts.push(name);
+          if (name === 'client') stop.abort();
+        },
+        gap: (why) => gaps.push(why.message),
+      },
+      { first: 10, max: 20 },
+    );
+    expect(starts).toEqual(['server', 'client']);
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]).toMatch(/kubectl get pods --namespace … ended \(exit 0\): no output$/);
   });
 });
