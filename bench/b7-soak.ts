@@ -1,7 +1,9 @@
 import path from 'node:path';
 
 import { hostUrl } from '../scripts/lib/deploy/stack-instance.js';
+import * as docker from '../scripts/lib/docker/commands.js';
 import { assertEnrolled, enrollAll } from '../scripts/lib/identity/enrollment.js';
+import { waitForWorkloads } from '../scripts/lib/workloads/readiness.js';
 import { renewerHealthCheck } from '../scripts/lib/workloads/status.js';
 import { APP_MEMORY_MB } from '../stack/mtls-workload.js';
 import { PEAK_RSS_SHARE, type Sample, sampleApps } from './lib/app-samples.js';
@@ -71,6 +73,17 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
   const stack = ctx.stack;
   const problems: string[] = [];
 
+  // Fresh app processes, as B9 has: the peak and the slope must judge this soak, not the
+  // handshake storms of B3 and B4 before it (RSS stays up after them: a smoke run's server
+  // began the soak at 148.6 MB, above the peak bound). Server first, so the client's first
+  // calls find it; their certificates stay in their volumes.
+  await ctx.ui.step('B7: start both apps afresh (server, then client)', async () => {
+    for (const w of [...stack.workloads].sort((a, b) => Number(b.role === 'server') - Number(a.role === 'server'))) {
+      await docker.stop(w.container);
+      await docker.start(w.container);
+      await waitForWorkloads([w]);
+    }
+  });
   assertEnrolled(
     await ctx.ui.step(`B7: re-enroll both workloads with ${lifetime} certificates`, () => enrollAll(stack, stack.workloads, { force: true, lifetime })),
   );
@@ -202,7 +215,7 @@ export async function b7Soak(ctx: BenchContext): Promise<BenchResult & { chart: 
     id: 'b7',
     title: 'B7 soak: rotation every minute under continuous load',
     method:
-      `Both workloads re-enrolled with ${lifetime} certificates (step-ca backdates notBefore by 1 min; the renewers renew at ~2/3 of notBefore→notAfter), then for ${minutes} min autocannon sends ${rate} req/s over 2 keep-alive mTLS connections ` +
+      `Both apps started afresh (server, then client: their RSS must not carry the earlier benchmarks' load), both workloads re-enrolled with ${lifetime} certificates (step-ca backdates notBefore by 1 min; the renewers renew at ~2/3 of notBefore→notAfter), then for ${minutes} min autocannon sends ${rate} req/s over 2 keep-alive mTLS connections ` +
       `(operator identity) to the server's published port while the stack's client keeps its own traffic. Every ${sampleMs / 1000} s each app's admin /stats is read (docker exec … probe): RSS, heap, pid, served serial, reload count, ` +
       `client failures and retries. At the end of warm-up (the first ${round(warmup / 60_000, 1)} min: min(10 min, a quarter of the run)) and every ${gcEvery / 60_000} min after it, each process is also fully garbage-collected ` +
       `(SIGUSR1 opens its inspector on the container's loopback; HeapProfiler.collectGarbage, as DevTools does) and read again. RSS slope: least-squares line through those post-GC readings. ` +
